@@ -1,0 +1,327 @@
+// Package auth holds the node's principals (accounts with a role), their
+// bearer tokens and optional passwords. Every face maps its own scheme onto
+// these principals.
+package auth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Role is what a principal may do.
+type Role string
+
+const (
+	RoleUser    Role = "user"    // owns files and assets
+	RolePayment Role = "payment" // the payment processor: reports payments
+	RoleAdmin   Role = "admin"   // everything, and the statements
+)
+
+// ParseRole checks a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleUser, RolePayment, RoleAdmin:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q: use user, payment or admin", s)
+}
+
+// Principal is an account of the node.
+type Principal struct {
+	ID      string
+	Name    string
+	Role    Role
+	Created time.Time
+}
+
+// IsAdmin tells whether p has the admin role.
+func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
+
+var migrations = []string{
+	`CREATE TABLE principals (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		role TEXT NOT NULL,
+		password_hash TEXT,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE tokens (
+		hash TEXT PRIMARY KEY,          -- hex SHA-256 of the token: the token itself is never stored in clear
+		principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+		label TEXT NOT NULL DEFAULT '',
+		sealed BLOB NOT NULL,           -- the token sealed with the node secret, so its owner can list it
+		created_at TEXT NOT NULL
+	);
+	CREATE INDEX tokens_principal ON tokens(principal_id);`,
+}
+
+// Service manages principals and tokens.
+type Service struct {
+	db    *store.DB
+	clock clock.Clock
+	aead  cipher.AEAD
+}
+
+// Open prepares the auth tables. secret (32 bytes) seals stored tokens.
+func Open(ctx context.Context, db *store.DB, secret []byte, c clock.Clock) (*Service, error) {
+	if err := db.Migrate(ctx, "auth", migrations); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(secret)
+	if err != nil {
+		return nil, fmt.Errorf("auth: node secret: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{db: db, clock: c, aead: aead}, nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// ErrUnauthorized is returned for unknown tokens and wrong passwords.
+var ErrUnauthorized = apierr.Unauthorized("missing, unknown or revoked credentials: send a valid token")
+
+// CreatePrincipal adds a principal. An empty name gets a generated one.
+func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (Principal, error) {
+	if _, err := ParseRole(string(role)); err != nil {
+		return Principal{}, apierr.BadRequest("bad_role", "%v", err)
+	}
+	id := uuid.NewString()
+	if name == "" {
+		name = string(role) + "-" + id[:8]
+	}
+	if !nameRE.MatchString(name) {
+		return Principal{}, apierr.BadRequest("bad_name", "name %q: use 1-64 letters, digits, '.', '_', '@' or '-'", name)
+	}
+	p := Principal{ID: id, Name: name, Role: role, Created: s.clock.Now()}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO principals(id,name,role,created_at) VALUES(?,?,?,?)`,
+		p.ID, p.Name, string(p.Role), store.Time(p.Created))
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return Principal{}, apierr.Conflict("name_taken", "a principal named %q exists already", name)
+	}
+	return p, err
+}
+
+// Principal looks a principal up by id or, failing that, by name.
+func (s *Service) Principal(ctx context.Context, idOrName string) (Principal, error) {
+	var p Principal
+	var role, created string
+	err := s.db.QueryRowContext(ctx, `SELECT id,name,role,created_at FROM principals WHERE id=? OR name=? ORDER BY id=? DESC LIMIT 1`,
+		idOrName, idOrName, idOrName).Scan(&p.ID, &p.Name, &role, &created)
+	if err != nil {
+		return Principal{}, store.NotFound(err)
+	}
+	p.Role, p.Created = Role(role), store.ParseTime(created)
+	return p, nil
+}
+
+const tokenPrefix = "dds_"
+
+// IssueToken creates a new token for a principal and returns it. The token is
+// shown once here; only its hash and a sealed copy are stored.
+func (s *Service) IssueToken(ctx context.Context, principalID, label string) (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	sealed := s.aead.Seal(nonce, nonce, []byte(tok), []byte(principalID))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens(hash,principal_id,label,sealed,created_at) VALUES(?,?,?,?,?)`,
+		tokenHash(tok), principalID, label, sealed, store.Time(s.clock.Now()))
+	if err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// Authenticate returns the principal a token belongs to.
+func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	if token == "" || len(token) > 256 {
+		return Principal{}, ErrUnauthorized
+	}
+	var p Principal
+	var role, created string
+	err := s.db.QueryRowContext(ctx, `SELECT p.id,p.name,p.role,p.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE t.hash=?`,
+		tokenHash(token)).Scan(&p.ID, &p.Name, &role, &created)
+	if err != nil {
+		if errors.Is(store.NotFound(err), store.ErrNotFound) {
+			return Principal{}, ErrUnauthorized
+		}
+		return Principal{}, err
+	}
+	p.Role, p.Created = Role(role), store.ParseTime(created)
+	return p, nil
+}
+
+// Tokens lists the tokens of a principal, oldest first.
+func (s *Service) Tokens(ctx context.Context, principalID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT sealed FROM tokens WHERE principal_id=? ORDER BY created_at, rowid`, principalID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var sealed []byte
+		if err := rows.Scan(&sealed); err != nil {
+			return nil, err
+		}
+		n := s.aead.NonceSize()
+		if len(sealed) < n {
+			continue
+		}
+		tok, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(principalID))
+		if err != nil {
+			continue // sealed under another node secret: cannot be shown, still valid
+		}
+		out = append(out, string(tok))
+	}
+	return out, rows.Err()
+}
+
+// Revoke deletes a token. Only its owner or an admin may revoke it.
+func (s *Service) Revoke(ctx context.Context, by Principal, token string) error {
+	q := `DELETE FROM tokens WHERE hash=? AND principal_id=?`
+	args := []any{tokenHash(token), by.ID}
+	if by.IsAdmin() {
+		q, args = `DELETE FROM tokens WHERE hash=?`, args[:1]
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apierr.NotFound("no such token")
+	}
+	return nil
+}
+
+// SetPassword gives a principal a password (stored as an argon2id hash).
+func (s *Service) SetPassword(ctx context.Context, principalID, password string) error {
+	if len(password) < 8 || len(password) > 1024 {
+		return apierr.BadRequest("weak_password", "a password needs 8 to 1024 characters")
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return err
+	}
+	h := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, 32)
+	enc := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(h))
+	res, err := s.db.ExecContext(ctx, `UPDATE principals SET password_hash=? WHERE id=?`, enc, principalID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apierr.NotFound("no such principal")
+	}
+	return nil
+}
+
+// OWASP's recommended argon2id settings (19 MiB, 2 passes).
+const (
+	argonMemory  = 19 * 1024
+	argonTime    = 2
+	argonThreads = 1
+)
+
+// CheckPassword returns the principal named name if password is right.
+func (s *Service) CheckPassword(ctx context.Context, name, password string) (Principal, error) {
+	var enc *string
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id,password_hash FROM principals WHERE name=?`, name).Scan(&id, &enc)
+	if err != nil || enc == nil {
+		// Spend the same time as a real check, so names cannot be probed.
+		argon2.IDKey([]byte(password), make([]byte, 16), argonTime, argonMemory, argonThreads, 32)
+		return Principal{}, ErrUnauthorized
+	}
+	var m, t uint32
+	var p uint8
+	var salt64, hash64 string
+	parts := strings.Split(*enc, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return Principal{}, ErrUnauthorized
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return Principal{}, ErrUnauthorized
+	}
+	salt64, hash64 = parts[4], parts[5]
+	salt, err1 := base64.RawStdEncoding.DecodeString(salt64)
+	want, err2 := base64.RawStdEncoding.DecodeString(hash64)
+	if err1 != nil || err2 != nil {
+		return Principal{}, ErrUnauthorized
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	if subtle.ConstantTimeCompare(got, want) != 1 {
+		return Principal{}, ErrUnauthorized
+	}
+	return s.Principal(ctx, id)
+}
+
+func tokenHash(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// TokenFromHeader returns the credential of an "Authorization: <scheme> <t>"
+// header if its scheme is one of schemes (compared case-insensitively).
+func TokenFromHeader(r *http.Request, schemes ...string) string {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok {
+		return ""
+	}
+	for _, s := range schemes {
+		if strings.EqualFold(scheme, s) {
+			return strings.TrimSpace(tok)
+		}
+	}
+	return ""
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// From returns the principal in ctx, if any.
+func From(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// Bearer authenticates a request by its "Authorization: Bearer" token.
+func (s *Service) Bearer(r *http.Request) (Principal, error) {
+	tok := TokenFromHeader(r, "Bearer")
+	if tok == "" {
+		return Principal{}, apierr.Unauthorized("send \"Authorization: Bearer <token>\"; create a token with 'dds token create'")
+	}
+	return s.Authenticate(r.Context(), tok)
+}

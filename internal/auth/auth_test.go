@@ -1,0 +1,86 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+func open(t *testing.T, secret byte) (*Service, *store.DB) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	key := make([]byte, 32)
+	key[0] = secret
+	s, err := Open(context.Background(), db, key, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, db
+}
+
+func TestTokensAndPasswords(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t, 1)
+	alice, err := s.CreatePrincipal(ctx, "alice", RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePrincipal(ctx, "alice", RoleUser); err == nil {
+		t.Fatal("duplicate name accepted")
+	}
+	if _, err := s.CreatePrincipal(ctx, "bad name!", RoleUser); err == nil {
+		t.Fatal("bad name accepted")
+	}
+	if _, err := s.CreatePrincipal(ctx, "x", "root"); err == nil {
+		t.Fatal("bad role accepted")
+	}
+	tok, err := s.IssueToken(ctx, alice.ID, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Authenticate(ctx, tok)
+	if err != nil || p.ID != alice.ID || p.Role != RoleUser {
+		t.Fatalf("authenticate: %+v %v", p, err)
+	}
+	if _, err := s.Authenticate(ctx, tok+"x"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	list, err := s.Tokens(ctx, alice.ID)
+	if err != nil || len(list) != 1 || list[0] != tok {
+		t.Fatalf("tokens: %v %v", list, err)
+	}
+	bob, _ := s.CreatePrincipal(ctx, "bob", RoleUser)
+	if err := s.Revoke(ctx, bob, tok); err == nil {
+		t.Fatal("bob revoked alice's token")
+	}
+	if err := s.Revoke(ctx, alice, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, tok); err == nil {
+		t.Fatal("revoked token still works")
+	}
+
+	if _, err := s.CheckPassword(ctx, "alice", "whatever1"); err == nil {
+		t.Fatal("password check passed with no password set")
+	}
+	if err := s.SetPassword(ctx, alice.ID, "short"); err == nil {
+		t.Fatal("short password accepted")
+	}
+	if err := s.SetPassword(ctx, alice.ID, "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.CheckPassword(ctx, "alice", "correct horse"); err != nil || p.ID != alice.ID {
+		t.Fatalf("check: %v %v", p, err)
+	}
+	if _, err := s.CheckPassword(ctx, "alice", "wrong horse"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+}

@@ -1,0 +1,216 @@
+// Package b64 decodes base64 as a stream, so an upload of any size passes
+// through a fixed amount of memory. It accepts what real clients send: the
+// standard or URL-safe alphabet, with or without padding, wrapped in lines.
+package b64
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+)
+
+// Error says where the input stopped being base64.
+type Error struct {
+	Offset int64
+	Reason string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("invalid base64 at offset %d: %s", e.Offset, e.Reason) }
+
+var decodeMap [256]byte
+
+const (
+	invalid = 0xff
+	space   = 0xfe
+	pad     = 0xfd
+)
+
+func init() {
+	for i := range decodeMap {
+		decodeMap[i] = invalid
+	}
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(std); i++ {
+		decodeMap[std[i]] = byte(i)
+	}
+	decodeMap['-'], decodeMap['_'] = 62, 63
+	for _, c := range []byte(" \t\r\n") {
+		decodeMap[c] = space
+	}
+	decodeMap['='] = pad
+}
+
+// Decoder reads base64 text from an underlying reader and yields the bytes.
+type Decoder struct {
+	r      *bufio.Reader
+	off    int64 // offset of the next input byte
+	quad   [4]byte
+	nq     int
+	pads   int // '=' seen: only more '=' or spaces may follow
+	out    [3]byte
+	no, oi int
+	err    error
+}
+
+// NewDecoder returns a streaming decoder reading from r.
+func NewDecoder(r io.Reader) *Decoder {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	return &Decoder{r: br}
+}
+
+// Read implements io.Reader.
+func (d *Decoder) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if d.oi < d.no {
+			c := copy(p[n:], d.out[d.oi:d.no])
+			d.oi += c
+			n += c
+			continue
+		}
+		if d.err != nil {
+			break
+		}
+		if d.pads == 0 && len(p)-n >= 3 {
+			// Fast path: decode plain alphabet bytes straight into p.
+			k, used := d.fast(p[n:])
+			n += k
+			if used {
+				continue
+			}
+		}
+		d.fill() // one group, handling padding, errors and the end
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, d.err
+}
+
+// fast decodes buffered input while it is plain alphabet or white space and p
+// has room for a whole group. It reports whether it consumed anything.
+func (d *Decoder) fast(p []byte) (n int, used bool) {
+	if d.r.Buffered() == 0 {
+		if _, err := d.r.Peek(1); err != nil {
+			return 0, false
+		}
+	}
+	buf, _ := d.r.Peek(d.r.Buffered())
+	i := 0
+	for i < len(buf) && len(p)-n >= 3 {
+		v := decodeMap[buf[i]]
+		if v >= 64 {
+			if v == space {
+				i++
+				continue
+			}
+			break
+		}
+		d.quad[d.nq] = v
+		d.nq++
+		i++
+		if d.nq == 4 {
+			q := d.quad
+			p[n], p[n+1], p[n+2] = q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2, q[2]<<6|q[3]
+			n += 3
+			d.nq = 0
+		}
+	}
+	d.r.Discard(i)
+	d.off += int64(i)
+	return n, i > 0
+}
+
+// fill decodes input until one group of up to 3 bytes is ready or an error
+// (or io.EOF) is set.
+func (d *Decoder) fill() {
+	d.oi, d.no = 0, 0
+	for {
+		c, err := d.r.ReadByte()
+		if err == io.EOF {
+			d.finish()
+			return
+		}
+		if err != nil {
+			d.err = err
+			return
+		}
+		off := d.off
+		d.off++
+		v := decodeMap[c]
+		switch {
+		case v == space:
+			continue
+		case v == pad:
+			if d.nq < 2 || d.pads+d.nq >= 4 {
+				d.err = &Error{off, "unexpected '='"}
+				return
+			}
+			d.pads++
+			if d.nq+d.pads == 4 {
+				d.flush()
+				d.nq = 0
+				d.pads = -1 // group closed by padding: only spaces may follow
+				return
+			}
+			continue
+		case v == invalid:
+			d.err = &Error{off, fmt.Sprintf("unexpected character %q", c)}
+			return
+		}
+		if d.pads != 0 {
+			d.err = &Error{off, "data after padding"}
+			return
+		}
+		d.quad[d.nq] = v
+		d.nq++
+		if d.nq == 4 {
+			d.flush()
+			d.nq = 0
+			return
+		}
+	}
+}
+
+func (d *Decoder) flush() {
+	q := d.quad
+	switch d.nq {
+	case 4:
+		d.out = [3]byte{q[0]<<2 | q[1]>>4, q[1]<<4 | q[2]>>2, q[2]<<6 | q[3]}
+		d.no = 3
+	case 3:
+		if q[2]&0x3 != 0 {
+			d.err = &Error{d.off, "trailing bits are not zero"}
+			return
+		}
+		d.out = [3]byte{q[0]<<2 | q[1]>>4, q[1]<<4 | q[2]>>2}
+		d.no = 2
+	case 2:
+		if q[1]&0xf != 0 {
+			d.err = &Error{d.off, "trailing bits are not zero"}
+			return
+		}
+		d.out = [3]byte{q[0]<<2 | q[1]>>4}
+		d.no = 1
+	}
+}
+
+func (d *Decoder) finish() {
+	switch {
+	case d.pads > 0:
+		d.err = &Error{d.off, "incomplete padding"}
+		return
+	case d.nq == 1:
+		d.err = &Error{d.off, "truncated input"}
+		return
+	case d.nq > 1:
+		d.flush() // unpadded final group
+		d.nq = 0
+	}
+	if d.err == nil {
+		d.err = io.EOF
+	}
+}

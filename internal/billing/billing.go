@@ -1,0 +1,186 @@
+// Package billing is the Billing external API face: the payment processor
+// reports payments, and the operator reads what the node is owed per period.
+package billing
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/jsonapi"
+	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// FileExists tells whether a file id names a file (the DDS face answers).
+type FileExists func(r *http.Request, id string) (bool, error)
+
+// Service is the Billing face.
+type Service struct {
+	ledger     *ledger.Ledger
+	auth       *auth.Service
+	log        *slog.Logger
+	fileExists FileExists
+}
+
+// New returns the Billing face.
+func New(l *ledger.Ledger, a *auth.Service, log *slog.Logger, fileExists FileExists) *Service {
+	return &Service{ledger: l, auth: a, log: log, fileExists: fileExists}
+}
+
+// Register adds the face's routes.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /payments", s.handle(s.pay, auth.RolePayment, auth.RoleAdmin))
+	mux.HandleFunc("GET /payments/{id}", s.handle(s.payment, auth.RolePayment, auth.RoleAdmin))
+	mux.HandleFunc("GET /payments/local", s.handle(s.local, auth.RoleAdmin))
+}
+
+func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles ...auth.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.auth.Bearer(r)
+		if err == nil {
+			err = apierr.Forbidden("this needs a token with role %v", roles)
+			for _, role := range roles {
+				if p.Role == role {
+					err = h(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+					break
+				}
+			}
+		}
+		if err != nil {
+			jsonapi.WriteError(w, s.log, err)
+		}
+	}
+}
+
+// PaymentAttributes is a payment as the API renders it.
+type PaymentAttributes struct {
+	FileID      string         `json:"file_id"`
+	Status      string         `json:"status"`
+	Amount      float64        `json:"amount"`
+	AmountExact string         `json:"amount_exact"`
+	QuoteID     string         `json:"quote_id,omitempty"`
+	Applied     bool           `json:"applied"`
+	CreatedAt   time.Time      `json:"created_at"`
+	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+func paymentDoc(p ledger.Payment) jsonapi.Document {
+	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: PaymentAttributes{
+		FileID: p.FileID, Status: p.Status, Amount: p.Amount.Float64(), AmountExact: p.Amount.String(),
+		QuoteID: p.QuoteID, Applied: p.QuoteID != "", CreatedAt: p.Created, Extra: p.Attrs,
+	}, Links: map[string]string{"self": "/payments/" + p.ID}}}
+}
+
+func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
+	if err := jsonapi.CheckContentType(r); err != nil {
+		return err
+	}
+	res, err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	if err != nil {
+		return err
+	}
+	if res.Type != "file" && res.Type != "payment" {
+		return apierr.Conflict("wrong_type", "data.type must be \"payment\" or \"file\", not %q", res.Type).At("/data/type")
+	}
+	var in ledger.PaymentIn
+	if ok, err := res.Attr("file_id", &in.FileID); err != nil {
+		return err
+	} else if !ok || in.FileID == "" {
+		return apierr.BadRequest("missing_attribute", "attribute \"file_id\" is required").At("/data/attributes/file_id")
+	}
+	if ok, err := res.Attr("status", &in.Status); err != nil {
+		return err
+	} else if !ok {
+		return apierr.BadRequest("missing_attribute", "attribute \"status\" (success or error) is required").At("/data/attributes/status")
+	}
+	var amount json.Number
+	if ok, err := res.Attr("amount", &amount); err != nil {
+		return err
+	} else if !ok {
+		return apierr.BadRequest("missing_attribute", "attribute \"amount\" is required").At("/data/attributes/amount")
+	}
+	if in.Amount, err = money.Parse(amount.String()); err != nil {
+		return apierr.BadRequest("invalid_attribute", "attribute \"amount\" %q: %v", amount, err).At("/data/attributes/amount")
+	}
+	in.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	var ref string
+	if ok, err := res.Attr("reference", &ref); err != nil {
+		return err
+	} else if ok && in.IdempotencyKey == "" {
+		in.IdempotencyKey = "ref:" + ref // the processor's own reference dedups too
+	}
+	if len(in.IdempotencyKey) > 255 {
+		return apierr.BadRequest("invalid_header", "Idempotency-Key may not exceed 255 bytes")
+	}
+	if ok, err := s.fileExists(r, in.FileID); err != nil {
+		return err
+	} else if !ok {
+		return apierr.NotFound("no file %q", in.FileID).At("/data/attributes/file_id")
+	}
+	p, dup, err := s.ledger.RecordPayment(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	if !dup {
+		s.log.Info("payment recorded", "payment", p.ID, "file", p.FileID, "status", p.Status, "amount", p.Amount.String(), "applied_to", p.QuoteID)
+	}
+	w.Header().Set("Location", "/payments/"+p.ID)
+	status := http.StatusCreated
+	if dup {
+		status = http.StatusOK
+	}
+	jsonapi.Write(w, status, paymentDoc(p))
+	return nil
+}
+
+func (s *Service) payment(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.ledger.Payment(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return apierr.NotFound("no payment %q", r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	jsonapi.Write(w, http.StatusOK, paymentDoc(p))
+	return nil
+}
+
+// LocalAttributes is the statement as the API renders it.
+type LocalAttributes struct {
+	Amount      float64   `json:"amount"`
+	AmountExact string    `json:"amount_exact"`
+	Size        int64     `json:"size"`
+	Files       int       `json:"files"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+}
+
+func (s *Service) local(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	from, err := ledger.ParseDay(q.Get("from"))
+	if err != nil {
+		return apierr.BadRequest("invalid_parameter", "from: %v; give the first day as yyyymmdd", err).AtParam("from")
+	}
+	to, err := ledger.ParseDay(q.Get("to"))
+	if err != nil {
+		return apierr.BadRequest("invalid_parameter", "to: %v; give the last day as yyyymmdd", err).AtParam("to")
+	}
+	if to.Before(from) {
+		return apierr.BadRequest("invalid_parameter", "to (%s) is before from (%s)", q.Get("to"), q.Get("from")).AtParam("to")
+	}
+	st, err := s.ledger.Statement(r.Context(), from, to.AddDate(0, 0, 1)) // "to" is inclusive
+	if err != nil {
+		return err
+	}
+	id := q.Get("from") + "-" + q.Get("to")
+	jsonapi.Write(w, http.StatusOK, jsonapi.Document{Data: jsonapi.Out{Type: "local_payment", ID: id, Attributes: LocalAttributes{
+		Amount: st.Amount.Float64(), AmountExact: st.Amount.String(), Size: st.Size, Files: st.Files, From: st.From, To: st.To.Add(-time.Nanosecond),
+	}, Links: map[string]string{"self": "/payments/local?from=" + q.Get("from") + "&to=" + q.Get("to")}}})
+	return nil
+}

@@ -1,0 +1,71 @@
+package identity
+
+import (
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The well-known Hardhat/Anvil account 0 key and its address.
+const (
+	knownKey  = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+	knownAddr = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+)
+
+func TestKnownAddress(t *testing.T) {
+	k, err := FromHex(knownKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Address() != knownAddr {
+		t.Fatalf("address %s, want %s", k.Address(), knownAddr)
+	}
+}
+
+func TestKeccakVector(t *testing.T) {
+	// keccak256("") is a published constant.
+	if got := hex.EncodeToString(Keccak256(nil)); got != "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470" {
+		t.Fatal(got)
+	}
+}
+
+func TestSignRecover(t *testing.T) {
+	k, _ := FromHex(knownKey)
+	h := EthMessageHash(Keccak256([]byte("hello")))
+	sig, err := k.SignHash(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig[64] != 27 && sig[64] != 28 {
+		t.Fatalf("v = %d", sig[64])
+	}
+	addr, err := Recover(h, sig)
+	if err != nil || addr != knownAddr {
+		t.Fatalf("recovered %s, %v", addr, err)
+	}
+	sig[64] -= 27 // v as 0/1 is accepted too
+	if addr, _ := Recover(h, sig); addr != knownAddr {
+		t.Fatal("v in {0,1} not accepted")
+	}
+	sig[3] ^= 1
+	if addr, _ := Recover(h, sig); addr == knownAddr {
+		t.Fatal("tampered signature recovered to the signer")
+	}
+}
+
+func TestLoadOrCreate(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "node.key")
+	a, created, err := LoadOrCreate(p)
+	if err != nil || !created {
+		t.Fatal(err, created)
+	}
+	st, _ := os.Stat(p)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	b, created, err := LoadOrCreate(p)
+	if err != nil || created || b.Address() != a.Address() {
+		t.Fatal("reload gave another key")
+	}
+}

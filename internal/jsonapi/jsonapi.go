@@ -1,0 +1,145 @@
+// Package jsonapi reads and writes JSON:API 1.0 documents: single-resource
+// documents for the faces that speak JSON:API, error objects, and a streaming
+// reader that hands one large string attribute (an upload's base64 data) to a
+// consumer as it arrives instead of holding it in memory.
+package jsonapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+)
+
+// MediaType is the JSON:API media type.
+const MediaType = "application/vnd.api+json"
+
+// Resource is one resource object.
+type Resource struct {
+	Type          string                     `json:"type"`
+	ID            string                     `json:"id,omitempty"`
+	Attributes    map[string]json.RawMessage `json:"attributes,omitempty"`
+	Relationships json.RawMessage            `json:"relationships,omitempty"`
+	Links         map[string]string          `json:"links,omitempty"`
+	Meta          json.RawMessage            `json:"meta,omitempty"`
+}
+
+// Out is a resource object to render.
+type Out struct {
+	Type       string            `json:"type"`
+	ID         string            `json:"id,omitempty"`
+	Attributes any               `json:"attributes,omitempty"`
+	Links      map[string]string `json:"links,omitempty"`
+	Meta       any               `json:"meta,omitempty"`
+}
+
+// Document is a top-level document with one primary resource.
+type Document struct {
+	Data    Out               `json:"data"`
+	Links   map[string]string `json:"links,omitempty"`
+	Meta    any               `json:"meta,omitempty"`
+	JSONAPI map[string]string `json:"jsonapi,omitempty"`
+}
+
+// ErrorObject is a JSON:API error object.
+type ErrorObject struct {
+	Status string       `json:"status"`
+	Code   string       `json:"code,omitempty"`
+	Title  string       `json:"title,omitempty"`
+	Detail string       `json:"detail,omitempty"`
+	Source *ErrorSource `json:"source,omitempty"`
+}
+
+// ErrorSource points at the input that caused an error.
+type ErrorSource struct {
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+// ErrorDocument is the top-level document of an error answer.
+type ErrorDocument struct {
+	Errors []ErrorObject `json:"errors"`
+}
+
+// Write renders a document with the JSON:API media type.
+func Write(w http.ResponseWriter, status int, doc any) {
+	w.Header().Set("Content-Type", MediaType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// WriteError renders err as a JSON:API error document. Errors that are not
+// *apierr.Error are logged and answered as a 500 that hides the details.
+func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
+	e, ok := apierr.As(err)
+	if !ok && log != nil {
+		log.Error("request failed", "err", err)
+	}
+	obj := ErrorObject{Status: itoa(e.Status), Code: e.Code, Title: http.StatusText(e.Status), Detail: e.Detail}
+	if e.Pointer != "" || e.Param != "" {
+		obj.Source = &ErrorSource{Pointer: e.Pointer, Parameter: e.Param}
+	}
+	Write(w, e.Status, ErrorDocument{Errors: []ErrorObject{obj}})
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// CheckContentType refuses request bodies that are neither JSON:API nor plain
+// JSON, and JSON:API media types with parameters (as the spec requires: 415).
+func CheckContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil // lenient: many clients omit it
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %q cannot be parsed; send %s", ct, MediaType)
+	}
+	switch {
+	case mt == MediaType && len(params) == 0, mt == "application/json":
+		return nil
+	case mt == MediaType:
+		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "the JSON:API media type takes no parameters")
+	}
+	return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %s is not supported; send %s", mt, MediaType)
+}
+
+// Attr decodes attribute name into v. It returns false when the attribute is
+// absent (or null); a value of the wrong type is a 400 pointing at it.
+func (r *Resource) Attr(name string, v any) (bool, error) {
+	raw, ok := r.Attributes[name]
+	if !ok || string(raw) == "null" {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var te *json.UnmarshalTypeError
+		what := "has the wrong type"
+		if errors.As(err, &te) {
+			what = "must be " + kind(te.Type.Kind().String()) + ", not " + te.Value
+		}
+		return true, apierr.BadRequest("invalid_attribute", "attribute %q %s", name, what).At("/data/attributes/" + name)
+	}
+	return true, nil
+}
+
+func kind(k string) string {
+	switch k {
+	case "int64", "int", "int32", "uint64", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	}
+	return k
+}

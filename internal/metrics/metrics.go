@@ -1,0 +1,125 @@
+// Package metrics exposes the node's Prometheus metrics. Each node has its own
+// registry, so several nodes can run in one process (devnet, tests).
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the node's registry and its HTTP instruments.
+type Metrics struct {
+	Registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
+}
+
+// New creates a registry with the process and Go collectors.
+func New() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dds_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "dds_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+	}, []string{"route"})
+	m.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_http_request_bytes_total", Help: "Bytes received in request bodies."})
+	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_http_response_bytes_total", Help: "Bytes sent in response bodies."})
+	m.Registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// Gauges registers a gauge family whose values are read at scrape time.
+func (m *Metrics) Gauges(name, help, label string, read func(context.Context) (map[string]int64, error)) {
+	m.Registry.MustRegister(&gaugeFunc{desc: prometheus.NewDesc(name, help, []string{label}, nil), read: read})
+}
+
+type gaugeFunc struct {
+	desc *prometheus.Desc
+	read func(context.Context) (map[string]int64, error)
+}
+
+func (g *gaugeFunc) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	vals, err := g.read(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(g.desc, err)
+		return
+	}
+	for k, v := range vals {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(v), k)
+	}
+}
+
+// Wrap instruments an HTTP handler: requests by route pattern and status,
+// latency, bytes in and out.
+func (m *Metrics) Wrap(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, route := mux.Handler(r)
+		if route == "" {
+			route = "unmatched"
+		}
+		if r.Body != nil {
+			r.Body = &countingBody{ReadCloser: r.Body, c: m.bytesIn}
+		}
+		rw := &recorder{ResponseWriter: w, status: 200}
+		mux.ServeHTTP(rw, r)
+		m.requests.WithLabelValues(route, strconv.Itoa(rw.status)).Inc()
+		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		m.bytesOut.Add(float64(rw.n))
+	})
+}
+
+type countingBody struct {
+	io.ReadCloser
+	c prometheus.Counter
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.c.Add(float64(n))
+	return n, err
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(p)
+	r.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

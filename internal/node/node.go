@@ -1,0 +1,342 @@
+// Package node wires the spine and the faces into one running node: the one
+// place that knows every part.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/billing"
+	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/dds"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/metrics"
+	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Config is what a node is started with. The zero value of each field means
+// its default.
+type Config struct {
+	DataDir          string
+	Listen           string        // host:port; default 127.0.0.1:8080
+	PublicURL        string        // how others reach this node; default http://<listen>
+	PricePerGiBMonth money.Amount  // default 1 token
+	MinPrice         money.Amount  // default 0
+	QuoteTTL         time.Duration // default 1h
+	MaxFileSize      int64         // default 16 GiB
+	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
+	Clock            clock.Clock
+	Logger           *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PricePerGiBMonth == 0 {
+		c.PricePerGiBMonth = money.Unit
+	}
+	if c.QuoteTTL == 0 {
+		c.QuoteTTL = time.Hour
+	}
+	if c.MaxFileSize == 0 {
+		c.MaxFileSize = 16 << 30
+	}
+	if c.SweepEvery == 0 {
+		c.SweepEvery = 30 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Node is a running node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	lock    *os.File
+	Key     *identity.Key
+	DB      *store.DB
+	Blobs   *blob.Store
+	Auth    *auth.Service
+	Ledger  *ledger.Ledger
+	DDS     *dds.Service
+	Billing *billing.Service
+	Metrics *metrics.Metrics
+	handler http.Handler
+
+	srv  *http.Server
+	ln   net.Listener
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// Open opens (or, the first time, creates) the node's data directory and
+// every part of the node. It does not listen yet: see Start.
+func Open(ctx context.Context, cfg Config) (n *Node, err error) {
+	cfg.defaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data directory: pass --data DIR (or set DDS_DATA)")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: create data directory: %w", err)
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			n.closeStores()
+		}
+	}()
+	if n.lock, err = lockDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	var created bool
+	if n.Key, created, err = identity.LoadOrCreate(filepath.Join(cfg.DataDir, "node.key")); err != nil {
+		return nil, err
+	}
+	if created {
+		n.log.Info("created node key", "path", filepath.Join(cfg.DataDir, "node.key"), "node", n.Key.ID())
+	}
+	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.Blobs, err = blob.Open(ctx, filepath.Join(cfg.DataDir, "blobs"), n.DB, n.log); err != nil {
+		return nil, err
+	}
+	if n.Auth, err = OpenAuth(ctx, cfg.DataDir, n.DB, cfg.Clock); err != nil {
+		return nil, err
+	}
+	schedule := ledger.Schedule{PerGiBMonth: cfg.PricePerGiBMonth, MinPrice: cfg.MinPrice}
+	if n.Ledger, err = ledger.Open(ctx, n.DB, cfg.Clock, schedule, cfg.QuoteTTL); err != nil {
+		return nil, err
+	}
+	if n.DDS, err = dds.New(ctx, n.DB, n.Blobs, n.Ledger, n.Auth, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
+		return nil, err
+	}
+	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
+	if err := n.ensureAdmin(ctx); err != nil {
+		return nil, err
+	}
+	// What a crash may have left: temp files and objects nobody refers to.
+	if removed, err := n.Blobs.Collect(ctx); err != nil {
+		return nil, fmt.Errorf("node: collect blobs: %w", err)
+	} else if removed > 0 {
+		n.log.Info("collected unreferenced blobs left by an earlier run", "count", removed)
+	}
+	n.Metrics = metrics.New()
+	n.Metrics.Gauges("dds_files", "Files by state.", "state", n.DDS.Counts)
+	n.Metrics.Gauges("dds_quotes", "Quotes by state.", "state", func(ctx context.Context) (map[string]int64, error) {
+		q, _, err := n.Ledger.Counts(ctx)
+		return q, err
+	})
+	n.Metrics.Gauges("dds_payments", "Payments by status.", "status", func(ctx context.Context) (map[string]int64, error) {
+		_, p, err := n.Ledger.Counts(ctx)
+		return p, err
+	})
+	n.Metrics.Gauges("dds_blob_store", "Objects and bytes in the blob store.", "measure", func(ctx context.Context) (map[string]int64, error) {
+		objs, bytes, err := n.Blobs.Usage(ctx)
+		return map[string]int64{"objects": objs, "bytes": bytes}, err
+	})
+	n.handler = n.routes()
+	n.log.Info("node ready", "node", n.Key.ID(), "data", cfg.DataDir,
+		"price_per_gib_month", cfg.PricePerGiBMonth.String(), "quote_ttl", cfg.QuoteTTL,
+		"confirmations", 0, "mode", "standalone: no peers, prices are not confirmed by other nodes")
+	return n, nil
+}
+
+// OpenDB opens the metadata store of a data directory.
+func OpenDB(dataDir string) (*store.DB, error) {
+	return store.Open(filepath.Join(dataDir, "meta.db"))
+}
+
+// OpenAuth opens the principals and tokens of a data directory (for the
+// commands that manage them while the node runs).
+func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock) (*auth.Service, error) {
+	secretPath := filepath.Join(dataDir, "secret.key")
+	raw, err := os.ReadFile(secretPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if err := identity.WriteSecret(secretPath, []byte(hex.EncodeToString(b)+"\n")); err != nil {
+			return nil, err
+		}
+		raw = []byte(hex.EncodeToString(b))
+	} else if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(secret) != 32 {
+		return nil, fmt.Errorf("node: %s is not 32 hex-encoded bytes", secretPath)
+	}
+	return auth.Open(ctx, db, secret, c)
+}
+
+// ensureAdmin creates the first admin and its token on first start.
+func (n *Node) ensureAdmin(ctx context.Context) error {
+	var admins int
+	if err := n.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM principals WHERE role=?`, string(auth.RoleAdmin)).Scan(&admins); err != nil {
+		return err
+	}
+	if admins > 0 {
+		return nil
+	}
+	p, err := n.Auth.CreatePrincipal(ctx, "admin", auth.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	tok, err := n.Auth.IssueToken(ctx, p.ID, "first start")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(n.cfg.DataDir, "admin.token")
+	if err := identity.WriteSecret(path, []byte(tok+"\n")); err != nil {
+		return err
+	}
+	n.log.Info("created the admin account; its token is in the file", "path", path)
+	return nil
+}
+
+func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
+	var one int
+	err := n.DB.QueryRowContext(r.Context(), `SELECT 1 FROM files WHERE id=?`, id).Scan(&one)
+	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", n.Metrics.Handler())
+	n.DDS.Register(mux)
+	n.Billing.Register(mux)
+	return n.Metrics.Wrap(mux)
+}
+
+// Handler is the node's HTTP handler (every face).
+func (n *Node) Handler() http.Handler { return n.handler }
+
+// Start listens on the configured address and serves in the background,
+// with the sweeper that ends terms.
+func (n *Node) Start() error {
+	ln, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("node: listen on %s: %w", n.cfg.Listen, err)
+	}
+	return n.Serve(ln)
+}
+
+// Serve serves on ln in the background.
+func (n *Node) Serve(ln net.Listener) error {
+	n.ln = ln
+	n.srv = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("server stopped", "err", err)
+		}
+	}()
+	if n.cfg.SweepEvery > 0 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			t := time.NewTicker(n.cfg.SweepEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if _, err := n.Sweep(ctx); err != nil && ctx.Err() == nil {
+						n.log.Error("sweep failed", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	n.log.Info("serving", "url", n.URL())
+	return nil
+}
+
+// Sweep ends expired quotes and terms now.
+func (n *Node) Sweep(ctx context.Context) (int, error) { return n.DDS.Sweep(ctx) }
+
+// URL is the node's base URL.
+func (n *Node) URL() string {
+	if n.cfg.PublicURL != "" {
+		return strings.TrimRight(n.cfg.PublicURL, "/")
+	}
+	if n.ln != nil {
+		return "http://" + n.ln.Addr().String()
+	}
+	return "http://" + n.cfg.Listen
+}
+
+// Close stops serving (letting requests in flight finish for a few seconds)
+// and closes the stores.
+func (n *Node) Close() error {
+	if n.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.srv.Shutdown(ctx)
+		n.stop()
+		n.wg.Wait()
+	}
+	return n.closeStores()
+}
+
+func (n *Node) closeStores() error {
+	var err error
+	if n.DB != nil {
+		err = n.DB.Close()
+		n.DB = nil
+	}
+	if n.lock != nil {
+		n.lock.Close()
+		n.lock = nil
+	}
+	return err
+}
+
+// lockDir takes an exclusive lock on the data directory, so two nodes never
+// share one.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("node: data directory %s is in use by another dds process", dir)
+	}
+	return f, nil
+}
