@@ -15,7 +15,9 @@ type Error struct {
 	Reason string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("invalid base64 at offset %d: %s", e.Offset, e.Reason) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid base64 at offset %d: %s", e.Offset, e.Reason)
+}
 
 var decodeMap [256]byte
 

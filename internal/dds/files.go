@@ -104,4 +104,3 @@ func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, rows.Err()
 }
-

@@ -38,20 +38,20 @@ func TestStreamBigAttribute(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	for doc, ptr := range map[string]string{
-		``:                                       "",
-		`[]`:                                     "",
-		`{"data":[]}`:                            "/data",
-		`{"data":{"type":1}}`:                    "/data/type",
-		`{"data":{"type":"f","attributes":[]}}`:  "/data/attributes",
-		`{"data":{"attributes":{"a":tru}}}`:      "/data/attributes/a",
-		`{"data":{"attributes":{"a":"x\q"}}}`:    "/data/attributes/a",
-		`{"data":{},"data":{}}`:                  "",
-		`{"data":{}} x`:                          "",
-		`{"meta":{}}`:                            "",
-		`{"data":{"attributes":{"a":"` + "\x01":  "/data/attributes/a",
-		`{"data":{"attributes":{"a":[1,2}}}`:     "/data/attributes/a",
-		`{"data":{"attributes":{"a":01}}}`:       "/data/attributes/a",
-		`{"data":{"attributes":{"a":1 "b":2}}}`:  "/data/attributes",
+		``:                                      "",
+		`[]`:                                    "",
+		`{"data":[]}`:                           "/data",
+		`{"data":{"type":1}}`:                   "/data/type",
+		`{"data":{"type":"f","attributes":[]}}`: "/data/attributes",
+		`{"data":{"attributes":{"a":tru}}}`:     "/data/attributes/a",
+		`{"data":{"attributes":{"a":"x\q"}}}`:   "/data/attributes/a",
+		`{"data":{},"data":{}}`:                 "",
+		`{"data":{}} x`:                         "",
+		`{"meta":{}}`:                           "",
+		`{"data":{"attributes":{"a":"` + "\x01": "/data/attributes/a",
+		`{"data":{"attributes":{"a":[1,2}}}`:    "/data/attributes/a",
+		`{"data":{"attributes":{"a":01}}}`:      "/data/attributes/a",
+		`{"data":{"attributes":{"a":1 "b":2}}}`: "/data/attributes",
 	} {
 		_, err := Decode(strings.NewReader(doc))
 		var e *apierr.Error

@@ -455,7 +455,6 @@ func (l *Ledger) Counts(ctx context.Context) (quotes, payments map[string]int64,
 	return quotes, payments, nil
 }
 
-
 // PaidTotal is the sum of the prices of a file's paid quotes.
 func (l *Ledger) PaidTotal(ctx context.Context, fileID string) (money.Amount, error) {
 	var n int64

@@ -15,7 +15,7 @@ func TestParseString(t *testing.T) {
 			t.Errorf("Parse(%q) succeeded", s)
 		}
 	}
-	for a, want := range map[Amount]string{Unit: "1", 1: "0.000000001", Unit*3/2: "1.5", 0: "0", -Unit / 2: "-0.5"} {
+	for a, want := range map[Amount]string{Unit: "1", 1: "0.000000001", Unit * 3 / 2: "1.5", 0: "0", -Unit / 2: "-0.5"} {
 		if a.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int64(a), a.String(), want)
 		}
