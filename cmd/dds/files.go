@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/prometheus-dds/dds/client"
+)
+
+// clientFlags adds --node and --token and returns a constructor.
+func clientFlags(fs *flag.FlagSet) func() *client.Client {
+	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node")
+	token := fs.String("token", "", "bearer token (see 'dds token create')")
+	return func() *client.Client { return client.New(*nodeURL, *token) }
+}
+
+// progress wraps r in a progress bar when stderr is a terminal.
+func progress(size int64, what string) (wrap func(io.Reader) io.Reader, writer func(io.Writer) io.Writer, done func()) {
+	if !term.IsTerminal(int(os.Stderr.Fd())) || size == 0 {
+		return func(r io.Reader) io.Reader { return r }, func(w io.Writer) io.Writer { return w }, func() {}
+	}
+	bar := progressbar.NewOptions64(size, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription(what), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionShowCount(),
+		progressbar.OptionClearOnFinish())
+	return func(r io.Reader) io.Reader { rd := progressbar.NewReader(r, bar); return &rd },
+		func(w io.Writer) io.Writer { return io.MultiWriter(w, bar) },
+		func() { bar.Finish() }
+}
+
+// metaFlag collects repeated --meta key=value pairs.
+type metaFlag map[string]any
+
+func (m metaFlag) String() string { return "" }
+func (m metaFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: want key=value", s)
+	}
+	m[k] = v
+	return nil
+}
+
+func printFile(f *client.File) {
+	fmt.Printf("id        %s\nname      %s\nstate     %s\nsize      %d bytes\nsha256    %s\n", f.ID, f.Name, f.State, f.Size, f.ContentHash)
+	fmt.Printf("duration  %s\n", time.Duration(f.Duration)*time.Second)
+	if f.ExpiresAt != nil {
+		fmt.Printf("expires   %s\n", f.ExpiresAt.Format(time.RFC3339))
+	}
+	if len(f.Additional) > 0 {
+		b, _ := json.Marshal(f.Additional)
+		fmt.Printf("meta      %s\n", b)
+	}
+	if f.Quote != nil {
+		fmt.Printf("price     %s tokens (%s quote %s, paid %s, valid until %s)\n", f.Quote.Price, f.Quote.Kind, f.Quote.ID, f.Quote.Paid, f.Quote.ExpiresAt.Format(time.RFC3339))
+		var conf []json.RawMessage
+		_ = json.Unmarshal(f.Quote.Confirmations, &conf)
+		fmt.Printf("confirmed by %d peers\n", len(conf))
+	} else {
+		fmt.Printf("paid      %s tokens\n", f.PriceExact)
+	}
+}
+
+func putCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("put", flag.ContinueOnError)
+	c := clientFlags(fs)
+	dur := fs.Duration("duration", 30*24*time.Hour, "storage term")
+	name := fs.String("name", "", "file name (default: the file's base name)")
+	meta := metaFlag{}
+	fs.Var(meta, "meta", "additional attribute key=value (repeatable)")
+	return command("put", "dds put [flags] FILE", "upload a file and print its price",
+		"Uploads FILE (- for standard input). The node answers with the price to pay (402).", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("put takes one FILE argument")
+			}
+			var in io.Reader = os.Stdin
+			var size int64
+			n := *name
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				st, _ := f.Stat()
+				size, in = st.Size(), f
+				if n == "" {
+					n = st.Name()
+				}
+			} else if n == "" {
+				n = "stdin"
+			}
+			wrap, _, done := progress(size, "uploading")
+			f, err := c().Upload(ctx, n, wrap(in), client.UploadOptions{Duration: *dur, Additional: meta})
+			done()
+			if err != nil {
+				return err
+			}
+			printFile(f)
+			if f.PaymentRequired {
+				fmt.Printf("\npay with: dds pay %s --amount %s --token <payment token>\n", f.ID, f.Quote.Price)
+			}
+			return nil
+		})
+}
+
+func getCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	c := clientFlags(fs)
+	out := fs.String("o", "", "write to this file (default: standard output)")
+	return command("get", "dds get [flags] ID", "download a file", "", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("get takes one ID argument")
+			}
+			body, size, err := c().Open(ctx, args[0], nil)
+			if err != nil {
+				return err
+			}
+			defer body.Close()
+			var w io.Writer = os.Stdout
+			if *out != "" {
+				tmp := *out + ".part"
+				f, err := os.Create(tmp)
+				if err != nil {
+					return err
+				}
+				defer os.Remove(tmp)
+				defer f.Close()
+				w = f
+				_, wr, done := progress(size, "downloading")
+				if _, err := io.Copy(wr(w), body); err != nil {
+					return err
+				}
+				done()
+				if err := f.Close(); err != nil {
+					return err
+				}
+				return os.Rename(tmp, *out)
+			}
+			_, err = io.Copy(w, body)
+			return err
+		})
+}
+
+func infoCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("info", flag.ContinueOnError)
+	c := clientFlags(fs)
+	return command("info", "dds info [flags] ID", "show a file's info", "", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("info takes one ID argument")
+			}
+			f, err := c().Info(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			printFile(f)
+			return nil
+		})
+}
+
+func payCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("pay", flag.ContinueOnError)
+	c := clientFlags(fs)
+	amount := fs.String("amount", "", "amount paid, in tokens (exact decimal)")
+	status := fs.String("status", "success", "payment status: success or error")
+	key := fs.String("idempotency-key", "", "key that makes a repeated delivery count once")
+	return command("pay", "dds pay [flags] ID --amount X", "report a payment for a file (payment processor)", "", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 || *amount == "" {
+				return fmt.Errorf("pay takes one file ID argument and --amount")
+			}
+			p, err := c().Pay(ctx, client.PaymentRequest{FileID: args[0], Status: *status, Amount: *amount, IdempotencyKey: *key})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("payment %s: %s %s tokens for file %s (applied: %v)\n", p.ID, p.Status, p.AmountExact, p.FileID, p.Applied)
+			return nil
+		})
+}
+
+func extendCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("extend", flag.ContinueOnError)
+	c := clientFlags(fs)
+	dur := fs.Duration("duration", 0, "new total storage term")
+	meta := metaFlag{}
+	fs.Var(meta, "meta", "additional attribute key=value to set (repeatable)")
+	return command("extend", "dds extend [flags] ID --duration D", "extend a file's term (prints the price of the extension)", "", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("extend takes one ID argument")
+			}
+			var add map[string]any
+			if len(meta) > 0 {
+				add = meta
+			}
+			f, err := c().Extend(ctx, args[0], *dur, add)
+			if err != nil {
+				return err
+			}
+			printFile(f)
+			return nil
+		})
+}
+
+func statementCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("statement", flag.ContinueOnError)
+	c := clientFlags(fs)
+	now := time.Now().UTC()
+	from := fs.String("from", now.Format("200601")+"01", "first day, yyyymmdd")
+	to := fs.String("to", now.Format("20060102"), "last day, yyyymmdd (inclusive)")
+	return command("statement", "dds statement [flags]", "show what the node is owed for a period (admin)", "", fs,
+		func(ctx context.Context, args []string) error {
+			st, err := c().Statement(ctx, *from, *to)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("from %s to %s: %d files, %d bytes, owed %s tokens\n", *from, *to, st.Files, st.Size, st.AmountExact)
+			return nil
+		})
+}

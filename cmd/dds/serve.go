@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/prometheus-dds/dds/internal/node"
+)
+
+// nodeFlags are the flags that configure a node, shared by serve and devnet.
+func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
+	cfg.PricePerGiBMonth = 1_000_000_000
+	fs.Var(amountFlag{&cfg.PricePerGiBMonth}, "price-per-gib-month", "price of storing 1 GiB for 30 days, in tokens")
+	fs.Var(amountFlag{&cfg.MinPrice}, "min-price", "smallest price quoted, in tokens")
+	fs.DurationVar(&cfg.QuoteTTL, "quote-ttl", time.Hour, "how long a price quote stands before its unpaid upload is deleted")
+	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", 16<<30, "largest file accepted, in bytes")
+	fs.DurationVar(&cfg.SweepEvery, "sweep-every", 30*time.Second, "how often ended terms and expired quotes are swept")
+}
+
+func defaultDataDir() string {
+	if d, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(d, ".dds")
+	}
+	return ".dds"
+}
+
+func serveCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg node.Config
+	fs.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (created on first start)")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL other nodes and clients reach this node at (default http://<listen>)")
+	nodeFlags(fs, &cfg)
+	logger := logFlags(fs)
+	return command("serve", "dds serve [flags]", "run a node",
+		`Runs a node until interrupted. The first start creates the data directory,
+the node key and an admin token in DIR/admin.token.`, fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("serve takes no arguments, got %q", args)
+			}
+			cfg.Logger = logger()
+			n, err := node.Open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if err := n.Start(); err != nil {
+				n.Close()
+				return err
+			}
+			<-ctx.Done()
+			cfg.Logger.Info("shutting down")
+			return n.Close()
+		})
+}
