@@ -5,6 +5,7 @@ package b64
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"io"
 )
@@ -21,6 +22,9 @@ func (e *Error) Error() string {
 
 var decodeMap [256]byte
 
+// stdAlphabet marks the 64 characters of the standard alphabet.
+var stdAlphabet [256]bool
+
 const (
 	invalid = 0xff
 	space   = 0xfe
@@ -34,6 +38,7 @@ func init() {
 	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 	for i := 0; i < len(std); i++ {
 		decodeMap[std[i]] = byte(i)
+		stdAlphabet[std[i]] = true
 	}
 	decodeMap['-'], decodeMap['_'] = 62, 63
 	for _, c := range []byte(" \t\r\n") {
@@ -102,6 +107,21 @@ func (d *Decoder) fast(p []byte) (n int, used bool) {
 	}
 	buf, _ := d.r.Peek(d.r.Buffered())
 	i := 0
+	if d.nq == 0 {
+		// Whole groups of the standard alphabet: let encoding/base64 decode
+		// them in bulk.
+		k := 0
+		for k < len(buf) && k/4*3+3 <= len(p) && stdAlphabet[buf[k]] {
+			k++
+		}
+		k -= k % 4
+		if k > 0 {
+			m, err := base64.StdEncoding.Decode(p, buf[:k])
+			if err == nil {
+				n, i = m, k
+			}
+		}
+	}
 	for i < len(buf) && len(p)-n >= 3 {
 		v := decodeMap[buf[i]]
 		if v >= 64 {

@@ -70,11 +70,11 @@ type PaymentAttributes struct {
 	Extra       map[string]any `json:"extra,omitempty"`
 }
 
-func paymentDoc(p ledger.Payment) jsonapi.Document {
+func paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
 	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: PaymentAttributes{
 		FileID: p.FileID, Status: p.Status, Amount: p.Amount.Float64(), AmountExact: p.Amount.String(),
 		QuoteID: p.QuoteID, Applied: p.QuoteID != "", CreatedAt: p.Created, Extra: p.Attrs,
-	}, Links: map[string]string{"self": "/payments/" + p.ID}}}
+	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/" + p.ID}}}
 }
 
 func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
@@ -135,7 +135,7 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	if dup {
 		status = http.StatusOK
 	}
-	jsonapi.Write(w, status, paymentDoc(p))
+	jsonapi.Write(w, status, paymentDoc(r, p))
 	return nil
 }
 
@@ -147,7 +147,7 @@ func (s *Service) payment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	jsonapi.Write(w, http.StatusOK, paymentDoc(p))
+	jsonapi.Write(w, http.StatusOK, paymentDoc(r, p))
 	return nil
 }
 
@@ -181,6 +181,6 @@ func (s *Service) local(w http.ResponseWriter, r *http.Request) error {
 	id := q.Get("from") + "-" + q.Get("to")
 	jsonapi.Write(w, http.StatusOK, jsonapi.Document{Data: jsonapi.Out{Type: "local_payment", ID: id, Attributes: LocalAttributes{
 		Amount: st.Amount.Float64(), AmountExact: st.Amount.String(), Size: st.Size, Files: st.Files, From: st.From, To: st.To.Add(-time.Nanosecond),
-	}, Links: map[string]string{"self": "/payments/local?from=" + q.Get("from") + "&to=" + q.Get("to")}}})
+	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/local?from=" + q.Get("from") + "&to=" + q.Get("to")}}})
 	return nil
 }

@@ -176,7 +176,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	s.log.Info("file uploaded", "file", f.ID, "owner", p.Name, "size", f.Size, "price", q.Price.String())
-	jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r.Context(), f, &q))
+	jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r, f, &q))
 	return nil
 }
 
@@ -275,7 +275,7 @@ func (s *Service) info(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	if q, err := s.ledger.OpenQuote(r.Context(), f.ID); err == nil {
 		qp = &q
 	}
-	jsonapi.Write(w, http.StatusOK, s.doc(r.Context(), f, qp))
+	jsonapi.Write(w, http.StatusOK, s.doc(r, f, qp))
 	return nil
 }
 
@@ -291,7 +291,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 		if err != nil || !q.Expires.After(now) {
 			return apierr.New(http.StatusGone, "quote_expired", "file %s was never paid and its quote expired; upload it again", f.ID)
 		}
-		jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r.Context(), f, &q))
+		jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r, f, &q))
 		return nil
 	case f.State == StateAbandoned:
 		return apierr.New(http.StatusGone, "quote_expired", "file %s was never paid and its quote expired; upload it again", f.ID)
@@ -411,13 +411,13 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	if q != nil {
-		jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r.Context(), f, q))
+		jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r, f, q))
 		return nil
 	}
 	if f.State == StatePending {
 		q = open
 	}
-	jsonapi.Write(w, http.StatusOK, s.doc(r.Context(), f, q))
+	jsonapi.Write(w, http.StatusOK, s.doc(r, f, q))
 	return nil
 }
 
@@ -539,7 +539,8 @@ type QuoteMeta struct {
 
 // doc renders a file. With a quote, price and duration are the quote's (the
 // duration being the total term asked for); otherwise the paid ones.
-func (s *Service) doc(ctx context.Context, f File, q *ledger.Quote) jsonapi.Document {
+func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document {
+	ctx := r.Context()
 	a := Attributes{Name: f.Name, Duration: int64(f.Term / time.Second), Additional: f.Additional, State: f.State,
 		Size: f.Size, ContentHash: f.Hash, CreatedAt: f.Created}
 	if !f.StoredAt.IsZero() {
@@ -548,7 +549,7 @@ func (s *Service) doc(ctx context.Context, f File, q *ledger.Quote) jsonapi.Docu
 	if !f.Expires.IsZero() {
 		a.ExpiresAt = &f.Expires
 	}
-	var meta map[string]any
+	var meta any // absent unless there is a quote: JSON:API forbids a null meta
 	price := money.Amount(0)
 	if q != nil {
 		price = q.Price
@@ -559,6 +560,6 @@ func (s *Service) doc(ctx context.Context, f File, q *ledger.Quote) jsonapi.Docu
 		price = paid
 	}
 	a.Price, a.PriceExact = price.Float64(), price.String()
-	self := "/files/" + f.ID
+	self := jsonapi.BaseURL(r) + "/files/" + f.ID
 	return jsonapi.Document{Data: jsonapi.Out{Type: "file", ID: f.ID, Attributes: a, Links: map[string]string{"self": self}, Meta: meta}}
 }

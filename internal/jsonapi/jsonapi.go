@@ -143,3 +143,13 @@ func kind(k string) string {
 	}
 	return k
 }
+
+// BaseURL is the scheme and host the client used to reach the node, for the
+// absolute links JSON:API documents carry.
+func BaseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
