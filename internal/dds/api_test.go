@@ -97,7 +97,6 @@ func (c *rawClient) do(method, path, token, ctype, body string, want int) map[st
 	return doc
 }
 
-
 const ct = "application/vnd.api+json"
 
 func fileDoc(attrs string) string { return `{"data":{"type":"file","attributes":{` + attrs + `}}}` }
@@ -140,7 +139,7 @@ func TestBadInputAndConformance(t *testing.T) {
 		{"string duration", u, ct, fileDoc(`"name":"a","data":"aGk=","duration":"1h"`), 400},
 		{"huge duration", u, ct, fileDoc(`"name":"a","data":"aGk=","duration":99999999999999`), 400},
 		{"additional not an object", u, ct, fileDoc(`"name":"a","data":"aGk=","additional":[1]`), 400},
-		{"too large", u, ct, fileDoc(`"name":"a","data":"`+strings.Repeat("QUFB", 400)+`"`), 413},
+		{"too large", u, ct, fileDoc(`"name":"a","data":"` + strings.Repeat("QUFB", 400) + `"`), 413},
 	} {
 		t.Run("POST /files "+tc.name, func(t *testing.T) {
 			c.t = t
@@ -183,7 +182,7 @@ func TestBadInputAndConformance(t *testing.T) {
 	c.do("PATCH", "/files/"+id, u, ct, patch(`"duration":240`), 402)
 
 	for q, want := range map[string]int{
-		"from=20261101&to=20261130": 200,
+		"from=20261101&to=20261130":   200,
 		"from=2026-11-01&to=20261130": 400,
 		"from=20261131&to=20261201":   400,
 		"from=20261201&to=20261101":   400,

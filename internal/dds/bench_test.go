@@ -106,4 +106,3 @@ func BenchmarkDownload64MiB(b *testing.B) {
 		}
 	}
 }
-
