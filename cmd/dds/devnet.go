@@ -25,16 +25,17 @@ type devnetNode struct {
 
 func devnetCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
-	nodes := fs.Int("nodes", 1, "number of nodes")
+	nodes := fs.Int("nodes", 4, "number of nodes")
 	basePort := fs.Int("base-port", 8080, "port of the first node; the others follow")
 	data := fs.String("data", filepath.Join(os.TempDir(), "dds-devnet"), "directory holding one data directory per node")
 	var cfg node.Config
 	nodeFlags(fs, &cfg)
 	logger := logFlags(fs)
 	return command("devnet", "dds devnet [flags]", "run a local network of nodes to try dds",
-		`Runs N nodes in this process on consecutive loopback ports, creates a token
-per role on each, prints them with commands to try, and writes
-DIR/devnet.json. Runs until interrupted; data is kept between runs.`, fs,
+		`Runs N nodes in this process on consecutive loopback ports, joined in one
+network (each price confirmed by up to 3 peers, each paid file kept in up to 3
+copies), creates a token per role on each, prints them with commands to try,
+and writes DIR/devnet.json. Runs until interrupted; data is kept between runs.`, fs,
 		func(ctx context.Context, args []string) error {
 			if *nodes < 1 {
 				return fmt.Errorf("--nodes must be at least 1")
@@ -46,6 +47,11 @@ DIR/devnet.json. Runs until interrupted; data is kept between runs.`, fs,
 				c.DataDir = filepath.Join(*data, fmt.Sprintf("node%d", i))
 				c.Listen = fmt.Sprintf("127.0.0.1:%d", *basePort+i)
 				c.Logger = log.With("node", i)
+				c.Confirmations = min(c.Confirmations, *nodes-1)
+				c.Replicas = min(c.Replicas, *nodes)
+				if i > 0 {
+					c.Peers = []string{list[0].URL}
+				}
 				n, err := node.Open(ctx, c)
 				if err != nil {
 					return err
@@ -112,6 +118,11 @@ or with curl:
   curl -s  -H 'Authorization: Bearer %[2]s' %[1]s/files/<ID>
   curl -s  -H 'Authorization: Bearer %[4]s' '%[1]s/payments/local?from=20260101&to=20261231'
   curl -s  %[1]s/metrics | grep ^dds_
+
+Watch the network:
+
+  curl -s -H 'Authorization: Bearer %[4]s' %[1]s/network        # members, their state and last contact
+  DDS_TOKEN=%[2]s go run ./cmd/dds info <ID>                      # signatures of the confirming peers; where the copies are
 
 Press Ctrl-C to stop.
 `, n.URL, n.UserToken, n.PaymentToken, n.AdminToken)

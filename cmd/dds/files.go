@@ -62,11 +62,27 @@ func printFile(f *client.File) {
 	}
 	if f.Quote != nil {
 		fmt.Printf("price     %s tokens (%s quote %s, paid %s, valid until %s)\n", f.Quote.Price, f.Quote.Kind, f.Quote.ID, f.Quote.Paid, f.Quote.ExpiresAt.Format(time.RFC3339))
-		var conf []json.RawMessage
+		var conf struct {
+			Signatures []struct{ Node string } `json:"signatures"`
+		}
 		_ = json.Unmarshal(f.Quote.Confirmations, &conf)
-		fmt.Printf("confirmed by %d peers\n", len(conf))
+		fmt.Printf("confirmed by %d peers", len(conf.Signatures))
+		for _, s := range conf.Signatures {
+			fmt.Printf(" %s", s.Node)
+		}
+		fmt.Println()
 	} else {
 		fmt.Printf("paid      %s tokens\n", f.PriceExact)
+		var meta struct {
+			Copies []struct{ Node, State string }
+		}
+		if json.Unmarshal(f.Meta, &meta) == nil && len(meta.Copies) > 0 {
+			fmt.Printf("copies   ")
+			for _, c := range meta.Copies {
+				fmt.Printf(" %s (%s)", c.Node, c.State)
+			}
+			fmt.Println()
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -21,6 +22,30 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.DurationVar(&cfg.QuoteTTL, "quote-ttl", time.Hour, "how long a price quote stands before its unpaid upload is deleted")
 	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", 16<<30, "largest file accepted, in bytes")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", 30*time.Second, "how often ended terms and expired quotes are swept")
+	fs.IntVar(&cfg.Confirmations, "confirmations", 3, "peers that must confirm and sign a price before it is quoted (a node that never met a peer quotes alone)")
+	fs.IntVar(&cfg.Replicas, "replicas", 3, "copies of a paid file in the network, this node's included")
+	fs.DurationVar(&cfg.RepairAfter, "repair-after", 10*time.Minute, "how long a node holding a copy may be gone before another takes its place")
+	fs.DurationVar(&cfg.ReplicateEvery, "replicate-every", 10*time.Second, "how often copies are checked and repaired")
+}
+
+// listFlag collects a repeatable flag; one value may hold several, comma-separated
+// (as the environment twin does).
+type listFlag struct{ list *[]string }
+
+func (f listFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*f.list = append(*f.list, v)
+		}
+	}
+	return nil
 }
 
 func defaultDataDir() string {
@@ -36,6 +61,8 @@ func serveCmd() *ffcli.Command {
 	fs.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (created on first start)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL other nodes and clients reach this node at (default http://<listen>)")
+	fs.Var(listFlag{&cfg.Peers}, "peer", "URL of a node to join the network through (repeatable; DDS_PEER takes a comma-separated list)")
+	fs.StringVar(&cfg.GossipListen, "gossip-listen", "", "host:port for membership gossip (UDP and TCP); default the listen host and a free port")
 	nodeFlags(fs, &cfg)
 	logger := logFlags(fs)
 	return command("serve", "dds serve [flags]", "run a node",

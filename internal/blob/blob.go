@@ -333,3 +333,55 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// Restore puts back the content of an object that is referenced but missing
+// or damaged on disk. The staged content must hash to want.
+func (s *Store) Restore(st *Staged, want string) error {
+	if st.Hash != want {
+		return fmt.Errorf("blob: restored content hashes to %s, want %s", st.Hash, want)
+	}
+	s.pin(want)
+	defer s.unpin(want)
+	if err := os.Remove(s.path(want)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return s.place(st)
+}
+
+// Size returns the size on disk of an object, or -1 if it is missing.
+func (s *Store) Size(hash string) int64 {
+	if !validHash(hash) {
+		return -1
+	}
+	st, err := os.Stat(s.path(hash))
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}
+
+// Scrub re-hashes every object and removes the damaged ones, so that the
+// next read repairs them from a replica. It returns the damaged hashes.
+func (s *Store) Scrub(ctx context.Context) ([]string, error) {
+	var damaged []string
+	err := filepath.WalkDir(filepath.Join(s.dir, "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || ctx.Err() != nil {
+			return err
+		}
+		h := d.Name()
+		if !validHash(h) {
+			return nil
+		}
+		if verr := s.Verify(h); verr != nil {
+			s.mu.Lock()
+			if s.pins[h] == 0 {
+				os.Remove(p)
+				damaged = append(damaged, h)
+			}
+			s.mu.Unlock()
+			s.log.Warn("blob: removed a damaged object", "hash", h, "err", verr)
+		}
+		return nil
+	})
+	return damaged, err
+}

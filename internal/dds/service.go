@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -41,23 +42,32 @@ type Confirmer interface {
 
 // Confirmation is what peers are asked to confirm.
 type Confirmation struct {
-	FileID   string
-	Size     int64
-	Hash     string
-	Duration time.Duration
-	Price    money.Amount
+	FileID    string
+	Size      int64
+	Hash      string
+	Duration  time.Duration
+	Price     money.Amount
+	ExpiresAt time.Time // when the quote lapses
+}
+
+// Replicas keeps a paid file's copies in the network.
+type Replicas interface {
+	Kick()                                                           // a file was paid: place its copies soon
+	Heal(ctx context.Context, fileID, hash string, size int64) error // restore this node's copy from a holder
+	Copies(ctx context.Context, fileID string) (any, error)          // where the copies are, for file info
 }
 
 // Service is the DDS face.
 type Service struct {
-	db      *store.DB
-	blobs   *blob.Store
-	ledger  *ledger.Ledger
-	auth    *auth.Service
-	clock   clock.Clock
-	log     *slog.Logger
-	MaxSize int64     // largest file accepted, in bytes
-	Confirm Confirmer // nil: standalone, no confirmations
+	db       *store.DB
+	blobs    *blob.Store
+	ledger   *ledger.Ledger
+	auth     *auth.Service
+	clock    clock.Clock
+	log      *slog.Logger
+	MaxSize  int64     // largest file accepted, in bytes
+	Confirm  Confirmer // nil: standalone, no confirmations
+	Replicas Replicas  // nil: no network, the only copy is here
 }
 
 // New opens the DDS face and registers it with the ledger.
@@ -160,7 +170,8 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	f := File{ID: uuid.NewString(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
 		State: StatePending, Additional: additional, Created: s.clock.Now()}
-	conf, err := s.confirm(r.Context(), f, dur)
+	expires := s.ledger.QuoteExpiry()
+	conf, err := s.confirm(r.Context(), f, dur, expires)
 	if err != nil {
 		return err
 	}
@@ -169,7 +180,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if err := insertFile(tx, f); err != nil {
 			return err
 		}
-		q, err = s.ledger.NewQuote(tx, f.ID, ledger.KindUpload, f.Size, dur, conf)
+		q, err = s.ledger.NewQuote(tx, f.ID, ledger.KindUpload, f.Size, dur, expires, conf)
 		return err
 	})
 	if err != nil {
@@ -180,7 +191,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return nil
 }
 
-func (s *Service) confirm(ctx context.Context, f File, d time.Duration) (json.RawMessage, error) {
+func (s *Service) confirm(ctx context.Context, f File, d time.Duration, expires time.Time) (json.RawMessage, error) {
 	if s.Confirm == nil {
 		return nil, nil
 	}
@@ -188,7 +199,7 @@ func (s *Service) confirm(ctx context.Context, f File, d time.Duration) (json.Ra
 	if err != nil {
 		return nil, err
 	}
-	return s.Confirm.Confirm(ctx, Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, Duration: d, Price: price})
+	return s.Confirm.Confirm(ctx, Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, Duration: d, Price: price, ExpiresAt: expires})
 }
 
 func (s *Service) stageError(err error) error {
@@ -298,10 +309,20 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	case f.State == StateExpired || !f.Expires.After(now):
 		return apierr.New(http.StatusGone, "term_ended", "the storage term of file %s ended at %s", f.ID, f.Expires.Format(time.RFC3339))
 	}
+	if s.blobs.Size(f.Hash) != f.Size {
+		// Missing or damaged here: heal from a replica before serving.
+		s.log.Warn("stored file content is missing or damaged", "file", f.ID, "hash", f.Hash)
+		if s.Replicas == nil {
+			return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable on this node and it has no replicas", f.ID)
+		}
+		if err := s.Replicas.Heal(r.Context(), f.ID, f.Hash, f.Size); err != nil {
+			s.log.Error("cannot heal file content", "file", f.ID, "err", err)
+			return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable here and on its replicas; retry later", f.ID)
+		}
+	}
 	content, err := s.blobs.Open(f.Hash)
 	if err != nil {
-		s.log.Error("stored file content is missing", "file", f.ID, "hash", f.Hash, "err", err)
-		return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable on this node; retry later", f.ID)
+		return err
 	}
 	defer content.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -373,8 +394,9 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return apierr.Conflict("term_shrink", "a paid term cannot be shortened: file %s is paid for %d s, asked %d s", f.ID, int64(f.Term/time.Second), int64(total/time.Second)).At("/data/attributes/duration")
 	}
 	var conf json.RawMessage
+	expires := s.ledger.QuoteExpiry()
 	if quoteDur > 0 {
-		if conf, err = s.confirm(r.Context(), f, quoteDur); err != nil {
+		if conf, err = s.confirm(r.Context(), f, quoteDur, expires); err != nil {
 			return err
 		}
 	}
@@ -399,7 +421,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		}
 		f.Additional, f.Name = add, name
 		if quoteDur > 0 {
-			nq, err := s.ledger.NewQuote(tx, f.ID, kind, f.Size, quoteDur, conf)
+			nq, err := s.ledger.NewQuote(tx, f.ID, kind, f.Size, quoteDur, expires, conf)
 			if err != nil {
 				return err
 			}
@@ -446,6 +468,9 @@ func (s *Service) paid(tx *store.Tx, q ledger.Quote) error {
 		return err
 	}
 	s.log.Info("file paid", "file", f.ID, "quote", q.ID, "kind", q.Kind, "expires", end)
+	if s.Replicas != nil {
+		tx.AfterCommit(s.Replicas.Kick)
+	}
 	return s.ledger.AddTerm(tx, ledger.Term{FileID: f.ID, QuoteID: q.ID, Start: start, End: end, Size: f.Size, Price: q.Price})
 }
 
@@ -556,10 +581,53 @@ func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document
 		a.Duration += int64(q.Duration / time.Second)
 		meta = map[string]any{"quote": QuoteMeta{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(),
 			Duration: int64(q.Duration / time.Second), ExpiresAt: q.Expires, Confirmations: q.Confirmations}}
-	} else if paid, err := s.ledger.PaidTotal(ctx, f.ID); err == nil {
-		price = paid
+	} else {
+		if paid, err := s.ledger.PaidTotal(ctx, f.ID); err == nil {
+			price = paid
+		}
+		m := map[string]any{}
+		if lq, err := s.ledger.LatestQuote(ctx, f.ID); err == nil {
+			m["confirmations"] = lq.Confirmations
+		}
+		if s.Replicas != nil && f.State == StateStored {
+			if cs, err := s.Replicas.Copies(ctx, f.ID); err == nil {
+				m["copies"] = cs
+			}
+		}
+		if len(m) > 0 {
+			meta = m
+		}
 	}
 	a.Price, a.PriceExact = price.Float64(), price.String()
 	self := jsonapi.BaseURL(r) + "/files/" + f.ID
 	return jsonapi.Document{Data: jsonapi.Out{Type: "file", ID: f.ID, Attributes: a, Links: map[string]string{"self": self}, Meta: meta}}
+}
+
+// Stored lists this node's paid files whose term has not ended, for
+// replication.
+func (s *Service) Stored(ctx context.Context) ([]replica.FileRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id,content_hash,name,size,expires_at FROM files WHERE state=? AND expires_at>?`,
+		StateStored, store.Time(s.clock.Now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []replica.FileRef
+	for rows.Next() {
+		var f replica.FileRef
+		var exp string
+		if err := rows.Scan(&f.ID, &f.Hash, &f.Name, &f.Size, &exp); err != nil {
+			return nil, err
+		}
+		f.Expires = store.ParseTime(exp)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// HasContent tells whether a stored file of this node has the content hash.
+func (s *Service) HasContent(ctx context.Context, hash string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM files WHERE content_hash=? AND state=?`, hash, StateStored).Scan(&n)
+	return n > 0, err
 }

@@ -171,8 +171,9 @@ func Open(ctx context.Context, db *store.DB, c clock.Clock, s Schedule, ttl time
 func (l *Ledger) OnPaid(f PaidFunc) { l.onPaid = f }
 
 // NewQuote prices a term for a file and records the quote, superseding any
-// open quote of the same file.
-func (l *Ledger) NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.Duration, confirmations json.RawMessage) (Quote, error) {
+// open quote of the same file;
+// expires is when the quote lapses: the time the peers confirmed it until.
+func (l *Ledger) NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (Quote, error) {
 	price, err := l.Schedule.Price(size, d)
 	if err != nil {
 		return Quote{}, err
@@ -182,7 +183,7 @@ func (l *Ledger) NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.
 		confirmations = json.RawMessage("[]")
 	}
 	q := Quote{ID: uuid.NewString(), FileID: fileID, Kind: kind, Duration: d, Size: size, Price: price,
-		State: QuoteOpen, Created: now, Expires: now.Add(l.TTL), Confirmations: confirmations}
+		State: QuoteOpen, Created: now, Expires: expires, Confirmations: confirmations}
 	if _, err := tx.Exec(`UPDATE quotes SET state=? WHERE file_id=? AND state=?`, QuoteSuperseded, fileID, QuoteOpen); err != nil {
 		return Quote{}, err
 	}
@@ -466,4 +467,13 @@ func (l *Ledger) PaidTotal(ctx context.Context, fileID string) (money.Amount, er
 func (l *Ledger) CloseQuotes(tx *store.Tx, fileID string) error {
 	_, err := tx.Exec(`UPDATE quotes SET state=? WHERE file_id=? AND state=?`, QuoteExpired, fileID, QuoteOpen)
 	return err
+}
+
+// QuoteExpiry is when a quote made now lapses (whole seconds, so that peers
+// sign exactly the time the ledger keeps).
+func (l *Ledger) QuoteExpiry() time.Time { return l.clock.Now().Add(l.TTL).Truncate(time.Second) }
+
+// LatestQuote returns the newest quote of a file in any state.
+func (l *Ledger) LatestQuote(ctx context.Context, fileID string) (Quote, error) {
+	return scanQuote(l.db.QueryRowContext(ctx, `SELECT `+quoteCols+` FROM quotes WHERE file_id=? AND state IN (?,?) ORDER BY created_at DESC LIMIT 1`, fileID, QuotePaid, QuoteOpen))
 }

@@ -19,15 +19,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/confirm"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/network"
+	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -42,8 +47,17 @@ type Config struct {
 	QuoteTTL         time.Duration // default 1h
 	MaxFileSize      int64         // default 16 GiB
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
-	Clock            clock.Clock
-	Logger           *slog.Logger
+
+	// The network.
+	Peers          []string      // HTTP URLs of nodes to join through
+	GossipListen   string        // host:port for gossip; default the listen host, port chosen by the system
+	Confirmations  int           // peers that must confirm a price (0: none)
+	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication)
+	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced; default 10m
+	ReplicateEvery time.Duration // replication pass interval; default 10s; <0 disables the background loop
+
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -65,6 +79,19 @@ func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
+	if c.RepairAfter == 0 {
+		c.RepairAfter = 10 * time.Minute
+	}
+	if c.ReplicateEvery == 0 {
+		c.ReplicateEvery = 10 * time.Second
+	}
+	if c.GossipListen == "" {
+		host, _, err := net.SplitHostPort(c.Listen)
+		if err != nil || host == "" {
+			host = "0.0.0.0"
+		}
+		c.GossipListen = net.JoinHostPort(host, "0")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -82,6 +109,9 @@ type Node struct {
 	Ledger  *ledger.Ledger
 	DDS     *dds.Service
 	Billing *billing.Service
+	Net     *network.Network
+	Confirm *confirm.Service
+	Copies  *replica.Service
 	Metrics *metrics.Metrics
 	handler http.Handler
 
@@ -104,6 +134,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n = &Node{cfg: cfg, log: cfg.Logger}
 	defer func() {
 		if err != nil {
+			if n.Net != nil {
+				n.Net.Close()
+			}
+			if n.ln != nil {
+				n.ln.Close()
+			}
 			n.closeStores()
 		}
 	}()
@@ -134,6 +170,22 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
+	// Listen now, so that peers learn a URL that answers.
+	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("node: listen on %s: %w", cfg.Listen, err)
+	}
+	if n.Net, err = network.Start(ctx, network.Config{Key: n.Key, URL: n.URL(), GossipAddr: cfg.GossipListen,
+		Peers: cfg.Peers, Clock: cfg.Clock, Logger: n.log, PeersFile: filepath.Join(cfg.DataDir, "peers.json")}); err != nil {
+		return nil, err
+	}
+	n.Confirm = &confirm.Service{Net: n.Net, Ledger: n.Ledger, Key: n.Key, Clock: cfg.Clock, Log: n.log, N: cfg.Confirmations}
+	n.DDS.Confirm = n.Confirm
+	if n.Copies, err = replica.New(ctx, n.DB, n.Blobs, n.Net, n.Ledger, n.DDS, cfg.Clock, n.log, cfg.Replicas, cfg.RepairAfter); err != nil {
+		return nil, err
+	}
+	if cfg.Replicas > 1 {
+		n.DDS.Replicas = n.Copies
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -158,9 +210,13 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
 	})
 	n.handler = n.routes()
-	n.log.Info("node ready", "node", n.Key.ID(), "data", cfg.DataDir,
+	mode := "network"
+	if n.Net.Standalone() {
+		mode = "standalone: no peers yet, prices are quoted without confirmations until one joins"
+	}
+	n.log.Info("node ready", "node", n.Key.ID(), "data", cfg.DataDir, "url", n.URL(),
 		"price_per_gib_month", cfg.PricePerGiBMonth.String(), "quote_ttl", cfg.QuoteTTL,
-		"confirmations", 0, "mode", "standalone: no peers, prices are not confirmed by other nodes")
+		"confirmations", cfg.Confirmations, "replicas", max(cfg.Replicas, 1), "mode", mode)
 	return n, nil
 }
 
@@ -236,32 +292,26 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", n.Metrics.Handler())
 	n.DDS.Register(mux)
 	n.Billing.Register(mux)
+	n.Net.Register(mux)
+	n.Confirm.Register(mux)
+	n.Copies.Register(mux)
+	mux.HandleFunc("GET /network", n.network)
 	return n.Metrics.Wrap(mux)
 }
 
 // Handler is the node's HTTP handler (every face).
 func (n *Node) Handler() http.Handler { return n.handler }
 
-// Start listens on the configured address and serves in the background,
-// with the sweeper that ends terms.
+// Start serves in the background, with the sweeper that ends terms and the
+// replication loop.
 func (n *Node) Start() error {
-	ln, err := net.Listen("tcp", n.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("node: listen on %s: %w", n.cfg.Listen, err)
-	}
-	return n.Serve(ln)
-}
-
-// Serve serves on ln in the background.
-func (n *Node) Serve(ln net.Listener) error {
-	n.ln = ln
 	n.srv = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("server stopped", "err", err)
 		}
 	}()
@@ -283,12 +333,44 @@ func (n *Node) Serve(ln net.Listener) error {
 			}
 		}()
 	}
+	if n.cfg.ReplicateEvery > 0 && n.cfg.Replicas > 1 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.Copies.Run(ctx, n.cfg.ReplicateEvery)
+		}()
+	}
 	n.log.Info("serving", "url", n.URL())
 	return nil
 }
 
-// Sweep ends expired quotes and terms now.
-func (n *Node) Sweep(ctx context.Context) (int, error) { return n.DDS.Sweep(ctx) }
+// Sweep ends expired quotes and terms now, and the copies held for others.
+func (n *Node) Sweep(ctx context.Context) (int, error) {
+	a, err := n.DDS.Sweep(ctx)
+	if err != nil {
+		return a, err
+	}
+	b, err := n.Copies.Sweep(ctx)
+	return a + b, err
+}
+
+// network lists the members this node knows (admin).
+func (n *Node) network(w http.ResponseWriter, r *http.Request) {
+	p, err := n.Auth.Bearer(r)
+	if err == nil && !p.IsAdmin() {
+		err = apierr.Forbidden("the member list needs an admin token")
+	}
+	if err != nil {
+		jsonapi.WriteError(w, n.log, err)
+		return
+	}
+	var data []jsonapi.Out
+	for _, m := range n.Net.Members() {
+		data = append(data, jsonapi.Out{Type: "member", ID: m.ID, Attributes: m})
+	}
+	jsonapi.Write(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{
+		"confirmations": n.cfg.Confirmations, "replicas": max(n.cfg.Replicas, 1), "standalone": n.Net.Standalone()}})
+}
 
 // URL is the node's base URL.
 func (n *Node) URL() string {
@@ -304,12 +386,17 @@ func (n *Node) URL() string {
 // Close stops serving (letting requests in flight finish for a few seconds)
 // and closes the stores.
 func (n *Node) Close() error {
+	if n.Net != nil {
+		n.Net.Close()
+	}
 	if n.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = n.srv.Shutdown(ctx)
 		n.stop()
 		n.wg.Wait()
+	} else if n.ln != nil {
+		n.ln.Close()
 	}
 	return n.closeStores()
 }

@@ -7,8 +7,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,11 +48,17 @@ func New(t testing.TB, n int, opts ...Option) *Network {
 	nw := &Network{t: t, Clock: clock.NewFake(Start)}
 	for i := 0; i < n; i++ {
 		cfg := node.Config{
-			DataDir:    t.TempDir(),
-			Listen:     "127.0.0.1:0",
-			Clock:      nw.Clock,
-			SweepEvery: -1, // tests sweep explicitly, after moving the clock
-			Logger:     logger(t),
+			DataDir:        t.TempDir(),
+			Listen:         "127.0.0.1:0",
+			Clock:          nw.Clock,
+			SweepEvery:     -1, // tests sweep and replicate explicitly, after moving the clock
+			ReplicateEvery: -1,
+			Logger:         logger(t).With("node", i),
+			Confirmations:  min(3, n-1),
+			Replicas:       min(3, n),
+		}
+		if i > 0 {
+			cfg.Peers = []string{nw.Nodes[0].URL()}
 		}
 		for _, o := range opts {
 			o(i, &cfg)
@@ -63,6 +69,9 @@ func New(t testing.TB, n int, opts ...Option) *Network {
 		nd.UserToken = nd.token(t, auth.RoleUser)
 		nd.PaymentToken = nd.token(t, auth.RolePayment)
 		nw.Nodes = append(nw.Nodes, nd)
+	}
+	if n > 1 {
+		nw.WaitMembers(t, n)
 	}
 	t.Cleanup(func() {
 		for _, nd := range nw.Nodes {
@@ -83,20 +92,16 @@ func logger(t testing.TB) *slog.Logger {
 
 func (nd *Node) start(t testing.TB) {
 	t.Helper()
-	n, err := node.Open(context.Background(), nd.Config)
+	cfg := nd.Config
+	if nd.addr != "" {
+		cfg.Listen = nd.addr // a restart keeps its address
+	}
+	n, err := node.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := nd.addr
-	if addr == "" {
-		addr = nd.Config.Listen
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd.addr = ln.Addr().String()
-	if err := n.Serve(ln); err != nil {
+	nd.addr = strings.TrimPrefix(n.URL(), "http://")
+	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
 	nd.Node = n
@@ -158,5 +163,44 @@ func (nw *Network) Sweep(t testing.TB) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// Replicate runs every node's replication pass now.
+func (nw *Network) Replicate(t testing.TB) {
+	t.Helper()
+	for _, nd := range nw.Nodes {
+		if nd.Node != nil {
+			if err := nd.Copies.Sync(context.Background()); err != nil {
+				t.Logf("replication pass: %v", err)
+			}
+		}
+	}
+}
+
+// WaitMembers waits until every running node sees want members alive
+// (itself included), or fails the test after a while.
+func (nw *Network) WaitMembers(t testing.TB, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, nd := range nw.Nodes {
+			if nd.Node != nil && len(nd.Net.Alive()) != want {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			for i, nd := range nw.Nodes {
+				if nd.Node != nil {
+					t.Logf("node %d sees %d alive", i, len(nd.Net.Alive()))
+				}
+			}
+			t.Fatalf("the network did not settle on %d live members", want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

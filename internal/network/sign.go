@@ -1,0 +1,232 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/jsonapi"
+)
+
+// Prefix is where the node-to-node API lives.
+const Prefix = "/internal/v1/"
+
+// MaxBody bounds the body of a signed request: node-to-node messages are
+// small; bulk data is pulled with signed GETs instead.
+const MaxBody = 1 << 20
+
+// Headers of a signed request.
+const (
+	hNode      = "X-Dds-Node"
+	hTo        = "X-Dds-To"
+	hTime      = "X-Dds-Time"
+	hNonce     = "X-Dds-Nonce"
+	hBody      = "X-Dds-Body-Sha256"
+	hSignature = "X-Dds-Signature"
+)
+
+// digest is what the sender signs: everything that makes the request what it
+// is, including the node it is meant for, so it cannot be replayed elsewhere.
+func digest(method, uri, from, to, ts, nonce, bodyHash string) []byte {
+	return identity.Keccak256([]byte(strings.Join([]string{"dds-internal-v1", method, uri, from, to, ts, nonce, bodyHash}, "\n")))
+}
+
+// Do sends a signed request to a member. body may be nil.
+func (n *Network) Do(ctx context.Context, to Member, method, path string, body []byte) (*http.Response, error) {
+	req, err := n.NewSigned(ctx, to, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.client.Do(req)
+	if err == nil {
+		n.touch(to.ID)
+	}
+	return resp, err
+}
+
+// NewSigned builds a signed request to a member.
+func (n *Network) NewSigned(ctx context.Context, to Member, method, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(to.URL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	bh := sha256.Sum256(body)
+	ts := n.cfg.Clock.Now().Format(time.RFC3339Nano)
+	h := hex.EncodeToString(bh[:])
+	sig, err := n.cfg.Key.SignHash(digest(method, req.URL.RequestURI(), n.ID(), to.ID, ts, hex.EncodeToString(nonce), h))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(hNode, n.ID())
+	req.Header.Set(hTo, to.ID)
+	req.Header.Set(hTime, ts)
+	req.Header.Set(hNonce, hex.EncodeToString(nonce))
+	req.Header.Set(hBody, h)
+	req.Header.Set(hSignature, "0x"+hex.EncodeToString(sig))
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+type senderKey struct{}
+
+// Sender returns the id of the node that signed the request being served.
+func Sender(ctx context.Context) string {
+	s, _ := ctx.Value(senderKey{}).(string)
+	return s
+}
+
+// Handle registers a node-to-node handler: only requests signed by a known
+// member, fresh and never seen before, reach it.
+func (n *Network) Handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sender, err := n.verify(r)
+		if err != nil {
+			n.log.Warn("refused internal request", "path", r.URL.Path, "from", r.Header.Get(hNode), "remote", r.RemoteAddr, "reason", err)
+			jsonapi.WriteError(w, n.log, err)
+			return
+		}
+		n.touch(sender)
+		h(w, r.WithContext(context.WithValue(r.Context(), senderKey{}, sender)))
+	})
+}
+
+func (n *Network) verify(r *http.Request) (string, error) {
+	deny := func(format string, args ...any) error {
+		return apierr.New(http.StatusUnauthorized, "bad_node_signature", format, args...)
+	}
+	from, to, ts, nonce, bh, sigHex := r.Header.Get(hNode), r.Header.Get(hTo), r.Header.Get(hTime), r.Header.Get(hNonce), r.Header.Get(hBody), r.Header.Get(hSignature)
+	if from == "" || sigHex == "" {
+		return "", deny("node-to-node requests must be signed by a member node")
+	}
+	if to != n.ID() {
+		return "", deny("request is addressed to node %q, not this one", to)
+	}
+	m, ok := n.Member(from)
+	if !ok || m.Self {
+		return "", deny("unknown node %q", from)
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return "", deny("bad %s header", hTime)
+	}
+	now := n.cfg.Clock.Now()
+	if d := now.Sub(t); d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
+		return "", deny("request time %s is too far from this node's %s", ts, now.Format(time.RFC3339))
+	}
+	sig, err := hex.DecodeString(strings.TrimPrefix(sigHex, "0x"))
+	if err != nil {
+		return "", deny("signature is not hex")
+	}
+	signer, err := identity.Recover(digest(r.Method, r.URL.RequestURI(), from, to, ts, nonce, bh), sig)
+	if err != nil || !strings.EqualFold(signer, from) {
+		return "", deny("signature does not match node %s", from)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return "", apierr.BadRequest("bad_body", "cannot read body: %v", err)
+	}
+	if len(body) > MaxBody {
+		return "", apierr.New(http.StatusRequestEntityTooLarge, "too_large", "node-to-node bodies are limited to %d bytes", MaxBody)
+	}
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != bh {
+		return "", deny("body does not match the signed hash")
+	}
+	if !n.replay.add(from+"/"+nonce, t.Add(2*n.cfg.MaxSkew), now) {
+		return "", apierr.New(http.StatusConflict, "replayed", "request nonce %s from %s was already used", nonce, from)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return from, nil
+}
+
+// replayCache remembers nonces until the requests carrying them would be
+// too old anyway.
+type replayCache struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func newReplayCache() *replayCache { return &replayCache{seen: map[string]time.Time{}} }
+
+func (c *replayCache) add(key string, until, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.seen) > 4096 {
+		for k, u := range c.seen {
+			if u.Before(now) {
+				delete(c.seen, k)
+			}
+		}
+	}
+	if _, ok := c.seen[key]; ok {
+		return false
+	}
+	c.seen[key] = until
+	return true
+}
+
+// Register adds the unsigned discovery endpoint.
+func (n *Network) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+Prefix+"hello", func(w http.ResponseWriter, r *http.Request) {
+		self := n.Self()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(Hello{ID: self.ID, URL: self.URL, Gossip: self.Gossip})
+	})
+}
+
+// Call sends a signed JSON request and decodes a JSON answer into out.
+func (n *Network) Call(ctx context.Context, to Member, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	resp, err := n.Do(ctx, to, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var doc jsonapi.ErrorDocument
+		if json.Unmarshal(raw, &doc) == nil && len(doc.Errors) > 0 {
+			return &RemoteError{Node: to.ID, Status: resp.StatusCode, Code: doc.Errors[0].Code, Detail: doc.Errors[0].Detail}
+		}
+		return &RemoteError{Node: to.ID, Status: resp.StatusCode, Detail: strings.TrimSpace(string(raw))}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, MaxBody)).Decode(out)
+}
+
+// RemoteError is an error answered by another node.
+type RemoteError struct {
+	Node   string
+	Status int
+	Code   string
+	Detail string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("node %s answered %d %s: %s", e.Node, e.Status, e.Code, e.Detail)
+}
