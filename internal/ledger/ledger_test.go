@@ -1,0 +1,50 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/money"
+)
+
+func TestPrice(t *testing.T) {
+	s := Schedule{PerGiBMonth: money.Unit}
+	for _, c := range []struct {
+		size int64
+		d    time.Duration
+		want money.Amount
+	}{
+		{GiB, Month, money.Unit},         // exactly the rate
+		{GiB, 2 * Month, 2 * money.Unit}, // linear in time
+		{2 * GiB, Month, 2 * money.Unit}, // and in size
+		{1, time.Second, 1},              // rounded up to one base unit
+		{0, Month, 0},
+		{GiB / 2, Month / 2, money.Unit / 4},
+	} {
+		got, err := s.Price(c.size, c.d)
+		if err != nil || got != c.want {
+			t.Errorf("Price(%d, %s) = %v, %v; want %v", c.size, c.d, got, err, c.want)
+		}
+	}
+	s.MinPrice = 5
+	if got, _ := s.Price(1, time.Second); got != 5 {
+		t.Errorf("minimum price not applied: %v", got)
+	}
+	if _, err := s.Price(1<<62, 100*365*24*time.Hour); err == nil {
+		t.Error("overflowing price accepted")
+	}
+	if (Schedule{PerGiBMonth: 1}).Version() == (Schedule{PerGiBMonth: 2}).Version() {
+		t.Error("different schedules share a version")
+	}
+}
+
+func TestParseDay(t *testing.T) {
+	if d, err := ParseDay("20261130"); err != nil || !d.Equal(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Fatal(d, err)
+	}
+	for _, s := range []string{"", "2026113", "2026-11-30", "20261131", "abcdefgh", "+2026113"} {
+		if _, err := ParseDay(s); err == nil {
+			t.Errorf("ParseDay(%q) accepted", s)
+		}
+	}
+}
