@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dds-cli")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "dds")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dds: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dds %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, c := range [][]string{{}, {"serve"}, {"devnet"}, {"token", "create"}, {"put"}, {"get"}, {"info"}, {"pay"}, {"extend"}, {"statement"}, {"version"}} {
+		cmd := exec.Command(bin, append(c, "--help")...)
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), "USAGE") {
+			t.Errorf("dds %v --help:\n%s", c, out)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The README's story, through the real binary: a node from env-var
+// configuration, accounts, upload, payment, download, statement.
+func TestServeAndClientCommands(t *testing.T) {
+	data := t.TempDir()
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := exec.CommandContext(ctx, bin, "serve", "--log-level", "warn")
+	srv.Env = append(os.Environ(), "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2")
+	var logs bytes.Buffer
+	srv.Stderr = &logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+	}()
+	url := "http://" + addr
+	for i := 0; ; i++ {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("node did not come up: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st, err := os.Stat(filepath.Join(data, "admin.token")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.token: %v", err)
+	}
+	lastLine := func(s string) string {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		return lines[len(lines)-1]
+	}
+	user := lastLine(run(t, []string{"DDS_DATA=" + data}, "token", "create", "--role", "user", "--name", "alice"))
+	payer := lastLine(run(t, nil, "token", "create", "--data", data, "--role", "payment"))
+	admin := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(data, "admin.token")))))
+
+	in := filepath.Join(t.TempDir(), "in.bin")
+	content := make([]byte, 300_000)
+	rand.Read(content)
+	os.WriteFile(in, content, 0o600)
+	env := []string{"DDS_NODE=" + url, "DDS_TOKEN=" + user}
+	out := run(t, env, "put", in, "--duration", "48h", "--meta", "k=v")
+	id := regexp.MustCompile(`(?m)^id\s+(\S+)`).FindStringSubmatch(out)
+	price := regexp.MustCompile(`(?m)^price\s+(\S+)`).FindStringSubmatch(out)
+	if id == nil || price == nil || !strings.Contains(out, "pending") {
+		t.Fatalf("put:\n%s", out)
+	}
+	run(t, []string{"DDS_NODE=" + url, "DDS_TOKEN=" + payer}, "pay", id[1], "--amount", price[1])
+	if out := run(t, env, "info", id[1]); !strings.Contains(out, "stored") {
+		t.Fatalf("info:\n%s", out)
+	}
+	outFile := filepath.Join(t.TempDir(), "out.bin")
+	run(t, env, "get", id[1], "-o", outFile)
+	if got, _ := os.ReadFile(outFile); !bytes.Equal(got, content) {
+		t.Fatal("downloaded content differs")
+	}
+	if out := run(t, env, "extend", id[1], "--duration", "96h"); !strings.Contains(out, "extension quote") {
+		t.Fatalf("extend:\n%s", out)
+	}
+	now := time.Now().UTC()
+	out = run(t, []string{"DDS_NODE=" + url, "DDS_TOKEN=" + admin}, "statement", "--from", now.AddDate(0, 0, -1).Format("20060102"), "--to", now.AddDate(0, 0, 3).Format("20060102"))
+	if !strings.Contains(out, "1 files, 300000 bytes") {
+		t.Fatalf("statement:\n%s", out)
+	}
+	// A client error is a clear message and a non-zero exit.
+	cmd := exec.Command(bin, "info", "no-such-file")
+	cmd.Env = append(os.Environ(), env...)
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "404") {
+		t.Fatalf("info of a missing file: %v %s", err, msg)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
