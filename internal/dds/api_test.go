@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -217,4 +221,29 @@ func TestPaymentIdempotencyConflict(t *testing.T) {
 	}
 	_, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.2", IdempotencyKey: "same"})
 	apiErr(t, err, http.StatusConflict)
+}
+
+// A client that goes away mid-upload leaves nothing behind and the node
+// keeps serving.
+func TestInterruptedUpload(t *testing.T) {
+	nd := testnet.New(t, 1).Nodes[0]
+	conn, err := net.Dial("tcp", strings.TrimPrefix(nd.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: 100000\r\n\r\n", nd.UserToken, ct)
+	fmt.Fprint(conn, `{"data":{"type":"file","attributes":{"name":"a","data":"`+strings.Repeat("QUFB", 1000))
+	conn.Close()
+	time.Sleep(200 * time.Millisecond)
+	ctx := context.Background()
+	if n, _, _ := nd.Blobs.Usage(ctx); n != 0 {
+		t.Fatalf("%d blobs after an interrupted upload", n)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(nd.Config.DataDir, "blobs", "tmp"))
+	if len(tmp) != 0 {
+		t.Fatalf("%d temp files after an interrupted upload", len(tmp))
+	}
+	if _, err := nd.User().Upload(ctx, "b", strings.NewReader("ok"), client.UploadOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -121,7 +121,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	// Base64 inflates by 4/3; allow line breaks and the small attributes.
 	limit := s.MaxSize/3*4 + s.MaxSize/32 + 2*jsonapi.MaxSmall
-	body := http.MaxBytesReader(w, r.Body, limit)
+	body := &bodyReader{http.MaxBytesReader(w, r.Body, limit)}
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
 	res, err := jsonapi.Stream(body, "data", func(rd io.Reader) error {
@@ -134,8 +134,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	})
 	if err != nil {
 		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
+		var be *bodyError
+		switch {
+		case errors.As(err, &mb):
 			return s.stageError(blob.ErrTooLarge)
+		case errors.As(err, &be):
+			return apierr.BadRequest("body_unreadable", "%v; send the whole document again", be)
 		}
 		return err
 	}
@@ -630,4 +634,22 @@ func (s *Service) HasContent(ctx context.Context, hash string) (bool, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM files WHERE content_hash=? AND state=?`, hash, StateStored).Scan(&n)
 	return n > 0, err
+}
+
+// bodyReader marks errors of reading the request body, so that a client that
+// goes away mid-upload is told (and logged) as a client error, not a fault of
+// the node.
+type bodyReader struct{ r io.Reader }
+
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "reading the request body failed: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyError{err}
+	}
+	return n, err
 }
