@@ -99,6 +99,9 @@ func readError(resp *http.Response) error {
 	return e
 }
 
+// The types below are the wire format of the DDS and Billing faces: the node
+// renders them and the client reads them.
+
 // Quote is a price offered for a term.
 type Quote struct {
 	ID            string          `json:"id"`
@@ -282,8 +285,8 @@ type PaymentRequest struct {
 
 // Payment is a recorded payment.
 type Payment struct {
-	ID          string
-	Location    string
+	ID          string         `json:"-"`
+	Location    string         `json:"-"`
 	FileID      string         `json:"file_id"`
 	Status      string         `json:"status"`
 	Amount      float64        `json:"amount"`
@@ -291,7 +294,7 @@ type Payment struct {
 	QuoteID     string         `json:"quote_id"`
 	Applied     bool           `json:"applied"`
 	CreatedAt   time.Time      `json:"created_at"`
-	Extra       map[string]any `json:"extra"`
+	Extra       map[string]any `json:"extra,omitempty"`
 }
 
 // Pay reports a payment (role payment).

@@ -5,6 +5,7 @@ package billing
 import (
 	"encoding/json"
 	"errors"
+	"github.com/prometheus-dds/dds/client"
 	"log/slog"
 	"net/http"
 	"time"
@@ -58,20 +59,8 @@ func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles
 	}
 }
 
-// PaymentAttributes is a payment as the API renders it.
-type PaymentAttributes struct {
-	FileID      string         `json:"file_id"`
-	Status      string         `json:"status"`
-	Amount      float64        `json:"amount"`
-	AmountExact string         `json:"amount_exact"`
-	QuoteID     string         `json:"quote_id,omitempty"`
-	Applied     bool           `json:"applied"`
-	CreatedAt   time.Time      `json:"created_at"`
-	Extra       map[string]any `json:"extra,omitempty"`
-}
-
 func paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
-	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: PaymentAttributes{
+	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: client.Payment{
 		FileID: p.FileID, Status: p.Status, Amount: p.Amount.Float64(), AmountExact: p.Amount.String(),
 		QuoteID: p.QuoteID, Applied: p.QuoteID != "", CreatedAt: p.Created, Extra: p.Attrs,
 	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/" + p.ID}}}
@@ -151,16 +140,6 @@ func (s *Service) payment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// LocalAttributes is the statement as the API renders it.
-type LocalAttributes struct {
-	Amount      float64   `json:"amount"`
-	AmountExact string    `json:"amount_exact"`
-	Size        int64     `json:"size"`
-	Files       int       `json:"files"`
-	From        time.Time `json:"from"`
-	To          time.Time `json:"to"`
-}
-
 func (s *Service) local(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	from, err := ledger.ParseDay(q.Get("from"))
@@ -179,7 +158,7 @@ func (s *Service) local(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := q.Get("from") + "-" + q.Get("to")
-	jsonapi.Write(w, http.StatusOK, jsonapi.Document{Data: jsonapi.Out{Type: "local_payment", ID: id, Attributes: LocalAttributes{
+	jsonapi.Write(w, http.StatusOK, jsonapi.Document{Data: jsonapi.Out{Type: "local_payment", ID: id, Attributes: client.Statement{
 		Amount: st.Amount.Float64(), AmountExact: st.Amount.String(), Size: st.Size, Files: st.Files, From: st.From, To: st.To.Add(-time.Nanosecond),
 	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/local?from=" + q.Get("from") + "&to=" + q.Get("to")}}})
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus-dds/dds/client"
 	"io"
 	"log/slog"
 	"mime"
@@ -555,17 +556,6 @@ type Attributes struct {
 	ExpiresAt   *time.Time      `json:"expires_at,omitempty"`
 }
 
-// QuoteMeta describes the open quote of a file.
-type QuoteMeta struct {
-	ID            string          `json:"id"`
-	Kind          string          `json:"kind"`
-	Price         string          `json:"price"`
-	Paid          string          `json:"paid"`
-	Duration      int64           `json:"duration"`
-	ExpiresAt     time.Time       `json:"expires_at"`
-	Confirmations json.RawMessage `json:"confirmations"`
-}
-
 // doc renders a file. With a quote, price and duration are the quote's (the
 // duration being the total term asked for); otherwise the paid ones.
 func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document {
@@ -583,7 +573,7 @@ func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document
 	if q != nil {
 		price = q.Price
 		a.Duration += int64(q.Duration / time.Second)
-		meta = map[string]any{"quote": QuoteMeta{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(),
+		meta = map[string]any{"quote": client.Quote{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(),
 			Duration: int64(q.Duration / time.Second), ExpiresAt: q.Expires, Confirmations: q.Confirmations}}
 	} else {
 		if paid, err := s.ledger.PaidTotal(ctx, f.ID); err == nil {
