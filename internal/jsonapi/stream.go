@@ -403,7 +403,7 @@ func (s *scanner) copyValue(out *bytes.Buffer, depth int) error {
 // quote has been read, and stops at its closing quote.
 type stringReader struct {
 	s       *scanner
-	pending [4]byte // a decoded rune waiting for room
+	pending [8]byte // decoded runes waiting for room
 	np, ip  int
 	done    bool
 	err     error
@@ -500,7 +500,8 @@ func (sr *stringReader) special() {
 			return
 		}
 		if utf16.IsSurrogate(r) {
-			// A high surrogate must be followed by \uDC00-\uDFFF.
+			// A high surrogate must be followed by \uDC00-\uDFFF; anything
+			// else makes it U+FFFD, as encoding/json does, and stands alone.
 			if b, _ := s.r.Peek(2); len(b) == 2 && b[0] == '\\' && b[1] == 'u' {
 				s.read()
 				s.read()
@@ -509,7 +510,17 @@ func (sr *stringReader) special() {
 					sr.err = err
 					return
 				}
-				r = utf16.DecodeRune(r, r2)
+				if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+					r = pair
+				} else {
+					sr.np = utf8.EncodeRune(sr.pending[:], utf8.RuneError)
+					if utf16.IsSurrogate(r2) {
+						r2 = utf8.RuneError
+					}
+					sr.np += utf8.EncodeRune(sr.pending[sr.np:], r2)
+					sr.ip = 0
+					return
+				}
 			} else {
 				r = utf8.RuneError
 			}
