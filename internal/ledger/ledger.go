@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"time"
@@ -466,4 +467,51 @@ func (l *Ledger) PaidTotal(ctx context.Context, fileID string) (money.Amount, er
 func (l *Ledger) CloseQuotes(tx *store.Tx, fileID string) error {
 	_, err := tx.Exec(`UPDATE quotes SET state=? WHERE file_id=? AND state=?`, QuoteExpired, fileID, QuoteOpen)
 	return err
+}
+
+// PaymentsWhere returns the successful payments whose attributes include
+// every key/value of attrs (string values, compared exactly), oldest first.
+// Faces that sell something other than storage (orders for a document's
+// service, say) find their payments this way.
+func (l *Ledger) PaymentsWhere(ctx context.Context, attrs map[string]string) ([]Payment, error) {
+	q := `SELECT ` + paymentCols + ` FROM payments WHERE status='success'`
+	var args []any
+	for k, v := range attrs {
+		q += ` AND json_extract(attrs, ?) = ?`
+		args = append(args, `$."`+strings.ReplaceAll(k, `"`, ``)+`"`, v)
+	}
+	rows, err := l.db.QueryContext(ctx, q+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PaidWhere sums the successful payments matching attrs (as PaymentsWhere)
+// made at or after since, and tells when the latest of them was made.
+func (l *Ledger) PaidWhere(ctx context.Context, attrs map[string]string, since time.Time) (total money.Amount, last time.Time, err error) {
+	ps, err := l.PaymentsWhere(ctx, attrs)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	for _, p := range ps {
+		if p.Created.Before(since) {
+			continue
+		}
+		if p.Amount > money.Amount(math.MaxInt64)-total {
+			return 0, time.Time{}, errors.New("ledger: payment total overflows")
+		}
+		total += p.Amount
+		last = p.Created
+	}
+	return total, last, nil
 }

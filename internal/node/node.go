@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -44,6 +45,7 @@ type Config struct {
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
 	Clock            clock.Clock
 	Logger           *slog.Logger
+	Provider         provider.Config // the Ocean provider face (chain id, decrypters, URL guard, gateways)
 }
 
 func (c *Config) defaults() {
@@ -72,18 +74,19 @@ func (c *Config) defaults() {
 
 // Node is a running node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	Key     *identity.Key
-	DB      *store.DB
-	Blobs   *blob.Store
-	Auth    *auth.Service
-	Ledger  *ledger.Ledger
-	DDS     *dds.Service
-	Billing *billing.Service
-	Metrics *metrics.Metrics
-	handler http.Handler
+	cfg      Config
+	log      *slog.Logger
+	lock     *os.File
+	Key      *identity.Key
+	DB       *store.DB
+	Blobs    *blob.Store
+	Auth     *auth.Service
+	Ledger   *ledger.Ledger
+	DDS      *dds.Service
+	Billing  *billing.Service
+	Provider *provider.Service
+	Metrics  *metrics.Metrics
+	handler  http.Handler
 
 	srv  *http.Server
 	ln   net.Listener
@@ -134,6 +137,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
+	pcfg := cfg.Provider
+	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DB, n.Blobs}}
+	if n.Provider, err = provider.New(ctx, pcfg, n.DB, n.Key, n.Ledger, n.Auth, cfg.Clock, n.log); err != nil {
+		return nil, err
+	}
+	n.Billing.AcceptOrders(n.Provider.DocumentService)
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -236,6 +245,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", n.Metrics.Handler())
 	n.DDS.Register(mux)
 	n.Billing.Register(mux)
+	n.Provider.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
