@@ -116,4 +116,3 @@ func (g *Guard) Client(maxRedirects int) *http.Client {
 
 // Refused tells whether err is (or wraps) a refusal of the guard.
 func Refused(err error) bool { return errors.Is(err, ErrRefused) }
-
