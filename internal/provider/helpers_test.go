@@ -21,8 +21,8 @@ import (
 
 // Hardhat's development keys: well known, never funded anywhere real.
 const (
-	consumerHex = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-	otherHex    = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+	consumerHex  = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+	otherHex     = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 	decrypterHex = "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
 )
 
