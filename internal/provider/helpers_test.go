@@ -70,6 +70,9 @@ func newEnv(t *testing.T, opts ...testnet.Option) *env {
 			}
 			w.Header().Set("Content-Type", "text/csv")
 			http.ServeContent(w, r, "data.csv", testnet.Start, bytes.NewReader(e.content))
+		case "/open.csv": // no header needed: ocean.js's file objects carry none
+			w.Header().Set("Content-Type", "text/csv")
+			http.ServeContent(w, r, "open.csv", testnet.Start, bytes.NewReader(e.content))
 		case "/redirect":
 			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 		default:
