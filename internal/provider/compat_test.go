@@ -14,17 +14,17 @@ import (
 )
 
 // TestOceanJSCompat runs the real @oceanprotocol/lib client (pinned in
-// compat/package.json) against a node: discovery, nonce, encrypt, fileinfo,
+// testdata/oceanjs/package.json) against a node: discovery, nonce, encrypt, fileinfo,
 // initialize, download, auth tokens. It needs node and the installed
-// modules (npm ci --prefix internal/provider/compat) and skips without them.
+// modules (npm ci --prefix internal/provider/testdata/oceanjs) and skips without them.
 func TestOceanJSCompat(t *testing.T) {
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed: skipping the @oceanprotocol/lib compatibility test")
 	}
-	dir, _ := filepath.Abs("compat")
+	dir, _ := filepath.Abs(filepath.Join("testdata", "oceanjs"))
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@oceanprotocol", "lib", "package.json")); err != nil {
-		t.Skip("compat/node_modules is absent: run `npm ci --prefix internal/provider/compat` to enable the @oceanprotocol/lib compatibility test")
+		t.Skip("testdata/oceanjs/node_modules is absent: run `npm ci --prefix internal/provider/testdata/oceanjs` to enable the @oceanprotocol/lib compatibility test")
 	}
 	e := newEnv(t, allowLoopback)
 	fileURL := e.files.URL + "/open.csv"
