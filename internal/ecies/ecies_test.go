@@ -100,3 +100,25 @@ func FuzzDecrypt(f *testing.F) {
 		_, _ = Decrypt(k, data) // must not panic
 	})
 }
+
+func BenchmarkEncrypt1MiB(b *testing.B) {
+	k := key(b)
+	pt := make([]byte, 1<<20)
+	b.SetBytes(int64(len(pt)))
+	for i := 0; i < b.N; i++ {
+		if _, err := Encrypt(k.PubKey(), pt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecrypt1MiB(b *testing.B) {
+	k := key(b)
+	ct, _ := Encrypt(k.PubKey(), make([]byte, 1<<20))
+	b.SetBytes(1 << 20)
+	for i := 0; i < b.N; i++ {
+		if _, err := Decrypt(k, ct); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func sign(t testing.TB, k *identity.Key, original, nonce string) string {
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	net      *testnet.Network
 	nd       *testnet.Node
 	files    *httptest.Server // a file server on loopback
@@ -58,7 +58,7 @@ func allowLoopback(_ int, c *node.Config) {
 	c.Provider.AllowNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 }
 
-func newEnv(t *testing.T, opts ...testnet.Option) *env {
+func newEnv(t testing.TB, opts ...testnet.Option) *env {
 	e := &env{t: t, consumer: mustKey(t, consumerHex)}
 	e.content = bytes.Repeat([]byte("0123456789abcdef"), 4096)
 	e.files = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

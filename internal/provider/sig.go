@@ -239,6 +239,10 @@ func (s *Service) deleteAuthToken(w http.ResponseWriter, r *http.Request) error 
 	if !strings.EqualFold(holder, addr) {
 		return apierr.Unauthorized("the token belongs to %s, not %s", holder, addr)
 	}
+	// Expired tokens are refused anyway: their revocations can go.
+	if _, err := s.db.ExecContext(r.Context(), `DELETE FROM provider_revoked_tokens WHERE expires_at<?`, store.Time(s.clock.Now())); err != nil {
+		return err
+	}
 	res, err := s.db.ExecContext(r.Context(), `INSERT INTO provider_revoked_tokens(token_hash,expires_at) VALUES(?,?) ON CONFLICT DO NOTHING`,
 		tokenHash(tok), store.Time(claims.ExpiresAt.Time))
 	if err != nil {
