@@ -142,7 +142,18 @@ type FileInfo struct {
 }
 
 // info probes a file. An unreachable file is valid:false, never an error.
-func (s *Service) info(ctx context.Context, f FileObject, index int, checksum bool) FileInfo {
+// A published file's URL is the publisher's secret: with secret set, the
+// answer names neither it nor the address it resolved to.
+func (s *Service) info(ctx context.Context, f FileObject, index int, checksum, secret bool) FileInfo {
+	fi := s.probe(ctx, f, index, checksum)
+	if secret && fi.Error != "" && !strings.HasPrefix(fi.Error, "refused") {
+		s.log.Info("file of a published asset is unavailable", "index", index, "type", f.Type, "reason", fi.Error)
+		fi.Error = "unavailable"
+	}
+	return fi
+}
+
+func (s *Service) probe(ctx context.Context, f FileObject, index int, checksum bool) FileInfo {
 	fi := FileInfo{Index: index, Type: f.Type}
 	if src, ok := s.cfg.Local[f.Type]; ok {
 		obj, err := src.Stat(ctx, f.ID)
@@ -253,7 +264,9 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f FileObject
 		if safehttp.Refused(err) {
 			return apierr.BadRequest("refused_url", "the file's URL is refused: its address is private, loopback or link-local")
 		}
-		return apierr.New(http.StatusBadGateway, "unreachable", "the file could not be fetched: %s", describeFetchError(err))
+		// The URL stays the publisher's secret: the log gets the details.
+		s.log.Warn("download: fetching the file failed", "err", err)
+		return apierr.New(http.StatusBadGateway, "unreachable", "the file could not be fetched from its origin")
 	}
 	defer resp.Body.Close()
 	for _, h := range []string{"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified"} {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -248,5 +249,54 @@ func TestBadInput(t *testing.T) {
 	// The advertised routes do not swallow other paths.
 	if st, _, _ := e.do("GET", "/nope", nil); st != http.StatusNotFound {
 		t.Errorf("GET /nope: %d", st)
+	}
+}
+
+// TestConcurrentReplay sends one signed download many times at once: the
+// nonce lets exactly one through.
+func TestConcurrentReplay(t *testing.T) {
+	e := newEnv(t, allowLoopback)
+	files := []provider.FileObject{{Type: "url", URL: e.files.URL + "/open.csv"}}
+	did := e.publish("0x00000000000000000000000000000000000000d1", files, "0", 0, e.nd.UserToken)
+	tx := e.pay(did, "access-1", e.consumer, "0")
+	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
+	const n = 8
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			resp, err := http.Get(e.nd.URL() + "/api/services/download?" + q.Encode())
+			if err != nil {
+				codes <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	got := map[int]int{}
+	for i := 0; i < n; i++ {
+		got[<-codes]++
+	}
+	if got[200] != 1 || got[400] != n-1 {
+		t.Fatalf("status counts %v: want one 200 and %d 400s", got, n-1)
+	}
+}
+
+// TestSecretURL: what fileinfo and download say about a published file
+// never names its URL or the address it resolves to.
+func TestSecretURL(t *testing.T) {
+	e := newEnv(t, allowLoopback)
+	files := []provider.FileObject{{Type: "url", URL: "http://127.0.0.1:1/secret-path.csv"}}
+	did := e.publish("0x00000000000000000000000000000000000000d2", files, "0", 0, e.nd.UserToken)
+	st, b := e.postJSON("/api/services/fileinfo", map[string]any{"did": did, "serviceId": "access-1"})
+	if st != 200 || strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "secret-path") || !strings.Contains(string(b), `"valid":false`) {
+		t.Fatalf("fileinfo: %d %s", st, b)
+	}
+	tx := e.pay(did, "access-1", e.consumer, "0")
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0"))
+	wantError(t, "unreachable origin", st, b, 502, "could not be fetched")
+	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "secret-path") {
+		t.Fatalf("download error leaks the URL: %s", b)
 	}
 }

@@ -165,7 +165,7 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 			if req.FileIndex != nil && *req.FileIndex != i {
 				continue
 			}
-			out = append(out, s.info(r.Context(), f, i, req.Checksum))
+			out = append(out, s.info(r.Context(), f, i, req.Checksum, true))
 		}
 		if req.FileIndex != nil && len(out) == 0 {
 			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", *req.FileIndex, len(fl.Files))
@@ -177,7 +177,7 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 		if err := s.validFile(req.FileObject); err != nil {
 			return apierr.BadRequest("invalid_parameter", "%v", err)
 		}
-		out = append(out, s.info(r.Context(), req.FileObject, 0, req.Checksum))
+		out = append(out, s.info(r.Context(), req.FileObject, 0, req.Checksum, false))
 	default:
 		return apierr.BadRequest("missing_parameter", "send a file object (type, url, ...) or did and serviceId")
 	}
@@ -294,7 +294,7 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 		if idx >= len(fl.Files) {
 			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
 		}
-		if fi := s.info(r.Context(), fl.Files[idx], idx, false); !fi.Valid {
+		if fi := s.info(r.Context(), fl.Files[idx], idx, false, true); !fi.Valid {
 			return apierr.BadRequest("file_unavailable", "Unable to get dataset files: file %d is %s", idx, fi.Error)
 		}
 	}
