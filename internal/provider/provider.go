@@ -134,6 +134,8 @@ func New(ctx context.Context, cfg Config, db *store.DB, key *identity.Key, l *le
 		return nil, err
 	}
 	s.jwtKey = jk
+	s.log.Info("ocean provider ready", "provider_address", key.Address(), "chain_id", cfg.ChainID,
+		"authorized_decrypters", len(s.decrypters), "url_guard_allows", cfg.AllowNetworks)
 	return s, nil
 }
 
