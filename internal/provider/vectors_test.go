@@ -2,11 +2,18 @@ package provider_test
 
 import (
 	"encoding/hex"
+	"log/slog"
 	"math/big"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/provider"
+	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Vectors computed with ethers 5 (the library ocean.js signs with), for
@@ -125,6 +132,41 @@ func FuzzParseDDO(f *testing.F) {
 		doc2, d2, err := provider.ParseDDO(doc, 8996)
 		if err != nil || string(doc2) != string(doc) || d2.ID != d.ID || len(d2.Services) != len(d.Services) {
 			t.Fatalf("accepted DDO does not re-parse: %v", err)
+		}
+	})
+}
+
+// FuzzParseFileList fuzzes the reader of decrypted file lists (written by
+// publishers: untrusted).
+func FuzzParseFileList(f *testing.F) {
+	ctx := f.Context()
+	db, err := store.Open(filepath.Join(f.TempDir(), "meta.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	l, err := ledger.Open(ctx, db, c, ledger.Schedule{}, time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	a, err := auth.Open(ctx, db, make([]byte, 32), c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := provider.New(ctx, provider.Config{Local: map[string]provider.LocalSource{"dds": nil}}, db, mustKey(f, hardhat0), l, a, c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"files":[{"type":"url","url":"https://example.com/a","method":"GET","headers":{"X":"1"}}]}`))
+	f.Add([]byte(`{"files":[{"type":"ipfs","hash":"QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"},{"type":"arweave","transactionId":"a4f0c1b2d3e4f5a6b7c8"}]}`))
+	f.Add([]byte(`{"files":[{"type":"dds","id":"x"}]}`))
+	f.Add([]byte(`{"files":[]}`))
+	f.Add([]byte(`nope`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fl, err := s.ParseFileList(raw)
+		if err == nil && len(fl.Files) == 0 {
+			t.Fatal("an empty file list was accepted")
 		}
 	})
 }
