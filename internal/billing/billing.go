@@ -8,10 +8,12 @@ import (
 	"github.com/prometheus-dds/dds/client"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
@@ -21,13 +23,24 @@ import (
 // FileExists tells whether a file id names a file (the DDS face answers).
 type FileExists func(r *http.Request, id string) (bool, error)
 
+// OrderCheck validates an order for a document's service (the Ocean provider
+// face answers): an *apierr.Error for an unknown document or service.
+type OrderCheck func(r *http.Request, documentID, serviceID string) error
+
 // Service is the Billing face.
 type Service struct {
 	ledger     *ledger.Ledger
 	auth       *auth.Service
 	log        *slog.Logger
 	fileExists FileExists
+	orderCheck OrderCheck
 }
+
+// AcceptOrders lets payments name a document's service instead of a file:
+// attributes document_id, service_id and consumer_address (an Ethereum
+// address). They are kept in the payment's attributes, where the face that
+// sells the service finds them; the payment id is the order's id.
+func (s *Service) AcceptOrders(check OrderCheck) { s.orderCheck = check }
 
 // New returns the Billing face.
 func New(l *ledger.Ledger, a *auth.Service, log *slog.Logger, fileExists FileExists) *Service {
@@ -78,10 +91,17 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 		return apierr.Conflict("wrong_type", "data.type must be \"payment\" or \"file\", not %q", res.Type).At("/data/type")
 	}
 	var in ledger.PaymentIn
+	order, err := s.orderAttrs(r, res)
+	if err != nil {
+		return err
+	}
 	if ok, err := res.Attr("file_id", &in.FileID); err != nil {
 		return err
-	} else if !ok || in.FileID == "" {
+	} else if (!ok || in.FileID == "") && order == nil {
 		return apierr.BadRequest("missing_attribute", "attribute \"file_id\" is required").At("/data/attributes/file_id")
+	}
+	if order != nil {
+		in.Attrs = order
 	}
 	if ok, err := res.Attr("status", &in.Status); err != nil {
 		return err
@@ -107,10 +127,12 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	if len(in.IdempotencyKey) > 255 {
 		return apierr.BadRequest("invalid_header", "Idempotency-Key may not exceed 255 bytes")
 	}
-	if ok, err := s.fileExists(r, in.FileID); err != nil {
-		return err
-	} else if !ok {
-		return apierr.NotFound("no file %q", in.FileID).At("/data/attributes/file_id")
+	if in.FileID != "" {
+		if ok, err := s.fileExists(r, in.FileID); err != nil {
+			return err
+		} else if !ok {
+			return apierr.NotFound("no file %q", in.FileID).At("/data/attributes/file_id")
+		}
 	}
 	p, dup, err := s.ledger.RecordPayment(r.Context(), in)
 	if err != nil {
@@ -126,6 +148,33 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	}
 	jsonapi.Write(w, status, paymentDoc(r, p))
 	return nil
+}
+
+// orderAttrs reads the order attributes of a payment for a document's
+// service; nil when the payment names no document.
+func (s *Service) orderAttrs(r *http.Request, res *jsonapi.Resource) (map[string]any, error) {
+	var doc string
+	if ok, err := res.Attr("document_id", &doc); err != nil || !ok {
+		return nil, err
+	}
+	if s.orderCheck == nil {
+		return nil, apierr.BadRequest("invalid_attribute", "this node sells no documents' services").At("/data/attributes/document_id")
+	}
+	var svc, consumer string
+	if ok, err := res.Attr("service_id", &svc); err != nil {
+		return nil, err
+	} else if !ok || svc == "" {
+		return nil, apierr.BadRequest("missing_attribute", "attribute \"service_id\" is required with \"document_id\"").At("/data/attributes/service_id")
+	}
+	if ok, err := res.Attr("consumer_address", &consumer); err != nil {
+		return nil, err
+	} else if !ok || !identity.ValidAddress(consumer) {
+		return nil, apierr.BadRequest("invalid_attribute", "attribute \"consumer_address\" must be the consumer's 0x-prefixed Ethereum address").At("/data/attributes/consumer_address")
+	}
+	if err := s.orderCheck(r, doc, svc); err != nil {
+		return nil, err
+	}
+	return map[string]any{"document_id": doc, "service_id": svc, "consumer_address": strings.ToLower(consumer)}, nil
 }
 
 func (s *Service) payment(w http.ResponseWriter, r *http.Request) error {

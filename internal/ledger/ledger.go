@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
+	"regexp"
 	"strings"
 	"time"
 
@@ -144,6 +146,9 @@ var migrations = []string{
 		PRIMARY KEY (file_id, quote_id)
 	);
 	CREATE INDEX terms_span ON terms(end_at, start_at);`,
+	// Orders for documents' services (Ocean provider face) are found by
+	// their attributes.
+	`CREATE INDEX payments_document ON payments(json_extract(attrs, '$.document_id'));`,
 }
 
 // PaidFunc is told, inside the payment's transaction, that a quote is now
@@ -476,4 +481,58 @@ func (l *Ledger) QuoteExpiry() time.Time { return l.clock.Now().Add(l.TTL).Trunc
 // LatestQuote returns the newest quote of a file in any state.
 func (l *Ledger) LatestQuote(ctx context.Context, fileID string) (Quote, error) {
 	return scanQuote(l.db.QueryRowContext(ctx, `SELECT `+quoteCols+` FROM quotes WHERE file_id=? AND state IN (?,?) ORDER BY created_at DESC LIMIT 1`, fileID, QuotePaid, QuoteOpen))
+}
+
+var attrKey = regexp.MustCompile(`^[a-z_]{1,64}$`)
+
+// PaymentsWhere returns the successful payments whose attributes include
+// every key/value of attrs (string values, compared exactly), oldest first.
+// Faces that sell something other than storage (orders for a document's
+// service, say) find their payments this way.
+func (l *Ledger) PaymentsWhere(ctx context.Context, attrs map[string]string) ([]Payment, error) {
+	q := `SELECT ` + paymentCols + ` FROM payments WHERE status='success'`
+	var args []any
+	for k, v := range attrs {
+		if !attrKey.MatchString(k) {
+			return nil, fmt.Errorf("ledger: attribute name %q is not [a-z_]+", k)
+		}
+		// The path is inlined (it is a plain identifier) so that the
+		// expression index on document_id applies.
+		q += ` AND json_extract(attrs, '$.` + k + `') = ?`
+		args = append(args, v)
+	}
+	rows, err := l.db.QueryContext(ctx, q+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PaidWhere sums the successful payments matching attrs (as PaymentsWhere)
+// made at or after since, and tells when the latest of them was made.
+func (l *Ledger) PaidWhere(ctx context.Context, attrs map[string]string, since time.Time) (total money.Amount, last time.Time, err error) {
+	ps, err := l.PaymentsWhere(ctx, attrs)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	for _, p := range ps {
+		if p.Created.Before(since) {
+			continue
+		}
+		if p.Amount > money.Amount(math.MaxInt64)-total {
+			return 0, time.Time{}, errors.New("ledger: payment total overflows")
+		}
+		total += p.Amount
+		last = p.Created
+	}
+	return total, last, nil
 }

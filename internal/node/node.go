@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/network"
+	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -56,8 +57,9 @@ type Config struct {
 	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced; default 10m
 	ReplicateEvery time.Duration // replication pass interval; default 10s; <0 disables the background loop
 
-	Clock  clock.Clock
-	Logger *slog.Logger
+	Clock    clock.Clock
+	Logger   *slog.Logger
+	Provider provider.Config // the Ocean provider face (chain id, decrypters, URL guard, gateways)
 }
 
 func (c *Config) defaults() {
@@ -99,21 +101,22 @@ func (c *Config) defaults() {
 
 // Node is a running node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	Key     *identity.Key
-	DB      *store.DB
-	Blobs   *blob.Store
-	Auth    *auth.Service
-	Ledger  *ledger.Ledger
-	DDS     *dds.Service
-	Billing *billing.Service
-	Net     *network.Network
-	Confirm *confirm.Service
-	Copies  *replica.Service
-	Metrics *metrics.Metrics
-	handler http.Handler
+	cfg      Config
+	log      *slog.Logger
+	lock     *os.File
+	Key      *identity.Key
+	DB       *store.DB
+	Blobs    *blob.Store
+	Auth     *auth.Service
+	Ledger   *ledger.Ledger
+	DDS      *dds.Service
+	Billing  *billing.Service
+	Net      *network.Network
+	Confirm  *confirm.Service
+	Copies   *replica.Service
+	Provider *provider.Service
+	Metrics  *metrics.Metrics
+	handler  http.Handler
 
 	srv  *http.Server
 	ln   net.Listener
@@ -186,6 +189,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.Replicas > 1 {
 		n.DDS.Replicas = n.Copies
 	}
+	pcfg := cfg.Provider
+	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DB, n.Blobs}}
+	if n.Provider, err = provider.New(ctx, pcfg, n.DB, n.Key, n.Ledger, n.Auth, cfg.Clock, n.log); err != nil {
+		return nil, err
+	}
+	n.Billing.AcceptOrders(n.Provider.DocumentService)
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -296,6 +305,7 @@ func (n *Node) routes() http.Handler {
 	n.Confirm.Register(mux)
 	n.Copies.Register(mux)
 	mux.HandleFunc("GET /network", n.network)
+	n.Provider.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 

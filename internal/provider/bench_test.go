@@ -1,0 +1,56 @@
+package provider_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/provider"
+)
+
+// BenchmarkDownload measures a signed, paid download end to end over HTTP
+// (signature check, nonce, order check, decrypting the file list,
+// streaming), of a file stored on the node and of a URL file.
+func BenchmarkDownload(b *testing.B) {
+	e := newEnv(b, allowLoopback)
+	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
+	f, err := e.nd.User().Upload(b.Context(), "bench.bin", bytes.NewReader(content), client.UploadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.nd.Payer().Pay(b.Context(), client.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.PriceExact}); err != nil {
+		b.Fatal(err)
+	}
+	nonce := 0 // the consumer's, across all runs
+	for _, c := range []struct {
+		name  string
+		file  provider.FileObject
+		size  int
+		nftID string
+	}{
+		{"native-8MiB", provider.FileObject{Type: "dds", ID: f.ID}, len(content), "0x00000000000000000000000000000000000000b7"},
+		{"url-64KiB", provider.FileObject{Type: "url", URL: e.files.URL + "/open.csv"}, len(e.content), "0x00000000000000000000000000000000000000b8"},
+	} {
+		did := e.publish(c.nftID, []provider.FileObject{c.file}, "0", 0, e.nd.UserToken)
+		tx := e.pay(did, "access-1", e.consumer, "0")
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(c.size))
+			for i := 0; i < b.N; i++ {
+				nonce++
+				q := e.downloadQuery(did, "access-1", tx, e.consumer, strconv.Itoa(nonce), "0")
+				resp, err := http.Get(e.nd.URL() + "/api/services/download?" + q.Encode())
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || n != int64(c.size) {
+					b.Fatalf("%d, %d bytes", resp.StatusCode, n)
+				}
+			}
+		})
+	}
+}

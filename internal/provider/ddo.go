@@ -1,0 +1,368 @@
+package provider
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/ecies"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// MaxDDO bounds a DDO document.
+const MaxDDO = 1 << 20
+
+// DDO is the part of an asset document (DDO v4) the provider reads. The
+// document itself is kept as published, unknown fields included.
+type DDO struct {
+	ID         string         `json:"id"`
+	Version    string         `json:"version"`
+	ChainID    int64          `json:"chainId"`
+	NFTAddress string         `json:"nftAddress"`
+	Metadata   map[string]any `json:"metadata"`
+	Services   []DDOService   `json:"services"`
+}
+
+// DDOService is one service of a DDO.
+type DDOService struct {
+	ID               string `json:"id"`
+	Type             string `json:"type"` // access | compute
+	Files            string `json:"files"`
+	DatatokenAddress string `json:"datatokenAddress"`
+	ServiceEndpoint  string `json:"serviceEndpoint"`
+	Timeout          int64  `json:"timeout"` // seconds an order stays valid; 0 = forever
+	// Price is this node's extension: what an order of the service costs,
+	// in the node's token (decimal); absent means free.
+	Price string `json:"price,omitempty"`
+}
+
+// PriceAmount is the service's price in base units.
+func (s DDOService) PriceAmount() money.Amount {
+	a, _ := money.Parse(s.Price) // validated by ParseDDO
+	return a
+}
+
+// Service returns the service with the given id.
+func (d *DDO) Service(id string) (DDOService, bool) {
+	for _, s := range d.Services {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return DDOService{}, false
+}
+
+var didRe = regexp.MustCompile(`^did:op:[0-9a-f]{64}$`)
+
+// MakeDID is the DID Ocean derives from a data NFT address and a chain id:
+// did:op: + hex(sha256(checksummedAddress + decimal chainId)).
+func MakeDID(nftAddress string, chainID int64) string {
+	h := sha256.Sum256([]byte(identity.ChecksumAddress(nftAddress) + strconv.FormatInt(chainID, 10)))
+	return "did:op:" + hex.EncodeToString(h[:])
+}
+
+// ParseDDO reads and validates a DDO for a provider on chain chainID. It
+// returns the document with its id filled in (derived from nftAddress when
+// absent) and its parsed form.
+func ParseDDO(raw []byte, chainID int64) ([]byte, *DDO, error) {
+	bad := func(format string, args ...any) ([]byte, *DDO, error) {
+		return nil, nil, apierr.BadRequest("invalid_ddo", "invalid DDO: "+format, args...)
+	}
+	if len(raw) > MaxDDO {
+		return bad("larger than %d bytes", MaxDDO)
+	}
+	var doc map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&doc); err != nil || doc == nil {
+		return bad("not a JSON object")
+	}
+	if dec.More() {
+		return bad("trailing data after the JSON object")
+	}
+	var d DDO
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return bad("%v", err)
+	}
+	if d.ChainID != chainID {
+		return bad("chainId %d is not the chain this provider serves (%d)", d.ChainID, chainID)
+	}
+	if d.NFTAddress != "" && !identity.ValidAddress(d.NFTAddress) {
+		return bad("nftAddress %q is not a 0x address", d.NFTAddress)
+	}
+	switch {
+	case d.ID == "" && d.NFTAddress == "":
+		return bad("give an id (did:op:<64 hex>) or an nftAddress to derive it from")
+	case d.ID == "":
+		d.ID = MakeDID(d.NFTAddress, chainID)
+		doc["id"], _ = json.Marshal(d.ID)
+	case !didRe.MatchString(d.ID):
+		return bad("id %q is not did:op: followed by 64 lowercase hex digits", d.ID)
+	case d.NFTAddress != "" && d.ID != MakeDID(d.NFTAddress, chainID):
+		return bad("id %s is not the DID of nftAddress %s on chain %d (%s)", d.ID, d.NFTAddress, chainID, MakeDID(d.NFTAddress, chainID))
+	}
+	if d.Metadata == nil {
+		return bad("metadata is required")
+	}
+	if name, _ := d.Metadata["name"].(string); strings.TrimSpace(name) == "" {
+		return bad("metadata.name is required")
+	}
+	if len(d.Services) == 0 || len(d.Services) > 64 {
+		return bad("services must list 1 to 64 services")
+	}
+	seen := map[string]bool{}
+	for i, s := range d.Services {
+		switch {
+		case s.ID == "" || len(s.ID) > 128:
+			return bad("services[%d].id must be 1 to 128 characters", i)
+		case seen[s.ID]:
+			return bad("services[%d].id %q is not unique", i, s.ID)
+		case s.Type != "access" && s.Type != "compute":
+			return bad("services[%d].type %q must be access or compute", i, s.Type)
+		case s.Files == "":
+			return bad("services[%d].files is required (the encrypted file list, from the encrypt endpoint)", i)
+		case s.DatatokenAddress != "" && !identity.ValidAddress(s.DatatokenAddress):
+			return bad("services[%d].datatokenAddress %q is not a 0x address", i, s.DatatokenAddress)
+		case s.Timeout < 0:
+			return bad("services[%d].timeout must not be negative", i)
+		}
+		if _, err := decodeHex(s.Files); err != nil {
+			return bad("services[%d].files is not 0x-hex: %v", i, err)
+		}
+		if s.Price != "" {
+			if _, err := money.Parse(s.Price); err != nil {
+				return bad("services[%d].price %q: %v", i, s.Price, err)
+			}
+		}
+		seen[s.ID] = true
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return bad("%v", err)
+	}
+	return out, &d, nil
+}
+
+func decodeHex(s string) ([]byte, error) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if s == "" {
+		return nil, errors.New("empty")
+	}
+	return hex.DecodeString(s)
+}
+
+// FileList is the plaintext of a service's encrypted files field.
+type FileList struct {
+	NFTAddress       string       `json:"nftAddress,omitempty"`
+	DatatokenAddress string       `json:"datatokenAddress,omitempty"`
+	Files            []FileObject `json:"files"`
+}
+
+// ParseFileList reads a decrypted files field and validates its objects.
+func (s *Service) ParseFileList(plain []byte) (*FileList, error) {
+	var fl FileList
+	if err := json.Unmarshal(plain, &fl); err != nil {
+		return nil, apierr.BadRequest("invalid_files", "the decrypted file list is not JSON: %v", err)
+	}
+	if len(fl.Files) == 0 {
+		return nil, apierr.BadRequest("invalid_files", "the file list has no files")
+	}
+	for i, f := range fl.Files {
+		if err := s.validFile(f); err != nil {
+			return nil, apierr.BadRequest("invalid_files", "files[%d]: %v", i, err)
+		}
+	}
+	return &fl, nil
+}
+
+// files decrypts and reads a service's file list.
+func (s *Service) files(d *DDO, svc DDOService) (*FileList, error) {
+	ct, err := decodeHex(svc.Files)
+	if err != nil {
+		return nil, apierr.BadRequest("invalid_files", "the files of service %q are not hex", svc.ID)
+	}
+	plain, err := ecies.Decrypt(s.key.Private(), ct)
+	if err != nil {
+		return nil, apierr.BadRequest("invalid_files", "cannot decrypt files for this service: they were not encrypted for this provider (%s); use its encrypt endpoint", s.key.Address())
+	}
+	fl, err := s.ParseFileList(plain)
+	if err != nil {
+		return nil, err
+	}
+	if fl.DatatokenAddress != "" && svc.DatatokenAddress != "" && !strings.EqualFold(fl.DatatokenAddress, svc.DatatokenAddress) {
+		return nil, apierr.BadRequest("invalid_files", "the file list is bound to datatoken %s, not this service's %s", fl.DatatokenAddress, svc.DatatokenAddress)
+	}
+	if fl.NFTAddress != "" && d.NFTAddress != "" && !strings.EqualFold(fl.NFTAddress, d.NFTAddress) {
+		return nil, apierr.BadRequest("invalid_files", "the file list is bound to NFT %s, not this document's %s", fl.NFTAddress, d.NFTAddress)
+	}
+	return fl, nil
+}
+
+// loadDDO returns a published DDO by DID.
+func (s *Service) loadDDO(r *http.Request, did string) ([]byte, *DDO, string, error) {
+	var doc, owner string
+	err := s.db.QueryRowContext(r.Context(), `SELECT doc, owner_id FROM provider_ddos WHERE did=?`, did).Scan(&doc, &owner)
+	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return nil, nil, "", apierr.NotFound("Cannot resolve DID %q: no such asset on this provider", did)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	var d DDO
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return nil, nil, "", fmt.Errorf("provider: stored DDO %s: %w", did, err)
+	}
+	return []byte(doc), &d, owner, nil
+}
+
+// DocumentService validates an order for a document's service (the Billing
+// face asks before recording a payment for it).
+func (s *Service) DocumentService(r *http.Request, did, serviceID string) error {
+	_, d, _, err := s.loadDDO(r, did)
+	if err != nil {
+		return err
+	}
+	if _, ok := d.Service(serviceID); !ok {
+		return apierr.NotFound("document %s has no service %q", did, serviceID)
+	}
+	return nil
+}
+
+// publish registers a DDO with this node. The publisher is a principal of
+// the node (Bearer token); content stored on this node may only be offered
+// by its owner.
+func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
+	who, err := s.auth.Bearer(r)
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDDO))
+	if err != nil {
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a DDO may not exceed %d bytes", MaxDDO)
+	}
+	doc, d, err := ParseDDO(raw, s.cfg.ChainID)
+	if err != nil {
+		return err
+	}
+	for _, svc := range d.Services {
+		fl, err := s.files(d, svc)
+		if err != nil {
+			return err
+		}
+		for i, f := range fl.Files {
+			src, ok := s.cfg.Local[f.Type]
+			if !ok {
+				continue
+			}
+			obj, err := src.Stat(r.Context(), f.ID)
+			if err != nil || (obj.Owner != who.ID && who.Role != auth.RoleAdmin) {
+				// Someone else's content is as good as absent.
+				return apierr.BadRequest("invalid_files", "service %q files[%d]: no %s content %q of yours on this node", svc.ID, i, f.Type, f.ID)
+			}
+		}
+	}
+	_, err = s.db.ExecContext(r.Context(), `INSERT INTO provider_ddos(did,owner_id,doc,created_at) VALUES(?,?,?,?)`,
+		d.ID, who.ID, string(doc), store.Time(s.clock.Now()))
+	if err != nil {
+		if _, _, _, lerr := s.loadDDO(r, d.ID); lerr == nil {
+			return apierr.Conflict("exists", "asset %s is already published", d.ID)
+		}
+		return err
+	}
+	s.log.Info("asset published", "did", d.ID, "owner", who.ID, "services", len(d.Services))
+	w.Header().Set("Location", "/api/aquarius/assets/ddo/"+d.ID)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(doc)
+	return nil
+}
+
+func (s *Service) getDDO(w http.ResponseWriter, r *http.Request) error {
+	doc, _, _, err := s.loadDDO(r, r.PathValue("did"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(doc)
+	return nil
+}
+
+func (s *Service) getMetadata(w http.ResponseWriter, r *http.Request) error {
+	_, d, _, err := s.loadDDO(r, r.PathValue("did"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d.Metadata)
+	return nil
+}
+
+func (s *Service) deleteDDO(w http.ResponseWriter, r *http.Request) error {
+	who, err := s.auth.Bearer(r)
+	if err != nil {
+		return err
+	}
+	did := r.PathValue("did")
+	_, _, owner, err := s.loadDDO(r, did)
+	if err != nil {
+		return err
+	}
+	if owner != who.ID && who.Role != auth.RoleAdmin {
+		return apierr.NotFound("Cannot resolve DID %q: no such asset of yours on this provider", did)
+	}
+	if _, err := s.db.ExecContext(r.Context(), `DELETE FROM provider_ddos WHERE did=?`, did); err != nil {
+		return err
+	}
+	s.log.Info("asset unpublished", "did", did, "by", who.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listDDOs lists published DDOs, oldest first: ?offset=&limit= (at most 100).
+func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	offset, limit := 0, 20
+	var err error
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return apierr.BadRequest("invalid_parameter", "offset %q is not a non-negative integer", v)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 100 {
+			return apierr.BadRequest("invalid_parameter", "limit %q is not an integer from 1 to 100", v)
+		}
+	}
+	var total int
+	if err := s.db.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM provider_ddos`).Scan(&total); err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(r.Context(), `SELECT doc FROM provider_ddos ORDER BY created_at, did LIMIT ? OFFSET ?`, limit, offset)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	results := []json.RawMessage{}
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return err
+		}
+		results = append(results, json.RawMessage(doc))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": total, "offset": offset, "limit": limit, "results": results})
+	return nil
+}

@@ -1,0 +1,283 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/safehttp"
+)
+
+// FileObject is one entry of a file list: a URL, an IPFS or Arweave object
+// (fetched through the configured gateways) or content stored on this node
+// (a native type, such as "dds" with the DDS file id).
+type FileObject struct {
+	Type          string            `json:"type"`
+	URL           string            `json:"url,omitempty"`
+	Method        string            `json:"method,omitempty"`
+	Headers       map[string]string `json:"headers,omitempty"`
+	Hash          string            `json:"hash,omitempty"`          // ipfs
+	TransactionID string            `json:"transactionId,omitempty"` // arweave
+	ID            string            `json:"id,omitempty"`            // native types
+}
+
+// LocalObject describes content stored on this node.
+type LocalObject struct {
+	Name        string
+	ContentType string
+	Size        int64
+	Owner       string // principal id
+	Checksum    string // hex SHA-256 of the content
+	ModTime     time.Time
+}
+
+// LocalSource serves one native file type: content stored on this node.
+type LocalSource interface {
+	// Stat describes the content with this id, or fails (store.ErrNotFound
+	// when there is none, or none that can be served).
+	Stat(ctx context.Context, id string) (LocalObject, error)
+	// Open opens the content for reading.
+	Open(ctx context.Context, id string) (io.ReadSeekCloser, LocalObject, error)
+}
+
+var (
+	cidRe  = regexp.MustCompile(`^[A-Za-z0-9]{10,128}$`)
+	arTxRe = regexp.MustCompile(`^[A-Za-z0-9_-]{10,64}$`)
+)
+
+func (s *Service) validFile(f FileObject) error {
+	switch f.Type {
+	case "url":
+		u, err := url.Parse(f.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("malformed file object: url %q is not an http(s) URL", f.URL)
+		}
+		if m := strings.ToUpper(f.Method); m != "" && m != "GET" {
+			return fmt.Errorf("malformed file object: method %q is not supported (GET only)", f.Method)
+		}
+		for k := range f.Headers {
+			if k == "" || strings.ContainsAny(k, "\r\n: ") {
+				return fmt.Errorf("malformed file object: bad header name %q", k)
+			}
+		}
+	case "ipfs":
+		if !cidRe.MatchString(f.Hash) {
+			return fmt.Errorf("malformed file object: ipfs hash %q is not a CID", f.Hash)
+		}
+	case "arweave":
+		if !arTxRe.MatchString(f.TransactionID) {
+			return fmt.Errorf("malformed file object: arweave transactionId %q is malformed", f.TransactionID)
+		}
+	default:
+		if _, ok := s.cfg.Local[f.Type]; !ok {
+			return fmt.Errorf("Unsupported type %q", f.Type)
+		}
+		if f.ID == "" || len(f.ID) > 256 {
+			return fmt.Errorf("malformed file object: %s file needs an id", f.Type)
+		}
+	}
+	return nil
+}
+
+// remoteURL is where a non-native file is fetched from.
+func (s *Service) remoteURL(f FileObject) string {
+	switch f.Type {
+	case "ipfs":
+		return s.cfg.IPFSGateway + "/ipfs/" + f.Hash
+	case "arweave":
+		return s.cfg.ArweaveGateway + "/" + f.TransactionID
+	}
+	return f.URL
+}
+
+// fetchFile GETs a remote file through the SSRF guard, passing the file
+// object's headers and extra request headers (Range).
+func (s *Service) fetchFile(ctx context.Context, f FileObject, extra http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.remoteURL(f), nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range f.Headers {
+		req.Header.Set(k, v)
+	}
+	for k, vs := range extra {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := s.fetch.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the file's server answered %s", resp.Status)
+	}
+	return resp, nil
+}
+
+// FileInfo is what fileinfo reports of one file.
+type FileInfo struct {
+	Index         int    `json:"index"`
+	Valid         bool   `json:"valid"`
+	Type          string `json:"type"`
+	ContentLength string `json:"contentLength,omitempty"`
+	ContentType   string `json:"contentType,omitempty"`
+	Filename      string `json:"filename,omitempty"`
+	Checksum      string `json:"checksum,omitempty"`
+	ChecksumType  string `json:"checksumType,omitempty"`
+	Error         string `json:"error,omitempty"`
+}
+
+// info probes a file. An unreachable file is valid:false, never an error.
+// A published file's URL is the publisher's secret: with secret set, the
+// answer names neither it nor the address it resolved to.
+func (s *Service) info(ctx context.Context, f FileObject, index int, checksum, secret bool) FileInfo {
+	fi := s.probe(ctx, f, index, checksum)
+	if secret && fi.Error != "" && !strings.HasPrefix(fi.Error, "refused") {
+		s.log.Info("file of a published asset is unavailable", "index", index, "type", f.Type, "reason", fi.Error)
+		fi.Error = "unavailable"
+	}
+	return fi
+}
+
+func (s *Service) probe(ctx context.Context, f FileObject, index int, checksum bool) FileInfo {
+	fi := FileInfo{Index: index, Type: f.Type}
+	if src, ok := s.cfg.Local[f.Type]; ok {
+		obj, err := src.Stat(ctx, f.ID)
+		if err != nil {
+			fi.Error = "no such content on this node"
+			return fi
+		}
+		fi.Valid, fi.ContentLength, fi.ContentType, fi.Filename = true, strconv.FormatInt(obj.Size, 10), obj.ContentType, obj.Name
+		if checksum && obj.Checksum != "" {
+			fi.Checksum, fi.ChecksumType = obj.Checksum, "sha256"
+		}
+		return fi
+	}
+	resp, err := s.fetchFile(ctx, f, nil)
+	if err != nil {
+		fi.Error = describeFetchError(err)
+		return fi
+	}
+	defer resp.Body.Close()
+	fi.ContentType = resp.Header.Get("Content-Type")
+	if resp.ContentLength >= 0 {
+		fi.ContentLength = strconv.FormatInt(resp.ContentLength, 10)
+	}
+	fi.Filename = filename(resp)
+	if checksum {
+		h := sha256.New()
+		n, err := io.Copy(h, io.LimitReader(resp.Body, s.cfg.MaxChecksumBytes+1))
+		switch {
+		case err != nil:
+			fi.Error = "reading the file failed: " + err.Error()
+			return fi
+		case n > s.cfg.MaxChecksumBytes:
+			fi.Error = fmt.Sprintf("file exceeds %d bytes: no checksum", s.cfg.MaxChecksumBytes)
+		default:
+			fi.Checksum, fi.ChecksumType = hex.EncodeToString(h.Sum(nil)), "sha256"
+			if fi.ContentLength == "" {
+				fi.ContentLength = strconv.FormatInt(n, 10)
+			}
+		}
+	}
+	fi.Valid = true
+	return fi
+}
+
+func describeFetchError(err error) string {
+	if safehttp.Refused(err) {
+		return "refused: the file's address is private, loopback or link-local"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return "unreachable: " + ue.Err.Error()
+	}
+	return "unreachable: " + err.Error()
+}
+
+// filename is the file name a response names, or the last segment of its URL.
+func filename(resp *http.Response) string {
+	if _, p, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil && p["filename"] != "" {
+		return path.Base(p["filename"])
+	}
+	if b := path.Base(resp.Request.URL.Path); b != "/" && b != "." {
+		return b
+	}
+	return ""
+}
+
+// contentDisposition names a download as ocean.js reads it
+// (attachment;filename=NAME), with an RFC 6266 UTF-8 form alongside.
+func contentDisposition(name string) string {
+	if name == "" {
+		name = "file"
+	}
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == ';' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	return "attachment;filename=" + ascii + "; filename*=UTF-8''" + url.PathEscape(name)
+}
+
+// serveFile streams a file of a list to w, honouring Range.
+func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f FileObject) error {
+	if src, ok := s.cfg.Local[f.Type]; ok {
+		rc, obj, err := src.Open(r.Context(), f.ID)
+		if err != nil {
+			return apierr.NotFound("the file is no longer stored on this node")
+		}
+		defer rc.Close()
+		if obj.ContentType != "" {
+			w.Header().Set("Content-Type", obj.ContentType)
+		}
+		w.Header().Set("Content-Disposition", contentDisposition(obj.Name))
+		if obj.Checksum != "" {
+			w.Header().Set("ETag", `"`+obj.Checksum+`"`)
+		}
+		http.ServeContent(w, r, obj.Name, obj.ModTime, rc)
+		return nil
+	}
+	extra := http.Header{}
+	for _, h := range []string{"Range", "If-Range"} {
+		if v := r.Header.Get(h); v != "" {
+			extra.Set(h, v)
+		}
+	}
+	resp, err := s.fetchFile(r.Context(), f, extra)
+	if err != nil {
+		if safehttp.Refused(err) {
+			return apierr.BadRequest("refused_url", "the file's URL is refused: its address is private, loopback or link-local")
+		}
+		// The URL stays the publisher's secret: the log gets the details.
+		s.log.Warn("download: fetching the file failed", "err", err)
+		return apierr.New(http.StatusBadGateway, "unreachable", "the file could not be fetched from its origin")
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.Header().Set("Content-Disposition", contentDisposition(filename(resp)))
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		s.log.Warn("download interrupted", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package provider_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/provider"
+)
+
+func TestDiscovery(t *testing.T) {
+	e := newEnv(t)
+	st, b := e.get("/", nil, "Accept", "application/json")
+	var d struct {
+		Software          string
+		Version           string
+		ChainIDs          []int64 `json:"chainIds"`
+		ProviderAddress   string
+		ProviderAddresses map[string]string
+		ServiceEndpoints  map[string][2]string
+	}
+	if st != 200 || json.Unmarshal(b, &d) != nil {
+		t.Fatalf("%d %s", st, b)
+	}
+	addr := e.nd.Key.Address()
+	if d.ProviderAddress != addr || d.ProviderAddresses["8996"] != addr || len(d.ChainIDs) != 1 || d.ChainIDs[0] != 8996 || d.Software == "" || d.Version == "" {
+		t.Fatalf("discovery: %+v", d)
+	}
+	for name, want := range map[string][2]string{
+		"nonce": {"GET", "/api/services/nonce"}, "encrypt": {"POST", "/api/services/encrypt"},
+		"decrypt": {"POST", "/api/services/decrypt"}, "fileinfo": {"POST", "/api/services/fileinfo"},
+		"initialize": {"GET", "/api/services/initialize"}, "download": {"GET", "/api/services/download"},
+		"create_auth_token": {"GET", "/api/services/createAuthToken"}, "delete_auth_token": {"DELETE", "/api/services/deleteAuthToken"},
+	} {
+		if d.ServiceEndpoints[name] != want {
+			t.Errorf("serviceEndpoints[%s] = %v, want %v", name, d.ServiceEndpoints[name], want)
+		}
+	}
+	// Every advertised route answers something other than 404/405.
+	for name, ep := range d.ServiceEndpoints {
+		st, _, _ := e.do(ep[0], ep[1], nil)
+		if st == http.StatusNotFound || st == http.StatusMethodNotAllowed || st >= 500 {
+			t.Errorf("%s %s %s: %d", name, ep[0], ep[1], st)
+		}
+	}
+}
+
+// TestFlow is the whole life of an order: publish a DDO with an encrypted
+// file list, nonce, initialize, pay, signed download, and every refusal.
+func TestFlow(t *testing.T) {
+	e := newEnv(t, allowLoopback)
+	ctx := t.Context()
+	nft := "0x00000000000000000000000000000000000000a1"
+	files := []provider.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Method: "GET", Headers: map[string]string{"X-Secret": "s3cret"}}}
+	did := e.publish(nft, files, "1.5", 3600, e.nd.UserToken)
+	if did != provider.MakeDID(nft, 8996) {
+		t.Fatalf("did %s", did)
+	}
+
+	// The DDO reads back with its files still encrypted.
+	st, b := e.get("/api/aquarius/assets/ddo/"+did, nil)
+	if st != 200 || strings.Contains(string(b), "data.csv") || !strings.Contains(string(b), `"price":"1.5"`) {
+		t.Fatalf("ddo: %d %s", st, b)
+	}
+	st, b = e.get("/api/aquarius/assets/metadata/"+did, nil)
+	if st != 200 || !strings.Contains(string(b), "test data") {
+		t.Fatalf("metadata: %d %s", st, b)
+	}
+	st, b = e.get("/api/aquarius/assets/ddo", nil)
+	if st != 200 || !strings.Contains(string(b), `"total":1`) {
+		t.Fatalf("list: %d %s", st, b)
+	}
+
+	if n := e.nonce(e.consumer.Address()); n != "0" {
+		t.Fatalf("first nonce %q", n)
+	}
+
+	// initialize: a provider fee signed by the node.
+	st, b = e.get("/api/services/initialize", url.Values{"documentId": {did}, "serviceId": {"access-1"},
+		"consumerAddress": {e.consumer.Address()}, "fileIndex": {"0"}})
+	var ini struct {
+		Datatoken   string
+		Nonce       string
+		Price       string
+		ProviderFee provider.ProviderFee
+	}
+	if st != 200 || json.Unmarshal(b, &ini) != nil {
+		t.Fatalf("initialize: %d %s", st, b)
+	}
+	if ini.Datatoken != "0x00000000000000000000000000000000000000d7" || ini.Nonce != "0" || ini.Price != "1.5" {
+		t.Fatalf("initialize: %s", b)
+	}
+	fee := ini.ProviderFee
+	data, _ := hex.DecodeString(strings.TrimPrefix(fee.ProviderData, "0x"))
+	amount, _ := new(big.Int).SetString(fee.ProviderFeeAmount, 10)
+	h, err := provider.ProviderFeeHash(data, fee.ProviderFeeAddress, fee.ProviderFeeToken, amount, fee.ValidUntil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := hex.DecodeString(strings.TrimPrefix(fee.R, "0x") + strings.TrimPrefix(fee.S, "0x") + hex.EncodeToString([]byte{byte(fee.V)}))
+	signer, err := identity.Recover(identity.EthMessageHash(h), sig)
+	if err != nil || signer != e.nd.Key.Address() || fee.ProviderFeeAddress != e.nd.Key.Address() || (fee.V != 27 && fee.V != 28) {
+		t.Fatalf("fee signed by %s (%v), provider is %s: %+v", signer, err, e.nd.Key.Address(), fee)
+	}
+	if fee.ValidUntil != testnet_start()+3600 || !strings.Contains(string(data), `"id":"access-1"`) {
+		t.Fatalf("fee: %+v %s", fee, data)
+	}
+
+	// Unpaid: no order yet.
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", "no-such-order", e.consumer, "1", "0"))
+	wantError(t, "unknown order", st, b, 400, "not found")
+
+	// Underpaid, then paid in full by a second payment.
+	part := e.pay(did, "access-1", e.consumer, "1")
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", part, e.consumer, "2", "0"))
+	wantError(t, "underpaid", st, b, 402, "not fully paid")
+	tx := e.pay(did, "access-1", e.consumer, "0.5")
+
+	// The signed download streams the file.
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "3", "0"))
+	if st != 200 || !bytes.Equal(b, e.content) {
+		t.Fatalf("download: %d, %d bytes", st, len(b))
+	}
+	if n := e.nonce(e.consumer.Address()); n != "3" {
+		t.Fatalf("nonce after download %q", n)
+	}
+	// Range is passed through.
+	q := e.downloadQuery(did, "access-1", tx, e.consumer, "4", "0")
+	st, b, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil, "Range", "bytes=16-31")
+	if st != http.StatusPartialContent || string(b) != string(e.content[16:32]) || hdr.Get("Content-Range") == "" {
+		t.Fatalf("range: %d %q %v", st, b, hdr)
+	}
+	if !strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment;filename=data.csv") {
+		t.Fatalf("content-disposition %q", hdr.Get("Content-Disposition"))
+	}
+
+	// Refusals.
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "4", "0"))
+	wantError(t, "replayed nonce", st, b, 400, "nonce")
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "3.5", "0"))
+	wantError(t, "lower nonce", st, b, 400, "nonce")
+	q = e.downloadQuery(did, "access-1", tx, e.consumer, "10", "0")
+	q.Set("signature", sign(t, e.consumer, "did:op:other", "10"))
+	st, b = e.get("/api/services/download", q)
+	wantError(t, "signature over another message", st, b, 401, "Invalid signature")
+	q.Set("signature", "0x1234")
+	st, b = e.get("/api/services/download", q)
+	wantError(t, "malformed signature", st, b, 401, "Invalid signature")
+	if n := e.nonce(e.consumer.Address()); n != "4" {
+		t.Fatalf("a refused signature burned the nonce: %q", n)
+	}
+	other := mustKey(t, otherHex)
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, other, "1", "0"))
+	wantError(t, "wrong consumer", st, b, 400, "not made by consumer")
+	// Somebody else's signature for the consumer's address.
+	q = e.downloadQuery(did, "access-1", tx, e.consumer, "11", "0")
+	q.Set("signature", sign(t, other, did, "11"))
+	st, b = e.get("/api/services/download", q)
+	wantError(t, "forged consumer", st, b, 401, "Invalid signature")
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "12", "1"))
+	wantError(t, "file index", st, b, 400, "out of range")
+
+	// An order for another document does not buy this one.
+	did2 := e.publish("0x00000000000000000000000000000000000000a2", files, "0", 0, e.nd.UserToken)
+	tx2 := e.pay(did2, "access-1", e.consumer, "0")
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx2, e.consumer, "13", "0"))
+	wantError(t, "order for another asset", st, b, 400, "not for asset")
+	st, b = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "14", "0"))
+	if st != 200 || !bytes.Equal(b, e.content) {
+		t.Fatalf("free asset: %d", st)
+	}
+
+	// The order expires with the service's timeout.
+	e.net.Clock.Advance(time.Hour + time.Second)
+	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "15", "0"))
+	wantError(t, "expired order", st, b, 400, "expired")
+	// A timeout of 0 never expires.
+	st, _ = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "16", "0"))
+	if st != 200 {
+		t.Fatalf("timeout 0 expired: %d", st)
+	}
+
+	// The node's nonces and orders survive a restart.
+	e.nd.Restart(t)
+	st, b = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "16", "0"))
+	wantError(t, "replay after restart", st, b, 400, "nonce")
+	st, _ = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "17", "0"))
+	if st != 200 {
+		t.Fatalf("after restart: %d", st)
+	}
+
+	// The payment shows its order attributes in the Billing face.
+	p, err := e.nd.Payer().Payment(ctx, tx)
+	if err != nil || p.Extra["document_id"] != did || p.Extra["consumer_address"] != strings.ToLower(e.consumer.Address()) {
+		t.Fatalf("payment %+v %v", p, err)
+	}
+}
+
+func testnet_start() int64 { return time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix() }
+
+// TestNativeFile sells a DDS file stored on the node itself.
+func TestNativeFile(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	content := bytes.Repeat([]byte("native bytes "), 1000)
+	f, err := e.nd.User().Upload(ctx, "report.txt", bytes.NewReader(content), client.UploadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []provider.FileObject{{Type: "dds", ID: f.ID}}
+
+	// Not stored yet (unpaid upload): cannot be published.
+	fl, _ := json.Marshal(provider.FileList{Files: files})
+	ddo := func(nft string) []byte {
+		b, _ := json.Marshal(map[string]any{"chainId": 8996, "nftAddress": nft, "metadata": map[string]any{"name": "n"},
+			"services": []map[string]any{{"id": "s", "type": "access", "files": e.encrypt(fl), "timeout": 0, "price": "2"}}})
+		return b
+	}
+	st, b, _ := e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.UserToken)
+	wantError(t, "pending file", st, b, 400, "no dds content")
+
+	if _, err := e.nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.PriceExact}); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else may not sell it.
+	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.NewUser(t))
+	wantError(t, "someone else's file", st, b, 400, "no dds content")
+	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")))
+	wantError(t, "anonymous publish", st, b, 401, "Bearer")
+	did := e.publish("0x00000000000000000000000000000000000000b1", files, "2", 0, e.nd.UserToken)
+	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.UserToken)
+	wantError(t, "duplicate", st, b, 409, "already published")
+
+	st, b = e.postJSON("/api/services/fileinfo", map[string]any{"did": did, "serviceId": "access-1", "checksum": true})
+	var infos []provider.FileInfo
+	if st != 200 || json.Unmarshal(b, &infos) != nil || len(infos) != 1 || !infos[0].Valid ||
+		infos[0].ContentLength != "13000" || infos[0].Checksum != f.ContentHash || infos[0].ContentType != "text/plain; charset=utf-8" {
+		t.Fatalf("fileinfo: %d %s", st, b)
+	}
+	tx := e.pay(did, "access-1", e.consumer, "2")
+	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
+	st, body, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil)
+	if st != 200 || !bytes.Equal(body, content) || hdr.Get("ETag") == "" {
+		t.Fatalf("native download: %d %d bytes %v", st, len(body), hdr)
+	}
+	q = e.downloadQuery(did, "access-1", tx, e.consumer, "2", "0")
+	st, body, _ = e.do("GET", "/api/services/download?"+q.Encode(), nil, "Range", "bytes=0-5")
+	if st != 206 || string(body) != "native" {
+		t.Fatalf("native range: %d %q", st, body)
+	}
+	// Direct fileinfo of native content is refused: only through a DDO.
+	st, b = e.postJSON("/api/services/fileinfo", map[string]any{"type": "dds", "id": f.ID})
+	wantError(t, "direct native fileinfo", st, b, 400, "published asset")
+
+	// The owner unpublishes; the asset is gone.
+	st, _, _ = e.do("DELETE", "/api/aquarius/assets/ddo/"+did, nil, "Authorization", "Bearer "+e.nd.NewUser(t))
+	if st != 404 {
+		t.Fatalf("stranger unpublished: %d", st)
+	}
+	st, _, _ = e.do("DELETE", "/api/aquarius/assets/ddo/"+did, nil, "Authorization", "Bearer "+e.nd.UserToken)
+	if st != 204 {
+		t.Fatalf("unpublish: %d", st)
+	}
+	st, b = e.get("/api/aquarius/assets/ddo/"+did, nil)
+	wantError(t, "unpublished", st, b, 404, "Cannot resolve DID")
+}

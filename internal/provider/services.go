@@ -1,0 +1,425 @@
+package provider
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ulikunitz/xz"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/ecies"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// MaxDocument bounds what encrypt and decrypt handle (documents, file
+// lists: small things held in memory).
+const MaxDocument = 16 << 20
+
+func (s *Service) encrypt(w http.ResponseWriter, r *http.Request) error {
+	if err := s.chainID(params{"chainId": r.URL.Query().Get("chainId")}); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDocument))
+	if err != nil {
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a document to encrypt may not exceed %d bytes", MaxDocument)
+	}
+	if len(body) == 0 {
+		return apierr.BadRequest("missing_body", "the body (application/octet-stream) is the document to encrypt, and it is empty")
+	}
+	ct, err := ecies.Encrypt(s.key.Private().PubKey(), body)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, "0x"+hex.EncodeToString(ct))
+	return nil
+}
+
+// Document flags of decrypt, as on chain: bit 0 LZMA (xz) compressed,
+// bit 1 ECIES encrypted.
+const (
+	flagLZMA  = 1
+	flagECIES = 2
+)
+
+func (s *Service) decrypt(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	decrypter, err := p.address("decrypterAddress")
+	if err != nil {
+		return err
+	}
+	if err := s.chainID(p); err != nil {
+		return err
+	}
+	if !s.decrypters[strings.ToLower(decrypter)] {
+		return apierr.Forbidden("Decrypter %s is not authorized on this provider", decrypter)
+	}
+	ref := p["transactionId"]
+	if ref == "" {
+		ref = p["dataNftAddress"]
+	}
+	if ref == "" {
+		return apierr.BadRequest("missing_parameter", "transactionId or dataNftAddress is required")
+	}
+	// The signature covers the request as the real provider defines it.
+	if err := s.authorizeSigned(r, decrypter, ref+decrypter+p["chainId"], p["nonce"], p["signature"]); err != nil {
+		return err
+	}
+	enc, err := p.required("encryptedDocument")
+	if err != nil {
+		return apierr.BadRequest("missing_parameter", "encryptedDocument is required: this provider reads no chain")
+	}
+	want, err := p.required("documentHash")
+	if err != nil {
+		return err
+	}
+	flags, err := strconv.Atoi(p["flags"])
+	if err != nil || flags < 0 || flags > flagLZMA|flagECIES {
+		return apierr.BadRequest("invalid_parameter", "flags %q must be 0 to 3 (1: LZMA compressed, 2: ECIES encrypted)", p["flags"])
+	}
+	doc, err := decodeHex(enc)
+	if err != nil {
+		return apierr.BadRequest("invalid_parameter", "encryptedDocument is not 0x-hex: %v", err)
+	}
+	if flags&flagECIES != 0 {
+		if doc, err = ecies.Decrypt(s.key.Private(), doc); err != nil {
+			return apierr.BadRequest("decrypt_failed", "Failed to decrypt: the document was not encrypted for this provider")
+		}
+	}
+	if flags&flagLZMA != 0 {
+		zr, err := xz.NewReader(bytes.NewReader(doc))
+		if err != nil {
+			return apierr.BadRequest("decompress_failed", "Failed to decompress: %v", err)
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, MaxDocument+1))
+		if err != nil {
+			return apierr.BadRequest("decompress_failed", "Failed to decompress: %v", err)
+		}
+		if len(out) > MaxDocument {
+			return apierr.BadRequest("decompress_failed", "the decompressed document exceeds %d bytes", MaxDocument)
+		}
+		doc = out
+	}
+	sum := sha256.Sum256(doc)
+	if !strings.EqualFold(strings.TrimPrefix(want, "0x"), hex.EncodeToString(sum[:])) {
+		return apierr.BadRequest("hash_mismatch", "Unmatched document hash: the decrypted document's SHA-256 is 0x%x", sum)
+	}
+	s.log.Info("document decrypted", "decrypter", decrypter, "ref", ref, "bytes", len(doc))
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(doc)
+	return nil
+}
+
+// fileinfo reports on the files of a published service ({did, serviceId,
+// fileIndex?, checksum?}) or on one file object ({type, url, ...}).
+func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxParams))
+	if err != nil {
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
+	}
+	var req struct {
+		FileObject
+		DID       string `json:"did"`
+		ServiceID string `json:"serviceId"`
+		FileIndex *int   `json:"fileIndex"`
+		Checksum  bool   `json:"checksum"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return apierr.BadRequest("invalid_json", "request body is not a JSON file info request: %v", err)
+	}
+	var out []FileInfo
+	switch {
+	case req.DID != "":
+		_, d, _, err := s.loadDDO(r, req.DID)
+		if err != nil {
+			return err
+		}
+		svc := d.Services[0]
+		if req.ServiceID != "" {
+			var ok bool
+			if svc, ok = d.Service(req.ServiceID); !ok {
+				return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", req.ServiceID, req.DID)
+			}
+		}
+		fl, err := s.files(d, svc)
+		if err != nil {
+			return err
+		}
+		for i, f := range fl.Files {
+			if req.FileIndex != nil && *req.FileIndex != i {
+				continue
+			}
+			out = append(out, s.info(r.Context(), f, i, req.Checksum, true))
+		}
+		if req.FileIndex != nil && len(out) == 0 {
+			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", *req.FileIndex, len(fl.Files))
+		}
+	case req.Type != "":
+		if _, ok := s.cfg.Local[req.Type]; ok {
+			return apierr.BadRequest("invalid_parameter", "%s files are described only through a published asset: send did and serviceId", req.Type)
+		}
+		if err := s.validFile(req.FileObject); err != nil {
+			return apierr.BadRequest("invalid_parameter", "%v", err)
+		}
+		out = append(out, s.info(r.Context(), req.FileObject, 0, req.Checksum, false))
+	default:
+		return apierr.BadRequest("missing_parameter", "send a file object (type, url, ...) or did and serviceId")
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ProviderFee is the fee an initialize answer carries, signed by the node.
+type ProviderFee struct {
+	ProviderFeeAddress string `json:"providerFeeAddress"`
+	ProviderFeeToken   string `json:"providerFeeToken"`
+	ProviderFeeAmount  string `json:"providerFeeAmount"`
+	ProviderData       string `json:"providerData"`
+	V                  int    `json:"v"`
+	R                  string `json:"r"`
+	S                  string `json:"s"`
+	ValidUntil         int64  `json:"validUntil"`
+}
+
+// ProviderFeeHash is keccak256(providerData || feeAddress || feeToken ||
+// uint256 amount || uint256 validUntil): Solidity's packed encoding, as
+// the datatoken contract checks it.
+func ProviderFeeHash(providerData []byte, feeAddress, feeToken string, amount *big.Int, validUntil int64) ([]byte, error) {
+	addr, err := decodeHex(feeAddress)
+	if err != nil || len(addr) != 20 {
+		return nil, errors.New("fee address is not 20 bytes")
+	}
+	tok, err := decodeHex(feeToken)
+	if err != nil || len(tok) != 20 {
+		return nil, errors.New("fee token is not 20 bytes")
+	}
+	if amount.Sign() < 0 || amount.BitLen() > 256 || validUntil < 0 {
+		return nil, errors.New("amount or validUntil out of range")
+	}
+	var amt, until [32]byte
+	amount.FillBytes(amt[:])
+	binary.BigEndian.PutUint64(until[24:], uint64(validUntil))
+	return identity.Keccak256(providerData, addr, tok, amt[:], until[:]), nil
+}
+
+// SignFee builds and signs a provider fee: the signature is EIP-191 over
+// ProviderFeeHash.
+func SignFee(key *identity.Key, providerData []byte, feeToken string, amount *big.Int, validUntil int64) (ProviderFee, error) {
+	h, err := ProviderFeeHash(providerData, key.Address(), feeToken, amount, validUntil)
+	if err != nil {
+		return ProviderFee{}, err
+	}
+	sig, err := key.SignHash(identity.EthMessageHash(h))
+	if err != nil {
+		return ProviderFee{}, err
+	}
+	return ProviderFee{
+		ProviderFeeAddress: key.Address(), ProviderFeeToken: feeToken, ProviderFeeAmount: amount.String(),
+		ProviderData: "0x" + hex.EncodeToString(providerData),
+		V:            int(sig[64]), R: "0x" + hex.EncodeToString(sig[:32]), S: "0x" + hex.EncodeToString(sig[32:64]),
+		ValidUntil: validUntil,
+	}, nil
+}
+
+// providerData is the fee's data, in the real provider's field order.
+type providerData struct {
+	Environment string `json:"environment"`
+	Timestamp   int64  `json:"timestamp"`
+	DT          string `json:"dt"`
+	ID          string `json:"id"`
+}
+
+func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
+	p, _ := readParams(w, r)
+	did, err := p.required("documentId")
+	if err != nil {
+		return err
+	}
+	serviceID, err := p.required("serviceId")
+	if err != nil {
+		return err
+	}
+	consumer, err := p.address("consumerAddress")
+	if err != nil {
+		return err
+	}
+	_, d, _, err := s.loadDDO(r, did)
+	if err != nil {
+		return err
+	}
+	svc, ok := d.Service(serviceID)
+	if !ok {
+		return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", serviceID, did)
+	}
+	if svc.Type == "compute" {
+		return apierr.BadRequest("invalid_parameter", "Use the initializeCompute endpoint to initialize compute jobs")
+	}
+	now := s.clock.Now()
+	validUntil := int64(0)
+	if svc.Timeout > 0 {
+		validUntil = now.Unix() + svc.Timeout
+	}
+	if v := p["validUntil"]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= now.Unix() {
+			return apierr.BadRequest("invalid_parameter", "The validUntil value is not correct: %q is not a future UTC timestamp", v)
+		}
+		validUntil = n
+	}
+	if v := p["fileIndex"]; v != "" {
+		idx, err := strconv.Atoi(v)
+		if err != nil || idx < 0 {
+			return apierr.BadRequest("invalid_parameter", "fileIndex %q is not a non-negative integer", v)
+		}
+		fl, err := s.files(d, svc)
+		if err != nil {
+			return err
+		}
+		if idx >= len(fl.Files) {
+			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
+		}
+		if fi := s.info(r.Context(), fl.Files[idx], idx, false, true); !fi.Valid {
+			return apierr.BadRequest("file_unavailable", "Unable to get dataset files: file %d is %s", idx, fi.Error)
+		}
+	}
+	dt := svc.DatatokenAddress
+	if dt == "" {
+		dt = ZeroAddress
+	}
+	data, err := json.Marshal(providerData{Environment: p["environment"], Timestamp: now.Unix(), DT: dt, ID: svc.ID})
+	if err != nil {
+		return err
+	}
+	// What the consumer pays is the service's price, through the Billing
+	// face; the provider fee itself is zero.
+	fee, err := SignFee(s.key, data, s.cfg.FeeToken, new(big.Int), validUntil)
+	if err != nil {
+		return err
+	}
+	nonce, err := s.currentNonce(r, consumer)
+	if err != nil {
+		return err
+	}
+	price := svc.PriceAmount()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"datatoken":   dt,
+		"nonce":       nonce,
+		"providerFee": fee,
+		"price":       price.String(),
+		"payment": map[string]string{
+			"how":         "POST /payments with attributes document_id, service_id, consumer_address, amount; the payment id is the transferTxId",
+			"document_id": did, "service_id": svc.ID, "consumer_address": consumer, "amount": price.String(),
+		},
+	})
+	return nil
+}
+
+func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
+	p, _ := readParams(w, r)
+	did, err := p.required("documentId")
+	if err != nil {
+		return err
+	}
+	serviceID, err := p.required("serviceId")
+	if err != nil {
+		return err
+	}
+	consumer, err := p.address("consumerAddress")
+	if err != nil {
+		return err
+	}
+	txID, err := p.required("transferTxId")
+	if err != nil {
+		return err
+	}
+	idx := 0
+	if v := p["fileIndex"]; v != "" {
+		if idx, err = strconv.Atoi(v); err != nil || idx < 0 {
+			return apierr.BadRequest("invalid_parameter", "fileIndex %q is not a non-negative integer", v)
+		}
+	}
+	if err := s.authorize(r, consumer, did, p["nonce"], p["signature"]); err != nil {
+		return err
+	}
+	_, d, _, err := s.loadDDO(r, did)
+	if err != nil {
+		return err
+	}
+	svc, ok := d.Service(serviceID)
+	if !ok {
+		return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", serviceID, did)
+	}
+	if svc.Type != "access" {
+		return apierr.BadRequest("invalid_parameter", "service %q is a %s service: its files are not for download", serviceID, svc.Type)
+	}
+	if err := s.checkOrder(r, txID, did, svc, consumer); err != nil {
+		return err
+	}
+	fl, err := s.files(d, svc)
+	if err != nil {
+		return err
+	}
+	if idx >= len(fl.Files) {
+		return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
+	}
+	s.log.Info("download", "did", did, "service", svc.ID, "consumer", consumer, "order", txID, "file", idx)
+	return s.serveFile(w, r, fl.Files[idx])
+}
+
+// checkOrder verifies that payment txID is an order of this consumer for
+// this document's service, still within the service's timeout, and that
+// the consumer's orders within that window cover the price.
+func (s *Service) checkOrder(r *http.Request, txID, did string, svc DDOService, consumer string) error {
+	pay, err := s.ledger.Payment(r.Context(), txID)
+	if errors.Is(err, store.ErrNotFound) {
+		return apierr.BadRequest("invalid_order", "Order %q not found: pay for the service through POST /payments first", txID)
+	}
+	if err != nil {
+		return err
+	}
+	str := func(k string) string { v, _ := pay.Attrs[k].(string); return v }
+	switch {
+	case pay.Status != "success":
+		return apierr.BadRequest("invalid_order", "Order %s did not succeed (status %s)", txID, pay.Status)
+	case str("document_id") != did:
+		return apierr.BadRequest("invalid_order", "Order %s is not for asset %s", txID, did)
+	case str("service_id") != svc.ID:
+		return apierr.BadRequest("invalid_order", "Order %s is not for service %q", txID, svc.ID)
+	case !strings.EqualFold(str("consumer_address"), consumer):
+		return apierr.BadRequest("invalid_order", "Order %s was not made by consumer %s", txID, consumer)
+	}
+	now := s.clock.Now()
+	var since time.Time
+	if svc.Timeout > 0 {
+		since = now.Add(-time.Duration(svc.Timeout) * time.Second)
+		if pay.Created.Before(since) {
+			return apierr.BadRequest("order_expired", "Order %s expired at %s (the service's timeout is %ds)",
+				txID, pay.Created.Add(time.Duration(svc.Timeout)*time.Second).UTC().Format(time.RFC3339), svc.Timeout)
+		}
+	}
+	paid, _, err := s.ledger.PaidWhere(r.Context(), map[string]string{
+		"document_id": did, "service_id": svc.ID, "consumer_address": strings.ToLower(consumer)}, since)
+	if err != nil {
+		return err
+	}
+	if price := svc.PriceAmount(); paid < price {
+		return apierr.New(http.StatusPaymentRequired, "underpaid", "Order %s is not fully paid: %s of %s paid", txID, paid, price)
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package provider
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// MessageHash is what a client signs for a request: keccak256 of the UTF-8
+// message original+nonce, wrapped in the EIP-191 personal-message prefix
+// for its 32 bytes.
+func MessageHash(original, nonce string) []byte {
+	return identity.EthMessageHash(identity.Keccak256([]byte(original + nonce)))
+}
+
+// ParseSignature reads a 0x-hex 65-byte r||s||v signature.
+func ParseSignature(s string) ([]byte, error) {
+	raw, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
+	if err != nil || len(raw) != 65 {
+		return nil, errors.New("signature must be 65 bytes, 0x-hex encoded")
+	}
+	return raw, nil
+}
+
+// VerifySignature checks that address signed original+nonce.
+func VerifySignature(address, original, nonce, signature string) error {
+	sig, err := ParseSignature(signature)
+	if err != nil {
+		return apierr.Unauthorized("Invalid signature: %v", err)
+	}
+	signer, err := identity.Recover(MessageHash(original, nonce), sig)
+	if err != nil {
+		return apierr.Unauthorized("Invalid signature: %v", err)
+	}
+	if !strings.EqualFold(signer, address) {
+		return apierr.Unauthorized("Invalid signature: the request was signed by %s, not %s", signer, address)
+	}
+	return nil
+}
+
+// ParseNonce reads a nonce: a non-negative decimal integer or fraction
+// (clients send millisecond timestamps, counters or "1644315615.24195").
+func ParseNonce(s string) (*big.Rat, error) {
+	if s == "" || len(s) > 78 || strings.Trim(s, "0123456789.") != "" || strings.Count(s, ".") > 1 || s == "." {
+		return nil, apierr.BadRequest("invalid_nonce", "nonce %q is not a non-negative decimal number", s)
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return nil, apierr.BadRequest("invalid_nonce", "nonce %q is not a non-negative decimal number", s)
+	}
+	return r, nil
+}
+
+// currentNonce is the last nonce address used ("0" for a new address).
+func (s *Service) currentNonce(r *http.Request, address string) (string, error) {
+	var n string
+	err := s.db.QueryRowContext(r.Context(), `SELECT nonce FROM provider_nonces WHERE address=?`, strings.ToLower(address)).Scan(&n)
+	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return "0", nil
+	}
+	return n, err
+}
+
+// useNonce records nonce as address's latest, refusing one that is not
+// greater than the last (a replay).
+func (s *Service) useNonce(r *http.Request, address, nonce string) error {
+	next, err := ParseNonce(nonce)
+	if err != nil {
+		return err
+	}
+	addr := strings.ToLower(address)
+	return s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		var last string
+		err := tx.QueryRow(`SELECT nonce FROM provider_nonces WHERE address=?`, addr).Scan(&last)
+		switch {
+		case err == nil:
+			prev, perr := ParseNonce(last)
+			if perr == nil && next.Cmp(prev) <= 0 {
+				return apierr.BadRequest("invalid_nonce", "Invalid nonce %s: it must be greater than the last nonce used by %s, %s (a replayed request?)", nonce, address, last)
+			}
+		case !errors.Is(store.NotFound(err), store.ErrNotFound):
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO provider_nonces(address,nonce,updated_at) VALUES(?,?,?)
+			ON CONFLICT(address) DO UPDATE SET nonce=excluded.nonce, updated_at=excluded.updated_at`,
+			addr, nonce, store.Time(s.clock.Now()))
+		return err
+	})
+}
+
+// absent tells whether a signature parameter is missing; ocean.js sends
+// "null" when it authenticates with a token instead.
+func absent(sig string) bool { return sig == "" || sig == "null" || sig == "undefined" }
+
+// authorize checks that address made this request: by its signature of
+// original+nonce with a fresh nonce, or, when no signature is given, by an
+// auth token of that address in the AuthToken (or Authorization) header.
+func (s *Service) authorize(r *http.Request, address, original, nonce, signature string) error {
+	if absent(signature) {
+		tok := r.Header.Get("AuthToken")
+		if tok == "" {
+			tok = strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		}
+		if tok == "" {
+			return apierr.BadRequest("missing_parameter", "signature is required (or an AuthToken header)")
+		}
+		holder, err := s.checkToken(r, tok)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(holder, address) {
+			return apierr.Unauthorized("the auth token belongs to %s, not %s", holder, address)
+		}
+		return nil
+	}
+	if nonce == "" {
+		return apierr.BadRequest("missing_parameter", "nonce is required")
+	}
+	if _, err := ParseNonce(nonce); err != nil {
+		return err
+	}
+	// The signature first: an unsigned request must not burn a nonce.
+	if err := VerifySignature(address, original, nonce, signature); err != nil {
+		return err
+	}
+	return s.useNonce(r, address, nonce)
+}
+
+func (s *Service) nonce(w http.ResponseWriter, r *http.Request) error {
+	p, _ := readParams(w, r)
+	addr, err := p.address("userAddress")
+	if err != nil {
+		return err
+	}
+	n, err := s.currentNonce(r, addr)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"nonce": n})
+	return nil
+}
+
+// tokenClaims are an auth token's claims, as the real provider issues them.
+type tokenClaims struct {
+	Address string `json:"address"`
+	jwt.RegisteredClaims
+}
+
+// defaultTokenLife is used when the client names no expiration
+// (ocean.js 4.x does not).
+const defaultTokenLife = time.Hour
+
+// maxTokenLife bounds how far ahead a token may expire.
+const maxTokenLife = 30 * 24 * time.Hour
+
+func (s *Service) createAuthToken(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	addr, err := p.address("address")
+	if err != nil {
+		return err
+	}
+	sig, err := p.required("signature")
+	if err != nil {
+		return err
+	}
+	nonce, err := p.required("nonce")
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	exp := now.Add(defaultTokenLife)
+	if v := p["expiration"]; v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs > 1e12 {
+			return apierr.BadRequest("invalid_parameter", "expiration %q is not a UTC timestamp in seconds", v)
+		}
+		exp = time.Unix(int64(secs), 0)
+		if !exp.After(now) {
+			return apierr.BadRequest("invalid_parameter", "expiration %s is not in the future", v)
+		}
+		if exp.Sub(now) > maxTokenLife {
+			return apierr.BadRequest("invalid_parameter", "expiration may be at most %s ahead", maxTokenLife)
+		}
+	}
+	if err := s.authorizeSigned(r, addr, addr, nonce, sig); err != nil {
+		return err
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tokenClaims{Address: addr,
+		RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(exp)}}).SignedString(s.jwtKey)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+	return nil
+}
+
+func (s *Service) deleteAuthToken(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	addr, err := p.address("address")
+	if err != nil {
+		return err
+	}
+	tok, err := p.required("token")
+	if err != nil {
+		return err
+	}
+	sig, err := p.required("signature")
+	if err != nil {
+		return err
+	}
+	nonce, err := p.required("nonce")
+	if err != nil {
+		return err
+	}
+	if err := s.authorizeSigned(r, addr, addr, nonce, sig); err != nil {
+		return err
+	}
+	holder, claims, err := s.parseToken(tok)
+	if err != nil {
+		return apierr.BadRequest("invalid_token", "Token is invalid or expired: %v", err)
+	}
+	if !strings.EqualFold(holder, addr) {
+		return apierr.Unauthorized("the token belongs to %s, not %s", holder, addr)
+	}
+	// Expired tokens are refused anyway: their revocations can go.
+	if _, err := s.db.ExecContext(r.Context(), `DELETE FROM provider_revoked_tokens WHERE expires_at<?`, store.Time(s.clock.Now())); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(r.Context(), `INSERT INTO provider_revoked_tokens(token_hash,expires_at) VALUES(?,?) ON CONFLICT DO NOTHING`,
+		tokenHash(tok), store.Time(claims.ExpiresAt.Time))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apierr.BadRequest("invalid_token", "Token is already deactivated")
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"success": "Token has been deactivated."})
+	return nil
+}
+
+// authorizeSigned is authorize without the token alternative (the auth
+// token routes themselves must be signed).
+func (s *Service) authorizeSigned(r *http.Request, address, original, nonce, signature string) error {
+	if absent(signature) {
+		return apierr.BadRequest("missing_parameter", "signature is required")
+	}
+	return s.authorize(r, address, original, nonce, signature)
+}
+
+func tokenHash(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+func (s *Service) parseToken(tok string) (string, *tokenClaims, error) {
+	var c tokenClaims
+	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return s.jwtKey, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.clock.Now))
+	if err != nil {
+		return "", nil, err
+	}
+	if !identity.ValidAddress(c.Address) {
+		return "", nil, errors.New("token names no address")
+	}
+	return c.Address, &c, nil
+}
+
+// checkToken returns the address an unrevoked, unexpired auth token is for.
+func (s *Service) checkToken(r *http.Request, tok string) (string, error) {
+	holder, _, err := s.parseToken(tok)
+	if err != nil {
+		return "", apierr.Unauthorized("Token is invalid or expired: %v", err)
+	}
+	var one int
+	err = s.db.QueryRowContext(r.Context(), `SELECT 1 FROM provider_revoked_tokens WHERE token_hash=?`, tokenHash(tok)).Scan(&one)
+	if err == nil {
+		return "", apierr.Unauthorized("Token has been deactivated")
+	}
+	if !errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return "", err
+	}
+	return holder, nil
+}
