@@ -22,12 +22,15 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/dds"
+	"github.com/prometheus-dds/dds/internal/deals"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -42,6 +45,7 @@ type Config struct {
 	QuoteTTL         time.Duration // default 1h
 	MaxFileSize      int64         // default 16 GiB
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
+	BitcoinNetwork   string        // mainnet, testnet (default), signet or regtest: the deal module's
 	Clock            clock.Clock
 	Logger           *slog.Logger
 }
@@ -82,6 +86,7 @@ type Node struct {
 	Ledger  *ledger.Ledger
 	DDS     *dds.Service
 	Billing *billing.Service
+	Deals   *deals.Service
 	Metrics *metrics.Metrics
 	handler http.Handler
 
@@ -134,6 +139,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
+	if n.Deals, err = n.openDeals(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -218,6 +226,25 @@ func (n *Node) ensureAdmin(ctx context.Context) error {
 	return nil
 }
 
+// openDeals opens the deal module, with its OpenPGP key (created on first
+// start) and the node key as the module key of its escrows.
+func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
+	network, err := btc.ParseNetwork(n.cfg.BitcoinNetwork)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(n.cfg.DataDir, "deal-pgp.asc")
+	key, created, err := pgp.LoadOrCreate(path, "Prometheus DDS node "+n.Key.ID())
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		n.log.Info("created the deal module's OpenPGP key", "path", path, "fingerprint", key.Fingerprint())
+	}
+	return deals.New(ctx, deals.Options{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: key,
+		Network: network, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
+}
+
 func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
 	var one int
 	err := n.DB.QueryRowContext(r.Context(), `SELECT 1 FROM files WHERE id=?`, id).Scan(&one)
@@ -236,6 +263,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", n.Metrics.Handler())
 	n.DDS.Register(mux)
 	n.Billing.Register(mux)
+	n.Deals.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
