@@ -178,8 +178,9 @@ func singleLine(s string) bool {
 
 // deal dispatches an order. order is the path's, or "" for POST /api/v1/deal
 // where the body names it.
-func (s *Service) deal(order string) handlerFunc {
+func (s *Service) deal(pathOrder string) handlerFunc {
 	return func(ctx context.Context, r *http.Request, p *params) (answer, error) {
+		order := pathOrder
 		if order == "" {
 			order = p.get("order")
 		}

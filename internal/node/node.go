@@ -234,7 +234,7 @@ func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
 		return nil, err
 	}
 	path := filepath.Join(n.cfg.DataDir, "deal-pgp.asc")
-	key, created, err := pgp.LoadOrCreate(path, "Prometheus DDS node "+n.Key.ID())
+	key, created, err := pgp.LoadOrCreate(path, "Prometheus DDS node "+n.Key.ID(), n.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}

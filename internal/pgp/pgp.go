@@ -34,11 +34,11 @@ func config(now func() time.Time) *packet.Config {
 }
 
 // LoadOrCreate reads the armored private key at path or, the first time,
-// creates one for name and writes it (mode 0600).
-func LoadOrCreate(path, name string) (k *Key, created bool, err error) {
+// creates one for name, dated now, and writes it (mode 0600).
+func LoadOrCreate(path, name string, now time.Time) (k *Key, created bool, err error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		e, err := openpgp.NewEntity(name, "deal module", "", config(nil))
+		e, err := openpgp.NewEntity(name, "deal module", "", config(func() time.Time { return now }))
 		if err != nil {
 			return nil, false, fmt.Errorf("pgp: create key: %w", err)
 		}

@@ -13,14 +13,14 @@ import (
 func TestKeyPersistsAndSigns(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "k.asc")
-	k, created, err := LoadOrCreate(path, "test node")
+	k, created, err := LoadOrCreate(path, "test node", time.Now())
 	if err != nil || !created {
 		t.Fatal(err, created)
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
-	k2, created, err := LoadOrCreate(path, "test node")
+	k2, created, err := LoadOrCreate(path, "test node", time.Now())
 	if err != nil || created || k2.Fingerprint() != k.Fingerprint() {
 		t.Fatal("the key did not persist", err, created)
 	}
@@ -41,7 +41,7 @@ func TestKeyPersistsAndSigns(t *testing.T) {
 	if _, err := Verify(tampered, k.Keyring(), now); err == nil {
 		t.Error("a tampered text verified")
 	}
-	other, _, _ := LoadOrCreate(filepath.Join(dir, "other.asc"), "other")
+	other, _, _ := LoadOrCreate(filepath.Join(dir, "other.asc"), "other", time.Now())
 	if _, err := Verify(signed, other.Keyring(), now); err == nil {
 		t.Error("verified with the wrong key")
 	}
@@ -57,7 +57,7 @@ func TestGnuPGVerifies(t *testing.T) {
 		t.Skip("gpg not installed")
 	}
 	dir := t.TempDir()
-	k, _, err := LoadOrCreate(filepath.Join(dir, "k.asc"), "gpg test")
+	k, _, err := LoadOrCreate(filepath.Join(dir, "k.asc"), "gpg test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
