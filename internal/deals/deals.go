@@ -602,21 +602,26 @@ func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, errors.New("missing: use YYYY-MM-DD hh:mm:ss UTC")
 	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms < 0 || ms > 1e14 {
-			return time.Time{}, fmt.Errorf("%d milliseconds is out of range", ms)
-		}
-		return time.UnixMilli(ms).UTC(), nil
+	t, err := time.Time{}, fmt.Errorf("%q is not a date-time: use YYYY-MM-DD hh:mm:ss UTC", clip(s))
+	if ms, perr := strconv.ParseInt(s, 10, 64); perr == nil && ms >= 0 && ms < 1e14 {
+		t, err = time.UnixMilli(ms), nil
 	}
 	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			if t.Year() < 2009 || t.Year() > 9999 {
-				return time.Time{}, fmt.Errorf("%q is out of range", clip(s))
-			}
-			return t.UTC().Truncate(time.Second), nil
+		if err == nil {
+			break
+		}
+		if pt, perr := time.Parse(l, s); perr == nil {
+			t, err = pt, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is not a date-time: use YYYY-MM-DD hh:mm:ss UTC", clip(s))
+	if err != nil {
+		return t, err
+	}
+	// Bitcoin did not exist before 2009; four-digit years keep the format.
+	if t.Year() < 2009 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("%q is out of range", clip(s))
+	}
+	return t.UTC().Truncate(time.Second), nil
 }
 
 const satPerBTC = 100_000_000
