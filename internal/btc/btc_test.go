@@ -179,3 +179,29 @@ func TestKeyMatches(t *testing.T) {
 		t.Error("unknown network accepted")
 	}
 }
+
+func BenchmarkVerifyMessage(b *testing.B) {
+	n := mustNet(b, "testnet")
+	k := newKey(b)
+	addr, _ := btcutil.NewAddressPubKeyHash(btcutil.Hash160(k.PubKey().SerializeCompressed()), n.Params)
+	msg := "2026-11-01\n+https://example.org"
+	sig := SignMessage(k, msg, true)
+	b.SetBytes(int64(len(msg)))
+	for i := 0; i < b.N; i++ {
+		if _, err := n.VerifyMessage(addr, msg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNewEscrow(b *testing.B) {
+	n := mustNet(b, "testnet")
+	s, c, m := newKey(b), newKey(b), newKey(b)
+	deal := sha256.Sum256([]byte("deal"))
+	b.SetBytes(int64(len(deal)))
+	for i := 0; i < b.N; i++ {
+		if _, err := n.NewEscrow(s.PubKey(), c.PubKey(), m.PubKey(), deal[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

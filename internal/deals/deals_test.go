@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -553,4 +554,55 @@ func TestDealPaysForDDSFile(t *testing.T) {
 	}
 	// A file with no open quote cannot be named by a new deal.
 	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: nd.UserToken, body: strings.Replace(yamlDeal, "0.001", "0.002", 1)}), 400)
+}
+
+// GnuPG, a stock OpenPGP implementation, verifies a node's answer with the
+// public key the node publishes.
+func TestGnuPGVerifiesAnswer(t *testing.T) {
+	gpg, err := exec.LookPath("gpg")
+	if err != nil {
+		t.Skip("gpg not installed")
+	}
+	nw := testnet.New(t, 1)
+	nd := nw.Nodes[0]
+	a := newParty(t)
+	register(t, nd, a)
+	signed := do(t, nd, req{method: "GET", path: "/api/v1/account/status?payload=text&address=" + a.addr, token: nd.UserToken}).body
+	pub := do(t, nd, req{method: "GET", path: "/api/v1/signature/key"}).body
+	home := t.TempDir()
+	run := func(stdin []byte, args ...string) (string, error) {
+		cmd := exec.Command(gpg, append([]string{"--homedir", home, "--batch", "--no-tty", "--status-fd", "1"}, args...)...)
+		cmd.Stdin = bytes.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(pub, "--import"); err != nil {
+		t.Fatalf("gpg --import: %v\n%s", err, out)
+	}
+	// gpg checks signature times against the wall clock; the test node's
+	// clock is fake, so let gpg ignore time conflicts.
+	out, err := run(signed, "--ignore-time-conflict", "--verify")
+	if err != nil || !strings.Contains(out, "GOODSIG") || !strings.Contains(out, "VALIDSIG") {
+		t.Fatalf("gpg --verify: %v\n%s\n%s", err, out, signed)
+	}
+	if out, err := run(bytes.Replace(signed, []byte(a.addr), []byte(newParty(t).addr), 1), "--ignore-time-conflict", "--verify"); err == nil || strings.Contains(out, "GOODSIG") {
+		t.Fatalf("gpg accepted a changed answer:\n%s", out)
+	}
+}
+
+func BenchmarkDealCreate(b *testing.B) {
+	nw := testnet.New(b, 1)
+	nd := nw.Nodes[0]
+	seller, customer := newParty(b), newParty(b)
+	register(b, nd, seller)
+	register(b, nd, customer)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		body := dealJSON("create", "Prepaid", nw.Clock.Now(), seller, customer, fmt.Sprintf("0.%08d", i+1), "")
+		b.SetBytes(int64(len(body)))
+		r := do(b, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken, body: body})
+		if r.status != 200 {
+			b.Fatalf("%d %s", r.status, r.body)
+		}
+	}
 }

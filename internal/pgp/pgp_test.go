@@ -85,3 +85,17 @@ func TestGnuPGVerifies(t *testing.T) {
 		t.Fatalf("gpg accepted a tampered text:\n%s", out)
 	}
 }
+
+func BenchmarkClearSign(b *testing.B) {
+	k, _, err := LoadOrCreate(filepath.Join(b.TempDir(), "k.asc"), "bench", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := bytes.Repeat([]byte("deal:\n  order: Created\n  type: Prepaid\n"), 16)
+	b.SetBytes(int64(len(text)))
+	for i := 0; i < b.N; i++ {
+		if _, err := k.ClearSign(text, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
