@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
+	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -362,6 +362,8 @@ func refuse(action, state string, from []string) error {
 	return apierr.Conflict("bad_state", "cannot %s a deal that is %s: %s needs a deal that is %s", action, state, action, strings.Join(from, " or "))
 }
 
+var sumRE = regexp.MustCompile(`^\d{0,9}(\.\d{0,20})?([eE][+-]?\d{1,2})?$`)
+
 var txidRE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
@@ -626,27 +628,32 @@ func parseTime(s string) (time.Time, error) {
 
 const satPerBTC = 100_000_000
 
-// parseBTC reads a sum in bitcoins ("0.00001", an optional BTC/tBTC unit)
-// exactly into satoshis.
+// parseBTC reads a sum in bitcoins ("0.00001", "1e-05", an optional BTC or
+// tBTC unit) exactly into satoshis: a JSON client may send a number in any
+// notation, but never a fraction of a satoshi.
 func parseBTC(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	for _, unit := range []string{"tBTC", "BTC"} {
 		s = strings.TrimSpace(strings.TrimSuffix(s, unit))
 	}
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" && frac == "" || len(frac) > 8 || len(whole) > 8 || strings.ContainsAny(whole+frac, "+-") {
-		return 0, fmt.Errorf("%q is not a sum of bitcoins with at most 8 decimals", clip(s))
+	bad := fmt.Errorf("%q is not a sum of bitcoins with at most 8 decimals", clip(s))
+	// The shape is checked first: big.Rat would happily expand 1e999999999.
+	if !sumRE.MatchString(s) || s == "." {
+		return 0, bad
 	}
-	w, err1 := strconv.ParseUint("0"+whole, 10, 64)
-	fr, err2 := strconv.ParseUint((frac + "00000000")[:8], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("%q is not a sum of bitcoins with at most 8 decimals", clip(s))
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return 0, bad
 	}
-	sat := w*satPerBTC + fr
-	if sat == 0 || sat > 21_000_000*satPerBTC || sat > math.MaxInt64 {
+	r.Mul(r, big.NewRat(satPerBTC, 1))
+	if !r.IsInt() {
+		return 0, bad
+	}
+	sat := r.Num()
+	if sat.Sign() <= 0 || sat.Cmp(big.NewInt(21_000_000*satPerBTC)) > 0 {
 		return 0, fmt.Errorf("%q is out of range: more than 0 and at most 21 million", clip(s))
 	}
-	return int64(sat), nil
+	return sat.Int64(), nil
 }
 
 // formatBTC renders satoshis as bitcoins without trailing zeros.

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/deals"
+	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -604,5 +605,30 @@ func BenchmarkDealCreate(b *testing.B) {
 		if r.status != 200 {
 			b.Fatalf("%d %s", r.status, r.body)
 		}
+	}
+}
+
+// --bitcoin-network mainnet: mainnet addresses only, escrows start with 3.
+func TestMainnetNode(t *testing.T) {
+	nw := testnet.New(t, 1, func(i int, c *node.Config) { c.BitcoinNetwork = "mainnet" })
+	nd := nw.Nodes[0]
+	testnetParty := newParty(t)
+	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/x-www-form-urlencoded", token: nd.UserToken,
+		body: form("address", testnetParty.addr)}), 400)
+	var ps []party
+	for range 2 {
+		k, _ := btcec.NewPrivateKey()
+		a, _ := btcutil.NewAddressPubKeyHash(btcutil.Hash160(k.PubKey().SerializeCompressed()), &chaincfg.MainNetParams)
+		p := party{k, a.EncodeAddress(), fmt.Sprintf("%x", k.PubKey().SerializeCompressed())}
+		register(t, nd, p)
+		ps = append(ps, p)
+	}
+	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken,
+		body: dealJSON("create", "Prepaid", nw.Clock.Now(), ps[0], ps[1], "0.1", "")}))
+	if a := get(m, "deal", "payment", "address"); !strings.HasPrefix(a, "3") || get(m, "deal", "payment", "sum") != "0.1 BTC" {
+		t.Fatalf("mainnet deal: %v", m)
+	}
+	if _, err := node.Open(context.Background(), node.Config{DataDir: t.TempDir(), BitcoinNetwork: "dogecoin"}); err == nil {
+		t.Fatal("an unknown Bitcoin network was accepted")
 	}
 }

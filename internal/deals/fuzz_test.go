@@ -98,7 +98,7 @@ func FuzzParseLines(f *testing.F) {
 }
 
 func FuzzParseBTCAndTime(f *testing.F) {
-	for _, s := range []string{"0.00001", "1", "21000000", "0.123456789", "1.5 tBTC", "-1", ".5", "5.", "", "1e3",
+	for _, s := range []string{"0.00001", "1", "21000000", "0.123456789", "1.5 tBTC", "-1", ".5", "5.", "", "1e3", "1e-05", "1/3", "1e-9", "0x10",
 		"2022-04-11 11:14:46 UTC", "2022-04-11T11:14:46Z", "1649675686000", "99999999999999999999"} {
 		f.Add(s)
 	}
@@ -118,4 +118,17 @@ func FuzzParseBTCAndTime(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseBTC(t *testing.T) {
+	for in, want := range map[string]int64{"0.00001": 1000, "1e-05": 1000, "1.5 tBTC": 150_000_000, "21000000": 21_000_000 * satPerBTC, "5.": 500_000_000, ".5": 50_000_000} {
+		if got, err := parseBTC(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "-1", "1e-9", "0.000000001", "1/3", "0x10", "1e99999999", "21000000.00000001", ".", "NaN", "Inf"} {
+		if got, err := parseBTC(in); err == nil {
+			t.Errorf("%q accepted as %d", in, got)
+		}
+	}
 }

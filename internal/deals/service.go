@@ -2,6 +2,27 @@
 // whose answers are clear-signed with the node's OpenPGP key. Here the node
 // is both the deal module and the back-office server the original forwarded
 // to, so every action is carried out and persisted.
+//
+// Decisions where the spec is silent:
+//   - Every action but ping, time and the public key needs a Bearer token or
+//     an HMAC session. An account is a node principal named after its
+//     address; account/token (a Bitcoin signed code) gives its owner a
+//     token and an HMAC session (id + secret).
+//   - Failures are HTTP 4xx with {"error": {"code", "message"}}; the
+//     envelope is only for successes, so result.success is always true.
+//   - A deal is identified by its canonical text: the same fields make the
+//     same deal (create is idempotent), its id is the first 16 bytes of the
+//     text's SHA-256 in hex. Orders name it by id, payment.address, or all
+//     its fields.
+//   - Both parties need an account with a public key: the escrow is 2-of-3
+//     of their keys and the module key tweaked by the deal.
+//   - Signed deal orders sign DealMessage: "cancel <id>" by the seller,
+//     "feedback <id>\n<status>\n<comments>" by the customer.
+//   - pay takes payment.txid; the deal is Paying until the Confirmer (or an
+//     admin, POST /api/v1/deal/confirm) confirms it, then Paid. A deal may
+//     name a pending DDS file ("file"): it then pays the ledger the file's
+//     outstanding quoted price, in the ledger's units, fixed when the deal is
+//     created; the BTC sum is the parties' business, not converted.
 package deals
 
 import (
@@ -191,7 +212,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 		return s.deal(r.PathValue("order"))(ctx, r, p)
 	}))
 	mux.Handle("POST /api/v1/signature", s.action("Signature", false, s.verifySignature))
-	// Unknown paths under the module's prefixes answer in its own convention.
+	// Wrong methods and unknown paths answer in the module's own convention.
+	for _, p := range []string{"/api/v1/ping", "/api/v1/time", "/api/v1/help", "/api/v1/account/status", "/api/v1/deal", "/api/v1/signature"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed: %s %s", r.Method, r.URL.Path))
+		})
+	}
 	for _, p := range []string{"/api/v1/account/", "/api/v1/deal/", "/api/v1/signature/"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, apierr.NotFound("Not Found: %s %s", r.Method, r.URL.Path))

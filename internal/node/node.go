@@ -107,9 +107,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("node: create data directory: %w", err)
 	}
 	n = &Node{cfg: cfg, log: cfg.Logger}
+	opened := n // "return nil, err" clears n before this runs
 	defer func() {
 		if err != nil {
-			n.closeStores()
+			opened.closeStores()
 		}
 	}()
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
