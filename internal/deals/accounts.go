@@ -121,7 +121,11 @@ func (s *Service) accountAddress(in accountInput, p *params) (string, error) {
 }
 
 func (s *Service) accountStatus(ctx context.Context, r *http.Request, p *params) (answer, error) {
-	addr, err := s.accountAddress(accountInput{}, p)
+	var in accountInput
+	if caller, _ := auth.From(ctx); p.get("address") == "" {
+		in.address = caller.Name // an account's own principal is named after its address
+	}
+	addr, err := s.accountAddress(in, p)
 	if err != nil {
 		return answer{}, err
 	}
@@ -380,6 +384,9 @@ func (s *Service) accountDelete(ctx context.Context, a Account, in accountInput)
 		if err := s.auth.Revoke(ctx, pr, t); err != nil {
 			return answer{}, err
 		}
+	}
+	if err := s.auth.ClearPassword(ctx, a.PrincipalID); err != nil {
+		return answer{}, err
 	}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(`DELETE FROM deal_sessions WHERE principal_id=?`, a.PrincipalID); err != nil {

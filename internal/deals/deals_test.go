@@ -293,7 +293,11 @@ func TestSignedAccountActionsAndHMAC(t *testing.T) {
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
 	a := newParty(t)
-	register(t, nd, a)
+	ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: nd.UserToken,
+		body: fmt.Sprintf(`{"address": %q, "key": %q, "password": "correct horse battery"}`, a.addr, a.pub)}))
+	if _, err := nd.Auth.CheckPassword(context.Background(), a.addr, "correct horse battery"); err != nil {
+		t.Fatalf("the account's password does not log in: %v", err)
+	}
 	today := nw.Clock.Now().Format("2006-01-02")
 
 	// token, line format: the code and its signature
@@ -312,8 +316,11 @@ func TestSignedAccountActionsAndHMAC(t *testing.T) {
 	errOf(t, do(t, nd, req{path: "/api/v1/account/token?address=" + a.addr, ctype: "text/plain", token: nd.UserToken,
 		body: "login-2\n" + other.sign("login-2")}), 403)
 
-	// The bearer token is the account's principal.
-	ok(t, nd, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, token: bearer}))
+	// The bearer token is the account's principal: status defaults to it.
+	_, m = ok(t, nd, do(t, nd, req{method: "GET", path: "/api/v1/account/status", token: bearer}))
+	if get(m, "account", "address") != a.addr {
+		t.Fatalf("own status: %v", m)
+	}
 
 	// HMAC: accepted, then refused for a bad signature, an old nonce and a replay.
 	body := form("address", a.addr)
@@ -357,6 +364,9 @@ func TestSignedAccountActionsAndHMAC(t *testing.T) {
 	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, token: bearer}), 401)
 	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, header: hmacReq(session, secret, "/api/v1/account/status", "", now+4)}), 401)
 	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, token: nd.UserToken}), 404)
+	if _, err := nd.Auth.CheckPassword(context.Background(), a.addr, "correct horse battery"); err == nil {
+		t.Fatal("a deleted account's password still logs in")
+	}
 	// and the address can register again
 	register(t, nd, a)
 }
