@@ -123,7 +123,9 @@ func (s *Service) accountAddress(in accountInput, p *params) (string, error) {
 func (s *Service) accountStatus(ctx context.Context, r *http.Request, p *params) (answer, error) {
 	var in accountInput
 	if caller, _ := auth.From(ctx); p.get("address") == "" {
-		in.address = caller.Name // an account's own principal is named after its address
+		if _, err := s.net.DecodeAddress(caller.Name); err == nil {
+			in.address = caller.Name // an account's own principal is named after its address
+		}
 	}
 	addr, err := s.accountAddress(in, p)
 	if err != nil {

@@ -265,6 +265,9 @@ func TestAccountsInEveryContentType(t *testing.T) {
 	}
 	// refusals
 	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/x-www-form-urlencoded", token: tok, body: form("address", a.addr)}), 409)
+	if msg := errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status", token: tok}), 400); !strings.Contains(msg, "address parameter") {
+		t.Errorf("message %q", msg)
+	}
 	msg := errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=null", token: tok}), 400)
 	if !strings.Contains(msg, "invalid Bitcoin address") {
 		t.Errorf("message %q", msg)
