@@ -455,6 +455,7 @@ func TestDealLifecycle(t *testing.T) {
 	if get(m, "deal", "order") != "Completed" {
 		t.Fatalf("complete: %v", m)
 	}
+	errOf(t, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: nd.AdminToken, body: `{"id": "` + id + `"}`}), 409)
 	// feedback: the customer's signature, status and comments
 	fb := deals.DealMessage("feedback", id, "positive", "fast and fair")
 	errOf(t, do(t, nd, req{path: "/api/v1/deal/feedback", ctype: "application/x-www-form-urlencoded", token: tok,
@@ -494,6 +495,7 @@ func TestDealLifecycle(t *testing.T) {
 	nw.Clock.Advance(2 * time.Hour)
 	body3 := dealJSON("pay", "Prepaid", now, seller, customer, "0.00002", `, "payment": {"sum": 0.00002, "txid": "`+txid+`"}`)
 	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: tok, body: body3}), 409)
+	errOf(t, do(t, nd, req{path: "/api/v1/deal/cancel", ctype: "application/json", token: tok, body: `{"id": "` + id3 + `", "seller": {"signature": "` + seller.sign(deals.DealMessage("cancel", id3)) + `"}}`}), 409)
 	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/status", ctype: "application/json", token: tok, body: `{"id": "` + id3 + `"}`}))
 	if get(m, "deal", "order") != "Created" {
 		t.Fatalf("status: %v", m)
@@ -643,5 +645,35 @@ func TestMainnetNode(t *testing.T) {
 	}
 	if _, err := node.Open(context.Background(), node.Config{DataDir: t.TempDir(), BitcoinNetwork: "dogecoin"}); err == nil {
 		t.Fatal("an unknown Bitcoin network was accepted")
+	}
+}
+
+// confirmAll is a Bitcoin backend that has seen every payment.
+type confirmAll struct{ claims chan deals.PaymentClaim }
+
+func (c confirmAll) Confirmed(_ context.Context, p deals.PaymentClaim) (bool, error) {
+	c.claims <- p
+	return true, nil
+}
+
+// With a Confirmer that confirms, pay makes the deal Paid at once.
+func TestConfirmerBackend(t *testing.T) {
+	c := confirmAll{make(chan deals.PaymentClaim, 1)}
+	nw := testnet.New(t, 1, func(i int, cfg *node.Config) { cfg.DealConfirmer = c })
+	nd := nw.Nodes[0]
+	seller, customer := newParty(t), newParty(t)
+	register(t, nd, seller)
+	register(t, nd, customer)
+	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken,
+		body: dealJSON("create", "Prepaid", nw.Clock.Now(), seller, customer, "0.25", "")}))
+	txid := strings.Repeat("0f", 32)
+	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/pay", ctype: "application/json", token: nd.UserToken,
+		body: `{"id": "` + get(m, "deal", "id") + `", "payment": {"txid": "` + txid + `"}}`}))
+	if get(m, "deal", "order") != "Paid" {
+		t.Fatalf("pay with a confirming backend: %v", m)
+	}
+	claim := <-c.claims
+	if claim.TxID != txid || claim.Sum != 25_000_000 || claim.Address != get(m, "deal", "payment", "address") {
+		t.Fatalf("claim %+v", claim)
 	}
 }

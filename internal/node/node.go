@@ -46,6 +46,7 @@ type Config struct {
 	MaxFileSize      int64         // default 16 GiB
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
 	BitcoinNetwork   string        // mainnet, testnet (default), signet or regtest: the deal module's
+	DealConfirmer    deals.Confirmer // confirms deals' Bitcoin payments; default: an admin does (deals.Manual)
 	Clock            clock.Clock
 	Logger           *slog.Logger
 }
@@ -243,7 +244,7 @@ func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
 		n.log.Info("created the deal module's OpenPGP key", "path", path, "fingerprint", key.Fingerprint())
 	}
 	return deals.New(ctx, deals.Options{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: key,
-		Network: network, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
+		Network: network, Confirmer: n.cfg.DealConfirmer, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
 }
 
 func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
