@@ -38,14 +38,14 @@ import (
 // its default.
 type Config struct {
 	DataDir          string
-	Listen           string        // host:port; default 127.0.0.1:8080
-	PublicURL        string        // how others reach this node; default http://<listen>
-	PricePerGiBMonth money.Amount  // default 1 token
-	MinPrice         money.Amount  // default 0
-	QuoteTTL         time.Duration // default 1h
-	MaxFileSize      int64         // default 16 GiB
-	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
-	BitcoinNetwork   string        // mainnet, testnet (default), signet or regtest: the deal module's
+	Listen           string          // host:port; default 127.0.0.1:8080
+	PublicURL        string          // how others reach this node; default http://<listen>
+	PricePerGiBMonth money.Amount    // default 1 token
+	MinPrice         money.Amount    // default 0
+	QuoteTTL         time.Duration   // default 1h
+	MaxFileSize      int64           // default 16 GiB
+	SweepEvery       time.Duration   // default 30s; <0 disables the background sweeper
+	BitcoinNetwork   string          // mainnet, testnet (default), signet or regtest: the deal module's
 	DealConfirmer    deals.Confirmer // confirms deals' Bitcoin payments; default: an admin does (deals.Manual)
 	Clock            clock.Clock
 	Logger           *slog.Logger
