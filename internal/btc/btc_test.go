@@ -172,6 +172,16 @@ func TestKeyMatches(t *testing.T) {
 	if !n.KeyMatches(pkh, k.PubKey(), true) || n.KeyMatches(pkh, k.PubKey(), false) || n.KeyMatches(pkh, newKey(t).PubKey(), true) {
 		t.Error("KeyMatches is wrong for P2PKH")
 	}
+	// The address and key of the spec's own account/new example.
+	tn := mustNet(t, "testnet")
+	addr, err := tn.DecodeAddress("mynFyJJkRhsbB6y1Q5kTgDGckVz2m9NKH8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ParsePublicKey("02ef68c191984433c8a730b8fa48a47ec016a0727e6d26cc0982c8900b39354f61")
+	if err != nil || !tn.KeyMatches(addr, pub, true) {
+		t.Errorf("the spec's example key does not match its address: %v", err)
+	}
 	for _, name := range []string{"mainnet", "testnet", "signet", "regtest"} {
 		mustNet(t, name)
 	}

@@ -278,6 +278,12 @@ func TestAccountsInEveryContentType(t *testing.T) {
 	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok, body: e2.addr + "\nwhat is this\n"}), 400)
 	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: tok, body: `{"address": `}), 400)
 	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: tok, body: `{"address": "` + e2.addr + `", "email": "no"}`}), 400)
+	// the spec's curl example sends a literal backslash-n
+	lit := newParty(t)
+	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok, body: lit.addr + `\n` + lit.pub}))
+	if get(m, "account", "key") != lit.pub {
+		t.Fatalf("literal \\n: %v", m)
+	}
 	// add: a key is a fact about the address, anyone may add it
 	ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok, body: e2.addr}))
 	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/account/add?address=" + e2.addr, ctype: "text/plain", token: nd.NewUser(t), body: e2.pub}))

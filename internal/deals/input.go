@@ -135,7 +135,13 @@ func parseParams(query url.Values, contentType string, body []byte, yamlText boo
 			}
 			return nil, apierr.BadRequest("bad_yaml", "%s", msg)
 		}
-		p.text, p.raw = strings.ReplaceAll(string(body), "\r\n", "\n"), true
+		text := strings.ReplaceAll(string(body), "\r\n", "\n")
+		if !strings.Contains(text, "\n") {
+			// The spec's own curl example sends "addr\nkey" with a literal
+			// backslash-n; a real line never holds one.
+			text = strings.ReplaceAll(text, `\n`, "\n")
+		}
+		p.text, p.raw = text, true
 	}
 	return p, nil
 }
