@@ -333,10 +333,16 @@ func (s *Service) checkSigned(ctx context.Context, action string, a Account, in 
 	h := sha256.Sum256([]byte(action + "\x00" + a.Address + "\x00" + in.message))
 	now := s.clock.Now()
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`DELETE FROM deal_signed WHERE used_at<?`, store.Time(now.Add(-72*time.Hour))); err != nil {
+		if _, err := tx.Exec(`DELETE FROM deal_signed WHERE keep_until<?`, store.Time(now)); err != nil {
 			return err
 		}
-		res, err := tx.Exec(`INSERT INTO deal_signed(hash,used_at) VALUES(?,?) ON CONFLICT DO NOTHING`, hex.EncodeToString(h[:]), store.Time(now))
+		// A dated request is dead after its date's window anyway; a token
+		// code has no date, so it is remembered for ever.
+		var keep any
+		if action != "token" {
+			keep = store.Time(now.Add(72 * time.Hour))
+		}
+		res, err := tx.Exec(`INSERT INTO deal_signed(hash,used_at,keep_until) VALUES(?,?,?) ON CONFLICT DO NOTHING`, hex.EncodeToString(h[:]), store.Time(now), keep)
 		if err != nil {
 			return err
 		}

@@ -378,6 +378,10 @@ func TestSignedAccountActionsAndHMAC(t *testing.T) {
 	}
 	// and the address can register again
 	register(t, nd, a)
+	// A token code has no date: it stays used for ever.
+	nw.Clock.Advance(100 * 24 * time.Hour)
+	errOf(t, do(t, nd, req{path: "/api/v1/account/token?address=" + a.addr, ctype: "text/plain", token: nd.UserToken,
+		body: code + "\n" + a.sign(code) + "\n"}), 409)
 }
 
 func dealJSON(order, typ string, date time.Time, seller, customer party, sum string, extra string) string {

@@ -28,6 +28,8 @@ package deals
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -70,7 +72,7 @@ var migrations = []string{
 	CREATE TABLE deal_sessions (
 		id TEXT PRIMARY KEY,                  -- the Session header
 		principal_id TEXT NOT NULL,
-		secret TEXT NOT NULL,                 -- hex HMAC key
+		secret BLOB NOT NULL,                 -- the HMAC key, sealed (AES-GCM) with a key derived from the node key
 		created_at TEXT NOT NULL
 	);
 	CREATE INDEX deal_sessions_principal ON deal_sessions(principal_id);
@@ -83,7 +85,8 @@ var migrations = []string{
 	CREATE INDEX deal_nonces_seen ON deal_nonces(seen_at);
 	CREATE TABLE deal_signed (                -- Bitcoin-signed account requests accepted: no replay
 		hash TEXT PRIMARY KEY,
-		used_at TEXT NOT NULL
+		used_at TEXT NOT NULL,
+		keep_until TEXT                       -- NULL: for ever (token codes carry no date)
 	);
 	CREATE TABLE deals (
 		id TEXT PRIMARY KEY,                  -- hex SHA-256 of the canonical deal text, first 16 bytes
@@ -292,14 +295,18 @@ func (s *Service) authenticate(r *http.Request, body []byte) (auth.Principal, er
 	if err != nil || sig == "" {
 		return auth.Principal{}, apierr.Unauthorized("HMAC authentication needs the Nonce (microseconds since the epoch) and Signature headers")
 	}
-	var principalID, secretHex string
-	err = s.db.QueryRowContext(r.Context(), `SELECT principal_id, secret FROM deal_sessions WHERE id=?`, session).Scan(&principalID, &secretHex)
+	var principalID string
+	var sealed []byte
+	err = s.db.QueryRowContext(r.Context(), `SELECT principal_id, secret FROM deal_sessions WHERE id=?`, session).Scan(&principalID, &sealed)
 	if errors.Is(store.NotFound(err), store.ErrNotFound) {
 		return auth.Principal{}, apierr.Unauthorized("unknown session")
 	} else if err != nil {
 		return auth.Principal{}, err
 	}
-	secret, _ := hex.DecodeString(secretHex)
+	secret, err := s.open(session, sealed)
+	if err != nil {
+		return auth.Principal{}, err
+	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(strings.TrimPrefix(r.URL.Path, "/api/v1")))
 	mac.Write([]byte(nonceText))
@@ -341,10 +348,39 @@ func (s *Service) newSession(ctx context.Context, principalID string) (string, s
 	id, secret := make([]byte, 16), make([]byte, 32)
 	_, _ = rand.Read(id)
 	_, _ = rand.Read(secret)
-	sid, sec := hex.EncodeToString(id), hex.EncodeToString(secret)
+	sid := hex.EncodeToString(id)
 	_, err := s.db.ExecContext(ctx, `INSERT INTO deal_sessions(id,principal_id,secret,created_at) VALUES(?,?,?,?)`,
-		sid, principalID, sec, store.Time(s.clock.Now()))
-	return sid, sec, err
+		sid, principalID, s.seal(sid, secret), store.Time(s.clock.Now()))
+	return sid, hex.EncodeToString(secret), err
+}
+
+// sealer is the AEAD that keeps HMAC secrets unreadable to whoever reads
+// only the database: its key is derived from the node key, which lives in
+// its own 0600 file.
+func (s *Service) sealer() cipher.AEAD {
+	k := sha256.Sum256(append([]byte("dds deal module: HMAC session seal\x00"), s.key.Private().Serialize()...))
+	block, _ := aes.NewCipher(k[:])
+	aead, _ := cipher.NewGCM(block)
+	return aead
+}
+
+func (s *Service) seal(session string, secret []byte) []byte {
+	aead := s.sealer()
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, secret, []byte(session))
+}
+
+func (s *Service) open(session string, sealed []byte) ([]byte, error) {
+	aead := s.sealer()
+	if len(sealed) < aead.NonceSize() {
+		return nil, fmt.Errorf("deals: session %s: sealed secret too short", session)
+	}
+	secret, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(session))
+	if err != nil {
+		return nil, fmt.Errorf("deals: session %s: the secret does not unseal (was the node key replaced?): %w", session, err)
+	}
+	return secret, nil
 }
 
 // HMACSignature computes the Signature header of a request, for clients.
