@@ -371,6 +371,10 @@ func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
+	// Naming a transaction blocks the seller's cancel, so not anyone may.
+	if err := mayAct(ctx, d, "pay", d.Customer); err != nil {
+		return answer{}, err
+	}
 	txid := p.get("payment_txid")
 	if txid == "" {
 		txid = p.get("txid")
@@ -452,15 +456,29 @@ func (s *Service) dealComplete(ctx context.Context, p *params) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
-	caller, _ := auth.From(ctx)
-	if !caller.IsAdmin() && caller.Name != d.Seller && caller.Name != d.Customer {
-		return answer{}, apierr.Forbidden("only the seller, the customer (see account/token) or an admin may complete the deal")
+	if err := mayAct(ctx, d, "complete", d.Seller, d.Customer); err != nil {
+		return answer{}, err
 	}
 	d, err = s.transition(ctx, d, []string{StatePaid}, StateCompleted, "complete", "", "")
 	if err != nil {
 		return answer{}, err
 	}
 	return s.dealAnswer(ctx, d, StateCompleted, "Deal completed")
+}
+
+// mayAct lets the deal's creator, an admin or the accounts named (by their
+// principals, see account/token) act on a deal.
+func mayAct(ctx context.Context, d Deal, action string, accounts ...string) error {
+	caller, _ := auth.From(ctx)
+	if caller.IsAdmin() || caller.ID == d.CreatedBy {
+		return nil
+	}
+	for _, a := range accounts {
+		if caller.Name == a {
+			return nil
+		}
+	}
+	return apierr.Forbidden("only the deal's creator, an admin or %s (see account/token) may %s this deal", strings.Join(accounts, " or "), action)
 }
 
 // DealMessage is the text a party signs for an order on a deal.

@@ -445,6 +445,7 @@ func TestDealLifecycle(t *testing.T) {
 	// pay, as YAML, naming the deal by its payment address
 	txid := strings.Repeat("ab", 32)
 	yamlPay := "deal:\n  order: pay\n  payment:\n    address: " + address + "\n    txid: " + txid + "\n"
+	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: nd.NewUser(t), body: yamlPay}), 403)
 	e, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: tok, body: yamlPay}))
 	if get(m, "deal", "order") != "Paying" || get(m, "deal", "payment", "txid") != txid {
 		t.Fatalf("pay: %v", m)
@@ -459,8 +460,8 @@ func TestDealLifecycle(t *testing.T) {
 	// cancel is too late now, even signed
 	errOf(t, do(t, nd, req{path: "/api/v1/deal/cancel", ctype: "application/x-www-form-urlencoded", token: tok,
 		body: form("id", id, "seller_signature", seller.sign(deals.DealMessage("cancel", id)))}), 409)
-	// complete: only a party or an admin
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: tok, body: `{"id": "` + id + `"}`}), 403)
+	// complete: only the creator, a party or an admin
+	errOf(t, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: nd.NewUser(t), body: `{"id": "` + id + `"}`}), 403)
 	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: accountToken(t, nd, customer), body: `{"id": "` + id + `"}`}))
 	if get(m, "deal", "order") != "Completed" {
 		t.Fatalf("complete: %v", m)
