@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"html"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -217,5 +216,3 @@ func (s *Service) writeError(w http.ResponseWriter, err error) {
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": e.Status, "message": e.Detail}})
 }
-
-var _ = slog.Default
