@@ -631,6 +631,11 @@ func parseTime(s string) (time.Time, error) {
 			break
 		}
 		if pt, perr := time.Parse(l, s); perr == nil {
+			// Go reads an unknown zone abbreviation as a zero offset: only
+			// UTC and GMT are unambiguous.
+			if zone, _ := pt.Zone(); strings.Contains(l, "MST") && zone != "UTC" && zone != "GMT" {
+				return time.Time{}, fmt.Errorf("%q: give the time in UTC (or as an offset, +0300)", clip(s))
+			}
 			t, err = pt, nil
 		}
 	}

@@ -126,6 +126,12 @@ func TestParseBTC(t *testing.T) {
 			t.Errorf("%q: %d %v, want %d", in, got, err, want)
 		}
 	}
+	if _, err := parseTime("2022-04-11 11:14:46 MSK"); err == nil {
+		t.Error("an unknown zone abbreviation was read as UTC")
+	}
+	if tm, err := parseTime("2022-04-11 14:14:46 +0300"); err != nil || formatTime(tm) != "2022-04-11 11:14:46 UTC" {
+		t.Errorf("offset: %v %v", tm, err)
+	}
 	for _, in := range []string{"0", "-1", "1e-9", "0.000000001", "1/3", "0x10", "1e99999999", "21000000.00000001", ".", "NaN", "Inf"} {
 		if got, err := parseBTC(in); err == nil {
 			t.Errorf("%q accepted as %d", in, got)
