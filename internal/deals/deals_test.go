@@ -688,3 +688,52 @@ func TestConfirmerBackend(t *testing.T) {
 		t.Fatalf("claim %+v", claim)
 	}
 }
+
+// Deals and the node's keys survive a restart; racing orders on one deal
+// have one winner.
+func TestRestartAndRacingOrders(t *testing.T) {
+	nw := testnet.New(t, 1)
+	nd := nw.Nodes[0]
+	seller, customer := newParty(t), newParty(t)
+	register(t, nd, seller)
+	register(t, nd, customer)
+	pubBefore := do(t, nd, req{method: "GET", path: "/api/v1/signature/key"}).body
+	create := dealJSON("create", "Prepaid", nw.Clock.Now(), seller, customer, "0.01", "")
+	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken, body: create}))
+	id, address := get(m, "deal", "id"), get(m, "deal", "payment", "address")
+
+	const racers = 8
+	statuses := make(chan int, racers)
+	for i := range racers {
+		go func() {
+			body := fmt.Sprintf(`{"id": %q, "payment": {"txid": "%064x"}}`, id, i+1)
+			statuses <- do(t, nd, req{path: "/api/v1/deal/pay", ctype: "application/json", token: nd.UserToken, body: body}).status
+		}()
+	}
+	won := 0
+	for range racers {
+		switch s := <-statuses; s {
+		case 200:
+			won++
+		case 409:
+		default:
+			t.Errorf("racing pay: status %d", s)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d racing pays won, want 1", won)
+	}
+
+	nd.Restart(t)
+	if !bytes.Equal(pubBefore, do(t, nd, req{method: "GET", path: "/api/v1/signature/key"}).body) {
+		t.Fatal("the OpenPGP key changed across a restart")
+	}
+	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: nd.UserToken, body: create}))
+	if get(m, "deal", "payment", "address") != address || get(m, "deal", "order") != "Paying" {
+		t.Fatalf("after restart: %v", m)
+	}
+	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/confirm", ctype: "application/json", token: nd.AdminToken, body: `{"id": "` + id + `"}`}))
+	if get(m, "deal", "order") != "Paid" {
+		t.Fatalf("confirm after restart: %v", m)
+	}
+}
