@@ -21,6 +21,7 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.Var(amountFlag{&cfg.MinPrice}, "min-price", "smallest price quoted, in tokens")
 	fs.DurationVar(&cfg.QuoteTTL, "quote-ttl", time.Hour, "how long a price quote stands before its unpaid upload is deleted")
 	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", 16<<30, "largest file accepted, in bytes")
+	fs.StringVar(&cfg.BitcoinNetwork, "bitcoin-network", "testnet", "Bitcoin network of the deal module: mainnet, testnet, signet or regtest")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", 30*time.Second, "how often ended terms and expired quotes are swept")
 	fs.IntVar(&cfg.Confirmations, "confirmations", 3, "peers that must confirm and sign a price before it is quoted (a node that never met a peer quotes alone)")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "copies of a paid file in the network, this node's included")

@@ -243,6 +243,13 @@ func (s *Service) SetPassword(ctx context.Context, principalID, password string)
 	return nil
 }
 
+// ClearPassword removes a principal's password, so it no longer logs in
+// with one.
+func (s *Service) ClearPassword(ctx context.Context, principalID string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE principals SET password_hash=NULL WHERE id=?`, principalID)
+	return err
+}
+
 // OWASP's recommended argon2id settings (19 MiB, 2 passes).
 const (
 	argonMemory  = 19 * 1024

@@ -23,15 +23,18 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/confirm"
 	"github.com/prometheus-dds/dds/internal/dds"
+	"github.com/prometheus-dds/dds/internal/deals"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/network"
+	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -56,6 +59,9 @@ type Config struct {
 	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication)
 	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced; default 10m
 	ReplicateEvery time.Duration // replication pass interval; default 10s; <0 disables the background loop
+
+	BitcoinNetwork string          // mainnet, testnet (default), signet or regtest: the deal module's
+	DealConfirmer  deals.Confirmer // confirms deals' Bitcoin payments; default: an admin does (deals.Manual)
 
 	Clock    clock.Clock
 	Logger   *slog.Logger
@@ -115,6 +121,7 @@ type Node struct {
 	Confirm  *confirm.Service
 	Copies   *replica.Service
 	Provider *provider.Service
+	Deals    *deals.Service
 	Metrics  *metrics.Metrics
 	handler  http.Handler
 
@@ -135,15 +142,16 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("node: create data directory: %w", err)
 	}
 	n = &Node{cfg: cfg, log: cfg.Logger}
+	opened := n // "return nil, err" clears n before this runs
 	defer func() {
 		if err != nil {
-			if n.Net != nil {
-				n.Net.Close()
+			if opened.Net != nil {
+				opened.Net.Close()
 			}
-			if n.ln != nil {
-				n.ln.Close()
+			if opened.ln != nil {
+				opened.ln.Close()
 			}
-			n.closeStores()
+			opened.closeStores()
 		}
 	}()
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
@@ -195,6 +203,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing.AcceptOrders(n.Provider.DocumentService)
+	if n.Deals, err = n.openDeals(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -283,6 +294,25 @@ func (n *Node) ensureAdmin(ctx context.Context) error {
 	return nil
 }
 
+// openDeals opens the deal module, with its OpenPGP key (created on first
+// start) and the node key as the module key of its escrows.
+func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
+	network, err := btc.ParseNetwork(n.cfg.BitcoinNetwork)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(n.cfg.DataDir, "deal-pgp.asc")
+	key, created, err := pgp.LoadOrCreate(path, "Prometheus DDS node "+n.Key.ID(), n.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		n.log.Info("created the deal module's OpenPGP key", "path", path, "fingerprint", key.Fingerprint())
+	}
+	return deals.New(ctx, deals.Options{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: key,
+		Network: network, Confirmer: n.cfg.DealConfirmer, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
+}
+
 func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
 	var one int
 	err := n.DB.QueryRowContext(r.Context(), `SELECT 1 FROM files WHERE id=?`, id).Scan(&one)
@@ -306,6 +336,7 @@ func (n *Node) routes() http.Handler {
 	n.Copies.Register(mux)
 	mux.HandleFunc("GET /network", n.network)
 	n.Provider.Register(mux)
+	n.Deals.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 

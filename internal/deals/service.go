@@ -1,0 +1,424 @@
+// Package deals is the deal module face: Bitcoin accounts and escrow deals
+// whose answers are clear-signed with the node's OpenPGP key. Here the node
+// is both the deal module and the back-office server the original forwarded
+// to, so every action is carried out and persisted.
+//
+// Decisions where the spec is silent:
+//   - Every action but ping, time and the public key needs a Bearer token or
+//     an HMAC session. An account is a node principal named after its
+//     address; account/token (a Bitcoin signed code) gives its owner a
+//     token and an HMAC session (id + secret).
+//   - Failures are HTTP 4xx with {"error": {"code", "message"}}; the
+//     envelope is only for successes, so result.success is always true.
+//   - A deal is identified by its canonical text: the same fields make the
+//     same deal (create is idempotent), its id is the first 16 bytes of the
+//     text's SHA-256 in hex. Orders name it by id, payment.address, or all
+//     its fields.
+//   - Both parties need an account with a public key: the escrow is 2-of-3
+//     of their keys and the module key tweaked by the deal.
+//   - Signed deal orders sign DealMessage: "cancel <id>" by the seller,
+//     "feedback <id>\n<status>\n<comments>" by the customer.
+//   - pay takes payment.txid; the deal is Paying until the Confirmer (or an
+//     admin, POST /api/v1/deal/confirm) confirms it, then Paid. A deal may
+//     name a pending DDS file ("file"): it then pays the ledger the file's
+//     outstanding quoted price, in the ledger's units, fixed when the deal is
+//     created; the BTC sum is the parties' business, not converted.
+package deals
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/btc"
+	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/pgp"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+var migrations = []string{
+	`CREATE TABLE deal_accounts (
+		address TEXT PRIMARY KEY,             -- Bitcoin address: the account's name
+		principal_id TEXT NOT NULL UNIQUE,    -- the node principal it maps onto
+		pubkey TEXT NOT NULL DEFAULT '',      -- hex, matches the address
+		pgp TEXT NOT NULL DEFAULT '',
+		bitmessage TEXT NOT NULL DEFAULT '[]',
+		email TEXT NOT NULL DEFAULT '',
+		account_urls TEXT NOT NULL DEFAULT '[]',
+		trusted_urls TEXT NOT NULL DEFAULT '[]',
+		feedback_total INTEGER NOT NULL DEFAULT 0,
+		feedback_positive INTEGER NOT NULL DEFAULT 0,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE deal_sessions (
+		id TEXT PRIMARY KEY,                  -- the Session header
+		principal_id TEXT NOT NULL,
+		secret BLOB NOT NULL,                 -- the HMAC key, sealed (AES-GCM) with a key derived from the node key
+		created_at TEXT NOT NULL
+	);
+	CREATE INDEX deal_sessions_principal ON deal_sessions(principal_id);
+	CREATE TABLE deal_nonces (                -- HMAC nonces seen within the window: no replay
+		session_id TEXT NOT NULL,
+		nonce INTEGER NOT NULL,
+		seen_at TEXT NOT NULL,
+		PRIMARY KEY (session_id, nonce)
+	);
+	CREATE INDEX deal_nonces_seen ON deal_nonces(seen_at);
+	CREATE TABLE deal_signed (                -- Bitcoin-signed account requests accepted: no replay
+		hash TEXT PRIMARY KEY,
+		used_at TEXT NOT NULL,
+		keep_until TEXT                       -- NULL: for ever (token codes carry no date)
+	);
+	CREATE TABLE deals (
+		id TEXT PRIMARY KEY,                  -- hex SHA-256 of the canonical deal text, first 16 bytes
+		state TEXT NOT NULL,
+		type TEXT NOT NULL,
+		at TEXT NOT NULL,
+		date TEXT NOT NULL,
+		seller TEXT NOT NULL,
+		customer TEXT NOT NULL,
+		sum_sat INTEGER NOT NULL,
+		until_at TEXT NOT NULL,
+		leave_before TEXT NOT NULL,
+		file_id TEXT NOT NULL DEFAULT '',
+		file_amount INTEGER NOT NULL DEFAULT 0, -- base units the deal pays the ledger for the file
+		canonical TEXT NOT NULL,
+		address TEXT NOT NULL UNIQUE,
+		witness_script TEXT NOT NULL,
+		redeem_script TEXT NOT NULL,
+		module_key TEXT NOT NULL,
+		txid TEXT NOT NULL DEFAULT '',
+		feedback_status TEXT NOT NULL DEFAULT '',
+		feedback_comments TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE INDEX deals_seller ON deals(seller);
+	CREATE INDEX deals_customer ON deals(customer);
+	CREATE TABLE deal_events (                -- every transition, for the record
+		deal_id TEXT NOT NULL REFERENCES deals(id),
+		at TEXT NOT NULL,
+		action TEXT NOT NULL,
+		principal_id TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX deal_events_deal ON deal_events(deal_id);`,
+}
+
+// NonceWindow is how far an HMAC nonce (microseconds) may be from now.
+const NonceWindow = time.Minute
+
+// PaymentClaim is what a customer says paid a deal.
+type PaymentClaim struct {
+	DealID  string
+	Address string // the escrow address
+	TxID    string
+	Sum     int64 // satoshis
+}
+
+// Confirmer tells whether a payment is confirmed on the Bitcoin network. A
+// node-backed implementation comes later; until then Manual leaves every
+// payment to an admin (POST /api/v1/deal/confirm).
+type Confirmer interface {
+	Confirmed(ctx context.Context, c PaymentClaim) (bool, error)
+}
+
+// Manual is the Confirmer of a node without a Bitcoin backend: it never
+// confirms by itself.
+type Manual struct{}
+
+// Confirmed reports false: an admin confirms.
+func (Manual) Confirmed(context.Context, PaymentClaim) (bool, error) { return false, nil }
+
+// Options configure the deal module.
+type Options struct {
+	DB        *store.DB
+	Auth      *auth.Service
+	Ledger    *ledger.Ledger
+	Key       *identity.Key // the module key of the escrows
+	PGP       *pgp.Key      // signs the answers
+	Network   btc.Network
+	Confirmer Confirmer // default Manual
+	Clock     clock.Clock
+	Log       *slog.Logger
+}
+
+// Service is the deal module.
+type Service struct {
+	db        *store.DB
+	auth      *auth.Service
+	ledger    *ledger.Ledger
+	key       *identity.Key
+	pgp       *pgp.Key
+	net       btc.Network
+	confirmer Confirmer
+	clock     clock.Clock
+	log       *slog.Logger
+}
+
+// New prepares the deal module's tables.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if err := o.DB.Migrate(ctx, "deals", migrations); err != nil {
+		return nil, err
+	}
+	if o.Confirmer == nil {
+		o.Confirmer = Manual{}
+	}
+	return &Service{db: o.DB, auth: o.Auth, ledger: o.Ledger, key: o.Key, pgp: o.PGP, net: o.Network,
+		confirmer: o.Confirmer, clock: o.Clock, log: o.Log}, nil
+}
+
+// Register adds the module's routes.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}\n")
+	})
+	mux.HandleFunc("GET /api/v1/time", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int64{"serverTime": s.clock.Now().UnixMilli()})
+	})
+	mux.HandleFunc("GET /api/v1/signature/key", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pgp-keys")
+		w.Header().Set("Content-Disposition", `attachment; filename="dds-deal-module.asc"`)
+		_, _ = w.Write(s.pgp.PublicKey())
+	})
+	mux.Handle("GET /api/v1/help", s.action("Help", false, s.help))
+	mux.Handle("POST /api/v1/help", s.action("Help", false, s.help))
+	mux.Handle("GET /api/v1/account/status", s.action("Status", false, s.accountStatus))
+	mux.Handle("POST /api/v1/account/status", s.action("Status", false, s.accountStatus))
+	for _, a := range []string{"new", "add", "update", "delete", "token"} {
+		mux.Handle("POST /api/v1/account/"+a, s.action(strings.ToUpper(a[:1])+a[1:], false, s.accountAction(a)))
+	}
+	mux.Handle("POST /api/v1/deal", s.action("Deal", true, s.deal("")))
+	mux.Handle("POST /api/v1/deal/{order}", s.action("Deal", true, func(ctx context.Context, r *http.Request, p *params) (answer, error) {
+		return s.deal(r.PathValue("order"))(ctx, r, p)
+	}))
+	mux.Handle("POST /api/v1/signature", s.action("Signature", false, s.verifySignature))
+	// Wrong methods and unknown paths answer in the module's own convention.
+	for _, p := range []string{"/api/v1/ping", "/api/v1/time", "/api/v1/help", "/api/v1/account/status", "/api/v1/deal", "/api/v1/signature"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "Method Not Allowed: %s %s", r.Method, r.URL.Path))
+		})
+	}
+	for _, p := range []string{"/api/v1/account/", "/api/v1/deal/", "/api/v1/signature/"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, apierr.NotFound("Not Found: %s %s", r.Method, r.URL.Path))
+		})
+	}
+}
+
+type handlerFunc func(ctx context.Context, r *http.Request, p *params) (answer, error)
+
+// action reads the body, authenticates the caller, parses the parameters
+// and answers in the envelope.
+func (s *Service) action(name string, yamlText bool, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				s.writeError(w, apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes", maxBody))
+				return
+			}
+			s.writeError(w, apierr.BadRequest("bad_body", "reading the body: %v", err))
+			return
+		}
+		p, err := s.authenticate(r, body)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		ctx := auth.WithPrincipal(r.Context(), p)
+		params, err := parseParams(r.URL.Query(), r.Header.Get("Content-Type"), body, yamlText)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		a, err := h(ctx, r.WithContext(ctx), params)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		if a.Action == "" {
+			a.Action = name
+		}
+		s.writeAnswer(w, r, requestID(), a)
+	})
+}
+
+// requestID makes an envelope id in the original's shape
+// (seven dash-separated groups of hex).
+func requestID() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	h := strings.ToUpper(hex.EncodeToString(b))
+	var parts []string
+	for i, l := range []byte("APOSTOL") {
+		parts = append(parts, string(l)+h[i*5:i*5+4])
+	}
+	return strings.Join(parts, "-")
+}
+
+// authenticate accepts HMAC-SHA256 (Session, Nonce, Signature headers) or
+// "Authorization: Bearer".
+func (s *Service) authenticate(r *http.Request, body []byte) (auth.Principal, error) {
+	session := r.Header.Get("Session")
+	if session == "" {
+		if auth.TokenFromHeader(r, "Bearer") == "" {
+			return auth.Principal{}, apierr.Unauthorized("send \"Authorization: Bearer <token>\" or the Session, Nonce and Signature headers (HMAC-SHA256)")
+		}
+		return s.auth.Bearer(r)
+	}
+	nonceText, sig := r.Header.Get("Nonce"), strings.ToLower(strings.TrimSpace(r.Header.Get("Signature")))
+	nonce, err := strconv.ParseInt(strings.TrimSpace(nonceText), 10, 64)
+	if err != nil || sig == "" {
+		return auth.Principal{}, apierr.Unauthorized("HMAC authentication needs the Nonce (microseconds since the epoch) and Signature headers")
+	}
+	var principalID string
+	var sealed []byte
+	err = s.db.QueryRowContext(r.Context(), `SELECT principal_id, secret FROM deal_sessions WHERE id=?`, session).Scan(&principalID, &sealed)
+	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return auth.Principal{}, apierr.Unauthorized("unknown session")
+	} else if err != nil {
+		return auth.Principal{}, err
+	}
+	secret, err := s.open(session, sealed)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(strings.TrimPrefix(r.URL.Path, "/api/v1")))
+	mac.Write([]byte(nonceText))
+	if len(body) == 0 {
+		body = []byte("null")
+	}
+	mac.Write(body)
+	want := hex.EncodeToString(mac.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return auth.Principal{}, apierr.Unauthorized("the HMAC signature does not match: sign path (without /api/v1) + nonce + body (or \"null\")")
+	}
+	now := s.clock.Now()
+	at := time.UnixMicro(nonce)
+	if at.Before(now.Add(-NonceWindow)) || at.After(now.Add(NonceWindow)) {
+		return auth.Principal{}, apierr.Unauthorized("the nonce is outside the %s window around the server time %d (microseconds): check your clock", NonceWindow, now.UnixMicro())
+	}
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM deal_nonces WHERE seen_at<?`, store.Time(now.Add(-2*NonceWindow))); err != nil {
+			return err
+		}
+		res, err := tx.Exec(`INSERT INTO deal_nonces(session_id,nonce,seen_at) VALUES(?,?,?) ON CONFLICT DO NOTHING`, session, nonce, store.Time(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return apierr.Unauthorized("this nonce was used already: every request needs a new one")
+		}
+		return nil
+	})
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return s.auth.Principal(r.Context(), principalID)
+}
+
+// newSession makes an HMAC session for a principal and returns its id and
+// secret.
+func (s *Service) newSession(ctx context.Context, principalID string) (string, string, error) {
+	id, secret := make([]byte, 16), make([]byte, 32)
+	_, _ = rand.Read(id)
+	_, _ = rand.Read(secret)
+	sid := hex.EncodeToString(id)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO deal_sessions(id,principal_id,secret,created_at) VALUES(?,?,?,?)`,
+		sid, principalID, s.seal(sid, secret), store.Time(s.clock.Now()))
+	return sid, hex.EncodeToString(secret), err
+}
+
+// sealer is the AEAD that keeps HMAC secrets unreadable to whoever reads
+// only the database: its key is derived from the node key, which lives in
+// its own 0600 file.
+func (s *Service) sealer() cipher.AEAD {
+	k := sha256.Sum256(append([]byte("dds deal module: HMAC session seal\x00"), s.key.Private().Serialize()...))
+	block, _ := aes.NewCipher(k[:])
+	aead, _ := cipher.NewGCM(block)
+	return aead
+}
+
+func (s *Service) seal(session string, secret []byte) []byte {
+	aead := s.sealer()
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, secret, []byte(session))
+}
+
+func (s *Service) open(session string, sealed []byte) ([]byte, error) {
+	aead := s.sealer()
+	if len(sealed) < aead.NonceSize() {
+		return nil, fmt.Errorf("deals: session %s: sealed secret too short", session)
+	}
+	secret, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(session))
+	if err != nil {
+		return nil, fmt.Errorf("deals: session %s: the secret does not unseal (was the node key replaced?): %w", session, err)
+	}
+	return secret, nil
+}
+
+// HMACSignature computes the Signature header of a request, for clients.
+func HMACSignature(secretHex, path, nonce string, body []byte) string {
+	secret, _ := hex.DecodeString(secretHex)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(strings.TrimPrefix(path, "/api/v1")))
+	mac.Write([]byte(nonce))
+	if len(body) == 0 {
+		body = []byte("null")
+	}
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func (s *Service) verifySignature(ctx context.Context, r *http.Request, p *params) (answer, error) {
+	data := []byte(p.get("payload"))
+	if p.raw {
+		data = []byte(p.text)
+	}
+	if len(data) == 0 {
+		return answer{}, apierr.BadRequest("missing_payload", "send the clear-signed text as the text/plain body or as the payload parameter (base64 accepted)")
+	}
+	if !bytes.Contains(data, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
+		if dec, err := decodeBase64(string(data)); err == nil {
+			data = dec
+		}
+	}
+	var keys []string
+	if addr := p.get("address"); addr != "" {
+		if a, err := s.loadAccount(ctx, addr); err == nil && a.PGP != "" {
+			keys = append(keys, a.PGP)
+		}
+	}
+	v, err := pgp.Verify(data, s.pgp.Keyring(keys...), s.clock.Now())
+	if err != nil {
+		return answer{}, apierr.BadRequest("bad_signature", "%v", err)
+	}
+	return answer{Action: "Verified", Message: fmt.Sprintf("Signature is valid: signed by %s (%s)", v.Fingerprint, v.Signer),
+		Payload: doc{{"signature", doc{{"valid", "true"}, {"fingerprint", v.Fingerprint}, {"signer", v.Signer}, {"text", string(v.Text)}}}}}, nil
+}
