@@ -20,6 +20,7 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.Var(amountFlag{&cfg.MinPrice}, "min-price", "smallest price quoted, in tokens")
 	fs.DurationVar(&cfg.QuoteTTL, "quote-ttl", time.Hour, "how long a price quote stands before its unpaid upload is deleted")
 	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", 16<<30, "largest file accepted, in bytes")
+	fs.Int64Var(&cfg.AssetQuota, "asset-quota", 0, "most bytes of DEP-7 asset content this node keeps; uploads beyond it get 507 (0: no limit)")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", 30*time.Second, "how often ended terms and expired quotes are swept")
 }
 

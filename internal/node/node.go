@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
@@ -41,6 +42,7 @@ type Config struct {
 	MinPrice         money.Amount  // default 0
 	QuoteTTL         time.Duration // default 1h
 	MaxFileSize      int64         // default 16 GiB
+	AssetQuota       int64         // bytes of DEP-7 asset content kept at most; 0: no limit
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
 	Clock            clock.Clock
 	Logger           *slog.Logger
@@ -82,6 +84,7 @@ type Node struct {
 	Ledger  *ledger.Ledger
 	DDS     *dds.Service
 	Billing *billing.Service
+	Assets  *assets.Service
 	Metrics *metrics.Metrics
 	handler http.Handler
 
@@ -134,6 +137,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
+	if n.Assets, err = assets.New(ctx, n.DB, n.Blobs, n.Auth, cfg.Clock, n.log, assets.Config{
+		MaxSize: cfg.MaxFileSize, Quota: cfg.AssetQuota, PublicURL: cfg.PublicURL,
+		NodeID: n.Key.Address(), PublicKey: n.Key.PublicKey(),
+	}); err != nil {
+		return nil, err
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -157,6 +166,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
 	})
+	n.Metrics.Gauges("dds_assets", "DEP-7 assets: registered, and with content uploaded.", "state", n.Assets.Counts)
 	n.handler = n.routes()
 	n.log.Info("node ready", "node", n.Key.ID(), "data", cfg.DataDir,
 		"price_per_gib_month", cfg.PricePerGiBMonth.String(), "quote_ttl", cfg.QuoteTTL,
@@ -236,6 +246,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", n.Metrics.Handler())
 	n.DDS.Register(mux)
 	n.Billing.Register(mux)
+	n.Assets.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
