@@ -117,7 +117,7 @@ func dataset(name, contentType string, content []byte) string {
 }
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
-func itoa(n int) string    { b, _ := json.Marshal(n); return string(b) }
+func itoa(n int) string     { b, _ := json.Marshal(n); return string(b) }
 
 // form is a multipart body with the field "file" (and a name field before
 // it, as browsers send).
