@@ -52,6 +52,9 @@ auth. Works while the node runs.`, fs,
 				return errors.New("no password on standard input")
 			}
 			password = strings.TrimRight(password, "\r\n")
+			if err := os.MkdirAll(*data, 0o700); err != nil { // before the node's first start is fine
+				return err
+			}
 			db, err := node.OpenDB(*data)
 			if err != nil {
 				return err

@@ -103,9 +103,28 @@ func (s *Service) Register(mux *http.ServeMux) {
 	// Anything else under the face's prefixes answers in the face's format.
 	for _, p := range []string{"/api/v1/meta/", "/api/v1/assets/", "/api/v1/auth/"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			s.writeError(w, r, apierr.NotFound("no endpoint %s %s in this API", r.Method, r.URL.Path))
+			if allow := allowed(mux, r, p); len(allow) > 0 {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				s.writeError(w, r, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s does not answer %s; it answers %s", r.URL.Path, r.Method, strings.Join(allow, ", ")))
+				return
+			}
+			s.writeError(w, r, apierr.NotFound("no endpoint %s in this API", r.URL.Path))
 		})
 	}
+}
+
+// allowed lists the methods that have a route for r's path other than the
+// catch-all pattern.
+func allowed(mux *http.ServeMux, r *http.Request, catchAll string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != catchAll && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error

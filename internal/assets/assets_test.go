@@ -179,6 +179,13 @@ func TestErrors(t *testing.T) {
 		owner.do("GET", "/api/v1/meta/data/"+unknown, nil).want(t, 404)
 		owner.do("GET", "/api/v1/meta/nothing-here", nil).want(t, 404)
 	})
+	t.Run("405", func(t *testing.T) {
+		r := owner.do("PATCH", "/api/v1/assets/"+id, nil).want(t, 405)
+		if r.Header.Get("Allow") != "GET, PUT, POST, DELETE" {
+			t.Fatalf("Allow %q", r.Header.Get("Allow"))
+		}
+		owner.do("PUT", "/api/v1/auth/token", nil).want(t, 405)
+	})
 	t.Run("400 content hash mismatch leaves nothing", func(t *testing.T) {
 		objs, _ := blobFiles(t, nd)
 		owner.do("PUT", "/api/v1/assets/"+id, strings.NewReader("not the content")).want(t, 400)

@@ -52,7 +52,7 @@ var extensions = map[string]string{
 
 // contentDisposition is an RFC 6266 attachment header for name: an ASCII
 // fallback in filename= for old clients, and the exact name in RFC 8187
-// form (filename*=UTF-8”...) for the rest, which prefer it.
+// extended form (filename*=) for the rest, which prefer it.
 func contentDisposition(name string) string {
 	var b strings.Builder
 	b.WriteString(`attachment; filename="`)

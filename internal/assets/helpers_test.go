@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/testnet"
@@ -21,9 +22,10 @@ import (
 
 // api is a minimal DEP client: what starfish does, over plain HTTP.
 type api struct {
-	t    testing.TB
-	base string
-	auth func(*http.Request) // sets the credentials, if any
+	client *http.Client // nil: httpClient
+	t      testing.TB
+	base   string
+	auth   func(*http.Request) // sets the credentials, if any
 }
 
 func tokenAPI(t testing.TB, nd *testnet.Node, tok string) *api {
@@ -37,6 +39,9 @@ func basicAPI(t testing.TB, nd *testnet.Node, name, password string) *api {
 func anonAPI(t testing.TB, nd *testnet.Node) *api {
 	return &api{t: t, base: nd.URL(), auth: func(*http.Request) {}}
 }
+
+// httpClient fails a request that hangs instead of hanging the test.
+var httpClient = &http.Client{Timeout: 20 * time.Second}
 
 // res is a response with its body read.
 type res struct {
@@ -54,7 +59,11 @@ func (c *api) do(method, path string, body io.Reader, header ...string) res {
 		req.Header.Set(header[i], header[i+1])
 	}
 	c.auth(req)
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.client
+	if hc == nil {
+		hc = httpClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}

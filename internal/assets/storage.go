@@ -96,6 +96,20 @@ func (c clientReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// filler makes each Read fill p unless the stream ends or fails, so that
+// the small reads a multipart part or a chunked body yields (4 KiB or less)
+// become large writes to disk.
+type filler struct{ r io.Reader }
+
+func (f filler) Read(p []byte) (n int, err error) {
+	for n < len(p) && err == nil {
+		var m int
+		m, err = f.r.Read(p[n:])
+		n += m
+	}
+	return n, err
+}
+
 // upload checks that p may upload the asset's content, stages what body
 // passes to its stage function (hashing it with SHA3-256 on the way), checks
 // the hash against the metadata and commits it. Whatever fails leaves
@@ -124,7 +138,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	defer func() { staged.Discard() }()
 	h := sha3.New256()
 	err = body(func(rd io.Reader) error {
-		st, err := s.blobs.Stage(clientReader{rd}, limit, h)
+		st, err := s.blobs.Stage(clientReader{filler{rd}}, limit, h)
 		if err != nil {
 			return err
 		}
