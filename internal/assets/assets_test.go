@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/node"
@@ -307,4 +310,88 @@ func TestDiscovery(t *testing.T) {
 	c := tokenAPI(t, nd, nd.UserToken)
 	c.base = ""
 	c.do("POST", nd.URL()+"/api/v1/meta/data", strings.NewReader(`{"name":"via ddo"}`)).want(t, 200)
+}
+
+// TestConcurrentUploads: racing uploads to one asset leave one consistent
+// content, and the replaced contents are gone from disk.
+func TestConcurrentUploads(t *testing.T) {
+	nd := testnet.New(t, 1).Nodes[0]
+	c := tokenAPI(t, nd, nd.UserToken)
+	id := c.register(`{"name":"raced"}`)
+	contents := make([][]byte, 8)
+	var wg sync.WaitGroup
+	for i := range contents {
+		contents[i] = bytes.Repeat([]byte{byte(i)}, 200<<10+i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(contents[i])).want(t, 201)
+		}()
+	}
+	wg.Wait()
+	got := c.do("GET", "/api/v1/assets/"+id, nil).want(t, 200)
+	if !slices.ContainsFunc(contents, func(b []byte) bool { return bytes.Equal(b, got.body) }) {
+		t.Fatal("the content is none of the uploads")
+	}
+	if got.Header.Get("ETag") != `"`+sha3hex(got.body)+`"` {
+		t.Fatal("ETag does not match the content")
+	}
+	if objs, tmp := blobFiles(t, nd); objs != 1 || tmp != 0 {
+		t.Fatalf("%d objects and %d temporary files; want the one content", objs, tmp)
+	}
+}
+
+// failingReader sends some bytes and then fails, as a client that dies
+// mid-upload.
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("client died")
+	}
+	n := min(len(p), f.n)
+	f.n -= n
+	return n, nil
+}
+
+// TestAbortedUpload: a client that goes away mid-upload leaves nothing, and
+// the asset keeps its earlier content.
+func TestAbortedUpload(t *testing.T) {
+	nd := testnet.New(t, 1).Nodes[0]
+	c := tokenAPI(t, nd, nd.UserToken)
+	id := c.register(`{"name":"aborted"}`)
+	c.do("PUT", "/api/v1/assets/"+id, strings.NewReader("first")).want(t, 201)
+	for _, post := range []bool{false, true} {
+		body := io.Reader(&failingReader{n: 3 << 20})
+		ct := "application/octet-stream"
+		method := "PUT"
+		if post {
+			method, ct = "POST", "multipart/form-data; boundary=b"
+			body = io.MultiReader(strings.NewReader("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n"), body)
+		}
+		req, _ := http.NewRequest(method, nd.URL()+"/api/v1/assets/"+id, body)
+		req.Header.Set("Authorization", "token "+nd.UserToken)
+		req.Header.Set("Content-Type", ct)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("the request went through: %d", resp.StatusCode)
+		}
+		// The node notices the broken connection on its own time.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, tmp := blobFiles(t, nd); tmp == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the aborted upload left a temporary file")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got := c.do("GET", "/api/v1/assets/"+id, nil).want(t, 200); string(got.body) != "first" {
+		t.Fatalf("content %q after aborted uploads", got.body)
+	}
+	if objs, _ := blobFiles(t, nd); objs != 1 {
+		t.Fatalf("%d objects", objs)
+	}
 }
