@@ -52,6 +52,11 @@ auth. Works while the node runs.`, fs,
 				return errors.New("no password on standard input")
 			}
 			password = strings.TrimRight(password, "\r\n")
+			// auth.SetPassword checks this too; checking first means a bad
+			// password does not leave a new account without one.
+			if len(password) < 8 || len(password) > 1024 {
+				return errors.New("a password needs 8 to 1024 characters")
+			}
 			if err := os.MkdirAll(*data, 0o700); err != nil { // before the node's first start is fine
 				return err
 			}

@@ -8,6 +8,21 @@
 // metadata's exact bytes. Its content, uploaded by the principal that
 // registered it, lives in the node's content-addressed blob store, so
 // identical content is stored once whichever face uploaded it.
+//
+//	POST   /api/v1/meta/data           register metadata (any Content-Type) → 200 "<id>"
+//	PUT    /api/v1/meta/data/{id}      the same, 400 unless SHA3-256(body) = id → 201 (200 if known)
+//	GET    /api/v1/meta/data/{id}      the metadata, byte for byte
+//	GET    /api/v1/meta/data           ["<id>", ...]; GET /api/v1/meta/index: {"<id>": metadata, ...}
+//	DELETE /api/v1/meta/data/{id}      unregister (owner or admin) → 204
+//	PUT    /api/v1/assets/{id}         raw content (owner only) → 201, Location
+//	POST   /api/v1/assets/{id}         multipart field "file" (owner only) → 201, Location
+//	GET    /api/v1/assets/{id}         content: Content-Type, Content-Disposition, ETag, Range
+//	DELETE /api/v1/assets/{id}         drop the content, keep the registration → 204
+//	GET    /api/v1/auth/token          the caller's tokens (HTTP Basic or a token); POST: a new one
+//	DELETE /api/v1/auth/revoke/{token} → true
+//	GET    /api/status, /api/ddo       discovery, no authentication
+//
+// Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}.
 package assets
 
 import (

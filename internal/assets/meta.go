@@ -172,13 +172,23 @@ func (s *Service) stream(w http.ResponseWriter, r *http.Request, query string, o
 	}
 	defer rows.Close()
 	w.Header().Set("Content-Type", "application/json")
-	bw := bufio.NewWriterSize(w, 32<<10)
+	sw := &sentWriter{w: w}
+	bw := bufio.NewWriterSize(sw, 32<<10)
+	fail := func(err error) error {
+		if !sw.sent {
+			return err // nothing sent yet: a clean error answer
+		}
+		// Part of the list is out: cut the connection so the client sees a
+		// failure, not a short list.
+		s.log.Error("assets: listing failed midway", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 	bw.WriteByte(open)
 	for n := 0; rows.Next(); n++ {
 		var id string
 		var doc []byte
 		if err := rows.Scan(&id, &doc); err != nil {
-			return err // nothing is flushed before the first 32 KiB: usually still a clean 500
+			return fail(err)
 		}
 		if n > 0 {
 			bw.WriteByte(',')
@@ -186,9 +196,21 @@ func (s *Service) stream(w http.ResponseWriter, r *http.Request, query string, o
 		item(bw, id, doc)
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return fail(err)
 	}
 	bw.WriteByte(close)
 	bw.WriteByte('\n')
-	return bw.Flush()
+	bw.Flush() // a failed write means the client went away: nobody to tell
+	return nil
+}
+
+// sentWriter notes whether anything was written.
+type sentWriter struct {
+	w    io.Writer
+	sent bool
+}
+
+func (s *sentWriter) Write(p []byte) (int, error) {
+	s.sent = true
+	return s.w.Write(p)
 }
