@@ -52,6 +52,7 @@ func TestStarfishPyFlow(t *testing.T) {
 	if got := alice.do("GET", "/api/v1/meta/data/"+id, nil).want(t, 200); string(got.body) != meta {
 		t.Fatalf("metadata changed: %s", got.body)
 	}
+	alice.do("GET", "/api/v1/meta/data/"+id, nil, "If-None-Match", `"`+id+`"`).want(t, 304)
 
 	body, ct := form(content)
 	up := alice.do("POST", "/api/v1/assets/"+id, body, "Content-Type", ct).want(t, 201)
@@ -85,6 +86,13 @@ func TestStarfishPyFlow(t *testing.T) {
 	var index map[string]map[string]any
 	if err := json.Unmarshal(bob.do("GET", "/api/v1/meta/index", nil).want(t, 200).body, &index); err != nil || index[id]["name"] != "UK rainfall 2018" {
 		t.Fatalf("index %v %v", index, err)
+	}
+
+	metrics := anonAPI(t, nd).do("GET", "/metrics", nil).want(t, 200)
+	for _, line := range []string{`dds_assets{state="registered"} 1`, `dds_assets{state="with_content"} 1`} {
+		if !strings.Contains(string(metrics.body), line) {
+			t.Errorf("metrics lack %s", line)
+		}
 	}
 
 	// Acknowledged means kept: a restart changes nothing.
