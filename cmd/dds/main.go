@@ -36,7 +36,7 @@ func main() {
 
 Every flag has an environment variable twin: DDS_<FLAG>, upper case, '-' as '_'.`,
 		Subcommands: []*ffcli.Command{
-			serveCmd(), devnetCmd(), tokenCmd(),
+			serveCmd(), devnetCmd(), tokenCmd(), userCmd(),
 			putCmd(), getCmd(), infoCmd(), payCmd(), extendCmd(), statementCmd(),
 			versionCmd(),
 		},

@@ -22,6 +22,7 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.DurationVar(&cfg.QuoteTTL, "quote-ttl", time.Hour, "how long a price quote stands before its unpaid upload is deleted")
 	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", 16<<30, "largest file accepted, in bytes")
 	fs.StringVar(&cfg.BitcoinNetwork, "bitcoin-network", "testnet", "Bitcoin network of the deal module: mainnet, testnet, signet or regtest")
+	fs.Int64Var(&cfg.AssetQuota, "asset-quota", 0, "most bytes of DEP-7 asset content this node keeps; uploads beyond it get 507 (0: no limit)")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", 30*time.Second, "how often ended terms and expired quotes are swept")
 	fs.IntVar(&cfg.Confirmations, "confirmations", 3, "peers that must confirm and sign a price before it is quoted (a node that never met a peer quotes alone)")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "copies of a paid file in the network, this node's included")

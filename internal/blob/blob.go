@@ -143,9 +143,10 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(tx *store.Tx) er
 		return fn(tx)
 	})
 	s.unpin(st.Hash)
-	if err != nil {
-		s.collect(st.Hash)
-	}
+	// Collect even on success: another transaction may have dropped the new
+	// reference while the pin kept its own collection from removing the
+	// object. Unreferenced, it would stay on disk until the next start.
+	s.collect(st.Hash)
 	return err
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
@@ -50,6 +51,7 @@ type Config struct {
 	MinPrice         money.Amount  // default 0
 	QuoteTTL         time.Duration // default 1h
 	MaxFileSize      int64         // default 16 GiB
+	AssetQuota       int64         // bytes of DEP-7 asset content kept at most; 0: no limit
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
 
 	// The network.
@@ -122,6 +124,7 @@ type Node struct {
 	Copies   *replica.Service
 	Provider *provider.Service
 	Deals    *deals.Service
+	Assets   *assets.Service
 	Metrics  *metrics.Metrics
 	handler  http.Handler
 
@@ -206,6 +209,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Deals, err = n.openDeals(ctx); err != nil {
 		return nil, err
 	}
+	if n.Assets, err = assets.New(ctx, n.DB, n.Blobs, n.Auth, cfg.Clock, n.log, assets.Config{
+		MaxSize: cfg.MaxFileSize, Quota: cfg.AssetQuota, PublicURL: cfg.PublicURL,
+		NodeID: n.Key.Address(), PublicKey: n.Key.PublicKey(),
+	}); err != nil {
+		return nil, err
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -229,6 +238,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
 	})
+	n.Metrics.Gauges("dds_assets", "DEP-7 assets: registered, and with content uploaded.", "state", n.Assets.Counts)
 	n.handler = n.routes()
 	mode := "network"
 	if n.Net.Standalone() {
@@ -337,6 +347,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /network", n.network)
 	n.Provider.Register(mux)
 	n.Deals.Register(mux)
+	n.Assets.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 

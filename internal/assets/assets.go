@@ -1,0 +1,276 @@
+// Package assets is the Universal Storage face (DEP-7) with what its clients
+// need around it: asset registration by metadata (DEP-15's Meta API), tokens
+// obtained with a password (the Auth API) and discovery (DEP-11's status and
+// DDO). It speaks the de-facto protocol of the reference agent (Surfer) and
+// its clients, starfish-py and starfish-java.
+//
+// An asset is registered by its metadata; its id is the SHA3-256 of the
+// metadata's exact bytes. Its content, uploaded by the principal that
+// registered it, lives in the node's content-addressed blob store, so
+// identical content is stored once whichever face uploaded it.
+//
+//	POST   /api/v1/meta/data           register metadata (any Content-Type) → 200 "<id>"
+//	PUT    /api/v1/meta/data/{id}      the same, 400 unless SHA3-256(body) = id → 201 (200 if known)
+//	GET    /api/v1/meta/data/{id}      the metadata, byte for byte
+//	GET    /api/v1/meta/data           ["<id>", ...]; GET /api/v1/meta/index: {"<id>": metadata, ...}
+//	DELETE /api/v1/meta/data/{id}      unregister (owner or admin) → 204
+//	PUT    /api/v1/assets/{id}         raw content (owner only) → 201, Location
+//	POST   /api/v1/assets/{id}         multipart field "file" (owner only) → 201, Location
+//	GET    /api/v1/assets/{id}         content: Content-Type, Content-Disposition, ETag, Range
+//	DELETE /api/v1/assets/{id}         drop the content, keep the registration → 204
+//	GET    /api/v1/auth/token          the caller's tokens (HTTP Basic or a token); POST: a new one
+//	DELETE /api/v1/auth/revoke/{token} → true
+//	GET    /api/status, /api/ddo       discovery, no authentication
+//
+// Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}.
+package assets
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+var migrations = []string{
+	`CREATE TABLE assets (
+		id TEXT PRIMARY KEY,            -- lowercase hex SHA3-256 of metadata
+		owner_id TEXT NOT NULL,         -- the principal that registered it first
+		metadata BLOB NOT NULL,         -- the exact bytes received
+		name TEXT NOT NULL DEFAULT '',
+		content_type TEXT NOT NULL DEFAULT '',
+		content_hash TEXT NOT NULL DEFAULT '', -- declared SHA3-256 of the content, '' if none
+		created_at TEXT NOT NULL,
+		blob_hash TEXT,                 -- SHA-256 in the blob store; NULL until content is uploaded
+		size INTEGER,
+		sha3 TEXT,                      -- SHA3-256 of the uploaded content: the ETag
+		uploaded_at TEXT
+	);
+	CREATE INDEX assets_blob ON assets(blob_hash);
+	CREATE INDEX assets_owner ON assets(owner_id);`,
+}
+
+// Config is what the face is built with.
+type Config struct {
+	MaxSize   int64  // largest content accepted, in bytes
+	Quota     int64  // most bytes of asset content the node keeps (distinct contents); 0: no limit
+	PublicURL string // base URL advertised in the DDO; "" means the URL the request came to
+	NodeID    string // the node's address, shown in the status
+	PublicKey []byte // the node's public key: the DDO's DID is derived from it
+}
+
+// Service is the face.
+type Service struct {
+	db    *store.DB
+	blobs *blob.Store
+	auth  *auth.Service
+	clock clock.Clock
+	log   *slog.Logger
+	cfg   Config
+
+	// passwords bounds concurrent password checks: each argon2id check takes
+	// 19 MiB and tens of milliseconds, and Basic auth is accepted everywhere.
+	passwords chan struct{}
+}
+
+// New opens the face.
+func New(ctx context.Context, db *store.DB, blobs *blob.Store, a *auth.Service, c clock.Clock, log *slog.Logger, cfg Config) (*Service, error) {
+	if err := db.Migrate(ctx, "assets", migrations); err != nil {
+		return nil, err
+	}
+	return &Service{db: db, blobs: blobs, auth: a, clock: c, log: log, cfg: cfg,
+		passwords: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
+}
+
+// Register adds the face's routes.
+func (s *Service) Register(mux *http.ServeMux) {
+	// Meta API (DEP-15).
+	mux.HandleFunc("POST /api/v1/meta/data", s.authed(s.postMetadata))
+	mux.HandleFunc("PUT /api/v1/meta/data/{id}", s.authed(s.putMetadata))
+	mux.HandleFunc("GET /api/v1/meta/data/{id}", s.authed(s.getMetadata))
+	mux.HandleFunc("DELETE /api/v1/meta/data/{id}", s.authed(s.deleteAsset))
+	mux.HandleFunc("GET /api/v1/meta/data", s.authed(s.listIDs))
+	mux.HandleFunc("GET /api/v1/meta/data/{$}", s.authed(s.listIDs))
+	mux.HandleFunc("GET /api/v1/meta/index", s.authed(s.index))
+	// Storage API (DEP-7).
+	mux.HandleFunc("PUT /api/v1/assets/{id}", s.authed(s.putContent))
+	mux.HandleFunc("POST /api/v1/assets/{id}", s.authed(s.postContent))
+	mux.HandleFunc("GET /api/v1/assets/{id}", s.authed(s.download))
+	mux.HandleFunc("DELETE /api/v1/assets/{id}", s.authed(s.deleteContent))
+	// Auth API.
+	mux.HandleFunc("GET /api/v1/auth/token", s.authed(s.listTokens))
+	mux.HandleFunc("POST /api/v1/auth/token", s.authed(s.createToken))
+	mux.HandleFunc("DELETE /api/v1/auth/revoke/{token}", s.authed(s.revokeToken))
+	mux.HandleFunc("POST /api/v1/auth/revoke/{token}", s.authed(s.revokeToken)) // for HTML forms, as Surfer has
+	// Discovery (DEP-11): public, so a client can find the other endpoints.
+	mux.HandleFunc("GET /api/status", s.status)
+	mux.HandleFunc("GET /api/ddo", s.ddo)
+	// Anything else under the face's prefixes answers in the face's format.
+	for _, p := range []string{"/api/v1/meta/", "/api/v1/assets/", "/api/v1/auth/"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			if allow := allowed(mux, r, p); len(allow) > 0 {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				s.writeError(w, r, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s does not answer %s; it answers %s", r.URL.Path, r.Method, strings.Join(allow, ", ")))
+				return
+			}
+			s.writeError(w, r, apierr.NotFound("no endpoint %s in this API", r.URL.Path))
+		})
+	}
+}
+
+// allowed lists the methods that have a route for r's path other than the
+// catch-all pattern.
+func allowed(mux *http.ServeMux, r *http.Request, catchAll string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != catchAll && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+// authed runs h for an authenticated principal.
+func (s *Service) authed(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.principal(r)
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// principal authenticates a request the ways DEP clients do: "Authorization:
+// token <t>" (what starfish sends), "Bearer <t>", HTTP Basic with a
+// principal's password, or ?access_token=<t>.
+func (s *Service) principal(r *http.Request) (auth.Principal, error) {
+	ctx := r.Context()
+	if tok := auth.TokenFromHeader(r, "token", "Bearer"); tok != "" {
+		return s.auth.Authenticate(ctx, tok)
+	}
+	if name, password, ok := r.BasicAuth(); ok {
+		select {
+		case s.passwords <- struct{}{}:
+			defer func() { <-s.passwords }()
+		case <-ctx.Done():
+			return auth.Principal{}, ctx.Err()
+		}
+		return s.auth.CheckPassword(ctx, name, password)
+	}
+	if tok := r.URL.Query().Get("access_token"); tok != "" {
+		return s.auth.Authenticate(ctx, tok)
+	}
+	return auth.Principal{}, apierr.Unauthorized("authenticate with \"Authorization: token <token>\" (or Bearer), HTTP Basic, or ?access_token=; get a token at /api/v1/auth/token")
+}
+
+// errorBody is the face's error format: a map with the error's description,
+// a machine code and the status (DEP-15 asks for "a map with error code and
+// error description").
+type errorBody struct {
+	Error  string `json:"error"`
+	Code   string `json:"code"`
+	Status int    `json:"status"`
+}
+
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := apierr.As(err)
+	if !ok {
+		if errors.Is(err, context.Canceled) {
+			return // the client went away: nobody to answer
+		}
+		s.log.Error("assets: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if e.Status == http.StatusUnauthorized {
+		// Apache HttpClient (starfish-java) sends Basic credentials only when
+		// challenged.
+		w.Header().Add("WWW-Authenticate", `Basic realm="dds", charset="UTF-8"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="dds"`)
+	}
+	writeJSON(w, e.Status, errorBody{Error: e.Detail, Code: e.Code, Status: e.Status})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// Asset is a registered asset.
+type Asset struct {
+	ID         string
+	Owner      string
+	Metadata   []byte
+	Meta       Metadata
+	Created    time.Time
+	BlobHash   string // "" until content is uploaded
+	Size       int64
+	SHA3       string
+	UploadedAt time.Time
+}
+
+const assetCols = `id,owner_id,metadata,name,content_type,content_hash,created_at,COALESCE(blob_hash,''),COALESCE(size,0),COALESCE(sha3,''),COALESCE(uploaded_at,'')`
+
+type scanner interface{ Scan(...any) error }
+
+func scanAsset(sc scanner) (Asset, error) {
+	var a Asset
+	var created, uploaded string
+	err := sc.Scan(&a.ID, &a.Owner, &a.Metadata, &a.Meta.Name, &a.Meta.ContentType, &a.Meta.ContentHash,
+		&created, &a.BlobHash, &a.Size, &a.SHA3, &uploaded)
+	if err != nil {
+		return Asset{}, store.NotFound(err)
+	}
+	a.Created = store.ParseTime(created)
+	if uploaded != "" {
+		a.UploadedAt = store.ParseTime(uploaded)
+	}
+	return a, nil
+}
+
+// asset returns a registered asset; 404 when there is none.
+func (s *Service) asset(ctx context.Context, id string) (Asset, error) {
+	a, err := scanAsset(s.db.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE id=?`, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return Asset{}, apierr.NotFound("no asset %s is registered here", id)
+	}
+	return a, err
+}
+
+// baseURL is the URL clients reach this node at.
+func (s *Service) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimRight(s.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// Counts returns how many assets are registered and how many have content.
+func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
+	var all, withContent int64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(blob_hash) FROM assets`).Scan(&all, &withContent)
+	return map[string]int64{"registered": all, "with_content": withContent}, err
+}

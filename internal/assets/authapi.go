@@ -1,0 +1,87 @@
+package assets
+
+import (
+	"crypto/sha3"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/prometheus-dds/dds/internal/auth"
+)
+
+// listTokens answers the principal's tokens as a JSON array of strings,
+// oldest first. A principal with none gets one issued, so the answer is never
+// empty: starfish-java takes the first element without checking.
+func (s *Service) listTokens(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	toks, err := s.auth.Tokens(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	if len(toks) == 0 {
+		tok, err := s.auth.IssueToken(r.Context(), p.ID, "DEP auth API")
+		if err != nil {
+			return err
+		}
+		toks = []string{tok}
+	}
+	writeJSON(w, http.StatusOK, toks)
+	return nil
+}
+
+// createToken issues a token and answers it as a JSON string, with 200 (what
+// the clients accept).
+func (s *Service) createToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	tok, err := s.auth.IssueToken(r.Context(), p.ID, "DEP auth API")
+	if err != nil {
+		return err
+	}
+	s.log.Info("token issued", "principal", p.Name)
+	writeJSON(w, http.StatusOK, tok)
+	return nil
+}
+
+// revokeToken revokes one of the principal's tokens (an admin's: anyone's)
+// and answers true; 404 if there is no such token.
+func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := s.auth.Revoke(r.Context(), p, r.PathValue("token")); err != nil {
+		return err
+	}
+	s.log.Info("token revoked", "principal", p.Name)
+	writeJSON(w, http.StatusOK, true)
+	return nil
+}
+
+// status is DEP-11's agent status.
+func (s *Service) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":         "Prometheus DDS node " + s.cfg.NodeID,
+		"description":  "A node of the Prometheus decentralized data storage network: DEP-7 universal storage, DEP-15 metadata, token auth.",
+		"api-versions": []string{"v1"},
+		"custom":       map[string]any{"server-type": "dds", "node": s.cfg.NodeID, "did": s.did()},
+	})
+}
+
+// did is the node's DID: did:dep: and the SHA3-256 of its public key.
+func (s *Service) did() string {
+	sum := sha3.Sum256(s.cfg.PublicKey)
+	return "did:dep:" + hex.EncodeToString(sum[:])
+}
+
+// ddo is the node's DID document, listing the endpoints DEP clients look up
+// by service type.
+func (s *Service) ddo(w http.ResponseWriter, r *http.Request) {
+	did, base := s.did(), s.baseURL(r)
+	svc := func(frag, typ, path string) map[string]string {
+		return map[string]string{"id": did + "#" + frag, "type": typ, "serviceEndpoint": base + path}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"@context": "https://www.w3.org/ns/did/v1",
+		"id":       did,
+		"service": []map[string]string{
+			svc("meta", "DEP.Meta.v1", "/api/v1/meta"),
+			svc("storage", "DEP.Storage.v1", "/api/v1/assets"),
+			svc("auth", "DEP.Auth.v1", "/api/v1/auth"),
+			svc("status", "DEP.Status", "/api/status"),
+			svc("ddo", "DEP.DDO", "/api/ddo"),
+		},
+	})
+}

@@ -1,0 +1,160 @@
+package assets_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha3"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/testnet"
+)
+
+const benchSize = 64 << 20
+
+// BenchmarkPut uploads a 64 MiB asset through the real HTTP path (raw PUT):
+// hashing twice (SHA-256 and SHA3-256), writing and fsyncing. Each round
+// uploads different bytes, so each is a new object.
+func BenchmarkPut(b *testing.B) {
+	nd := testnet.New(b, 1).Nodes[0]
+	c := tokenAPI(b, nd, nd.UserToken)
+	id := c.register(`{"name":"bench"}`)
+	content := make([]byte, benchSize)
+	rand.NewChaCha8([32]byte{}).Read(content)
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		content[0], content[1], content[2] = byte(i), byte(i>>8), byte(i>>16)
+		c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(content)).want(b, 201)
+	}
+}
+
+// BenchmarkGet downloads a 64 MiB asset through the real HTTP path.
+func BenchmarkGet(b *testing.B) {
+	nd := testnet.New(b, 1).Nodes[0]
+	c := tokenAPI(b, nd, nd.UserToken)
+	id := c.register(`{"name":"bench"}`)
+	content := make([]byte, benchSize)
+	rand.NewChaCha8([32]byte{}).Read(content)
+	c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(content)).want(b, 201)
+	req, _ := http.NewRequest("GET", nd.URL()+"/api/v1/assets/"+id, nil)
+	req.Header.Set("Authorization", "token "+nd.UserToken)
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != benchSize || resp.StatusCode != 200 {
+			b.Fatalf("got %d bytes, status %d: %v", n, resp.StatusCode, err)
+		}
+	}
+}
+
+// TestUpload1GiBMemory uploads 1 GiB through the real HTTP path, by PUT and
+// by multipart POST, generated on the fly, and reports the process's peak
+// RSS and heap. The client runs in the same process, so the figures bound
+// the node's own. Run with DDS_BIG_TEST=1 (it writes 1 GiB to the temp dir).
+func TestUpload1GiBMemory(t *testing.T) {
+	if os.Getenv("DDS_BIG_TEST") == "" {
+		t.Skip("set DDS_BIG_TEST=1 to upload 1 GiB and measure peak memory")
+	}
+	const size = 1 << 30
+	gen := func() io.Reader { return io.LimitReader(rand.NewChaCha8([32]byte{1}), size) }
+	h := sha3.New256()
+	io.Copy(h, gen())
+	contentHash := hex.EncodeToString(h.Sum(nil))
+
+	nd := testnet.New(t, 1).Nodes[0]
+	c := tokenAPI(t, nd, nd.UserToken)
+	c.client = http.DefaultClient // no time limit
+	runtime.GC()
+	base := vmHWM(t)
+	var peakHeap atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peakHeap.Load() {
+					peakHeap.Store(ms.HeapInuse)
+				}
+			}
+		}
+	}()
+
+	id := c.register(`{"name":"one gig","contentHash":"` + contentHash + `"}`)
+	start := time.Now()
+	c.do("PUT", "/api/v1/assets/"+id, gen()).want(t, 201) // chunked: no Content-Length
+	putTime := time.Since(start)
+
+	id2 := c.register(`{"name":"one gig, multipart","contentHash":"` + contentHash + `"}`)
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, _ := mw.CreateFormFile("file", "big.bin")
+		_, err := io.Copy(fw, gen())
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	start = time.Now()
+	c.do("POST", "/api/v1/assets/"+id2, pr, "Content-Type", mw.FormDataContentType()).want(t, 201)
+	postTime := time.Since(start)
+
+	req, _ := http.NewRequest("GET", nd.URL()+"/api/v1/assets/"+id, nil)
+	req.Header.Set("Authorization", "token "+nd.UserToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Reset()
+	n, _ := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if n != size || hex.EncodeToString(h.Sum(nil)) != contentHash {
+		t.Fatalf("downloaded %d bytes with another hash", n)
+	}
+	close(stop)
+	t.Logf("1 GiB PUT %v (%.0f MB/s), multipart POST %v (%.0f MB/s)", putTime.Round(time.Millisecond),
+		size/putTime.Seconds()/1e6, postTime.Round(time.Millisecond), size/postTime.Seconds()/1e6)
+	t.Logf("peak RSS (VmHWM) %d MiB before the uploads, %d MiB after; peak HeapInuse during them %d MiB",
+		base>>20, vmHWM(t)>>20, peakHeap.Load()>>20)
+}
+
+// vmHWM is the process's peak resident set size in bytes.
+func vmHWM(t *testing.T) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status:", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			var kb int64
+			for _, c := range strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")) {
+				kb = kb*10 + int64(c-'0')
+			}
+			return kb << 10
+		}
+	}
+	t.Skip("no VmHWM")
+	return 0
+}

@@ -1,0 +1,308 @@
+package assets
+
+import (
+	"crypto/sha3"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"syscall"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// putContent stores the raw request body as the asset's content.
+func (s *Service) putContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.upload(w, r, p, func(stage func(io.Reader) error) error {
+		return stage(r.Body)
+	})
+}
+
+// postContent stores the multipart/form-data field "file" as the asset's
+// content, streaming it: the form is never spooled to memory or disk first.
+func (s *Service) postContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.upload(w, r, p, func(stage func(io.Reader) error) error {
+		return stageFilePart(r, stage)
+	})
+}
+
+// stageFilePart finds the part named "file" of a multipart/form-data body
+// and passes it to stage. Other parts are skipped; the body must be a
+// well-formed form to its closing boundary.
+func stageFilePart(r *http.Request, stage func(io.Reader) error) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return apierr.New(http.StatusUnsupportedMediaType, "not_multipart",
+			"POST uploads are multipart/form-data with the content in the field \"file\"; to send the raw bytes, use PUT")
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	found := false
+	for {
+		part, err := mr.NextRawPart() // raw: never decode a Content-Transfer-Encoding the client did not mean
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return badForm(err)
+		}
+		if part.FormName() != "file" {
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				return badForm(err)
+			}
+			continue
+		}
+		if found {
+			return apierr.BadRequest("bad_multipart", "the form has more than one field \"file\"")
+		}
+		found = true
+		if err := stage(part); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return apierr.BadRequest("missing_file", "the form has no field \"file\" with the content")
+	}
+	return nil
+}
+
+func badForm(err error) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return err
+	}
+	return apierr.BadRequest("bad_multipart", "malformed multipart/form-data body: %v", err)
+}
+
+// readErr marks an error that came from reading the request, not from
+// writing to disk: the client's fault (or its going away), never a 5xx.
+type readErr struct{ err error }
+
+func (e readErr) Error() string { return e.err.Error() }
+func (e readErr) Unwrap() error { return e.err }
+
+type clientReader struct{ r io.Reader }
+
+func (c clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = readErr{err}
+	}
+	return n, err
+}
+
+// filler makes each Read fill p unless the stream ends or fails, so that
+// the small reads a multipart part or a chunked body yields (4 KiB or less)
+// become large writes to disk.
+type filler struct{ r io.Reader }
+
+func (f filler) Read(p []byte) (n int, err error) {
+	for n < len(p) && err == nil {
+		var m int
+		m, err = f.r.Read(p[n:])
+		n += m
+	}
+	return n, err
+}
+
+// upload checks that p may upload the asset's content, stages what body
+// passes to its stage function (hashing it with SHA3-256 on the way), checks
+// the hash against the metadata and commits it. Whatever fails leaves
+// nothing behind.
+func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, body func(stage func(io.Reader) error) error) error {
+	ctx := r.Context()
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	a, err := s.asset(ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.Owner != p.ID {
+		return apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
+	}
+	limit, byQuota, err := s.room(r, a)
+	if err != nil {
+		return err
+	}
+	// Multipart framing adds a little around the content.
+	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+
+	var staged *blob.Staged
+	defer func() { staged.Discard() }()
+	h := sha3.New256()
+	err = body(func(rd io.Reader) error {
+		st, err := s.blobs.Stage(clientReader{filler{rd}}, limit, h)
+		if err != nil {
+			return err
+		}
+		staged = st
+		return nil
+	})
+	if err != nil {
+		return s.stageError(err, byQuota)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if a.Meta.ContentHash != "" && sum != a.Meta.ContentHash {
+		return apierr.BadRequest("content_hash_mismatch", "the SHA3-256 of the upload is %s; the asset's metadata says contentHash %s", sum, a.Meta.ContentHash)
+	}
+	err = s.blobs.Commit(ctx, staged, func(tx *store.Tx) error {
+		cur, err := s.ownedIn(tx, p, id) // it may have been deleted meanwhile
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`UPDATE assets SET blob_hash=?, size=?, sha3=?, uploaded_at=? WHERE id=?`,
+			staged.Hash, staged.Size, sum, store.Time(s.clock.Now()), id); err != nil {
+			return err
+		}
+		if cur.BlobHash != "" {
+			if err := s.blobs.Unref(tx, cur.BlobHash); err != nil {
+				return err
+			}
+		}
+		if s.cfg.Quota > 0 {
+			used, err := usedIn(tx)
+			if err != nil {
+				return err
+			}
+			if used > s.cfg.Quota {
+				return noSpace(s.cfg.Quota)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("asset content stored", "asset", id, "owner", p.Name, "size", staged.Size)
+	w.Header().Set("Location", "/api/v1/assets/"+id)
+	writeJSON(w, http.StatusCreated, id)
+	return nil
+}
+
+// room returns how many bytes the upload may have and whether the quota (not
+// the size limit) sets it. A declared Content-Length that cannot fit is
+// refused before a byte is read.
+func (s *Service) room(r *http.Request, a Asset) (limit int64, byQuota bool, err error) {
+	limit = s.cfg.MaxSize
+	if s.cfg.Quota > 0 {
+		used, err := usedIn(s.db)
+		if err != nil {
+			return 0, false, err
+		}
+		left := s.cfg.Quota - used + a.Size // replacing content frees the old
+		if left < limit {
+			limit, byQuota = max(left, 0), true
+		}
+	}
+	tooBig := func(n int64) bool {
+		return r.ContentLength > n+64<<10 || (r.Method == http.MethodPut && r.ContentLength > n)
+	}
+	switch {
+	case tooBig(s.cfg.MaxSize):
+		return 0, false, tooLarge(s.cfg.MaxSize)
+	case tooBig(limit):
+		return 0, false, noSpace(s.cfg.Quota)
+	}
+	return limit, byQuota, nil
+}
+
+// usedIn is the bytes of distinct asset contents.
+func usedIn(q interface {
+	QueryRow(string, ...any) *sql.Row
+}) (int64, error) {
+	var n int64
+	err := q.QueryRow(`SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`).Scan(&n)
+	return n, err
+}
+
+func noSpace(quota int64) error {
+	return apierr.New(http.StatusInsufficientStorage, "no_space", "this node has no room for the content: its asset storage is limited to %d bytes", quota)
+}
+
+func tooLarge(limit int64) error {
+	return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the content exceeds this node's limit of %d bytes", limit)
+}
+
+func (s *Service) stageError(err error, byQuota bool) error {
+	var mb *http.MaxBytesError
+	var re readErr
+	switch {
+	case errors.Is(err, blob.ErrTooLarge) || errors.As(err, &mb):
+		if byQuota {
+			return noSpace(s.cfg.Quota)
+		}
+		return tooLarge(s.cfg.MaxSize)
+	case errors.Is(err, syscall.ENOSPC):
+		return apierr.New(http.StatusInsufficientStorage, "no_space", "the node is out of disk space; try another node")
+	case errors.As(err, &re):
+		return apierr.BadRequest("upload_interrupted", "could not read the upload: %v", re.err)
+	}
+	return err
+}
+
+// download serves the content with the metadata's Content-Type, a file name,
+// a strong ETag (its SHA3-256) and Range support.
+func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return apierr.NotFound("no asset %q", r.PathValue("id"))
+	}
+	a, err := s.asset(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if a.BlobHash == "" {
+		return apierr.NotFound("asset %s is registered but its content has not been uploaded", id)
+	}
+	f, err := s.blobs.Open(a.BlobHash)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ct := a.Meta.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Disposition", contentDisposition(fileName(id, a.Meta)))
+	h.Set("ETag", `"`+a.SHA3+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", a.UploadedAt, f)
+	return nil
+}
+
+// deleteContent drops an asset's content and keeps its registration. The
+// bytes go when nothing else (another asset, a DDS file) refers to them.
+func (s *Service) deleteContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		a, err := s.ownedIn(tx, p, id)
+		if err != nil {
+			return err
+		}
+		if a.BlobHash == "" {
+			return apierr.NotFound("asset %s has no content", id)
+		}
+		if _, err := tx.Exec(`UPDATE assets SET blob_hash=NULL, size=NULL, sha3=NULL, uploaded_at=NULL WHERE id=?`, id); err != nil {
+			return err
+		}
+		return s.blobs.Unref(tx, a.BlobHash)
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("asset content deleted", "asset", id, "by", p.Name)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
