@@ -274,3 +274,7 @@ func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(blob_hash) FROM assets`).Scan(&all, &withContent)
 	return map[string]int64{"registered": all, "with_content": withContent}, err
 }
+
+// Lookup returns a registered asset, for other parts of the node (the data
+// provider serves assets as its native "dep7" file type).
+func (s *Service) Lookup(ctx context.Context, id string) (Asset, error) { return s.asset(ctx, id) }

@@ -200,19 +200,19 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.Replicas > 1 {
 		n.DDS.Replicas = n.Copies
 	}
+	if n.Assets, err = assets.New(ctx, n.DB, n.Blobs, n.Auth, cfg.Clock, n.log, assets.Config{
+		MaxSize: cfg.MaxFileSize, Quota: cfg.AssetQuota, PublicURL: cfg.PublicURL,
+		NodeID: n.Key.Address(), PublicKey: n.Key.PublicKey(),
+	}); err != nil {
+		return nil, err
+	}
 	pcfg := cfg.Provider
-	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DB, n.Blobs}}
+	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DB, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}}
 	if n.Provider, err = provider.New(ctx, pcfg, n.DB, n.Key, n.Ledger, n.Auth, cfg.Clock, n.log); err != nil {
 		return nil, err
 	}
 	n.Billing.AcceptOrders(n.Provider.DocumentService)
 	if n.Deals, err = n.openDeals(ctx); err != nil {
-		return nil, err
-	}
-	if n.Assets, err = assets.New(ctx, n.DB, n.Blobs, n.Auth, cfg.Clock, n.log, assets.Config{
-		MaxSize: cfg.MaxFileSize, Quota: cfg.AssetQuota, PublicURL: cfg.PublicURL,
-		NodeID: n.Key.Address(), PublicKey: n.Key.PublicKey(),
-	}); err != nil {
 		return nil, err
 	}
 	if err := n.ensureAdmin(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"path/filepath"
 
+	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -39,6 +40,41 @@ func (f ddsFiles) Open(ctx context.Context, id string) (io.ReadSeekCloser, provi
 		return nil, o, err
 	}
 	rc, err := f.blobs.Open(o.Checksum)
+	if err != nil {
+		return nil, o, errors.Join(store.ErrNotFound, err)
+	}
+	return rc, o, nil
+}
+
+// dep7Assets serves DEP-7 assets with content as the provider's native "dep7"
+// file type.
+type dep7Assets struct {
+	assets *assets.Service
+	blobs  *blob.Store
+}
+
+func (d dep7Assets) Stat(ctx context.Context, id string) (provider.LocalObject, error) {
+	a, err := d.assets.Lookup(ctx, id)
+	if err != nil || a.BlobHash == "" {
+		return provider.LocalObject{}, store.ErrNotFound
+	}
+	o := provider.LocalObject{Name: a.Meta.Name, ContentType: a.Meta.ContentType, Size: a.Size, Owner: a.Owner,
+		Checksum: a.BlobHash, ModTime: a.UploadedAt}
+	if o.Name == "" {
+		o.Name = a.ID
+	}
+	if o.ContentType == "" {
+		o.ContentType = "application/octet-stream"
+	}
+	return o, nil
+}
+
+func (d dep7Assets) Open(ctx context.Context, id string) (io.ReadSeekCloser, provider.LocalObject, error) {
+	o, err := d.Stat(ctx, id)
+	if err != nil {
+		return nil, o, err
+	}
+	rc, err := d.blobs.Open(o.Checksum)
 	if err != nil {
 		return nil, o, errors.Join(store.ErrNotFound, err)
 	}

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"bytes"
+	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
@@ -271,4 +272,36 @@ func TestNativeFile(t *testing.T) {
 	}
 	st, b = e.get("/api/aquarius/assets/ddo/"+did, nil)
 	wantError(t, "unpublished", st, b, 404, "Cannot resolve DID")
+}
+
+// A DEP-7 asset stored on this node is sold like any file: the native
+// "dep7" file type.
+func TestNativeDEP7Asset(t *testing.T) {
+	e := newEnv(t)
+	content := bytes.Repeat([]byte("dep7 asset bytes "), 500)
+	sum := sha3.Sum256(content)
+	meta := []byte(`{"name":"table.csv","type":"dataset","contentType":"text/csv","contentHash":"` + hex.EncodeToString(sum[:]) + `"}`)
+	req, _ := http.NewRequest("POST", e.nd.URL()+"/api/v1/meta/data", bytes.NewReader(meta))
+	req.Header.Set("Authorization", "token "+e.nd.UserToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	json.NewDecoder(resp.Body).Decode(&id)
+	resp.Body.Close()
+	req, _ = http.NewRequest("PUT", e.nd.URL()+"/api/v1/assets/"+id, bytes.NewReader(content))
+	req.Header.Set("Authorization", "token "+e.nd.UserToken)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("upload asset: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+
+	did := e.publish("0x00000000000000000000000000000000000000b7", []provider.FileObject{{Type: "dep7", ID: id}}, "1", 0, e.nd.UserToken)
+	tx := e.pay(did, "access-1", e.consumer, "1")
+	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
+	st, body, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil)
+	if st != 200 || !bytes.Equal(body, content) || !strings.Contains(hdr.Get("Content-Disposition"), "table.csv") {
+		t.Fatalf("dep7 download: %d %d bytes %v", st, len(body), hdr)
+	}
 }
