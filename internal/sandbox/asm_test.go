@@ -73,9 +73,9 @@ func vec(items ...[]byte) []byte {
 }
 
 // i32 pushes a constant; load/store read and write i32s at constant addresses.
-func i32(v int32) []byte       { return append([]byte{opI32Const}, sleb(int64(v))...) }
-func call(fn byte) []byte      { return []byte{opCall, fn} }
-func load(addr int32) []byte   { return append(i32(addr), opI32Load, 2, 0) }
+func i32(v int32) []byte     { return append([]byte{opI32Const}, sleb(int64(v))...) }
+func call(fn byte) []byte    { return []byte{opCall, fn} }
+func load(addr int32) []byte { return append(i32(addr), opI32Load, 2, 0) }
 func store(addr int32, val []byte) []byte {
 	return append(append(i32(addr), val...), opI32Store, 2, 0)
 }
