@@ -28,20 +28,24 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
+	"github.com/prometheus-dds/dds/internal/storlets"
 )
 
 // Config is what a node is started with. The zero value of each field means
 // its default.
 type Config struct {
 	DataDir          string
-	Listen           string        // host:port; default 127.0.0.1:8080
-	PublicURL        string        // how others reach this node; default http://<listen>
-	PricePerGiBMonth money.Amount  // default 1 token
-	MinPrice         money.Amount  // default 0
-	QuoteTTL         time.Duration // default 1h
-	MaxFileSize      int64         // default 16 GiB
-	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
+	Listen           string         // host:port; default 127.0.0.1:8080
+	PublicURL        string         // how others reach this node; default http://<listen>
+	PricePerGiBMonth money.Amount   // default 1 token
+	MinPrice         money.Amount   // default 0
+	QuoteTTL         time.Duration  // default 1h
+	MaxFileSize      int64          // default 16 GiB
+	SweepEvery       time.Duration  // default 30s; <0 disables the background sweeper
+	Storlets         sandbox.Limits // limits of storlet runs; zero fields take the sandbox defaults
+	WasmCacheDir     string         // compiled storlet code, kept across restarts; default DATA/wasm-cache
 	Clock            clock.Clock
 	Logger           *slog.Logger
 }
@@ -72,18 +76,20 @@ func (c *Config) defaults() {
 
 // Node is a running node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	Key     *identity.Key
-	DB      *store.DB
-	Blobs   *blob.Store
-	Auth    *auth.Service
-	Ledger  *ledger.Ledger
-	DDS     *dds.Service
-	Billing *billing.Service
-	Metrics *metrics.Metrics
-	handler http.Handler
+	cfg      Config
+	log      *slog.Logger
+	lock     *os.File
+	Key      *identity.Key
+	DB       *store.DB
+	Blobs    *blob.Store
+	Auth     *auth.Service
+	Ledger   *ledger.Ledger
+	DDS      *dds.Service
+	Billing  *billing.Service
+	Sandbox  *sandbox.Runtime
+	Storlets *storlets.Service
+	Metrics  *metrics.Metrics
+	handler  http.Handler
 
 	srv  *http.Server
 	ln   net.Listener
@@ -134,6 +140,16 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
+	if cfg.WasmCacheDir == "" {
+		cfg.WasmCacheDir = filepath.Join(cfg.DataDir, "wasm-cache")
+	}
+	if n.Sandbox, err = sandbox.New(ctx, cfg.Storlets, cfg.WasmCacheDir); err != nil {
+		return nil, err
+	}
+	if n.Storlets, err = storlets.New(ctx, n.DB, n.Blobs, n.Auth, n.Sandbox, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
+		return nil, err
+	}
+	n.DDS.Filter = n.Storlets
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -236,6 +252,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", n.Metrics.Handler())
 	n.DDS.Register(mux)
 	n.Billing.Register(mux)
+	n.Storlets.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
@@ -316,6 +333,10 @@ func (n *Node) Close() error {
 
 func (n *Node) closeStores() error {
 	var err error
+	if n.Sandbox != nil {
+		n.Sandbox.Close(context.Background())
+		n.Sandbox = nil
+	}
 	if n.DB != nil {
 		err = n.DB.Close()
 		n.DB = nil

@@ -10,8 +10,9 @@ import (
 
 // Files is a flat, read-only file system whose entries are host files under
 // other names (for example content-addressed blobs under the names a module
-// expects). Mount it with Mount{Guest: "/deps", FS: Files{...}}.
-type Files map[string]string // name in the guest -> host path
+// expects): each name maps to a function that opens its file. Mount it with
+// Mount{Guest: "/deps", FS: Files{...}}.
+type Files map[string]func() (*os.File, error)
 
 // Open implements fs.FS.
 func (f Files) Open(name string) (fs.File, error) {
@@ -21,11 +22,11 @@ func (f Files) Open(name string) (fs.File, error) {
 	if name == "." {
 		return &filesDir{files: f}, nil
 	}
-	host, ok := f[name]
+	open, ok := f[name]
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	file, err := os.Open(host)
+	file, err := open()
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -76,8 +77,11 @@ func (d *filesDir) ReadDir(n int) ([]fs.DirEntry, error) {
 		d.entries = make([]fs.DirEntry, 0, len(names))
 		for _, name := range names {
 			var size int64
-			if fi, err := os.Stat(d.files[name]); err == nil {
-				size = fi.Size()
+			if f, err := d.files[name](); err == nil {
+				if fi, err := f.Stat(); err == nil {
+					size = fi.Size()
+				}
+				f.Close()
 			}
 			d.entries = append(d.entries, fs.FileInfoToDirEntry(fileInfo{name: name, size: size, mode: 0o444}))
 		}

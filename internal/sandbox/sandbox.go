@@ -185,6 +185,7 @@ type Mount struct {
 
 // Run is the input of one run.
 type Run struct {
+	Name   string    // argv[0]; default "module"
 	Stdin  io.Reader // nil: empty
 	Stdout io.Writer // nil: discarded (but still counted against MaxOutput)
 	Args   []string  // after the program name
@@ -235,10 +236,18 @@ func (e *RunError) Error() string {
 
 func (e *RunError) Unwrap() error { return e.Kind }
 
-// lastLine is the last non-empty line of a log, shortened, for error details.
+// lastLine is the line of a log that best says what went wrong, shortened,
+// for error details: the first line of a panic or fatal error (runtimes
+// print a stack trace after it), or else the last line.
 func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	s := strings.TrimSpace(lines[len(lines)-1])
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			s = strings.TrimSpace(l)
+			break
+		}
+	}
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}
@@ -272,6 +281,10 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 		stdout.w = io.Discard
 	}
 	stderr := &capWriter{max: r.lim.MaxStderr}
+	name := in.Name
+	if name == "" {
+		name = "module"
+	}
 	stdin := in.Stdin
 	if stdin == nil {
 		stdin = bytes.NewReader(nil)
@@ -287,7 +300,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module run at once
 		WithStartFunctions().
-		WithArgs(append([]string{"storlet"}, in.Args...)...).
+		WithArgs(append([]string{name}, in.Args...)...).
 		WithStdin(stdin).WithStdout(stdout).WithStderr(stderr).
 		WithFSConfig(fsc).
 		WithRandSource(rand.Reader).

@@ -69,7 +69,7 @@ func TestCompileRefuses(t *testing.T) {
 }
 
 func TestLimitsStopRuns(t *testing.T) {
-	r := newRuntime(t, Limits{MemoryPages: 256, Timeout: 300 * time.Millisecond, MaxOutput: 100 << 10})
+	r := newRuntime(t, Limits{MemoryPages: 256, Timeout: time.Second, MaxOutput: 100 << 10})
 	for _, tc := range []struct {
 		name string
 		wasm []byte
