@@ -111,7 +111,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return err
 	}
-	freq, err := s.filterRequest(r, true)
+	freq, err := filter.FromHTTP(r, true) // X-Run-Storlet transforms what is stored
 	if err != nil {
 		return err
 	}
@@ -121,18 +121,11 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
 	res, err := jsonapi.Stream(body, "data", func(rd io.Reader) error {
-		src := io.Reader(b64.NewDecoder(rd))
-		if freq.Explicit() {
-			// X-Run-Storlet: store what the storlet makes of the data.
-			out, applied, err := s.Filter.Apply(r.Context(), p.ID, freq, src)
-			if err != nil {
-				return s.stageError(err)
-			}
-			if applied {
-				defer out.Close()
-				src = out
-			}
+		src, done, err := filter.Transform(r.Context(), s.Filter, p.ID, freq, b64.NewDecoder(rd))
+		if err != nil {
+			return s.stageError(err)
 		}
+		defer done()
 		st, err := s.blobs.Stage(src, s.MaxSize)
 		if err != nil {
 			return s.stageError(err)
@@ -298,13 +291,6 @@ func (s *Service) info(w http.ResponseWriter, r *http.Request, p auth.Principal)
 }
 
 func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	freq, err := s.filterRequest(r, false)
-	if err != nil {
-		return err
-	}
-	if freq.Explicit() && r.Header.Get("Range") != "" {
-		return rangeWithStorlet()
-	}
 	f, err := s.visible(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -331,52 +317,12 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	defer content.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
-	if s.Filter != nil {
-		out, applied, err := s.Filter.Apply(r.Context(), f.Owner, freq, content)
-		if err != nil {
-			return err
-		}
-		if applied {
-			defer out.Close()
-			return s.serveFiltered(w, r, f, out)
-		}
+	// The owner's storlets transform what is read.
+	if handled, err := filter.Serve(w, r, s.Filter, f.Owner, content, s.log); handled || err != nil {
+		return err
 	}
 	w.Header().Set("ETag", `"`+f.Hash+`"`)
 	http.ServeContent(w, r, "", f.StoredAt, content)
-	return nil
-}
-
-// filterRequest reads X-Run-Storlet and its parameters; without a filter,
-// naming a storlet is an error rather than silently ignored.
-func (s *Service) filterRequest(r *http.Request, upload bool) (filter.Request, error) {
-	freq, err := filter.FromHTTP(r, upload)
-	if err == nil && freq.Explicit() && s.Filter == nil {
-		err = apierr.BadRequest("storlets_unavailable", "this node runs no storlets; drop %s", filter.RunHeader)
-	}
-	return freq, err
-}
-
-func rangeWithStorlet() error {
-	return apierr.BadRequest("range_with_storlet", "a Range request cannot be combined with a storlet: the length of its output is unknown; drop the Range header")
-}
-
-// serveFiltered streams a storlet's output: its length is unknown, so no
-// Content-Length, ETag or Range. A storlet failing midway aborts the
-// response, so the client sees a truncated transfer, never a short success.
-func (s *Service) serveFiltered(w http.ResponseWriter, r *http.Request, f File, out io.Reader) error {
-	if r.Header.Get("Range") != "" {
-		return rangeWithStorlet()
-	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return nil
-	}
-	if _, err := io.CopyBuffer(w, out, make([]byte, 64<<10)); err != nil {
-		if r.Context().Err() == nil {
-			s.log.Warn("storlet output failed midway; aborting the response", "file", f.ID, "err", err)
-		}
-		panic(http.ErrAbortHandler)
-	}
 	return nil
 }
 
