@@ -14,12 +14,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -131,7 +133,8 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, entry string) (*Modu
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, invalid("not a binary WebAssembly module (no \\0asm header); a storlet must be compiled to WASI preview 1, e.g. GOOS=wasip1 GOARCH=wasm go build")
 	}
-	cm, err := r.rt.CompileModule(ctx, wasm)
+	// Compiling a large module takes seconds: use every core.
+	cm, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
@@ -310,7 +313,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
 
-	mod, err := r.rt.InstantiateModule(ctx, m.cm, cfg)
+	mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.cm, cfg)
 	if err != nil {
 		return res, r.classify(parent, ctx, stdout, stderr, nil, err)
 	}
