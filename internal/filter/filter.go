@@ -34,6 +34,7 @@ type Request struct {
 	Storlet string  // X-Run-Storlet: run this one explicitly; empty: the account's deployed ones
 	Params  []Param // parameters of an explicit run, in the order given
 	Upload  bool    // the object is being uploaded (only an explicit storlet runs)
+	Ranged  bool    // the client asked for a byte range: if any storlet applies, Apply fails with ErrRange without running it
 }
 
 // Param is one key=value parameter.
@@ -61,7 +62,7 @@ const (
 // a storlet is named: a plain GET with a query string runs the deployed
 // storlets with their deployed parameters.
 func FromHTTP(r *http.Request, upload bool, skip ...string) (Request, error) {
-	req := Request{Storlet: strings.TrimSpace(r.Header.Get(RunHeader)), Upload: upload}
+	req := Request{Storlet: strings.TrimSpace(r.Header.Get(RunHeader)), Upload: upload, Ranged: !upload && r.Header.Get("Range") != ""}
 	if req.Storlet == "" {
 		for k := range r.Header {
 			if strings.HasPrefix(http.CanonicalHeaderKey(k), ParamHeader) {

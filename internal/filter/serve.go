@@ -32,16 +32,19 @@ func Serve(w http.ResponseWriter, r *http.Request, f Filter, account string, con
 		}
 		return false, nil
 	}
-	if req.Explicit() && r.Header.Get("Range") != "" {
+	if req.Explicit() && req.Ranged {
 		return false, ErrRange
 	}
 	out, applied, err := f.Apply(r.Context(), account, req, content)
 	if err != nil || !applied {
+		if e, ok := apierr.As(err); ok && e.Status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		return false, err
 	}
 	defer out.Close()
-	if r.Header.Get("Range") != "" {
-		return false, ErrRange
+	if req.Ranged {
+		return false, ErrRange // a filter that did not check
 	}
 	h := w.Header()
 	h.Del("Content-Length")

@@ -34,6 +34,9 @@ func (s *Service) Apply(ctx context.Context, account string, req filter.Request,
 	if err != nil || len(stages) == 0 {
 		return nil, false, err
 	}
+	if req.Ranged {
+		return nil, false, filter.ErrRange
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	p := &pipeline{cancel: cancel, ok: make([]bool, len(stages))}
 	src := io.Reader(&inputReader{r: in, p: p})

@@ -732,3 +732,37 @@ func benchGet(b *testing.B, size int, storlet bool) {
 		}
 	}
 }
+
+// TestBusy: when every slot runs a storlet, another run waits a little, then
+// gets 503 with Retry-After; plain reads are not affected.
+func TestBusy(t *testing.T) {
+	nd := testnet.New(t, 1, withCache, func(_ int, c *node.Config) {
+		c.Storlets = sandbox.Limits{Timeout: 3 * time.Second, Concurrency: 1, QueueWait: 100 * time.Millisecond}
+	}).Nodes[0]
+	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	alice := nd.UserToken
+	aliceID := account(t, nd, alice)
+	fa := storeFile(t, nd, alice, []byte(csvData))
+	for _, name := range []string{"loop", "upper"} {
+		st := addStorlet(t, admin, name, nil)
+		admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, st.ID), nil)
+	}
+	done := make(chan resp)
+	go func() { done <- get(t, nd, alice, fa, "X-Run-Storlet", "loop") }()
+	time.Sleep(500 * time.Millisecond) // the loop has the only slot
+	r := get(t, nd, alice, fa, "X-Run-Storlet", "upper")
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "storlets_busy") {
+		t.Fatalf("busy: %d %v %s", r.status, r.header, r.body)
+	}
+	if r := get(t, nd, alice, fa, "Range", "bytes=0-6"); r.status != 400 {
+		// Both storlets are deployed, so a Range read of alice's file is refused
+		// at once instead of waiting for a slot.
+		t.Fatalf("range: %d %s", r.status, r.body)
+	}
+	if r := <-done; r.status != 422 {
+		t.Fatalf("loop: %d %s", r.status, r.body)
+	}
+	if r := get(t, nd, alice, fa, "X-Run-Storlet", "upper"); r.status != 200 || string(r.body) != strings.ToUpper(csvData) {
+		t.Fatalf("after the slot freed: %d %s", r.status, r.body)
+	}
+}
