@@ -173,6 +173,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
 	})
+	n.Metrics.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", n.Storlets.Counts)
+	n.Metrics.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", n.Storlets.Runs)
 	n.handler = n.routes()
 	n.log.Info("node ready", "node", n.Key.ID(), "data", cfg.DataDir,
 		"price_per_gib_month", cfg.PricePerGiBMonth.String(), "quote_ttl", cfg.QuoteTTL,

@@ -190,10 +190,14 @@ func (p *pipeline) run(ctx context.Context, s *Service, i int, st stage, stdin i
 		run.Mounts = []sandbox.Mount{{Guest: DepsDir, FS: st.deps}}
 	}
 	res, err := s.rt.Run(ctx, st.mod, run)
+	if err == nil && len(res.Stderr) > 0 {
+		s.log.Debug("storlet log", "storlet", st.name, "stderr", string(res.Stderr))
+	}
 	p.mu.Lock()
 	switch {
 	case err == nil:
 		p.ok[i] = true
+		s.countRun("ok")
 	case i+1 < len(p.ok) && p.ok[i+1]:
 		// The next storlet is done and stopped reading: nothing lost.
 		err = nil
@@ -275,6 +279,7 @@ func (s *Service) runError(name string, err error, res sandbox.Result) error {
 	var re *sandbox.RunError
 	switch {
 	case errors.Is(err, sandbox.ErrBusy):
+		s.countRun("storlets_busy")
 		return apierr.New(http.StatusServiceUnavailable, "storlets_busy", "every storlet slot of this node is busy; retry shortly")
 	case errors.As(err, &re):
 		code := "storlet_failed"
@@ -286,6 +291,7 @@ func (s *Service) runError(name string, err error, res sandbox.Result) error {
 		case sandbox.ErrOutputLimit:
 			code = "storlet_output_limit"
 		}
+		s.countRun(code)
 		s.log.Warn("storlet failed", "storlet", name, "err", err, "stderr", string(re.Stderr))
 		return apierr.New(http.StatusUnprocessableEntity, code, "storlet %q %s", name, err)
 	}

@@ -86,6 +86,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	modules map[moduleKey]*compiled
+	runs    map[string]int64 // runs by outcome, for metrics
 }
 
 type moduleKey struct{ hash, entry string }
@@ -103,7 +104,7 @@ func New(ctx context.Context, db *store.DB, blobs *blob.Store, a *auth.Service, 
 		return nil, err
 	}
 	return &Service{db: db, blobs: blobs, auth: a, rt: rt, clock: c, log: log, MaxDependency: maxDependency,
-		modules: map[moduleKey]*compiled{}}, nil
+		modules: map[moduleKey]*compiled{}, runs: map[string]int64{}}, nil
 }
 
 // Storlet is a registered storlet.
@@ -261,4 +262,40 @@ func (s *Service) remember(hash string, m *sandbox.Module) {
 		return
 	}
 	s.modules[moduleKey{hash, m.Entry()}] = c
+}
+
+// Counts returns how many storlets, dependencies and deployments there are,
+// for metrics.
+func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for kind, q := range map[string]string{
+		"storlets":               `SELECT COUNT(*) FROM storlets`,
+		"dependencies":           `SELECT COUNT(*) FROM storlet_dependencies`,
+		"storlet_deployments":    `SELECT COUNT(*) FROM storlet_deployments`,
+		"dependency_deployments": `SELECT COUNT(*) FROM storlet_dependency_deployments`,
+	} {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return nil, err
+		}
+		out[kind] = n
+	}
+	return out, nil
+}
+
+// Runs returns the number of storlet runs since start, by outcome.
+func (s *Service) Runs(context.Context) (map[string]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{"ok": 0, "storlet_failed": 0, "storlet_timeout": 0, "storlet_memory_limit": 0, "storlet_output_limit": 0, "storlets_busy": 0}
+	for k, v := range s.runs {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (s *Service) countRun(outcome string) {
+	s.mu.Lock()
+	s.runs[outcome]++
+	s.mu.Unlock()
 }

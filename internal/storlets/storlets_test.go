@@ -696,6 +696,16 @@ func TestMisbehavingStorlets(t *testing.T) {
 	if r := get(t, nd, alice, fa, "X-Run-Storlet", "upper"); r.status != 200 || string(r.body) != strings.ToUpper(csvData) {
 		t.Fatalf("after the misbehaving ones: %d %q", r.status, r.body)
 	}
+	m := admin.want(200, "GET", "/metrics", nil)
+	for _, line := range []string{
+		`dds_storlet_runs{outcome="ok"} 1`, `dds_storlet_runs{outcome="storlet_timeout"} 1`,
+		`dds_storlet_runs{outcome="storlet_memory_limit"} 1`, `dds_storlet_runs{outcome="storlet_output_limit"} 1`,
+		`dds_storlet_runs{outcome="storlet_failed"} 1`, `dds_storlets{kind="storlet_deployments"} 5`,
+	} {
+		if !strings.Contains(string(m.body), line) {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
 }
 
 // BenchmarkGetTrivialStorlet is the cost a storlet adds to a small GET:
