@@ -2,8 +2,22 @@
 // storlets (WebAssembly filters) and dependencies (files they read), uploads
 // their data, and deploys them to accounts. Every GET of an account's objects
 // then runs its deployed storlets, in deploy order, and a request may name
-// one with X-Run-Storlet. The face implements filter.Filter for the faces
-// that serve objects; the code runs in the sandbox package.
+// one with X-Run-Storlet (on an upload, it transforms what is stored). The
+// face implements filter.Filter for the faces that serve objects; the code
+// runs in the sandbox package.
+//
+// The contract a storlet is written to (language "wasm", interface 1.0): a
+// WASI preview 1 command module, from any source language (Go:
+// GOOS=wasip1 GOARCH=wasm go build). Its entry point is the export named by
+// main (default _start). stdin is the object, stdout the new object; stderr
+// is a log (kept up to 16 KiB, shown in errors and the node's log). argv[0]
+// is the storlet's name; the parameters follow as key=value arguments and
+// are also in the environment as STORLET_PARAM_<KEY> (upper case, '-' and
+// '.' as '_'). The dependencies it lists are files under /deps (read-only;
+// $STORLET_DEPS). Exit code 0 is success; anything else fails the request
+// (422). There is no network and no other file. Limits (flags): memory,
+// wall-clock time, output size, concurrent runs; a storlet over one is
+// stopped (422, or 503 when every slot is busy).
 package storlets
 
 import (
