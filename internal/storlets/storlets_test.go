@@ -202,7 +202,7 @@ func storeFile(t testing.TB, nd *testnet.Node, token string, content []byte) str
 	return f.ID
 }
 
-// user is a DDS user: it reads files with a bearer token.
+// get reads a DDS file with a user's bearer token.
 func get(t testing.TB, nd *testnet.Node, token, id string, hdr ...string) resp {
 	t.Helper()
 	a := api{t: t, url: nd.URL()}
@@ -355,9 +355,8 @@ func TestStorletEndpoints(t *testing.T) {
 	admin.want(204, "DELETE", path, nil)
 	admin.want(404, "GET", path, nil)
 	admin.want(404, "DELETE", path, nil)
-	// The module's blob went with it.
+	// The module's blob went with it (collected once the delete committed).
 	if nd.Blobs.Has(st.DataSHA256) {
-		// Collected after commit; give the after-commit hook no excuse.
 		t.Fatal("the deleted storlet's module is still in the blob store")
 	}
 }
