@@ -38,6 +38,7 @@ Every flag has an environment variable twin: DDS_<FLAG>, upper case, '-' as '_'.
 		Subcommands: []*ffcli.Command{
 			serveCmd(), devnetCmd(), tokenCmd(), userCmd(),
 			putCmd(), getCmd(), infoCmd(), payCmd(), extendCmd(), statementCmd(),
+			storletCmd(), dependencyCmd(),
 			versionCmd(),
 		},
 		FlagSet: flag.NewFlagSet("dds", flag.ContinueOnError),

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/b64"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/filter"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
@@ -66,9 +67,10 @@ type Service struct {
 	auth     *auth.Service
 	clock    clock.Clock
 	log      *slog.Logger
-	MaxSize  int64     // largest file accepted, in bytes
-	Confirm  Confirmer // nil: standalone, no confirmations
-	Replicas Replicas  // nil: no network, the only copy is here
+	MaxSize  int64         // largest file accepted, in bytes
+	Confirm  Confirmer     // nil: standalone, no confirmations
+	Replicas Replicas      // nil: no network, the only copy is here
+	Filter   filter.Filter // storlets; nil: files are served as stored
 }
 
 // New opens the DDS face and registers it with the ledger.
@@ -120,13 +122,22 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return err
 	}
+	freq, err := filter.FromHTTP(r, true) // X-Run-Storlet transforms what is stored
+	if err != nil {
+		return err
+	}
 	// Base64 inflates by 4/3; allow line breaks and the small attributes.
 	limit := s.MaxSize/3*4 + s.MaxSize/32 + 2*jsonapi.MaxSmall
 	body := &bodyReader{http.MaxBytesReader(w, r.Body, limit)}
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
 	res, err := jsonapi.Stream(body, "data", func(rd io.Reader) error {
-		st, err := s.blobs.Stage(b64.NewDecoder(rd), s.MaxSize)
+		src, done, err := filter.Transform(r.Context(), s.Filter, p.ID, freq, b64.NewDecoder(rd))
+		if err != nil {
+			return s.stageError(err)
+		}
+		defer done()
+		st, err := s.blobs.Stage(src, s.MaxSize)
 		if err != nil {
 			return s.stageError(err)
 		}
@@ -331,8 +342,12 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	}
 	defer content.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("ETag", `"`+f.Hash+`"`)
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+	// The owner's storlets transform what is read.
+	if handled, err := filter.Serve(w, r, s.Filter, f.Owner, content, s.log); handled || err != nil {
+		return err
+	}
+	w.Header().Set("ETag", `"`+f.Hash+`"`)
 	http.ServeContent(w, r, "", f.StoredAt, content)
 	return nil
 }

@@ -38,7 +38,9 @@ import (
 	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/replica"
+	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
+	"github.com/prometheus-dds/dds/internal/storlets"
 )
 
 // Config is what a node is started with. The zero value of each field means
@@ -64,6 +66,9 @@ type Config struct {
 
 	BitcoinNetwork string          // mainnet, testnet (default), signet or regtest: the deal module's
 	DealConfirmer  deals.Confirmer // confirms deals' Bitcoin payments; default: an admin does (deals.Manual)
+
+	Storlets     sandbox.Limits // limits of storlet runs; zero fields take the sandbox defaults
+	WasmCacheDir string         // compiled storlet code, kept across restarts; default DATA/wasm-cache
 
 	Clock    clock.Clock
 	Logger   *slog.Logger
@@ -125,6 +130,8 @@ type Node struct {
 	Provider *provider.Service
 	Deals    *deals.Service
 	Assets   *assets.Service
+	Sandbox  *sandbox.Runtime
+	Storlets *storlets.Service
 	Metrics  *metrics.Metrics
 	handler  http.Handler
 
@@ -215,6 +222,16 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Deals, err = n.openDeals(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.WasmCacheDir == "" {
+		cfg.WasmCacheDir = filepath.Join(cfg.DataDir, "wasm-cache")
+	}
+	if n.Sandbox, err = sandbox.New(ctx, cfg.Storlets, cfg.WasmCacheDir); err != nil {
+		return nil, err
+	}
+	if n.Storlets, err = storlets.New(ctx, n.DB, n.Blobs, n.Auth, n.Sandbox, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
+		return nil, err
+	}
+	n.DDS.Filter = n.Storlets
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -239,6 +256,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
 	})
 	n.Metrics.Gauges("dds_assets", "DEP-7 assets: registered, and with content uploaded.", "state", n.Assets.Counts)
+	n.Metrics.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", n.Storlets.Counts)
+	n.Metrics.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", n.Storlets.Runs)
 	n.handler = n.routes()
 	mode := "network"
 	if n.Net.Standalone() {
@@ -348,6 +367,7 @@ func (n *Node) routes() http.Handler {
 	n.Provider.Register(mux)
 	n.Deals.Register(mux)
 	n.Assets.Register(mux)
+	n.Storlets.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
@@ -455,6 +475,10 @@ func (n *Node) Close() error {
 
 func (n *Node) closeStores() error {
 	var err error
+	if n.Sandbox != nil {
+		n.Sandbox.Close(context.Background())
+		n.Sandbox = nil
+	}
 	if n.DB != nil {
 		err = n.DB.Close()
 		n.DB = nil

@@ -1,0 +1,1026 @@
+package storlets
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/sandbox"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// maxMeta bounds a metadata document.
+const maxMeta = 64 << 10
+
+// Register adds the face's routes. The spec's paths overlap in ways Go's
+// pattern router refuses (/storlets/dependencies/{id}/data against
+// /storlets/{account}/deploy/{id}), so the face routes below /storlets
+// itself. /dependencies is an alias of /storlets/dependencies.
+func (s *Service) Register(mux *http.ServeMux) {
+	for _, p := range []string{"/storlets", "/storlets/", "/dependencies", "/dependencies/"} {
+		mux.HandleFunc(p, s.serve)
+	}
+}
+
+// Error is the face's error body: the spec asks only for JSON.
+type Error struct {
+	Error   string `json:"error"`   // machine code
+	Message string `json:"message"` // what is wrong and what to do
+}
+
+func (s *Service) writeError(w http.ResponseWriter, err error) {
+	e, ok := apierr.As(err)
+	if !ok {
+		s.log.Error("storlets request failed", "err", err)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, e.Status, Error{Error: e.Code, Message: e.Detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// route is one endpoint: a method and a path shape, where "*" matches any
+// one segment.
+type route struct {
+	method string
+	shape  []string
+	h      func(w http.ResponseWriter, r *http.Request, args []string) error
+}
+
+func (s *Service) routes() (storlets, deps []route) {
+	storlets = []route{
+		{"GET", nil, s.listStorlets},
+		{"POST", nil, s.createStorlet},
+		{"GET", []string{"*"}, s.getStorlet},
+		{"PUT", []string{"*"}, s.updateStorlet},
+		{"DELETE", []string{"*"}, s.deleteStorlet},
+		{"PUT", []string{"*", "data"}, s.uploadStorlet},
+		{"POST", []string{"*", "data"}, s.uploadStorlet}, // the spec's example uses POST
+		{"GET", []string{"*", "deploy"}, s.listDeployed},
+		{"PUT", []string{"*", "deploy", "*"}, s.deploy},
+		{"POST", []string{"*", "deploy", "*"}, s.deploy},
+		{"PUT", []string{"*", "undeploy", "*"}, s.undeploy},
+		{"POST", []string{"*", "undeploy", "*"}, s.undeploy},
+	}
+	deps = []route{
+		{"GET", nil, s.listDeps},
+		{"POST", nil, s.createDep},
+		{"GET", []string{"*"}, s.getDep},
+		{"PUT", []string{"*"}, s.updateDep},
+		{"DELETE", []string{"*"}, s.deleteDep},
+		{"PUT", []string{"*", "data"}, s.uploadDep},
+		{"POST", []string{"*", "data"}, s.uploadDep},
+		{"GET", []string{"*", "deploy"}, s.listDeployedDeps},
+		{"PUT", []string{"*", "deploy", "*"}, s.deployDep},
+		{"POST", []string{"*", "deploy", "*"}, s.deployDep},
+		{"PUT", []string{"*", "undeploy", "*"}, s.undeployDep},
+		{"POST", []string{"*", "undeploy", "*"}, s.undeployDep},
+	}
+	return
+}
+
+// segments splits the path below the face's root, ignoring one trailing
+// slash (the spec writes most paths with one).
+func segments(path string) (deps bool, segs []string) {
+	path = strings.TrimSuffix(path, "/")
+	switch {
+	case path == "/dependencies" || strings.HasPrefix(path, "/dependencies/"):
+		deps, path = true, strings.TrimPrefix(path, "/dependencies")
+	case path == "/storlets/dependencies" || strings.HasPrefix(path, "/storlets/dependencies/"):
+		deps, path = true, strings.TrimPrefix(path, "/storlets/dependencies")
+	default:
+		path = strings.TrimPrefix(path, "/storlets")
+	}
+	path = strings.TrimPrefix(path, "/")
+	if path == "" {
+		return deps, nil
+	}
+	return deps, strings.Split(path, "/")
+}
+
+func match(shape, segs []string) bool {
+	if len(shape) != len(segs) {
+		return false
+	}
+	for i, p := range shape {
+		if segs[i] == "" || (p != "*" && p != segs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
+	isDeps, segs := segments(r.URL.Path)
+	storletRoutes, depRoutes := s.routes()
+	table := storletRoutes
+	if isDeps {
+		table = depRoutes
+	}
+	var allowed []string
+	var found *route
+	for i := range table {
+		if match(table[i].shape, segs) {
+			allowed = append(allowed, table[i].method)
+			if table[i].method == r.Method {
+				found = &table[i]
+			}
+		}
+	}
+	if len(allowed) == 0 {
+		s.writeError(w, apierr.NotFound("no such resource %s", r.URL.Path))
+		return
+	}
+	if _, err := s.admin(r); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if found == nil {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		s.writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+		return
+	}
+	var args []string
+	for i, p := range found.shape {
+		if p == "*" {
+			args = append(args, segs[i])
+		}
+	}
+	if err := found.h(w, r, args); err != nil {
+		s.writeError(w, err)
+	}
+}
+
+// admin authenticates the caller by X-Auth-Token (as the spec says) or a
+// bearer token, and requires the admin role.
+func (s *Service) admin(r *http.Request) (auth.Principal, error) {
+	tok := strings.TrimSpace(r.Header.Get("X-Auth-Token"))
+	if tok == "" {
+		tok = auth.TokenFromHeader(r, "Bearer")
+	}
+	if tok == "" {
+		return auth.Principal{}, apierr.Unauthorized("send an admin token in X-Auth-Token")
+	}
+	p, err := s.auth.Authenticate(r.Context(), tok)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if !p.IsAdmin() {
+		return auth.Principal{}, apierr.Forbidden("the storlets controller needs an admin token")
+	}
+	return p, nil
+}
+
+func parseID(kind, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apierr.NotFound("no %s %q (ids are positive integers)", kind, s)
+	}
+	return id, nil
+}
+
+// createdAt renders times as the spec does: "2013-03-08 10:36:41.997", UTC.
+func createdAt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
+// boolString renders booleans as the spec does: "true" and "false".
+func boolString(b bool) string { return strconv.FormatBool(b) }
+
+// StorletJSON is a storlet as the API renders it.
+type StorletJSON struct {
+	ID               int64   `json:"id"`
+	Name             string  `json:"name"`
+	Language         string  `json:"language"`
+	InterfaceVersion string  `json:"interface_version"`
+	Dependency       string  `json:"dependency"`
+	ObjectMetadata   string  `json:"object_metadata"`
+	Main             string  `json:"main"`
+	CreatedAt        string  `json:"created_at"`
+	Deployed         string  `json:"deployed"`
+	HasData          bool    `json:"has_data"`
+	DataSize         int64   `json:"data_size,omitempty"`
+	DataSHA256       string  `json:"data_sha256,omitempty"`
+	Params           *string `json:"params,omitempty"` // in a list of deployed storlets
+}
+
+func storletJSON(st Storlet) StorletJSON {
+	return StorletJSON{ID: st.ID, Name: st.Name, Language: st.Language, InterfaceVersion: st.InterfaceVersion,
+		Dependency: st.Dependency, ObjectMetadata: st.ObjectMetadata, Main: st.Main, CreatedAt: createdAt(st.Created),
+		Deployed: boolString(st.Deployed), HasData: st.DataHash != "", DataSize: st.DataSize, DataSHA256: st.DataHash}
+}
+
+// DependencyJSON is a dependency as the API renders it.
+type DependencyJSON struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Permissions string `json:"permissions"`
+	CreatedAt   string `json:"created_at"`
+	Deployed    string `json:"deployed"`
+	HasData     bool   `json:"has_data"`
+	DataSize    int64  `json:"data_size,omitempty"`
+	DataSHA256  string `json:"data_sha256,omitempty"`
+}
+
+func depJSON(d Dependency) DependencyJSON {
+	return DependencyJSON{ID: d.ID, Name: d.Name, Version: d.Version, Permissions: d.Permissions, CreatedAt: createdAt(d.Created),
+		Deployed: boolString(d.Deployed), HasData: d.DataHash != "", DataSize: d.DataSize, DataSHA256: d.DataHash}
+}
+
+// storletMeta is the metadata a client sends. Pointers tell absent fields
+// from empty ones; the read-only fields are accepted (a client may send back
+// what it got) and ignored.
+type storletMeta struct {
+	Name             *string `json:"name"`
+	Language         *string `json:"language"`
+	InterfaceVersion *string `json:"interface_version"`
+	Dependency       *string `json:"dependency"`
+	ObjectMetadata   *string `json:"object_metadata"`
+	Main             *string `json:"main"`
+
+	ID        any `json:"id"`
+	CreatedAt any `json:"created_at"`
+	Deployed  any `json:"deployed"`
+	HasData   any `json:"has_data"`
+	DataSize  any `json:"data_size"`
+	DataSHA   any `json:"data_sha256"`
+}
+
+type depMeta struct {
+	Name        *string `json:"name"`
+	Version     *string `json:"version"`
+	Permissions *string `json:"permissions"`
+
+	ID        any `json:"id"`
+	CreatedAt any `json:"created_at"`
+	Deployed  any `json:"deployed"`
+	HasData   any `json:"has_data"`
+	DataSize  any `json:"data_size"`
+	DataSHA   any `json:"data_sha256"`
+}
+
+// decodeMeta reads a JSON object of at most maxMeta bytes, refusing unknown
+// fields by name.
+func decodeMeta(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMeta))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a metadata document may not exceed %d bytes", maxMeta)
+		}
+		return err
+	}
+	return parseMeta(body, v)
+}
+
+func parseMeta(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apierr.BadRequest("missing_body", "send the metadata as a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return apierr.BadRequest("invalid_field", "field %q must be a %s", te.Field, te.Type.String()).At("/" + te.Field)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return apierr.BadRequest("unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return apierr.BadRequest("invalid_json", "the body is not a JSON object: %v", err)
+	}
+	if dec.More() {
+		return apierr.BadRequest("invalid_json", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func deref(p *string, def string) string {
+	if p == nil {
+		return def
+	}
+	return strings.TrimSpace(*p)
+}
+
+// apply checks a storlet's metadata and applies m to it.
+func (m storletMeta) apply(st *Storlet) error {
+	st.Name = deref(m.Name, st.Name)
+	if err := checkName("storlet", st.Name); err != nil {
+		return err
+	}
+	lang := deref(m.Language, st.Language)
+	if !strings.EqualFold(lang, Language) {
+		return apierr.BadRequest("unsupported_language", "language %q is not supported; supported languages: %q (a WASI preview 1 command module, from any source language)", lang, Language).At("/language")
+	}
+	st.Language = Language
+	st.InterfaceVersion = deref(m.InterfaceVersion, st.InterfaceVersion)
+	if st.InterfaceVersion != InterfaceVersion {
+		return apierr.BadRequest("unsupported_interface_version", "interface_version %q is not supported; use %q", st.InterfaceVersion, InterfaceVersion).At("/interface_version")
+	}
+	st.Dependency = deref(m.Dependency, st.Dependency)
+	if len(st.Dependency) > 4096 {
+		return apierr.BadRequest("invalid_field", "dependency is too long").At("/dependency")
+	}
+	for _, d := range st.Deps() {
+		if err := checkName("dependency", d); err != nil {
+			return apierr.BadRequest("invalid_field", "dependency: %q is not a dependency name", d).At("/dependency")
+		}
+	}
+	st.ObjectMetadata = deref(m.ObjectMetadata, st.ObjectMetadata)
+	if len(st.ObjectMetadata) > 64 {
+		return apierr.BadRequest("invalid_field", "object_metadata is too long; use \"no\"").At("/object_metadata")
+	}
+	st.Main = deref(m.Main, st.Main)
+	if st.Main == "" || len(st.Main) > 256 {
+		return apierr.BadRequest("invalid_field", "main names the exported function to run, usually \"_start\"").At("/main")
+	}
+	return nil
+}
+
+func (m depMeta) apply(d *Dependency) error {
+	d.Name = deref(m.Name, d.Name)
+	if err := checkName("dependency", d.Name); err != nil {
+		return err
+	}
+	d.Version = deref(m.Version, d.Version)
+	if d.Version == "" || len(d.Version) > 64 {
+		return apierr.BadRequest("invalid_field", "version must be 1 to 64 characters").At("/version")
+	}
+	d.Permissions = deref(m.Permissions, d.Permissions)
+	if d.Permissions != "" {
+		if _, err := strconv.ParseUint(d.Permissions, 8, 12); err != nil || len(d.Permissions) > 4 {
+			return apierr.BadRequest("invalid_field", "permissions must be an octal mode such as \"0755\"").At("/permissions")
+		}
+	}
+	return nil
+}
+
+func uniqueErr(err error, kind, name string) error {
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return apierr.Conflict("name_taken", "a %s named %q exists already", kind, name).At("/name")
+	}
+	return err
+}
+
+// --- storlets ---
+
+func (s *Service) listStorlets(w http.ResponseWriter, r *http.Request, _ []string) error {
+	rows, err := s.db.QueryContext(r.Context(), `SELECT `+storletCols+` FROM storlets s ORDER BY s.id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []StorletJSON{}
+	for rows.Next() {
+		st, err := scanStorlet(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, storletJSON(st))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Service) createStorlet(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var m storletMeta
+	if err := decodeMeta(w, r, &m); err != nil {
+		return err
+	}
+	if m.Name == nil {
+		return apierr.BadRequest("missing_field", "field \"name\" is required").At("/name")
+	}
+	st := Storlet{Language: Language, InterfaceVersion: InterfaceVersion, ObjectMetadata: "no", Main: "_start", Created: s.clock.Now()}
+	if err := m.apply(&st); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(r.Context(), `INSERT INTO storlets(name,language,interface_version,dependency,object_metadata,main,created_at) VALUES(?,?,?,?,?,?,?)`,
+		st.Name, st.Language, st.InterfaceVersion, st.Dependency, st.ObjectMetadata, st.Main, store.Time(st.Created))
+	if err != nil {
+		return uniqueErr(err, "storlet", st.Name)
+	}
+	st.ID, _ = res.LastInsertId()
+	s.log.Info("storlet created", "storlet", st.ID, "name", st.Name)
+	writeJSON(w, http.StatusCreated, storletJSON(st))
+	return nil
+}
+
+func (s *Service) getStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("storlet", args[0])
+	if err != nil {
+		return err
+	}
+	st, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, storletJSON(st))
+	return nil
+}
+
+func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("storlet", args[0])
+	if err != nil {
+		return err
+	}
+	var m storletMeta
+	if err := decodeMeta(w, r, &m); err != nil {
+		return err
+	}
+	cur, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	if err != nil {
+		return err
+	}
+	st := cur
+	if err := m.apply(&st); err != nil {
+		return err
+	}
+	if st.DataHash != "" && st.Main != cur.Main {
+		// A new main must be a function the uploaded module exports.
+		if _, err := s.module(r.Context(), st.DataHash, st.Main); err != nil {
+			return dataError(err)
+		}
+	}
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		now, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		if err != nil {
+			return err
+		}
+		if now.DataHash != cur.DataHash || now.Main != cur.Main {
+			return apierr.Conflict("concurrent_change", "storlet %d changed while this request ran; retry it", id)
+		}
+		st.Deployed = now.Deployed
+		_, err = tx.Exec(`UPDATE storlets SET name=?,language=?,interface_version=?,dependency=?,object_metadata=?,main=? WHERE id=?`,
+			st.Name, st.Language, st.InterfaceVersion, st.Dependency, st.ObjectMetadata, st.Main, st.ID)
+		return uniqueErr(err, "storlet", st.Name)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, storletJSON(st))
+	return nil
+}
+
+// deleteStorlet refuses (409) to delete a deployed storlet: deleting it would
+// silently change what the accounts it is deployed to read. Undeploy first.
+func (s *Service) deleteStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("storlet", args[0])
+	if err != nil {
+		return err
+	}
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		st, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		if err != nil {
+			return err
+		}
+		if accounts := deployedTo(tx, `SELECT account FROM storlet_deployments WHERE storlet_id=? ORDER BY account`, id); len(accounts) > 0 {
+			return apierr.Conflict("deployed", "storlet %d is deployed to %s; undeploy it first (PUT /storlets/<account>/undeploy/%d)", id, strings.Join(accounts, ", "), id)
+		}
+		if _, err := tx.Exec(`DELETE FROM storlets WHERE id=?`, id); err != nil {
+			return err
+		}
+		if st.DataHash != "" {
+			return s.blobs.Unref(tx, st.DataHash)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("storlet deleted", "storlet", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deployedTo lists up to 10 accounts for an error message.
+func deployedTo(tx *store.Tx, q string, id int64) []string {
+	rows, err := tx.Query(q+` LIMIT 10`, id)
+	if err != nil {
+		return []string{"(unknown accounts)"}
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if rows.Scan(&a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// uploadStorlet validates and compiles the module before storing it: a file
+// that is not a module this node can run is refused with the reason. Modules
+// are small (MaxModule), so the bytes are read into memory to compile them.
+func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("storlet", args[0])
+	if err != nil {
+		return err
+	}
+	st, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	if err != nil {
+		return err
+	}
+	max := s.rt.Limits().MaxModule
+	src, closeSrc, err := dataReader(w, r, max+1)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	wasm, err := readAllLimit(src, max)
+	if err != nil {
+		return uploadError(err, max)
+	}
+	mod, err := s.rt.Compile(r.Context(), wasm, st.Main)
+	if err != nil {
+		return dataError(err)
+	}
+	staged, err := s.blobs.Stage(bytes.NewReader(wasm), -1)
+	if err != nil {
+		mod.Close(r.Context())
+		return uploadError(err, max)
+	}
+	defer staged.Discard()
+	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
+		cur, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		if err != nil {
+			return err
+		}
+		if cur.Main != st.Main {
+			return apierr.Conflict("concurrent_change", "storlet %d changed while its data was uploaded; upload it again", id)
+		}
+		if cur.DataHash != "" {
+			if err := s.blobs.Unref(tx, cur.DataHash); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(`UPDATE storlets SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
+		st = cur
+		return err
+	})
+	if err != nil {
+		mod.Close(r.Context())
+		return err
+	}
+	s.remember(staged.Hash, mod)
+	st.DataHash, st.DataSize = staged.Hash, staged.Size
+	s.log.Info("storlet data uploaded", "storlet", id, "size", staged.Size, "sha256", staged.Hash)
+	writeJSON(w, http.StatusCreated, storletJSON(st))
+	return nil
+}
+
+// dataError maps a compile failure to a 400 that says why.
+func dataError(err error) error {
+	var ie *sandbox.InvalidModuleError
+	if errors.As(err, &ie) {
+		return apierr.BadRequest("invalid_module", "the data is not a module this node can run: %s", ie.Reason)
+	}
+	return err
+}
+
+func uploadError(err error, max int64) error {
+	var mb *http.MaxBytesError
+	switch {
+	case errors.Is(err, blob.ErrTooLarge), errors.Is(err, errTooLarge), errors.As(err, &mb):
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the data exceeds this node's limit of %d bytes", max)
+	case errors.Is(err, syscall.ENOSPC):
+		return apierr.New(http.StatusInsufficientStorage, "no_space", "the node is out of disk space")
+	}
+	return err
+}
+
+var errTooLarge = errors.New("too large")
+
+func readAllLimit(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// dataReader returns the uploaded bytes: the raw body, or the first file
+// part of a multipart/form-data body (as the original controller took it).
+func dataReader(w http.ResponseWriter, r *http.Request, limit int64) (io.Reader, func(), error) {
+	// Multipart framing adds a little to the data.
+	body := http.MaxBytesReader(w, r.Body, limit+64<<10)
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return body, func() {}, nil
+	}
+	return multipartFile(body, params["boundary"])
+}
+
+// multipartFile finds the data in a multipart body: the part named "file"
+// or "data", or else the first part with a file name.
+func multipartFile(body io.Reader, boundary string) (io.Reader, func(), error) {
+	if boundary == "" {
+		return nil, nil, apierr.BadRequest("invalid_multipart", "multipart/form-data without a boundary")
+	}
+	mr := multipart.NewReader(body, boundary)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, nil, apierr.BadRequest("missing_file", "the multipart body has no file part (name it \"file\")")
+		}
+		if err != nil {
+			return nil, nil, apierr.BadRequest("invalid_multipart", "the multipart body is malformed: %v", err)
+		}
+		if n := part.FormName(); n == "file" || n == "data" || part.FileName() != "" {
+			return part, func() { part.Close() }, nil
+		}
+		part.Close()
+	}
+}
+
+// --- deployments ---
+
+func (s *Service) listDeployed(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(r.Context(), `SELECT `+storletCols+`, d.params FROM storlet_deployments d
+		JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, acct.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []StorletJSON{}
+	for rows.Next() {
+		var params string
+		st, err := scanStorlet(rows, &params)
+		if err != nil {
+			return err
+		}
+		j := storletJSON(st)
+		j.Params = &params
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// DeployJSON is the answer to a deployment.
+type DeployJSON struct {
+	Account string `json:"account"`
+	Storlet int64  `json:"storlet_id,omitempty"`
+	Dep     int64  `json:"dependency_id,omitempty"`
+	Name    string `json:"name"`
+	Params  string `json:"params"`
+}
+
+func (s *Service) deploy(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	id, err := parseID("storlet", args[1])
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Params any `json:"params"`
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMeta))
+	if err != nil {
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a deploy document may not exceed %d bytes", maxMeta)
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := parseMeta(raw, &body); err != nil {
+			return err
+		}
+	}
+	params, err := deployParams(body.Params)
+	if err != nil {
+		return err
+	}
+	var st Storlet
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		if st, err = getStorlet(r.Context(), tx, "s.id=?", id); err != nil {
+			return err
+		}
+		if st.DataHash == "" {
+			return apierr.Conflict("no_data", "storlet %d has no data yet; upload its module first (PUT /storlets/%d/data)", id, id)
+		}
+		_, err := tx.Exec(`INSERT INTO storlet_deployments(account,storlet_id,params,seq,deployed_at)
+			VALUES(?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM storlet_deployments WHERE account=?),?)
+			ON CONFLICT(account,storlet_id) DO UPDATE SET params=excluded.params`,
+			acct.ID, id, params, acct.ID, store.Time(s.clock.Now()))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("storlet deployed", "storlet", id, "account", acct.ID, "params", params)
+	writeJSON(w, http.StatusCreated, DeployJSON{Account: acct.ID, Storlet: id, Name: st.Name, Params: params})
+	return nil
+}
+
+// deployParams reads "params": a query string (as the spec says), or, for
+// convenience, a JSON object of strings.
+func deployParams(v any) (string, error) {
+	var ps []filter.Param
+	switch p := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		var err error
+		if ps, err = filter.ParseParams(p); err != nil {
+			return "", err
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(p))
+		for k := range p {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			val, ok := p[k].(string)
+			if !ok {
+				return "", apierr.BadRequest("invalid_params", "params.%s must be a string", k).At("/params/" + k)
+			}
+			param := filter.Param{Key: k, Value: val}
+			if err := filter.CheckParam(param); err != nil {
+				return "", err
+			}
+			ps = append(ps, param)
+		}
+	default:
+		return "", apierr.BadRequest("invalid_params", "params must be a query string such as \"select=user_id\"").At("/params")
+	}
+	return filter.FormatParams(ps), nil
+}
+
+func (s *Service) undeploy(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	id, err := parseID("storlet", args[1])
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(r.Context(), `DELETE FROM storlet_deployments WHERE account=? AND storlet_id=?`, acct.ID, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apierr.NotFound("storlet %d is not deployed to account %s", id, acct.ID)
+	}
+	s.log.Info("storlet undeployed", "storlet", id, "account", acct.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// --- dependencies ---
+
+func (s *Service) listDeps(w http.ResponseWriter, r *http.Request, _ []string) error {
+	return s.writeDeps(w, r, `SELECT `+depCols+` FROM storlet_dependencies p ORDER BY p.id`)
+}
+
+func (s *Service) writeDeps(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
+	rows, err := s.db.QueryContext(r.Context(), q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []DependencyJSON{}
+	for rows.Next() {
+		d, err := scanDep(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, depJSON(d))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Service) createDep(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var m depMeta
+	if err := decodeMeta(w, r, &m); err != nil {
+		return err
+	}
+	if m.Name == nil {
+		return apierr.BadRequest("missing_field", "field \"name\" is required").At("/name")
+	}
+	if m.Version == nil {
+		return apierr.BadRequest("missing_field", "field \"version\" is required (any version string, such as \"1.0\")").At("/version")
+	}
+	d := Dependency{Created: s.clock.Now()}
+	if err := m.apply(&d); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(r.Context(), `INSERT INTO storlet_dependencies(name,version,permissions,created_at) VALUES(?,?,?,?)`,
+		d.Name, d.Version, d.Permissions, store.Time(d.Created))
+	if err != nil {
+		return uniqueErr(err, "dependency", d.Name)
+	}
+	d.ID, _ = res.LastInsertId()
+	s.log.Info("dependency created", "dependency", d.ID, "name", d.Name)
+	writeJSON(w, http.StatusCreated, depJSON(d))
+	return nil
+}
+
+func (s *Service) getDep(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("dependency", args[0])
+	if err != nil {
+		return err
+	}
+	d, err := getDep(r.Context(), s.db, "p.id=?", id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, depJSON(d))
+	return nil
+}
+
+func (s *Service) updateDep(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("dependency", args[0])
+	if err != nil {
+		return err
+	}
+	var m depMeta
+	if err := decodeMeta(w, r, &m); err != nil {
+		return err
+	}
+	var d Dependency
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+			return err
+		}
+		if err := m.apply(&d); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`UPDATE storlet_dependencies SET name=?,version=?,permissions=? WHERE id=?`, d.Name, d.Version, d.Permissions, d.ID)
+		return uniqueErr(err, "dependency", d.Name)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, depJSON(d))
+	return nil
+}
+
+// deleteDep refuses (409) while the dependency is deployed, like a storlet.
+func (s *Service) deleteDep(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("dependency", args[0])
+	if err != nil {
+		return err
+	}
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		d, err := getDep(r.Context(), tx, "p.id=?", id)
+		if err != nil {
+			return err
+		}
+		if accounts := deployedTo(tx, `SELECT account FROM storlet_dependency_deployments WHERE dependency_id=? ORDER BY account`, id); len(accounts) > 0 {
+			return apierr.Conflict("deployed", "dependency %d is deployed to %s; undeploy it first (PUT /storlets/dependencies/<account>/undeploy/%d)", id, strings.Join(accounts, ", "), id)
+		}
+		if _, err := tx.Exec(`DELETE FROM storlet_dependencies WHERE id=?`, id); err != nil {
+			return err
+		}
+		if d.DataHash != "" {
+			return s.blobs.Unref(tx, d.DataHash)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("dependency deleted", "dependency", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// uploadDep streams the file into the blob store.
+func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID("dependency", args[0])
+	if err != nil {
+		return err
+	}
+	if _, err := getDep(r.Context(), s.db, "p.id=?", id); err != nil {
+		return err
+	}
+	src, closeSrc, err := dataReader(w, r, s.MaxDependency)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	staged, err := s.blobs.Stage(src, s.MaxDependency)
+	if err != nil {
+		return uploadError(err, s.MaxDependency)
+	}
+	defer staged.Discard()
+	var d Dependency
+	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
+		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+			return err
+		}
+		if d.DataHash != "" {
+			if err := s.blobs.Unref(tx, d.DataHash); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(`UPDATE storlet_dependencies SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	d.DataHash, d.DataSize = staged.Hash, staged.Size
+	s.log.Info("dependency data uploaded", "dependency", id, "size", staged.Size, "sha256", staged.Hash)
+	writeJSON(w, http.StatusCreated, depJSON(d))
+	return nil
+}
+
+func (s *Service) listDeployedDeps(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	return s.writeDeps(w, r, `SELECT `+depCols+` FROM storlet_dependency_deployments d
+		JOIN storlet_dependencies p ON p.id=d.dependency_id WHERE d.account=? ORDER BY d.deployed_at, p.id`, acct.ID)
+}
+
+func (s *Service) deployDep(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	id, err := parseID("dependency", args[1])
+	if err != nil {
+		return err
+	}
+	var d Dependency
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+			return err
+		}
+		if d.DataHash == "" {
+			return apierr.Conflict("no_data", "dependency %d has no data yet; upload it first (PUT /storlets/dependencies/%d/data)", id, id)
+		}
+		_, err := tx.Exec(`INSERT INTO storlet_dependency_deployments(account,dependency_id,deployed_at) VALUES(?,?,?)
+			ON CONFLICT(account,dependency_id) DO NOTHING`, acct.ID, id, store.Time(s.clock.Now()))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("dependency deployed", "dependency", id, "account", acct.ID)
+	writeJSON(w, http.StatusCreated, DeployJSON{Account: acct.ID, Dep: id, Name: d.Name})
+	return nil
+}
+
+func (s *Service) undeployDep(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	id, err := parseID("dependency", args[1])
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(r.Context(), `DELETE FROM storlet_dependency_deployments WHERE account=? AND dependency_id=?`, acct.ID, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apierr.NotFound("dependency %d is not deployed to account %s", id, acct.ID)
+	}
+	s.log.Info("dependency undeployed", "dependency", id, "account", acct.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,310 @@
+package storlets
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/sandbox"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+var _ filter.Filter = (*Service)(nil)
+
+// stage is one storlet of a pipeline, ready to run.
+type stage struct {
+	name   string
+	mod    *sandbox.Module
+	params []filter.Param
+	deps   sandbox.Files
+}
+
+// Apply implements filter.Filter: it runs the account's deployed storlets in
+// deploy order (or the one the request names) over in, as a pipeline of
+// concurrent runs joined by pipes, so nothing is held whole in memory.
+func (s *Service) Apply(ctx context.Context, account string, req filter.Request, in io.Reader) (io.ReadCloser, bool, error) {
+	stages, err := s.plan(ctx, account, req)
+	if err != nil || len(stages) == 0 {
+		return nil, false, err
+	}
+	if req.Ranged {
+		return nil, false, filter.ErrRange
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pipeline{cancel: cancel, ok: make([]bool, len(stages))}
+	src := io.Reader(&inputReader{r: in, p: p})
+	for i, st := range stages {
+		pr, pw := io.Pipe()
+		p.readers = append(p.readers, pr)
+		p.wg.Add(1)
+		go p.run(ctx, s, i, st, src, pw)
+		src = pr
+	}
+	p.out = bufio.NewReaderSize(src, 64<<10)
+	// Wait for the first bytes, so that a storlet failing at once (or one
+	// that never writes) is an error the face can still answer with.
+	if _, err := p.out.Peek(1); err != nil && err != io.EOF {
+		p.Close()
+		return nil, false, p.failure(err)
+	}
+	return p, true, nil
+}
+
+// plan finds the storlets to run and prepares them.
+func (s *Service) plan(ctx context.Context, account string, req filter.Request) ([]stage, error) {
+	type row struct {
+		st     Storlet
+		params string
+	}
+	var rows []row
+	if req.Explicit() {
+		st, err := getStorlet(ctx, s.db, "s.name=?", req.Storlet)
+		if err != nil {
+			if e, ok := apierr.As(err); ok && e.Status == http.StatusNotFound {
+				return nil, apierr.BadRequest("unknown_storlet", "%s names no storlet: %q", filter.RunHeader, req.Storlet)
+			}
+			return nil, err
+		}
+		var params string
+		err = s.db.QueryRowContext(ctx, `SELECT params FROM storlet_deployments WHERE account=? AND storlet_id=?`, account, st.ID).Scan(&params)
+		if errors.Is(store.NotFound(err), store.ErrNotFound) {
+			return nil, apierr.BadRequest("storlet_not_deployed", "storlet %q is not deployed to the account that owns this object", req.Storlet)
+		} else if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row{st, params})
+	} else if !req.Upload {
+		q, err := s.db.QueryContext(ctx, `SELECT `+storletCols+`, d.params FROM storlet_deployments d
+			JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, account)
+		if err != nil {
+			return nil, err
+		}
+		defer q.Close()
+		for q.Next() {
+			var r row
+			if r.st, err = scanStorlet(q, &r.params); err != nil {
+				return nil, err
+			}
+			rows = append(rows, r)
+		}
+		if err := q.Err(); err != nil {
+			return nil, err
+		}
+	}
+	stages := make([]stage, 0, len(rows))
+	for _, r := range rows {
+		params, err := filter.ParseParams(r.params)
+		if err != nil {
+			return nil, err
+		}
+		if req.Explicit() {
+			params = merge(params, req.Params)
+		}
+		mod, err := s.module(ctx, r.st.DataHash, r.st.Main)
+		if err != nil {
+			s.log.Error("deployed storlet cannot be compiled", "storlet", r.st.Name, "err", err)
+			return nil, apierr.New(http.StatusServiceUnavailable, "storlet_unavailable", "storlet %q cannot be loaded on this node", r.st.Name)
+		}
+		deps, err := s.depFiles(ctx, account, r.st)
+		if err != nil {
+			return nil, err
+		}
+		stages = append(stages, stage{name: r.st.Name, mod: mod, params: params, deps: deps})
+	}
+	return stages, nil
+}
+
+// merge overrides the deployed parameters with those of the request, key by
+// key, keeping the order.
+func merge(deployed, req []filter.Param) []filter.Param {
+	if len(req) == 0 {
+		return deployed
+	}
+	given := map[string]bool{}
+	for _, p := range req {
+		given[p.Key] = true
+	}
+	var out []filter.Param
+	for _, p := range deployed {
+		if !given[p.Key] {
+			out = append(out, p)
+		}
+	}
+	return append(out, req...)
+}
+
+// depFiles maps the dependencies a storlet lists to their blobs. Each must
+// be deployed to the account.
+func (s *Service) depFiles(ctx context.Context, account string, st Storlet) (sandbox.Files, error) {
+	names := st.Deps()
+	if len(names) == 0 {
+		return nil, nil
+	}
+	files := sandbox.Files{}
+	for _, name := range names {
+		var hash string
+		err := s.db.QueryRowContext(ctx, `SELECT COALESCE(p.data_hash,'') FROM storlet_dependencies p
+			JOIN storlet_dependency_deployments d ON d.dependency_id=p.id WHERE p.name=? AND d.account=?`, name, account).Scan(&hash)
+		if errors.Is(store.NotFound(err), store.ErrNotFound) || (err == nil && hash == "") {
+			return nil, apierr.Conflict("dependency_not_deployed", "storlet %q needs dependency %q, which is not deployed to the account that owns this object", st.Name, name)
+		} else if err != nil {
+			return nil, err
+		}
+		files[name] = func() (*os.File, error) { return s.blobs.Open(hash) }
+	}
+	return files, nil
+}
+
+// pipeline is a chain of running storlets; it is the reader a face streams.
+type pipeline struct {
+	out     *bufio.Reader
+	readers []*io.PipeReader
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex
+	err   error  // the first failure: the cause of the others
+	ok    []bool // stage i finished successfully
+	close sync.Once
+}
+
+func (p *pipeline) run(ctx context.Context, s *Service, i int, st stage, stdin io.Reader, stdout *io.PipeWriter) {
+	defer p.wg.Done()
+	args := make([]string, 0, len(st.params))
+	env := make([][2]string, 0, len(st.params)+1)
+	for _, prm := range st.params {
+		args = append(args, prm.Key+"="+prm.Value)
+		env = append(env, [2]string{"STORLET_PARAM_" + envKey(prm.Key), prm.Value})
+	}
+	run := sandbox.Run{Name: st.name, Stdin: stdin, Stdout: stdout, Args: args, Env: env}
+	if st.deps != nil {
+		env = append(env, [2]string{"STORLET_DEPS", DepsDir})
+		run.Env = env
+		run.Mounts = []sandbox.Mount{{Guest: DepsDir, FS: st.deps}}
+	}
+	res, err := s.rt.Run(ctx, st.mod, run)
+	if err == nil && len(res.Stderr) > 0 {
+		s.log.Debug("storlet log", "storlet", st.name, "stderr", string(res.Stderr))
+	}
+	p.mu.Lock()
+	switch {
+	case err == nil:
+		p.ok[i] = true
+		s.countRun("ok")
+	case i+1 < len(p.ok) && p.ok[i+1]:
+		// The next storlet is done and stopped reading: nothing lost.
+		err = nil
+	case p.err == nil:
+		p.err = s.runError(st.name, err, res)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.cancel()
+	}
+	stdout.CloseWithError(err)
+	if pr, ok := stdin.(*io.PipeReader); ok {
+		pr.CloseWithError(errDone) // unblock the storlet before this one
+	}
+}
+
+var errDone = errors.New("storlets: the next storlet finished")
+
+// failure returns the first failure of the pipeline, or err.
+func (p *pipeline) failure(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	return err
+}
+
+// Read streams the last storlet's output. At its end it waits for every
+// storlet: one that failed after the next ended reading must not pass for
+// success.
+func (p *pipeline) Read(b []byte) (int, error) {
+	n, err := p.out.Read(b)
+	if err == io.EOF {
+		p.wg.Wait()
+		if ferr := p.failure(nil); ferr != nil {
+			return n, ferr
+		}
+	} else if err != nil {
+		err = p.failure(err)
+	}
+	return n, err
+}
+
+// Close stops whatever still runs and waits for it.
+func (p *pipeline) Close() error {
+	p.close.Do(func() {
+		p.cancel()
+		for _, r := range p.readers {
+			r.CloseWithError(errDone)
+		}
+		p.wg.Wait()
+	})
+	return nil
+}
+
+// inputReader records a failure to read the object itself (such as bad
+// base64 in an upload) as the pipeline's cause, so it is not reported as the
+// storlet's fault.
+type inputReader struct {
+	r io.Reader
+	p *pipeline
+}
+
+func (ir *inputReader) Read(b []byte) (int, error) {
+	n, err := ir.r.Read(b)
+	if err != nil && err != io.EOF {
+		ir.p.mu.Lock()
+		if ir.p.err == nil {
+			ir.p.err = err
+		}
+		ir.p.mu.Unlock()
+	}
+	return n, err
+}
+
+// runError turns a failed run into the error a client sees.
+func (s *Service) runError(name string, err error, res sandbox.Result) error {
+	var re *sandbox.RunError
+	switch {
+	case errors.Is(err, sandbox.ErrBusy):
+		s.countRun("storlets_busy")
+		return apierr.New(http.StatusServiceUnavailable, "storlets_busy", "every storlet slot of this node is busy; retry shortly")
+	case errors.As(err, &re):
+		code := "storlet_failed"
+		switch re.Kind {
+		case sandbox.ErrTimeout:
+			code = "storlet_timeout"
+		case sandbox.ErrMemoryLimit:
+			code = "storlet_memory_limit"
+		case sandbox.ErrOutputLimit:
+			code = "storlet_output_limit"
+		}
+		s.countRun(code)
+		s.log.Warn("storlet failed", "storlet", name, "err", err, "stderr", string(re.Stderr))
+		return apierr.New(http.StatusUnprocessableEntity, code, "storlet %q %s", name, err)
+	}
+	return err // the request ended, or the object could not be read
+}
+
+// envKey makes a parameter key an environment variable name: upper case,
+// '-' and '.' as '_'.
+func envKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' {
+			return '_'
+		}
+		return r
+	}, strings.ToUpper(k))
+}

@@ -1,0 +1,10 @@
+package main
+
+var counter int
+
+// loop never ends.
+func loop() {
+	for {
+		counter++
+	}
+}
