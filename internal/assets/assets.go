@@ -29,6 +29,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus-dds/dds/internal/filter"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -77,6 +78,10 @@ type Service struct {
 	clock clock.Clock
 	log   *slog.Logger
 	cfg   Config
+
+	// Filter runs the owner's storlets on reads and, when asked, on uploads;
+	// nil: content is served as stored.
+	Filter filter.Filter
 
 	// passwords bounds concurrent password checks: each argon2id check takes
 	// 19 MiB and tens of milliseconds, and Basic auth is accepted everywhere.

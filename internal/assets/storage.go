@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"github.com/prometheus-dds/dds/internal/filter"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -131,6 +132,13 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
+	// X-Run-Storlet transforms the upload before it is stored; the content
+	// hash is then checked on what is stored, since that is what the asset's
+	// metadata describes and what downloads serve.
+	freq, err := filter.FromHTTP(r, true, "access_token")
+	if err != nil {
+		return err
+	}
 	// Multipart framing adds a little around the content.
 	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
 
@@ -138,7 +146,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	defer func() { staged.Discard() }()
 	h := sha3.New256()
 	err = body(func(rd io.Reader) error {
-		st, err := s.blobs.Stage(clientReader{filler{rd}}, limit, h)
+		src, done, err := filter.Transform(ctx, s.Filter, p.ID, freq, clientReader{filler{rd}})
+		if err != nil {
+			return err
+		}
+		defer done()
+		st, err := s.blobs.Stage(src, limit, h)
 		if err != nil {
 			return err
 		}
@@ -273,8 +286,13 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	h := w.Header()
 	h.Set("Content-Type", ct)
 	h.Set("Content-Disposition", contentDisposition(fileName(id, a.Meta)))
-	h.Set("ETag", `"`+a.SHA3+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
+	// The owner's deployed storlets (or one the reader names) transform what
+	// is read: then there is no ETag and no Range.
+	if handled, err := filter.Serve(w, r, s.Filter, a.Owner, f, s.log, "access_token"); handled || err != nil {
+		return err
+	}
+	h.Set("ETag", `"`+a.SHA3+`"`)
 	http.ServeContent(w, r, "", a.UploadedAt, f)
 	return nil
 }

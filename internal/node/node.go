@@ -232,6 +232,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.DDS.Filter = n.Storlets
+	n.Assets.Filter = n.Storlets
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
