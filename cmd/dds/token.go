@@ -8,8 +8,6 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/prometheus-dds/dds/internal/auth"
-	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/node"
 )
 
 func tokenCmd() *ffcli.Command {
@@ -25,22 +23,14 @@ last line. Works while the node runs.`, fs,
 			if err != nil {
 				return err
 			}
-			db, err := node.OpenDB(*data)
+			a, done, err := openAccounts(ctx, *data)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			a, err := node.OpenAuth(ctx, *data, db, clock.Real{})
+			defer done()
+			p, err := account(ctx, a, *name, r, true)
 			if err != nil {
 				return err
-			}
-			p, err := a.Principal(ctx, *name)
-			if *name == "" || err != nil {
-				if p, err = a.CreatePrincipal(ctx, *name, r); err != nil {
-					return err
-				}
-			} else if p.Role != r {
-				return fmt.Errorf("account %q exists with role %s, not %s", *name, p.Role, r)
 			}
 			tok, err := a.IssueToken(ctx, p.ID, "dds token create")
 			if err != nil {

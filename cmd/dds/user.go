@@ -12,9 +12,6 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/prometheus-dds/dds/internal/auth"
-	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/node"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 func userCmd() *ffcli.Command {
@@ -57,30 +54,14 @@ auth. Works while the node runs.`, fs,
 			if len(password) < 8 || len(password) > 1024 {
 				return errors.New("a password needs 8 to 1024 characters")
 			}
-			if err := os.MkdirAll(*data, 0o700); err != nil { // before the node's first start is fine
-				return err
-			}
-			db, err := node.OpenDB(*data)
+			a, done, err := openAccounts(ctx, *data)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			a, err := node.OpenAuth(ctx, *data, db, clock.Real{})
+			defer done()
+			p, err := account(ctx, a, *name, r, isSet(fs, "role"))
 			if err != nil {
 				return err
-			}
-			p, err := a.Principal(ctx, *name)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				if p, err = a.CreatePrincipal(ctx, *name, r); err != nil {
-					return err
-				}
-			case err != nil:
-				return err
-			case p.Name != *name:
-				return fmt.Errorf("%q is the id of account %q; give its name", *name, p.Name)
-			case p.Role != r && isSet(fs, "role"):
-				return fmt.Errorf("account %q exists with role %s, not %s", *name, p.Role, r)
 			}
 			if err := a.SetPassword(ctx, p.ID, password); err != nil {
 				return err
