@@ -658,3 +658,23 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Exists tells whether a file id names a file, in any state (the Billing face
+// asks before recording a payment for it).
+func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
+	_, err := s.file(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// StoredFile returns a file whose term runs, for other parts of the node
+// (the data provider serves stored files as its native "dds" file type).
+func (s *Service) StoredFile(ctx context.Context, id string) (File, error) {
+	f, err := s.file(ctx, id)
+	if err == nil && (f.State != StateStored || !f.Expires.After(s.clock.Now())) {
+		err = store.ErrNotFound
+	}
+	return f, err
+}

@@ -214,7 +214,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	pcfg := cfg.Provider
-	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DB, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}}
+	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DDS, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}}
 	if n.Provider, err = provider.New(ctx, pcfg, n.DB, n.Key, n.Ledger, n.Auth, cfg.Clock, n.log); err != nil {
 		return nil, err
 	}
@@ -344,12 +344,7 @@ func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
 }
 
 func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
-	var one int
-	err := n.DB.QueryRowContext(r.Context(), `SELECT 1 FROM files WHERE id=?`, id).Scan(&one)
-	if errors.Is(store.NotFound(err), store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return n.DDS.Exists(r.Context(), id)
 }
 
 func (n *Node) routes() http.Handler {

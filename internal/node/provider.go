@@ -9,25 +9,23 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // ddsFiles serves stored DDS files as the provider's native "dds" file type.
 type ddsFiles struct {
-	db    *store.DB
+	dds   *dds.Service
 	blobs *blob.Store
 }
 
 func (f ddsFiles) Stat(ctx context.Context, id string) (provider.LocalObject, error) {
-	var o provider.LocalObject
-	var stored string
-	err := f.db.QueryRowContext(ctx, `SELECT owner_id, name, size, content_hash, COALESCE(stored_at,'') FROM files WHERE id=? AND state='stored'`, id).
-		Scan(&o.Owner, &o.Name, &o.Size, &o.Checksum, &stored)
+	file, err := f.dds.StoredFile(ctx, id)
 	if err != nil {
-		return o, store.NotFound(err)
+		return provider.LocalObject{}, err
 	}
-	o.ModTime = store.ParseTime(stored)
+	o := provider.LocalObject{Owner: file.Owner, Name: file.Name, Size: file.Size, Checksum: file.Hash, ModTime: file.StoredAt}
 	if o.ContentType = mime.TypeByExtension(filepath.Ext(o.Name)); o.ContentType == "" {
 		o.ContentType = "application/octet-stream"
 	}
