@@ -27,6 +27,7 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.DurationVar(&cfg.RepairAfter, "repair-after", 10*time.Minute, "how long a node holding a copy may be gone before another takes its place")
 	fs.DurationVar(&cfg.ReplicateEvery, "replicate-every", 10*time.Second, "how often copies are checked and repaired")
 	providerFlags(fs, &cfg.Provider)
+	computeFlags(fs, &cfg.Compute)
 }
 
 // listFlag collects a repeatable flag; one value may hold several, comma-separated

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/compute"
 	"github.com/prometheus-dds/dds/internal/confirm"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/identity"
@@ -60,6 +61,7 @@ type Config struct {
 	Clock    clock.Clock
 	Logger   *slog.Logger
 	Provider provider.Config // the Ocean provider face (chain id, decrypters, URL guard, gateways)
+	Compute  compute.Config  // compute-to-data (environments, retention)
 }
 
 func (c *Config) defaults() {
@@ -115,6 +117,7 @@ type Node struct {
 	Confirm  *confirm.Service
 	Copies   *replica.Service
 	Provider *provider.Service
+	Compute  *compute.Service
 	Metrics  *metrics.Metrics
 	handler  http.Handler
 
@@ -195,6 +198,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.Billing.AcceptOrders(n.Provider.DocumentService)
+	if n.Compute, err = compute.New(ctx, cfg.Compute, cfg.DataDir, n.DB, n.Blobs, n.Provider, n.Ledger, n.Key, cfg.Clock, n.log); err != nil {
+		return nil, err
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -306,6 +312,7 @@ func (n *Node) routes() http.Handler {
 	n.Copies.Register(mux)
 	mux.HandleFunc("GET /network", n.network)
 	n.Provider.Register(mux)
+	n.Compute.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
@@ -350,6 +357,7 @@ func (n *Node) Start() error {
 			n.Copies.Run(ctx, n.cfg.ReplicateEvery)
 		}()
 	}
+	n.Compute.Start()
 	n.log.Info("serving", "url", n.URL())
 	return nil
 }
@@ -412,6 +420,10 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeStores() error {
+	if n.Compute != nil {
+		n.Compute.Close() // its runs use the stores
+		n.Compute = nil
+	}
 	var err error
 	if n.DB != nil {
 		err = n.DB.Close()
