@@ -12,7 +12,8 @@
 // blob store for the retention period.
 //
 // A job that was running when the node stopped is marked failed (status
-// 44) when the node starts again; a job still waiting in its queue runs.
+// 44) when the node starts again; a job still waiting in its queue (or
+// taken by a worker that had not begun it) runs.
 package compute
 
 import (
@@ -197,11 +198,15 @@ func New(ctx context.Context, cfg Config, dataDir string, db *store.DB, blobs *b
 }
 
 // recover marks the jobs that were running when the node stopped as failed
-// and drops the results they had published so far.
+// and drops the results they had published so far. A job a worker had
+// taken but not begun to stage goes back to its queue.
 func (s *Service) recover(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		ids, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status IN `+activeSQL)
+		if _, err := tx.Exec(`UPDATE compute_jobs SET status=? WHERE status=?`, StatusWarmingUp, StatusStarted); err != nil {
+			return err
+		}
+		ids, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status IN `+runningSQL)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,7 @@ const maxAlgorithm = 64 << 20
 
 // worker runs the jobs of one environment, oldest first, until ctx ends.
 func (s *Service) worker(ctx context.Context, env *environment) {
-	for {
+	for ctx.Err() == nil {
 		id, spec, err := s.claim(ctx, env)
 		if err != nil {
 			if ctx.Err() != nil {
