@@ -221,6 +221,25 @@ func (s *Service) recover(ctx context.Context) (int, error) {
 			}
 		}
 		n = len(ids)
+		// A queue of an environment no longer offered would never move.
+		waiting, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status=?`, StatusWarmingUp)
+		if err != nil {
+			return err
+		}
+		for _, id := range waiting {
+			var env string
+			if err := tx.QueryRow(`SELECT environment FROM compute_jobs WHERE id=?`, id).Scan(&env); err != nil {
+				return err
+			}
+			if _, ok := s.envs[env]; ok {
+				continue
+			}
+			if _, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=?`,
+				StatusInterrupted, "its compute environment "+env+" is no longer offered", store.Time(now), store.Time(now.Add(s.cfg.Retention)), id); err != nil {
+				return err
+			}
+			n++
+		}
 		return nil
 	})
 	return n, err

@@ -254,3 +254,26 @@ func TestOwnerChecks(t *testing.T) {
 		t.Fatalf("owner's result: %d", st)
 	}
 }
+
+// TestRestartWithoutEnvironment: jobs waiting for an environment the node
+// no longer offers fail when it starts, instead of waiting forever.
+func TestRestartWithoutEnvironment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	did := e.publishDataset(nil)
+	tx := e.pay(did, "compute-1", e.consumer, "2")
+	forever := map[string]any{"documentId": e.publishAlgorithm("forever")}
+	running := e.start(e.startReq(e.consumer, did, tx, "single", forever))
+	e.wait(e.consumer, running.JobID, compute.StatusRunning)
+	queued := e.start(e.startReq(e.consumer, did, tx, "single", forever))
+
+	e.nd.Config.Compute.Environments = slices.DeleteFunc(slices.Clone(testEnvironments), func(x compute.Environment) bool { return x.ID == "single" })
+	e.nd.Restart(t)
+
+	if j := e.status(e.consumer, running.JobID); j.Status != compute.StatusInterrupted || !strings.Contains(j.Error, "node stopped") {
+		t.Fatalf("running job: %+v", j)
+	}
+	if j := e.status(e.consumer, queued.JobID); j.Status != compute.StatusInterrupted || !strings.Contains(j.Error, "no longer offered") {
+		t.Fatalf("queued job: %+v", j)
+	}
+}
