@@ -238,3 +238,55 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("jobs after refusals: %d %s", st, b)
 	}
 }
+
+// TestPayments: a priced environment's fee for maxJobDuration must be paid
+// on top of the dataset's price; a priced algorithm needs its own order;
+// additional datasets need theirs and are all mounted.
+func TestPayments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	did := e.publishDataset(nil)
+	algo := e.publishAlgorithm("linecount")
+	// 90s in a 0.5/minute environment: 2 started minutes, 1 token.
+	st, b := e.sendJSON("POST", "/api/services/initializeCompute", map[string]any{
+		"datasets": []map[string]any{{"documentId": did}}, "compute": map[string]any{"env": "priced"}, "consumerAddress": e.consumer.Address()})
+	var init struct {
+		Datasets []struct {
+			Price       string
+			ProviderFee struct{ ProviderFeeAmount string }
+		}
+	}
+	if st != 200 || json.Unmarshal(b, &init) != nil || init.Datasets[0].Price != "3" || init.Datasets[0].ProviderFee.ProviderFeeAmount != "1000000000" {
+		t.Fatalf("initializeCompute: %d %s", st, b)
+	}
+	tx := e.pay(did, "compute-1", e.consumer, "2")
+	st, b = e.sendJSON("POST", "/api/services/compute", e.startReq(e.consumer, did, tx, "priced", map[string]any{"documentId": algo}))
+	wantError(t, "environment fee unpaid", st, b, http.StatusPaymentRequired, "fee")
+	e.pay(did, "compute-1", e.consumer, "1")
+	j := e.start(e.startReq(e.consumer, did, tx, "priced", map[string]any{"documentId": algo}))
+	e.wait(e.consumer, j.JobID, compute.StatusFinished)
+
+	// A priced algorithm.
+	paidAlgo := e.publish("algorithm", "access", e.files.URL+"/algo/linecount", "0.25", nil)
+	st, b = e.sendJSON("POST", "/api/services/compute", e.startReq(e.consumer, did, tx, "wasm", map[string]any{"documentId": paidAlgo}))
+	wantError(t, "algorithm unpaid", st, b, http.StatusBadRequest, "algorithm.transferTxId is required")
+	atx := e.pay(paidAlgo, "access-1", e.consumer, "0.25")
+	j = e.start(e.startReq(e.consumer, did, tx, "wasm", map[string]any{"documentId": paidAlgo, "transferTxId": atx}))
+	e.wait(e.consumer, j.JobID, compute.StatusFinished)
+
+	// Additional datasets, each with its order.
+	more := e.publishDataset(nil)
+	req := e.startReq(e.consumer, did, tx, "wasm", map[string]any{"documentId": algo})
+	req["additionalDatasets"] = []map[string]any{{"documentId": more, "serviceId": "compute-1", "transferTxId": tx}}
+	st, b = e.sendJSON("POST", "/api/services/compute", req)
+	wantError(t, "additional dataset unpaid", st, b, http.StatusBadRequest, "is not for asset")
+	mtx := e.pay(more, "compute-1", e.consumer, "2")
+	req = e.startReq(e.consumer, did, tx, "wasm", map[string]any{"documentId": algo})
+	req["additionalDatasets"] = []map[string]any{{"documentId": more, "serviceId": "compute-1", "transferTxId": mtx}}
+	j = e.start(req)
+	j = e.wait(e.consumer, j.JobID, compute.StatusFinished)
+	st, b = e.result(e.consumer, j.JobID, 0)
+	if want := fmt.Sprintf("%s/0 5\n%s/0 5\ntotal 10\n", did, more); st != 200 || string(b) != want {
+		t.Fatalf("two datasets: %d %q, want %q", st, b, want)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/compute"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/testnet"
@@ -121,6 +122,7 @@ var testEnvironments = []compute.Environment{
 	{ID: "short", MaxJobs: 2, MaxJobDuration: time.Second, MemoryMiB: 256},
 	{ID: "single", MaxJobs: 1, MaxJobDuration: time.Minute, MemoryMiB: 256},
 	{ID: "tiny-output", MaxJobs: 1, MaxJobDuration: time.Minute, MemoryMiB: 256, MaxOutput: 64},
+	{ID: "priced", MaxJobs: 1, MaxJobDuration: 90 * time.Second, MemoryMiB: 256, PriceMin: money.Unit / 2}, // 0.5 a minute
 }
 
 func newEnv(t testing.TB) *env {
