@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -388,4 +389,23 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/services/compute", h(s.stopJobs))
 	mux.HandleFunc("DELETE /api/services/compute", h(s.deleteJobs))
 	mux.HandleFunc("GET /api/services/computeResult", h(s.result))
+}
+
+// Counts is the number of jobs by status code (for metrics).
+func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM compute_jobs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var status int
+		var n int64
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, err
+		}
+		out[strconv.Itoa(status)] = n
+	}
+	return out, rows.Err()
 }

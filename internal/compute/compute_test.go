@@ -114,6 +114,10 @@ func TestFlow(t *testing.T) {
 	}
 	st, b = e.sendJSON("POST", "/api/services/compute", req)
 	wantError(t, "replayed start", st, b, http.StatusBadRequest, "nonce")
+	// The metrics count jobs by status.
+	if st, b = e.do("GET", "/metrics", nil); st != 200 || !strings.Contains(string(b), `dds_compute_jobs{status="70"}`) {
+		t.Fatalf("metrics: %d", st)
+	}
 }
 
 // TestColumnStatistics runs a raw algorithm (fetched from a URL) with custom

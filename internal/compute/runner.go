@@ -146,16 +146,26 @@ func (s *Service) advance(ctx context.Context, id string, status int) error {
 	return nil
 }
 
-// finish ends a job that has not ended with a final status.
+// finish ends a job that has not ended with a final status. A job whose
+// results could not all be published keeps none of them.
 func (s *Service) finish(ctx context.Context, id string, status int, msg string) error {
 	now := s.clock.Now()
-	res, err := s.db.ExecContext(ctx, `UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=? AND status IN `+runningSQL,
-		status, msg, store.Time(now), store.Time(now.Add(s.cfg.Retention)), id)
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=? AND status IN `+runningSQL,
+			status, msg, store.Time(now), store.Time(now.Add(s.cfg.Retention)), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errGone
+		}
+		if status == StatusPublishFailed {
+			return s.dropResults(tx, id)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errGone
 	}
 	s.notify(id, status)
 	return nil
@@ -208,7 +218,11 @@ func (s *Service) execute(ctx context.Context, env *environment, id string, spec
 	if err := s.advance(ctx, id, StatusFiltering); err != nil {
 		return err
 	}
-	files, err := collectResults(paths, env.MaxOutput)
+	logSize := int64(0)
+	if fi, err := os.Stat(logPath); err == nil {
+		logSize = fi.Size()
+	}
+	files, err := collectResults(paths, env.MaxOutput-logSize)
 	if err != nil {
 		return err
 	}
@@ -362,6 +376,14 @@ func (s *Service) runAlgorithm(ctx context.Context, env *environment, mod *sandb
 		return err
 	}
 	defer logFile.Close()
+	// What the run wrote: its outputs, its logs and what it printed.
+	written := func() int64 {
+		n := dirSize(paths["outputs"]) + dirSize(paths["logs"])
+		if fi, err := logFile.Stat(); err == nil {
+			n += fi.Size()
+		}
+		return n
+	}
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	// Outputs are files on the host: a watchdog stops a run that writes
@@ -376,7 +398,7 @@ func (s *Service) runAlgorithm(ctx context.Context, env *environment, mod *sandb
 			case <-done:
 				return
 			case <-t.C:
-				if dirSize(paths["outputs"])+dirSize(paths["logs"]) > env.MaxOutput {
+				if written() > env.MaxOutput {
 					stopRun(errOutputQuota)
 					return
 				}
@@ -405,7 +427,7 @@ func (s *Service) runAlgorithm(ctx context.Context, env *environment, mod *sandb
 	}
 	switch {
 	case err == nil:
-		if dirSize(paths["outputs"])+dirSize(paths["logs"]) > env.MaxOutput {
+		if written() > env.MaxOutput {
 			return failure(StatusOutputLimit, "the algorithm wrote more than the environment's limit of %d bytes", env.MaxOutput)
 		}
 		return nil

@@ -220,6 +220,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		_, p, err := n.Ledger.Counts(ctx)
 		return p, err
 	})
+	n.Metrics.Gauges("dds_compute_jobs", "Compute jobs by status code.", "status", n.Compute.Counts)
 	n.Metrics.Gauges("dds_blob_store", "Objects and bytes in the blob store.", "measure", func(ctx context.Context) (map[string]int64, error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
