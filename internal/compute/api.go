@@ -146,12 +146,28 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	// ocean.js's initializeComputeV1 names the environment at the top and
+	// the duration in payment.maxJobDuration (seconds).
+	var payment struct {
+		MaxJobDuration float64 `json:"maxJobDuration"`
+	}
+	if p["payment"] != "" {
+		if err := decodeObject(p, "payment", &payment); err != nil {
+			return err
+		}
+	}
+	if cenv.Env == "" {
+		cenv.Env = p["environment"]
+	}
 	env, err := s.environment(cenv.Env)
 	if err != nil {
 		return err
 	}
 	now := s.clock.Now()
 	duration := env.MaxJobDuration
+	if d := payment.MaxJobDuration; d > 0 && d < duration.Seconds() {
+		duration = time.Duration(d * float64(time.Second))
+	}
 	if cenv.ValidUntil != 0 {
 		if cenv.ValidUntil <= now.Unix() || cenv.ValidUntil > now.Unix()+10*365*24*3600 {
 			return bad("compute.validUntil %d is not a future UTC timestamp", cenv.ValidUntil)

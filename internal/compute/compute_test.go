@@ -263,6 +263,13 @@ func TestPayments(t *testing.T) {
 	if st != 200 || json.Unmarshal(b, &init) != nil || init.Datasets[0].Price != "3" || init.Datasets[0].ProviderFee.ProviderFeeAmount != "1000000000" {
 		t.Fatalf("initializeCompute: %d %s", st, b)
 	}
+	// ocean.js's initializeComputeV1 form: 30 seconds, 1 started minute.
+	st, b = e.sendJSON("POST", "/api/services/initializeCompute", map[string]any{
+		"datasets": []map[string]any{{"documentId": did}}, "environment": "priced", "payment": map[string]any{"chainId": 8996, "maxJobDuration": 30},
+		"consumerAddress": e.consumer.Address()})
+	if st != 200 || json.Unmarshal(b, &init) != nil || init.Datasets[0].Price != "2.5" {
+		t.Fatalf("initializeCompute (ocean.js form): %d %s", st, b)
+	}
 	tx := e.pay(did, "compute-1", e.consumer, "2")
 	st, b = e.sendJSON("POST", "/api/services/compute", e.startReq(e.consumer, did, tx, "priced", map[string]any{"documentId": algo}))
 	wantError(t, "environment fee unpaid", st, b, http.StatusPaymentRequired, "fee")

@@ -51,8 +51,10 @@ func TestStopAndQueue(t *testing.T) {
 	if j := e.status(e.consumer, second.JobID); j.Status != compute.StatusWarmingUp {
 		t.Fatalf("queued job: %+v", j)
 	}
-	// Stop: by jobId and documentId, signed by the owner.
-	st, b = e.sendJSON("PUT", "/api/services/compute", e.signedJobReq(e.consumer, e.consumer.Address(), first.JobID, did))
+	// Stop as ocean.js does: the query string, consumerAddress + jobId signed.
+	n := e.nextNonce()
+	st, b = e.do("PUT", "/api/services/compute?"+url.Values{"consumerAddress": {e.consumer.Address()}, "jobId": {first.JobID},
+		"nonce": {n}, "signature": {sign(t, e.consumer, e.consumer.Address()+first.JobID, n)}}.Encode(), nil)
 	var jobs []job
 	if st != 200 || json.Unmarshal(b, &jobs) != nil || len(jobs) != 1 || jobs[0].Status != compute.StatusStopped || jobs[0].StatusText != "Job stopped" {
 		t.Fatalf("stop: %d %s", st, b)
