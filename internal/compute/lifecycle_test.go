@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/compute"
+	"github.com/prometheus-dds/dds/internal/identity"
 )
 
 func blobUsage(t *testing.T, e *env) int64 {
@@ -235,6 +236,19 @@ func TestOwnerChecks(t *testing.T) {
 		delete(req, "signature")
 		st, b = e.sendJSON(m, "/api/services/compute", req)
 		wantError(t, m+" unsigned", st, b, http.StatusBadRequest, "signature")
+	}
+	// ocean.js's stop signs consumerAddress + jobId without the nonce: that
+	// form stops one named job of the signer's, nothing else.
+	nonceless := func(k *identity.Key, owner, jobID, did string) (int, []byte) {
+		return e.do("PUT", "/api/services/compute?"+url.Values{"consumerAddress": {owner}, "jobId": {jobID}, "documentId": {did},
+			"nonce": {e.nextNonce()}, "signature": {sign(t, k, owner+jobID+did, "")}}.Encode(), nil)
+	}
+	st, b = nonceless(e.other, e.consumer.Address(), j.JobID, "")
+	wantError(t, "nonce-less stop by another", st, b, http.StatusUnauthorized, "Invalid signature")
+	st, b = nonceless(e.consumer, e.consumer.Address(), "", did)
+	wantError(t, "nonce-less stop by document", st, b, http.StatusUnauthorized, "Invalid signature")
+	if st, b = nonceless(e.consumer, e.consumer.Address(), j.JobID, ""); st != 200 {
+		t.Fatalf("ocean.js stop form: %d %s", st, b)
 	}
 	// Results.
 	st, b = e.result(e.other, j.JobID, 0)
