@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -722,8 +722,21 @@ func (s *Service) result(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment;filename=%q", strings.ReplaceAll(name, "/", "_")))
+	w.Header().Set("Content-Disposition", attachment(name))
 	w.Header().Set("ETag", `"`+hash+`"`)
 	http.ServeContent(w, r, "", store.ParseTime(created), f)
 	return nil
+}
+
+// attachment names a result as ocean.js's downloadFile reads it
+// (attachment;filename=NAME), with an RFC 6266 UTF-8 form alongside.
+func attachment(name string) string {
+	name = strings.ReplaceAll(name, "/", "_")
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == ';' || r == '\\' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, name)
+	return "attachment;filename=" + ascii + "; filename*=UTF-8''" + url.PathEscape(name)
 }

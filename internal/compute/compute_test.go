@@ -96,6 +96,16 @@ func TestFlow(t *testing.T) {
 	if j.Results[0].Filesize != int64(len(b)) {
 		t.Fatalf("result size %d, read %d", j.Results[0].Filesize, len(b))
 	}
+	n := e.nextNonce()
+	resp, err := http.Get(e.nd.URL() + "/api/services/computeResult?" + url.Values{"consumerAddress": {e.consumer.Address()}, "jobId": {j.JobID},
+		"index": {"0"}, "nonce": {n}, "signature": {sign(t, e.consumer, e.consumer.Address()+j.JobID+"0", n)}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;filename=lines.txt;") {
+		t.Fatalf("Content-Disposition %q", cd)
+	}
 	st, b = e.result(e.consumer, j.JobID, 1)
 	if st != 200 || string(b) != "counted 5 lines in 1 datasets\n" {
 		t.Fatalf("log: %d %q", st, b)
