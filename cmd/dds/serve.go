@@ -30,6 +30,7 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.DurationVar(&cfg.ReplicateEvery, "replicate-every", 10*time.Second, "how often copies are checked and repaired")
 	providerFlags(fs, &cfg.Provider)
 	storletFlags(fs, &cfg.Storlets)
+	computeFlags(fs, &cfg.Compute)
 }
 
 // listFlag collects a repeatable flag; one value may hold several, comma-separated

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/compute"
 	"github.com/prometheus-dds/dds/internal/confirm"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/deals"
@@ -73,6 +74,7 @@ type Config struct {
 	Clock    clock.Clock
 	Logger   *slog.Logger
 	Provider provider.Config // the Ocean provider face (chain id, decrypters, URL guard, gateways)
+	Compute  compute.Config  // compute-to-data (environments, retention)
 }
 
 func (c *Config) defaults() {
@@ -132,6 +134,7 @@ type Node struct {
 	Assets   *assets.Service
 	Sandbox  *sandbox.Runtime
 	Storlets *storlets.Service
+	Compute  *compute.Service
 	Metrics  *metrics.Metrics
 	handler  http.Handler
 
@@ -233,6 +236,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.DDS.Filter = n.Storlets
 	n.Assets.Filter = n.Storlets
+	if n.Compute, err = compute.New(ctx, cfg.Compute, cfg.DataDir, n.DB, n.Blobs, n.Provider, n.Ledger, n.Key, cfg.Clock, n.log); err != nil {
+		return nil, err
+	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -252,6 +258,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		_, p, err := n.Ledger.Counts(ctx)
 		return p, err
 	})
+	n.Metrics.Gauges("dds_compute_jobs", "Compute jobs by status code.", "status", n.Compute.Counts)
 	n.Metrics.Gauges("dds_blob_store", "Objects and bytes in the blob store.", "measure", func(ctx context.Context) (map[string]int64, error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
@@ -364,6 +371,7 @@ func (n *Node) routes() http.Handler {
 	n.Deals.Register(mux)
 	n.Assets.Register(mux)
 	n.Storlets.Register(mux)
+	n.Compute.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
@@ -408,6 +416,7 @@ func (n *Node) Start() error {
 			n.Copies.Run(ctx, n.cfg.ReplicateEvery)
 		}()
 	}
+	n.Compute.Start()
 	n.log.Info("serving", "url", n.URL())
 	return nil
 }
@@ -470,6 +479,10 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeStores() error {
+	if n.Compute != nil {
+		n.Compute.Close() // its runs use the stores
+		n.Compute = nil
+	}
 	var err error
 	if n.Sandbox != nil {
 		n.Sandbox.Close(context.Background())

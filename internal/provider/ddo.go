@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -210,9 +211,9 @@ func (s *Service) files(d *DDO, svc DDOService) (*FileList, error) {
 }
 
 // loadDDO returns a published DDO by DID.
-func (s *Service) loadDDO(r *http.Request, did string) ([]byte, *DDO, string, error) {
+func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *DDO, string, error) {
 	var doc, owner string
-	err := s.db.QueryRowContext(r.Context(), `SELECT doc, owner_id FROM provider_ddos WHERE did=?`, did).Scan(&doc, &owner)
+	err := s.db.QueryRowContext(ctx, `SELECT doc, owner_id FROM provider_ddos WHERE did=?`, did).Scan(&doc, &owner)
 	if errors.Is(store.NotFound(err), store.ErrNotFound) {
 		return nil, nil, "", apierr.NotFound("Cannot resolve DID %q: no such asset on this provider", did)
 	}
@@ -229,7 +230,7 @@ func (s *Service) loadDDO(r *http.Request, did string) ([]byte, *DDO, string, er
 // DocumentService validates an order for a document's service (the Billing
 // face asks before recording a payment for it).
 func (s *Service) DocumentService(r *http.Request, did, serviceID string) error {
-	_, d, _, err := s.loadDDO(r, did)
+	_, d, _, err := s.loadDDO(r.Context(), did)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 	_, err = s.db.ExecContext(r.Context(), `INSERT INTO provider_ddos(did,owner_id,doc,created_at) VALUES(?,?,?,?)`,
 		d.ID, who.ID, string(doc), store.Time(s.clock.Now()))
 	if err != nil {
-		if _, _, _, lerr := s.loadDDO(r, d.ID); lerr == nil {
+		if _, _, _, lerr := s.loadDDO(r.Context(), d.ID); lerr == nil {
 			return apierr.Conflict("exists", "asset %s is already published", d.ID)
 		}
 		return err
@@ -289,7 +290,7 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) getDDO(w http.ResponseWriter, r *http.Request) error {
-	doc, _, _, err := s.loadDDO(r, r.PathValue("did"))
+	doc, _, _, err := s.loadDDO(r.Context(), r.PathValue("did"))
 	if err != nil {
 		return err
 	}
@@ -299,7 +300,7 @@ func (s *Service) getDDO(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) getMetadata(w http.ResponseWriter, r *http.Request) error {
-	_, d, _, err := s.loadDDO(r, r.PathValue("did"))
+	_, d, _, err := s.loadDDO(r.Context(), r.PathValue("did"))
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func (s *Service) deleteDDO(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	did := r.PathValue("did")
-	_, _, owner, err := s.loadDDO(r, did)
+	_, _, owner, err := s.loadDDO(r.Context(), did)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,7 @@ type Service struct {
 	fetch      *http.Client
 	jwtKey     []byte
 	decrypters map[string]bool
+	extra      []endpoint // routes other faces advertise through discovery
 }
 
 var migrations = []string{
@@ -143,7 +144,9 @@ func New(ctx context.Context, cfg Config, db *store.DB, key *identity.Key, l *le
 func (s *Service) ChainID() int64 { return s.cfg.ChainID }
 
 // endpoints are the routes clients discover: name → method and path.
-var endpoints = []struct{ name, method, path string }{
+type endpoint struct{ name, method, path string }
+
+var endpoints = []endpoint{
 	{"nonce", "GET", "/api/services/nonce"},
 	{"encrypt", "POST", "/api/services/encrypt"},
 	{"decrypt", "POST", "/api/services/decrypt"},
@@ -204,7 +207,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Service) discovery(w http.ResponseWriter, r *http.Request) error {
 	eps := map[string][2]string{}
-	for _, e := range endpoints {
+	for _, e := range append(endpoints, s.extra...) {
 		eps[e.name] = [2]string{e.method, e.path}
 	}
 	addr := s.key.Address()
@@ -236,7 +239,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
 			p[k] = v[0]
 		}
 	}
-	if r.Method != http.MethodPost && r.Method != http.MethodDelete {
+	if r.Method != http.MethodPost && r.Method != http.MethodDelete && r.Method != http.MethodPut {
 		return p, nil
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxParams))

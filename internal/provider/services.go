@@ -146,7 +146,7 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 	var out []FileInfo
 	switch {
 	case req.DID != "":
-		_, d, _, err := s.loadDDO(r, req.DID)
+		_, d, _, err := s.loadDDO(r.Context(), req.DID)
 		if err != nil {
 			return err
 		}
@@ -259,7 +259,7 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, d, _, err := s.loadDDO(r, did)
+	_, d, _, err := s.loadDDO(r.Context(), did)
 	if err != nil {
 		return err
 	}
@@ -357,7 +357,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 	if err := s.authorize(r, consumer, did, p["nonce"], p["signature"]); err != nil {
 		return err
 	}
-	_, d, _, err := s.loadDDO(r, did)
+	_, d, _, err := s.loadDDO(r.Context(), did)
 	if err != nil {
 		return err
 	}

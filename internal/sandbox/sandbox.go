@@ -179,11 +179,14 @@ func (m *Module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
 
 // Mount makes files readable by the module, read-only, under Guest (an
 // absolute guest path such as "/deps"). Exactly one of Dir (a host
-// directory) and FS is set.
+// directory) and FS is set. Writable lets the module also create, write
+// and remove files under a Dir mount (a scratch or output directory the
+// caller owns and checks afterwards); it has no effect on an FS mount.
 type Mount struct {
-	Guest string
-	Dir   string
-	FS    fs.FS
+	Guest    string
+	Dir      string
+	FS       fs.FS
+	Writable bool
 }
 
 // Run is the input of one run.
@@ -294,9 +297,12 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 	}
 	fsc := wazero.NewFSConfig()
 	for _, mt := range in.Mounts {
-		if mt.FS != nil {
+		switch {
+		case mt.FS != nil:
 			fsc = fsc.WithFSMount(mt.FS, mt.Guest)
-		} else {
+		case mt.Writable:
+			fsc = fsc.WithDirMount(mt.Dir, mt.Guest)
+		default:
 			fsc = fsc.WithReadOnlyDirMount(mt.Dir, mt.Guest)
 		}
 	}
