@@ -202,10 +202,11 @@ func getStorlet(ctx context.Context, q querier, where string, arg any) (Storlet,
 const depCols = `p.id,p.name,p.version,p.permissions,COALESCE(p.data_hash,''),COALESCE(p.data_size,0),p.created_at,
 	EXISTS(SELECT 1 FROM storlet_dependency_deployments d WHERE d.dependency_id=p.id)`
 
-func scanDep(r scanner) (Dependency, error) {
+func scanDep(r scanner, extra ...any) (Dependency, error) {
 	var d Dependency
 	var created string
-	if err := r.Scan(&d.ID, &d.Name, &d.Version, &d.Permissions, &d.DataHash, &d.DataSize, &created, &d.Deployed); err != nil {
+	dst := append([]any{&d.ID, &d.Name, &d.Version, &d.Permissions, &d.DataHash, &d.DataSize, &created, &d.Deployed}, extra...)
+	if err := r.Scan(dst...); err != nil {
 		return Dependency{}, store.NotFound(err)
 	}
 	d.Created = store.ParseTime(created)
