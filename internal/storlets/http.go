@@ -403,7 +403,6 @@ type kind[T record, J any] struct {
 	alias       string // of table in cols
 	cols        string
 	scan        func(scanner, ...any) (T, error)
-	find        func(ctx context.Context, q querier, where string, arg any) (T, error)
 	render      func(T) J
 	deployments string // the table deploying it
 	idCol       string // the column of deployments naming it
@@ -411,23 +410,29 @@ type kind[T record, J any] struct {
 }
 
 // record is what the shared handlers read of a storlet or a dependency.
-type record interface {
-	nameAndData() (name, dataHash string)
-}
+type record interface{ dataHash() string }
 
-func (st Storlet) nameAndData() (string, string)   { return st.Name, st.DataHash }
-func (d Dependency) nameAndData() (string, string) { return d.Name, d.DataHash }
+func (st Storlet) dataHash() string   { return st.DataHash }
+func (d Dependency) dataHash() string { return d.DataHash }
 
 var storletKind = kind[Storlet, StorletJSON]{
 	noun: "storlet", root: "/storlets", table: "storlets", alias: "s", cols: storletCols,
-	scan: scanStorlet, find: getStorlet, render: storletJSON,
+	scan: scanStorlet, render: storletJSON,
 	deployments: "storlet_deployments", idCol: "storlet_id", uploadWhat: "its module",
 }
 
 var depKind = kind[Dependency, DependencyJSON]{
 	noun: "dependency", root: "/storlets/dependencies", table: "storlet_dependencies", alias: "p", cols: depCols,
-	scan: scanDep, find: getDep, render: depJSON,
+	scan: scanDep, render: depJSON,
 	deployments: "storlet_dependency_deployments", idCol: "dependency_id", uploadWhat: "it",
+}
+
+func (k kind[T, J]) find(ctx context.Context, q querier, where string, arg any) (T, error) {
+	rec, err := k.scan(q.QueryRowContext(ctx, `SELECT `+k.cols+` FROM `+k.table+` `+k.alias+` WHERE `+where, arg))
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, apierr.NotFound("no %s %v", k.noun, arg)
+	}
+	return rec, err
 }
 
 func (k kind[T, J]) byID(ctx context.Context, q querier, id int64) (T, error) {
@@ -490,8 +495,8 @@ func (k kind[T, J]) delete(s *Service, w http.ResponseWriter, r *http.Request, a
 		if _, err := tx.Exec(`DELETE FROM `+k.table+` WHERE id=?`, id); err != nil {
 			return err
 		}
-		if _, hash := rec.nameAndData(); hash != "" {
-			return s.blobs.Unref(tx, hash)
+		if rec.dataHash() != "" {
+			return s.blobs.Unref(tx, rec.dataHash())
 		}
 		return nil
 	})
@@ -522,13 +527,13 @@ func deployedTo(tx *store.Tx, q string, id int64) []string {
 
 // setData points a record at its newly stored data, releasing the data it
 // replaces. It runs in the transaction that commits the blob.
-func (s *Service) setData(tx *store.Tx, table string, id int64, old string, staged *blob.Staged) error {
+func (k kind[T, J]) setData(s *Service, tx *store.Tx, id int64, old string, staged *blob.Staged) error {
 	if old != "" {
 		if err := s.blobs.Unref(tx, old); err != nil {
 			return err
 		}
 	}
-	_, err := tx.Exec(`UPDATE `+table+` SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
+	_, err := tx.Exec(`UPDATE `+k.table+` SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
 	return err
 }
 
@@ -549,7 +554,7 @@ func (k kind[T, J]) deployTx(s *Service, r *http.Request, id int64, insert func(
 		if rec, err = k.byID(r.Context(), tx, id); err != nil {
 			return err
 		}
-		if _, hash := rec.nameAndData(); hash == "" {
+		if rec.dataHash() == "" {
 			return apierr.Conflict("no_data", "%s %d has no data yet; upload %s first (PUT %s/%d/data)", k.noun, id, k.uploadWhat, k.root, id)
 		}
 		return insert(tx)
@@ -608,7 +613,7 @@ func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []s
 	if err := decodeMeta(w, r, &m); err != nil {
 		return err
 	}
-	cur, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	cur, err := storletKind.byID(r.Context(), s.db, id)
 	if err != nil {
 		return err
 	}
@@ -623,7 +628,7 @@ func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []s
 		}
 	}
 	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		now, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		now, err := storletKind.byID(r.Context(), tx, id)
 		if err != nil {
 			return err
 		}
@@ -650,7 +655,7 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request, args []s
 	if err != nil {
 		return err
 	}
-	st, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	st, err := storletKind.byID(r.Context(), s.db, id)
 	if err != nil {
 		return err
 	}
@@ -675,7 +680,7 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request, args []s
 	}
 	defer staged.Discard()
 	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
-		cur, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		cur, err := storletKind.byID(r.Context(), tx, id)
 		if err != nil {
 			return err
 		}
@@ -683,7 +688,7 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request, args []s
 			return apierr.Conflict("concurrent_change", "storlet %d changed while its data was uploaded; upload it again", id)
 		}
 		st = cur
-		return s.setData(tx, "storlets", id, cur.DataHash, staged)
+		return storletKind.setData(s, tx, id, cur.DataHash, staged)
 	})
 	if err != nil {
 		mod.Close(r.Context())
@@ -913,7 +918,7 @@ func (s *Service) updateDep(w http.ResponseWriter, r *http.Request, args []strin
 	}
 	var d Dependency
 	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+		if d, err = depKind.byID(r.Context(), tx, id); err != nil {
 			return err
 		}
 		if err := m.apply(&d); err != nil {
@@ -935,7 +940,7 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request, args []strin
 	if err != nil {
 		return err
 	}
-	if _, err := getDep(r.Context(), s.db, "p.id=?", id); err != nil {
+	if _, err := depKind.byID(r.Context(), s.db, id); err != nil {
 		return err
 	}
 	src, closeSrc, err := dataReader(w, r, s.MaxDependency)
@@ -950,10 +955,10 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request, args []strin
 	defer staged.Discard()
 	var d Dependency
 	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
-		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+		if d, err = depKind.byID(r.Context(), tx, id); err != nil {
 			return err
 		}
-		return s.setData(tx, "storlet_dependencies", id, d.DataHash, staged)
+		return depKind.setData(s, tx, id, d.DataHash, staged)
 	})
 	if err != nil {
 		return err
