@@ -269,12 +269,7 @@ type storletMeta struct {
 	ObjectMetadata   *string `json:"object_metadata"`
 	Main             *string `json:"main"`
 
-	ID        any `json:"id"`
-	CreatedAt any `json:"created_at"`
-	Deployed  any `json:"deployed"`
-	HasData   any `json:"has_data"`
-	DataSize  any `json:"data_size"`
-	DataSHA   any `json:"data_sha256"`
+	readOnly
 }
 
 type depMeta struct {
@@ -282,6 +277,11 @@ type depMeta struct {
 	Version     *string `json:"version"`
 	Permissions *string `json:"permissions"`
 
+	readOnly
+}
+
+// readOnly are the rendered fields a client may send back; they are ignored.
+type readOnly struct {
 	ID        any `json:"id"`
 	CreatedAt any `json:"created_at"`
 	Deployed  any `json:"deployed"`
@@ -439,11 +439,22 @@ func (k kind[T, J]) byID(ctx context.Context, q querier, id int64) (T, error) {
 	return k.find(ctx, q, k.alias+".id=?", id)
 }
 
-func (k kind[T, J]) list(s *Service, w http.ResponseWriter, r *http.Request, _ []string) error {
-	return k.writeList(s, w, r, `SELECT `+k.cols+` FROM `+k.table+` `+k.alias+` ORDER BY `+k.alias+`.id`)
+// row renders one row of a query that selects k.cols.
+func (k kind[T, J]) row(sc scanner) (J, error) {
+	rec, err := k.scan(sc)
+	if err != nil {
+		var zero J
+		return zero, err
+	}
+	return k.render(rec), nil
 }
 
-func (k kind[T, J]) writeList(s *Service, w http.ResponseWriter, r *http.Request, q string, args ...any) error {
+func (k kind[T, J]) list(s *Service, w http.ResponseWriter, r *http.Request, _ []string) error {
+	return writeList(s, w, r, k.row, `SELECT `+k.cols+` FROM `+k.table+` `+k.alias+` ORDER BY `+k.alias+`.id`)
+}
+
+// writeList answers with the rows q selects, each rendered by row.
+func writeList[J any](s *Service, w http.ResponseWriter, r *http.Request, row func(scanner) (J, error), q string, args ...any) error {
 	rows, err := s.db.QueryContext(r.Context(), q, args...)
 	if err != nil {
 		return err
@@ -451,11 +462,11 @@ func (k kind[T, J]) writeList(s *Service, w http.ResponseWriter, r *http.Request
 	defer rows.Close()
 	out := []J{}
 	for rows.Next() {
-		rec, err := k.scan(rows)
+		j, err := row(rows)
 		if err != nil {
 			return err
 		}
-		out = append(out, k.render(rec))
+		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -775,28 +786,15 @@ func (s *Service) listDeployed(w http.ResponseWriter, r *http.Request, args []st
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(r.Context(), `SELECT `+storletCols+`, d.params FROM storlet_deployments d
-		JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, acct.ID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []StorletJSON{}
-	for rows.Next() {
+	withParams := func(sc scanner) (StorletJSON, error) {
 		var params string
-		st, err := scanStorlet(rows, &params)
-		if err != nil {
-			return err
-		}
+		st, err := scanStorlet(sc, &params)
 		j := storletJSON(st)
 		j.Params = &params
-		out = append(out, j)
+		return j, err
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(s, w, r, withParams, `SELECT `+storletCols+`, d.params FROM storlet_deployments d
+		JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, acct.ID)
 }
 
 // DeployJSON is the answer to a deployment.
@@ -974,7 +972,7 @@ func (s *Service) listDeployedDeps(w http.ResponseWriter, r *http.Request, args 
 	if err != nil {
 		return err
 	}
-	return depKind.writeList(s, w, r, `SELECT `+depCols+` FROM storlet_dependency_deployments d
+	return writeList(s, w, r, depKind.row, `SELECT `+depCols+` FROM storlet_dependency_deployments d
 		JOIN storlet_dependencies p ON p.id=d.dependency_id WHERE d.account=? ORDER BY d.deployed_at, p.id`, acct.ID)
 }
 
