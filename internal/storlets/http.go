@@ -95,13 +95,14 @@ func (e endpoints) routes() []route {
 }
 
 func (s *Service) routes() (storlets, deps []route) {
+	// on binds a handler both kinds share to s.
 	on := func(h func(*Service, http.ResponseWriter, *http.Request, []string) error) handler {
 		return func(w http.ResponseWriter, r *http.Request, args []string) error { return h(s, w, r, args) }
 	}
 	storlets = endpoints{
 		list: on(storletKind.list), create: s.createStorlet, get: on(storletKind.get), update: s.updateStorlet,
 		delete: on(storletKind.delete), upload: s.uploadStorlet,
-		listDeployed: s.listDeployed, deploy: s.deploy, undeploy: on(storletKind.undeploy),
+		listDeployed: s.listDeployedStorlets, deploy: s.deployStorlet, undeploy: on(storletKind.undeploy),
 	}.routes()
 	deps = endpoints{
 		list: on(depKind.list), create: s.createDep, get: on(depKind.get), update: s.updateDep,
@@ -392,6 +393,8 @@ func uniqueErr(err error, kind, name string) error {
 	}
 	return err
 }
+
+// --- shared by storlets and dependencies ---
 
 // kind describes what storlets and dependencies share: a table of records
 // with uploaded data, and a table deploying them to accounts. T is the
@@ -779,9 +782,9 @@ func multipartFile(body io.Reader, boundary string) (io.Reader, func(), error) {
 	}
 }
 
-// --- deployments ---
+// --- storlet deployments ---
 
-func (s *Service) listDeployed(w http.ResponseWriter, r *http.Request, args []string) error {
+func (s *Service) listDeployedStorlets(w http.ResponseWriter, r *http.Request, args []string) error {
 	acct, err := s.account(r.Context(), args[0])
 	if err != nil {
 		return err
@@ -806,7 +809,7 @@ type DeployJSON struct {
 	Params  string `json:"params"`
 }
 
-func (s *Service) deploy(w http.ResponseWriter, r *http.Request, args []string) error {
+func (s *Service) deployStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
 	acct, id, err := storletKind.target(s, r, args)
 	if err != nil {
 		return err
