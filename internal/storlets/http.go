@@ -2,6 +2,7 @@ package storlets
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -65,38 +66,49 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type route struct {
 	method string
 	shape  []string
-	h      func(w http.ResponseWriter, r *http.Request, args []string) error
+	h      handler
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, args []string) error
+
+// endpoints are the handlers of one resource kind: storlets and dependencies
+// have the same paths.
+type endpoints struct {
+	list, create, get, update, delete, upload, listDeployed, deploy, undeploy handler
+}
+
+func (e endpoints) routes() []route {
+	return []route{
+		{"GET", nil, e.list},
+		{"POST", nil, e.create},
+		{"GET", []string{"*"}, e.get},
+		{"PUT", []string{"*"}, e.update},
+		{"DELETE", []string{"*"}, e.delete},
+		{"PUT", []string{"*", "data"}, e.upload},
+		{"POST", []string{"*", "data"}, e.upload}, // the spec's example uses POST
+		{"GET", []string{"*", "deploy"}, e.listDeployed},
+		{"PUT", []string{"*", "deploy", "*"}, e.deploy},
+		{"POST", []string{"*", "deploy", "*"}, e.deploy},
+		{"PUT", []string{"*", "undeploy", "*"}, e.undeploy},
+		{"POST", []string{"*", "undeploy", "*"}, e.undeploy},
+	}
 }
 
 func (s *Service) routes() (storlets, deps []route) {
-	storlets = []route{
-		{"GET", nil, s.listStorlets},
-		{"POST", nil, s.createStorlet},
-		{"GET", []string{"*"}, s.getStorlet},
-		{"PUT", []string{"*"}, s.updateStorlet},
-		{"DELETE", []string{"*"}, s.deleteStorlet},
-		{"PUT", []string{"*", "data"}, s.uploadStorlet},
-		{"POST", []string{"*", "data"}, s.uploadStorlet}, // the spec's example uses POST
-		{"GET", []string{"*", "deploy"}, s.listDeployed},
-		{"PUT", []string{"*", "deploy", "*"}, s.deploy},
-		{"POST", []string{"*", "deploy", "*"}, s.deploy},
-		{"PUT", []string{"*", "undeploy", "*"}, s.undeploy},
-		{"POST", []string{"*", "undeploy", "*"}, s.undeploy},
+	// on binds a handler both kinds share to s.
+	on := func(h func(*Service, http.ResponseWriter, *http.Request, []string) error) handler {
+		return func(w http.ResponseWriter, r *http.Request, args []string) error { return h(s, w, r, args) }
 	}
-	deps = []route{
-		{"GET", nil, s.listDeps},
-		{"POST", nil, s.createDep},
-		{"GET", []string{"*"}, s.getDep},
-		{"PUT", []string{"*"}, s.updateDep},
-		{"DELETE", []string{"*"}, s.deleteDep},
-		{"PUT", []string{"*", "data"}, s.uploadDep},
-		{"POST", []string{"*", "data"}, s.uploadDep},
-		{"GET", []string{"*", "deploy"}, s.listDeployedDeps},
-		{"PUT", []string{"*", "deploy", "*"}, s.deployDep},
-		{"POST", []string{"*", "deploy", "*"}, s.deployDep},
-		{"PUT", []string{"*", "undeploy", "*"}, s.undeployDep},
-		{"POST", []string{"*", "undeploy", "*"}, s.undeployDep},
-	}
+	storlets = endpoints{
+		list: on(storletKind.list), create: s.createStorlet, get: on(storletKind.get), update: s.updateStorlet,
+		delete: on(storletKind.delete), upload: s.uploadStorlet,
+		listDeployed: s.listDeployedStorlets, deploy: s.deployStorlet, undeploy: on(storletKind.undeploy),
+	}.routes()
+	deps = endpoints{
+		list: on(depKind.list), create: s.createDep, get: on(depKind.get), update: s.updateDep,
+		delete: on(depKind.delete), upload: s.uploadDep,
+		listDeployed: s.listDeployedDeps, deploy: s.deployDep, undeploy: on(depKind.undeploy),
+	}.routes()
 	return
 }
 
@@ -258,12 +270,7 @@ type storletMeta struct {
 	ObjectMetadata   *string `json:"object_metadata"`
 	Main             *string `json:"main"`
 
-	ID        any `json:"id"`
-	CreatedAt any `json:"created_at"`
-	Deployed  any `json:"deployed"`
-	HasData   any `json:"has_data"`
-	DataSize  any `json:"data_size"`
-	DataSHA   any `json:"data_sha256"`
+	readOnly
 }
 
 type depMeta struct {
@@ -271,6 +278,11 @@ type depMeta struct {
 	Version     *string `json:"version"`
 	Permissions *string `json:"permissions"`
 
+	readOnly
+}
+
+// readOnly are the rendered fields a client may send back; they are ignored.
+type readOnly struct {
 	ID        any `json:"id"`
 	CreatedAt any `json:"created_at"`
 	Deployed  any `json:"deployed"`
@@ -382,21 +394,82 @@ func uniqueErr(err error, kind, name string) error {
 	return err
 }
 
-// --- storlets ---
+// --- shared by storlets and dependencies ---
 
-func (s *Service) listStorlets(w http.ResponseWriter, r *http.Request, _ []string) error {
-	rows, err := s.db.QueryContext(r.Context(), `SELECT `+storletCols+` FROM storlets s ORDER BY s.id`)
+// kind describes what storlets and dependencies share: a table of records
+// with uploaded data, and a table deploying them to accounts. T is the
+// record, J how the API renders it.
+type kind[T record, J any] struct {
+	noun        string // in messages and logs
+	root        string // the URL root, for hints in messages
+	table       string
+	alias       string // of table in cols
+	cols        string
+	scan        func(scanner, ...any) (T, error)
+	render      func(T) J
+	deployments string // the table deploying it
+	idCol       string // the column of deployments naming it
+	uploadWhat  string // what the no-data hint says to upload
+}
+
+// record is what the shared handlers read of a storlet or a dependency.
+type record interface{ dataHash() string }
+
+func (st Storlet) dataHash() string   { return st.DataHash }
+func (d Dependency) dataHash() string { return d.DataHash }
+
+var storletKind = kind[Storlet, StorletJSON]{
+	noun: "storlet", root: "/storlets", table: "storlets", alias: "s", cols: storletCols,
+	scan: scanStorlet, render: storletJSON,
+	deployments: "storlet_deployments", idCol: "storlet_id", uploadWhat: "its module",
+}
+
+var depKind = kind[Dependency, DependencyJSON]{
+	noun: "dependency", root: "/storlets/dependencies", table: "storlet_dependencies", alias: "p", cols: depCols,
+	scan: scanDep, render: depJSON,
+	deployments: "storlet_dependency_deployments", idCol: "dependency_id", uploadWhat: "it",
+}
+
+func (k kind[T, J]) find(ctx context.Context, q querier, where string, arg any) (T, error) {
+	rec, err := k.scan(q.QueryRowContext(ctx, `SELECT `+k.cols+` FROM `+k.table+` `+k.alias+` WHERE `+where, arg))
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, apierr.NotFound("no %s %v", k.noun, arg)
+	}
+	return rec, err
+}
+
+func (k kind[T, J]) byID(ctx context.Context, q querier, id int64) (T, error) {
+	return k.find(ctx, q, k.alias+".id=?", id)
+}
+
+// row renders one row of a query that selects k.cols.
+func (k kind[T, J]) row(sc scanner) (J, error) {
+	rec, err := k.scan(sc)
+	if err != nil {
+		var zero J
+		return zero, err
+	}
+	return k.render(rec), nil
+}
+
+func (k kind[T, J]) list(s *Service, w http.ResponseWriter, r *http.Request, _ []string) error {
+	return writeList(s, w, r, k.row, `SELECT `+k.cols+` FROM `+k.table+` `+k.alias+` ORDER BY `+k.alias+`.id`)
+}
+
+// writeList answers with the rows q selects, each rendered by row.
+func writeList[J any](s *Service, w http.ResponseWriter, r *http.Request, row func(scanner) (J, error), q string, args ...any) error {
+	rows, err := s.db.QueryContext(r.Context(), q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	out := []StorletJSON{}
+	out := []J{}
 	for rows.Next() {
-		st, err := scanStorlet(rows)
+		j, err := row(rows)
 		if err != nil {
 			return err
 		}
-		out = append(out, storletJSON(st))
+		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -404,6 +477,123 @@ func (s *Service) listStorlets(w http.ResponseWriter, r *http.Request, _ []strin
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+func (k kind[T, J]) get(s *Service, w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID(k.noun, args[0])
+	if err != nil {
+		return err
+	}
+	rec, err := k.byID(r.Context(), s.db, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, k.render(rec))
+	return nil
+}
+
+// delete refuses (409) while the record is deployed: deleting it would
+// silently change what the accounts it is deployed to read. Undeploy first.
+func (k kind[T, J]) delete(s *Service, w http.ResponseWriter, r *http.Request, args []string) error {
+	id, err := parseID(k.noun, args[0])
+	if err != nil {
+		return err
+	}
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		rec, err := k.byID(r.Context(), tx, id)
+		if err != nil {
+			return err
+		}
+		if accounts := deployedTo(tx, `SELECT account FROM `+k.deployments+` WHERE `+k.idCol+`=? ORDER BY account`, id); len(accounts) > 0 {
+			return apierr.Conflict("deployed", "%s %d is deployed to %s; undeploy it first (PUT %s/<account>/undeploy/%d)", k.noun, id, strings.Join(accounts, ", "), k.root, id)
+		}
+		if _, err := tx.Exec(`DELETE FROM `+k.table+` WHERE id=?`, id); err != nil {
+			return err
+		}
+		if rec.dataHash() != "" {
+			return s.blobs.Unref(tx, rec.dataHash())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info(k.noun+" deleted", k.noun, id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deployedTo lists up to 10 accounts for an error message.
+func deployedTo(tx *store.Tx, q string, id int64) []string {
+	rows, err := tx.Query(q+` LIMIT 10`, id)
+	if err != nil {
+		return []string{"(unknown accounts)"}
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if rows.Scan(&a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// setData points a record at its newly stored data, releasing the data it
+// replaces. It runs in the transaction that commits the blob.
+func (k kind[T, J]) setData(s *Service, tx *store.Tx, id int64, old string, staged *blob.Staged) error {
+	if old != "" {
+		if err := s.blobs.Unref(tx, old); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(`UPDATE `+k.table+` SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
+	return err
+}
+
+// target reads the account and the record id of a deploy or undeploy path.
+func (k kind[T, J]) target(s *Service, r *http.Request, args []string) (auth.Principal, int64, error) {
+	acct, err := s.account(r.Context(), args[0])
+	if err != nil {
+		return auth.Principal{}, 0, err
+	}
+	id, err := parseID(k.noun, args[1])
+	return acct, id, err
+}
+
+// deployTx runs insert, which adds the deployment row, once the record is
+// known to have data.
+func (k kind[T, J]) deployTx(s *Service, r *http.Request, id int64, insert func(tx *store.Tx) error) (rec T, err error) {
+	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+		if rec, err = k.byID(r.Context(), tx, id); err != nil {
+			return err
+		}
+		if rec.dataHash() == "" {
+			return apierr.Conflict("no_data", "%s %d has no data yet; upload %s first (PUT %s/%d/data)", k.noun, id, k.uploadWhat, k.root, id)
+		}
+		return insert(tx)
+	})
+	return rec, err
+}
+
+func (k kind[T, J]) undeploy(s *Service, w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, id, err := k.target(s, r, args)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(r.Context(), `DELETE FROM `+k.deployments+` WHERE account=? AND `+k.idCol+`=?`, acct.ID, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apierr.NotFound("%s %d is not deployed to account %s", k.noun, id, acct.ID)
+	}
+	s.log.Info(k.noun+" undeployed", k.noun, id, "account", acct.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// --- storlets ---
 
 func (s *Service) createStorlet(w http.ResponseWriter, r *http.Request, _ []string) error {
 	var m storletMeta
@@ -428,19 +618,6 @@ func (s *Service) createStorlet(w http.ResponseWriter, r *http.Request, _ []stri
 	return nil
 }
 
-func (s *Service) getStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
-	id, err := parseID("storlet", args[0])
-	if err != nil {
-		return err
-	}
-	st, err := getStorlet(r.Context(), s.db, "s.id=?", id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, storletJSON(st))
-	return nil
-}
-
 func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
 	id, err := parseID("storlet", args[0])
 	if err != nil {
@@ -450,7 +627,7 @@ func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []s
 	if err := decodeMeta(w, r, &m); err != nil {
 		return err
 	}
-	cur, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	cur, err := storletKind.byID(r.Context(), s.db, id)
 	if err != nil {
 		return err
 	}
@@ -465,7 +642,7 @@ func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []s
 		}
 	}
 	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		now, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		now, err := storletKind.byID(r.Context(), tx, id)
 		if err != nil {
 			return err
 		}
@@ -484,54 +661,6 @@ func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request, args []s
 	return nil
 }
 
-// deleteStorlet refuses (409) to delete a deployed storlet: deleting it would
-// silently change what the accounts it is deployed to read. Undeploy first.
-func (s *Service) deleteStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
-	id, err := parseID("storlet", args[0])
-	if err != nil {
-		return err
-	}
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		st, err := getStorlet(r.Context(), tx, "s.id=?", id)
-		if err != nil {
-			return err
-		}
-		if accounts := deployedTo(tx, `SELECT account FROM storlet_deployments WHERE storlet_id=? ORDER BY account`, id); len(accounts) > 0 {
-			return apierr.Conflict("deployed", "storlet %d is deployed to %s; undeploy it first (PUT /storlets/<account>/undeploy/%d)", id, strings.Join(accounts, ", "), id)
-		}
-		if _, err := tx.Exec(`DELETE FROM storlets WHERE id=?`, id); err != nil {
-			return err
-		}
-		if st.DataHash != "" {
-			return s.blobs.Unref(tx, st.DataHash)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("storlet deleted", "storlet", id)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// deployedTo lists up to 10 accounts for an error message.
-func deployedTo(tx *store.Tx, q string, id int64) []string {
-	rows, err := tx.Query(q+` LIMIT 10`, id)
-	if err != nil {
-		return []string{"(unknown accounts)"}
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if rows.Scan(&a) == nil {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // uploadStorlet validates and compiles the module before storing it: a file
 // that is not a module this node can run is refused with the reason. Modules
 // are small (MaxModule), so the bytes are read into memory to compile them.
@@ -540,7 +669,7 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request, args []s
 	if err != nil {
 		return err
 	}
-	st, err := getStorlet(r.Context(), s.db, "s.id=?", id)
+	st, err := storletKind.byID(r.Context(), s.db, id)
 	if err != nil {
 		return err
 	}
@@ -565,21 +694,15 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request, args []s
 	}
 	defer staged.Discard()
 	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
-		cur, err := getStorlet(r.Context(), tx, "s.id=?", id)
+		cur, err := storletKind.byID(r.Context(), tx, id)
 		if err != nil {
 			return err
 		}
 		if cur.Main != st.Main {
 			return apierr.Conflict("concurrent_change", "storlet %d changed while its data was uploaded; upload it again", id)
 		}
-		if cur.DataHash != "" {
-			if err := s.blobs.Unref(tx, cur.DataHash); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(`UPDATE storlets SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
 		st = cur
-		return err
+		return storletKind.setData(s, tx, id, cur.DataHash, staged)
 	})
 	if err != nil {
 		mod.Close(r.Context())
@@ -659,35 +782,22 @@ func multipartFile(body io.Reader, boundary string) (io.Reader, func(), error) {
 	}
 }
 
-// --- deployments ---
+// --- storlet deployments ---
 
-func (s *Service) listDeployed(w http.ResponseWriter, r *http.Request, args []string) error {
+func (s *Service) listDeployedStorlets(w http.ResponseWriter, r *http.Request, args []string) error {
 	acct, err := s.account(r.Context(), args[0])
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(r.Context(), `SELECT `+storletCols+`, d.params FROM storlet_deployments d
-		JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, acct.ID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []StorletJSON{}
-	for rows.Next() {
+	withParams := func(sc scanner) (StorletJSON, error) {
 		var params string
-		st, err := scanStorlet(rows, &params)
-		if err != nil {
-			return err
-		}
+		st, err := scanStorlet(sc, &params)
 		j := storletJSON(st)
 		j.Params = &params
-		out = append(out, j)
+		return j, err
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(s, w, r, withParams, `SELECT `+storletCols+`, d.params FROM storlet_deployments d
+		JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, acct.ID)
 }
 
 // DeployJSON is the answer to a deployment.
@@ -699,12 +809,8 @@ type DeployJSON struct {
 	Params  string `json:"params"`
 }
 
-func (s *Service) deploy(w http.ResponseWriter, r *http.Request, args []string) error {
-	acct, err := s.account(r.Context(), args[0])
-	if err != nil {
-		return err
-	}
-	id, err := parseID("storlet", args[1])
+func (s *Service) deployStorlet(w http.ResponseWriter, r *http.Request, args []string) error {
+	acct, id, err := storletKind.target(s, r, args)
 	if err != nil {
 		return err
 	}
@@ -724,14 +830,7 @@ func (s *Service) deploy(w http.ResponseWriter, r *http.Request, args []string) 
 	if err != nil {
 		return err
 	}
-	var st Storlet
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		if st, err = getStorlet(r.Context(), tx, "s.id=?", id); err != nil {
-			return err
-		}
-		if st.DataHash == "" {
-			return apierr.Conflict("no_data", "storlet %d has no data yet; upload its module first (PUT /storlets/%d/data)", id, id)
-		}
+	st, err := storletKind.deployTx(s, r, id, func(tx *store.Tx) error {
 		_, err := tx.Exec(`INSERT INTO storlet_deployments(account,storlet_id,params,seq,deployed_at)
 			VALUES(?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM storlet_deployments WHERE account=?),?)
 			ON CONFLICT(account,storlet_id) DO UPDATE SET params=excluded.params`,
@@ -781,53 +880,7 @@ func deployParams(v any) (string, error) {
 	return filter.FormatParams(ps), nil
 }
 
-func (s *Service) undeploy(w http.ResponseWriter, r *http.Request, args []string) error {
-	acct, err := s.account(r.Context(), args[0])
-	if err != nil {
-		return err
-	}
-	id, err := parseID("storlet", args[1])
-	if err != nil {
-		return err
-	}
-	res, err := s.db.ExecContext(r.Context(), `DELETE FROM storlet_deployments WHERE account=? AND storlet_id=?`, acct.ID, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apierr.NotFound("storlet %d is not deployed to account %s", id, acct.ID)
-	}
-	s.log.Info("storlet undeployed", "storlet", id, "account", acct.ID)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 // --- dependencies ---
-
-func (s *Service) listDeps(w http.ResponseWriter, r *http.Request, _ []string) error {
-	return s.writeDeps(w, r, `SELECT `+depCols+` FROM storlet_dependencies p ORDER BY p.id`)
-}
-
-func (s *Service) writeDeps(w http.ResponseWriter, r *http.Request, q string, args ...any) error {
-	rows, err := s.db.QueryContext(r.Context(), q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []DependencyJSON{}
-	for rows.Next() {
-		d, err := scanDep(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, depJSON(d))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
 
 func (s *Service) createDep(w http.ResponseWriter, r *http.Request, _ []string) error {
 	var m depMeta
@@ -855,19 +908,6 @@ func (s *Service) createDep(w http.ResponseWriter, r *http.Request, _ []string) 
 	return nil
 }
 
-func (s *Service) getDep(w http.ResponseWriter, r *http.Request, args []string) error {
-	id, err := parseID("dependency", args[0])
-	if err != nil {
-		return err
-	}
-	d, err := getDep(r.Context(), s.db, "p.id=?", id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, depJSON(d))
-	return nil
-}
-
 func (s *Service) updateDep(w http.ResponseWriter, r *http.Request, args []string) error {
 	id, err := parseID("dependency", args[0])
 	if err != nil {
@@ -879,7 +919,7 @@ func (s *Service) updateDep(w http.ResponseWriter, r *http.Request, args []strin
 	}
 	var d Dependency
 	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+		if d, err = depKind.byID(r.Context(), tx, id); err != nil {
 			return err
 		}
 		if err := m.apply(&d); err != nil {
@@ -895,43 +935,13 @@ func (s *Service) updateDep(w http.ResponseWriter, r *http.Request, args []strin
 	return nil
 }
 
-// deleteDep refuses (409) while the dependency is deployed, like a storlet.
-func (s *Service) deleteDep(w http.ResponseWriter, r *http.Request, args []string) error {
-	id, err := parseID("dependency", args[0])
-	if err != nil {
-		return err
-	}
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		d, err := getDep(r.Context(), tx, "p.id=?", id)
-		if err != nil {
-			return err
-		}
-		if accounts := deployedTo(tx, `SELECT account FROM storlet_dependency_deployments WHERE dependency_id=? ORDER BY account`, id); len(accounts) > 0 {
-			return apierr.Conflict("deployed", "dependency %d is deployed to %s; undeploy it first (PUT /storlets/dependencies/<account>/undeploy/%d)", id, strings.Join(accounts, ", "), id)
-		}
-		if _, err := tx.Exec(`DELETE FROM storlet_dependencies WHERE id=?`, id); err != nil {
-			return err
-		}
-		if d.DataHash != "" {
-			return s.blobs.Unref(tx, d.DataHash)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("dependency deleted", "dependency", id)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 // uploadDep streams the file into the blob store.
 func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request, args []string) error {
 	id, err := parseID("dependency", args[0])
 	if err != nil {
 		return err
 	}
-	if _, err := getDep(r.Context(), s.db, "p.id=?", id); err != nil {
+	if _, err := depKind.byID(r.Context(), s.db, id); err != nil {
 		return err
 	}
 	src, closeSrc, err := dataReader(w, r, s.MaxDependency)
@@ -946,16 +956,10 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request, args []strin
 	defer staged.Discard()
 	var d Dependency
 	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
-		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
+		if d, err = depKind.byID(r.Context(), tx, id); err != nil {
 			return err
 		}
-		if d.DataHash != "" {
-			if err := s.blobs.Unref(tx, d.DataHash); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(`UPDATE storlet_dependencies SET data_hash=?, data_size=? WHERE id=?`, staged.Hash, staged.Size, id)
-		return err
+		return depKind.setData(s, tx, id, d.DataHash, staged)
 	})
 	if err != nil {
 		return err
@@ -971,27 +975,16 @@ func (s *Service) listDeployedDeps(w http.ResponseWriter, r *http.Request, args 
 	if err != nil {
 		return err
 	}
-	return s.writeDeps(w, r, `SELECT `+depCols+` FROM storlet_dependency_deployments d
+	return writeList(s, w, r, depKind.row, `SELECT `+depCols+` FROM storlet_dependency_deployments d
 		JOIN storlet_dependencies p ON p.id=d.dependency_id WHERE d.account=? ORDER BY d.deployed_at, p.id`, acct.ID)
 }
 
 func (s *Service) deployDep(w http.ResponseWriter, r *http.Request, args []string) error {
-	acct, err := s.account(r.Context(), args[0])
+	acct, id, err := depKind.target(s, r, args)
 	if err != nil {
 		return err
 	}
-	id, err := parseID("dependency", args[1])
-	if err != nil {
-		return err
-	}
-	var d Dependency
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		if d, err = getDep(r.Context(), tx, "p.id=?", id); err != nil {
-			return err
-		}
-		if d.DataHash == "" {
-			return apierr.Conflict("no_data", "dependency %d has no data yet; upload it first (PUT /storlets/dependencies/%d/data)", id, id)
-		}
+	d, err := depKind.deployTx(s, r, id, func(tx *store.Tx) error {
 		_, err := tx.Exec(`INSERT INTO storlet_dependency_deployments(account,dependency_id,deployed_at) VALUES(?,?,?)
 			ON CONFLICT(account,dependency_id) DO NOTHING`, acct.ID, id, store.Time(s.clock.Now()))
 		return err
@@ -1001,26 +994,5 @@ func (s *Service) deployDep(w http.ResponseWriter, r *http.Request, args []strin
 	}
 	s.log.Info("dependency deployed", "dependency", id, "account", acct.ID)
 	writeJSON(w, http.StatusCreated, DeployJSON{Account: acct.ID, Dep: id, Name: d.Name})
-	return nil
-}
-
-func (s *Service) undeployDep(w http.ResponseWriter, r *http.Request, args []string) error {
-	acct, err := s.account(r.Context(), args[0])
-	if err != nil {
-		return err
-	}
-	id, err := parseID("dependency", args[1])
-	if err != nil {
-		return err
-	}
-	res, err := s.db.ExecContext(r.Context(), `DELETE FROM storlet_dependency_deployments WHERE account=? AND dependency_id=?`, acct.ID, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apierr.NotFound("dependency %d is not deployed to account %s", id, acct.ID)
-	}
-	s.log.Info("dependency undeployed", "dependency", id, "account", acct.ID)
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -65,7 +65,7 @@ func (s *Service) plan(ctx context.Context, account string, req filter.Request) 
 	}
 	var rows []row
 	if req.Explicit() {
-		st, err := getStorlet(ctx, s.db, "s.name=?", req.Storlet)
+		st, err := storletKind.find(ctx, s.db, "s.name=?", req.Storlet)
 		if err != nil {
 			if e, ok := apierr.As(err); ok && e.Status == http.StatusNotFound {
 				return nil, apierr.BadRequest("unknown_storlet", "%s names no storlet: %q", filter.RunHeader, req.Storlet)

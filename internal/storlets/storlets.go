@@ -191,33 +191,18 @@ type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-func getStorlet(ctx context.Context, q querier, where string, arg any) (Storlet, error) {
-	st, err := scanStorlet(q.QueryRowContext(ctx, `SELECT `+storletCols+` FROM storlets s WHERE `+where, arg))
-	if errors.Is(err, store.ErrNotFound) {
-		return Storlet{}, apierr.NotFound("no storlet %v", arg)
-	}
-	return st, err
-}
-
 const depCols = `p.id,p.name,p.version,p.permissions,COALESCE(p.data_hash,''),COALESCE(p.data_size,0),p.created_at,
 	EXISTS(SELECT 1 FROM storlet_dependency_deployments d WHERE d.dependency_id=p.id)`
 
-func scanDep(r scanner) (Dependency, error) {
+func scanDep(r scanner, extra ...any) (Dependency, error) {
 	var d Dependency
 	var created string
-	if err := r.Scan(&d.ID, &d.Name, &d.Version, &d.Permissions, &d.DataHash, &d.DataSize, &created, &d.Deployed); err != nil {
+	dst := append([]any{&d.ID, &d.Name, &d.Version, &d.Permissions, &d.DataHash, &d.DataSize, &created, &d.Deployed}, extra...)
+	if err := r.Scan(dst...); err != nil {
 		return Dependency{}, store.NotFound(err)
 	}
 	d.Created = store.ParseTime(created)
 	return d, nil
-}
-
-func getDep(ctx context.Context, q querier, where string, arg any) (Dependency, error) {
-	d, err := scanDep(q.QueryRowContext(ctx, `SELECT `+depCols+` FROM storlet_dependencies p WHERE `+where, arg))
-	if errors.Is(err, store.ErrNotFound) {
-		return Dependency{}, apierr.NotFound("no dependency %v", arg)
-	}
-	return d, err
 }
 
 // account checks that an account (a principal id, or name) exists.
