@@ -49,9 +49,6 @@ type Config struct {
 	Retention time.Duration
 	// MaxQueue bounds the jobs waiting in one environment; default 100.
 	MaxQueue int
-	// SweepEvery is how often expired jobs are deleted; default 1 minute,
-	// <0 never (tests call Sweep).
-	SweepEvery time.Duration
 	// CacheDir keeps compiled algorithms across runs and restarts; default
 	// compute/cache in the data directory.
 	CacheDir string
@@ -69,9 +66,6 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxQueue <= 0 {
 		c.MaxQueue = 100
-	}
-	if c.SweepEvery == 0 {
-		c.SweepEvery = time.Minute
 	}
 	seen := map[string]bool{}
 	for i := range c.Environments {
@@ -304,24 +298,6 @@ func (s *Service) Start() {
 			}()
 		}
 		nudge(e.wake)
-	}
-	if s.cfg.SweepEvery > 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			t := time.NewTicker(s.cfg.SweepEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-						s.log.Error("compute sweep failed", "err", err)
-					}
-				}
-			}
-		}()
 	}
 }
 

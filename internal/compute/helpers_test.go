@@ -151,7 +151,6 @@ func newEnv(t testing.TB) *env {
 		c.Provider.AllowNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		c.Compute.Environments = testEnvironments
 		c.Compute.CacheDir = cacheDir
-		c.Compute.SweepEvery = -1
 		c.Compute.Retention = 24 * time.Hour
 		c.Compute.OnStatus = e.rec.record
 	})

@@ -421,14 +421,18 @@ func (n *Node) Start() error {
 	return nil
 }
 
-// Sweep ends expired quotes and terms now, and the copies held for others.
+// Sweep ends expired quotes and terms now, the copies held for others, and
+// compute jobs past their retention: every clean-up on the one sweeper loop.
 func (n *Node) Sweep(ctx context.Context) (int, error) {
-	a, err := n.DDS.Sweep(ctx)
-	if err != nil {
-		return a, err
+	total := 0
+	for _, sweep := range []func(context.Context) (int, error){n.DDS.Sweep, n.Copies.Sweep, n.Compute.Sweep} {
+		k, err := sweep(ctx)
+		total += k
+		if err != nil {
+			return total, err
+		}
 	}
-	b, err := n.Copies.Sweep(ctx)
-	return a + b, err
+	return total, nil
 }
 
 // network lists the members this node knows (admin).
