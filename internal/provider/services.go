@@ -246,7 +246,10 @@ type providerData struct {
 }
 
 func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
-	p, _ := readParams(w, r)
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
 	did, err := p.required("documentId")
 	if err != nil {
 		return err
@@ -331,7 +334,10 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
-	p, _ := readParams(w, r)
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
 	did, err := p.required("documentId")
 	if err != nil {
 		return err

@@ -138,7 +138,10 @@ func (s *Service) authorize(r *http.Request, address, original, nonce, signature
 }
 
 func (s *Service) nonce(w http.ResponseWriter, r *http.Request) error {
-	p, _ := readParams(w, r)
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
 	addr, err := p.address("userAddress")
 	if err != nil {
 		return err
