@@ -18,8 +18,6 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
-
-	"github.com/prometheus-dds/dds/internal/money"
 )
 
 func main() {
@@ -122,25 +120,6 @@ func logFlags(fs *flag.FlagSet) func() *slog.Logger {
 		}
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
-}
-
-// amountFlag is a flag holding an exact amount of tokens.
-type amountFlag struct{ a *money.Amount }
-
-func (f amountFlag) String() string {
-	if f.a == nil {
-		return "0"
-	}
-	return f.a.String()
-}
-
-func (f amountFlag) Set(s string) error {
-	a, err := money.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q: %v (want a decimal number of tokens, e.g. 1.5)", s, err)
-	}
-	*f.a = a
-	return nil
 }
 
 // version is set by the release build (-ldflags "-X main.version=...").

@@ -6,19 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/node"
 )
 
 // nodeFlags are the flags that configure a node, shared by serve and devnet.
 func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	cfg.PricePerGiBMonth = 1_000_000_000
-	fs.Var(amountFlag{&cfg.PricePerGiBMonth}, "price-per-gib-month", "price of storing 1 GiB for 30 days, in tokens")
-	fs.Var(amountFlag{&cfg.MinPrice}, "min-price", "smallest price quoted, in tokens")
+	fs.Var(flagval.Amount(&cfg.PricePerGiBMonth), "price-per-gib-month", "price of storing 1 GiB for 30 days, in tokens")
+	fs.Var(flagval.Amount(&cfg.MinPrice), "min-price", "smallest price quoted, in tokens")
 	fs.DurationVar(&cfg.QuoteTTL, "quote-ttl", time.Hour, "how long a price quote stands before its unpaid upload is deleted")
 	fs.Int64Var(&cfg.MaxFileSize, "max-file-size", 16<<30, "largest file accepted, in bytes")
 	fs.StringVar(&cfg.BitcoinNetwork, "bitcoin-network", "testnet", "Bitcoin network of the deal module: mainnet, testnet, signet or regtest")
@@ -31,26 +31,6 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	providerFlags(fs, &cfg.Provider)
 	storletFlags(fs, &cfg.Storlets)
 	computeFlags(fs, &cfg.Compute)
-}
-
-// listFlag collects a repeatable flag; one value may hold several, comma-separated
-// (as the environment twin does).
-type listFlag struct{ list *[]string }
-
-func (f listFlag) String() string {
-	if f.list == nil {
-		return ""
-	}
-	return strings.Join(*f.list, ",")
-}
-
-func (f listFlag) Set(s string) error {
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			*f.list = append(*f.list, v)
-		}
-	}
-	return nil
 }
 
 func defaultDataDir() string {
@@ -66,7 +46,7 @@ func serveCmd() *ffcli.Command {
 	fs.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (created on first start)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL other nodes and clients reach this node at (default http://<listen>)")
-	fs.Var(listFlag{&cfg.Peers}, "peer", "URL of a node to join the network through (repeatable; DDS_PEER takes a comma-separated list)")
+	fs.Var(flagval.List(&cfg.Peers), "peer", "URL of a node to join the network through (repeatable; DDS_PEER takes a comma-separated list)")
 	fs.StringVar(&cfg.GossipListen, "gossip-listen", "", "host:port for membership gossip (UDP and TCP); default the listen host and a free port")
 	nodeFlags(fs, &cfg)
 	logger := logFlags(fs)
