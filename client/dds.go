@@ -1,0 +1,306 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/money"
+)
+
+// The types below are the wire format of the DDS and Billing faces: the node
+// renders them and the client reads them.
+
+// Quote is a price offered for a term.
+type Quote struct {
+	ID            string          `json:"id"`
+	Kind          string          `json:"kind"`
+	Price         string          `json:"price"`
+	Paid          string          `json:"paid"`
+	Duration      int64           `json:"duration"`
+	ExpiresAt     time.Time       `json:"expires_at"`
+	Confirmations json.RawMessage `json:"confirmations"`
+}
+
+// File is a file's info as the node renders it.
+type File struct {
+	ID              string
+	Name            string         `json:"name"`
+	Price           float64        `json:"price"`
+	PriceExact      string         `json:"price_exact"`
+	Duration        int64          `json:"duration"`
+	Additional      map[string]any `json:"additional"`
+	State           string         `json:"state"`
+	Size            int64          `json:"size"`
+	ContentHash     string         `json:"content_hash"`
+	CreatedAt       time.Time      `json:"created_at"`
+	StoredAt        *time.Time     `json:"stored_at"`
+	ExpiresAt       *time.Time     `json:"expires_at"`
+	Quote           *Quote         `json:"-"`
+	Meta            json.RawMessage
+	PaymentRequired bool // the node answered 402: the quote must be paid
+}
+
+// Amount is the file's price as exact base units.
+func (f *File) Amount() money.Amount {
+	a, _ := money.Parse(f.PriceExact)
+	return a
+}
+
+func decodeFile(resp *http.Response) (*File, error) {
+	defer resp.Body.Close()
+	var doc struct {
+		Data struct {
+			ID         string          `json:"id"`
+			Attributes File            `json:"attributes"`
+			Meta       json.RawMessage `json:"meta"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("decode file document: %w", err)
+	}
+	f := doc.Data.Attributes
+	f.ID, f.Meta, f.PaymentRequired = doc.Data.ID, doc.Data.Meta, resp.StatusCode == http.StatusPaymentRequired
+	var meta struct {
+		Quote *Quote `json:"quote"`
+	}
+	if len(f.Meta) > 0 && json.Unmarshal(f.Meta, &meta) == nil {
+		f.Quote = meta.Quote
+	}
+	return &f, nil
+}
+
+// UploadOptions are the optional attributes of an upload.
+type UploadOptions struct {
+	Duration   time.Duration // 0: the node's default (one month)
+	Additional map[string]any
+}
+
+// Upload streams content to the node as base64 inside the JSON:API document.
+// The node answers 402 with the price: the returned File has
+// PaymentRequired set and its Quote.
+func (c *Client) Upload(ctx context.Context, name string, content io.Reader, opt UploadOptions) (*File, error) {
+	attrs := map[string]any{"name": name}
+	if opt.Duration > 0 {
+		attrs["duration"] = int64(opt.Duration / time.Second)
+	}
+	if opt.Additional != nil {
+		attrs["additional"] = opt.Additional
+	}
+	head, err := json.Marshal(attrs)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		// {"data":{"type":"file","attributes":{...,"data":"<base64>"}}}
+		_, err := io.WriteString(pw, `{"data":{"type":"file","attributes":`+string(head[:len(head)-1])+`,"data":"`)
+		if err == nil {
+			enc := base64.NewEncoder(base64.StdEncoding, pw)
+			if _, err = io.CopyBuffer(enc, content, make([]byte, 192<<10)); err == nil {
+				err = enc.Close()
+			}
+		}
+		if err == nil {
+			_, err = io.WriteString(pw, `"}}}`)
+		}
+		pw.CloseWithError(err)
+	}()
+	req, err := c.NewRequest(ctx, http.MethodPost, "/files", pr)
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	resp, err := c.Do(req, http.StatusPaymentRequired, http.StatusCreated, http.StatusOK)
+	pr.Close()
+	if err != nil {
+		return nil, err
+	}
+	return decodeFile(resp)
+}
+
+// Info returns a file's info.
+func (c *Client) Info(ctx context.Context, id string) (*File, error) {
+	req, err := c.NewRequest(ctx, http.MethodGet, "/files/"+url.PathEscape(id)+"/info", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFile(resp)
+}
+
+// Open starts a download. The caller reads and closes the body; size is the
+// Content-Length. A pending file is a *Error with Status 402.
+func (c *Client) Open(ctx context.Context, id string, header http.Header) (body io.ReadCloser, size int64, err error) {
+	req, err := c.NewRequest(ctx, http.MethodGet, "/files/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req, http.StatusOK, http.StatusPartialContent)
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp.Body, resp.ContentLength, nil
+}
+
+// Download writes a file's content to w.
+func (c *Client) Download(ctx context.Context, id string, w io.Writer) (int64, error) {
+	body, _, err := c.Open(ctx, id, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	return io.CopyBuffer(w, body, make([]byte, 256<<10))
+}
+
+// Extend asks for a new total term (and merges additional attributes). A
+// longer term answers 402 with the price of the extension.
+func (c *Client) Extend(ctx context.Context, id string, total time.Duration, additional map[string]any) (*File, error) {
+	attrs := map[string]any{}
+	if total > 0 {
+		attrs["duration"] = int64(total / time.Second)
+	}
+	if additional != nil {
+		attrs["additional"] = additional
+	}
+	body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "file", "id": id, "attributes": attrs}})
+	req, err := c.NewRequest(ctx, http.MethodPatch, "/files/"+url.PathEscape(id), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	resp, err := c.Do(req, http.StatusOK, http.StatusPaymentRequired)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFile(resp)
+}
+
+// PaymentRequest is a payment as the payment processor reports it.
+type PaymentRequest struct {
+	FileID         string
+	Status         string // success | error
+	Amount         string // decimal tokens, exact ("1.5")
+	IdempotencyKey string
+	Extra          map[string]any // more attributes
+}
+
+// Payment is a recorded payment.
+type Payment struct {
+	ID          string         `json:"-"`
+	Location    string         `json:"-"`
+	FileID      string         `json:"file_id"`
+	Status      string         `json:"status"`
+	Amount      float64        `json:"amount"`
+	AmountExact string         `json:"amount_exact"`
+	QuoteID     string         `json:"quote_id"`
+	Applied     bool           `json:"applied"`
+	CreatedAt   time.Time      `json:"created_at"`
+	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+// Pay reports a payment (role payment).
+func (c *Client) Pay(ctx context.Context, p PaymentRequest) (*Payment, error) {
+	if _, err := strconv.ParseFloat(p.Amount, 64); err != nil {
+		return nil, fmt.Errorf("amount %q is not a decimal number", p.Amount)
+	}
+	attrs := map[string]any{"file_id": p.FileID, "status": p.Status, "amount": json.Number(p.Amount)}
+	for k, v := range p.Extra {
+		attrs[k] = v
+	}
+	body, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "payment", "attributes": attrs}})
+	req, err := c.NewRequest(ctx, http.MethodPost, "/payments", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	if p.IdempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", p.IdempotencyKey)
+	}
+	resp, err := c.Do(req, http.StatusCreated, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	pay, err := decodePayment(resp)
+	if pay != nil {
+		pay.Location = resp.Header.Get("Location")
+	}
+	return pay, err
+}
+
+// Payment reads a recorded payment.
+func (c *Client) Payment(ctx context.Context, id string) (*Payment, error) {
+	req, err := c.NewRequest(ctx, http.MethodGet, "/payments/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	return decodePayment(resp)
+}
+
+func decodePayment(resp *http.Response) (*Payment, error) {
+	defer resp.Body.Close()
+	var doc struct {
+		Data struct {
+			ID         string  `json:"id"`
+			Attributes Payment `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, err
+	}
+	p := doc.Data.Attributes
+	p.ID = doc.Data.ID
+	return &p, nil
+}
+
+// Statement is what a node is owed for a period.
+type Statement struct {
+	Amount      float64   `json:"amount"`
+	AmountExact string    `json:"amount_exact"`
+	Size        int64     `json:"size"`
+	Files       int       `json:"files"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+}
+
+// Statement reads the node's statement for the days from..to (yyyymmdd,
+// inclusive). Admin only.
+func (c *Client) Statement(ctx context.Context, from, to string) (*Statement, error) {
+	q := url.Values{"from": {from}, "to": {to}}
+	req, err := c.NewRequest(ctx, http.MethodGet, "/payments/local?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Data struct {
+			Attributes Statement `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, err
+	}
+	return &doc.Data.Attributes, nil
+}
