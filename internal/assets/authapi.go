@@ -53,16 +53,16 @@ func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Pri
 // status is DEP-11's agent status.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"name":         "Prometheus DDS node " + s.cfg.NodeID,
+		"name":         "Prometheus DDS node " + s.key.Address(),
 		"description":  "A node of the Prometheus decentralized data storage network: DEP-7 universal storage, DEP-15 metadata, token auth.",
 		"api-versions": []string{"v1"},
-		"custom":       map[string]any{"server-type": "dds", "node": s.cfg.NodeID, "did": s.did()},
+		"custom":       map[string]any{"server-type": "dds", "node": s.key.Address(), "did": s.did()},
 	})
 }
 
 // did is the node's DID: did:dep: and the SHA3-256 of its public key.
 func (s *Service) did() string {
-	sum := sha3.Sum256(s.cfg.PublicKey)
+	sum := sha3.Sum256(s.key.PublicKey())
 	return "did:dep:" + hex.EncodeToString(sum[:])
 }
 
