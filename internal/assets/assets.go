@@ -22,7 +22,8 @@
 //	DELETE /api/v1/auth/revoke/{token} → true
 //	GET    /api/status, /api/ddo       discovery, no authentication
 //
-// Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}.
+// Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}
+// (api.AssetError); the wire types are in package api (api/assets.go).
 package assets
 
 import (
@@ -39,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/blob"
@@ -236,15 +238,6 @@ func (s *Service) principal(r *http.Request) (auth.Principal, error) {
 	return auth.Principal{}, apierr.Unauthorized("authenticate with \"Authorization: token <token>\" (or Bearer), HTTP Basic, or ?access_token=; get a token at /api/v1/auth/token")
 }
 
-// errorBody is the face's error format: a map with the error's description,
-// a machine code and the status (DEP-15 asks for "a map with error code and
-// error description").
-type errorBody struct {
-	Error  string `json:"error"`
-	Code   string `json:"code"`
-	Status int    `json:"status"`
-}
-
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := apierr.As(err)
 	if !ok {
@@ -259,7 +252,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Add("WWW-Authenticate", `Basic realm="dds", charset="UTF-8"`)
 		w.Header().Add("WWW-Authenticate", `Bearer realm="dds"`)
 	}
-	writeJSON(w, e.Status, errorBody{Error: e.Detail, Code: e.Code, Status: e.Status})
+	writeJSON(w, e.Status, api.AssetError{Error: e.Detail, Code: e.Code, Status: e.Status})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
