@@ -48,6 +48,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/btc"
@@ -249,7 +250,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /api/v1/time", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int64{"serverTime": s.clock.Now().UnixMilli()})
+		_ = json.NewEncoder(w).Encode(api.DealTime{ServerTime: s.clock.Now().UnixMilli()})
 	})
 	mux.HandleFunc("GET /api/v1/signature/key", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/pgp-keys")
@@ -360,14 +361,7 @@ func (s *Service) authenticate(r *http.Request, body []byte) (auth.Principal, er
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(strings.TrimPrefix(r.URL.Path, "/api/v1")))
-	mac.Write([]byte(nonceText))
-	if len(body) == 0 {
-		body = []byte("null")
-	}
-	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
+	want := api.DealHMAC(secret, r.URL.Path, nonceText, body)
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return auth.Principal{}, apierr.Unauthorized("the HMAC signature does not match: sign path (without /api/v1) + nonce + body (or \"null\")")
 	}
@@ -434,19 +428,6 @@ func (s *Service) open(session string, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("deals: session %s: the secret does not unseal (was the node key replaced?): %w", session, err)
 	}
 	return secret, nil
-}
-
-// HMACSignature computes the Signature header of a request, for clients.
-func HMACSignature(secretHex, path, nonce string, body []byte) string {
-	secret, _ := hex.DecodeString(secretHex)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(strings.TrimPrefix(path, "/api/v1")))
-	mac.Write([]byte(nonce))
-	if len(body) == 0 {
-		body = []byte("null")
-	}
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 func (s *Service) verifySignature(ctx context.Context, r *http.Request, p *params) (answer, error) {
