@@ -22,24 +22,31 @@
 //	DELETE /api/v1/auth/revoke/{token} → true
 //	GET    /api/status, /api/ddo       discovery, no authentication
 //
-// Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}.
+// Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}
+// (api.AssetError); the wire types are in package api (api/assets.go).
 package assets
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/prometheus-dds/dds/internal/filter"
+	"flag"
+	"hash"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -66,22 +73,63 @@ type Config struct {
 	MaxSize   int64  // largest content accepted, in bytes
 	Quota     int64  // most bytes of asset content the node keeps (distinct contents); 0: no limit
 	PublicURL string // base URL advertised in the DDO; "" means the URL the request came to
-	NodeID    string // the node's address, shown in the status
-	PublicKey []byte // the node's public key: the DDO's DID is derived from it
+}
+
+// DefaultConfig is the face's defaults: the node's file size limit, no quota.
+func DefaultConfig() Config { return Config{MaxSize: 16 << 30} }
+
+// RegisterFlags registers the face's flags, with c's values as defaults.
+// The size limit is the node's --max-file-size, shared with the other faces.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Int64Var(&c.Quota, "asset-quota", c.Quota, "most bytes of DEP-7 asset content this node keeps; uploads beyond it get 507 (0: no limit)")
+}
+
+// Auth is the principals and tokens the face authenticates with and hands out.
+type Auth interface {
+	Authenticate(ctx context.Context, token string) (auth.Principal, error)
+	CheckPassword(ctx context.Context, name, password string) (auth.Principal, error)
+	Tokens(ctx context.Context, principalID string) ([]string, error)
+	IssueToken(ctx context.Context, principalID, label string) (string, error)
+	Revoke(ctx context.Context, by auth.Principal, token string) error
+}
+
+// Blobs is the content-addressed store that keeps the assets' content.
+type Blobs interface {
+	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
+	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Unref(tx *store.Tx, hash string) error
+	Open(hash string) (*os.File, error)
+}
+
+// Identity is the node's key, shown in the status and the DDO.
+type Identity interface {
+	Address() string   // the node's address, shown in the status
+	PublicKey() []byte // the DDO's DID is derived from it
+}
+
+// Deps is what the face uses.
+type Deps struct {
+	DB    *store.DB
+	Blobs Blobs
+	Auth  Auth
+	Key   Identity
+	// Filter runs the owner's storlets on reads and, when asked, on uploads;
+	// nil: no storlets, content is served as stored.
+	Filter filter.Filter
+	Clock  clock.Clock
+	Log    *slog.Logger
 }
 
 // Service is the face.
 type Service struct {
-	db    *store.DB
-	blobs *blob.Store
-	auth  *auth.Service
-	clock clock.Clock
-	log   *slog.Logger
-	cfg   Config
-
-	// Filter runs the owner's storlets on reads and, when asked, on uploads;
-	// nil: content is served as stored.
-	Filter filter.Filter
+	db     *store.DB
+	blobs  Blobs
+	auth   Auth
+	key    Identity
+	filter filter.Filter
+	clock  clock.Clock
+	log    *slog.Logger
+	cfg    Config
 
 	// passwords bounds concurrent password checks: each argon2id check takes
 	// 19 MiB and tens of milliseconds, and Basic auth is accepted everywhere.
@@ -89,16 +137,21 @@ type Service struct {
 }
 
 // New opens the face.
-func New(ctx context.Context, db *store.DB, blobs *blob.Store, a *auth.Service, c clock.Clock, log *slog.Logger, cfg Config) (*Service, error) {
-	if err := db.Migrate(ctx, "assets", migrations); err != nil {
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := deps.DB.Migrate(ctx, "assets", migrations); err != nil {
 		return nil, err
 	}
-	return &Service{db: db, blobs: blobs, auth: a, clock: c, log: log, cfg: cfg,
-		passwords: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
+	return &Service{db: deps.DB, blobs: deps.Blobs, auth: deps.Auth, key: deps.Key, filter: deps.Filter,
+		clock: deps.Clock, log: deps.Log, cfg: cfg, passwords: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
 }
 
-// Register adds the face's routes.
-func (s *Service) Register(mux *http.ServeMux) {
+// Gauges registers the face's gauges.
+func (s *Service) Gauges(m *metrics.Metrics) {
+	m.Gauges("dds_assets", "DEP-7 assets: registered, and with content uploaded.", "state", s.Counts)
+}
+
+// Routes adds the face's routes.
+func (s *Service) Routes(mux *http.ServeMux) {
 	// Meta API (DEP-15).
 	mux.HandleFunc("POST /api/v1/meta/data", s.authed(s.postMetadata))
 	mux.HandleFunc("PUT /api/v1/meta/data/{id}", s.authed(s.putMetadata))
@@ -185,15 +238,6 @@ func (s *Service) principal(r *http.Request) (auth.Principal, error) {
 	return auth.Principal{}, apierr.Unauthorized("authenticate with \"Authorization: token <token>\" (or Bearer), HTTP Basic, or ?access_token=; get a token at /api/v1/auth/token")
 }
 
-// errorBody is the face's error format: a map with the error's description,
-// a machine code and the status (DEP-15 asks for "a map with error code and
-// error description").
-type errorBody struct {
-	Error  string `json:"error"`
-	Code   string `json:"code"`
-	Status int    `json:"status"`
-}
-
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := apierr.As(err)
 	if !ok {
@@ -208,7 +252,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Add("WWW-Authenticate", `Basic realm="dds", charset="UTF-8"`)
 		w.Header().Add("WWW-Authenticate", `Bearer realm="dds"`)
 	}
-	writeJSON(w, e.Status, errorBody{Error: e.Detail, Code: e.Code, Status: e.Status})
+	writeJSON(w, e.Status, api.AssetError{Error: e.Detail, Code: e.Code, Status: e.Status})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/auth"
 )
 
@@ -52,17 +53,18 @@ func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Pri
 
 // status is DEP-11's agent status.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name":         "Prometheus DDS node " + s.cfg.NodeID,
-		"description":  "A node of the Prometheus decentralized data storage network: DEP-7 universal storage, DEP-15 metadata, token auth.",
-		"api-versions": []string{"v1"},
-		"custom":       map[string]any{"server-type": "dds", "node": s.cfg.NodeID, "did": s.did()},
+	node := s.key.Address()
+	writeJSON(w, http.StatusOK, api.AssetStatus{
+		Name:        "Prometheus DDS node " + node,
+		Description: "A node of the Prometheus decentralized data storage network: DEP-7 universal storage, DEP-15 metadata, token auth.",
+		APIVersions: []string{"v1"},
+		Custom:      api.AssetStatusCustom{ServerType: "dds", Node: node, DID: s.did()},
 	})
 }
 
 // did is the node's DID: did:dep: and the SHA3-256 of its public key.
 func (s *Service) did() string {
-	sum := sha3.Sum256(s.cfg.PublicKey)
+	sum := sha3.Sum256(s.key.PublicKey())
 	return "did:dep:" + hex.EncodeToString(sum[:])
 }
 
@@ -70,13 +72,13 @@ func (s *Service) did() string {
 // by service type.
 func (s *Service) ddo(w http.ResponseWriter, r *http.Request) {
 	did, base := s.did(), s.baseURL(r)
-	svc := func(frag, typ, path string) map[string]string {
-		return map[string]string{"id": did + "#" + frag, "type": typ, "serviceEndpoint": base + path}
+	svc := func(frag, typ, path string) api.AssetDDOService {
+		return api.AssetDDOService{ID: did + "#" + frag, Type: typ, ServiceEndpoint: base + path}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"@context": "https://www.w3.org/ns/did/v1",
-		"id":       did,
-		"service": []map[string]string{
+	writeJSON(w, http.StatusOK, api.AssetDDO{
+		Context: "https://www.w3.org/ns/did/v1",
+		ID:      did,
+		Service: []api.AssetDDOService{
 			svc("meta", "DEP.Meta.v1", "/api/v1/meta"),
 			svc("storage", "DEP.Storage.v1", "/api/v1/assets"),
 			svc("auth", "DEP.Auth.v1", "/api/v1/auth"),

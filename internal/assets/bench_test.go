@@ -2,13 +2,11 @@ package assets_test
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"crypto/sha3"
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -26,39 +25,32 @@ const benchSize = 64 << 20
 // uploads different bytes, so each is a new object.
 func BenchmarkPut(b *testing.B) {
 	nd := testnet.New(b, 1).Nodes[0]
-	c := tokenAPI(b, nd, nd.UserToken)
-	id := c.register(`{"name":"bench"}`)
+	c := nd.User()
+	id := register(b, c, `{"name":"bench"}`)
 	content := make([]byte, benchSize)
 	rand.NewChaCha8([32]byte{}).Read(content)
 	b.SetBytes(benchSize)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		content[0], content[1], content[2] = byte(i), byte(i>>8), byte(i>>16)
-		c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(content)).want(b, 201)
+		upload(b, c, id, content)
 	}
 }
 
 // BenchmarkGet downloads a 64 MiB asset through the real HTTP path.
 func BenchmarkGet(b *testing.B) {
 	nd := testnet.New(b, 1).Nodes[0]
-	c := tokenAPI(b, nd, nd.UserToken)
-	id := c.register(`{"name":"bench"}`)
+	c := nd.User()
+	id := register(b, c, `{"name":"bench"}`)
 	content := make([]byte, benchSize)
 	rand.NewChaCha8([32]byte{}).Read(content)
-	c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(content)).want(b, 201)
-	req, _ := http.NewRequest("GET", nd.URL()+"/api/v1/assets/"+id, nil)
-	req.Header.Set("Authorization", "token "+nd.UserToken)
+	upload(b, c, id, content)
 	b.SetBytes(benchSize)
 	b.ResetTimer()
 	for b.Loop() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || n != benchSize || resp.StatusCode != 200 {
-			b.Fatalf("got %d bytes, status %d: %v", n, resp.StatusCode, err)
+		ac, err := c.DownloadAsset(context.Background(), id, io.Discard, client.AssetRead{})
+		if err != nil || ac.Size != benchSize || ac.Status != 200 {
+			b.Fatalf("got %d bytes, status %d: %v", ac.Size, ac.Status, err)
 		}
 	}
 }
@@ -78,8 +70,7 @@ func TestUpload1GiBMemory(t *testing.T) {
 	contentHash := hex.EncodeToString(h.Sum(nil))
 
 	nd := testnet.New(t, 1).Nodes[0]
-	c := tokenAPI(t, nd, nd.UserToken)
-	c.client = http.DefaultClient // no time limit
+	c := nd.User()
 	runtime.GC()
 	base := vmHWM(t)
 	var peakHeap atomic.Uint64
@@ -99,37 +90,25 @@ func TestUpload1GiBMemory(t *testing.T) {
 		}
 	}()
 
-	id := c.register(`{"name":"one gig","contentHash":"` + contentHash + `"}`)
+	ctx := context.Background()
+	id := register(t, c, `{"name":"one gig","contentHash":"`+contentHash+`"}`)
 	start := time.Now()
-	c.do("PUT", "/api/v1/assets/"+id, gen()).want(t, 201) // chunked: no Content-Length
-	putTime := time.Since(start)
-
-	id2 := c.register(`{"name":"one gig, multipart","contentHash":"` + contentHash + `"}`)
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		fw, _ := mw.CreateFormFile("file", "big.bin")
-		_, err := io.Copy(fw, gen())
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	start = time.Now()
-	c.do("POST", "/api/v1/assets/"+id2, pr, "Content-Type", mw.FormDataContentType()).want(t, 201)
-	postTime := time.Since(start)
-
-	req, _ := http.NewRequest("GET", nd.URL()+"/api/v1/assets/"+id, nil)
-	req.Header.Set("Authorization", "token "+nd.UserToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if _, err := c.UploadAsset(ctx, id, gen()); err != nil { // chunked: no Content-Length
 		t.Fatal(err)
 	}
+	putTime := time.Since(start)
+
+	id2 := register(t, c, `{"name":"one gig, multipart","contentHash":"`+contentHash+`"}`)
+	start = time.Now()
+	if _, err := c.UploadAssetForm(ctx, id2, "big.bin", gen()); err != nil {
+		t.Fatal(err)
+	}
+	postTime := time.Since(start)
+
 	h.Reset()
-	n, _ := io.Copy(h, resp.Body)
-	resp.Body.Close()
-	if n != size || hex.EncodeToString(h.Sum(nil)) != contentHash {
-		t.Fatalf("downloaded %d bytes with another hash", n)
+	ac, err := c.DownloadAsset(ctx, id, h, client.AssetRead{})
+	if err != nil || ac.Size != size || hex.EncodeToString(h.Sum(nil)) != contentHash {
+		t.Fatalf("downloaded %d bytes with another hash: %v", ac.Size, err)
 	}
 	close(stop)
 	t.Logf("1 GiB PUT %v (%.0f MB/s), multipart POST %v (%.0f MB/s)", putTime.Round(time.Millisecond),

@@ -4,10 +4,12 @@ package assets_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"syscall"
 	"testing"
 
+	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
@@ -27,16 +29,17 @@ func TestDiskFull507(t *testing.T) {
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 
 	nd := testnet.New(t, 1, func(_ int, c *node.Config) { c.DataDir = dir }).Nodes[0]
-	c := tokenAPI(t, nd, nd.UserToken)
-	id := c.register(`{"name":"too big for the disk"}`)
-	c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(make([]byte, 32<<20))).want(t, 507)
+	c := nd.User()
+	id := register(t, c, `{"name":"too big for the disk"}`)
+	_, err := c.UploadAsset(context.Background(), id, bytes.NewReader(make([]byte, 32<<20)))
+	wantErr(t, err, 507)
 	if objs, tmp := blobFiles(t, nd); objs != 0 || tmp != 0 {
 		t.Fatalf("the failed upload left %d objects and %d temporary files", objs, tmp)
 	}
 	// The space is back: what fits is stored.
 	small := bytes.Repeat([]byte("x"), 1<<20)
-	c.do("PUT", "/api/v1/assets/"+id, bytes.NewReader(small)).want(t, 201)
-	if got := c.do("GET", "/api/v1/assets/"+id, nil).want(t, 200); !bytes.Equal(got.body, small) {
+	upload(t, c, id, small)
+	if got, _ := download(t, c, id, client.AssetRead{}); !bytes.Equal(got, small) {
 		t.Fatal("content differs")
 	}
 }

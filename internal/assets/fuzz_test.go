@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"testing"
 
+	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -16,10 +17,10 @@ import (
 // leaves no temporary file, and an accepted one stores exactly the bytes of
 // the form's "file" field.
 func FuzzMultipartUpload(f *testing.F) {
-	valid, ct := form([]byte("content"))
-	_, params, _ := mime.ParseMediaType(ct)
-	f.Add(valid.Bytes(), params["boundary"])
-	f.Add(valid.Bytes()[:valid.Len()-10], params["boundary"])
+	valid := "--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nignored\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"data.bin\"\r\nContent-Type: application/octet-stream\r\n\r\ncontent\r\n--b--\r\n"
+	f.Add([]byte(valid), "b")
+	f.Add([]byte(valid[:len(valid)-10]), "b")
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ny\r\n--b--\r\n"), "b")
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--b--\r\n"), "b")
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=other\r\n\r\n\r\n--b--"), "b")
@@ -28,29 +29,29 @@ func FuzzMultipartUpload(f *testing.F) {
 	f.Add([]byte("preamble\r\n--x y\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n\x00\xff\r\n--x y--"), "x y")
 
 	nd := testnet.New(f, 1).Nodes[0]
-	c := tokenAPI(f, nd, nd.UserToken)
-	id := c.register(`{"name":"fuzzed"}`) // no contentHash: any content is accepted
+	id := register(f, nd.User(), `{"name":"fuzzed"}`) // no contentHash: any content is accepted
 
 	f.Fuzz(func(t *testing.T, body []byte, boundary string) {
 		ct := mime.FormatMediaType("multipart/form-data", map[string]string{"boundary": boundary})
 		if ct == "" {
 			return
 		}
-		c := tokenAPI(t, nd, nd.UserToken)
-		r := c.do("POST", "/api/v1/assets/"+id, bytes.NewReader(body), "Content-Type", ct)
-		switch r.StatusCode {
-		case 201:
+		c := nd.User()
+		resp, err := raw(t, c, "POST", "/api/v1/assets/"+id, bytes.NewReader(body), "Content-Type", ct)
+		var e *client.Error
+		switch {
+		case err == nil && resp.StatusCode == 201:
 			want, ok := fileField(body, boundary)
 			if !ok {
 				t.Fatalf("accepted a form the multipart reader refuses: %q", body)
 			}
-			if got := c.do("GET", "/api/v1/assets/"+id, nil).want(t, 200).body; !bytes.Equal(got, want) {
+			if got, _ := download(t, c, id, client.AssetRead{}); !bytes.Equal(got, want) {
 				t.Fatalf("stored %q, want %q", got, want)
 			}
-		case 400, 413, 415:
-			r.want(t, r.StatusCode)
+		case errors.As(err, &e) && (e.Status == 400 || e.Status == 413 || e.Status == 415):
+			wantErr(t, err, e.Status)
 		default:
-			t.Fatalf("status %d for %q: %s", r.StatusCode, body, r.body)
+			t.Fatalf("%v for %q", err, body)
 		}
 		if _, tmp := blobFiles(t, nd); tmp != 0 {
 			t.Fatalf("%d temporary files left", tmp)

@@ -6,138 +6,98 @@ import (
 	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"testing"
-	"time"
 
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
-
-// api is a minimal DEP client: what starfish does, over plain HTTP.
-type api struct {
-	client *http.Client // nil: httpClient
-	t      testing.TB
-	base   string
-	auth   func(*http.Request) // sets the credentials, if any
-}
-
-func tokenAPI(t testing.TB, nd *testnet.Node, tok string) *api {
-	return &api{t: t, base: nd.URL(), auth: func(r *http.Request) { r.Header.Set("Authorization", "token "+tok) }}
-}
-
-func basicAPI(t testing.TB, nd *testnet.Node, name, password string) *api {
-	return &api{t: t, base: nd.URL(), auth: func(r *http.Request) { r.SetBasicAuth(name, password) }}
-}
-
-func anonAPI(t testing.TB, nd *testnet.Node) *api {
-	return &api{t: t, base: nd.URL(), auth: func(*http.Request) {}}
-}
-
-// httpClient fails a request that hangs instead of hanging the test.
-var httpClient = &http.Client{Timeout: 20 * time.Second}
-
-// res is a response with its body read.
-type res struct {
-	*http.Response
-	body []byte
-}
-
-func (c *api) do(method, path string, body io.Reader, header ...string) res {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	c.auth(req)
-	hc := c.client
-	if hc == nil {
-		hc = httpClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return res{resp, b}
-}
-
-// want checks the status and, for errors, the face's error format.
-func (r res) want(t testing.TB, status int) res {
-	t.Helper()
-	if r.StatusCode != status {
-		t.Fatalf("%s %s: status %d, want %d; body %s", r.Request.Method, r.Request.URL.Path, r.StatusCode, status, r.body)
-	}
-	if status >= 400 && r.Request.Method != http.MethodHead {
-		var e struct {
-			Error  string
-			Code   string
-			Status int
-		}
-		if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" || e.Code == "" || e.Status != status {
-			t.Fatalf("error body not in the face's format: %s", r.body)
-		}
-	}
-	return r
-}
-
-// jsonString decodes a body that is a JSON string.
-func (r res) jsonString(t testing.TB) string {
-	t.Helper()
-	var s string
-	if err := json.Unmarshal(r.body, &s); err != nil {
-		t.Fatalf("body %s is not a JSON string: %v", r.body, err)
-	}
-	return s
-}
 
 func sha3hex(b []byte) string {
 	s := sha3.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 
-// register registers metadata as starfish does (text/plain) and returns the id.
-func (c *api) register(meta string) string {
-	c.t.Helper()
-	id := c.do("POST", "/api/v1/meta/data", strings.NewReader(meta), "Content-Type", "text/plain").want(c.t, 200).jsonString(c.t)
+// register registers metadata and checks that the id is its SHA3-256.
+func register(t testing.TB, c *client.Client, meta string) string {
+	t.Helper()
+	id, err := c.RegisterAsset(context.Background(), []byte(meta))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if id != sha3hex([]byte(meta)) {
-		c.t.Fatalf("asset id %s is not the SHA3-256 of the metadata", id)
+		t.Fatalf("asset id %s is not the SHA3-256 of the metadata", id)
 	}
 	return id
 }
 
 // dataset is metadata for content.
 func dataset(name, contentType string, content []byte) string {
-	return `{"name":` + quote(name) + `,"type":"dataset","contentType":` + quote(contentType) +
-		`,"size":"` + itoa(len(content)) + `","contentHash":"` + sha3hex(content) + `"}`
+	b, _ := json.Marshal(api.AssetMetadata{Name: name, Type: "dataset", ContentType: contentType,
+		Size: strconv.Itoa(len(content)), ContentHash: sha3hex(content)})
+	return string(b)
 }
 
-func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
-func itoa(n int) string     { b, _ := json.Marshal(n); return string(b) }
+// upload stores content with a raw PUT and fails the test on an error.
+func upload(t testing.TB, c *client.Client, id string, content []byte) {
+	t.Helper()
+	if _, err := c.UploadAsset(context.Background(), id, bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+}
 
-// form is a multipart body with the field "file" (and a name field before
-// it, as browsers send).
-func form(content []byte) (body *bytes.Buffer, contentType string) {
-	body = &bytes.Buffer{}
-	mw := multipart.NewWriter(body)
-	mw.WriteField("note", "ignored")
-	fw, _ := mw.CreateFormFile("file", "data.bin")
-	fw.Write(content)
-	mw.Close()
-	return body, mw.FormDataContentType()
+// download returns an asset's content and what came with it.
+func download(t testing.TB, c *client.Client, id string, o client.AssetRead) ([]byte, client.AssetContent) {
+	t.Helper()
+	var buf bytes.Buffer
+	ac, err := c.DownloadAsset(context.Background(), id, &buf, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), ac
+}
+
+// wantErr checks that err is the node's answer with status, in the face's
+// error format.
+func wantErr(t testing.TB, err error, status int) *client.Error {
+	t.Helper()
+	var e *client.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v, want a %d answer", err, status)
+	}
+	if e.Status != status {
+		t.Fatalf("status %d, want %d: %s", e.Status, status, e.Detail)
+	}
+	if e.Code == "" || e.Detail == "" {
+		t.Fatalf("error body not in the face's format: %s", e.Detail)
+	}
+	return e
+}
+
+// raw sends a request the typed client would not send (malformed input, other
+// auth schemes); header is name, value pairs.
+func raw(t testing.TB, c *client.Client, method, path string, body io.Reader, header ...string) (*http.Response, error) {
+	t.Helper()
+	req, err := c.NewRequest(context.Background(), method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.DoAsset(req, http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusNotModified)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return resp, err
 }
 
 // passwordUser creates a principal with a password, as `dds user create` does.

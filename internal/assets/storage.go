@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"github.com/prometheus-dds/dds/internal/filter"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/filter"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -146,7 +146,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	defer func() { staged.Discard() }()
 	h := sha3.New256()
 	err = body(func(rd io.Reader) error {
-		src, done, err := filter.Transform(ctx, s.Filter, p.ID, freq, clientReader{filler{rd}})
+		src, done, err := filter.Transform(ctx, s.filter, p.ID, freq, clientReader{filler{rd}})
 		if err != nil {
 			return err
 		}
@@ -289,7 +289,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	h.Set("X-Content-Type-Options", "nosniff")
 	// The owner's deployed storlets (or one the reader names) transform what
 	// is read: then there is no ETag and no Range.
-	if handled, err := filter.Serve(w, r, s.Filter, a.Owner, f, s.log, "access_token"); handled || err != nil {
+	if handled, err := filter.Serve(w, r, s.filter, a.Owner, f, s.log, "access_token"); handled || err != nil {
 		return err
 	}
 	h.Set("ETag", `"`+a.SHA3+`"`)

@@ -3,30 +3,32 @@ package deals_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/deals"
 	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -48,130 +50,90 @@ func newParty(t testing.TB) party {
 
 func (p party) sign(msg string) string { return btc.SignMessage(p.key, msg, true) }
 
-type req struct {
-	method, path, ctype, token string
-	body                       string
-	header                     map[string]string
-}
-
-type resp struct {
-	status int
-	body   []byte
-	header http.Header
-}
-
-func do(t testing.TB, nd *testnet.Node, r req) resp {
+// module is the deal module's client with token, checking every answer's
+// clear signature with the public key the node publishes.
+func module(t testing.TB, nd *testnet.Node, token string) *client.Deals {
 	t.Helper()
-	if r.method == "" {
-		r.method = http.MethodPost
-	}
-	hr, err := http.NewRequest(r.method, nd.URL()+r.path, strings.NewReader(r.body))
+	d := nd.Client(token).Deals()
+	pub, err := d.PublicKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ctype != "" {
-		hr.Header.Set("Content-Type", r.ctype)
-	}
-	if r.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(hr)
+	d, err = d.WithKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, b, res.Header}
+	return d
 }
 
-type envelope struct {
-	ID     string `json:"id"`
-	Action string `json:"action"`
-	Result struct {
-		Success bool   `json:"success"`
-		Message string `json:"message"`
-	} `json:"result"`
-	Payload string `json:"payload"`
+// ok checks a successful answer, signed with SHA-512:
+// ok(t)(d.Call(...)).
+func ok(t testing.TB) func(*client.DealAnswer, error) *client.DealAnswer {
+	return func(a *client.DealAnswer, err error) *client.DealAnswer {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.Result.Success || a.ID == "" {
+			t.Fatalf("envelope not successful: %+v", a.DealEnvelope)
+		}
+		if !bytes.Contains(a.Signed, []byte("\nHash: SHA512\n")) {
+			t.Errorf("payload not signed with SHA-512:\n%s", a.Signed)
+		}
+		return a
+	}
 }
 
-// ok checks a successful envelope and returns it with its payload decoded
-// and its clear signature checked.
-func ok(t testing.TB, nd *testnet.Node, r resp) (envelope, map[string]any) {
+// fails checks that a call was answered with status, in the module's error
+// format, and returns the message: fails(t, 400)(d.Call(...)).
+func fails(t testing.TB, status int) func(*client.DealAnswer, error) string {
+	return func(_ *client.DealAnswer, err error) string {
+		t.Helper()
+		return errOf(t, err, status)
+	}
+}
+
+func errOf(t testing.TB, err error, status int) string {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("status %d: %s", r.status, r.body)
+	var e *client.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v, want a %d answer", err, status)
 	}
-	var e envelope
-	if err := json.Unmarshal(r.body, &e); err != nil {
-		t.Fatalf("not an envelope: %v: %s", err, r.body)
+	if e.Status != status {
+		t.Fatalf("status %d, want %d: %s", e.Status, status, e.Detail)
 	}
-	if !e.Result.Success || e.ID == "" {
-		t.Fatalf("envelope not successful: %s", r.body)
+	if e.Code != strconv.Itoa(status) || e.Detail == "" {
+		t.Fatalf("not the module's error format: %s", e.Detail)
 	}
-	signed, err := base64.StdEncoding.DecodeString(e.Payload)
+	return e.Detail
+}
+
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+	textType = "text/plain"
+)
+
+// post sends an action with a body in one of the module's input formats.
+func post(d *client.Deals, path, contentType, body string) (*client.DealAnswer, error) {
+	return d.Action(context.Background(), http.MethodPost, path, contentType, []byte(body))
+}
+
+// payloadAs reads an answer in another payload format (?payload=...).
+func payloadAs(t testing.TB, nd *testnet.Node, token, path string) []byte {
+	t.Helper()
+	c := nd.Client(token)
+	req, err := c.NewRequest(context.Background(), http.MethodGet, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := verifyClearSigned(t, nd, signed)
-	var m map[string]any
-	if err := yaml.Unmarshal(text, &m); err != nil {
-		t.Fatalf("payload is not YAML: %v\n%s", err, text)
-	}
-	return e, m
-}
-
-// verifyClearSigned checks a clear-signed text with the public key the node
-// publishes, using go-crypto's stock clearsign package.
-func verifyClearSigned(t testing.TB, nd *testnet.Node, signed []byte) []byte {
-	t.Helper()
-	r := do(t, nd, req{method: "GET", path: "/api/v1/signature/key"})
-	ring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(r.body))
+	resp, err := c.DoDeal(req, http.StatusOK)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := clearsign.Decode(signed)
-	if b == nil {
-		t.Fatalf("not clear-signed:\n%s", signed)
-	}
-	if h := b.Headers.Get("Hash"); h != "SHA512" {
-		t.Errorf("hash %q, want SHA512", h)
-	}
-	if _, err := b.VerifySignature(ring, nil); err != nil {
-		t.Fatalf("signature does not verify: %v", err)
-	}
-	return b.Plaintext
-}
-
-func errOf(t testing.TB, r resp, status int) string {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
-	}
-	var e struct {
-		Error struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(r.body, &e); err != nil || e.Error.Code != status || e.Error.Message == "" {
-		t.Fatalf("not the module's error format: %s", r.body)
-	}
-	return e.Error.Message
-}
-
-func get(m map[string]any, path ...string) string {
-	var cur any = m
-	for _, p := range path {
-		mm, _ := cur.(map[string]any)
-		cur = mm[p]
-	}
-	if cur == nil {
-		return ""
-	}
-	return fmt.Sprint(cur)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
 }
 
 func form(kv ...string) string {
@@ -182,65 +144,58 @@ func form(kv ...string) string {
 	return v.Encode()
 }
 
-func register(t testing.TB, nd *testnet.Node, p party) {
+func register(t testing.TB, d *client.Deals, p party) {
 	t.Helper()
-	ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/x-www-form-urlencoded", token: nd.UserToken,
-		body: form("address", p.addr, "key", p.pub)}))
+	ok(t)(d.AccountNew(context.Background(), api.DealAccountRequest{Address: p.addr, Key: p.pub}))
 }
 
 func TestPingTimeAndAuthRequired(t *testing.T) {
+	ctx := context.Background()
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
-	r := do(t, nd, req{method: "GET", path: "/api/v1/ping"})
-	if r.status != 200 || strings.TrimSpace(string(r.body)) != "{}" {
-		t.Fatalf("ping: %d %s", r.status, r.body)
+	anon := nd.Client("").Deals()
+	if err := anon.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
 	}
-	r = do(t, nd, req{method: "GET", path: "/api/v1/time"})
-	var tm struct{ ServerTime int64 }
-	if json.Unmarshal(r.body, &tm); tm.ServerTime != testnet.Start.UnixMilli() {
-		t.Fatalf("time: %s", r.body)
+	if tm, err := anon.Time(ctx); err != nil || tm.UnixMilli() != testnet.Start.UnixMilli() {
+		t.Fatalf("time: %v %v", tm, err)
 	}
-	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/help"}), 401)
-	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/help", token: "nope"}), 401)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/bogus", token: nd.UserToken}), 404)
+	fails(t, 401)(anon.Help(ctx))
+	fails(t, 401)(nd.Client("nope").Deals().Help(ctx))
+	user := module(t, nd, nd.UserToken)
+	fails(t, 404)(post(user, "/api/v1/account/bogus", "", ""))
 	// Help in every payload format.
-	r = do(t, nd, req{method: "GET", path: "/api/v1/help?payload=html", token: nd.UserToken})
-	if !strings.Contains(string(r.body), "<!DOCTYPE html>") || !strings.Contains(string(r.body), "BEGIN PGP SIGNED MESSAGE") {
-		t.Fatalf("help html: %s", r.body)
+	if b := payloadAs(t, nd, nd.UserToken, "/api/v1/help?payload=html"); !strings.Contains(string(b), "<!DOCTYPE html>") || !strings.Contains(string(b), "BEGIN PGP SIGNED MESSAGE") {
+		t.Fatalf("help html: %s", b)
 	}
-	r = do(t, nd, req{method: "GET", path: "/api/v1/help?payload=text&pgp=off", token: nd.UserToken})
-	if !strings.HasPrefix(string(r.body), "Bitcoin Payment Service") {
-		t.Fatalf("help text unsigned: %s", r.body)
+	if b := payloadAs(t, nd, nd.UserToken, "/api/v1/help?payload=text&pgp=off"); !strings.HasPrefix(string(b), "Bitcoin Payment Service") {
+		t.Fatalf("help text unsigned: %s", b)
 	}
-	r = do(t, nd, req{method: "POST", path: "/api/v1/help", token: nd.UserToken})
-	var env envelope
-	if json.Unmarshal(r.body, &env); env.Action != "Help" || !env.Result.Success {
-		t.Fatalf("help envelope: %s", r.body)
-	}
-	signed, _ := base64.StdEncoding.DecodeString(env.Payload)
-	if !bytes.Contains(verifyClearSigned(t, nd, signed), []byte("Available actions")) {
-		t.Fatal("help payload")
+	help := ok(t)(user.Help(ctx))
+	if help.Action != "Help" || !bytes.Contains(help.Text, []byte("Available actions")) {
+		t.Fatalf("help envelope: %+v\n%s", help.DealEnvelope, help.Text)
 	}
 }
 
 func TestAccountsInEveryContentType(t *testing.T) {
+	ctx := context.Background()
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
 	a, b, c, d := newParty(t), newParty(t), newParty(t), newParty(t)
 	tok := nd.UserToken
+	user := module(t, nd, tok)
 	// form
-	register(t, nd, a)
+	ok(t)(post(user, "/api/v1/account/new", formType, form("address", a.addr, "key", a.pub)))
 	// JSON, with bitmessage, email and URL lists
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: tok,
-		body: `{"address": "` + b.addr + `", "key": "` + b.pub + `", "email": "b@example.org", "bitmessage": ["BM-2cXyz"], "url": "account: https://b.example.org trusted: https://t.example.org"}`}))
-	if get(m, "account", "email") != "b@example.org" || get(m, "account", "trusted") != "[https://t.example.org]" || get(m, "account", "rating") != "0, 0%" {
-		t.Fatalf("json account: %v", m)
+	acc := ok(t)(user.AccountNew(ctx, api.DealAccountRequest{Address: b.addr, Key: b.pub, Email: "b@example.org",
+		Bitmessage: []string{"BM-2cXyz"}, URL: "account: https://b.example.org trusted: https://t.example.org"})).Doc.Account
+	if acc.Email != "b@example.org" || !slices.Equal(acc.Trusted, []string{"https://t.example.org"}) || acc.Rating != "0, 0%" {
+		t.Fatalf("json account: %+v", acc)
 	}
 	// text/plain line format
-	e, m := ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok,
-		body: "bitcoin:" + c.addr + "\n" + c.pub + "\naccount:\n+https://c.example.org\n"}))
-	if e.Action != "New" || get(m, "account", "key") != c.pub || get(m, "account", "account") != "[https://c.example.org]" {
-		t.Fatalf("text account: %s %v", e.Action, m)
+	e := ok(t)(post(user, "/api/v1/account/new", textType, "bitcoin:"+c.addr+"\n"+c.pub+"\naccount:\n+https://c.example.org\n"))
+	if e.Action != "New" || e.Doc.Account.Key != c.pub || !slices.Equal(e.Doc.Account.Account, []string{"https://c.example.org"}) {
+		t.Fatalf("text account: %s %+v", e.Action, e.Doc.Account)
 	}
 	// multipart
 	var buf bytes.Buffer
@@ -248,62 +203,78 @@ func TestAccountsInEveryContentType(t *testing.T) {
 	mw.WriteField("address", d.addr)
 	mw.WriteField("key", d.pub)
 	mw.Close()
-	ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: mw.FormDataContentType(), token: tok, body: buf.String()}))
+	ok(t)(post(user, "/api/v1/account/new", mw.FormDataContentType(), buf.String()))
 	// status by query, in every payload format
-	_, m = ok(t, nd, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + d.addr, token: tok}))
-	if get(m, "account", "address") != d.addr {
-		t.Fatalf("status: %v", m)
+	if got := ok(t)(user.AccountStatus(ctx, d.addr)).Doc.Account; got.Address != d.addr {
+		t.Fatalf("status: %+v", got)
 	}
-	r := do(t, nd, req{method: "GET", path: "/api/v1/account/status?payload=json&address=" + b.addr, token: tok})
+	r := payloadAs(t, nd, tok, "/api/v1/account/status?payload=json&address="+b.addr)
 	var js map[string]map[string]any
-	if json.Unmarshal(r.body, &js); js["account"]["email"] != "b@example.org" {
-		t.Fatalf("payload=json: %s", r.body)
+	if json.Unmarshal(r, &js); js["account"]["email"] != "b@example.org" {
+		t.Fatalf("payload=json: %s", r)
 	}
-	r = do(t, nd, req{method: "GET", path: "/api/v1/account/status?payload=xml&address=" + b.addr, token: tok})
-	if !strings.Contains(string(r.body), "<email>b@example.org</email>") {
-		t.Fatalf("payload=xml: %s", r.body)
+	r = payloadAs(t, nd, tok, "/api/v1/account/status?payload=xml&address="+b.addr)
+	if !strings.Contains(string(r), "<email>b@example.org</email>") {
+		t.Fatalf("payload=xml: %s", r)
 	}
 	// refusals
-	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/x-www-form-urlencoded", token: tok, body: form("address", a.addr)}), 409)
-	if msg := errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status", token: tok}), 400); !strings.Contains(msg, "address parameter") {
+	fails(t, 409)(post(user, "/api/v1/account/new", formType, form("address", a.addr)))
+	if msg := fails(t, 400)(user.AccountStatus(ctx, "")); !strings.Contains(msg, "address parameter") {
 		t.Errorf("message %q", msg)
 	}
-	msg := errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=null", token: tok}), 400)
-	if !strings.Contains(msg, "invalid Bitcoin address") {
+	if msg := fails(t, 400)(user.AccountStatus(ctx, "null")); !strings.Contains(msg, "invalid Bitcoin address") {
 		t.Errorf("message %q", msg)
 	}
-	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=16wrm6zJek6REbxbJSLsBHehn3Lj1vo57t", token: tok}), 400) // mainnet
+	fails(t, 400)(user.AccountStatus(ctx, "16wrm6zJek6REbxbJSLsBHehn3Lj1vo57t")) // mainnet
 	e2 := newParty(t)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/x-www-form-urlencoded", token: tok, body: form("address", e2.addr, "key", a.pub)}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok, body: e2.addr + "\nwhat is this\n"}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: tok, body: `{"address": `}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: tok, body: `{"address": "` + e2.addr + `", "email": "no"}`}), 400)
+	fails(t, 400)(post(user, "/api/v1/account/new", formType, form("address", e2.addr, "key", a.pub)))
+	fails(t, 400)(post(user, "/api/v1/account/new", textType, e2.addr+"\nwhat is this\n"))
+	fails(t, 400)(post(user, "/api/v1/account/new", jsonType, `{"address": `))
+	fails(t, 400)(user.AccountNew(ctx, api.DealAccountRequest{Address: e2.addr, Email: "no"}))
 	// the spec's curl example sends a literal backslash-n
 	lit := newParty(t)
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok, body: lit.addr + `\n` + lit.pub}))
-	if get(m, "account", "key") != lit.pub {
-		t.Fatalf("literal \\n: %v", m)
+	if got := ok(t)(post(user, "/api/v1/account/new", textType, lit.addr+`\n`+lit.pub)).Doc.Account; got.Key != lit.pub {
+		t.Fatalf("literal \\n: %+v", got)
 	}
 	// add: a key is a fact about the address, anyone may add it
-	ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "text/plain", token: tok, body: e2.addr}))
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/account/add?address=" + e2.addr, ctype: "text/plain", token: nd.NewUser(t), body: e2.pub}))
-	if get(m, "account", "key") != e2.pub {
-		t.Fatalf("add: %v", m)
+	ok(t)(post(user, "/api/v1/account/new", textType, e2.addr))
+	if got := ok(t)(post(module(t, nd, nd.NewUser(t)), "/api/v1/account/add?address="+e2.addr, textType, e2.pub)).Doc.Account; got.Key != e2.pub {
+		t.Fatalf("add: %+v", got)
 	}
 }
 
-// hmacReq signs a request as the original clients do.
-func hmacReq(session, secret, path, body string, nonce int64) map[string]string {
+// hmacSend sends a request with HMAC headers built by hand, for what the
+// client never sends: replays, stale nonces, wrong signatures.
+func hmacSend(t testing.TB, nd *testnet.Node, session, secret, path, body string, nonce int64, signature string) error {
+	t.Helper()
+	c := nd.Client("")
+	req, err := c.NewRequest(context.Background(), http.MethodPost, path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := strconv.FormatInt(nonce, 10)
-	return map[string]string{"Session": session, "Nonce": n, "Signature": deals.HMACSignature(secret, path, n, []byte(body))}
+	if signature == "" {
+		key, _ := hex.DecodeString(secret)
+		signature = api.DealHMAC(key, path, n, []byte(body))
+	}
+	req.Header.Set("Content-Type", formType)
+	req.Header.Set("Session", session)
+	req.Header.Set("Nonce", n)
+	req.Header.Set("Signature", signature)
+	resp, err := c.DoDeal(req, http.StatusOK)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
 }
 
 func TestSignedAccountActionsAndHMAC(t *testing.T) {
+	ctx := context.Background()
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
+	user := module(t, nd, nd.UserToken)
 	a := newParty(t)
-	ok(t, nd, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/json", token: nd.UserToken,
-		body: fmt.Sprintf(`{"address": %q, "key": %q, "password": "correct horse battery"}`, a.addr, a.pub)}))
+	ok(t)(user.AccountNew(ctx, api.DealAccountRequest{Address: a.addr, Key: a.pub, Password: "correct horse battery"}))
 	if _, err := nd.Auth.CheckPassword(context.Background(), a.addr, "correct horse battery"); err != nil {
 		t.Fatalf("the account's password does not log in: %v", err)
 	}
@@ -311,226 +282,208 @@ func TestSignedAccountActionsAndHMAC(t *testing.T) {
 
 	// token, line format: the code and its signature
 	code := "login-1"
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/account/token?address=" + a.addr, ctype: "text/plain", token: nd.UserToken,
-		body: code + "\n" + a.sign(code) + "\n"}))
-	bearer, session, secret := get(m, "token", "access_token"), get(m, "token", "session"), get(m, "token", "secret")
-	if bearer == "" || session == "" || len(secret) != 64 {
-		t.Fatalf("token payload: %v", m)
+	tk := ok(t)(post(user, "/api/v1/account/token?address="+a.addr, textType, code+"\n"+a.sign(code)+"\n")).Doc.Token
+	if tk == nil || tk.AccessToken == "" || tk.Session == "" || len(tk.Secret) != 64 {
+		t.Fatalf("token payload: %+v", tk)
 	}
+	bearer, session, secret := tk.AccessToken, tk.Session, tk.Secret
 	// the same signed code again is a replay
-	errOf(t, do(t, nd, req{path: "/api/v1/account/token?address=" + a.addr, ctype: "text/plain", token: nd.UserToken,
-		body: code + "\n" + a.sign(code) + "\n"}), 409)
+	fails(t, 409)(post(user, "/api/v1/account/token?address="+a.addr, textType, code+"\n"+a.sign(code)+"\n"))
 	// someone else's signature
 	other := newParty(t)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/token?address=" + a.addr, ctype: "text/plain", token: nd.UserToken,
-		body: "login-2\n" + other.sign("login-2")}), 403)
+	fails(t, 403)(post(user, "/api/v1/account/token?address="+a.addr, textType, "login-2\n"+other.sign("login-2")))
 
 	// The bearer token is the account's principal: status defaults to it.
-	_, m = ok(t, nd, do(t, nd, req{method: "GET", path: "/api/v1/account/status", token: bearer}))
-	if get(m, "account", "address") != a.addr {
-		t.Fatalf("own status: %v", m)
+	if got := ok(t)(module(t, nd, bearer).AccountStatus(ctx, "")).Doc.Account; got.Address != a.addr {
+		t.Fatalf("own status: %+v", got)
 	}
 
-	// HMAC: accepted, then refused for a bad signature, an old nonce and a replay.
+	// HMAC: accepted, then refused for a replay, a bad signature, an old
+	// nonce and a changed body. A new session client's first nonce is the
+	// clock's now.
+	hs := user.WithSession(client.DealSession{ID: session, Secret: secret, Now: nw.Clock.Now})
 	body := form("address", a.addr)
 	now := nw.Clock.Now().UnixMicro()
-	h := hmacReq(session, secret, "/api/v1/account/status", body, now)
-	ok(t, nd, do(t, nd, req{path: "/api/v1/account/status", ctype: "application/x-www-form-urlencoded", body: body, header: h}))
-	errOf(t, do(t, nd, req{path: "/api/v1/account/status", ctype: "application/x-www-form-urlencoded", body: body, header: h}), 401) // replay
+	ok(t)(post(hs, "/api/v1/account/status", formType, body))
+	errOf(t, hmacSend(t, nd, session, secret, "/api/v1/account/status", body, now, ""), 401) // replay
 	nd.Restart(t)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/status", ctype: "application/x-www-form-urlencoded", body: body, header: h}), 401) // replay after restart
-	bad := hmacReq(session, secret, "/api/v1/account/status", body, now+1)
-	bad["Signature"] = strings.Repeat("0", 64)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/status", ctype: "application/x-www-form-urlencoded", body: body, header: bad}), 401)
-	old := hmacReq(session, secret, "/api/v1/account/status", body, now-int64(2*time.Minute/time.Microsecond))
-	errOf(t, do(t, nd, req{path: "/api/v1/account/status", ctype: "application/x-www-form-urlencoded", body: body, header: old}), 401)
-	tampered := hmacReq(session, secret, "/api/v1/account/status", body, now+2)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/status", ctype: "application/x-www-form-urlencoded", body: body + "&x=1", header: tampered}), 401)
+	errOf(t, hmacSend(t, nd, session, secret, "/api/v1/account/status", body, now, ""), 401) // replay after restart
+	errOf(t, hmacSend(t, nd, session, secret, "/api/v1/account/status", body, now+1, strings.Repeat("0", 64)), 401)
+	errOf(t, hmacSend(t, nd, session, secret, "/api/v1/account/status", body, now-int64(2*time.Minute/time.Microsecond), ""), 401)
+	key, _ := hex.DecodeString(secret)
+	tampered := api.DealHMAC(key, "/api/v1/account/status", strconv.FormatInt(now+2, 10), []byte(body))
+	errOf(t, hmacSend(t, nd, session, secret, "/api/v1/account/status", body+"&x=1", now+2, tampered), 401)
 	// an empty body signs as "null"
-	ok(t, nd, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, header: hmacReq(session, secret, "/api/v1/account/status", "", now+3)}))
+	ok(t)(hs.AccountStatus(ctx, a.addr))
 
 	// update, form: date, URLs; the signature covers the rebuilt lines
 	msg := today + "\ntrusted:\n+https://friend.example.org"
 	upd := form("address", a.addr, "date", today, "url", "trusted:\n+https://friend.example.org", "sign", a.sign(msg))
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/account/update", ctype: "application/x-www-form-urlencoded", token: nd.UserToken, body: upd}))
-	if get(m, "account", "trusted") != "[https://friend.example.org]" {
-		t.Fatalf("update: %v", m)
+	if got := ok(t)(post(user, "/api/v1/account/update", formType, upd)).Doc.Account; !slices.Equal(got.Trusted, []string{"https://friend.example.org"}) {
+		t.Fatalf("update: %+v", got)
 	}
-	errOf(t, do(t, nd, req{path: "/api/v1/account/update", ctype: "application/x-www-form-urlencoded", token: nd.UserToken, body: upd}), 409)
+	fails(t, 409)(post(user, "/api/v1/account/update", formType, upd))
 	// update, line format, removing the URL
 	text := today + "\ntrusted:\n-https://friend.example.org"
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/account/update?address=" + a.addr, ctype: "text/plain", token: nd.UserToken, body: text + "\n" + a.sign(text)}))
-	if get(m, "account", "trusted") != "" {
-		t.Fatalf("update -url: %v", m)
+	if got := ok(t)(post(user, "/api/v1/account/update?address="+a.addr, textType, text+"\n"+a.sign(text))).Doc.Account; len(got.Trusted) != 0 {
+		t.Fatalf("update -url: %+v", got)
 	}
 	// a stale date is refused even with a good signature
 	stale := "2020-01-01\n+https://x.example.org"
-	errOf(t, do(t, nd, req{path: "/api/v1/account/update?address=" + a.addr, ctype: "text/plain", token: nd.UserToken, body: stale + "\n" + a.sign(stale)}), 400)
+	fails(t, 400)(post(user, "/api/v1/account/update?address="+a.addr, textType, stale+"\n"+a.sign(stale)))
 
 	// delete: its credentials stop working
 	del := today + "\n-account"
-	ok(t, nd, do(t, nd, req{path: "/api/v1/account/delete?address=" + a.addr, ctype: "text/plain", token: nd.UserToken, body: del + "\n" + a.sign(del)}))
-	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, token: bearer}), 401)
-	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, header: hmacReq(session, secret, "/api/v1/account/status", "", now+4)}), 401)
-	errOf(t, do(t, nd, req{method: "GET", path: "/api/v1/account/status?address=" + a.addr, token: nd.UserToken}), 404)
+	ok(t)(post(user, "/api/v1/account/delete?address="+a.addr, textType, del+"\n"+a.sign(del)))
+	fails(t, 401)(nd.Client(bearer).Deals().AccountStatus(ctx, a.addr))
+	fails(t, 401)(hs.AccountStatus(ctx, a.addr))
+	fails(t, 404)(user.AccountStatus(ctx, a.addr))
 	if _, err := nd.Auth.CheckPassword(context.Background(), a.addr, "correct horse battery"); err == nil {
 		t.Fatal("a deleted account's password still logs in")
 	}
 	// and the address can register again
-	register(t, nd, a)
+	register(t, user, a)
 	// A token code has no date: it stays used for ever.
 	nw.Clock.Advance(100 * 24 * time.Hour)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/token?address=" + a.addr, ctype: "text/plain", token: nd.UserToken,
-		body: code + "\n" + a.sign(code) + "\n"}), 409)
+	fails(t, 409)(post(user, "/api/v1/account/token?address="+a.addr, textType, code+"\n"+a.sign(code)+"\n"))
 }
 
-func dealJSON(order, typ string, date time.Time, seller, customer party, sum string, extra string) string {
-	return fmt.Sprintf(`{"order": %q, "type": %q, "at": "http://placard.example.org", "date": %q,
-		"seller": {"address": %q}, "customer": {"address": %q}, "payment": {"sum": %s}%s}`,
-		order, typ, date.UTC().Format("2006-01-02 15:04:05")+" UTC", seller.addr, customer.addr, sum, extra)
+// dealReq is a deal's identifying fields.
+func dealReq(typ string, date time.Time, seller, customer party, sum string) api.DealRequest {
+	return api.DealRequest{Type: typ, At: "http://placard.example.org", Date: date.UTC().Format("2006-01-02 15:04:05") + " UTC",
+		Seller: &api.DealPartyIn{Address: seller.addr}, Customer: &api.DealPartyIn{Address: customer.addr},
+		Payment: &api.DealPayIn{Sum: json.Number(sum)}}
 }
 
 func TestDealLifecycle(t *testing.T) {
+	ctx := context.Background()
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
+	user, admin := module(t, nd, nd.UserToken), module(t, nd, nd.AdminToken)
 	seller, customer := newParty(t), newParty(t)
-	register(t, nd, seller)
-	register(t, nd, customer)
-	tok := nd.UserToken
+	register(t, user, seller)
+	register(t, user, customer)
 	now := nw.Clock.Now()
 
-	create := dealJSON("create", "Prepaid", now, seller, customer, "0.00001", "")
-	e, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: tok, body: create}))
-	if e.Action != "Created" || get(m, "deal", "order") != "Created" || get(m, "deal", "payment", "sum") != "0.00001 tBTC" ||
-		get(m, "deal", "payment", "until") != now.Add(time.Hour).Format("2006-01-02 15:04:05")+" UTC" ||
-		get(m, "deal", "feedback", "leave-before") != now.Add(24*time.Hour).Format("2006-01-02 15:04:05")+" UTC" ||
-		get(m, "deal", "seller", "rating") != "0, 0%" {
-		t.Fatalf("created: %s %v", e.Action, m)
+	create := dealReq("Prepaid", now, seller, customer, "0.00001")
+	create.Order = "create"
+	e := ok(t)(user.Deal(ctx, "", create))
+	dl := e.Doc.Deal
+	if e.Action != "Created" || dl.Order != "Created" || dl.Payment.Sum != "0.00001 tBTC" ||
+		dl.Payment.Until != now.Add(time.Hour).Format("2006-01-02 15:04:05")+" UTC" ||
+		dl.Feedback.LeaveBefore != now.Add(24*time.Hour).Format("2006-01-02 15:04:05")+" UTC" ||
+		dl.Seller.Rating != "0, 0%" {
+		t.Fatalf("created: %s %+v", e.Action, dl)
 	}
-	id, address := get(m, "deal", "id"), get(m, "deal", "payment", "address")
-	if !strings.HasPrefix(address, "2") || get(m, "deal", "payment", "redeem") == "" {
+	id, address := dl.ID, dl.Payment.Address
+	if !strings.HasPrefix(address, "2") || dl.Payment.Redeem == "" {
 		t.Fatalf("payment address %q", address)
 	}
 	// the same deal again: the same deal and address
-	_, m2 := ok(t, nd, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: create}))
-	if get(m2, "deal", "payment", "address") != address || get(m2, "deal", "id") != id {
+	if d2 := ok(t)(user.CreateDeal(ctx, create)).Doc.Deal; d2.Payment.Address != address || d2.ID != id {
 		t.Fatal("the same deal gave another address")
 	}
 	// a changed field: another address
-	_, m3 := ok(t, nd, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok,
-		body: dealJSON("create", "Prepaid", now, seller, customer, "0.00002", "")}))
-	if get(m3, "deal", "payment", "address") == address {
+	d3 := ok(t)(user.CreateDeal(ctx, dealReq("Prepaid", now, seller, customer, "0.00002"))).Doc.Deal
+	if d3.Payment.Address == address {
 		t.Fatal("a changed deal gave the same address")
 	}
 	// the date window
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: dealJSON("create", "Prepaid", now.Add(time.Hour), seller, customer, "1", "")}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: dealJSON("create", "Prepaid", now.Add(-time.Hour), seller, customer, "1", "")}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: dealJSON("create", "Barter", now, seller, customer, "1", "")}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: dealJSON("create", "Prepaid", now, seller, seller, "1", "")}), 400)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: dealJSON("create", "Prepaid", now, seller, newParty(t), "1", "")}), 400)
+	fails(t, 400)(user.CreateDeal(ctx, dealReq("Prepaid", now.Add(time.Hour), seller, customer, "1")))
+	fails(t, 400)(user.CreateDeal(ctx, dealReq("Prepaid", now.Add(-time.Hour), seller, customer, "1")))
+	fails(t, 400)(user.CreateDeal(ctx, dealReq("Barter", now, seller, customer, "1")))
+	fails(t, 400)(user.CreateDeal(ctx, dealReq("Prepaid", now, seller, seller, "1")))
+	fails(t, 400)(user.CreateDeal(ctx, dealReq("Prepaid", now, seller, newParty(t), "1")))
 
 	// The witness script shown is what the address commits to; anyone can check.
 	net, _ := btc.ParseNetwork("testnet")
 	addr, _ := net.DecodeAddress(address)
-	redeem, _ := hexDecode(get(m, "deal", "payment", "redeem"))
+	redeem, _ := hex.DecodeString(dl.Payment.Redeem)
 	if !bytes.Equal(addr.ScriptAddress(), btcutil.Hash160(redeem)) {
 		t.Fatal("redeem script does not hash to the payment address")
 	}
 
 	// Out of order: complete and feedback before payment.
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: nd.AdminToken, body: `{"id": "` + id + `"}`}), 409)
+	fails(t, 409)(admin.CompleteDeal(ctx, id))
 	fb0 := deals.DealMessage("feedback", id, "neutral", "")
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/feedback", ctype: "application/x-www-form-urlencoded", token: tok,
-		body: form("id", id, "feedback_status", "neutral", "customer_signature", customer.sign(fb0))}), 409)
+	fails(t, 409)(post(user, "/api/v1/deal/feedback", formType, form("id", id, "feedback_status", "neutral", "customer_signature", customer.sign(fb0))))
 	// pay, as YAML, naming the deal by its payment address
 	txid := strings.Repeat("ab", 32)
 	yamlPay := "deal:\n  order: pay\n  payment:\n    address: " + address + "\n    txid: " + txid + "\n"
-	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: nd.NewUser(t), body: yamlPay}), 403)
-	e, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: tok, body: yamlPay}))
-	if get(m, "deal", "order") != "Paying" || get(m, "deal", "payment", "txid") != txid {
-		t.Fatalf("pay: %v", m)
+	fails(t, 403)(post(module(t, nd, nd.NewUser(t)), "/api/v1/deal", textType, yamlPay))
+	if got := ok(t)(post(user, "/api/v1/deal", textType, yamlPay)).Doc.Deal; got.Order != "Paying" || got.Payment.TxID != txid {
+		t.Fatalf("pay: %+v", got)
 	}
-	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: tok, body: yamlPay}), 409)
+	fails(t, 409)(post(user, "/api/v1/deal", textType, yamlPay))
 	// only an admin confirms
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/confirm", ctype: "application/x-www-form-urlencoded", token: tok, body: form("id", id)}), 403)
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/confirm", ctype: "application/x-www-form-urlencoded", token: nd.AdminToken, body: form("id", id)}))
-	if get(m, "deal", "order") != "Paid" {
-		t.Fatalf("confirm: %v", m)
+	fails(t, 403)(user.ConfirmDeal(ctx, id))
+	if got := ok(t)(admin.ConfirmDeal(ctx, id)).Doc.Deal; got.Order != "Paid" {
+		t.Fatalf("confirm: %+v", got)
 	}
 	// cancel is too late now, even signed
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/cancel", ctype: "application/x-www-form-urlencoded", token: tok,
-		body: form("id", id, "seller_signature", seller.sign(deals.DealMessage("cancel", id)))}), 409)
+	fails(t, 409)(user.CancelDeal(ctx, id, seller.sign(deals.DealMessage("cancel", id))))
 	// complete: only the creator, a party or an admin
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: nd.NewUser(t), body: `{"id": "` + id + `"}`}), 403)
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: accountToken(t, nd, customer), body: `{"id": "` + id + `"}`}))
-	if get(m, "deal", "order") != "Completed" {
-		t.Fatalf("complete: %v", m)
+	fails(t, 403)(module(t, nd, nd.NewUser(t)).CompleteDeal(ctx, id))
+	if got := ok(t)(module(t, nd, accountToken(t, user, customer)).CompleteDeal(ctx, id)).Doc.Deal; got.Order != "Completed" {
+		t.Fatalf("complete: %+v", got)
 	}
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/complete", ctype: "application/json", token: nd.AdminToken, body: `{"id": "` + id + `"}`}), 409)
+	fails(t, 409)(admin.CompleteDeal(ctx, id))
 	// feedback: the customer's signature, status and comments
 	fb := deals.DealMessage("feedback", id, "positive", "fast and fair")
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/feedback", ctype: "application/x-www-form-urlencoded", token: tok,
-		body: form("id", id, "feedback_status", "positive", "feedback_comments", "fast and fair", "customer_signature", seller.sign(fb))}), 403)
+	fails(t, 403)(post(user, "/api/v1/deal/feedback", formType,
+		form("id", id, "feedback_status", "positive", "feedback_comments", "fast and fair", "customer_signature", seller.sign(fb))))
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, kv := range [][2]string{{"id", id}, {"feedback_status", "positive"}, {"feedback_comments", "fast and fair"}, {"customer_signature", customer.sign(fb)}} {
 		mw.WriteField(kv[0], kv[1])
 	}
 	mw.Close()
-	e, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/feedback", ctype: mw.FormDataContentType(), token: tok, body: buf.String()}))
-	if get(m, "deal", "feedback", "status") != "positive" || get(m, "deal", "seller", "rating") != "1, 100%" || get(m, "deal", "customer", "rating") != "1, 100%" {
-		t.Fatalf("feedback: %v", m)
+	e = ok(t)(post(user, "/api/v1/deal/feedback", mw.FormDataContentType(), buf.String()))
+	if got := e.Doc.Deal; got.Feedback.Status != "positive" || got.Seller.Rating != "1, 100%" || got.Customer.Rating != "1, 100%" {
+		t.Fatalf("feedback: %+v", got)
 	}
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/feedback", ctype: mw.FormDataContentType(), token: tok, body: buf.String()}), 409)
+	fails(t, 409)(post(user, "/api/v1/deal/feedback", mw.FormDataContentType(), buf.String()))
+	// The typed call sends the same order.
+	fails(t, 409)(user.DealFeedback(ctx, api.DealRequest{ID: id, Feedback: &api.DealReviewIn{Status: "positive", Comments: "fast and fair"},
+		Customer: &api.DealPartyIn{Signature: customer.sign(fb)}}))
 
 	// The payload, signed, verifies at POST /api/v1/signature too.
-	signed, _ := base64.StdEncoding.DecodeString(e.Payload)
-	e, m = ok(t, nd, do(t, nd, req{path: "/api/v1/signature", ctype: "text/plain", token: tok, body: string(signed)}))
-	if e.Action != "Verified" || get(m, "signature", "valid") != "true" {
-		t.Fatalf("signature: %v", m)
+	v := ok(t)(user.VerifySignature(ctx, e.Signed, ""))
+	if v.Action != "Verified" || v.Doc.Signature == nil || v.Doc.Signature.Valid != "true" {
+		t.Fatalf("signature: %+v", v.Doc.Signature)
 	}
-	errOf(t, do(t, nd, req{path: "/api/v1/signature", ctype: "text/plain", token: tok, body: strings.Replace(string(signed), "positive", "negative", 1)}), 400)
+	fails(t, 400)(user.VerifySignature(ctx, bytes.Replace(e.Signed, []byte("positive"), []byte("negative"), 1), ""))
 
 	// Cancel: by the seller's signature only, before payment.until.
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: tok, body: dealJSON("create", "Postpaid", now, seller, customer, "0.5", "")}))
-	id2 := get(m, "deal", "id")
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/cancel", ctype: "application/json", token: tok, body: `{"id": "` + id2 + `", "seller": {"signature": "` + customer.sign(deals.DealMessage("cancel", id2)) + `"}}`}), 403)
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/cancel", ctype: "application/json", token: tok, body: `{"id": "` + id2 + `", "seller": {"signature": "` + seller.sign(deals.DealMessage("cancel", id2)) + `"}}`}))
-	if get(m, "deal", "order") != "Cancelled" {
-		t.Fatalf("cancel: %v", m)
+	id2 := ok(t)(user.CreateDeal(ctx, dealReq("Postpaid", now, seller, customer, "0.5"))).Doc.Deal.ID
+	fails(t, 403)(user.CancelDeal(ctx, id2, customer.sign(deals.DealMessage("cancel", id2))))
+	if got := ok(t)(user.CancelDeal(ctx, id2, seller.sign(deals.DealMessage("cancel", id2)))).Doc.Deal; got.Order != "Cancelled" {
+		t.Fatalf("cancel: %+v", got)
 	}
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/pay", ctype: "application/json", token: tok, body: `{"id": "` + id2 + `", "payment": {"txid": "` + txid + `"}}`}), 409)
+	fails(t, 409)(user.PayDeal(ctx, api.DealRequest{ID: id2, Payment: &api.DealPayIn{TxID: txid}}))
 
 	// Overdue: payment after payment.until is refused; the deal is found by its fields.
-	id3 := get(m3, "deal", "id")
+	id3 := d3.ID
 	nw.Clock.Advance(2 * time.Hour)
-	body3 := dealJSON("pay", "Prepaid", now, seller, customer, "0.00002", `, "payment": {"sum": 0.00002, "txid": "`+txid+`"}`)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: tok, body: body3}), 409)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/cancel", ctype: "application/json", token: tok, body: `{"id": "` + id3 + `", "seller": {"signature": "` + seller.sign(deals.DealMessage("cancel", id3)) + `"}}`}), 409)
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/status", ctype: "application/json", token: tok, body: `{"id": "` + id3 + `"}`}))
-	if get(m, "deal", "order") != "Created" {
-		t.Fatalf("status: %v", m)
+	pay3 := dealReq("Prepaid", now, seller, customer, "0.00002")
+	pay3.Order, pay3.Payment.TxID = "pay", txid
+	fails(t, 409)(user.Deal(ctx, "", pay3))
+	fails(t, 409)(user.CancelDeal(ctx, id3, seller.sign(deals.DealMessage("cancel", id3))))
+	if got := ok(t)(user.DealStatus(ctx, id3)).Doc.Deal; got.Order != "Created" {
+		t.Fatalf("status: %+v", got)
 	}
 	// An account with open deals cannot be deleted.
 	today := nw.Clock.Now().Format("2006-01-02")
 	del := today + "\n-account"
-	errOf(t, do(t, nd, req{path: "/api/v1/account/delete?address=" + seller.addr, ctype: "text/plain", token: tok, body: del + "\n" + seller.sign(del)}), 409)
-	errOf(t, do(t, nd, req{path: "/api/v1/deal/frobnicate", ctype: "application/json", token: tok, body: `{}`}), 404)
-}
-
-func hexDecode(s string) ([]byte, error) {
-	var b []byte
-	_, err := fmt.Sscanf(s, "%x", &b)
-	return b, err
+	fails(t, 409)(post(user, "/api/v1/account/delete?address="+seller.addr, textType, del+"\n"+seller.sign(del)))
+	fails(t, 404)(user.Deal(ctx, "frobnicate", api.DealRequest{}))
 }
 
 // accountToken logs an account in with a signed code.
-func accountToken(t testing.TB, nd *testnet.Node, p party) string {
+func accountToken(t testing.TB, d *client.Deals, p party) string {
 	t.Helper()
 	code := fmt.Sprintf("code-%d", time.Now().UnixNano())
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/account/token", ctype: "application/json", token: nd.UserToken,
-		body: fmt.Sprintf(`{"address": %q, "code": %q, "sign": %q}`, p.addr, code, p.sign(code))}))
-	return get(m, "token", "access_token")
+	return ok(t)(d.AccountToken(context.Background(), api.DealAccountRequest{Address: p.addr, Code: code, Sign: p.sign(code)})).Doc.Token.AccessToken
 }
 
 // A deal pays for a pending DDS file: once the payment is confirmed the
@@ -550,21 +503,21 @@ func TestDealPaysForDDSFile(t *testing.T) {
 	if _, err := nd.User().Download(ctx, f.ID, io.Discard); err == nil {
 		t.Fatal("a pending file downloaded")
 	}
+	user := module(t, nd, nd.UserToken)
 	seller, customer := newParty(t), newParty(t)
-	register(t, nd, seller)
-	register(t, nd, customer)
+	register(t, user, seller)
+	register(t, user, customer)
 	yamlDeal := fmt.Sprintf("deal:\n  order: create\n  type: Prepaid\n  at: https://dds.example.org\n  date: %s\n  seller:\n    address: %s\n  customer:\n    address: %s\n  payment:\n    sum: 0.001\n  file: %s\n",
 		nw.Clock.Now().Format("2006-01-02 15:04:05")+" UTC", seller.addr, customer.addr, f.ID)
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: nd.UserToken, body: yamlDeal}))
-	if get(m, "deal", "file", "id") != f.ID || get(m, "deal", "file", "amount") != f.Amount().String() {
-		t.Fatalf("deal file: %v (price %s)", m, f.Amount())
+	dl := ok(t)(post(user, "/api/v1/deal", textType, yamlDeal)).Doc.Deal
+	if dl.File == nil || dl.File.ID != f.ID || dl.File.Amount != f.Amount().String() {
+		t.Fatalf("deal file: %+v (price %s)", dl.File, f.Amount())
 	}
-	id := get(m, "deal", "id")
-	ok(t, nd, do(t, nd, req{path: "/api/v1/deal/pay", ctype: "application/x-www-form-urlencoded", token: nd.UserToken, body: form("id", id, "payment_txid", strings.Repeat("cd", 32))}))
+	ok(t)(user.PayDeal(ctx, api.DealRequest{ID: dl.ID, Payment: &api.DealPayIn{TxID: strings.Repeat("cd", 32)}}))
 	if _, err := nd.User().Download(ctx, f.ID, io.Discard); err == nil {
 		t.Fatal("downloaded before the payment was confirmed")
 	}
-	e, _ := ok(t, nd, do(t, nd, req{path: "/api/v1/deal/confirm", ctype: "application/x-www-form-urlencoded", token: nd.AdminToken, body: form("id", id)}))
+	e := ok(t)(module(t, nd, nd.AdminToken).ConfirmDeal(ctx, dl.ID))
 	if !strings.Contains(e.Result.Message, "paid") {
 		t.Errorf("confirm message %q", e.Result.Message)
 	}
@@ -580,7 +533,7 @@ func TestDealPaysForDDSFile(t *testing.T) {
 		t.Fatalf("file state %v %v", info, err)
 	}
 	// A file with no open quote cannot be named by a new deal.
-	errOf(t, do(t, nd, req{path: "/api/v1/deal", ctype: "text/plain", token: nd.UserToken, body: strings.Replace(yamlDeal, "0.001", "0.002", 1)}), 400)
+	fails(t, 400)(post(user, "/api/v1/deal", textType, strings.Replace(yamlDeal, "0.001", "0.002", 1)))
 }
 
 // GnuPG, a stock OpenPGP implementation, verifies a node's answer with the
@@ -593,9 +546,12 @@ func TestGnuPGVerifiesAnswer(t *testing.T) {
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
 	a := newParty(t)
-	register(t, nd, a)
-	signed := do(t, nd, req{method: "GET", path: "/api/v1/account/status?payload=text&address=" + a.addr, token: nd.UserToken}).body
-	pub := do(t, nd, req{method: "GET", path: "/api/v1/signature/key"}).body
+	register(t, module(t, nd, nd.UserToken), a)
+	signed := payloadAs(t, nd, nd.UserToken, "/api/v1/account/status?payload=text&address="+a.addr)
+	pub, err := nd.Client("").Deals().PublicKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	home := t.TempDir()
 	run := func(stdin []byte, args ...string) (string, error) {
 		cmd := exec.Command(gpg, append([]string{"--homedir", home, "--batch", "--no-tty", "--status-fd", "1"}, args...)...)
@@ -620,39 +576,40 @@ func TestGnuPGVerifiesAnswer(t *testing.T) {
 func BenchmarkDealCreate(b *testing.B) {
 	nw := testnet.New(b, 1)
 	nd := nw.Nodes[0]
+	user := nd.Client(nd.UserToken).Deals()
 	seller, customer := newParty(b), newParty(b)
-	register(b, nd, seller)
-	register(b, nd, customer)
+	register(b, user, seller)
+	register(b, user, customer)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		body := dealJSON("create", "Prepaid", nw.Clock.Now(), seller, customer, fmt.Sprintf("0.%08d", i+1), "")
+		r := dealReq("Prepaid", nw.Clock.Now(), seller, customer, fmt.Sprintf("0.%08d", i+1))
+		body, _ := json.Marshal(r)
 		b.SetBytes(int64(len(body)))
-		r := do(b, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken, body: body})
-		if r.status != 200 {
-			b.Fatalf("%d %s", r.status, r.body)
+		if _, err := user.CreateDeal(context.Background(), r); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
 
 // --bitcoin-network mainnet: mainnet addresses only, escrows start with 3.
 func TestMainnetNode(t *testing.T) {
+	ctx := context.Background()
 	nw := testnet.New(t, 1, func(i int, c *node.Config) { c.BitcoinNetwork = "mainnet" })
 	nd := nw.Nodes[0]
+	user := module(t, nd, nd.UserToken)
 	testnetParty := newParty(t)
-	errOf(t, do(t, nd, req{path: "/api/v1/account/new", ctype: "application/x-www-form-urlencoded", token: nd.UserToken,
-		body: form("address", testnetParty.addr)}), 400)
+	fails(t, 400)(user.AccountNew(ctx, api.DealAccountRequest{Address: testnetParty.addr}))
 	var ps []party
 	for range 2 {
 		k, _ := btcec.NewPrivateKey()
 		a, _ := btcutil.NewAddressPubKeyHash(btcutil.Hash160(k.PubKey().SerializeCompressed()), &chaincfg.MainNetParams)
 		p := party{k, a.EncodeAddress(), fmt.Sprintf("%x", k.PubKey().SerializeCompressed())}
-		register(t, nd, p)
+		register(t, user, p)
 		ps = append(ps, p)
 	}
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken,
-		body: dealJSON("create", "Prepaid", nw.Clock.Now(), ps[0], ps[1], "0.1", "")}))
-	if a := get(m, "deal", "payment", "address"); !strings.HasPrefix(a, "3") || get(m, "deal", "payment", "sum") != "0.1 BTC" {
-		t.Fatalf("mainnet deal: %v", m)
+	dl := ok(t)(user.CreateDeal(ctx, dealReq("Prepaid", nw.Clock.Now(), ps[0], ps[1], "0.1"))).Doc.Deal
+	if !strings.HasPrefix(dl.Payment.Address, "3") || dl.Payment.Sum != "0.1 BTC" {
+		t.Fatalf("mainnet deal: %+v", dl)
 	}
 	if _, err := node.Open(context.Background(), node.Config{DataDir: t.TempDir(), BitcoinNetwork: "dogecoin"}); err == nil {
 		t.Fatal("an unknown Bitcoin network was accepted")
@@ -669,22 +626,22 @@ func (c confirmAll) Confirmed(_ context.Context, p deals.PaymentClaim) (bool, er
 
 // With a Confirmer that confirms, pay makes the deal Paid at once.
 func TestConfirmerBackend(t *testing.T) {
+	ctx := context.Background()
 	c := confirmAll{make(chan deals.PaymentClaim, 1)}
 	nw := testnet.New(t, 1, func(i int, cfg *node.Config) { cfg.DealConfirmer = c })
 	nd := nw.Nodes[0]
+	user := module(t, nd, nd.UserToken)
 	seller, customer := newParty(t), newParty(t)
-	register(t, nd, seller)
-	register(t, nd, customer)
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken,
-		body: dealJSON("create", "Prepaid", nw.Clock.Now(), seller, customer, "0.25", "")}))
+	register(t, user, seller)
+	register(t, user, customer)
+	id := ok(t)(user.CreateDeal(ctx, dealReq("Prepaid", nw.Clock.Now(), seller, customer, "0.25"))).Doc.Deal.ID
 	txid := strings.Repeat("0f", 32)
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/pay", ctype: "application/json", token: nd.UserToken,
-		body: `{"id": "` + get(m, "deal", "id") + `", "payment": {"txid": "` + txid + `"}}`}))
-	if get(m, "deal", "order") != "Paid" {
-		t.Fatalf("pay with a confirming backend: %v", m)
+	dl := ok(t)(user.PayDeal(ctx, api.DealRequest{ID: id, Payment: &api.DealPayIn{TxID: txid}})).Doc.Deal
+	if dl.Order != "Paid" {
+		t.Fatalf("pay with a confirming backend: %+v", dl)
 	}
 	claim := <-c.claims
-	if claim.TxID != txid || claim.Sum != 25_000_000 || claim.Address != get(m, "deal", "payment", "address") {
+	if claim.TxID != txid || claim.Sum != 25_000_000 || claim.Address != dl.Payment.Address {
 		t.Fatalf("claim %+v", claim)
 	}
 }
@@ -692,22 +649,35 @@ func TestConfirmerBackend(t *testing.T) {
 // Deals and the node's keys survive a restart; racing orders on one deal
 // have one winner.
 func TestRestartAndRacingOrders(t *testing.T) {
+	ctx := context.Background()
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]
+	user := module(t, nd, nd.UserToken)
 	seller, customer := newParty(t), newParty(t)
-	register(t, nd, seller)
-	register(t, nd, customer)
-	pubBefore := do(t, nd, req{method: "GET", path: "/api/v1/signature/key"}).body
-	create := dealJSON("create", "Prepaid", nw.Clock.Now(), seller, customer, "0.01", "")
-	_, m := ok(t, nd, do(t, nd, req{path: "/api/v1/deal", ctype: "application/json", token: nd.UserToken, body: create}))
-	id, address := get(m, "deal", "id"), get(m, "deal", "payment", "address")
+	register(t, user, seller)
+	register(t, user, customer)
+	pubBefore, err := user.PublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := dealReq("Prepaid", nw.Clock.Now(), seller, customer, "0.01")
+	dl := ok(t)(user.CreateDeal(ctx, create)).Doc.Deal
+	id, address := dl.ID, dl.Payment.Address
 
 	const racers = 8
 	statuses := make(chan int, racers)
 	for i := range racers {
 		go func() {
-			body := fmt.Sprintf(`{"id": %q, "payment": {"txid": "%064x"}}`, id, i+1)
-			statuses <- do(t, nd, req{path: "/api/v1/deal/pay", ctype: "application/json", token: nd.UserToken, body: body}).status
+			_, err := user.PayDeal(ctx, api.DealRequest{ID: id, Payment: &api.DealPayIn{TxID: fmt.Sprintf("%064x", i+1)}})
+			var e *client.Error
+			switch {
+			case err == nil:
+				statuses <- 200
+			case errors.As(err, &e):
+				statuses <- e.Status
+			default:
+				statuses <- 0
+			}
 		}()
 	}
 	won := 0
@@ -725,15 +695,30 @@ func TestRestartAndRacingOrders(t *testing.T) {
 	}
 
 	nd.Restart(t)
-	if !bytes.Equal(pubBefore, do(t, nd, req{method: "GET", path: "/api/v1/signature/key"}).body) {
-		t.Fatal("the OpenPGP key changed across a restart")
+	if pub, err := user.PublicKey(ctx); err != nil || !bytes.Equal(pubBefore, pub) {
+		t.Fatalf("the OpenPGP key changed across a restart (%v)", err)
 	}
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/create", ctype: "application/json", token: nd.UserToken, body: create}))
-	if get(m, "deal", "payment", "address") != address || get(m, "deal", "order") != "Paying" {
-		t.Fatalf("after restart: %v", m)
+	// user still checks answers with the key from before the restart.
+	if got := ok(t)(user.CreateDeal(ctx, create)).Doc.Deal; got.Payment.Address != address || got.Order != "Paying" {
+		t.Fatalf("after restart: %+v", got)
 	}
-	_, m = ok(t, nd, do(t, nd, req{path: "/api/v1/deal/confirm", ctype: "application/json", token: nd.AdminToken, body: `{"id": "` + id + `"}`}))
-	if get(m, "deal", "order") != "Paid" {
-		t.Fatalf("confirm after restart: %v", m)
+	if got := ok(t)(module(t, nd, nd.AdminToken).ConfirmDeal(ctx, id)).Doc.Deal; got.Order != "Paid" {
+		t.Fatalf("confirm after restart: %+v", got)
+	}
+}
+
+// The client refuses answers that do not verify with the key it was given.
+func TestClientChecksSignature(t *testing.T) {
+	nd := testnet.New(t, 1).Nodes[0]
+	other, _, err := pgp.LoadOrCreate(filepath.Join(t.TempDir(), "other.asc"), "not the node", testnet.Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := nd.Client(nd.UserToken).Deals().WithKey(other.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Help(context.Background()); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("an answer signed by another key was accepted: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 )
 
@@ -129,19 +130,6 @@ func htmlPage(text []byte) []byte {
 		html.EscapeString(string(text)) + "</pre>\n</body>\n</html>\n")
 }
 
-// envelope is the answer of every account and deal action.
-type envelope struct {
-	ID      string `json:"id"`
-	Action  string `json:"action"`
-	Result  result `json:"result"`
-	Payload string `json:"payload,omitempty"`
-}
-
-type result struct {
-	Success bool   `json:"success"`
-	Message string `json:"message"`
-}
-
 // answer is what a handler produces: the envelope's action and message and
 // the payload document.
 type answer struct {
@@ -197,7 +185,7 @@ func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, reqID stri
 		_, _ = w.Write(htmlPage(text))
 	default:
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(envelope{ID: reqID, Action: a.Action, Result: result{true, a.Message},
+		_ = json.NewEncoder(w).Encode(api.DealEnvelope{ID: reqID, Action: a.Action, Result: api.DealResult{Success: true, Message: a.Message},
 			Payload: base64.StdEncoding.EncodeToString(text)})
 	}
 }
@@ -214,5 +202,5 @@ func (s *Service) writeError(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dds"`)
 	}
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": e.Status, "message": e.Detail}})
+	_ = json.NewEncoder(w).Encode(api.DealError{Error: api.DealErrorDetail{Code: e.Status, Message: e.Detail}})
 }

@@ -36,6 +36,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,11 +45,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -150,15 +154,61 @@ type Manual struct{}
 // Confirmed reports false: an admin confirms.
 func (Manual) Confirmed(context.Context, PaymentClaim) (bool, error) { return false, nil }
 
-// Options configure the deal module.
-type Options struct {
-	DB        *store.DB
-	Auth      *auth.Service
-	Ledger    *ledger.Ledger
-	Key       *identity.Key // the module key of the escrows
-	PGP       *pgp.Key      // signs the answers
-	Network   btc.Network
-	Confirmer Confirmer // default Manual
+// Config is what the module is built with.
+type Config struct {
+	Network string // Bitcoin network: mainnet, testnet, signet or regtest
+}
+
+// DefaultConfig is the module's defaults: Bitcoin testnet.
+func DefaultConfig() Config { return Config{Network: "testnet"} }
+
+// RegisterFlags registers the module's flags, with c's values as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Network, "bitcoin-network", c.Network, "Bitcoin network of the deal module: mainnet, testnet, signet or regtest")
+}
+
+// Auth is the node's principals and tokens, which the module maps its
+// accounts onto.
+type Auth interface {
+	Bearer(r *http.Request) (auth.Principal, error)
+	Principal(ctx context.Context, idOrName string) (auth.Principal, error)
+	CreatePrincipal(ctx context.Context, name string, role auth.Role) (auth.Principal, error)
+	SetPassword(ctx context.Context, principalID, password string) error
+	ClearPassword(ctx context.Context, principalID string) error
+	IssueToken(ctx context.Context, principalID, label string) (string, error)
+	Tokens(ctx context.Context, principalID string) ([]string, error)
+	Revoke(ctx context.Context, by auth.Principal, token string) error
+}
+
+// Ledger is where a deal that pays for a DDS file finds its price and
+// records its payment.
+type Ledger interface {
+	OpenQuote(ctx context.Context, fileID string) (ledger.Quote, error)
+	RecordPayment(ctx context.Context, in ledger.PaymentIn) (p ledger.Payment, dup bool, err error)
+}
+
+// Key is the node key: the module key of the escrows, and the root of the
+// key that seals HMAC secrets.
+type Key interface {
+	Private() *btcec.PrivateKey
+}
+
+// Signer is the OpenPGP key that clear-signs the answers.
+type Signer interface {
+	PublicKey() []byte // armored
+	ClearSign(text []byte, now time.Time) ([]byte, error)
+	Keyring(armored ...string) openpgp.EntityList // its public key and the ones given
+}
+
+// Deps is what the module uses.
+type Deps struct {
+	DB     *store.DB
+	Auth   Auth
+	Ledger Ledger
+	Key    Key
+	PGP    Signer
+	// Confirmer confirms Bitcoin payments; nil: an admin does (Manual).
+	Confirmer Confirmer
 	Clock     clock.Clock
 	Log       *slog.Logger
 }
@@ -166,10 +216,10 @@ type Options struct {
 // Service is the deal module.
 type Service struct {
 	db        *store.DB
-	auth      *auth.Service
-	ledger    *ledger.Ledger
-	key       *identity.Key
-	pgp       *pgp.Key
+	auth      Auth
+	ledger    Ledger
+	key       Key
+	pgp       Signer
 	net       btc.Network
 	confirmer Confirmer
 	clock     clock.Clock
@@ -177,26 +227,30 @@ type Service struct {
 }
 
 // New prepares the deal module's tables.
-func New(ctx context.Context, o Options) (*Service, error) {
-	if err := o.DB.Migrate(ctx, "deals", migrations); err != nil {
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	network, err := btc.ParseNetwork(cfg.Network)
+	if err != nil {
 		return nil, err
 	}
-	if o.Confirmer == nil {
-		o.Confirmer = Manual{}
+	if err := deps.DB.Migrate(ctx, "deals", migrations); err != nil {
+		return nil, err
 	}
-	return &Service{db: o.DB, auth: o.Auth, ledger: o.Ledger, key: o.Key, pgp: o.PGP, net: o.Network,
-		confirmer: o.Confirmer, clock: o.Clock, log: o.Log}, nil
+	if deps.Confirmer == nil {
+		deps.Confirmer = Manual{}
+	}
+	return &Service{db: deps.DB, auth: deps.Auth, ledger: deps.Ledger, key: deps.Key, pgp: deps.PGP, net: network,
+		confirmer: deps.Confirmer, clock: deps.Clock, log: deps.Log}, nil
 }
 
-// Register adds the module's routes.
-func (s *Service) Register(mux *http.ServeMux) {
+// Routes adds the module's routes.
+func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, "{}\n")
 	})
 	mux.HandleFunc("GET /api/v1/time", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int64{"serverTime": s.clock.Now().UnixMilli()})
+		_ = json.NewEncoder(w).Encode(api.DealTime{ServerTime: s.clock.Now().UnixMilli()})
 	})
 	mux.HandleFunc("GET /api/v1/signature/key", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/pgp-keys")
@@ -307,14 +361,7 @@ func (s *Service) authenticate(r *http.Request, body []byte) (auth.Principal, er
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(strings.TrimPrefix(r.URL.Path, "/api/v1")))
-	mac.Write([]byte(nonceText))
-	if len(body) == 0 {
-		body = []byte("null")
-	}
-	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
+	want := api.DealHMAC(secret, r.URL.Path, nonceText, body)
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return auth.Principal{}, apierr.Unauthorized("the HMAC signature does not match: sign path (without /api/v1) + nonce + body (or \"null\")")
 	}
@@ -381,19 +428,6 @@ func (s *Service) open(session string, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("deals: session %s: the secret does not unseal (was the node key replaced?): %w", session, err)
 	}
 	return secret, nil
-}
-
-// HMACSignature computes the Signature header of a request, for clients.
-func HMACSignature(secretHex, path, nonce string, body []byte) string {
-	secret, _ := hex.DecodeString(secretHex)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(strings.TrimPrefix(path, "/api/v1")))
-	mac.Write([]byte(nonce))
-	if len(body) == 0 {
-		body = []byte("null")
-	}
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 func (s *Service) verifySignature(ctx context.Context, r *http.Request, p *params) (answer, error) {

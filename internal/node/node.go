@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
 	"github.com/prometheus-dds/dds/internal/blob"
-	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/compute"
 	"github.com/prometheus-dds/dds/internal/confirm"
@@ -210,10 +209,19 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.Replicas > 1 {
 		n.DDS.Replicas = n.Copies
 	}
-	if n.Assets, err = assets.New(ctx, n.DB, n.Blobs, n.Auth, cfg.Clock, n.log, assets.Config{
-		MaxSize: cfg.MaxFileSize, Quota: cfg.AssetQuota, PublicURL: cfg.PublicURL,
-		NodeID: n.Key.Address(), PublicKey: n.Key.PublicKey(),
-	}); err != nil {
+	if cfg.WasmCacheDir == "" {
+		cfg.WasmCacheDir = filepath.Join(cfg.DataDir, "wasm-cache")
+	}
+	if n.Sandbox, err = sandbox.New(ctx, cfg.Storlets, cfg.WasmCacheDir); err != nil {
+		return nil, err
+	}
+	if n.Storlets, err = storlets.New(ctx, n.DB, n.Blobs, n.Auth, n.Sandbox, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
+		return nil, err
+	}
+	acfg := assets.DefaultConfig()
+	acfg.MaxSize, acfg.Quota, acfg.PublicURL = cfg.MaxFileSize, cfg.AssetQuota, cfg.PublicURL
+	if n.Assets, err = assets.New(ctx, acfg, assets.Deps{DB: n.DB, Blobs: n.Blobs, Auth: n.Auth, Key: n.Key,
+		Filter: n.Storlets, Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
 	pcfg := cfg.Provider
@@ -225,17 +233,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Deals, err = n.openDeals(ctx); err != nil {
 		return nil, err
 	}
-	if cfg.WasmCacheDir == "" {
-		cfg.WasmCacheDir = filepath.Join(cfg.DataDir, "wasm-cache")
-	}
-	if n.Sandbox, err = sandbox.New(ctx, cfg.Storlets, cfg.WasmCacheDir); err != nil {
-		return nil, err
-	}
-	if n.Storlets, err = storlets.New(ctx, n.DB, n.Blobs, n.Auth, n.Sandbox, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
-		return nil, err
-	}
 	n.DDS.Filter = n.Storlets
-	n.Assets.Filter = n.Storlets
 	if n.Compute, err = compute.New(ctx, cfg.Compute, cfg.DataDir, n.DB, n.Blobs, n.Provider, n.Ledger, n.Key, cfg.Clock, n.log); err != nil {
 		return nil, err
 	}
@@ -263,7 +261,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
 	})
-	n.Metrics.Gauges("dds_assets", "DEP-7 assets: registered, and with content uploaded.", "state", n.Assets.Counts)
+	n.Assets.Gauges(n.Metrics)
 	n.Metrics.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", n.Storlets.Counts)
 	n.Metrics.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", n.Storlets.Runs)
 	n.handler = n.routes()
@@ -334,9 +332,9 @@ func (n *Node) ensureAdmin(ctx context.Context) error {
 // openDeals opens the deal module, with its OpenPGP key (created on first
 // start) and the node key as the module key of its escrows.
 func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
-	network, err := btc.ParseNetwork(n.cfg.BitcoinNetwork)
-	if err != nil {
-		return nil, err
+	cfg := deals.DefaultConfig()
+	if n.cfg.BitcoinNetwork != "" {
+		cfg.Network = n.cfg.BitcoinNetwork
 	}
 	path := filepath.Join(n.cfg.DataDir, "deal-pgp.asc")
 	key, created, err := pgp.LoadOrCreate(path, "Prometheus DDS node "+n.Key.ID(), n.cfg.Clock.Now())
@@ -346,8 +344,8 @@ func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
 	if created {
 		n.log.Info("created the deal module's OpenPGP key", "path", path, "fingerprint", key.Fingerprint())
 	}
-	return deals.New(ctx, deals.Options{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: key,
-		Network: network, Confirmer: n.cfg.DealConfirmer, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
+	return deals.New(ctx, cfg, deals.Deps{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: key,
+		Confirmer: n.cfg.DealConfirmer, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
 }
 
 func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
@@ -368,8 +366,8 @@ func (n *Node) routes() http.Handler {
 	n.Copies.Register(mux)
 	mux.HandleFunc("GET /network", n.network)
 	n.Provider.Register(mux)
-	n.Deals.Register(mux)
-	n.Assets.Register(mux)
+	n.Deals.Routes(mux)
+	n.Assets.Routes(mux)
 	n.Storlets.Register(mux)
 	n.Compute.Register(mux)
 	return n.Metrics.Wrap(mux)
