@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/prometheus-dds/dds/api"
 )
@@ -36,7 +35,7 @@ func (c *Client) PutAssetMetadata(ctx context.Context, id string, metadata []byt
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.DoAsset(req, http.StatusOK, http.StatusCreated)
+	resp, err := c.Do(req, http.StatusOK, http.StatusCreated)
 	if err != nil {
 		return false, err
 	}
@@ -50,7 +49,7 @@ func (c *Client) AssetMetadata(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.DoAsset(req, http.StatusOK)
+	resp, err := c.Do(req, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +105,7 @@ func (c *Client) upload(ctx context.Context, method, id string, body io.Reader, 
 		return "", err
 	}
 	req.Header.Set("Content-Type", contentType)
-	resp, err := c.DoAsset(req, http.StatusCreated)
+	resp, err := c.Do(req, http.StatusCreated)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +140,7 @@ func (c *Client) DownloadAsset(ctx context.Context, id string, w io.Writer, o As
 	if o.IfNoneMatch != "" {
 		req.Header.Set("If-None-Match", o.IfNoneMatch)
 	}
-	resp, err := c.DoAsset(req, http.StatusOK, http.StatusPartialContent, http.StatusNotModified)
+	resp, err := c.Do(req, http.StatusOK, http.StatusPartialContent, http.StatusNotModified)
 	if err != nil {
 		return AssetContent{}, err
 	}
@@ -193,7 +192,7 @@ func (c *Client) tokenCall(ctx context.Context, method, path, name, password str
 	if name != "" {
 		req.SetBasicAuth(name, password)
 	}
-	resp, err := c.DoAsset(req, http.StatusOK)
+	resp, err := c.Do(req, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -222,7 +221,7 @@ func (c *Client) assetCall(ctx context.Context, method, path string, body io.Rea
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.DoAsset(req, ok...)
+	resp, err := c.Do(req, ok...)
 	if err != nil {
 		return err
 	}
@@ -238,40 +237,4 @@ func decodeJSON(resp *http.Response, out any) error {
 		return fmt.Errorf("%s %s: decode the answer: %w", resp.Request.Method, resp.Request.URL.Path, err)
 	}
 	return nil
-}
-
-// DoAsset is Do for the DEP-7 face, whose errors are api.AssetError bodies:
-// an answer outside ok is an *Error with the face's machine code.
-func (c *Client) DoAsset(req *http.Request, ok ...int) (*http.Response, error) {
-	return c.doReading(req, readAssetError, ok...)
-}
-
-// readAssetError fills e from a body in the face's error format; a body that
-// is not one (or whose status is not the answer's) leaves e.Code empty.
-func readAssetError(body []byte, e *Error) {
-	var ae api.AssetError
-	if json.Unmarshal(body, &ae) == nil && ae.Error != "" && ae.Code != "" && ae.Status == e.Status {
-		e.Code, e.Detail = ae.Code, ae.Error
-		return
-	}
-	e.Detail = strings.TrimSpace(string(body))
-}
-
-// doReading is Do for a face with its own error convention: read fills the
-// *Error from the body of an answer outside ok.
-func (c *Client) doReading(req *http.Request, read func(body []byte, e *Error), ok ...int) (*http.Response, error) {
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range ok {
-		if resp.StatusCode == s {
-			return resp, nil
-		}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	e := &Error{Status: resp.StatusCode}
-	read(body, e)
-	return nil, e
 }

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/prometheus-dds/dds/api"
 )
 
 // Client talks to one node.
@@ -69,6 +72,9 @@ func (c *Client) Do(req *http.Request, ok ...int) (*http.Response, error) {
 	return nil, readError(resp)
 }
 
+// readError reads an error answer in whichever convention its face uses:
+// JSON:API errors (DDS, Billing), DEP-7's {"error","code","status"}, the deal
+// module's {"error":{"code","message"}}, or plain text.
 func readError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	e := &Error{Status: resp.StatusCode}
@@ -83,10 +89,17 @@ func readError(resp *http.Response) error {
 			} `json:"source"`
 		} `json:"errors"`
 	}
-	if json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0 {
+	var asset api.AssetError
+	var deal api.DealError
+	switch {
+	case json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0:
 		x := doc.Errors[0]
 		e.Code, e.Title, e.Detail, e.Pointer, e.Param = x.Code, x.Title, x.Detail, x.Source.Pointer, x.Source.Parameter
-	} else {
+	case json.Unmarshal(body, &asset) == nil && asset.Error != "" && asset.Code != "" && asset.Status == e.Status:
+		e.Code, e.Detail = asset.Code, asset.Error
+	case json.Unmarshal(body, &deal) == nil && deal.Error.Code == e.Status && deal.Error.Message != "":
+		e.Code, e.Detail = strconv.Itoa(deal.Error.Code), deal.Error.Message
+	default:
 		e.Detail = strings.TrimSpace(string(body))
 	}
 	return e

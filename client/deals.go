@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -109,7 +108,7 @@ func (d *Deals) get(ctx context.Context, path string) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.c.DoDeal(req, http.StatusOK)
+	return d.c.Do(req, http.StatusOK)
 }
 
 // Help is the module's help text (in Text; Doc stays empty).
@@ -247,7 +246,7 @@ func (d *Deals) send(ctx context.Context, method, path, contentType string, body
 		req.Header.Set("Nonce", nonce)
 		req.Header.Set("Signature", api.DealHMAC(secret, req.URL.Path, nonce, body))
 	}
-	resp, err := d.c.DoDeal(req, http.StatusOK)
+	resp, err := d.c.Do(req, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}
@@ -300,20 +299,4 @@ func (d *Deals) nonce() int64 {
 	defer d.mu.Unlock()
 	d.lastNonce = max(now().UnixMicro(), d.lastNonce+1)
 	return d.lastNonce
-}
-
-// DoDeal is Do for the deal module, whose errors are api.DealError bodies:
-// an answer outside ok is an *Error whose Code is the module's code (the
-// HTTP status).
-func (c *Client) DoDeal(req *http.Request, ok ...int) (*http.Response, error) {
-	return c.doReading(req, readDealError, ok...)
-}
-
-func readDealError(body []byte, e *Error) {
-	var de api.DealError
-	if json.Unmarshal(body, &de) == nil && de.Error.Code == e.Status && de.Error.Message != "" {
-		e.Code, e.Detail = strconv.Itoa(de.Error.Code), de.Error.Message
-		return
-	}
-	e.Detail = strings.TrimSpace(string(body))
 }

@@ -93,7 +93,7 @@ func raw(t testing.TB, c *client.Client, method, path string, body io.Reader, he
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := c.DoAsset(req, http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusNotModified)
+	resp, err := c.Do(req, http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusNotModified)
 	if err == nil {
 		resp.Body.Close()
 	}

@@ -127,7 +127,7 @@ func payloadAs(t testing.TB, nd *testnet.Node, token, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.DoDeal(req, http.StatusOK)
+	resp, err := c.Do(req, http.StatusOK)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func hmacSend(t testing.TB, nd *testnet.Node, session, secret, path, body string
 	req.Header.Set("Session", session)
 	req.Header.Set("Nonce", n)
 	req.Header.Set("Signature", signature)
-	resp, err := c.DoDeal(req, http.StatusOK)
+	resp, err := c.Do(req, http.StatusOK)
 	if err == nil {
 		resp.Body.Close()
 	}
