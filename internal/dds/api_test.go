@@ -17,6 +17,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
@@ -216,10 +217,10 @@ func TestPaymentIdempotencyConflict(t *testing.T) {
 	ctx := context.Background()
 	nd := testnet.New(t, 1).Nodes[0]
 	f, _ := nd.User().Upload(ctx, "a", strings.NewReader("x"), client.UploadOptions{})
-	if _, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.1", IdempotencyKey: "same"}); err != nil {
+	if _, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.1", IdempotencyKey: "same"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.2", IdempotencyKey: "same"})
+	_, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.2", IdempotencyKey: "same"})
 	apiErr(t, err, http.StatusConflict)
 }
 

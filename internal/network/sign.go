@@ -66,9 +66,9 @@ func (n *Network) NewSigned(ctx context.Context, to Member, method, path string,
 		return nil, err
 	}
 	bh := sha256.Sum256(body)
-	ts := n.cfg.Clock.Now().Format(time.RFC3339Nano)
+	ts := n.clock.Now().Format(time.RFC3339Nano)
 	h := hex.EncodeToString(bh[:])
-	sig, err := n.cfg.Key.SignHash(digest(method, req.URL.RequestURI(), n.ID(), to.ID, ts, hex.EncodeToString(nonce), h))
+	sig, err := n.key.SignHash(digest(method, req.URL.RequestURI(), n.ID(), to.ID, ts, hex.EncodeToString(nonce), h))
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	if err != nil {
 		return "", deny("bad %s header", hTime)
 	}
-	now := n.cfg.Clock.Now()
+	now := n.clock.Now()
 	if d := now.Sub(t); d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
 		return "", deny("request time %s is too far from this node's %s", ts, now.Format(time.RFC3339))
 	}
@@ -182,8 +182,8 @@ func (c *replayCache) add(key string, until, now time.Time) bool {
 	return true
 }
 
-// Register adds the unsigned discovery endpoint.
-func (n *Network) Register(mux *http.ServeMux) {
+// serveHello adds the unsigned discovery endpoint.
+func (n *Network) serveHello(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"hello", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		w.Header().Set("Content-Type", "application/json")
