@@ -7,6 +7,7 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"hash"
@@ -28,7 +29,7 @@ import (
 // Config configures this node's part in the network.
 type Config struct {
 	Peers          []string      // HTTP URLs of nodes to join through
-	GossipListen   string        // host:port for gossip; port 0 picks one
+	GossipListen   string        // host:port for gossip; port 0 picks one; "": 127.0.0.1:0
 	Confirmations  int           // peers that must confirm a price (0: none)
 	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication)
 	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced
@@ -41,14 +42,14 @@ type Config struct {
 
 // DefaultConfig is 3 confirmations and 3 copies, repaired after 10 minutes.
 func DefaultConfig() Config {
-	return Config{GossipListen: "127.0.0.1:0", Confirmations: 3, Replicas: 3,
+	return Config{Confirmations: 3, Replicas: 3,
 		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, MaxSkew: time.Minute}
 }
 
 // RegisterFlags registers the network's flags, defaulting to c's values.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(flagval.List(&c.Peers), "peer", "URL of a node to join the network through (repeatable; DDS_PEER takes a comma-separated list)")
-	fs.StringVar(&c.GossipListen, "gossip-listen", "", "host:port for membership gossip (UDP and TCP); default the listen host and a free port")
+	fs.StringVar(&c.GossipListen, "gossip-listen", c.GossipListen, "host:port for membership gossip (UDP and TCP); default the listen host and a free port")
 	fs.IntVar(&c.Confirmations, "confirmations", c.Confirmations, "peers that must confirm and sign a price before it is quoted (a node that never met a peer quotes alone)")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copies of a paid file in the network, this node's included")
 	fs.DurationVar(&c.RepairAfter, "repair-after", c.RepairAfter, "how long a node holding a copy may be gone before another takes its place")
@@ -104,13 +105,8 @@ const component = "replica"
 
 // New joins (or starts) the network and prepares the replication tables.
 func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
-	def := DefaultConfig()
-	if cfg.MaxSkew == 0 {
-		cfg.MaxSkew = def.MaxSkew
-	}
-	if cfg.GossipListen == "" {
-		cfg.GossipListen = def.GossipListen
-	}
+	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
+	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
 	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}

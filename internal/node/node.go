@@ -60,8 +60,8 @@ type Config struct {
 	// The network.
 	Peers          []string      // HTTP URLs of nodes to join through
 	GossipListen   string        // host:port for gossip; default the listen host, port chosen by the system
-	Confirmations  int           // peers that must confirm a price; default: the network's
-	Replicas       int           // copies of a paid file in all, this node's included (1: no replication); default: the network's
+	Confirmations  int           // peers that must confirm a price (0: none; the CLI defaults to the network's)
+	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication; the CLI defaults to the network's)
 	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced; default: the network's
 	ReplicateEvery time.Duration // replication pass interval; <0 disables the background loop; default: the network's
 
@@ -85,8 +85,6 @@ func (c *Config) defaults() {
 	c.PricePerGiBMonth = cmp.Or(c.PricePerGiBMonth, lc.PricePerGiBMonth)
 	c.QuoteTTL = cmp.Or(c.QuoteTTL, lc.QuoteTTL)
 	c.MaxFileSize = cmp.Or(c.MaxFileSize, dc.MaxFileSize)
-	c.Confirmations = cmp.Or(c.Confirmations, nc.Confirmations)
-	c.Replicas = cmp.Or(c.Replicas, nc.Replicas)
 	c.RepairAfter = cmp.Or(c.RepairAfter, nc.RepairAfter)
 	c.ReplicateEvery = cmp.Or(c.ReplicateEvery, nc.ReplicateEvery)
 	if c.SweepEvery == 0 {
