@@ -56,18 +56,17 @@ type rawClient struct {
 	schema *jsonschema.Schema
 }
 
-// do sends a request and checks the answer: its status, and that any JSON
-// body is a valid JSON:API document (errors included).
+// do sends a request as it is (malformed ones included) and checks the raw
+// answer: its status, and that any JSON body is a valid JSON:API document
+// (errors included).
 func (c *rawClient) do(method, path, token, ctype, body string, want int) map[string]any {
 	c.t.Helper()
-	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	cl := client.New(c.base, token)
+	req, _ := cl.NewRequest(context.Background(), method, path, strings.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := cl.HTTP.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}

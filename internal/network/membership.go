@@ -21,27 +21,20 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Member states as GET /network shows them.
 const (
-	Alive   = "alive"
-	Suspect = "suspect"
-	Gone    = "gone"
+	Alive   = api.Alive
+	Suspect = api.Suspect
+	Gone    = api.Gone
 )
 
-// Member is a node this node knows.
-type Member struct {
-	ID          string    `json:"id"`  // the node's address, lowercase
-	URL         string    `json:"url"` // its HTTP base URL
-	Gossip      string    `json:"gossip"`
-	State       string    `json:"state"`
-	Since       time.Time `json:"since"`        // when it entered this state
-	LastContact time.Time `json:"last_contact"` // last successful probe or exchange
-	Self        bool      `json:"self,omitempty"`
-}
+// Member is a node this node knows, as GET /network renders it.
+type Member = api.Member
 
 // Network is this node's view of the network.
 type Network struct {

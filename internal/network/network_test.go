@@ -305,8 +305,7 @@ func TestInternalRequestsAreSigned(t *testing.T) {
 		t.Fatalf("stale request: %d", code)
 	}
 	// External tokens do not open the internal API.
-	ext, _ := http.NewRequest("POST", b.URL()+network.Prefix+"confirm", bytes.NewReader(body))
-	ext.Header.Set("Authorization", "Bearer "+b.AdminToken)
+	ext, _ := b.Admin().NewRequest(context.Background(), "POST", network.Prefix+"confirm", bytes.NewReader(body))
 	if code := send(ext); code != http.StatusUnauthorized {
 		t.Fatalf("token on the internal API: %d", code)
 	}
@@ -315,32 +314,20 @@ func TestInternalRequestsAreSigned(t *testing.T) {
 func TestNetworkListing(t *testing.T) {
 	nw := testnet.New(t, 3)
 	a := nw.Nodes[0]
-	req, _ := http.NewRequest("GET", a.URL()+"/network", nil)
-	req.Header.Set("Authorization", "Bearer "+a.AdminToken)
-	resp, err := http.DefaultClient.Do(req)
+	members, err := a.Admin().Members(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var doc struct {
-		Data []struct {
-			ID         string
-			Attributes network.Member
-		}
+	if len(members) != 3 {
+		t.Fatalf("members %+v", members)
 	}
-	json.NewDecoder(resp.Body).Decode(&doc)
-	if len(doc.Data) != 3 {
-		t.Fatalf("members %+v", doc.Data)
-	}
-	for _, m := range doc.Data {
-		if m.Attributes.State != network.Alive || m.Attributes.URL == "" {
+	for _, m := range members {
+		if m.State != network.Alive || m.URL == "" {
 			t.Fatalf("member %+v", m)
 		}
 	}
-	req.Header.Set("Authorization", "Bearer "+a.UserToken)
-	resp2, _ := http.DefaultClient.Do(req)
-	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusForbidden {
-		t.Fatalf("user sees the network: %d", resp2.StatusCode)
+	var e *client.Error
+	if _, err := a.User().Members(context.Background()); !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Fatalf("user sees the network: %v", err)
 	}
 }
