@@ -77,6 +77,12 @@ type Blobs interface {
 	Unref(tx *store.Tx, hash string) error
 }
 
+// Config configures the registry; it has no settings yet.
+type Config struct{}
+
+// DefaultConfig is the registry's configuration.
+func DefaultConfig() Config { return Config{} }
+
 // Deps are the registry's dependencies.
 type Deps struct {
 	DB     *store.DB
@@ -96,7 +102,7 @@ type Registry struct {
 }
 
 // New opens the registry and has the ledger tell it of paid quotes.
-func New(ctx context.Context, deps Deps) (*Registry, error) {
+func New(ctx context.Context, cfg Config, deps Deps) (*Registry, error) {
 	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}

@@ -180,7 +180,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Ledger, err = ledger.Open(ctx, n.DB, cfg.Clock, schedule, cfg.QuoteTTL); err != nil {
 		return nil, err
 	}
-	if n.Files, err = files.New(ctx, files.Deps{DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: cfg.Clock, Log: n.log}); err != nil {
+	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
 	// Listen now, so that peers learn a URL that answers.
