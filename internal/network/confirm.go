@@ -127,7 +127,7 @@ func (n *Network) ask(ctx context.Context, m Member, q Quote) (Signature, error)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var sig Signature
-	if err := n.Call(ctx, m, http.MethodPost, Prefix+"confirm", q, &sig); err != nil {
+	if err := n.call(ctx, m, http.MethodPost, Prefix+"confirm", q, &sig); err != nil {
 		var re *RemoteError
 		if errors.As(err, &re) {
 			return Signature{}, fmt.Errorf("%s refused: %s", m.ID, re.Detail)
@@ -180,6 +180,6 @@ func (n *Network) sign(r *http.Request) (Signature, error) {
 	if err != nil {
 		return Signature{}, err
 	}
-	n.log.Debug("confirmed a quote", "for", Sender(r.Context()), "file", q.FileID, "price", q.Price)
+	n.log.Debug("confirmed a quote", "for", sender(r.Context()), "file", q.FileID, "price", q.Price)
 	return Signature{Node: n.key.ID(), Signature: "0x" + hex.EncodeToString(raw)}, nil
 }

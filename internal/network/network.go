@@ -127,9 +127,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 // Routes adds the node-to-node endpoints.
 func (n *Network) Routes(mux *http.ServeMux) {
 	n.serveHello(mux)
-	n.Handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
-	n.Handle(mux, "POST "+Prefix+"replicas", n.wrap(n.accept))
-	n.Handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
+	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
+	n.handle(mux, "POST "+Prefix+"replicas", n.wrap(n.accept))
+	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
 }
 
 // Run replicates every ReplicateEvery, and soon after a payment, until ctx

@@ -165,7 +165,7 @@ func (n *Network) push(ctx context.Context, m Member, f files.File) error {
 		}
 	}
 	offer := Offer{FileID: f.ID, ContentHash: f.Hash, Size: f.Size, Name: f.Name, ExpiresAt: f.Expires, Sources: sources}
-	if err := n.Call(ctx, m, http.MethodPost, Prefix+"replicas", offer, nil); err != nil {
+	if err := n.call(ctx, m, http.MethodPost, Prefix+"replicas", offer, nil); err != nil {
 		return err
 	}
 	n.log.Info("copy placed", "file", f.ID, "node", m.ID, "expires", f.Expires)
@@ -262,7 +262,7 @@ func (n *Network) pull(ctx context.Context, nodes []string, hash string, size in
 }
 
 func (n *Network) pullFrom(ctx context.Context, m Member, hash string, size int64) (*blob.Staged, error) {
-	resp, err := n.Do(ctx, m, http.MethodGet, Prefix+"blobs/"+hash, nil)
+	resp, err := n.do(ctx, m, http.MethodGet, Prefix+"blobs/"+hash, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
 	if o.FileID == "" || len(o.ContentHash) != 64 || o.Size < 0 || o.ExpiresAt.IsZero() {
 		return apierr.BadRequest("bad_offer", "offer lacks a file id, content hash, size or expiry")
 	}
-	origin := Sender(r.Context())
+	origin := sender(r.Context())
 	now := n.clock.Now()
 	var cur struct {
 		origin, exp, state string
