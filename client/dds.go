@@ -12,64 +12,36 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/api"
 )
 
-// The types below are the wire format of the DDS and Billing faces: the node
-// renders them and the client reads them.
-
-// Quote is a price offered for a term.
-type Quote struct {
-	ID            string          `json:"id"`
-	Kind          string          `json:"kind"`
-	Price         string          `json:"price"`
-	Paid          string          `json:"paid"`
-	Duration      int64           `json:"duration"`
-	ExpiresAt     time.Time       `json:"expires_at"`
-	Confirmations json.RawMessage `json:"confirmations"`
-}
-
-// File is a file's info as the node renders it.
+// File is a file as the node answers it: its id, attributes and meta.
 type File struct {
-	ID              string
-	Name            string         `json:"name"`
-	Price           float64        `json:"price"`
-	PriceExact      string         `json:"price_exact"`
-	Duration        int64          `json:"duration"`
-	Additional      map[string]any `json:"additional"`
-	State           string         `json:"state"`
-	Size            int64          `json:"size"`
-	ContentHash     string         `json:"content_hash"`
-	CreatedAt       time.Time      `json:"created_at"`
-	StoredAt        *time.Time     `json:"stored_at"`
-	ExpiresAt       *time.Time     `json:"expires_at"`
-	Quote           *Quote         `json:"-"`
+	ID string
+	api.File
+	Quote           *api.Quote // the open quote, if any
 	Meta            json.RawMessage
 	PaymentRequired bool // the node answered 402: the quote must be paid
 }
 
-// Amount is the file's price as exact base units.
-func (f *File) Amount() money.Amount {
-	a, _ := money.Parse(f.PriceExact)
-	return a
-}
+// PaymentRequest is kept here for the callers that name it so.
+type PaymentRequest = api.PaymentRequest
 
 func decodeFile(resp *http.Response) (*File, error) {
 	defer resp.Body.Close()
 	var doc struct {
 		Data struct {
 			ID         string          `json:"id"`
-			Attributes File            `json:"attributes"`
+			Attributes api.File        `json:"attributes"`
 			Meta       json.RawMessage `json:"meta"`
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("decode file document: %w", err)
 	}
-	f := doc.Data.Attributes
-	f.ID, f.Meta, f.PaymentRequired = doc.Data.ID, doc.Data.Meta, resp.StatusCode == http.StatusPaymentRequired
+	f := File{ID: doc.Data.ID, File: doc.Data.Attributes, Meta: doc.Data.Meta, PaymentRequired: resp.StatusCode == http.StatusPaymentRequired}
 	var meta struct {
-		Quote *Quote `json:"quote"`
+		Quote *api.Quote `json:"quote"`
 	}
 	if len(f.Meta) > 0 && json.Unmarshal(f.Meta, &meta) == nil {
 		f.Quote = meta.Quote
@@ -190,31 +162,15 @@ func (c *Client) Extend(ctx context.Context, id string, total time.Duration, add
 	return decodeFile(resp)
 }
 
-// PaymentRequest is a payment as the payment processor reports it.
-type PaymentRequest struct {
-	FileID         string
-	Status         string // success | error
-	Amount         string // decimal tokens, exact ("1.5")
-	IdempotencyKey string
-	Extra          map[string]any // more attributes
-}
-
 // Payment is a recorded payment.
 type Payment struct {
-	ID          string         `json:"-"`
-	Location    string         `json:"-"`
-	FileID      string         `json:"file_id"`
-	Status      string         `json:"status"`
-	Amount      float64        `json:"amount"`
-	AmountExact string         `json:"amount_exact"`
-	QuoteID     string         `json:"quote_id"`
-	Applied     bool           `json:"applied"`
-	CreatedAt   time.Time      `json:"created_at"`
-	Extra       map[string]any `json:"extra,omitempty"`
+	ID       string
+	Location string // where the node keeps it
+	api.Payment
 }
 
 // Pay reports a payment (role payment).
-func (c *Client) Pay(ctx context.Context, p PaymentRequest) (*Payment, error) {
+func (c *Client) Pay(ctx context.Context, p api.PaymentRequest) (*Payment, error) {
 	if _, err := strconv.ParseFloat(p.Amount, 64); err != nil {
 		return nil, fmt.Errorf("amount %q is not a decimal number", p.Amount)
 	}
@@ -259,31 +215,19 @@ func decodePayment(resp *http.Response) (*Payment, error) {
 	defer resp.Body.Close()
 	var doc struct {
 		Data struct {
-			ID         string  `json:"id"`
-			Attributes Payment `json:"attributes"`
+			ID         string      `json:"id"`
+			Attributes api.Payment `json:"attributes"`
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		return nil, err
 	}
-	p := doc.Data.Attributes
-	p.ID = doc.Data.ID
-	return &p, nil
-}
-
-// Statement is what a node is owed for a period.
-type Statement struct {
-	Amount      float64   `json:"amount"`
-	AmountExact string    `json:"amount_exact"`
-	Size        int64     `json:"size"`
-	Files       int       `json:"files"`
-	From        time.Time `json:"from"`
-	To          time.Time `json:"to"`
+	return &Payment{ID: doc.Data.ID, Payment: doc.Data.Attributes}, nil
 }
 
 // Statement reads the node's statement for the days from..to (yyyymmdd,
 // inclusive). Admin only.
-func (c *Client) Statement(ctx context.Context, from, to string) (*Statement, error) {
+func (c *Client) Statement(ctx context.Context, from, to string) (*api.Statement, error) {
 	q := url.Values{"from": {from}, "to": {to}}
 	req, err := c.NewRequest(ctx, http.MethodGet, "/payments/local?"+q.Encode(), nil)
 	if err != nil {
@@ -296,7 +240,7 @@ func (c *Client) Statement(ctx context.Context, from, to string) (*Statement, er
 	defer resp.Body.Close()
 	var doc struct {
 		Data struct {
-			Attributes Statement `json:"attributes"`
+			Attributes api.Statement `json:"attributes"`
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {

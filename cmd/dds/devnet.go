@@ -29,7 +29,7 @@ func devnetCmd() *ffcli.Command {
 	basePort := fs.Int("base-port", 8080, "port of the first node; the others follow")
 	data := fs.String("data", filepath.Join(os.TempDir(), "dds-devnet"), "directory holding one data directory per node")
 	var cfg node.Config
-	nodeFlags(fs, &cfg)
+	parsed := nodeFlags(fs, &cfg)
 	logger := logFlags(fs)
 	return command("devnet", "dds devnet [flags]", "run a local network of nodes to try dds",
 		`Runs N nodes in this process on consecutive loopback ports, joined in one
@@ -40,6 +40,7 @@ and writes DIR/devnet.json. Runs until interrupted; data is kept between runs.`,
 			if *nodes < 1 {
 				return fmt.Errorf("--nodes must be at least 1")
 			}
+			parsed()
 			log := logger()
 			var list []devnetNode
 			for i := 0; i < *nodes; i++ {

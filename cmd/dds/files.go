@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 )
 
@@ -56,8 +57,9 @@ func printFile(f *client.File) {
 	if f.ExpiresAt != nil {
 		fmt.Printf("expires   %s\n", f.ExpiresAt.Format(time.RFC3339))
 	}
-	if len(f.Additional) > 0 {
-		b, _ := json.Marshal(f.Additional)
+	var additional map[string]any
+	if json.Unmarshal(f.Additional, &additional) == nil && len(additional) > 0 {
+		b, _ := json.Marshal(additional)
 		fmt.Printf("meta      %s\n", b)
 	}
 	if f.Quote != nil {
@@ -197,7 +199,7 @@ func payCmd() *ffcli.Command {
 			if len(args) != 1 || *amount == "" {
 				return fmt.Errorf("pay takes one file ID argument and --amount")
 			}
-			p, err := c().Pay(ctx, client.PaymentRequest{FileID: args[0], Status: *status, Amount: *amount, IdempotencyKey: *key})
+			p, err := c().Pay(ctx, api.PaymentRequest{FileID: args[0], Status: *status, Amount: *amount, IdempotencyKey: *key})
 			if err != nil {
 				return err
 			}

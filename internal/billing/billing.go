@@ -3,14 +3,15 @@
 package billing
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"github.com/prometheus-dds/dds/client"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/identity"
@@ -20,35 +21,65 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-// FileExists tells whether a file id names a file (the DDS face answers).
-type FileExists func(r *http.Request, id string) (bool, error)
+// Config configures the Billing face; it has no settings yet.
+type Config struct{}
 
-// OrderCheck validates an order for a document's service (the Ocean provider
+// DefaultConfig is the Billing face's configuration.
+func DefaultConfig() Config { return Config{} }
+
+// Ledger records payments and adds up statements.
+type Ledger interface {
+	RecordPayment(ctx context.Context, in ledger.PaymentIn) (ledger.Payment, bool, error)
+	Payment(ctx context.Context, id string) (ledger.Payment, error)
+	Statement(ctx context.Context, from, to time.Time) (ledger.Statement, error)
+}
+
+// Auth tells who calls.
+type Auth interface {
+	Bearer(r *http.Request) (auth.Principal, error)
+}
+
+// Files tells whether a file id names a file.
+type Files interface {
+	Exists(ctx context.Context, id string) (bool, error)
+}
+
+// Orders validates an order for a document's service (the Ocean provider
 // face answers): an *apierr.Error for an unknown document or service.
-type OrderCheck func(r *http.Request, documentID, serviceID string) error
+type Orders interface {
+	DocumentService(r *http.Request, documentID, serviceID string) error
+}
+
+// Deps are the face's dependencies.
+type Deps struct {
+	Ledger Ledger
+	Auth   Auth
+	Files  Files
+	// Orders lets payments name a document's service instead of a file:
+	// attributes document_id, service_id and consumer_address (an Ethereum
+	// address). They are kept in the payment's attributes, where the face
+	// that sells the service finds them; the payment id is the order's id.
+	// nil: this node sells no documents' services.
+	Orders Orders
+	Log    *slog.Logger
+}
 
 // Service is the Billing face.
 type Service struct {
-	ledger     *ledger.Ledger
-	auth       *auth.Service
-	log        *slog.Logger
-	fileExists FileExists
-	orderCheck OrderCheck
+	ledger Ledger
+	auth   Auth
+	files  Files
+	orders Orders
+	log    *slog.Logger
 }
-
-// AcceptOrders lets payments name a document's service instead of a file:
-// attributes document_id, service_id and consumer_address (an Ethereum
-// address). They are kept in the payment's attributes, where the face that
-// sells the service finds them; the payment id is the order's id.
-func (s *Service) AcceptOrders(check OrderCheck) { s.orderCheck = check }
 
 // New returns the Billing face.
-func New(l *ledger.Ledger, a *auth.Service, log *slog.Logger, fileExists FileExists) *Service {
-	return &Service{ledger: l, auth: a, log: log, fileExists: fileExists}
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	return &Service{ledger: deps.Ledger, auth: deps.Auth, files: deps.Files, orders: deps.Orders, log: deps.Log}, nil
 }
 
-// Register adds the face's routes.
-func (s *Service) Register(mux *http.ServeMux) {
+// Routes adds the face's routes.
+func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /payments", s.handle(s.pay, auth.RolePayment, auth.RoleAdmin))
 	mux.HandleFunc("GET /payments/{id}", s.handle(s.payment, auth.RolePayment, auth.RoleAdmin))
 	mux.HandleFunc("GET /payments/local", s.handle(s.local, auth.RoleAdmin))
@@ -73,7 +104,7 @@ func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles
 }
 
 func paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
-	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: client.Payment{
+	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: api.Payment{
 		FileID: p.FileID, Status: p.Status, Amount: p.Amount.Float64(), AmountExact: p.Amount.String(),
 		QuoteID: p.QuoteID, Applied: p.QuoteID != "", CreatedAt: p.Created, Extra: p.Attrs,
 	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/" + p.ID}}}
@@ -128,7 +159,7 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 		return apierr.BadRequest("invalid_header", "Idempotency-Key may not exceed 255 bytes")
 	}
 	if in.FileID != "" {
-		if ok, err := s.fileExists(r, in.FileID); err != nil {
+		if ok, err := s.files.Exists(r.Context(), in.FileID); err != nil {
 			return err
 		} else if !ok {
 			return apierr.NotFound("no file %q", in.FileID).At("/data/attributes/file_id")
@@ -157,7 +188,7 @@ func (s *Service) orderAttrs(r *http.Request, res *jsonapi.Resource) (map[string
 	if ok, err := res.Attr("document_id", &doc); err != nil || !ok {
 		return nil, err
 	}
-	if s.orderCheck == nil {
+	if s.orders == nil {
 		return nil, apierr.BadRequest("invalid_attribute", "this node sells no documents' services").At("/data/attributes/document_id")
 	}
 	var svc, consumer string
@@ -171,7 +202,7 @@ func (s *Service) orderAttrs(r *http.Request, res *jsonapi.Resource) (map[string
 	} else if !ok || !identity.ValidAddress(consumer) {
 		return nil, apierr.BadRequest("invalid_attribute", "attribute \"consumer_address\" must be the consumer's 0x-prefixed Ethereum address").At("/data/attributes/consumer_address")
 	}
-	if err := s.orderCheck(r, doc, svc); err != nil {
+	if err := s.orders.DocumentService(r, doc, svc); err != nil {
 		return nil, err
 	}
 	return map[string]any{"document_id": doc, "service_id": svc, "consumer_address": strings.ToLower(consumer)}, nil
@@ -207,7 +238,7 @@ func (s *Service) local(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := q.Get("from") + "-" + q.Get("to")
-	jsonapi.Write(w, http.StatusOK, jsonapi.Document{Data: jsonapi.Out{Type: "local_payment", ID: id, Attributes: client.Statement{
+	jsonapi.Write(w, http.StatusOK, jsonapi.Document{Data: jsonapi.Out{Type: "local_payment", ID: id, Attributes: api.Statement{
 		Amount: st.Amount.Float64(), AmountExact: st.Amount.String(), Size: st.Size, Files: st.Files, From: st.From, To: st.To.Add(-time.Nanosecond),
 	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/local?from=" + q.Get("from") + "&to=" + q.Get("to")}}})
 	return nil

@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -273,6 +274,14 @@ func (s *Store) Collect(ctx context.Context) (removed int, err error) {
 func (s *Store) Usage(ctx context.Context) (objects int64, bytes int64, err error) {
 	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs WHERE refs>0`).Scan(&objects, &bytes)
 	return
+}
+
+// Gauges registers the objects and bytes in the store.
+func (s *Store) Gauges(m *metrics.Metrics) {
+	m.Gauges("dds_blob_store", "Objects and bytes in the blob store.", "measure", func(ctx context.Context) (map[string]int64, error) {
+		objs, bytes, err := s.Usage(ctx)
+		return map[string]int64{"objects": objs, "bytes": bytes}, err
+	})
 }
 
 func (s *Store) collect(h string) {

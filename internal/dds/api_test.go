@@ -17,6 +17,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
@@ -55,18 +56,17 @@ type rawClient struct {
 	schema *jsonschema.Schema
 }
 
-// do sends a request and checks the answer: its status, and that any JSON
-// body is a valid JSON:API document (errors included).
+// do sends a request as it is (malformed ones included) and checks the raw
+// answer: its status, and that any JSON body is a valid JSON:API document
+// (errors included).
 func (c *rawClient) do(method, path, token, ctype, body string, want int) map[string]any {
 	c.t.Helper()
-	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	cl := client.New(c.base, token)
+	req, _ := cl.NewRequest(context.Background(), method, path, strings.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := cl.HTTP.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -216,10 +216,10 @@ func TestPaymentIdempotencyConflict(t *testing.T) {
 	ctx := context.Background()
 	nd := testnet.New(t, 1).Nodes[0]
 	f, _ := nd.User().Upload(ctx, "a", strings.NewReader("x"), client.UploadOptions{})
-	if _, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.1", IdempotencyKey: "same"}); err != nil {
+	if _, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.1", IdempotencyKey: "same"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.2", IdempotencyKey: "same"})
+	_, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.2", IdempotencyKey: "same"})
 	apiErr(t, err, http.StatusConflict)
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
@@ -94,7 +95,7 @@ func BenchmarkDownload64MiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.PriceExact}); err != nil {
+	if _, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.PriceExact}); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(size)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
@@ -63,20 +65,20 @@ func TestUploadPayStoreExtendExpire(t *testing.T) {
 
 	// Partial payments add up; a repeated idempotency key counts once.
 	half := "0.0001"
-	p1, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: half, IdempotencyKey: "k1"})
+	p1, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: half, IdempotencyKey: "k1"})
 	if err != nil || p1.Location != "/payments/"+p1.ID || !p1.Applied {
 		t.Fatalf("pay: %+v %v", p1, err)
 	}
-	if p, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: half, IdempotencyKey: "k1"}); err != nil || p.ID != p1.ID {
+	if p, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: half, IdempotencyKey: "k1"}); err != nil || p.ID != p1.ID {
 		t.Fatalf("duplicate delivery: %+v %v", p, err)
 	}
-	if _, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "error", Amount: "5"}); err != nil {
+	if _, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "error", Amount: "5"}); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := user.Info(ctx, f.ID); info.State != "pending" || info.Quote.Paid != "0.0001" {
 		t.Fatalf("after partial payment: %+v %+v", info, info.Quote)
 	}
-	if _, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.000095313"}); err != nil {
+	if _, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: "0.000095313"}); err != nil {
 		t.Fatal(err)
 	}
 	info, err := user.Info(ctx, f.ID)
@@ -106,14 +108,18 @@ func TestUploadPayStoreExtendExpire(t *testing.T) {
 	if err != nil || !ext.PaymentRequired || ext.Quote.Duration != 28*24*3600 || ext.Quote.Kind != "extension" {
 		t.Fatalf("extend: %+v %v", ext, err)
 	}
-	if _, ok := ext.Additional["album"]; ok || ext.Additional["rating"] != float64(5) {
-		t.Fatalf("additional not merged: %v", ext.Additional)
+	var add map[string]any
+	if err := json.Unmarshal(ext.Additional, &add); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := add["album"]; ok || add["rating"] != float64(5) {
+		t.Fatalf("additional not merged: %s", ext.Additional)
 	}
 	if same, err := user.Extend(ctx, f.ID, 48*time.Hour, nil); err != nil || same.PaymentRequired {
 		t.Fatalf("no extra term: %+v %v", same, err)
 	}
 	ext, _ = user.Extend(ctx, f.ID, 30*24*time.Hour, nil)
-	if _, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: ext.Quote.Price}); err != nil {
+	if _, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: ext.Quote.Price}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ = user.Info(ctx, f.ID)
@@ -165,7 +171,7 @@ func TestUnpaidQuoteExpires(t *testing.T) {
 	net.Sweep(t)
 	_, _, err = nd.User().Open(ctx, f.ID, nil)
 	apiErr(t, err, http.StatusGone)
-	if p, err := nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: "1"}); err != nil || p.Applied {
+	if p, err := nd.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: "1"}); err != nil || p.Applied {
 		t.Fatalf("payment after expiry: %+v %v", p, err)
 	}
 	if n, _, _ := nd.Blobs.Usage(ctx); n != 0 {

@@ -1,15 +1,20 @@
+// Package dds is the DDS external API face: upload a file and get a price
+// (402), extend its term, read it and its info. It speaks JSON:API. The file
+// records are the registry's (package files); the price is the ledger's,
+// confirmed by peers of the network.
 package dds
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"github.com/prometheus-dds/dds/client"
+	"flag"
+	"hash"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -17,16 +22,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/b64"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/filter"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
-	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -36,55 +42,100 @@ const DefaultDuration = ledger.Month
 // MaxDuration bounds a term, so prices and times stay representable.
 const MaxDuration = 100 * 365 * 24 * time.Hour
 
+// Config configures the DDS face.
+type Config struct {
+	MaxFileSize int64 // largest file accepted, in bytes
+}
+
+// DefaultConfig accepts files of up to 16 GiB.
+func DefaultConfig() Config { return Config{MaxFileSize: 16 << 30} }
+
+// RegisterFlags registers the face's flags, defaulting to c's values.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Int64Var(&c.MaxFileSize, "max-file-size", c.MaxFileSize, "largest file accepted, in bytes")
+}
+
+// Files are the records of the files.
+type Files interface {
+	Get(ctx context.Context, id string) (files.File, error)
+	GetTx(tx *store.Tx, id string) (files.File, error)
+	Insert(tx *store.Tx, f files.File) error
+	Describe(tx *store.Tx, id, name string, additional json.RawMessage) error
+}
+
+// Ledger prices and quotes terms.
+type Ledger interface {
+	Price(size int64, d time.Duration) (money.Amount, error)
+	QuoteExpiry() time.Time
+	NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (ledger.Quote, error)
+	OpenQuote(ctx context.Context, fileID string) (ledger.Quote, error)
+	LatestQuote(ctx context.Context, fileID string) (ledger.Quote, error)
+	PaidTotal(ctx context.Context, fileID string) (money.Amount, error)
+}
+
+// Blobs holds the content.
+type Blobs interface {
+	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
+	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Size(hash string) int64
+	Open(hash string) (*os.File, error)
+}
+
+// Auth tells who calls.
+type Auth interface {
+	Bearer(r *http.Request) (auth.Principal, error)
+}
+
 // Confirmer gets a price confirmed by peers before it is quoted. It returns
-// the confirmations to keep with the quote (a JSON array).
+// the confirmations to keep with the quote.
 type Confirmer interface {
-	Confirm(ctx context.Context, c Confirmation) (json.RawMessage, error)
+	Confirm(ctx context.Context, c ledger.Confirmation) (json.RawMessage, error)
 }
 
-// Confirmation is what peers are asked to confirm.
-type Confirmation struct {
-	FileID    string
-	Size      int64
-	Hash      string
-	Duration  time.Duration
-	Price     money.Amount
-	ExpiresAt time.Time // when the quote lapses
-}
-
-// Replicas keeps a paid file's copies in the network.
+// Replicas are a paid file's copies in the network.
 type Replicas interface {
-	Kick()                                                           // a file was paid: place its copies soon
 	Heal(ctx context.Context, fileID, hash string, size int64) error // restore this node's copy from a holder
 	Copies(ctx context.Context, fileID string) (any, error)          // where the copies are, for file info
 }
 
+// Deps are the face's dependencies.
+type Deps struct {
+	DB       *store.DB
+	Files    Files
+	Ledger   Ledger
+	Blobs    Blobs
+	Auth     Auth
+	Confirm  Confirmer
+	Replicas Replicas      // nil: no copies elsewhere, the only copy is here
+	Filter   filter.Filter // storlets; nil: files are served as stored
+	Clock    clock.Clock
+	Log      *slog.Logger
+}
+
 // Service is the DDS face.
 type Service struct {
-	db       *store.DB
-	blobs    *blob.Store
-	ledger   *ledger.Ledger
-	auth     *auth.Service
-	clock    clock.Clock
-	log      *slog.Logger
-	MaxSize  int64         // largest file accepted, in bytes
-	Confirm  Confirmer     // nil: standalone, no confirmations
-	Replicas Replicas      // nil: no network, the only copy is here
-	Filter   filter.Filter // storlets; nil: files are served as stored
+	db        *store.DB
+	files     Files
+	ledger    Ledger
+	blobs     Blobs
+	auth      Auth
+	confirmer Confirmer
+	replicas  Replicas
+	filter    filter.Filter
+	clock     clock.Clock
+	log       *slog.Logger
+	maxSize   int64
 }
 
-// New opens the DDS face and registers it with the ledger.
-func New(ctx context.Context, db *store.DB, blobs *blob.Store, l *ledger.Ledger, a *auth.Service, c clock.Clock, log *slog.Logger, maxSize int64) (*Service, error) {
-	if err := db.Migrate(ctx, "dds", migrations); err != nil {
-		return nil, err
-	}
-	s := &Service{db: db, blobs: blobs, ledger: l, auth: a, clock: c, log: log, MaxSize: maxSize}
-	l.OnPaid(s.paid)
-	return s, nil
+// New returns the DDS face.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	return &Service{db: deps.DB, files: deps.Files, ledger: deps.Ledger, blobs: deps.Blobs, auth: deps.Auth,
+		confirmer: deps.Confirm, replicas: deps.Replicas, filter: deps.Filter, clock: deps.Clock, log: deps.Log,
+		maxSize: cfg.MaxFileSize}, nil
 }
 
-// Register adds the face's routes.
-func (s *Service) Register(mux *http.ServeMux) {
+// Routes adds the face's routes.
+func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /files", s.handle(s.upload))
 	mux.HandleFunc("GET /files/{id}", s.handle(s.download))
 	mux.HandleFunc("HEAD /files/{id}", s.handle(s.download))
@@ -110,10 +161,10 @@ func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 }
 
 // visible returns a file its caller may see: its owner's or any to an admin.
-func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (File, error) {
-	f, err := s.file(ctx, id)
+func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (files.File, error) {
+	f, err := s.files.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Owner != p.ID && !p.IsAdmin()) {
-		return File{}, apierr.NotFound("no file %q", id)
+		return files.File{}, apierr.NotFound("no file %q", id)
 	}
 	return f, err
 }
@@ -127,17 +178,17 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	// Base64 inflates by 4/3; allow line breaks and the small attributes.
-	limit := s.MaxSize/3*4 + s.MaxSize/32 + 2*jsonapi.MaxSmall
+	limit := s.maxSize/3*4 + s.maxSize/32 + 2*jsonapi.MaxSmall
 	body := &bodyReader{http.MaxBytesReader(w, r.Body, limit)}
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
 	res, err := jsonapi.Stream(body, "data", func(rd io.Reader) error {
-		src, done, err := filter.Transform(r.Context(), s.Filter, p.ID, freq, b64.NewDecoder(rd))
+		src, done, err := filter.Transform(r.Context(), s.filter, p.ID, freq, b64.NewDecoder(rd))
 		if err != nil {
 			return s.stageError(err)
 		}
 		defer done()
-		st, err := s.blobs.Stage(src, s.MaxSize)
+		st, err := s.blobs.Stage(src, s.maxSize)
 		if err != nil {
 			return s.stageError(err)
 		}
@@ -184,8 +235,8 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	f := File{ID: uuid.NewString(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
-		State: StatePending, Additional: additional, Created: s.clock.Now()}
+	f := files.File{ID: uuid.NewString(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
+		State: files.StatePending, Additional: additional, Created: s.clock.Now()}
 	expires := s.ledger.QuoteExpiry()
 	conf, err := s.confirm(r.Context(), f, dur, expires)
 	if err != nil {
@@ -193,7 +244,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	var q ledger.Quote
 	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
-		if err := insertFile(tx, f); err != nil {
+		if err := s.files.Insert(tx, f); err != nil {
 			return err
 		}
 		q, err = s.ledger.NewQuote(tx, f.ID, ledger.KindUpload, f.Size, dur, expires, conf)
@@ -207,15 +258,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return nil
 }
 
-func (s *Service) confirm(ctx context.Context, f File, d time.Duration, expires time.Time) (json.RawMessage, error) {
-	if s.Confirm == nil {
-		return nil, nil
-	}
-	price, err := s.ledger.Schedule.Price(f.Size, d)
+func (s *Service) confirm(ctx context.Context, f files.File, d time.Duration, expires time.Time) (json.RawMessage, error) {
+	price, err := s.ledger.Price(f.Size, d)
 	if err != nil {
 		return nil, err
 	}
-	return s.Confirm.Confirm(ctx, Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, Duration: d, Price: price, ExpiresAt: expires})
+	return s.confirmer.Confirm(ctx, ledger.Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, Duration: d, Price: price, ExpiresAt: expires})
 }
 
 func (s *Service) stageError(err error) error {
@@ -224,7 +272,7 @@ func (s *Service) stageError(err error) error {
 	case errors.As(err, &be):
 		return apierr.BadRequest("invalid_base64", "attribute \"data\" is not valid base64: %s", be.Error()).At("/data/attributes/data")
 	case errors.Is(err, blob.ErrTooLarge):
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the file exceeds this node's limit of %d bytes", s.MaxSize).At("/data/attributes/data")
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the file exceeds this node's limit of %d bytes", s.maxSize).At("/data/attributes/data")
 	case errors.Is(err, syscall.ENOSPC):
 		return apierr.New(http.StatusInsufficientStorage, "no_space", "the node is out of disk space; try another node")
 	}
@@ -313,25 +361,25 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	}
 	now := s.clock.Now()
 	switch {
-	case f.State == StatePending:
+	case f.State == files.StatePending:
 		q, err := s.ledger.OpenQuote(r.Context(), f.ID)
 		if err != nil || !q.Expires.After(now) {
 			return apierr.New(http.StatusGone, "quote_expired", "file %s was never paid and its quote expired; upload it again", f.ID)
 		}
 		jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r, f, &q))
 		return nil
-	case f.State == StateAbandoned:
+	case f.State == files.StateAbandoned:
 		return apierr.New(http.StatusGone, "quote_expired", "file %s was never paid and its quote expired; upload it again", f.ID)
-	case f.State == StateExpired || !f.Expires.After(now):
+	case f.State == files.StateExpired || !f.Expires.After(now):
 		return apierr.New(http.StatusGone, "term_ended", "the storage term of file %s ended at %s", f.ID, f.Expires.Format(time.RFC3339))
 	}
 	if s.blobs.Size(f.Hash) != f.Size {
 		// Missing or damaged here: heal from a replica before serving.
 		s.log.Warn("stored file content is missing or damaged", "file", f.ID, "hash", f.Hash)
-		if s.Replicas == nil {
+		if s.replicas == nil {
 			return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable on this node and it has no replicas", f.ID)
 		}
-		if err := s.Replicas.Heal(r.Context(), f.ID, f.Hash, f.Size); err != nil {
+		if err := s.replicas.Heal(r.Context(), f.ID, f.Hash, f.Size); err != nil {
 			s.log.Error("cannot heal file content", "file", f.ID, "err", err)
 			return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable here and on its replicas; retry later", f.ID)
 		}
@@ -344,7 +392,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
 	// The owner's storlets transform what is read.
-	if handled, err := filter.Serve(w, r, s.Filter, f.Owner, content, s.log); handled || err != nil {
+	if handled, err := filter.Serve(w, r, s.filter, f.Owner, content, s.log); handled || err != nil {
 		return err
 	}
 	w.Header().Set("ETag", `"`+f.Hash+`"`)
@@ -379,7 +427,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	now := s.clock.Now()
-	if f.State == StateExpired || f.State == StateAbandoned || (f.State == StateStored && !f.Expires.After(now)) {
+	if f.State == files.StateExpired || f.State == files.StateAbandoned || (f.State == files.StateStored && !f.Expires.After(now)) {
 		return apierr.New(http.StatusGone, "gone", "file %s is no longer stored; upload it again", f.ID)
 	}
 	var name string
@@ -396,7 +444,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if q, err := s.ledger.OpenQuote(r.Context(), f.ID); err == nil {
 		open = &q
 	}
-	if f.State == StatePending && open != nil {
+	if f.State == files.StatePending && open != nil {
 		current = open.Duration
 	}
 	total, err := duration(res, current, 0)
@@ -406,11 +454,11 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	var quoteDur time.Duration
 	kind := ledger.KindExtension
 	switch {
-	case f.State == StatePending && (total != current || open == nil):
+	case f.State == files.StatePending && (total != current || open == nil):
 		kind, quoteDur = ledger.KindUpload, total
-	case f.State == StateStored && total > f.Term:
+	case f.State == files.StateStored && total > f.Term:
 		quoteDur = total - f.Term
-	case f.State == StateStored && total < f.Term:
+	case f.State == files.StateStored && total < f.Term:
 		return apierr.Conflict("term_shrink", "a paid term cannot be shortened: file %s is paid for %d s, asked %d s", f.ID, int64(f.Term/time.Second), int64(total/time.Second)).At("/data/attributes/duration")
 	}
 	var conf json.RawMessage
@@ -422,7 +470,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	var q *ledger.Quote
 	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		cur, err := fileTx(tx, f.ID)
+		cur, err := s.files.GetTx(tx, f.ID)
 		if err != nil {
 			return err
 		}
@@ -436,7 +484,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if name == "" {
 			name = cur.Name
 		}
-		if _, err := tx.Exec(`UPDATE files SET additional=?, name=? WHERE id=?`, string(add), name, f.ID); err != nil {
+		if err := s.files.Describe(tx, f.ID, name, add); err != nil {
 			return err
 		}
 		f.Additional, f.Name = add, name
@@ -456,126 +504,18 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		jsonapi.Write(w, http.StatusPaymentRequired, s.doc(r, f, q))
 		return nil
 	}
-	if f.State == StatePending {
+	if f.State == files.StatePending {
 		q = open
 	}
 	jsonapi.Write(w, http.StatusOK, s.doc(r, f, q))
 	return nil
 }
 
-// paid turns a fully paid quote into storage; the ledger calls it inside the
-// payment's transaction.
-func (s *Service) paid(tx *store.Tx, q ledger.Quote) error {
-	f, err := fileTx(tx, q.FileID)
-	if err != nil {
-		return fmt.Errorf("paid quote %s for unknown file %s: %w", q.ID, q.FileID, err)
-	}
-	now := s.clock.Now()
-	var start time.Time
-	switch {
-	case q.Kind == ledger.KindUpload && f.State == StatePending:
-		start = now
-		f.StoredAt = now
-	case q.Kind == ledger.KindExtension && f.State == StateStored:
-		start = f.Expires
-	default:
-		return apierr.Conflict("not_payable", "file %s is %s; quote %s can no longer be paid", f.ID, f.State, q.ID)
-	}
-	end := start.Add(q.Duration)
-	f.Term += q.Duration
-	if _, err := tx.Exec(`UPDATE files SET state=?, term_s=?, stored_at=?, expires_at=? WHERE id=?`,
-		StateStored, int64(f.Term/time.Second), store.Time(f.StoredAt), store.Time(end), f.ID); err != nil {
-		return err
-	}
-	s.log.Info("file paid", "file", f.ID, "quote", q.ID, "kind", q.Kind, "expires", end)
-	if s.Replicas != nil {
-		tx.AfterCommit(s.Replicas.Kick)
-	}
-	return s.ledger.AddTerm(tx, ledger.Term{FileID: f.ID, QuoteID: q.ID, Start: start, End: end, Size: f.Size, Price: q.Price})
-}
-
-// Sweep deletes the content of files whose quote expired unpaid or whose
-// term ended. It returns how many files it closed.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
-	n := 0
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		expired, err := s.ledger.ExpireQuotes(tx)
-		if err != nil {
-			return err
-		}
-		for _, q := range expired {
-			if q.Kind != ledger.KindUpload {
-				continue
-			}
-			res, err := tx.Exec(`UPDATE files SET state=? WHERE id=? AND state=?`, StateAbandoned, q.FileID, StatePending)
-			if err != nil {
-				return err
-			}
-			if c, _ := res.RowsAffected(); c == 1 {
-				f, err := fileTx(tx, q.FileID)
-				if err != nil {
-					return err
-				}
-				if err := s.blobs.Unref(tx, f.Hash); err != nil {
-					return err
-				}
-				n++
-			}
-		}
-		rows, err := tx.Query(`SELECT `+fileCols+` FROM files WHERE state=? AND expires_at<=?`, StateStored, store.Time(s.clock.Now()))
-		if err != nil {
-			return err
-		}
-		var ended []File
-		for rows.Next() {
-			f, err := scanFile(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			ended = append(ended, f)
-		}
-		rows.Close()
-		for _, f := range ended {
-			if _, err := tx.Exec(`UPDATE files SET state=? WHERE id=?`, StateExpired, f.ID); err != nil {
-				return err
-			}
-			if err := s.ledger.CloseQuotes(tx, f.ID); err != nil {
-				return err
-			}
-			if err := s.blobs.Unref(tx, f.Hash); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	if n > 0 {
-		s.log.Info("sweep closed files", "count", n)
-	}
-	return n, err
-}
-
-// Attributes of a file as the API renders them.
-type Attributes struct {
-	Name        string          `json:"name"`
-	Price       float64         `json:"price"`
-	PriceExact  string          `json:"price_exact"`
-	Duration    int64           `json:"duration"`
-	Additional  json.RawMessage `json:"additional"`
-	State       string          `json:"state"`
-	Size        int64           `json:"size"`
-	ContentHash string          `json:"content_hash"`
-	CreatedAt   time.Time       `json:"created_at"`
-	StoredAt    *time.Time      `json:"stored_at,omitempty"`
-	ExpiresAt   *time.Time      `json:"expires_at,omitempty"`
-}
-
 // doc renders a file. With a quote, price and duration are the quote's (the
 // duration being the total term asked for); otherwise the paid ones.
-func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document {
+func (s *Service) doc(r *http.Request, f files.File, q *ledger.Quote) jsonapi.Document {
 	ctx := r.Context()
-	a := Attributes{Name: f.Name, Duration: int64(f.Term / time.Second), Additional: f.Additional, State: f.State,
+	a := api.File{Name: f.Name, Duration: int64(f.Term / time.Second), Additional: f.Additional, State: f.State,
 		Size: f.Size, ContentHash: f.Hash, CreatedAt: f.Created}
 	if !f.StoredAt.IsZero() {
 		a.StoredAt = &f.StoredAt
@@ -588,7 +528,7 @@ func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document
 	if q != nil {
 		price = q.Price
 		a.Duration += int64(q.Duration / time.Second)
-		meta = map[string]any{"quote": client.Quote{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(),
+		meta = map[string]any{"quote": api.Quote{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(),
 			Duration: int64(q.Duration / time.Second), ExpiresAt: q.Expires, Confirmations: q.Confirmations}}
 	} else {
 		if paid, err := s.ledger.PaidTotal(ctx, f.ID); err == nil {
@@ -598,8 +538,8 @@ func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document
 		if lq, err := s.ledger.LatestQuote(ctx, f.ID); err == nil {
 			m["confirmations"] = lq.Confirmations
 		}
-		if s.Replicas != nil && f.State == StateStored {
-			if cs, err := s.Replicas.Copies(ctx, f.ID); err == nil {
+		if s.replicas != nil && f.State == files.StateStored {
+			if cs, err := s.replicas.Copies(ctx, f.ID); err == nil {
 				m["copies"] = cs
 			}
 		}
@@ -610,35 +550,6 @@ func (s *Service) doc(r *http.Request, f File, q *ledger.Quote) jsonapi.Document
 	a.Price, a.PriceExact = price.Float64(), price.String()
 	self := jsonapi.BaseURL(r) + "/files/" + f.ID
 	return jsonapi.Document{Data: jsonapi.Out{Type: "file", ID: f.ID, Attributes: a, Links: map[string]string{"self": self}, Meta: meta}}
-}
-
-// Stored lists this node's paid files whose term has not ended, for
-// replication.
-func (s *Service) Stored(ctx context.Context) ([]replica.FileRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id,content_hash,name,size,expires_at FROM files WHERE state=? AND expires_at>?`,
-		StateStored, store.Time(s.clock.Now()))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []replica.FileRef
-	for rows.Next() {
-		var f replica.FileRef
-		var exp string
-		if err := rows.Scan(&f.ID, &f.Hash, &f.Name, &f.Size, &exp); err != nil {
-			return nil, err
-		}
-		f.Expires = store.ParseTime(exp)
-		out = append(out, f)
-	}
-	return out, rows.Err()
-}
-
-// HasContent tells whether a stored file of this node has the content hash.
-func (s *Service) HasContent(ctx context.Context, hash string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM files WHERE content_hash=? AND state=?`, hash, StateStored).Scan(&n)
-	return n > 0, err
 }
 
 // bodyReader marks errors of reading the request body, so that a client that
@@ -657,24 +568,4 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		err = &bodyError{err}
 	}
 	return n, err
-}
-
-// Exists tells whether a file id names a file, in any state (the Billing face
-// asks before recording a payment for it).
-func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
-	_, err := s.file(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// StoredFile returns a file whose term runs, for other parts of the node
-// (the data provider serves stored files as its native "dds" file type).
-func (s *Service) StoredFile(ctx context.Context, id string) (File, error) {
-	f, err := s.file(ctx, id)
-	if err == nil && (f.State != StateStored || !f.Expires.After(s.clock.Now())) {
-		err = store.ErrNotFound
-	}
-	return f, err
 }

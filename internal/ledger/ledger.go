@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/big"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/flagval"
+	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -98,6 +101,17 @@ type Payment struct {
 	Created        time.Time
 }
 
+// Confirmation is what peers are asked to confirm before a quote is made:
+// the price of a term of storage for a file's content, until the quote lapses.
+type Confirmation struct {
+	FileID    string
+	Size      int64
+	Hash      string // hex SHA-256 of the content
+	Duration  time.Duration
+	Price     money.Amount
+	ExpiresAt time.Time // when the quote lapses
+}
+
 // Term is a span of paid storage of one file held by this node.
 type Term struct {
 	FileID  string
@@ -155,13 +169,14 @@ var migrations = []string{
 // fully paid; it turns the quote into storage (a term).
 type PaidFunc func(tx *store.Tx, q Quote) error
 
-// Ledger records quotes, payments and terms.
+// Ledger records quotes, payments and terms. It prices with its Schedule
+// (Price and Version are the schedule's).
 type Ledger struct {
-	db       *store.DB
-	clock    clock.Clock
-	Schedule Schedule
-	TTL      time.Duration // how long a quote stands
-	onPaid   PaidFunc
+	Schedule
+	db     *store.DB
+	clock  clock.Clock
+	TTL    time.Duration // how long a quote stands
+	onPaid []PaidFunc
 }
 
 // Open prepares the ledger tables.
@@ -172,8 +187,12 @@ func Open(ctx context.Context, db *store.DB, c clock.Clock, s Schedule, ttl time
 	return &Ledger{db: db, clock: c, Schedule: s, TTL: ttl}, nil
 }
 
-// OnPaid sets the function that turns a paid quote into storage.
-func (l *Ledger) OnPaid(f PaidFunc) { l.onPaid = f }
+// OnPaid adds a function told of every fully paid quote: the file records
+// turn it into storage, the network places the file's copies.
+func (l *Ledger) OnPaid(f PaidFunc) { l.onPaid = append(l.onPaid, f) }
+
+// QuoteTTL is how long a quote stands.
+func (l *Ledger) QuoteTTL() time.Duration { return l.TTL }
 
 // NewQuote prices a term for a file and records the quote, superseding any
 // open quote of the same file;
@@ -311,9 +330,11 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 				if _, err := tx.Exec(`UPDATE quotes SET paid=?, state=?, paid_at=? WHERE id=?`, int64(q.Paid), q.State, nullTime(q.PaidAt), q.ID); err != nil {
 					return err
 				}
-				if q.State == QuotePaid && l.onPaid != nil {
-					if err := l.onPaid(tx, q); err != nil {
-						return err
+				if q.State == QuotePaid {
+					for _, paid := range l.onPaid {
+						if err := paid(tx, q); err != nil {
+							return err
+						}
 					}
 				}
 			case !errors.Is(err, store.ErrNotFound):
@@ -535,4 +556,40 @@ func (l *Ledger) PaidWhere(ctx context.Context, attrs map[string]string, since t
 		last = p.Created
 	}
 	return total, last, nil
+}
+
+// Config is the ledger's price schedule and quote lifetime.
+type Config struct {
+	PricePerGiBMonth money.Amount  // price of 1 GiB for 30 days
+	MinPrice         money.Amount  // smallest price quoted
+	QuoteTTL         time.Duration // how long a quote stands
+}
+
+// DefaultConfig is 1 token per GiB-month, no minimum, quotes standing 1 h.
+func DefaultConfig() Config {
+	return Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}
+}
+
+// RegisterFlags registers the ledger's flags, defaulting to c's values.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Var(flagval.Amount(&c.PricePerGiBMonth), "price-per-gib-month", "price of storing 1 GiB for 30 days, in tokens")
+	fs.Var(flagval.Amount(&c.MinPrice), "min-price", "smallest price quoted, in tokens")
+	fs.DurationVar(&c.QuoteTTL, "quote-ttl", c.QuoteTTL, "how long a price quote stands before its unpaid upload is deleted")
+}
+
+// Schedule is the price schedule of c.
+func (c Config) Schedule() Schedule {
+	return Schedule{PerGiBMonth: c.PricePerGiBMonth, MinPrice: c.MinPrice}
+}
+
+// Gauges registers the quotes and payments by state.
+func (l *Ledger) Gauges(m *metrics.Metrics) {
+	m.Gauges("dds_quotes", "Quotes by state.", "state", func(ctx context.Context) (map[string]int64, error) {
+		q, _, err := l.Counts(ctx)
+		return q, err
+	})
+	m.Gauges("dds_payments", "Payments by status.", "status", func(ctx context.Context) (map[string]int64, error) {
+		_, p, err := l.Counts(ctx)
+		return p, err
+	})
 }

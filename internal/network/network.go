@@ -1,423 +1,160 @@
 // Package network makes a node one peer of a network: membership through
-// hashicorp/memberlist (SWIM gossip), a node-to-node HTTP API under
-// /internal/v1/ whose every request is signed by the sending node's key, and
-// deterministic choice of peers for a key (rendezvous hashing).
+// hashicorp/memberlist (SWIM gossip, membership.go), a node-to-node HTTP API
+// under /internal/v1/ whose every request is signed by the sending node's key
+// (sign.go), peers confirming and signing a price before it is quoted
+// (confirm.go), and R copies of every paid file kept on peers chosen by
+// rendezvous hashing (replicate.go).
 package network
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"flag"
+	"hash"
 	"io"
-	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
+	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/files"
+	"github.com/prometheus-dds/dds/internal/flagval"
+	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/store"
 )
 
-// Member states as GET /network shows them.
-const (
-	Alive   = "alive"
-	Suspect = "suspect"
-	Gone    = "gone"
-)
-
-// Member is a node this node knows.
-type Member struct {
-	ID          string    `json:"id"`  // the node's address, lowercase
-	URL         string    `json:"url"` // its HTTP base URL
-	Gossip      string    `json:"gossip"`
-	State       string    `json:"state"`
-	Since       time.Time `json:"since"`        // when it entered this state
-	LastContact time.Time `json:"last_contact"` // last successful probe or exchange
-	Self        bool      `json:"self,omitempty"`
-}
-
-// Config configures a network.
+// Config configures this node's part in the network.
 type Config struct {
-	Key        *identity.Key
-	URL        string   // this node's HTTP base URL
-	GossipAddr string   // host:port for gossip; port 0 picks one
-	Peers      []string // HTTP URLs of nodes to join through
-	Clock      clock.Clock
-	Logger     *slog.Logger
-	// MaxSkew is how far a signed request's time may be from ours (default 1 min).
-	MaxSkew time.Duration
-	// PeersFile remembers the URLs of the members met, to rejoin after a
-	// restart without flags.
-	PeersFile string
+	Peers          []string      // HTTP URLs of nodes to join through
+	GossipListen   string        // host:port for gossip; port 0 picks one; "": 127.0.0.1:0
+	Confirmations  int           // peers that must confirm a price (0: none)
+	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication)
+	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced
+	ReplicateEvery time.Duration // replication pass interval; <=0 disables the background loop
+
+	URL       string        // this node's HTTP base URL, as members reach it
+	PeersFile string        // remembers the URLs of the members met, to rejoin after a restart without flags; "" forgets them
+	MaxSkew   time.Duration // how far a signed request's time may be from ours
 }
 
-// Network is this node's view of the network.
-type Network struct {
-	cfg    Config
-	ml     *memberlist.Memberlist
-	log    *slog.Logger
-	client *http.Client
-	replay *replayCache
-
-	mu      sync.Mutex
-	members map[string]*Member
-	everHad bool // some other node was known at some point
+// DefaultConfig is 3 confirmations and 3 copies, repaired after 10 minutes.
+func DefaultConfig() Config {
+	return Config{Confirmations: 3, Replicas: 3,
+		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, MaxSkew: time.Minute}
 }
 
-type meta struct {
-	URL string `json:"url"`
+// RegisterFlags registers the network's flags, defaulting to c's values.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Var(flagval.List(&c.Peers), "peer", "URL of a node to join the network through (repeatable; DDS_PEER takes a comma-separated list)")
+	fs.StringVar(&c.GossipListen, "gossip-listen", c.GossipListen, "host:port for membership gossip (UDP and TCP); default the listen host and a free port")
+	fs.IntVar(&c.Confirmations, "confirmations", c.Confirmations, "peers that must confirm and sign a price before it is quoted (a node that never met a peer quotes alone)")
+	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copies of a paid file in the network, this node's included")
+	fs.DurationVar(&c.RepairAfter, "repair-after", c.RepairAfter, "how long a node holding a copy may be gone before another takes its place")
+	fs.DurationVar(&c.ReplicateEvery, "replicate-every", c.ReplicateEvery, "how often copies are checked and repaired")
 }
 
-// Start joins (or starts) the network.
-func Start(ctx context.Context, cfg Config) (*Network, error) {
-	if cfg.MaxSkew == 0 {
-		cfg.MaxSkew = time.Minute
+// Key is this node's identity: it names the node and signs its requests and
+// confirmations.
+type Key interface {
+	ID() string
+	SignHash(hash []byte) ([]byte, error)
+}
+
+// Blobs holds the content of the files and of the copies held for others.
+type Blobs interface {
+	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
+	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Restore(st *blob.Staged, want string) error
+	Open(hash string) (*os.File, error)
+	Unref(tx *store.Tx, hash string) error
+}
+
+// Files are this node's own paid files, which it places copies of.
+type Files interface {
+	Stored(ctx context.Context) ([]files.File, error)
+	HasContent(ctx context.Context, hash string) (bool, error)
+}
+
+// Ledger prices what peers ask to confirm and records the terms of the
+// copies held here; it tells of paid quotes, whose files need copies.
+type Ledger interface {
+	Price(size int64, d time.Duration) (money.Amount, error)
+	Version() string // of the price schedule
+	QuoteTTL() time.Duration
+	AddTerm(tx *store.Tx, t ledger.Term) error
+	OnPaid(f ledger.PaidFunc)
+}
+
+// Deps are the network's dependencies.
+type Deps struct {
+	Key    Key
+	DB     *store.DB
+	Blobs  Blobs
+	Files  Files
+	Ledger Ledger
+	Clock  clock.Clock
+	Log    *slog.Logger
+}
+
+// component keeps the replication tables' migrations under their old name,
+// so existing data directories open.
+const component = "replica"
+
+// New joins (or starts) the network and prepares the replication tables.
+func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
+	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
+	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
+	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
+		return nil, err
 	}
-	if cfg.GossipAddr == "" {
-		cfg.GossipAddr = "127.0.0.1:0"
+	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{},
+		client: &http.Client{Timeout: 0}, replay: newReplayCache(),
+		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, kicks: make(chan struct{}, 1)}
+	if err := n.join(ctx); err != nil {
+		return nil, err
 	}
-	n := &Network{cfg: cfg, log: cfg.Logger, members: map[string]*Member{},
-		client: &http.Client{Timeout: 0}, replay: newReplayCache()}
-	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
-	if err != nil {
-		return nil, fmt.Errorf("network: gossip address %q: %w", cfg.GossipAddr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("network: gossip port %q: %w", portStr, err)
-	}
-	mc := memberlist.DefaultLANConfig()
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		mc = memberlist.DefaultLocalConfig()
-		// Small loopback networks (devnet, tests): sync full state often so
-		// that a missed broadcast never leaves a member unknown for long,
-		// and tolerate a busy machine before suspecting a member.
-		mc.PushPullInterval = 2 * time.Second
-		mc.ProbeTimeout = 500 * time.Millisecond
-	}
-	mc.Name = cfg.Key.ID()
-	mc.BindAddr, mc.BindPort = host, port
-	mc.AdvertiseAddr, mc.AdvertisePort = "", port
-	mc.Delegate = (*delegate)(n)
-	mc.Events = (*events)(n)
-	mc.Ping = (*pings)(n)
-	mc.Logger = log.New(&slogWriter{n.log}, "", 0)
-	ml, err := memberlist.Create(mc)
-	if err != nil {
-		return nil, fmt.Errorf("network: start gossip on %s: %w", cfg.GossipAddr, err)
-	}
-	n.ml = ml
-	self := ml.LocalNode()
-	now := cfg.Clock.Now()
-	n.members[cfg.Key.ID()] = &Member{ID: cfg.Key.ID(), URL: cfg.URL, Gossip: self.Address(), State: Alive, Since: now, LastContact: now, Self: true}
-	known := n.loadPeers()
-	if len(known) > 0 {
-		n.everHad = true
-	}
-	switch {
-	case len(cfg.Peers) > 0:
-		if err := n.Join(ctx, append(cfg.Peers, known...)); err != nil {
-			ml.Shutdown()
-			return nil, err
-		}
-	case len(known) > 0:
-		// Rejoin the members met before; they may all be down, which is no
-		// reason not to start.
-		if err := n.Join(ctx, known); err != nil {
-			n.log.Warn("cannot rejoin any known member; waiting for one to join", "err", err)
-		}
-	}
+	// A paid file needs its copies: place them soon.
+	deps.Ledger.OnPaid(func(tx *store.Tx, _ ledger.Quote) error {
+		tx.AfterCommit(n.kick)
+		return nil
+	})
 	return n, nil
 }
 
-func (n *Network) loadPeers() []string {
-	if n.cfg.PeersFile == "" {
-		return nil
-	}
-	b, err := os.ReadFile(n.cfg.PeersFile)
-	if err != nil {
-		return nil
-	}
-	var urls []string
-	_ = json.Unmarshal(b, &urls)
-	return slices.DeleteFunc(urls, func(u string) bool { return u == n.cfg.URL })
+// Routes adds the node-to-node endpoints.
+func (n *Network) Routes(mux *http.ServeMux) {
+	n.serveHello(mux)
+	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
+	n.handle(mux, "POST "+Prefix+"replicas", n.wrap(n.accept))
+	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
 }
 
-// savePeers records the URLs of all members met. n.mu is held.
-func (n *Network) savePeers() {
-	if n.cfg.PeersFile == "" {
+// Run replicates every ReplicateEvery, and soon after a payment, until ctx
+// ends; it returns at once when the node keeps no copies elsewhere.
+func (n *Network) Run(ctx context.Context) {
+	if n.cfg.ReplicateEvery <= 0 || n.cfg.Replicas <= 1 {
 		return
 	}
-	var urls []string
-	for _, m := range n.members {
-		if !m.Self && m.URL != "" {
-			urls = append(urls, m.URL)
+	t := time.NewTicker(n.cfg.ReplicateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kicks:
+		}
+		if err := n.Sync(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("replication pass failed", "err", err)
 		}
 	}
-	slices.Sort(urls)
-	b, _ := json.Marshal(urls)
-	tmp := n.cfg.PeersFile + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		os.Rename(tmp, n.cfg.PeersFile)
-	}
-}
-
-// Join joins the network through any of the given node URLs.
-func (n *Network) Join(ctx context.Context, urls []string) error {
-	var addrs []string
-	var errs []error
-	for _, u := range urls {
-		h, err := n.hello(ctx, u)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", u, err))
-			continue
-		}
-		addrs = append(addrs, h.Gossip)
-	}
-	if len(addrs) == 0 {
-		return fmt.Errorf("network: cannot reach any peer to join: %w", errors.Join(errs...))
-	}
-	if _, err := n.ml.Join(addrs); err != nil {
-		return fmt.Errorf("network: join %v: %w", addrs, err)
-	}
-	n.log.Info("joined the network", "through", urls, "members", n.ml.NumMembers())
-	return nil
-}
-
-// Hello is what a node tells anyone about itself (GET /internal/v1/hello).
-type Hello struct {
-	ID     string `json:"id"`
-	URL    string `json:"url"`
-	Gossip string `json:"gossip"`
-}
-
-func (n *Network) hello(ctx context.Context, url string) (Hello, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/internal/v1/hello", nil)
-	if err != nil {
-		return Hello{}, err
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return Hello{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Hello{}, fmt.Errorf("hello answered %s", resp.Status)
-	}
-	var h Hello
-	err = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&h)
-	return h, err
-}
-
-// Self returns this node as a member.
-func (n *Network) Self() Member {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return *n.members[n.cfg.Key.ID()]
-}
-
-// ID is this node's id.
-func (n *Network) ID() string { return n.cfg.Key.ID() }
-
-// Standalone tells whether this node has never known another node.
-func (n *Network) Standalone() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return !n.everHad
-}
-
-// Members lists every node this node knows, itself included, by id.
-func (n *Network) Members() []Member {
-	states := map[string]memberlist.NodeStateType{}
-	for _, m := range n.ml.Members() {
-		states[m.Name] = m.State
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make([]Member, 0, len(n.members))
-	for id, m := range n.members {
-		c := *m
-		if st, ok := states[id]; ok && st == memberlist.StateSuspect && c.State == Alive {
-			c.State = Suspect
-		}
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
-	return out
-}
-
-// Member returns the member with the given id.
-func (n *Network) Member(id string) (Member, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	m, ok := n.members[id]
-	if !ok {
-		return Member{}, false
-	}
-	return *m, true
-}
-
-// Alive lists the members that are alive (or only suspected), self included.
-func (n *Network) Alive() []Member {
-	var out []Member
-	for _, m := range n.Members() {
-		if m.State != Gone {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// Rank orders members by rendezvous hashing on key: the same key and the same
-// members always give the same order, and a member leaving only moves the
-// keys it held.
-func Rank(key string, members []Member) []Member {
-	type scored struct {
-		m Member
-		s uint64
-	}
-	ss := make([]scored, len(members))
-	for i, m := range members {
-		h := sha256.Sum256([]byte(key + "\x00" + m.ID))
-		ss[i] = scored{m, binary.BigEndian.Uint64(h[:8])}
-	}
-	slices.SortFunc(ss, func(a, b scored) int {
-		if a.s != b.s {
-			if a.s > b.s {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.m.ID, b.m.ID)
-	})
-	out := make([]Member, len(ss))
-	for i, s := range ss {
-		out[i] = s.m
-	}
-	return out
-}
-
-// Peers returns the live members other than self, ranked for key.
-func (n *Network) Peers(key string) []Member {
-	var others []Member
-	for _, m := range n.Alive() {
-		if !m.Self {
-			others = append(others, m)
-		}
-	}
-	return Rank(key, others)
-}
-
-// GoneSince returns, for members that are gone, since when.
-func (n *Network) GoneSince() map[string]time.Time {
-	out := map[string]time.Time{}
-	for _, m := range n.Members() {
-		if m.State == Gone {
-			out[m.ID] = m.Since
-		}
-	}
-	return out
 }
 
 // Close leaves the network gracefully.
 func (n *Network) Close() error {
 	_ = n.ml.Leave(2 * time.Second)
 	return n.ml.Shutdown()
-}
-
-func (n *Network) touch(id string) {
-	n.mu.Lock()
-	if m, ok := n.members[id]; ok {
-		m.LastContact = n.cfg.Clock.Now()
-	}
-	n.mu.Unlock()
-}
-
-// delegate gives memberlist this node's metadata.
-type delegate Network
-
-func (d *delegate) NodeMeta(limit int) []byte {
-	b, _ := json.Marshal(meta{URL: d.cfg.URL})
-	if len(b) > limit {
-		return nil
-	}
-	return b
-}
-func (d *delegate) NotifyMsg([]byte)                           {}
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (d *delegate) LocalState(join bool) []byte                { return nil }
-func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
-
-// events keeps the member table in step with memberlist.
-type events Network
-
-func (e *events) NotifyJoin(node *memberlist.Node)   { (*Network)(e).update(node, Alive) }
-func (e *events) NotifyUpdate(node *memberlist.Node) { (*Network)(e).update(node, Alive) }
-func (e *events) NotifyLeave(node *memberlist.Node)  { (*Network)(e).update(node, Gone) }
-
-func (n *Network) update(node *memberlist.Node, state string) {
-	if node.Name == n.cfg.Key.ID() {
-		return
-	}
-	var md meta
-	_ = json.Unmarshal(node.Meta, &md)
-	now := n.cfg.Clock.Now()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	m, ok := n.members[node.Name]
-	if !ok {
-		m = &Member{ID: node.Name, Since: now}
-		n.members[node.Name] = m
-		n.everHad = true
-	}
-	if md.URL != "" && md.URL != m.URL {
-		m.URL = md.URL
-		n.savePeers()
-	}
-	m.Gossip = node.Address()
-	if m.State != state {
-		m.State, m.Since = state, now
-		n.log.Info("member "+state, "member", node.Name, "url", m.URL)
-	}
-	if state == Alive {
-		m.LastContact = now
-	}
-}
-
-// pings records successful probes as contact.
-type pings Network
-
-func (p *pings) AckPayload() []byte { return nil }
-func (p *pings) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
-	(*Network)(p).touch(other.Name)
-}
-
-// slogWriter sends memberlist's log lines to slog at debug level (warnings
-// and errors at their own level).
-type slogWriter struct{ log *slog.Logger }
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	line := strings.TrimSpace(string(p))
-	switch {
-	case strings.Contains(line, "[ERR]"):
-		w.log.Warn(line, "component", "memberlist")
-	case strings.Contains(line, "[WARN]"):
-		w.log.Debug(line, "component", "memberlist")
-	default:
-		w.log.Debug(line, "component", "memberlist")
-	}
-	return len(p), nil
 }

@@ -1,65 +1,333 @@
-package network
+package network_test
 
 import (
-	"fmt"
-	"slices"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/network"
+	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
-func members(n int) []Member {
-	var out []Member
-	for i := 0; i < n; i++ {
-		out = append(out, Member{ID: fmt.Sprintf("0x%040d", i)})
+func confirmations(t *testing.T, f *client.File) network.Record {
+	t.Helper()
+	if f.Quote == nil {
+		t.Fatal("no quote")
+	}
+	var rec network.Record
+	if err := json.Unmarshal(f.Quote.Confirmations, &rec); err != nil {
+		t.Fatalf("confirmations %s: %v", f.Quote.Confirmations, err)
+	}
+	return rec
+}
+
+func upload(t *testing.T, nd *testnet.Node, content []byte) *client.File {
+	t.Helper()
+	f, err := nd.User().Upload(context.Background(), "data.bin", bytes.NewReader(content), client.UploadOptions{Duration: 10 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func pay(t *testing.T, nd *testnet.Node, f *client.File) {
+	t.Helper()
+	if _, err := nd.Payer().Pay(context.Background(), api.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.Quote.Price}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func holders(nw *testnet.Network, fileID string) map[int]string {
+	out := map[int]string{}
+	for i, nd := range nw.Nodes {
+		if nd.Node == nil {
+			continue
+		}
+		held, _ := nd.Net.Held(context.Background())
+		if h, ok := held[fileID]; ok {
+			out[i] = h
+		}
 	}
 	return out
 }
 
-func ids(ms []Member) []string {
-	var out []string
-	for _, m := range ms {
-		out = append(out, m.ID)
-	}
-	return out
-}
+func TestConfirmReplicateRepair(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 4)
+	a := nw.Nodes[0]
+	content := make([]byte, 1<<20)
+	rand.Read(content)
 
-// Rendezvous ranking is deterministic, does not depend on the order members
-// are listed in, and a member leaving moves only the keys it ranked first.
-func TestRank(t *testing.T) {
-	all := members(6)
-	a := ids(Rank("file-1", all))
-	rev := slices.Clone(all)
-	slices.Reverse(rev)
-	if b := ids(Rank("file-1", rev)); !slices.Equal(a, b) {
-		t.Fatalf("order depends on the input: %v vs %v", a, b)
+	// Upload on A: 402 with three signatures by three other nodes.
+	f := upload(t, a, content)
+	rec := confirmations(t, f)
+	if err := rec.Verify(3); err != nil {
+		t.Fatalf("confirmations: %v", err)
 	}
-	if c := ids(Rank("file-2", all)); slices.Equal(a, c) {
-		t.Fatal("two keys rank the members alike (possible, but not for these)")
+	if len(rec.Signatures) != 3 {
+		t.Fatalf("%d signatures", len(rec.Signatures))
 	}
-	moved := 0
-	for k := 0; k < 200; k++ {
-		key := fmt.Sprint("key-", k)
-		before := Rank(key, all)[0].ID
-		after := Rank(key, all[1:])[0].ID
-		if before != after && before != all[0].ID {
-			t.Fatalf("key %s moved from %s to %s though %s left", key, before, after, all[0].ID)
-		}
-		if before != after {
-			moved++
+	for _, s := range rec.Signatures {
+		if s.Node == a.Key.ID() {
+			t.Fatal("the origin confirmed its own price")
 		}
 	}
-	if moved == 0 || moved > 80 {
-		t.Fatalf("%d of 200 keys moved when one of 6 members left", moved)
+	if rec.Quote.Price != f.Quote.Price || rec.Quote.FileID != f.ID || rec.Quote.ContentHash != f.ContentHash {
+		t.Fatalf("signed quote %+v does not match the answer", rec.Quote)
+	}
+	// Tampering with the signed quote breaks the signatures.
+	bad := rec
+	bad.Quote.Price = "0.000000001"
+	if bad.Verify(3) == nil {
+		t.Fatal("signatures verify over a changed price")
+	}
+
+	// Pay: copies on three nodes in all, each verified by its hash.
+	pay(t, a, f)
+	nw.Replicate(t)
+	hs := holders(nw, f.ID)
+	if len(hs) != 2 {
+		t.Fatalf("holders %v, want 2 besides the origin", hs)
+	}
+	for _, h := range hs {
+		if h != f.ContentHash {
+			t.Fatalf("holder has hash %s", h)
+		}
+	}
+	info, err := a.User().Info(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Copies []struct{ Node, State string }
+	}
+	json.Unmarshal(info.Meta, &meta)
+	if len(meta.Copies) != 3 || meta.Copies[0].State != "origin" || meta.Copies[1].State != "stored" || meta.Copies[2].State != "stored" {
+		t.Fatalf("copies in info: %+v (%s)", meta.Copies, info.Meta)
+	}
+
+	// The origin loses its copy: a read heals it from a replica.
+	os.Remove(filepath.Join(a.Config.DataDir, "blobs", "objects", f.ContentHash[:2], f.ContentHash))
+	var buf bytes.Buffer
+	if _, err := a.User().Download(ctx, f.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), content) {
+		t.Fatalf("download after loss: %v", err)
+	}
+	if err := a.Blobs.Verify(f.ContentHash); err != nil {
+		t.Fatalf("not healed: %v", err)
+	}
+	// Damage that keeps the size is found by the scrubber, then healed.
+	p := filepath.Join(a.Config.DataDir, "blobs", "objects", f.ContentHash[:2], f.ContentHash)
+	damaged := bytes.Clone(content)
+	damaged[100] ^= 0xff
+	os.WriteFile(p, damaged, 0o600)
+	if bad, _ := a.Blobs.Scrub(ctx); len(bad) != 1 {
+		t.Fatalf("scrub found %v", bad)
+	}
+	buf.Reset()
+	if _, err := a.User().Download(ctx, f.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), content) {
+		t.Fatalf("download after damage: %v", err)
+	}
+
+	// Extension reaches every copy.
+	ext, err := a.User().Extend(ctx, f.ID, 20*24*time.Hour, nil)
+	if err != nil || !ext.PaymentRequired {
+		t.Fatalf("extend: %+v %v", ext, err)
+	}
+	if err := confirmations(t, ext).Verify(3); err != nil {
+		t.Fatalf("extension confirmations: %v", err)
+	}
+	pay(t, a, ext)
+	nw.Replicate(t)
+
+	// A holder goes away: the file stays readable, and once the holder has
+	// been gone longer than the repair delay another node takes its place.
+	var stopped int
+	for i := range hs {
+		stopped = i
+		break
+	}
+	stoppedID := nw.Nodes[stopped].Key.ID()
+	nw.Nodes[stopped].Stop(t)
+	waitGone(t, a, stoppedID)
+	buf.Reset()
+	if _, err := a.User().Download(ctx, f.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), content) {
+		t.Fatalf("download with a holder down: %v", err)
+	}
+	nw.Replicate(t)
+	if got := holders(nw, f.ID); len(got) != 1 {
+		t.Fatalf("repaired before the repair delay: %v", got)
+	}
+	nw.Clock.Advance(11 * time.Minute)
+	nw.Replicate(t)
+	hs = holders(nw, f.ID)
+	if len(hs) != 2 {
+		t.Fatalf("after repair: holders %v", hs)
+	}
+	if _, ok := hs[stopped]; ok {
+		t.Fatal("the stopped node still counts")
+	}
+
+	// Every holder counts its copy in its statement, for the extended term.
+	for i := range hs {
+		st, err := nw.Nodes[i].Admin().Statement(ctx, "20261101", "20261231")
+		if err != nil || st.Size != int64(len(content)) || st.Files != 1 {
+			t.Fatalf("node %d statement: %+v %v", i, st, err)
+		}
+	}
+
+	// The term ends everywhere.
+	nw.Clock.Advance(21 * 24 * time.Hour)
+	nw.Sweep(t)
+	if got := holders(nw, f.ID); len(got) != 0 {
+		t.Fatalf("copies after the term: %v", got)
+	}
+	for i, nd := range nw.Nodes {
+		if nd.Node == nil {
+			continue
+		}
+		if n, _, _ := nd.Blobs.Usage(ctx); n != 0 {
+			t.Fatalf("node %d keeps %d blobs after the term", i, n)
+		}
 	}
 }
 
-func TestReplayCache(t *testing.T) {
-	c := newReplayCache()
-	now := time.Unix(1000, 0)
-	if !c.add("a/1", now.Add(time.Minute), now) || c.add("a/1", now.Add(time.Minute), now) {
-		t.Fatal("a nonce was accepted twice")
+func waitGone(t *testing.T, nd *testnet.Node, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m, ok := nd.Net.Member(id); ok && m.State == network.Gone {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if !c.add("b/1", now.Add(time.Minute), now) {
-		t.Fatal("the same nonce from another node was refused")
+	t.Fatalf("node %s never seen gone", id)
+}
+
+func TestNoQuorumLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 4)
+	a := nw.Nodes[0]
+	id1, id2 := nw.Nodes[1].Key.ID(), nw.Nodes[2].Key.ID()
+	nw.Nodes[1].Stop(t)
+	nw.Nodes[2].Stop(t)
+	waitGone(t, a, id1)
+	waitGone(t, a, id2)
+	_, err := a.User().Upload(ctx, "x", strings.NewReader("some content"), client.UploadOptions{})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Detail, "3 peers") {
+		t.Fatalf("want 503 naming the quorum, got %v", err)
+	}
+	if n, _, _ := a.Blobs.Usage(ctx); n != 0 {
+		t.Fatalf("%d blobs left", n)
+	}
+	counts, _ := a.Files.Counts(ctx)
+	for state, n := range counts {
+		if n != 0 {
+			t.Fatalf("%d files %s left", n, state)
+		}
+	}
+	tmp, _ := os.ReadDir(filepath.Join(a.Config.DataDir, "blobs", "tmp"))
+	if len(tmp) != 0 {
+		t.Fatalf("%d temp files left", len(tmp))
+	}
+}
+
+func TestScheduleMismatchRefused(t *testing.T) {
+	nw := testnet.New(t, 4, func(i int, c *node.Config) {
+		if i == 3 {
+			c.PricePerGiBMonth = 2 * money.Unit
+		}
+	})
+	_, err := nw.Nodes[0].User().Upload(context.Background(), "x", strings.NewReader("content"), client.UploadOptions{})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Detail, "schedule") {
+		t.Fatalf("want 503 with the schedule reason, got %v", err)
+	}
+}
+
+func TestInternalRequestsAreSigned(t *testing.T) {
+	nw := testnet.New(t, 2)
+	a, b := nw.Nodes[0], nw.Nodes[1]
+	bm, _ := a.Net.Member(b.Key.ID())
+	q := network.Quote{FileID: "f", ContentHash: strings.Repeat("ab", 32), Size: 10, Duration: 60,
+		Price: "0.000000001", Schedule: a.Ledger.Schedule.Version(), ExpiresAt: nw.Clock.Now().Add(time.Hour).Truncate(time.Second)}
+	body, _ := json.Marshal(q)
+	send := func(req *http.Request) int {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	req, _ := a.Net.NewSigned(context.Background(), bm, "POST", network.Prefix+"confirm", body)
+	again := req.Clone(context.Background())
+	req.Body, again.Body = io.NopCloser(bytes.NewReader(body)), io.NopCloser(bytes.NewReader(body))
+	if code := send(req); code != 200 {
+		t.Fatalf("signed request: %d", code)
+	}
+	if code := send(again); code != http.StatusConflict {
+		t.Fatalf("replayed request: %d", code)
+	}
+	tampered, _ := a.Net.NewSigned(context.Background(), bm, "POST", network.Prefix+"confirm", body)
+	tampered.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte(`"size":10`), []byte(`"size":99`), 1)))
+	tampered.ContentLength = -1
+	if code := send(tampered); code != http.StatusUnauthorized {
+		t.Fatalf("tampered request: %d", code)
+	}
+	// A request signed for A cannot be sent to B.
+	am := a.Net.Self()
+	misdirected, _ := b.Net.NewSigned(context.Background(), am, "POST", network.Prefix+"confirm", body)
+	misdirected.URL.Host = strings.TrimPrefix(b.URL(), "http://")
+	misdirected.Body = io.NopCloser(bytes.NewReader(body))
+	if code := send(misdirected); code != http.StatusUnauthorized {
+		t.Fatalf("misdirected request: %d", code)
+	}
+	// A stale one is refused.
+	stale, _ := a.Net.NewSigned(context.Background(), bm, "POST", network.Prefix+"confirm", body)
+	nw.Clock.Advance(2 * time.Minute)
+	stale.Body = io.NopCloser(bytes.NewReader(body))
+	if code := send(stale); code != http.StatusUnauthorized {
+		t.Fatalf("stale request: %d", code)
+	}
+	// External tokens do not open the internal API.
+	ext, _ := b.Admin().NewRequest(context.Background(), "POST", network.Prefix+"confirm", bytes.NewReader(body))
+	if code := send(ext); code != http.StatusUnauthorized {
+		t.Fatalf("token on the internal API: %d", code)
+	}
+}
+
+func TestNetworkListing(t *testing.T) {
+	nw := testnet.New(t, 3)
+	a := nw.Nodes[0]
+	members, err := a.Admin().Members(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 3 {
+		t.Fatalf("members %+v", members)
+	}
+	for _, m := range members {
+		if m.State != network.Alive || m.URL == "" {
+			t.Fatalf("member %+v", m)
+		}
+	}
+	var e *client.Error
+	if _, err := a.User().Members(context.Background()); !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Fatalf("user sees the network: %v", err)
 	}
 }

@@ -42,8 +42,8 @@ func digest(method, uri, from, to, ts, nonce, bodyHash string) []byte {
 	return identity.Keccak256([]byte(strings.Join([]string{"dds-internal-v1", method, uri, from, to, ts, nonce, bodyHash}, "\n")))
 }
 
-// Do sends a signed request to a member. body may be nil.
-func (n *Network) Do(ctx context.Context, to Member, method, path string, body []byte) (*http.Response, error) {
+// do sends a signed request to a member. body may be nil.
+func (n *Network) do(ctx context.Context, to Member, method, path string, body []byte) (*http.Response, error) {
 	req, err := n.NewSigned(ctx, to, method, path, body)
 	if err != nil {
 		return nil, err
@@ -66,9 +66,9 @@ func (n *Network) NewSigned(ctx context.Context, to Member, method, path string,
 		return nil, err
 	}
 	bh := sha256.Sum256(body)
-	ts := n.cfg.Clock.Now().Format(time.RFC3339Nano)
+	ts := n.clock.Now().Format(time.RFC3339Nano)
 	h := hex.EncodeToString(bh[:])
-	sig, err := n.cfg.Key.SignHash(digest(method, req.URL.RequestURI(), n.ID(), to.ID, ts, hex.EncodeToString(nonce), h))
+	sig, err := n.key.SignHash(digest(method, req.URL.RequestURI(), n.ID(), to.ID, ts, hex.EncodeToString(nonce), h))
 	if err != nil {
 		return nil, err
 	}
@@ -86,15 +86,15 @@ func (n *Network) NewSigned(ctx context.Context, to Member, method, path string,
 
 type senderKey struct{}
 
-// Sender returns the id of the node that signed the request being served.
-func Sender(ctx context.Context) string {
+// sender returns the id of the node that signed the request being served.
+func sender(ctx context.Context) string {
 	s, _ := ctx.Value(senderKey{}).(string)
 	return s
 }
 
-// Handle registers a node-to-node handler: only requests signed by a known
+// handle registers a node-to-node handler: only requests signed by a known
 // member, fresh and never seen before, reach it.
-func (n *Network) Handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+func (n *Network) handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		sender, err := n.verify(r)
 		if err != nil {
@@ -126,7 +126,7 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	if err != nil {
 		return "", deny("bad %s header", hTime)
 	}
-	now := n.cfg.Clock.Now()
+	now := n.clock.Now()
 	if d := now.Sub(t); d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
 		return "", deny("request time %s is too far from this node's %s", ts, now.Format(time.RFC3339))
 	}
@@ -182,8 +182,8 @@ func (c *replayCache) add(key string, until, now time.Time) bool {
 	return true
 }
 
-// Register adds the unsigned discovery endpoint.
-func (n *Network) Register(mux *http.ServeMux) {
+// serveHello adds the unsigned discovery endpoint.
+func (n *Network) serveHello(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"hello", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		w.Header().Set("Content-Type", "application/json")
@@ -191,8 +191,8 @@ func (n *Network) Register(mux *http.ServeMux) {
 	})
 }
 
-// Call sends a signed JSON request and decodes a JSON answer into out.
-func (n *Network) Call(ctx context.Context, to Member, method, path string, in, out any) error {
+// call sends a signed JSON request and decodes a JSON answer into out.
+func (n *Network) call(ctx context.Context, to Member, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
 		var err error
@@ -200,7 +200,7 @@ func (n *Network) Call(ctx context.Context, to Member, method, path string, in, 
 			return err
 		}
 	}
-	resp, err := n.Do(ctx, to, method, path, body)
+	resp, err := n.do(ctx, to, method, path, body)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,9 +27,9 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/compute"
-	"github.com/prometheus-dds/dds/internal/confirm"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/deals"
+	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
@@ -37,7 +38,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/provider"
-	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
 	"github.com/prometheus-dds/dds/internal/storlets"
@@ -49,20 +49,20 @@ type Config struct {
 	DataDir          string
 	Listen           string        // host:port; default 127.0.0.1:8080
 	PublicURL        string        // how others reach this node; default http://<listen>
-	PricePerGiBMonth money.Amount  // default 1 token
+	PricePerGiBMonth money.Amount  // default: the ledger's
 	MinPrice         money.Amount  // default 0
-	QuoteTTL         time.Duration // default 1h
-	MaxFileSize      int64         // default 16 GiB
+	QuoteTTL         time.Duration // default: the ledger's
+	MaxFileSize      int64         // default: the DDS face's
 	AssetQuota       int64         // bytes of DEP-7 asset content kept at most; 0: no limit
 	SweepEvery       time.Duration // default 30s; <0 disables the background sweeper
 
 	// The network.
 	Peers          []string      // HTTP URLs of nodes to join through
 	GossipListen   string        // host:port for gossip; default the listen host, port chosen by the system
-	Confirmations  int           // peers that must confirm a price (0: none)
-	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication)
-	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced; default 10m
-	ReplicateEvery time.Duration // replication pass interval; default 10s; <0 disables the background loop
+	Confirmations  int           // peers that must confirm a price (0: none; the CLI defaults to the network's)
+	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication; the CLI defaults to the network's)
+	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced; default: the network's
+	ReplicateEvery time.Duration // replication pass interval; <0 disables the background loop; default: the network's
 
 	BitcoinNetwork string          // mainnet, testnet (default), signet or regtest: the deal module's
 	DealConfirmer  deals.Confirmer // confirms deals' Bitcoin payments; default: an admin does (deals.Manual)
@@ -80,26 +80,17 @@ func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
-	if c.PricePerGiBMonth == 0 {
-		c.PricePerGiBMonth = money.Unit
-	}
-	if c.QuoteTTL == 0 {
-		c.QuoteTTL = time.Hour
-	}
-	if c.MaxFileSize == 0 {
-		c.MaxFileSize = 16 << 30
-	}
+	lc, dc, nc := ledger.DefaultConfig(), dds.DefaultConfig(), network.DefaultConfig()
+	c.PricePerGiBMonth = cmp.Or(c.PricePerGiBMonth, lc.PricePerGiBMonth)
+	c.QuoteTTL = cmp.Or(c.QuoteTTL, lc.QuoteTTL)
+	c.MaxFileSize = cmp.Or(c.MaxFileSize, dc.MaxFileSize)
+	c.RepairAfter = cmp.Or(c.RepairAfter, nc.RepairAfter)
+	c.ReplicateEvery = cmp.Or(c.ReplicateEvery, nc.ReplicateEvery)
 	if c.SweepEvery == 0 {
 		c.SweepEvery = 30 * time.Second
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
-	}
-	if c.RepairAfter == 0 {
-		c.RepairAfter = 10 * time.Minute
-	}
-	if c.ReplicateEvery == 0 {
-		c.ReplicateEvery = 10 * time.Second
 	}
 	if c.GossipListen == "" {
 		host, _, err := net.SplitHostPort(c.Listen)
@@ -123,11 +114,10 @@ type Node struct {
 	Blobs    *blob.Store
 	Auth     *auth.Service
 	Ledger   *ledger.Ledger
+	Files    *files.Registry
 	DDS      *dds.Service
 	Billing  *billing.Service
 	Net      *network.Network
-	Confirm  *confirm.Service
-	Copies   *replica.Service
 	Provider *provider.Service
 	Deals    *deals.Service
 	Assets   *assets.Service
@@ -189,25 +179,19 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Ledger, err = ledger.Open(ctx, n.DB, cfg.Clock, schedule, cfg.QuoteTTL); err != nil {
 		return nil, err
 	}
-	if n.DDS, err = dds.New(ctx, n.DB, n.Blobs, n.Ledger, n.Auth, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
+	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
-	n.Billing = billing.New(n.Ledger, n.Auth, n.log, n.fileExists)
 	// Listen now, so that peers learn a URL that answers.
 	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("node: listen on %s: %w", cfg.Listen, err)
 	}
-	if n.Net, err = network.Start(ctx, network.Config{Key: n.Key, URL: n.URL(), GossipAddr: cfg.GossipListen,
-		Peers: cfg.Peers, Clock: cfg.Clock, Logger: n.log, PeersFile: filepath.Join(cfg.DataDir, "peers.json")}); err != nil {
+	ncfg := network.DefaultConfig()
+	ncfg.Peers, ncfg.GossipListen, ncfg.URL, ncfg.PeersFile = cfg.Peers, cfg.GossipListen, n.URL(), filepath.Join(cfg.DataDir, "peers.json")
+	ncfg.Confirmations, ncfg.Replicas, ncfg.RepairAfter, ncfg.ReplicateEvery = cfg.Confirmations, cfg.Replicas, cfg.RepairAfter, cfg.ReplicateEvery
+	if n.Net, err = network.New(ctx, ncfg, network.Deps{Key: n.Key, DB: n.DB, Blobs: n.Blobs, Files: n.Files, Ledger: n.Ledger,
+		Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
-	}
-	n.Confirm = &confirm.Service{Net: n.Net, Ledger: n.Ledger, Key: n.Key, Clock: cfg.Clock, Log: n.log, N: cfg.Confirmations}
-	n.DDS.Confirm = n.Confirm
-	if n.Copies, err = replica.New(ctx, n.DB, n.Blobs, n.Net, n.Ledger, n.DDS, cfg.Clock, n.log, cfg.Replicas, cfg.RepairAfter); err != nil {
-		return nil, err
-	}
-	if cfg.Replicas > 1 {
-		n.DDS.Replicas = n.Copies
 	}
 	if cfg.WasmCacheDir == "" {
 		cfg.WasmCacheDir = filepath.Join(cfg.DataDir, "wasm-cache")
@@ -225,15 +209,25 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	pcfg := cfg.Provider
-	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DDS, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}}
+	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.Files, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}}
 	if n.Provider, err = provider.New(ctx, pcfg, n.DB, n.Key, n.Ledger, n.Auth, cfg.Clock, n.log); err != nil {
 		return nil, err
 	}
-	n.Billing.AcceptOrders(n.Provider.DocumentService)
+	if n.Billing, err = billing.New(ctx, billing.DefaultConfig(), billing.Deps{Ledger: n.Ledger, Auth: n.Auth, Files: n.Files,
+		Orders: n.Provider, Log: n.log}); err != nil {
+		return nil, err
+	}
 	if n.Deals, err = n.openDeals(ctx); err != nil {
 		return nil, err
 	}
-	n.DDS.Filter = n.Storlets
+	var replicas dds.Replicas // a node that keeps no copies elsewhere heals from none
+	if cfg.Replicas > 1 {
+		replicas = n.Net
+	}
+	if n.DDS, err = dds.New(ctx, dds.Config{MaxFileSize: cfg.MaxFileSize}, dds.Deps{DB: n.DB, Files: n.Files, Ledger: n.Ledger,
+		Blobs: n.Blobs, Auth: n.Auth, Confirm: n.Net, Replicas: replicas, Filter: n.Storlets, Clock: cfg.Clock, Log: n.log}); err != nil {
+		return nil, err
+	}
 	if n.Compute, err = compute.New(ctx, cfg.Compute, cfg.DataDir, n.DB, n.Blobs, n.Provider, n.Ledger, n.Key, cfg.Clock, n.log); err != nil {
 		return nil, err
 	}
@@ -247,20 +241,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.log.Info("collected unreferenced blobs left by an earlier run", "count", removed)
 	}
 	n.Metrics = metrics.New()
-	n.Metrics.Gauges("dds_files", "Files by state.", "state", n.DDS.Counts)
-	n.Metrics.Gauges("dds_quotes", "Quotes by state.", "state", func(ctx context.Context) (map[string]int64, error) {
-		q, _, err := n.Ledger.Counts(ctx)
-		return q, err
-	})
-	n.Metrics.Gauges("dds_payments", "Payments by status.", "status", func(ctx context.Context) (map[string]int64, error) {
-		_, p, err := n.Ledger.Counts(ctx)
-		return p, err
-	})
+	n.Files.Gauges(n.Metrics)
+	n.Ledger.Gauges(n.Metrics)
 	n.Metrics.Gauges("dds_compute_jobs", "Compute jobs by status code.", "status", n.Compute.Counts)
-	n.Metrics.Gauges("dds_blob_store", "Objects and bytes in the blob store.", "measure", func(ctx context.Context) (map[string]int64, error) {
-		objs, bytes, err := n.Blobs.Usage(ctx)
-		return map[string]int64{"objects": objs, "bytes": bytes}, err
-	})
+	n.Blobs.Gauges(n.Metrics)
 	n.Assets.Gauges(n.Metrics)
 	n.Metrics.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", n.Storlets.Counts)
 	n.Metrics.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", n.Storlets.Runs)
@@ -348,10 +332,6 @@ func (n *Node) openDeals(ctx context.Context) (*deals.Service, error) {
 		Confirmer: n.cfg.DealConfirmer, Clock: n.cfg.Clock, Log: n.log.With("face", "deals")})
 }
 
-func (n *Node) fileExists(r *http.Request, id string) (bool, error) {
-	return n.DDS.Exists(r.Context(), id)
-}
-
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -359,11 +339,9 @@ func (n *Node) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", n.Metrics.Handler())
-	n.DDS.Register(mux)
-	n.Billing.Register(mux)
-	n.Net.Register(mux)
-	n.Confirm.Register(mux)
-	n.Copies.Register(mux)
+	n.DDS.Routes(mux)
+	n.Billing.Routes(mux)
+	n.Net.Routes(mux)
 	mux.HandleFunc("GET /network", n.network)
 	n.Provider.Register(mux)
 	n.Deals.Routes(mux)
@@ -407,13 +385,11 @@ func (n *Node) Start() error {
 			}
 		}()
 	}
-	if n.cfg.ReplicateEvery > 0 && n.cfg.Replicas > 1 {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.Copies.Run(ctx, n.cfg.ReplicateEvery)
-		}()
-	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.Net.Run(ctx)
+	}()
 	n.Compute.Start()
 	n.log.Info("serving", "url", n.URL())
 	return nil
@@ -423,7 +399,7 @@ func (n *Node) Start() error {
 // compute jobs past their retention: every clean-up on the one sweeper loop.
 func (n *Node) Sweep(ctx context.Context) (int, error) {
 	total := 0
-	for _, sweep := range []func(context.Context) (int, error){n.DDS.Sweep, n.Copies.Sweep, n.Compute.Sweep} {
+	for _, sweep := range []func(context.Context) (int, error){n.Files.Sweep, n.Net.Sweep, n.Compute.Sweep} {
 		k, err := sweep(ctx)
 		total += k
 		if err != nil {

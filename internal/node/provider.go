@@ -9,19 +9,19 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/blob"
-	"github.com/prometheus-dds/dds/internal/dds"
+	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // ddsFiles serves stored DDS files as the provider's native "dds" file type.
 type ddsFiles struct {
-	dds   *dds.Service
+	files *files.Registry
 	blobs *blob.Store
 }
 
 func (f ddsFiles) Stat(ctx context.Context, id string) (provider.LocalObject, error) {
-	file, err := f.dds.StoredFile(ctx, id)
+	file, err := f.files.StoredFile(ctx, id)
 	if err != nil {
 		return provider.LocalObject{}, err
 	}

@@ -171,7 +171,7 @@ func (nw *Network) Replicate(t testing.TB) {
 	t.Helper()
 	for _, nd := range nw.Nodes {
 		if nd.Node != nil {
-			if err := nd.Copies.Sync(context.Background()); err != nil {
+			if err := nd.Net.Sync(context.Background()); err != nil {
 				t.Logf("replication pass: %v", err)
 			}
 		}

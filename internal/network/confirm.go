@@ -1,8 +1,9 @@
-// Package confirm gets a price confirmed by peers before the node quotes it:
-// each peer recomputes the price from the file's size, content hash and
-// duration under its own price schedule and, if it agrees, signs the quote
-// with its node key. A quote stands only with N such signatures.
-package confirm
+package network
+
+// A price is confirmed by peers before the node quotes it: each peer
+// recomputes the price from the file's size, content hash and duration under
+// its own price schedule and, if it agrees, signs the quote with its node
+// key. A quote stands only with Confirmations such signatures.
 
 import (
 	"context"
@@ -10,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,13 +18,9 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
-	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
-	"github.com/prometheus-dds/dds/internal/network"
 )
 
 // Quote is what a peer is asked to confirm, and what it signs.
@@ -80,40 +76,33 @@ func (r Record) Verify(n int) error {
 	return nil
 }
 
-// Service asks peers to confirm and confirms for peers.
-type Service struct {
-	Net    *network.Network
-	Ledger *ledger.Ledger
-	Key    *identity.Key
-	Clock  clock.Clock
-	Log    *slog.Logger
-	N      int // confirmations required
-}
-
-// Confirm implements dds.Confirmer.
-func (s *Service) Confirm(ctx context.Context, c dds.Confirmation) (json.RawMessage, error) {
+// Confirm gets a price confirmed and signed by Confirmations peers, asked in
+// the rendezvous order of the file. It returns the Record to keep with the
+// quote.
+func (n *Network) Confirm(ctx context.Context, c ledger.Confirmation) (json.RawMessage, error) {
 	q := Quote{FileID: c.FileID, ContentHash: c.Hash, Size: c.Size, Duration: int64(c.Duration / time.Second),
-		Price: c.Price.String(), Schedule: s.Ledger.Schedule.Version(), ExpiresAt: c.ExpiresAt}
+		Price: c.Price.String(), Schedule: n.ledger.Version(), ExpiresAt: c.ExpiresAt}
 	rec := Record{Quote: q, Signatures: []Signature{}}
-	if s.N == 0 || s.Net.Standalone() {
+	need := n.cfg.Confirmations
+	if need == 0 || n.Standalone() {
 		return json.Marshal(rec)
 	}
-	candidates := s.Net.Peers(c.FileID)
+	candidates := n.Peers(c.FileID)
 	var (
 		mu      sync.Mutex
 		reasons []string
 	)
 	next := 0
-	for len(rec.Signatures) < s.N && next < len(candidates) {
+	for len(rec.Signatures) < need && next < len(candidates) {
 		// Ask as many of the next candidates, in rank order, as are missing.
-		batch := candidates[next:min(next+s.N-len(rec.Signatures), len(candidates))]
+		batch := candidates[next:min(next+need-len(rec.Signatures), len(candidates))]
 		next += len(batch)
 		var wg sync.WaitGroup
 		for _, m := range batch {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				sig, err := s.ask(ctx, m, q)
+				sig, err := n.ask(ctx, m, q)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -125,21 +114,21 @@ func (s *Service) Confirm(ctx context.Context, c dds.Confirmation) (json.RawMess
 		}
 		wg.Wait()
 	}
-	if len(rec.Signatures) < s.N {
-		s.Log.Warn("price not confirmed", "file", c.FileID, "have", len(rec.Signatures), "need", s.N, "reasons", reasons)
+	if len(rec.Signatures) < need {
+		n.log.Warn("price not confirmed", "file", c.FileID, "have", len(rec.Signatures), "need", need, "reasons", reasons)
 		return nil, apierr.New(http.StatusServiceUnavailable, "confirmation_unavailable",
 			"the price needs confirmation by %d peers but only %d of %d live peers confirmed (%s); retry later, or run the node with fewer --confirmations",
-			s.N, len(rec.Signatures), len(candidates), strings.Join(reasons, "; "))
+			need, len(rec.Signatures), len(candidates), strings.Join(reasons, "; "))
 	}
 	return json.Marshal(rec)
 }
 
-func (s *Service) ask(ctx context.Context, m network.Member, q Quote) (Signature, error) {
+func (n *Network) ask(ctx context.Context, m Member, q Quote) (Signature, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var sig Signature
-	if err := s.Net.Call(ctx, m, http.MethodPost, network.Prefix+"confirm", q, &sig); err != nil {
-		var re *network.RemoteError
+	if err := n.call(ctx, m, http.MethodPost, Prefix+"confirm", q, &sig); err != nil {
+		var re *RemoteError
 		if errors.As(err, &re) {
 			return Signature{}, fmt.Errorf("%s refused: %s", m.ID, re.Detail)
 		}
@@ -153,45 +142,44 @@ func (s *Service) ask(ctx context.Context, m network.Member, q Quote) (Signature
 	return sig, nil
 }
 
-// Register adds the peer side: POST /internal/v1/confirm.
-func (s *Service) Register(mux *http.ServeMux) {
-	s.Net.Handle(mux, "POST "+network.Prefix+"confirm", func(w http.ResponseWriter, r *http.Request) {
-		sig, err := s.confirmFor(r)
-		if err != nil {
-			jsonapi.WriteError(w, s.Log, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(sig)
-	})
+// confirmFor is the peer side (POST /internal/v1/confirm): it signs a quote
+// that this node prices alike.
+func (n *Network) confirmFor(w http.ResponseWriter, r *http.Request) error {
+	sig, err := n.sign(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(sig)
+	return nil
 }
 
-func (s *Service) confirmFor(r *http.Request) (Signature, error) {
+func (n *Network) sign(r *http.Request) (Signature, error) {
 	var q Quote
 	if err := json.NewDecoder(r.Body).Decode(&q); err != nil {
 		return Signature{}, apierr.BadRequest("bad_quote", "quote is not valid JSON: %v", err)
 	}
-	if mine := s.Ledger.Schedule.Version(); q.Schedule != mine {
+	if mine := n.ledger.Version(); q.Schedule != mine {
 		return Signature{}, apierr.Conflict("schedule_mismatch", "this node prices with schedule %s, the quote uses %s", mine, q.Schedule)
 	}
 	if q.Size < 0 || q.Duration <= 0 || q.FileID == "" || len(q.ContentHash) != 64 {
 		return Signature{}, apierr.BadRequest("bad_quote", "quote lacks a file id, content hash, size or duration")
 	}
-	price, err := s.Ledger.Schedule.Price(q.Size, time.Duration(q.Duration)*time.Second)
+	price, err := n.ledger.Price(q.Size, time.Duration(q.Duration)*time.Second)
 	if err != nil {
 		return Signature{}, err
 	}
 	if asked, err := money.Parse(q.Price); err != nil || asked != price {
 		return Signature{}, apierr.Conflict("price_mismatch", "this node computes %s tokens, the quote says %s", price, q.Price)
 	}
-	now := s.Clock.Now()
-	if !q.ExpiresAt.After(now) || q.ExpiresAt.After(now.Add(s.Ledger.TTL+time.Minute)) {
+	now := n.clock.Now()
+	if !q.ExpiresAt.After(now) || q.ExpiresAt.After(now.Add(n.ledger.QuoteTTL()+time.Minute)) {
 		return Signature{}, apierr.Conflict("bad_expiry", "quote expiry %s is outside this node's quote TTL", q.ExpiresAt.Format(time.RFC3339))
 	}
-	raw, err := s.Key.SignHash(q.Digest())
+	raw, err := n.key.SignHash(q.Digest())
 	if err != nil {
 		return Signature{}, err
 	}
-	s.Log.Debug("confirmed a quote", "for", network.Sender(r.Context()), "file", q.FileID, "price", q.Price)
-	return Signature{Node: s.Key.ID(), Signature: "0x" + hex.EncodeToString(raw)}, nil
+	n.log.Debug("confirmed a quote", "for", sender(r.Context()), "file", q.FileID, "price", q.Price)
+	return Signature{Node: n.key.ID(), Signature: "0x" + hex.EncodeToString(raw)}, nil
 }

@@ -1,4 +1,4 @@
-package replica_test
+package network_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
@@ -45,11 +46,11 @@ func BenchmarkReplicate16MiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := a.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.Quote.Price}); err != nil {
+		if _, err := a.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.Quote.Price}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := a.Copies.Sync(ctx); err != nil {
+		if err := a.Net.Sync(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
