@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -22,7 +24,12 @@ func openAccounts(ctx context.Context, data string) (a *auth.Service, closeFn fu
 	if err != nil {
 		return nil, nil, err
 	}
-	if a, err = node.OpenAuth(ctx, data, db, clock.Real{}); err != nil {
+	key, _, err := identity.LoadOrCreate(filepath.Join(data, "node.key"))
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if a, err = node.OpenAuth(ctx, data, db, clock.Real{}, key); err != nil {
 		db.Close()
 		return nil, nil, err
 	}

@@ -76,17 +76,35 @@ var migrations = []string{
 
 // Service manages principals and tokens.
 type Service struct {
-	db    *store.DB
-	clock clock.Clock
-	aead  cipher.AEAD
+	db     *store.DB
+	clock  clock.Clock
+	aead   cipher.AEAD
+	signer Signer
 }
 
-// Open prepares the auth tables. secret (32 bytes) seals stored tokens.
-func Open(ctx context.Context, db *store.DB, secret []byte, c clock.Clock) (*Service, error) {
-	if err := db.Migrate(ctx, "auth", migrations); err != nil {
+// Config is what auth is opened with.
+type Config struct {
+	Secret []byte // 32 bytes that seal stored tokens, so their owners can list them
+}
+
+// Deps are what auth uses.
+type Deps struct {
+	DB    *store.DB
+	Clock clock.Clock
+	// Signer signs the account events made here, so that the network accepts
+	// them; nil logs no events (the accounts stay on this node).
+	Signer Signer
+}
+
+// New prepares the auth tables.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := deps.DB.Migrate(ctx, "auth", migrations); err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(secret)
+	if err := deps.DB.Migrate(ctx, "auth-events", replicationMigrations); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("auth: node secret: %w", err)
 	}
@@ -94,7 +112,11 @@ func Open(ctx context.Context, db *store.DB, secret []byte, c clock.Clock) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	return &Service{db: db, clock: c, aead: aead}, nil
+	s := &Service{db: deps.DB, clock: deps.Clock, aead: aead, signer: deps.Signer}
+	if err := s.backfill(ctx); err != nil {
+		return nil, fmt.Errorf("auth: log the accounts of an earlier version: %w", err)
+	}
+	return s, nil
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
@@ -115,8 +137,16 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (
 		return Principal{}, apierr.BadRequest("bad_name", "name %q: use 1-64 letters, digits, '.', '_', '@' or '-'", name)
 	}
 	p := Principal{ID: id, Name: name, Role: role, Created: s.clock.Now()}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO principals(id,name,role,created_at) VALUES(?,?,?,?)`,
-		p.ID, p.Name, string(p.Role), store.Time(p.Created))
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO principals(id,name,role,created_at) VALUES(?,?,?,?)`,
+			p.ID, p.Name, string(p.Role), store.Time(p.Created)); err != nil {
+			return err
+		}
+		if role == RoleAdmin {
+			return nil // admins are per node
+		}
+		return s.record(tx, Event{Kind: EventPrincipal, Principal: p.ID, Name: p.Name, Role: p.Role, Time: p.Created})
+	})
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 		return Principal{}, apierr.Conflict("name_taken", "a principal named %q exists already", name)
 	}
@@ -151,8 +181,14 @@ func (s *Service) IssueToken(ctx context.Context, principalID, label string) (st
 		return "", err
 	}
 	sealed := s.aead.Seal(nonce, nonce, []byte(tok), []byte(principalID))
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens(hash,principal_id,label,sealed,created_at) VALUES(?,?,?,?,?)`,
-		tokenHash(tok), principalID, label, sealed, store.Time(s.clock.Now()))
+	now := s.clock.Now()
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at) VALUES(?,?,?,?,?)`,
+			tokenHash(tok), principalID, label, sealed, store.Time(now)); err != nil {
+			return err
+		}
+		return s.recordFor(tx, principalID, Event{Kind: EventToken, Principal: principalID, Token: tokenHash(tok), Label: label, Time: now})
+	})
 	if err != nil {
 		return "", err
 	}
@@ -204,21 +240,36 @@ func (s *Service) Tokens(ctx context.Context, principalID string) ([]string, err
 	return out, rows.Err()
 }
 
-// Revoke deletes a token. Only its owner or an admin may revoke it.
+// Revoke deletes a token, on every node of the network. Only its owner or an
+// admin may revoke it.
 func (s *Service) Revoke(ctx context.Context, by Principal, token string) error {
-	q := `DELETE FROM tokens WHERE hash=? AND principal_id=?`
-	args := []any{tokenHash(token), by.ID}
-	if by.IsAdmin() {
-		q, args = `DELETE FROM tokens WHERE hash=?`, args[:1]
+	hash := tokenHash(token)
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		var owner string
+		err := tx.QueryRow(`SELECT principal_id FROM tokens WHERE hash=?`, hash).Scan(&owner)
+		if errors.Is(store.NotFound(err), store.ErrNotFound) || (err == nil && owner != by.ID && !by.IsAdmin()) {
+			return apierr.NotFound("no such token")
+		} else if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		if err := revokeHash(tx, hash, now); err != nil {
+			return err
+		}
+		return s.recordFor(tx, owner, Event{Kind: EventRevoke, Principal: owner, Token: hash, Time: now})
+	})
+}
+
+// recordFor logs e unless its principal is an admin (admins are per node).
+func (s *Service) recordFor(tx *store.Tx, principalID string, e Event) error {
+	var role string
+	if err := tx.QueryRow(`SELECT role FROM principals WHERE id=?`, principalID).Scan(&role); err != nil {
+		return store.NotFound(err)
 	}
-	res, err := s.db.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
+	if Role(role) == RoleAdmin {
+		return nil
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apierr.NotFound("no such token")
-	}
-	return nil
+	return s.record(tx, e)
 }
 
 // SetPassword gives a principal a password (stored as an argon2id hash).
@@ -233,21 +284,31 @@ func (s *Service) SetPassword(ctx context.Context, principalID, password string)
 	h := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, 32)
 	enc := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(h))
-	res, err := s.db.ExecContext(ctx, `UPDATE principals SET password_hash=? WHERE id=?`, enc, principalID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apierr.NotFound("no such principal")
-	}
-	return nil
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(`UPDATE principals SET password_hash=? WHERE id=?`, enc, principalID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return apierr.NotFound("no such principal")
+		}
+		return s.recordFor(tx, principalID, Event{Kind: EventPassword, Principal: principalID, Password: enc})
+	})
 }
 
 // ClearPassword removes a principal's password, so it no longer logs in
 // with one.
 func (s *Service) ClearPassword(ctx context.Context, principalID string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE principals SET password_hash=NULL WHERE id=?`, principalID)
-	return err
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(`UPDATE principals SET password_hash=NULL WHERE id=?`, principalID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.recordFor(tx, principalID, Event{Kind: EventClearPassword, Principal: principalID})
+	})
 }
 
 // OWASP's recommended argon2id settings (19 MiB, 2 passes).

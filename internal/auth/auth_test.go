@@ -19,7 +19,7 @@ func open(t *testing.T, secret byte) (*Service, *store.DB) {
 	t.Cleanup(func() { db.Close() })
 	key := make([]byte, 32)
 	key[0] = secret
-	s, err := Open(context.Background(), db, key, clock.Real{})
+	s, err := New(context.Background(), Config{Secret: key}, Deps{DB: db, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}

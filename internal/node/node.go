@@ -172,7 +172,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Blobs, err = blob.Open(ctx, filepath.Join(cfg.DataDir, "blobs"), n.DB, n.log); err != nil {
 		return nil, err
 	}
-	if n.Auth, err = OpenAuth(ctx, cfg.DataDir, n.DB, cfg.Clock); err != nil {
+	if n.Auth, err = OpenAuth(ctx, cfg.DataDir, n.DB, cfg.Clock, n.Key); err != nil {
 		return nil, err
 	}
 	schedule := ledger.Schedule{PerGiBMonth: cfg.PricePerGiBMonth, MinPrice: cfg.MinPrice}
@@ -264,9 +264,10 @@ func OpenDB(dataDir string) (*store.DB, error) {
 	return store.Open(filepath.Join(dataDir, "meta.db"))
 }
 
-// OpenAuth opens the principals and tokens of a data directory (for the
-// commands that manage them while the node runs).
-func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock) (*auth.Service, error) {
+// OpenAuth opens the principals and tokens of a data directory (also for the
+// commands that manage them while the node runs). Changes are signed with the
+// node key, so the network takes them.
+func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock, key *identity.Key) (*auth.Service, error) {
 	secretPath := filepath.Join(dataDir, "secret.key")
 	raw, err := os.ReadFile(secretPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -285,7 +286,7 @@ func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock) 
 	if err != nil || len(secret) != 32 {
 		return nil, fmt.Errorf("node: %s is not 32 hex-encoded bytes", secretPath)
 	}
-	return auth.Open(ctx, db, secret, c)
+	return auth.New(ctx, auth.Config{Secret: secret}, auth.Deps{DB: db, Clock: c, Signer: key})
 }
 
 // ensureAdmin creates the first admin and its token on first start.

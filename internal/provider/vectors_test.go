@@ -150,7 +150,7 @@ func FuzzParseFileList(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, err := auth.Open(ctx, db, make([]byte, 32), c)
+	a, err := auth.New(ctx, auth.Config{Secret: make([]byte, 32)}, auth.Deps{DB: db, Clock: c})
 	if err != nil {
 		f.Fatal(err)
 	}
