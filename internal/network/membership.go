@@ -55,7 +55,9 @@ type Network struct {
 	files  Files
 	ledger Ledger
 	kicks  chan struct{}
-	syncMu sync.Mutex
+
+	accounts Accounts
+	syncMu   sync.Mutex
 }
 
 type meta struct {

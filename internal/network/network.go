@@ -34,6 +34,7 @@ type Config struct {
 	Replicas       int           // copies of a paid file in all, this node's included (0 or 1: no replication)
 	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced
 	ReplicateEvery time.Duration // replication pass interval; <=0 disables the background loop
+	AccountsEvery  time.Duration // how often peers' account events are pulled; <=0 disables the background loop
 
 	URL       string        // this node's HTTP base URL, as members reach it
 	PeersFile string        // remembers the URLs of the members met, to rejoin after a restart without flags; "" forgets them
@@ -43,7 +44,7 @@ type Config struct {
 // DefaultConfig is 3 confirmations and 3 copies, repaired after 10 minutes.
 func DefaultConfig() Config {
 	return Config{Confirmations: 3, Replicas: 3,
-		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, MaxSkew: time.Minute}
+		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, AccountsEvery: time.Second, MaxSkew: time.Minute}
 }
 
 // RegisterFlags registers the network's flags, defaulting to c's values.
@@ -95,8 +96,11 @@ type Deps struct {
 	Blobs  Blobs
 	Files  Files
 	Ledger Ledger
-	Clock  clock.Clock
-	Log    *slog.Logger
+	// Accounts are replicated to and from every peer; nil keeps them on
+	// this node.
+	Accounts Accounts
+	Clock    clock.Clock
+	Log      *slog.Logger
 }
 
 // component keeps the replication tables' migrations under their old name,
@@ -112,7 +116,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	}
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{},
 		client: &http.Client{Timeout: 0}, replay: newReplayCache(),
-		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, kicks: make(chan struct{}, 1)}
+		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, kicks: make(chan struct{}, 1)}
 	if err := n.join(ctx); err != nil {
 		return nil, err
 	}
@@ -130,12 +134,24 @@ func (n *Network) Routes(mux *http.ServeMux) {
 	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
 	n.handle(mux, "POST "+Prefix+"replicas", n.wrap(n.accept))
 	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
+	if n.accounts != nil {
+		n.handle(mux, "POST "+accountsPath, n.wrap(n.serveAccounts))
+	}
 }
 
-// Run replicates every ReplicateEvery, and soon after a payment, until ctx
-// ends; it returns at once when the node keeps no copies elsewhere.
+// Run pulls the peers' account events every AccountsEvery and replicates
+// every ReplicateEvery, and soon after a payment, until ctx ends.
 func (n *Network) Run(ctx context.Context) {
+	if n.accounts != nil && n.cfg.AccountsEvery > 0 {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			n.runAccounts(ctx)
+		}()
+	}
 	if n.cfg.ReplicateEvery <= 0 || n.cfg.Replicas <= 1 {
+		<-ctx.Done()
 		return
 	}
 	t := time.NewTicker(n.cfg.ReplicateEvery)

@@ -189,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	ncfg := network.DefaultConfig()
 	ncfg.Peers, ncfg.GossipListen, ncfg.URL, ncfg.PeersFile = cfg.Peers, cfg.GossipListen, n.URL(), filepath.Join(cfg.DataDir, "peers.json")
 	ncfg.Confirmations, ncfg.Replicas, ncfg.RepairAfter, ncfg.ReplicateEvery = cfg.Confirmations, cfg.Replicas, cfg.RepairAfter, cfg.ReplicateEvery
-	if n.Net, err = network.New(ctx, ncfg, network.Deps{Key: n.Key, DB: n.DB, Blobs: n.Blobs, Files: n.Files, Ledger: n.Ledger,
+	if n.Net, err = network.New(ctx, ncfg, network.Deps{Key: n.Key, DB: n.DB, Blobs: n.Blobs, Files: n.Files, Ledger: n.Ledger, Accounts: n.Auth,
 		Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
