@@ -1,0 +1,66 @@
+package storlets
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus-dds/dds/internal/sandbox"
+)
+
+type moduleKey struct{ hash, entry string }
+
+// compiled is a module compiled once, on first use.
+type compiled struct {
+	once sync.Once
+	mod  *sandbox.Module
+	err  error
+}
+
+// module returns the compiled module of a blob, compiling it on first use.
+func (s *Service) module(ctx context.Context, hash, entry string) (*sandbox.Module, error) {
+	key := moduleKey{hash, entry}
+	s.mu.Lock()
+	c, ok := s.modules[key]
+	if !ok {
+		c = &compiled{}
+		s.modules[key] = c
+	}
+	s.mu.Unlock()
+	c.once.Do(func() {
+		c.mod, c.err = s.compileBlob(ctx, hash, entry)
+	})
+	if c.err != nil {
+		s.mu.Lock()
+		if s.modules[key] == c {
+			delete(s.modules, key) // let a later request try again
+		}
+		s.mu.Unlock()
+	}
+	return c.mod, c.err
+}
+
+func (s *Service) compileBlob(ctx context.Context, hash, entry string) (*sandbox.Module, error) {
+	f, err := s.store.blobs.Open(hash)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	wasm, err := readAllLimit(f, s.rt.Limits().MaxModule)
+	if err != nil {
+		return nil, err
+	}
+	return s.rt.Compile(context.WithoutCancel(ctx), wasm, entry)
+}
+
+// remember caches a module compiled at upload.
+func (s *Service) remember(hash string, m *sandbox.Module) {
+	c := &compiled{mod: m}
+	c.once.Do(func() {})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.modules[moduleKey{hash, m.Entry()}]; ok {
+		m.Close(context.Background()) // the same content, compiled already
+		return
+	}
+	s.modules[moduleKey{hash, m.Entry()}] = c
+}
