@@ -2,8 +2,11 @@ package storlets
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync"
 
+	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 )
 
@@ -63,4 +66,26 @@ func (s *Service) remember(hash string, m *sandbox.Module) {
 		return
 	}
 	s.modules[moduleKey{hash, m.Entry()}] = c
+}
+
+// dataError maps a compile failure to a 400 that says why.
+func dataError(err error) error {
+	var ie *sandbox.InvalidModuleError
+	if errors.As(err, &ie) {
+		return apierr.BadRequest("invalid_module", "the data is not a module this node can run: %s", ie.Reason)
+	}
+	return err
+}
+
+var errTooLarge = errors.New("too large")
+
+func readAllLimit(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, errTooLarge
+	}
+	return b, nil
 }

@@ -2,12 +2,10 @@ package storlets
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"path"
 	"strings"
 
-	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 )
 
@@ -133,24 +131,4 @@ func (s *Service) depEndpoints() endpoints {
 	k := depKind
 	return endpoints{list: k.list(s), create: s.createDep, get: k.show(s), update: s.updateDep,
 		delete: k.delete(s), upload: s.uploadDep, deployed: s.listDeployedDeps, deploy: s.deployDep, undeploy: k.undeploy(s)}
-}
-
-// writeError answers with the face's error body: the spec asks only for JSON.
-func (s *Service) writeError(w http.ResponseWriter, err error) {
-	e, ok := apierr.As(err)
-	if !ok {
-		s.log.Error("storlets request failed", "err", err)
-	}
-	if e.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, e.Status, api.StorletsError{Error: e.Code, Message: e.Detail})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/blob"
-	"github.com/prometheus-dds/dds/internal/sandbox"
 )
 
 // uploadStorlet validates and compiles the module before storing it: a file
@@ -87,15 +86,6 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// dataError maps a compile failure to a 400 that says why.
-func dataError(err error) error {
-	var ie *sandbox.InvalidModuleError
-	if errors.As(err, &ie) {
-		return apierr.BadRequest("invalid_module", "the data is not a module this node can run: %s", ie.Reason)
-	}
-	return err
-}
-
 func uploadError(err error, max int64) error {
 	var mb *http.MaxBytesError
 	switch {
@@ -105,19 +95,6 @@ func uploadError(err error, max int64) error {
 		return apierr.New(http.StatusInsufficientStorage, "no_space", "the node is out of disk space")
 	}
 	return err
-}
-
-var errTooLarge = errors.New("too large")
-
-func readAllLimit(r io.Reader, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, errTooLarge
-	}
-	return b, nil
 }
 
 // dataReader returns the uploaded bytes: the raw body, or the first file
