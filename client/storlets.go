@@ -14,110 +14,81 @@ import (
 	"github.com/prometheus-dds/dds/api"
 )
 
-// The storlets controller (admin token). Storlets and dependencies have the
-// same endpoints below their roots.
-const (
-	storletsRoot     = "/storlets"
-	dependenciesRoot = "/storlets/dependencies"
-)
-
-// Storlets lists every storlet.
-func (c *Client) Storlets(ctx context.Context) ([]api.Storlet, error) {
-	return storletsCall[[]api.Storlet](ctx, c, http.MethodGet, storletsRoot, nil, http.StatusOK)
+// Controller is the storlets controller's calls (admin token) on one kind
+// of record: storlets (R api.Storlet, M api.StorletMeta) or dependencies
+// (R api.StorletDependency, M api.StorletDependencyMeta). Both kinds have
+// the same endpoints below their roots.
+type Controller[R, M any] struct {
+	c    *Client
+	root string
 }
 
-// Storlet reads one storlet.
-func (c *Client) Storlet(ctx context.Context, id int64) (api.Storlet, error) {
-	return storletsCall[api.Storlet](ctx, c, http.MethodGet, recordPath(storletsRoot, id), nil, http.StatusOK)
+// Storlets are the calls on storlets.
+func (c *Client) Storlets() Controller[api.Storlet, api.StorletMeta] {
+	return Controller[api.Storlet, api.StorletMeta]{c, "/storlets"}
 }
 
-// CreateStorlet registers a storlet; its module is uploaded next
-// (UploadStorlet).
-func (c *Client) CreateStorlet(ctx context.Context, meta api.StorletMeta) (api.Storlet, error) {
-	return storletsCall[api.Storlet](ctx, c, http.MethodPost, storletsRoot, meta, http.StatusCreated)
+// Dependencies are the calls on storlet dependencies (files storlets read).
+func (c *Client) Dependencies() Controller[api.StorletDependency, api.StorletDependencyMeta] {
+	return Controller[api.StorletDependency, api.StorletDependencyMeta]{c, "/storlets/dependencies"}
 }
 
-// UpdateStorlet changes the fields meta sets.
-func (c *Client) UpdateStorlet(ctx context.Context, id int64, meta api.StorletMeta) (api.Storlet, error) {
-	return storletsCall[api.Storlet](ctx, c, http.MethodPut, recordPath(storletsRoot, id), meta, http.StatusOK)
+// List lists every record.
+func (k Controller[R, M]) List(ctx context.Context) ([]R, error) {
+	return storletsCall[[]R](ctx, k.c, http.MethodGet, k.root, nil, http.StatusOK)
 }
 
-// UploadStorlet uploads a storlet's module (a WASI preview 1 command).
-func (c *Client) UploadStorlet(ctx context.Context, id int64, module io.Reader) (api.Storlet, error) {
-	return storletsCall[api.Storlet](ctx, c, http.MethodPut, recordPath(storletsRoot, id)+"/data", module, http.StatusCreated)
+// Get reads one record.
+func (k Controller[R, M]) Get(ctx context.Context, id int64) (R, error) {
+	return storletsCall[R](ctx, k.c, http.MethodGet, k.path(id), nil, http.StatusOK)
 }
 
-// DeleteStorlet deletes a storlet that is not deployed.
-func (c *Client) DeleteStorlet(ctx context.Context, id int64) error {
-	_, err := storletsCall[struct{}](ctx, c, http.MethodDelete, recordPath(storletsRoot, id), nil, http.StatusNoContent)
+// Create registers a record; its data is uploaded next (Upload).
+func (k Controller[R, M]) Create(ctx context.Context, meta M) (R, error) {
+	return storletsCall[R](ctx, k.c, http.MethodPost, k.root, meta, http.StatusCreated)
+}
+
+// Update changes the fields meta sets.
+func (k Controller[R, M]) Update(ctx context.Context, id int64, meta M) (R, error) {
+	return storletsCall[R](ctx, k.c, http.MethodPut, k.path(id), meta, http.StatusOK)
+}
+
+// Upload uploads a record's data: a storlet's module (a WASI preview 1
+// command), a dependency's file.
+func (k Controller[R, M]) Upload(ctx context.Context, id int64, data io.Reader) (R, error) {
+	return storletsCall[R](ctx, k.c, http.MethodPut, k.path(id)+"/data", data, http.StatusCreated)
+}
+
+// Delete deletes a record that is not deployed.
+func (k Controller[R, M]) Delete(ctx context.Context, id int64) error {
+	_, err := storletsCall[struct{}](ctx, k.c, http.MethodDelete, k.path(id), nil, http.StatusNoContent)
 	return err
 }
 
-// DeployStorlet deploys a storlet to an account (a principal id), or sets
-// the parameters (a query string, "select=user_id&x=1") of its deployment.
-func (c *Client) DeployStorlet(ctx context.Context, account string, id int64, params string) (api.StorletDeployment, error) {
-	return storletsCall[api.StorletDeployment](ctx, c, http.MethodPut, deployPath(storletsRoot, account, "deploy", id),
+// Deploy deploys a record to an account (a principal id). A storlet's
+// params are a query string ("select=user_id&x=1"); deploying it again sets
+// them. Dependencies take no params; deploying one again changes nothing.
+func (k Controller[R, M]) Deploy(ctx context.Context, account string, id int64, params string) (api.StorletDeployment, error) {
+	return storletsCall[api.StorletDeployment](ctx, k.c, http.MethodPut, k.deployPath(account, "deploy", id),
 		api.StorletDeploy{Params: params}, http.StatusCreated)
 }
 
-// UndeployStorlet undeploys a storlet from an account.
-func (c *Client) UndeployStorlet(ctx context.Context, account string, id int64) error {
-	_, err := storletsCall[struct{}](ctx, c, http.MethodPut, deployPath(storletsRoot, account, "undeploy", id), nil, http.StatusNoContent)
+// Undeploy undeploys a record from an account.
+func (k Controller[R, M]) Undeploy(ctx context.Context, account string, id int64) error {
+	_, err := storletsCall[struct{}](ctx, k.c, http.MethodPut, k.deployPath(account, "undeploy", id), nil, http.StatusNoContent)
 	return err
 }
 
-// DeployedStorlets lists the storlets deployed to an account, in the order
-// they run, with their parameters.
-func (c *Client) DeployedStorlets(ctx context.Context, account string) ([]api.Storlet, error) {
-	return storletsCall[[]api.Storlet](ctx, c, http.MethodGet, storletsRoot+"/"+url.PathEscape(account)+"/deploy", nil, http.StatusOK)
+// Deployed lists the records deployed to an account; storlets in the order
+// they run, with their params.
+func (k Controller[R, M]) Deployed(ctx context.Context, account string) ([]R, error) {
+	return storletsCall[[]R](ctx, k.c, http.MethodGet, k.root+"/"+url.PathEscape(account)+"/deploy", nil, http.StatusOK)
 }
 
-// Dependencies lists every dependency.
-func (c *Client) Dependencies(ctx context.Context) ([]api.StorletDependency, error) {
-	return storletsCall[[]api.StorletDependency](ctx, c, http.MethodGet, dependenciesRoot, nil, http.StatusOK)
-}
+func (k Controller[R, M]) path(id int64) string { return k.root + "/" + strconv.FormatInt(id, 10) }
 
-// Dependency reads one dependency.
-func (c *Client) Dependency(ctx context.Context, id int64) (api.StorletDependency, error) {
-	return storletsCall[api.StorletDependency](ctx, c, http.MethodGet, recordPath(dependenciesRoot, id), nil, http.StatusOK)
-}
-
-// CreateDependency registers a dependency; its file is uploaded next
-// (UploadDependency).
-func (c *Client) CreateDependency(ctx context.Context, meta api.StorletDependencyMeta) (api.StorletDependency, error) {
-	return storletsCall[api.StorletDependency](ctx, c, http.MethodPost, dependenciesRoot, meta, http.StatusCreated)
-}
-
-// UpdateDependency changes the fields meta sets.
-func (c *Client) UpdateDependency(ctx context.Context, id int64, meta api.StorletDependencyMeta) (api.StorletDependency, error) {
-	return storletsCall[api.StorletDependency](ctx, c, http.MethodPut, recordPath(dependenciesRoot, id), meta, http.StatusOK)
-}
-
-// UploadDependency uploads a dependency's file.
-func (c *Client) UploadDependency(ctx context.Context, id int64, file io.Reader) (api.StorletDependency, error) {
-	return storletsCall[api.StorletDependency](ctx, c, http.MethodPut, recordPath(dependenciesRoot, id)+"/data", file, http.StatusCreated)
-}
-
-// DeleteDependency deletes a dependency that is not deployed.
-func (c *Client) DeleteDependency(ctx context.Context, id int64) error {
-	_, err := storletsCall[struct{}](ctx, c, http.MethodDelete, recordPath(dependenciesRoot, id), nil, http.StatusNoContent)
-	return err
-}
-
-// DeployDependency deploys a dependency to an account; again changes nothing.
-func (c *Client) DeployDependency(ctx context.Context, account string, id int64) (api.StorletDeployment, error) {
-	return storletsCall[api.StorletDeployment](ctx, c, http.MethodPut, deployPath(dependenciesRoot, account, "deploy", id), nil, http.StatusCreated)
-}
-
-// UndeployDependency undeploys a dependency from an account.
-func (c *Client) UndeployDependency(ctx context.Context, account string, id int64) error {
-	_, err := storletsCall[struct{}](ctx, c, http.MethodPut, deployPath(dependenciesRoot, account, "undeploy", id), nil, http.StatusNoContent)
-	return err
-}
-
-// DeployedDependencies lists the dependencies deployed to an account.
-func (c *Client) DeployedDependencies(ctx context.Context, account string) ([]api.StorletDependency, error) {
-	return storletsCall[[]api.StorletDependency](ctx, c, http.MethodGet, dependenciesRoot+"/"+url.PathEscape(account)+"/deploy", nil, http.StatusOK)
+func (k Controller[R, M]) deployPath(account, verb string, id int64) string {
+	return k.root + "/" + url.PathEscape(account) + "/" + verb + "/" + strconv.FormatInt(id, 10)
 }
 
 // RunStorlet is the header of a read (Open) that runs the named storlet,
@@ -129,12 +100,6 @@ func RunStorlet(name string, params ...string) http.Header {
 		h.Set("X-Storlet-Parameter-"+strconv.Itoa(i+1), p)
 	}
 	return h
-}
-
-func recordPath(root string, id int64) string { return root + "/" + strconv.FormatInt(id, 10) }
-
-func deployPath(root, account, verb string, id int64) string {
-	return root + "/" + url.PathEscape(account) + "/" + verb + "/" + strconv.FormatInt(id, 10)
 }
 
 // storletsCall sends body (nil, raw bytes from an io.Reader, or else JSON)

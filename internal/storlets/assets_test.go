@@ -30,7 +30,7 @@ func TestStorletsOnAssets(t *testing.T) {
 	plain := register(csvData)
 	want(t, dep7, 201, "PUT", "/api/v1/assets/"+plain, csvData, auth...)
 	up := addStorlet(t, admin, "upper", "")
-	must(admin.DeployStorlet(context.Background(), account(t, nd, alice), up.ID, ""))(t)
+	must(admin.Storlets().Deploy(context.Background(), account(t, nd, alice), up.ID, ""))(t)
 
 	// Any reader of Alice's asset sees it through Alice's storlets.
 	r := want(t, dep7, 200, "GET", "/api/v1/assets/"+plain, nil, "Authorization", "token "+nd.NewUser(t))

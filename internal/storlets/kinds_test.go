@@ -20,8 +20,8 @@ func TestKindErrorMessages(t *testing.T) {
 	admin := nd.Admin()
 	acct := account(t, nd, nd.UserToken)
 
-	st := must(admin.CreateStorlet(ctx, api.StorletMeta{Name: ptr("bare")}))(t)
-	d := must(admin.CreateDependency(ctx, api.StorletDependencyMeta{Name: ptr("dep.txt"), Version: ptr("1")}))(t)
+	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("bare")}))(t)
+	d := must(admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("dep.txt"), Version: ptr("1")}))(t)
 
 	body := func(code, msg string) string {
 		return fmt.Sprintf("{\"error\":%q,\"message\":%q}\n", code, msg)
@@ -51,10 +51,10 @@ func TestKindErrorMessages(t *testing.T) {
 	}
 
 	// Deployed, neither can be deleted.
-	must(admin.UploadStorlet(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
-	must(admin.UploadDependency(ctx, d.ID, strings.NewReader("x")))(t)
-	must(admin.DeployStorlet(ctx, acct, st.ID, ""))(t)
-	must(admin.DeployDependency(ctx, acct, d.ID))(t)
+	must(admin.Storlets().Upload(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
+	must(admin.Dependencies().Upload(ctx, d.ID, strings.NewReader("x")))(t)
+	must(admin.Storlets().Deploy(ctx, acct, st.ID, ""))(t)
+	must(admin.Dependencies().Deploy(ctx, acct, d.ID, ""))(t)
 	check(409, "DELETE", fmt.Sprintf("/storlets/%d", st.ID),
 		body("deployed", fmt.Sprintf("storlet %d is deployed to %s; undeploy it first (PUT /storlets/<account>/undeploy/%d)", st.ID, acct, st.ID)))
 	check(409, "DELETE", fmt.Sprintf("/dependencies/%d", d.ID),

@@ -172,9 +172,9 @@ func addStorlet(t testing.TB, admin *client.Client, name, dependency string) api
 	t.Helper()
 	ctx := context.Background()
 	lang, version, meta, main := "wasm", "1.0", "no", "_start"
-	st := must(admin.CreateStorlet(ctx, api.StorletMeta{Name: &name, Language: &lang, InterfaceVersion: &version,
+	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: &name, Language: &lang, InterfaceVersion: &version,
 		Dependency: &dependency, ObjectMetadata: &meta, Main: &main}))(t)
-	return must(admin.UploadStorlet(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
+	return must(admin.Storlets().Upload(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
 }
 
 // addDependency creates a dependency, uploads content and deploys it to
@@ -182,9 +182,9 @@ func addStorlet(t testing.TB, admin *client.Client, name, dependency string) api
 func addDependency(t testing.TB, admin *client.Client, name, content, account string) api.StorletDependency {
 	t.Helper()
 	ctx := context.Background()
-	d := must(admin.CreateDependency(ctx, api.StorletDependencyMeta{Name: &name, Version: ptr("1")}))(t)
-	d = must(admin.UploadDependency(ctx, d.ID, strings.NewReader(content)))(t)
-	must(admin.DeployDependency(ctx, account, d.ID))(t)
+	d := must(admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: &name, Version: ptr("1")}))(t)
+	d = must(admin.Dependencies().Upload(ctx, d.ID, strings.NewReader(content)))(t)
+	must(admin.Dependencies().Deploy(ctx, account, d.ID, ""))(t)
 	return d
 }
 
@@ -233,16 +233,16 @@ func read(nd *testnet.Node, token, id string, h http.Header) (string, error) {
 func TestAuth(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
 	ctx := context.Background()
-	_, err := nd.Client("").Storlets(ctx)
+	_, err := nd.Client("").Storlets().List(ctx)
 	wantErr(t, err, 401, "unauthorized")
-	_, err = nd.Client("dds_bogus").Dependencies(ctx)
+	_, err = nd.Client("dds_bogus").Dependencies().List(ctx)
 	wantErr(t, err, 401, "")
 	name := "x"
-	_, err = nd.User().CreateStorlet(ctx, api.StorletMeta{Name: &name})
+	_, err = nd.User().Storlets().Create(ctx, api.StorletMeta{Name: &name})
 	wantErr(t, err, 403, "forbidden")
 	// The client sends X-Auth-Token; a bearer token does as well.
 	want(t, nd.Admin(), 200, "GET", "/storlets", nil)
-	if list := must(nd.Admin().Storlets(ctx))(t); list == nil || len(list) != 0 {
+	if list := must(nd.Admin().Storlets().List(ctx))(t); list == nil || len(list) != 0 {
 		t.Fatalf("empty list: %#v", list)
 	}
 	want(t, nd.Admin(), 404, "GET", "/storlets/1/nothing/here/at/all", nil)
@@ -256,7 +256,7 @@ func TestStorletEndpoints(t *testing.T) {
 	admin := nd.Admin()
 	acct := account(t, nd, nd.UserToken)
 
-	st := must(admin.CreateStorlet(ctx, api.StorletMeta{Name: ptr("upper"), Language: ptr("WASM"), InterfaceVersion: ptr("1.0"),
+	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("upper"), Language: ptr("WASM"), InterfaceVersion: ptr("1.0"),
 		Dependency: ptr("’’"), ObjectMetadata: ptr("no"), Main: ptr("_start")}))(t)
 	if st.ID <= 0 || st.Name != "upper" || st.Language != "wasm" || st.Deployed != "false" || st.HasData || st.Main != "_start" {
 		t.Fatalf("created: %+v", st)
@@ -285,21 +285,21 @@ func TestStorletEndpoints(t *testing.T) {
 			t.Errorf("%v: code %s, want %s (%s)", tc.body, got, tc.code, r.body)
 		}
 	}
-	_, err := admin.CreateStorlet(ctx, api.StorletMeta{Name: ptr("j"), Language: ptr("java")})
+	_, err := admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("j"), Language: ptr("java")})
 	if e := wantErr(t, err, 400, "unsupported_language"); !strings.Contains(e.Detail, `"wasm"`) {
 		t.Errorf("the language error does not name the supported language: %s", e.Detail)
 	}
-	_, err = admin.CreateStorlet(ctx, api.StorletMeta{Name: ptr("upper")})
+	_, err = admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("upper")})
 	wantErr(t, err, 409, "name_taken")
 
 	// Data: a file that is not a module is refused with the reason.
 	path := fmt.Sprintf("/storlets/%d", st.ID)
-	_, err = admin.UploadStorlet(ctx, st.ID, strings.NewReader("#!/bin/sh\ncat\n"))
+	_, err = admin.Storlets().Upload(ctx, st.ID, strings.NewReader("#!/bin/sh\ncat\n"))
 	if e := wantErr(t, err, 400, "invalid_module"); !strings.Contains(e.Detail, "asm") {
 		t.Fatal(e.Detail)
 	}
 	// Deploying without data is a conflict.
-	_, err = admin.DeployStorlet(ctx, acct, st.ID, "")
+	_, err = admin.Storlets().Deploy(ctx, acct, st.ID, "")
 	wantErr(t, err, 409, "")
 	// Multipart upload, as the original controller took it.
 	var mp bytes.Buffer
@@ -321,22 +321,22 @@ func TestStorletEndpoints(t *testing.T) {
 	}
 
 	// Get, list, update.
-	got := must(admin.Storlet(ctx, st.ID))(t)
+	got := must(admin.Storlets().Get(ctx, st.ID))(t)
 	if got.ID != st.ID || got.Name != "upper" || !got.HasData {
 		t.Fatalf("get: %+v", got)
 	}
-	_, err = admin.Storlet(ctx, 999)
+	_, err = admin.Storlets().Get(ctx, 999)
 	wantErr(t, err, 404, "")
 	want(t, admin, 404, "GET", "/storlets/abc", nil)
-	got = must(admin.UpdateStorlet(ctx, st.ID, api.StorletMeta{Name: ptr("ident"), Dependency: ptr("a,b")}))(t)
+	got = must(admin.Storlets().Update(ctx, st.ID, api.StorletMeta{Name: ptr("ident"), Dependency: ptr("a,b")}))(t)
 	if got.Name != "ident" || got.Dependency != "a,b" || got.Language != "wasm" {
 		t.Fatalf("update: %+v", got)
 	}
-	_, err = admin.UpdateStorlet(ctx, st.ID, api.StorletMeta{Main: ptr("nope")})
+	_, err = admin.Storlets().Update(ctx, st.ID, api.StorletMeta{Main: ptr("nope")})
 	wantErr(t, err, 400, "invalid_module") // a main the module does not export
-	must(admin.UpdateStorlet(ctx, st.ID, api.StorletMeta{Dependency: ptr("")}))(t)
-	must(admin.CreateStorlet(ctx, api.StorletMeta{Name: ptr("second")}))(t)
-	list := must(admin.Storlets(ctx))(t)
+	must(admin.Storlets().Update(ctx, st.ID, api.StorletMeta{Dependency: ptr("")}))(t)
+	must(admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("second")}))(t)
+	list := must(admin.Storlets().List(ctx))(t)
 	if len(list) != 2 || list[0].Name != "ident" || list[1].Name != "second" {
 		t.Fatalf("list: %+v", list)
 	}
@@ -348,37 +348,37 @@ func TestStorletEndpoints(t *testing.T) {
 	// Deploy: unknown account 404, bad params 400, then 201 (twice: the
 	// second updates the params).
 	id := fmt.Sprint(st.ID)
-	_, err = admin.DeployStorlet(ctx, "no-such-account", st.ID, "")
+	_, err = admin.Storlets().Deploy(ctx, "no-such-account", st.ID, "")
 	wantErr(t, err, 404, "")
-	_, err = admin.DeployStorlet(ctx, acct, 999, "")
+	_, err = admin.Storlets().Deploy(ctx, acct, 999, "")
 	wantErr(t, err, 404, "")
-	_, err = admin.DeployStorlet(ctx, acct, st.ID, "a%zz=1")
+	_, err = admin.Storlets().Deploy(ctx, acct, st.ID, "a%zz=1")
 	wantErr(t, err, 400, "invalid_params")
-	must(admin.DeployStorlet(ctx, acct, st.ID, "select=user_id"))(t)
+	must(admin.Storlets().Deploy(ctx, acct, st.ID, "select=user_id"))(t)
 	want(t, admin, 201, "PUT", "/storlets/"+acct+"/deploy/"+id+"/", map[string]any{"params": "select=name"})
 	want(t, admin, 200, "GET", "/storlets/"+acct+"/deploy/", nil).json(t, &list)
 	if len(list) != 1 || list[0].ID != st.ID || list[0].Params == nil || *list[0].Params != "select=name" || list[0].Deployed != "true" {
 		t.Fatalf("deployed: %s", mustJSON(list))
 	}
-	if got := must(admin.Storlet(ctx, st.ID))(t); got.Deployed != "true" {
+	if got := must(admin.Storlets().Get(ctx, st.ID))(t); got.Deployed != "true" {
 		t.Fatal("not shown as deployed")
 	}
 
 	// Delete: refused while deployed.
-	if e := wantErr(t, admin.DeleteStorlet(ctx, st.ID), 409, "deployed"); !strings.Contains(e.Detail, acct) {
+	if e := wantErr(t, admin.Storlets().Delete(ctx, st.ID), 409, "deployed"); !strings.Contains(e.Detail, acct) {
 		t.Fatal(e.Detail)
 	}
 	want(t, admin, 204, "PUT", "/storlets/"+acct+"/undeploy/"+id+"/", nil)
 	want(t, admin, 404, "POST", "/storlets/"+acct+"/undeploy/"+id, nil)
-	if list := must(admin.DeployedStorlets(ctx, acct))(t); len(list) != 0 {
+	if list := must(admin.Storlets().Deployed(ctx, acct))(t); len(list) != 0 {
 		t.Fatalf("still deployed: %+v", list)
 	}
-	if err := admin.DeleteStorlet(ctx, st.ID); err != nil {
+	if err := admin.Storlets().Delete(ctx, st.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = admin.Storlet(ctx, st.ID)
+	_, err = admin.Storlets().Get(ctx, st.ID)
 	wantErr(t, err, 404, "")
-	wantErr(t, admin.DeleteStorlet(ctx, st.ID), 404, "")
+	wantErr(t, admin.Storlets().Delete(ctx, st.ID), 404, "")
 	// The module's blob went with it (collected once the delete committed).
 	if nd.Blobs.Has(st.DataSHA256) {
 		t.Fatal("the deleted storlet's module is still in the blob store")
@@ -396,23 +396,23 @@ func TestDependencyEndpoints(t *testing.T) {
 	admin := nd.Admin()
 	acct := account(t, nd, nd.UserToken)
 
-	d := must(admin.CreateDependency(ctx, api.StorletDependencyMeta{Name: ptr("header.txt"), Version: ptr("1.0"), Permissions: ptr("0755")}))(t)
+	d := must(admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("header.txt"), Version: ptr("1.0"), Permissions: ptr("0755")}))(t)
 	if d.ID <= 0 || d.Name != "header.txt" || d.Permissions != "0755" || d.Deployed != "false" || d.HasData {
 		t.Fatalf("created: %+v", d)
 	}
-	_, err := admin.CreateDependency(ctx, api.StorletDependencyMeta{Name: ptr("header.txt"), Version: ptr("2")})
+	_, err := admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("header.txt"), Version: ptr("2")})
 	wantErr(t, err, 409, "")
-	_, err = admin.CreateDependency(ctx, api.StorletDependencyMeta{Name: ptr("x")})
+	_, err = admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("x")})
 	wantErr(t, err, 400, "")
-	_, err = admin.CreateDependency(ctx, api.StorletDependencyMeta{Name: ptr("x"), Version: ptr("1"), Permissions: ptr("rwx")})
+	_, err = admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("x"), Version: ptr("1"), Permissions: ptr("rwx")})
 	wantErr(t, err, 400, "")
 	id := fmt.Sprint(d.ID)
-	_, err = admin.DeployDependency(ctx, acct, d.ID)
+	_, err = admin.Dependencies().Deploy(ctx, acct, d.ID, "")
 	wantErr(t, err, 409, "")
-	if d = must(admin.UploadDependency(ctx, d.ID, strings.NewReader("hello\n")))(t); !d.HasData {
+	if d = must(admin.Dependencies().Upload(ctx, d.ID, strings.NewReader("hello\n")))(t); !d.HasData {
 		t.Fatal("no data after upload")
 	}
-	if d = must(admin.UpdateDependency(ctx, d.ID, api.StorletDependencyMeta{Version: ptr("1.1")}))(t); d.Version != "1.1" || d.Name != "header.txt" {
+	if d = must(admin.Dependencies().Update(ctx, d.ID, api.StorletDependencyMeta{Version: ptr("1.1")}))(t); d.Version != "1.1" || d.Name != "header.txt" {
 		t.Fatalf("update: %+v", d)
 	}
 	var list []api.StorletDependency
@@ -422,21 +422,21 @@ func TestDependencyEndpoints(t *testing.T) {
 	}
 	// The /dependencies alias serves the same.
 	want(t, admin, 200, "GET", "/dependencies/"+id, nil).json(t, &d)
-	_, err = admin.DeployDependency(ctx, "nobody", d.ID)
+	_, err = admin.Dependencies().Deploy(ctx, "nobody", d.ID, "")
 	wantErr(t, err, 404, "")
 	want(t, admin, 201, "PUT", "/storlets/dependencies/"+acct+"/deploy/"+id+"/", nil)
-	must(admin.DeployDependency(ctx, acct, d.ID))(t) // idempotent
+	must(admin.Dependencies().Deploy(ctx, acct, d.ID, ""))(t) // idempotent
 	want(t, admin, 200, "GET", "/storlets/dependencies/"+acct+"/deploy/", nil).json(t, &list)
 	if len(list) != 1 || list[0].Deployed != "true" {
 		t.Fatalf("deployed: %+v", list)
 	}
-	wantErr(t, admin.DeleteDependency(ctx, d.ID), 409, "")
+	wantErr(t, admin.Dependencies().Delete(ctx, d.ID), 409, "")
 	want(t, admin, 204, "POST", "/storlets/dependencies/"+acct+"/undeploy/"+id, nil)
-	wantErr(t, admin.UndeployDependency(ctx, acct, d.ID), 404, "")
-	if err := admin.DeleteDependency(ctx, d.ID); err != nil {
+	wantErr(t, admin.Dependencies().Undeploy(ctx, acct, d.ID), 404, "")
+	if err := admin.Dependencies().Delete(ctx, d.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = admin.Dependency(ctx, d.ID)
+	_, err = admin.Dependencies().Get(ctx, d.ID)
 	wantErr(t, err, 404, "")
 }
 
@@ -452,8 +452,8 @@ func TestDeployedStorletsTransformThatAccountOnly(t *testing.T) {
 
 	sel := addStorlet(t, admin, "csvselect", "")
 	up := addStorlet(t, admin, "upper", "")
-	must(admin.DeployStorlet(ctx, aliceID, sel.ID, "select=name,user_id"))(t)
-	must(admin.DeployStorlet(ctx, aliceID, up.ID, ""))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, sel.ID, "select=name,user_id"))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, up.ID, ""))(t)
 
 	// Alice's reads run csvselect, then upper, with the deployed params.
 	r := get(t, nd, alice, fa)
@@ -490,13 +490,13 @@ func TestDeployedStorletsTransformThatAccountOnly(t *testing.T) {
 	}
 
 	// Undeploy both: raw bytes again.
-	if err := admin.UndeployStorlet(ctx, aliceID, sel.ID); err != nil {
+	if err := admin.Storlets().Undeploy(ctx, aliceID, sel.ID); err != nil {
 		t.Fatal(err)
 	}
 	if body := must(read(nd, alice, fa, nil))(t); body != strings.ToUpper(csvData) {
 		t.Fatalf("upper only: %q", body)
 	}
-	if err := admin.UndeployStorlet(ctx, aliceID, up.ID); err != nil {
+	if err := admin.Storlets().Undeploy(ctx, aliceID, up.ID); err != nil {
 		t.Fatal(err)
 	}
 	if r := get(t, nd, alice, fa); string(r.body) != csvData || r.header.Get("ETag") == "" {
@@ -519,7 +519,7 @@ func TestExplicitRun(t *testing.T) {
 	wantErr(t, err, 400, "storlet_not_deployed")
 	_, err = read(nd, alice, fa, client.RunStorlet("nope"))
 	wantErr(t, err, 400, "unknown_storlet")
-	must(admin.DeployStorlet(ctx, aliceID, sel.ID, "select=city"))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, sel.ID, "select=city"))(t)
 
 	// Deployed params, then overridden by a header, then by the query.
 	if body := must(read(nd, alice, fa, client.RunStorlet("csvselect")))(t); body != "city\nparis\noslo\n" {
@@ -554,7 +554,7 @@ func TestUploadThroughStorlet(t *testing.T) {
 	admin := nd.Admin()
 	alice := nd.UserToken
 	up := addStorlet(t, admin, "upper", "")
-	must(admin.DeployStorlet(ctx, account(t, nd, alice), up.ID, ""))(t)
+	must(admin.Storlets().Deploy(ctx, account(t, nd, alice), up.ID, ""))(t)
 
 	// The client's Upload sends no X-Run-Storlet: these are raw.
 	upload := func(data string, hdr ...string) resp {
@@ -603,7 +603,7 @@ func TestDependencyIsReadable(t *testing.T) {
 	aliceID := account(t, nd, alice)
 	fa := storeFile(t, nd, alice, []byte("body\n"))
 	pre := addStorlet(t, admin, "prefix", "header.txt")
-	must(admin.DeployStorlet(ctx, aliceID, pre.ID, ""))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, pre.ID, ""))(t)
 
 	// The dependency is not deployed to the account: a clear error.
 	_, err := read(nd, alice, fa, nil)
@@ -640,11 +640,11 @@ func TestMisbehavingStorlets(t *testing.T) {
 		st := addStorlet(t, admin, name, "header.txt")
 		// params as a JSON object, then as the spec's query string.
 		want(t, admin, 201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, st.ID), map[string]any{"params": map[string]any{"file": climb, "other": "x"}})
-		list := must(admin.DeployedStorlets(ctx, aliceID))(t)
+		list := must(admin.Storlets().Deployed(ctx, aliceID))(t)
 		if p := list[len(list)-1].Params; p == nil || *p != "file="+url.QueryEscape(climb)+"&other=x" {
 			t.Fatalf("params: %s", mustJSON(list))
 		}
-		must(admin.DeployStorlet(ctx, aliceID, st.ID, "file="+climb))(t)
+		must(admin.Storlets().Deploy(ctx, aliceID, st.ID, "file="+climb))(t)
 	}
 	// Plain reads of another user's file must stay fast while storlets misbehave.
 	bob := nd.NewUser(t)
@@ -705,7 +705,7 @@ func TestMisbehavingStorlets(t *testing.T) {
 	wg.Wait()
 	// And the node still runs well-behaved storlets.
 	up := addStorlet(t, admin, "upper", "")
-	must(admin.DeployStorlet(ctx, aliceID, up.ID, ""))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, up.ID, ""))(t)
 	if body := must(read(nd, alice, fa, client.RunStorlet("upper")))(t); body != strings.ToUpper(csvData) {
 		t.Fatalf("after the misbehaving ones: %q", body)
 	}
@@ -738,7 +738,7 @@ func benchGet(b *testing.B, size int, storlet bool) {
 	id := storeFile(b, nd, nd.UserToken, bytes.Repeat([]byte("x"), size))
 	if storlet {
 		st := addStorlet(b, admin, "identity", "")
-		must(admin.DeployStorlet(ctx, account(b, nd, nd.UserToken), st.ID, ""))(b)
+		must(admin.Storlets().Deploy(ctx, account(b, nd, nd.UserToken), st.ID, ""))(b)
 	}
 	user := nd.User()
 	b.SetBytes(int64(size))
@@ -764,7 +764,7 @@ func TestBusy(t *testing.T) {
 	fa := storeFile(t, nd, alice, []byte(csvData))
 	for _, name := range []string{"loop", "upper"} {
 		st := addStorlet(t, admin, name, "")
-		must(admin.DeployStorlet(ctx, aliceID, st.ID, ""))(t)
+		must(admin.Storlets().Deploy(ctx, aliceID, st.ID, ""))(t)
 	}
 	done := make(chan resp)
 	go func() { done <- get(t, nd, alice, fa, "X-Run-Storlet", "loop") }()
