@@ -42,7 +42,8 @@ type Config struct {
 	MaxDependency int64 // largest dependency file, in bytes
 }
 
-// DefaultConfig returns the face's defaults.
+// DefaultConfig returns the face's defaults: a dependency may be as large
+// as a file the node stores (node passes its --max-file-size).
 func DefaultConfig() Config { return Config{MaxDependency: 16 << 30} }
 
 // Blobs keeps modules and dependency files.
