@@ -22,10 +22,10 @@ type kind[T record, J any] struct {
 	uploadWhat string // what the no-data hint says to upload
 }
 
-var storletKind = kind[Storlet, api.Storlet]{noun: "storlet", root: "/storlets", table: storlets,
+var storletKind = kind[Storlet, api.Storlet]{noun: "storlet", root: "/storlets", table: storletTable,
 	render: storletJSON, uploadWhat: "its module"}
 
-var depKind = kind[Dependency, api.StorletDependency]{noun: "dependency", root: "/storlets/dependencies", table: dependencies,
+var depKind = kind[Dependency, api.StorletDependency]{noun: "dependency", root: "/storlets/dependencies", table: depTable,
 	render: depJSON, uploadWhat: "it"}
 
 // id reads the record id of a path.

@@ -45,13 +45,13 @@ type record interface{ dataHash() string }
 func (st Storlet) dataHash() string   { return st.DataHash }
 func (d Dependency) dataHash() string { return d.DataHash }
 
-var storlets = table[Storlet]{name: "storlets", alias: "s", scan: scanStorlet,
+var storletTable = table[Storlet]{name: "storlets", alias: "s", scan: scanStorlet,
 	cols: `s.id,s.name,s.language,s.interface_version,s.dependency,s.object_metadata,s.main,
 	COALESCE(s.data_hash,''),COALESCE(s.data_size,0),s.created_at,
 	EXISTS(SELECT 1 FROM storlet_deployments d WHERE d.storlet_id=s.id)`,
 	deployments: "storlet_deployments", idCol: "storlet_id"}
 
-var dependencies = table[Dependency]{name: "storlet_dependencies", alias: "p", scan: scanDep,
+var depTable = table[Dependency]{name: "storlet_dependencies", alias: "p", scan: scanDep,
 	cols: `p.id,p.name,p.version,p.permissions,COALESCE(p.data_hash,''),COALESCE(p.data_size,0),p.created_at,
 	EXISTS(SELECT 1 FROM storlet_dependency_deployments d WHERE d.dependency_id=p.id)`,
 	deployments: "storlet_dependency_deployments", idCol: "dependency_id"}
@@ -209,7 +209,7 @@ func (c catalog) createStorlet(ctx context.Context, st *Storlet) error {
 
 // updateStorlet stores the metadata edit makes of the current storlet.
 func (c catalog) updateStorlet(ctx context.Context, id int64, edit func(cur Storlet) (Storlet, error)) (st Storlet, err error) {
-	_, err = storlets.change(ctx, c.db, id, func(tx *store.Tx, cur Storlet) error {
+	_, err = storletTable.change(ctx, c.db, id, func(tx *store.Tx, cur Storlet) error {
 		if st, err = edit(cur); err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (c catalog) updateStorlet(ctx context.Context, id int64, edit func(cur Stor
 
 // storletNamed finds a storlet by name.
 func (c catalog) storletNamed(ctx context.Context, name string) (Storlet, error) {
-	return scanStorlet(c.db.QueryRowContext(ctx, `SELECT `+storlets.cols+` FROM storlets s WHERE s.name=?`, name))
+	return scanStorlet(c.db.QueryRowContext(ctx, `SELECT `+storletTable.cols+` FROM storlets s WHERE s.name=?`, name))
 }
 
 // deployment is a storlet deployed to an account, with its parameters.
@@ -236,7 +236,7 @@ func (c catalog) deployments(ctx context.Context, account string) ([]deployment,
 	return queryAll(ctx, c.db, func(sc scanner) (d deployment, err error) {
 		d.Storlet, err = scanStorlet(sc, &d.params)
 		return d, err
-	}, `SELECT `+storlets.cols+`, d.params FROM storlet_deployments d
+	}, `SELECT `+storletTable.cols+`, d.params FROM storlet_deployments d
 		JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, account)
 }
 
@@ -251,7 +251,7 @@ func (c catalog) deployedParams(ctx context.Context, account string, storlet int
 // deployStorlet deploys a storlet to an account (or sets the parameters of
 // its deployment) once check allows; a new deployment runs last.
 func (c catalog) deployStorlet(ctx context.Context, account string, id int64, params string, now time.Time, check func(Storlet) error) (Storlet, error) {
-	return storlets.change(ctx, c.db, id, func(tx *store.Tx, st Storlet) error {
+	return storletTable.change(ctx, c.db, id, func(tx *store.Tx, st Storlet) error {
 		if err := check(st); err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func (c catalog) createDependency(ctx context.Context, d *Dependency) error {
 
 // updateDependency stores the metadata edit makes of the current dependency.
 func (c catalog) updateDependency(ctx context.Context, id int64, edit func(cur Dependency) (Dependency, error)) (d Dependency, err error) {
-	_, err = dependencies.change(ctx, c.db, id, func(tx *store.Tx, cur Dependency) error {
+	_, err = depTable.change(ctx, c.db, id, func(tx *store.Tx, cur Dependency) error {
 		if d, err = edit(cur); err != nil {
 			return err
 		}
@@ -291,14 +291,14 @@ func (c catalog) updateDependency(ctx context.Context, id int64, edit func(cur D
 // deployedDependencies lists the dependencies deployed to an account.
 func (c catalog) deployedDependencies(ctx context.Context, account string) ([]Dependency, error) {
 	return queryAll(ctx, c.db, func(sc scanner) (Dependency, error) { return scanDep(sc) },
-		`SELECT `+dependencies.cols+` FROM storlet_dependency_deployments d
+		`SELECT `+depTable.cols+` FROM storlet_dependency_deployments d
 		JOIN storlet_dependencies p ON p.id=d.dependency_id WHERE d.account=? ORDER BY d.deployed_at, p.id`, account)
 }
 
 // deployDependency deploys a dependency to an account once check allows;
 // deploying it again changes nothing.
 func (c catalog) deployDependency(ctx context.Context, account string, id int64, now time.Time, check func(Dependency) error) (Dependency, error) {
-	return dependencies.change(ctx, c.db, id, func(tx *store.Tx, d Dependency) error {
+	return depTable.change(ctx, c.db, id, func(tx *store.Tx, d Dependency) error {
 		if err := check(d); err != nil {
 			return err
 		}

@@ -42,7 +42,7 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request) error {
 		return uploadError(err, max)
 	}
 	defer staged.Discard()
-	st, err = storlets.setData(r.Context(), s.store, id, staged, func(cur Storlet) error {
+	st, err = storletTable.setData(r.Context(), s.store, id, staged, func(cur Storlet) error {
 		if cur.Main != st.Main {
 			return apierr.Conflict("concurrent_change", "storlet %d changed while its data was uploaded; upload it again", id)
 		}
@@ -76,7 +76,7 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request) error {
 		return uploadError(err, max)
 	}
 	defer staged.Discard()
-	d, err = dependencies.setData(r.Context(), s.store, id, staged, func(Dependency) error { return nil })
+	d, err = depTable.setData(r.Context(), s.store, id, staged, func(Dependency) error { return nil })
 	if err != nil {
 		return depKind.found(err, id)
 	}
