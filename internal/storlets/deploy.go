@@ -2,6 +2,7 @@ package storlets
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"sort"
@@ -12,18 +13,33 @@ import (
 )
 
 func (s *Service) listDeployedStorlets(w http.ResponseWriter, r *http.Request) error {
+	return listDeployed(s, w, r, func(ctx context.Context, account string) ([]api.Storlet, error) {
+		deployed, err := s.store.deployments(ctx, account)
+		out := make([]api.Storlet, len(deployed))
+		for i, d := range deployed {
+			out[i] = storletJSON(d.Storlet)
+			out[i].Params = &d.params
+		}
+		return out, err
+	})
+}
+
+func (s *Service) listDeployedDeps(w http.ResponseWriter, r *http.Request) error {
+	return listDeployed(s, w, r, func(ctx context.Context, account string) ([]api.StorletDependency, error) {
+		deployed, err := s.store.deployedDependencies(ctx, account)
+		return renderAll(deployed, depJSON), err
+	})
+}
+
+// listDeployed answers with what list finds deployed to the path's account.
+func listDeployed[J any](s *Service, w http.ResponseWriter, r *http.Request, list func(ctx context.Context, account string) ([]J, error)) error {
 	acct, err := s.account(r.Context(), r.PathValue("account"))
 	if err != nil {
 		return err
 	}
-	deployed, err := s.store.deployments(r.Context(), acct.ID)
+	out, err := list(r.Context(), acct.ID)
 	if err != nil {
 		return err
-	}
-	out := make([]api.Storlet, len(deployed))
-	for i, d := range deployed {
-		out[i] = storletJSON(d.Storlet)
-		out[i].Params = &d.params
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -94,23 +110,6 @@ func deployParams(v any) (string, error) {
 		return "", apierr.BadRequest("invalid_params", "params must be a query string such as \"select=user_id\"").At("/params")
 	}
 	return filter.FormatParams(ps), nil
-}
-
-func (s *Service) listDeployedDeps(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r.Context(), r.PathValue("account"))
-	if err != nil {
-		return err
-	}
-	deployed, err := s.store.deployedDependencies(r.Context(), acct.ID)
-	if err != nil {
-		return err
-	}
-	out := make([]api.StorletDependency, len(deployed))
-	for i, d := range deployed {
-		out[i] = depJSON(d)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Service) deployDep(w http.ResponseWriter, r *http.Request) error {

@@ -63,11 +63,7 @@ func (k kind[T, J]) list(s *Service) handler {
 		if err != nil {
 			return err
 		}
-		out := make([]J, len(recs))
-		for i, rec := range recs {
-			out[i] = k.render(rec)
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, renderAll(recs, k.render))
 		return nil
 	}
 }
@@ -141,4 +137,13 @@ func (k kind[T, J]) undeploy(s *Service) handler {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+}
+
+// renderAll renders records as the API shows them.
+func renderAll[T, J any](recs []T, render func(T) J) []J {
+	out := make([]J, len(recs))
+	for i, rec := range recs {
+		out[i] = render(rec)
+	}
+	return out
 }
