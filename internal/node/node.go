@@ -199,7 +199,8 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Sandbox, err = sandbox.New(ctx, cfg.Storlets, cfg.WasmCacheDir); err != nil {
 		return nil, err
 	}
-	if n.Storlets, err = storlets.New(ctx, n.DB, n.Blobs, n.Auth, n.Sandbox, cfg.Clock, n.log, cfg.MaxFileSize); err != nil {
+	if n.Storlets, err = storlets.New(ctx, storlets.Config{MaxDependency: cfg.MaxFileSize},
+		storlets.Deps{DB: n.DB, Blobs: n.Blobs, Auth: n.Auth, Sandbox: n.Sandbox, Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
 	acfg := assets.DefaultConfig()
@@ -246,8 +247,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Metrics.Gauges("dds_compute_jobs", "Compute jobs by status code.", "status", n.Compute.Counts)
 	n.Blobs.Gauges(n.Metrics)
 	n.Assets.Gauges(n.Metrics)
-	n.Metrics.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", n.Storlets.Counts)
-	n.Metrics.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", n.Storlets.Runs)
+	n.Storlets.Gauges(n.Metrics)
 	n.handler = n.routes()
 	mode := "network"
 	if n.Net.Standalone() {
@@ -347,7 +347,7 @@ func (n *Node) routes() http.Handler {
 	n.Provider.Register(mux)
 	n.Deals.Routes(mux)
 	n.Assets.Routes(mux)
-	n.Storlets.Register(mux)
+	n.Storlets.Routes(mux)
 	n.Compute.Register(mux)
 	return n.Metrics.Wrap(mux)
 }

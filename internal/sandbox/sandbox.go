@@ -29,41 +29,6 @@ import (
 // PageSize is the size of a WebAssembly memory page.
 const PageSize = 64 << 10
 
-// Limits bound every run of a Runtime. Zero fields take the defaults.
-type Limits struct {
-	MemoryPages uint32        // linear memory of one instance, in 64 KiB pages; default 1024 (64 MiB)
-	Timeout     time.Duration // wall-clock time of one run; default 10s
-	MaxOutput   int64         // bytes a run may write to stdout; default 1 GiB; <0 unlimited
-	MaxStderr   int           // bytes of stderr kept; default 16 KiB (the rest is dropped)
-	Concurrency int           // runs at once; default 8
-	QueueWait   time.Duration // how long a run waits for a free slot; default Timeout
-	MaxModule   int64         // size of a module's bytes; default 64 MiB
-}
-
-func (l *Limits) defaults() {
-	if l.MemoryPages == 0 {
-		l.MemoryPages = 1024
-	}
-	if l.Timeout <= 0 {
-		l.Timeout = 10 * time.Second
-	}
-	if l.MaxOutput == 0 {
-		l.MaxOutput = 1 << 30
-	}
-	if l.MaxStderr <= 0 {
-		l.MaxStderr = 16 << 10
-	}
-	if l.Concurrency <= 0 {
-		l.Concurrency = 8
-	}
-	if l.QueueWait <= 0 {
-		l.QueueWait = l.Timeout
-	}
-	if l.MaxModule <= 0 {
-		l.MaxModule = 64 << 20
-	}
-}
-
 // Runtime compiles modules and runs them. It is safe for concurrent use.
 type Runtime struct {
 	rt    wazero.Runtime

@@ -1,9 +1,13 @@
 package storlets_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -12,20 +16,19 @@ import (
 // keeps its own wording.
 func TestKindErrorMessages(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	acct := account(t, nd, nd.UserToken)
 
-	var st storletJSON
-	admin.want(201, "POST", "/storlets", map[string]any{"name": "bare"}).json(t, &st)
-	var d depJSON
-	admin.want(201, "POST", "/storlets/dependencies", map[string]any{"name": "dep.txt", "version": "1"}).json(t, &d)
+	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("bare")}))(t)
+	d := must(admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("dep.txt"), Version: ptr("1")}))(t)
 
 	body := func(code, msg string) string {
 		return fmt.Sprintf("{\"error\":%q,\"message\":%q}\n", code, msg)
 	}
 	check := func(status int, method, path, wantBody string) {
 		t.Helper()
-		if r := admin.want(status, method, path, nil); string(r.body) != wantBody {
+		if r := want(t, admin, status, method, path, nil); string(r.body) != wantBody {
 			t.Fatalf("%s %s:\n got %s\nwant %s", method, path, r.body, wantBody)
 		}
 	}
@@ -48,10 +51,10 @@ func TestKindErrorMessages(t *testing.T) {
 	}
 
 	// Deployed, neither can be deleted.
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%d/data", st.ID), examplesModule(t))
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/dependencies/%d/data", d.ID), "x")
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", acct, st.ID), nil)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/dependencies/%s/deploy/%d", acct, d.ID), nil)
+	must(admin.Storlets().Upload(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
+	must(admin.Dependencies().Upload(ctx, d.ID, strings.NewReader("x")))(t)
+	must(admin.Storlets().Deploy(ctx, acct, st.ID, ""))(t)
+	must(admin.Dependencies().Deploy(ctx, acct, d.ID, ""))(t)
 	check(409, "DELETE", fmt.Sprintf("/storlets/%d", st.ID),
 		body("deployed", fmt.Sprintf("storlet %d is deployed to %s; undeploy it first (PUT /storlets/<account>/undeploy/%d)", st.ID, acct, st.ID)))
 	check(409, "DELETE", fmt.Sprintf("/dependencies/%d", d.ID),

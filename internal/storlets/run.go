@@ -59,44 +59,15 @@ func (s *Service) Apply(ctx context.Context, account string, req filter.Request,
 
 // plan finds the storlets to run and prepares them.
 func (s *Service) plan(ctx context.Context, account string, req filter.Request) ([]stage, error) {
-	type row struct {
-		st     Storlet
-		params string
-	}
-	var rows []row
+	var rows []deployment
+	var err error
 	if req.Explicit() {
-		st, err := storletKind.find(ctx, s.db, "s.name=?", req.Storlet)
-		if err != nil {
-			if e, ok := apierr.As(err); ok && e.Status == http.StatusNotFound {
-				return nil, apierr.BadRequest("unknown_storlet", "%s names no storlet: %q", filter.RunHeader, req.Storlet)
-			}
-			return nil, err
-		}
-		var params string
-		err = s.db.QueryRowContext(ctx, `SELECT params FROM storlet_deployments WHERE account=? AND storlet_id=?`, account, st.ID).Scan(&params)
-		if errors.Is(store.NotFound(err), store.ErrNotFound) {
-			return nil, apierr.BadRequest("storlet_not_deployed", "storlet %q is not deployed to the account that owns this object", req.Storlet)
-		} else if err != nil {
-			return nil, err
-		}
-		rows = append(rows, row{st, params})
+		rows, err = s.explicit(ctx, account, req.Storlet)
 	} else if !req.Upload {
-		q, err := s.db.QueryContext(ctx, `SELECT `+storletCols+`, d.params FROM storlet_deployments d
-			JOIN storlets s ON s.id=d.storlet_id WHERE d.account=? ORDER BY d.seq`, account)
-		if err != nil {
-			return nil, err
-		}
-		defer q.Close()
-		for q.Next() {
-			var r row
-			if r.st, err = scanStorlet(q, &r.params); err != nil {
-				return nil, err
-			}
-			rows = append(rows, r)
-		}
-		if err := q.Err(); err != nil {
-			return nil, err
-		}
+		rows, err = s.store.deployments(ctx, account)
+	}
+	if err != nil {
+		return nil, err
 	}
 	stages := make([]stage, 0, len(rows))
 	for _, r := range rows {
@@ -107,18 +78,35 @@ func (s *Service) plan(ctx context.Context, account string, req filter.Request) 
 		if req.Explicit() {
 			params = merge(params, req.Params)
 		}
-		mod, err := s.module(ctx, r.st.DataHash, r.st.Main)
+		mod, err := s.module(ctx, r.DataHash, r.Main)
 		if err != nil {
-			s.log.Error("deployed storlet cannot be compiled", "storlet", r.st.Name, "err", err)
-			return nil, apierr.New(http.StatusServiceUnavailable, "storlet_unavailable", "storlet %q cannot be loaded on this node", r.st.Name)
+			s.log.Error("deployed storlet cannot be compiled", "storlet", r.Name, "err", err)
+			return nil, apierr.New(http.StatusServiceUnavailable, "storlet_unavailable", "storlet %q cannot be loaded on this node", r.Name)
 		}
-		deps, err := s.depFiles(ctx, account, r.st)
+		deps, err := s.depFiles(ctx, account, r.Storlet)
 		if err != nil {
 			return nil, err
 		}
-		stages = append(stages, stage{name: r.st.Name, mod: mod, params: params, deps: deps})
+		stages = append(stages, stage{name: r.Name, mod: mod, params: params, deps: deps})
 	}
 	return stages, nil
+}
+
+// explicit is the storlet a request names, with its deployed parameters.
+func (s *Service) explicit(ctx context.Context, account, name string) ([]deployment, error) {
+	st, err := s.store.storletNamed(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.BadRequest("unknown_storlet", "%s names no storlet: %q", filter.RunHeader, name)
+	} else if err != nil {
+		return nil, err
+	}
+	params, err := s.store.deployedParams(ctx, account, st.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.BadRequest("storlet_not_deployed", "storlet %q is not deployed to the account that owns this object", name)
+	} else if err != nil {
+		return nil, err
+	}
+	return []deployment{{st, params}}, nil
 }
 
 // merge overrides the deployed parameters with those of the request, key by
@@ -149,15 +137,13 @@ func (s *Service) depFiles(ctx context.Context, account string, st Storlet) (san
 	}
 	files := sandbox.Files{}
 	for _, name := range names {
-		var hash string
-		err := s.db.QueryRowContext(ctx, `SELECT COALESCE(p.data_hash,'') FROM storlet_dependencies p
-			JOIN storlet_dependency_deployments d ON d.dependency_id=p.id WHERE p.name=? AND d.account=?`, name, account).Scan(&hash)
-		if errors.Is(store.NotFound(err), store.ErrNotFound) || (err == nil && hash == "") {
+		hash, err := s.store.dependencyData(ctx, account, name)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, apierr.Conflict("dependency_not_deployed", "storlet %q needs dependency %q, which is not deployed to the account that owns this object", st.Name, name)
 		} else if err != nil {
 			return nil, err
 		}
-		files[name] = func() (*os.File, error) { return s.blobs.Open(hash) }
+		files[name] = func() (*os.File, error) { return s.store.blobs.Open(hash) }
 	}
 	return files, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/sandbox"
@@ -72,13 +74,8 @@ func examplesModule(t testing.TB) []byte {
 	return b
 }
 
-// api calls the node's HTTP API with a token in X-Auth-Token.
-type api struct {
-	t     testing.TB
-	url   string
-	token string
-}
-
+// resp is a raw answer: for what the client does not send (malformed
+// input, other encodings, paths and methods) and for headers.
 type resp struct {
 	status int
 	header http.Header
@@ -94,10 +91,7 @@ func (r resp) json(t testing.TB, v any) {
 
 func (r resp) errCode(t testing.TB) string {
 	t.Helper()
-	var e struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
+	var e api.StorletsError
 	r.json(t, &e)
 	if e.Message == "" {
 		t.Fatalf("error without a message: %s", r.body)
@@ -105,8 +99,10 @@ func (r resp) errCode(t testing.TB) string {
 	return e.Error
 }
 
-func (a api) do(method, path string, body any, hdr ...string) resp {
-	a.t.Helper()
+// raw sends a request the client builds (its token as a bearer token), with
+// a body of bytes, a string or JSON, and headers as name, value pairs.
+func raw(t testing.TB, c *client.Client, method, path string, body any, hdr ...string) resp {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -118,64 +114,78 @@ func (a api) do(method, path string, body any, hdr ...string) resp {
 		j, _ := json.Marshal(b)
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, a.url+path, rd)
+	req, err := c.NewRequest(context.Background(), method, path, rd)
 	if err != nil {
-		a.t.Fatal(err)
-	}
-	if a.token != "" {
-		req.Header.Set("X-Auth-Token", a.token)
+		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := c.HTTP.Do(req)
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		a.t.Fatalf("%s %s: reading the body: %v", method, path, err)
+		t.Fatalf("%s %s: reading the body: %v", method, path, err)
 	}
 	return resp{res.StatusCode, res.Header, b}
 }
 
-func (a api) want(status int, method, path string, body any, hdr ...string) resp {
-	a.t.Helper()
-	r := a.do(method, path, body, hdr...)
+// want is raw, failing unless the answer has status.
+func want(t testing.TB, c *client.Client, status int, method, path string, body any, hdr ...string) resp {
+	t.Helper()
+	r := raw(t, c, method, path, body, hdr...)
 	if r.status != status {
-		a.t.Fatalf("%s %s: got %d %s, want %d", method, path, r.status, r.body, status)
+		t.Fatalf("%s %s: got %d %s, want %d", method, path, r.status, r.body, status)
 	}
 	return r
 }
 
-type storletJSON struct {
-	ID               int64   `json:"id"`
-	Name             string  `json:"name"`
-	Language         string  `json:"language"`
-	InterfaceVersion string  `json:"interface_version"`
-	Dependency       string  `json:"dependency"`
-	ObjectMetadata   string  `json:"object_metadata"`
-	Main             string  `json:"main"`
-	CreatedAt        string  `json:"created_at"`
-	Deployed         string  `json:"deployed"`
-	HasData          bool    `json:"has_data"`
-	DataSHA256       string  `json:"data_sha256"`
-	Params           *string `json:"params"`
+// must returns v, failing the test given to it on an error:
+// must(c.Call(...))(t).
+func must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// wantErr fails unless err is the node's answer with status and, unless
+// code is empty, code.
+func wantErr(t testing.TB, err error, status int, code string) *client.Error {
+	t.Helper()
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != status || (code != "" && e.Code != code) {
+		t.Fatalf("got %v, want %d %s", err, status, code)
+	}
+	return e
 }
 
 // addStorlet creates a storlet and uploads the examples module: it runs as
 // the example of the same name.
-func addStorlet(t testing.TB, admin api, name string, meta map[string]any) storletJSON {
+func addStorlet(t testing.TB, admin *client.Client, name, dependency string) api.Storlet {
 	t.Helper()
-	m := map[string]any{"name": name, "language": "wasm", "interface_version": "1.0", "dependency": "", "object_metadata": "no", "main": "_start"}
-	for k, v := range meta {
-		m[k] = v
-	}
-	var st storletJSON
-	admin.want(201, "POST", "/storlets", m).json(t, &st)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%d/data", st.ID), examplesModule(t)).json(t, &st)
-	return st
+	ctx := context.Background()
+	lang, version, meta, main := "wasm", "1.0", "no", "_start"
+	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: &name, Language: &lang, InterfaceVersion: &version,
+		Dependency: &dependency, ObjectMetadata: &meta, Main: &main}))(t)
+	return must(admin.Storlets().Upload(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
+}
+
+// addDependency creates a dependency, uploads content and deploys it to
+// account.
+func addDependency(t testing.TB, admin *client.Client, name, content, account string) api.StorletDependency {
+	t.Helper()
+	ctx := context.Background()
+	d := must(admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: &name, Version: ptr("1")}))(t)
+	d = must(admin.Dependencies().Upload(ctx, d.ID, strings.NewReader(content)))(t)
+	must(admin.Dependencies().Deploy(ctx, account, d.ID, ""))(t)
+	return d
 }
 
 // account returns the principal id behind a token.
@@ -202,40 +212,52 @@ func storeFile(t testing.TB, nd *testnet.Node, token string, content []byte) str
 	return f.ID
 }
 
-// get reads a DDS file with a user's bearer token.
+// get reads a DDS file with a user's bearer token: raw, for the status and
+// headers of the answer.
 func get(t testing.TB, nd *testnet.Node, token, id string, hdr ...string) resp {
 	t.Helper()
-	a := api{t: t, url: nd.URL()}
-	return a.do("GET", "/files/"+id, nil, append([]string{"Authorization", "Bearer " + token}, hdr...)...)
+	return raw(t, nd.Client(token), "GET", "/files/"+id, nil, hdr...)
+}
+
+// read reads a DDS file through the client; h is nil or client.RunStorlet.
+func read(nd *testnet.Node, token, id string, h http.Header) (string, error) {
+	body, _, err := nd.Client(token).Open(context.Background(), id, h)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	return string(b), err
 }
 
 func TestAuth(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	anon := api{t: t, url: nd.URL()}
-	if r := anon.want(401, "GET", "/storlets", nil); r.errCode(t) != "unauthorized" {
-		t.Fatal(string(r.body))
+	ctx := context.Background()
+	_, err := nd.Client("").Storlets().List(ctx)
+	wantErr(t, err, 401, "unauthorized")
+	_, err = nd.Client("dds_bogus").Dependencies().List(ctx)
+	wantErr(t, err, 401, "")
+	name := "x"
+	_, err = nd.User().Storlets().Create(ctx, api.StorletMeta{Name: &name})
+	wantErr(t, err, 403, "forbidden")
+	// The client sends X-Auth-Token; a bearer token does as well.
+	want(t, nd.Admin(), 200, "GET", "/storlets", nil)
+	if list := must(nd.Admin().Storlets().List(ctx))(t); list == nil || len(list) != 0 {
+		t.Fatalf("empty list: %#v", list)
 	}
-	anon.want(401, "GET", "/storlets/dependencies/", nil, "X-Auth-Token", "dds_bogus")
-	user := api{t: t, url: nd.URL(), token: nd.UserToken}
-	if r := user.want(403, "POST", "/storlets", map[string]any{"name": "x"}); r.errCode(t) != "forbidden" {
-		t.Fatal(string(r.body))
-	}
-	anon.want(200, "GET", "/storlets", nil, "Authorization", "Bearer "+nd.AdminToken)
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
-	if r := admin.want(200, "GET", "/storlets", nil); strings.TrimSpace(string(r.body)) != "[]" {
-		t.Fatalf("empty list: %s", r.body)
-	}
-	admin.want(404, "GET", "/storlets/1/nothing/here/at/all", nil)
+	want(t, nd.Admin(), 404, "GET", "/storlets/1/nothing/here/at/all", nil)
 }
+
+func ptr(s string) *string { return &s }
 
 func TestStorletEndpoints(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	acct := account(t, nd, nd.UserToken)
 
-	var st storletJSON
-	admin.want(201, "POST", "/storlets", map[string]any{"name": "upper", "language": "WASM", "interface_version": "1.0",
-		"dependency": "’’", "object_metadata": "no", "main": "_start"}).json(t, &st)
+	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("upper"), Language: ptr("WASM"), InterfaceVersion: ptr("1.0"),
+		Dependency: ptr("’’"), ObjectMetadata: ptr("no"), Main: ptr("_start")}))(t)
 	if st.ID <= 0 || st.Name != "upper" || st.Language != "wasm" || st.Deployed != "false" || st.HasData || st.Main != "_start" {
 		t.Fatalf("created: %+v", st)
 	}
@@ -258,25 +280,27 @@ func TestStorletEndpoints(t *testing.T) {
 		{"", "missing_body"},
 		{map[string]any{"name": "d", "dependency": "ok, not/ok"}, "invalid_field"},
 	} {
-		r := admin.want(400, "POST", "/storlets", tc.body)
+		r := want(t, admin, 400, "POST", "/storlets", tc.body)
 		if got := r.errCode(t); got != tc.code {
 			t.Errorf("%v: code %s, want %s (%s)", tc.body, got, tc.code, r.body)
 		}
 	}
-	if r := admin.want(400, "POST", "/storlets", map[string]any{"name": "j", "language": "java"}); !strings.Contains(string(r.body), `\"wasm\"`) {
-		t.Errorf("the language error does not name the supported language: %s", r.body)
+	_, err := admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("j"), Language: ptr("java")})
+	if e := wantErr(t, err, 400, "unsupported_language"); !strings.Contains(e.Detail, `"wasm"`) {
+		t.Errorf("the language error does not name the supported language: %s", e.Detail)
 	}
-	if r := admin.want(409, "POST", "/storlets", map[string]any{"name": "upper"}); r.errCode(t) != "name_taken" {
-		t.Fatal(string(r.body))
-	}
+	_, err = admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("upper")})
+	wantErr(t, err, 409, "name_taken")
 
 	// Data: a file that is not a module is refused with the reason.
 	path := fmt.Sprintf("/storlets/%d", st.ID)
-	if r := admin.want(400, "PUT", path+"/data", "#!/bin/sh\ncat\n"); r.errCode(t) != "invalid_module" || !strings.Contains(string(r.body), "asm") {
-		t.Fatal(string(r.body))
+	_, err = admin.Storlets().Upload(ctx, st.ID, strings.NewReader("#!/bin/sh\ncat\n"))
+	if e := wantErr(t, err, 400, "invalid_module"); !strings.Contains(e.Detail, "asm") {
+		t.Fatal(e.Detail)
 	}
 	// Deploying without data is a conflict.
-	admin.want(409, "PUT", "/storlets/"+acct+"/deploy/"+fmt.Sprint(st.ID), map[string]any{"params": ""})
+	_, err = admin.Storlets().Deploy(ctx, acct, st.ID, "")
+	wantErr(t, err, 409, "")
 	// Multipart upload, as the original controller took it.
 	var mp bytes.Buffer
 	mw := multipart.NewWriter(&mp)
@@ -284,41 +308,39 @@ func TestStorletEndpoints(t *testing.T) {
 	fw, _ := mw.CreateFormFile("file", "upper.wasm")
 	fw.Write(examplesModule(t))
 	mw.Close()
-	admin.want(201, "PUT", path+"/data", mp.Bytes(), "Content-Type", mw.FormDataContentType()).json(t, &st)
+	want(t, admin, 201, "PUT", path+"/data", mp.Bytes(), "Content-Type", mw.FormDataContentType()).json(t, &st)
 	sum := sha256.Sum256(examplesModule(t))
 	if !st.HasData || st.DataSHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("after upload: %+v", st)
 	}
 	// Raw upload replaces it (POST, as the spec's example writes it).
-	admin.want(201, "POST", path+"/data", nopModule).json(t, &st)
+	want(t, admin, 201, "POST", path+"/data", nopModule).json(t, &st)
 	sum = sha256.Sum256(nopModule)
 	if st.DataSHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatal("raw upload did not replace the data")
 	}
 
 	// Get, list, update.
-	var got storletJSON
-	admin.want(200, "GET", path, nil).json(t, &got)
+	got := must(admin.Storlets().Get(ctx, st.ID))(t)
 	if got.ID != st.ID || got.Name != "upper" || !got.HasData {
 		t.Fatalf("get: %+v", got)
 	}
-	admin.want(404, "GET", "/storlets/999", nil)
-	admin.want(404, "GET", "/storlets/abc", nil)
-	admin.want(200, "PUT", path, map[string]any{"name": "ident", "dependency": "a,b"}).json(t, &got)
+	_, err = admin.Storlets().Get(ctx, 999)
+	wantErr(t, err, 404, "")
+	want(t, admin, 404, "GET", "/storlets/abc", nil)
+	got = must(admin.Storlets().Update(ctx, st.ID, api.StorletMeta{Name: ptr("ident"), Dependency: ptr("a,b")}))(t)
 	if got.Name != "ident" || got.Dependency != "a,b" || got.Language != "wasm" {
 		t.Fatalf("update: %+v", got)
 	}
-	if r := admin.want(400, "PUT", path, map[string]any{"main": "nope"}); r.errCode(t) != "invalid_module" {
-		t.Fatalf("a main the module does not export: %s", r.body)
-	}
-	admin.want(200, "PUT", path, map[string]any{"dependency": ""})
-	var list []storletJSON
-	admin.want(201, "POST", "/storlets", map[string]any{"name": "second"})
-	admin.want(200, "GET", "/storlets", nil).json(t, &list)
+	_, err = admin.Storlets().Update(ctx, st.ID, api.StorletMeta{Main: ptr("nope")})
+	wantErr(t, err, 400, "invalid_module") // a main the module does not export
+	must(admin.Storlets().Update(ctx, st.ID, api.StorletMeta{Dependency: ptr("")}))(t)
+	must(admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("second")}))(t)
+	list := must(admin.Storlets().List(ctx))(t)
 	if len(list) != 2 || list[0].Name != "ident" || list[1].Name != "second" {
 		t.Fatalf("list: %+v", list)
 	}
-	r := admin.want(405, "PATCH", path, nil)
+	r := want(t, admin, 405, "PATCH", path, nil)
 	if r.header.Get("Allow") != "GET, PUT, DELETE" || r.errCode(t) != "method_not_allowed" {
 		t.Fatalf("405: %v %s", r.header, r.body)
 	}
@@ -326,35 +348,37 @@ func TestStorletEndpoints(t *testing.T) {
 	// Deploy: unknown account 404, bad params 400, then 201 (twice: the
 	// second updates the params).
 	id := fmt.Sprint(st.ID)
-	admin.want(404, "PUT", "/storlets/no-such-account/deploy/"+id, nil)
-	admin.want(404, "PUT", "/storlets/"+acct+"/deploy/999", nil)
-	if r := admin.want(400, "PUT", "/storlets/"+acct+"/deploy/"+id, map[string]any{"params": "a%zz=1"}); r.errCode(t) != "invalid_params" {
-		t.Fatal(string(r.body))
-	}
-	admin.want(201, "PUT", "/storlets/"+acct+"/deploy/"+id, map[string]any{"params": "select=user_id"})
-	admin.want(201, "PUT", "/storlets/"+acct+"/deploy/"+id+"/", map[string]any{"params": "select=name"})
-	admin.want(200, "GET", "/storlets/"+acct+"/deploy/", nil).json(t, &list)
+	_, err = admin.Storlets().Deploy(ctx, "no-such-account", st.ID, "")
+	wantErr(t, err, 404, "")
+	_, err = admin.Storlets().Deploy(ctx, acct, 999, "")
+	wantErr(t, err, 404, "")
+	_, err = admin.Storlets().Deploy(ctx, acct, st.ID, "a%zz=1")
+	wantErr(t, err, 400, "invalid_params")
+	must(admin.Storlets().Deploy(ctx, acct, st.ID, "select=user_id"))(t)
+	want(t, admin, 201, "PUT", "/storlets/"+acct+"/deploy/"+id+"/", map[string]any{"params": "select=name"})
+	want(t, admin, 200, "GET", "/storlets/"+acct+"/deploy/", nil).json(t, &list)
 	if len(list) != 1 || list[0].ID != st.ID || list[0].Params == nil || *list[0].Params != "select=name" || list[0].Deployed != "true" {
 		t.Fatalf("deployed: %s", mustJSON(list))
 	}
-	admin.want(200, "GET", path, nil).json(t, &got)
-	if got.Deployed != "true" {
+	if got := must(admin.Storlets().Get(ctx, st.ID))(t); got.Deployed != "true" {
 		t.Fatal("not shown as deployed")
 	}
 
 	// Delete: refused while deployed.
-	if r := admin.want(409, "DELETE", path, nil); r.errCode(t) != "deployed" || !strings.Contains(string(r.body), acct) {
-		t.Fatal(string(r.body))
+	if e := wantErr(t, admin.Storlets().Delete(ctx, st.ID), 409, "deployed"); !strings.Contains(e.Detail, acct) {
+		t.Fatal(e.Detail)
 	}
-	admin.want(204, "PUT", "/storlets/"+acct+"/undeploy/"+id+"/", nil)
-	admin.want(404, "POST", "/storlets/"+acct+"/undeploy/"+id, nil)
-	admin.want(200, "GET", "/storlets/"+acct+"/deploy", nil).json(t, &list)
-	if len(list) != 0 {
+	want(t, admin, 204, "PUT", "/storlets/"+acct+"/undeploy/"+id+"/", nil)
+	want(t, admin, 404, "POST", "/storlets/"+acct+"/undeploy/"+id, nil)
+	if list := must(admin.Storlets().Deployed(ctx, acct))(t); len(list) != 0 {
 		t.Fatalf("still deployed: %+v", list)
 	}
-	admin.want(204, "DELETE", path, nil)
-	admin.want(404, "GET", path, nil)
-	admin.want(404, "DELETE", path, nil)
+	if err := admin.Storlets().Delete(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.Storlets().Get(ctx, st.ID)
+	wantErr(t, err, 404, "")
+	wantErr(t, admin.Storlets().Delete(ctx, st.ID), 404, "")
 	// The module's blob went with it (collected once the delete committed).
 	if nd.Blobs.Has(st.DataSHA256) {
 		t.Fatal("the deleted storlet's module is still in the blob store")
@@ -366,74 +390,70 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-type depJSON struct {
-	ID          int64  `json:"id"`
-	Name        string `json:"name"`
-	Version     string `json:"version"`
-	Permissions string `json:"permissions"`
-	CreatedAt   string `json:"created_at"`
-	Deployed    string `json:"deployed"`
-	HasData     bool   `json:"has_data"`
-}
-
 func TestDependencyEndpoints(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	acct := account(t, nd, nd.UserToken)
 
-	var d depJSON
-	admin.want(201, "POST", "/storlets/dependencies", map[string]any{"name": "header.txt", "version": "1.0", "permissions": "0755"}).json(t, &d)
+	d := must(admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("header.txt"), Version: ptr("1.0"), Permissions: ptr("0755")}))(t)
 	if d.ID <= 0 || d.Name != "header.txt" || d.Permissions != "0755" || d.Deployed != "false" || d.HasData {
 		t.Fatalf("created: %+v", d)
 	}
-	admin.want(409, "POST", "/storlets/dependencies", map[string]any{"name": "header.txt", "version": "2"})
-	admin.want(400, "POST", "/storlets/dependencies", map[string]any{"name": "x"})
-	admin.want(400, "POST", "/storlets/dependencies", map[string]any{"name": "x", "version": "1", "permissions": "rwx"})
-	path := fmt.Sprintf("/storlets/dependencies/%d", d.ID)
+	_, err := admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("header.txt"), Version: ptr("2")})
+	wantErr(t, err, 409, "")
+	_, err = admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("x")})
+	wantErr(t, err, 400, "")
+	_, err = admin.Dependencies().Create(ctx, api.StorletDependencyMeta{Name: ptr("x"), Version: ptr("1"), Permissions: ptr("rwx")})
+	wantErr(t, err, 400, "")
 	id := fmt.Sprint(d.ID)
-	admin.want(409, "PUT", "/storlets/dependencies/"+acct+"/deploy/"+id, nil)
-	admin.want(201, "PUT", path+"/data", "hello\n").json(t, &d)
-	if !d.HasData {
+	_, err = admin.Dependencies().Deploy(ctx, acct, d.ID, "")
+	wantErr(t, err, 409, "")
+	if d = must(admin.Dependencies().Upload(ctx, d.ID, strings.NewReader("hello\n")))(t); !d.HasData {
 		t.Fatal("no data after upload")
 	}
-	admin.want(200, "PUT", path, map[string]any{"version": "1.1"}).json(t, &d)
-	if d.Version != "1.1" || d.Name != "header.txt" {
+	if d = must(admin.Dependencies().Update(ctx, d.ID, api.StorletDependencyMeta{Version: ptr("1.1")}))(t); d.Version != "1.1" || d.Name != "header.txt" {
 		t.Fatalf("update: %+v", d)
 	}
-	var list []depJSON
-	admin.want(200, "GET", "/storlets/dependencies/", nil).json(t, &list)
+	var list []api.StorletDependency
+	want(t, admin, 200, "GET", "/storlets/dependencies/", nil).json(t, &list)
 	if len(list) != 1 || list[0].ID != d.ID {
 		t.Fatalf("list: %+v", list)
 	}
 	// The /dependencies alias serves the same.
-	admin.want(200, "GET", "/dependencies/"+id, nil).json(t, &d)
-	admin.want(404, "PUT", "/storlets/dependencies/nobody/deploy/"+id, nil)
-	admin.want(201, "PUT", "/storlets/dependencies/"+acct+"/deploy/"+id+"/", nil)
-	admin.want(201, "PUT", "/storlets/dependencies/"+acct+"/deploy/"+id, nil) // idempotent
-	admin.want(200, "GET", "/storlets/dependencies/"+acct+"/deploy/", nil).json(t, &list)
+	want(t, admin, 200, "GET", "/dependencies/"+id, nil).json(t, &d)
+	_, err = admin.Dependencies().Deploy(ctx, "nobody", d.ID, "")
+	wantErr(t, err, 404, "")
+	want(t, admin, 201, "PUT", "/storlets/dependencies/"+acct+"/deploy/"+id+"/", nil)
+	must(admin.Dependencies().Deploy(ctx, acct, d.ID, ""))(t) // idempotent
+	want(t, admin, 200, "GET", "/storlets/dependencies/"+acct+"/deploy/", nil).json(t, &list)
 	if len(list) != 1 || list[0].Deployed != "true" {
 		t.Fatalf("deployed: %+v", list)
 	}
-	admin.want(409, "DELETE", path, nil)
-	admin.want(204, "POST", "/storlets/dependencies/"+acct+"/undeploy/"+id, nil)
-	admin.want(404, "PUT", "/storlets/dependencies/"+acct+"/undeploy/"+id, nil)
-	admin.want(204, "DELETE", path, nil)
-	admin.want(404, "GET", path, nil)
+	wantErr(t, admin.Dependencies().Delete(ctx, d.ID), 409, "")
+	want(t, admin, 204, "POST", "/storlets/dependencies/"+acct+"/undeploy/"+id, nil)
+	wantErr(t, admin.Dependencies().Undeploy(ctx, acct, d.ID), 404, "")
+	if err := admin.Dependencies().Delete(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.Dependencies().Get(ctx, d.ID)
+	wantErr(t, err, 404, "")
 }
 
 const csvData = "user_id,name,city\n1,ann,paris\n2,bob,oslo\n"
 
 func TestDeployedStorletsTransformThatAccountOnly(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	alice, bob := nd.UserToken, nd.NewUser(t)
 	aliceID := account(t, nd, alice)
 	fa, fb := storeFile(t, nd, alice, []byte(csvData)), storeFile(t, nd, bob, []byte(csvData))
 
-	sel := addStorlet(t, admin, "csvselect", nil)
-	up := addStorlet(t, admin, "upper", nil)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, sel.ID), map[string]any{"params": "select=name,user_id"})
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, up.ID), nil)
+	sel := addStorlet(t, admin, "csvselect", "")
+	up := addStorlet(t, admin, "upper", "")
+	must(admin.Storlets().Deploy(ctx, aliceID, sel.ID, "select=name,user_id"))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, up.ID, ""))(t)
 
 	// Alice's reads run csvselect, then upper, with the deployed params.
 	r := get(t, nd, alice, fa)
@@ -445,8 +465,8 @@ func TestDeployedStorletsTransformThatAccountOnly(t *testing.T) {
 	}
 	// An admin reading Alice's file sees what Alice sees: storlets follow
 	// the object's account.
-	if r := get(t, nd, nd.AdminToken, fa); string(r.body) != "NAME,USER_ID\nANN,1\nBOB,2\n" {
-		t.Fatalf("admin: %q", r.body)
+	if body := must(read(nd, nd.AdminToken, fa, nil))(t); body != "NAME,USER_ID\nANN,1\nBOB,2\n" {
+		t.Fatalf("admin: %q", body)
 	}
 	// Bob's are untouched, with ETag and Range as usual.
 	r = get(t, nd, bob, fb)
@@ -465,16 +485,20 @@ func TestDeployedStorletsTransformThatAccountOnly(t *testing.T) {
 	// Deployments survive a restart (modules are compiled again from the
 	// blob store on first use).
 	nd.Restart(t)
-	if r := get(t, nd, alice, fa); string(r.body) != "NAME,USER_ID\nANN,1\nBOB,2\n" {
-		t.Fatalf("after restart: %d %q", r.status, r.body)
+	if body := must(read(nd, alice, fa, nil))(t); body != "NAME,USER_ID\nANN,1\nBOB,2\n" {
+		t.Fatalf("after restart: %q", body)
 	}
 
 	// Undeploy both: raw bytes again.
-	admin.want(204, "PUT", fmt.Sprintf("/storlets/%s/undeploy/%d", aliceID, sel.ID), nil)
-	if r := get(t, nd, alice, fa); string(r.body) != strings.ToUpper(csvData) {
-		t.Fatalf("upper only: %q", r.body)
+	if err := admin.Storlets().Undeploy(ctx, aliceID, sel.ID); err != nil {
+		t.Fatal(err)
 	}
-	admin.want(204, "PUT", fmt.Sprintf("/storlets/%s/undeploy/%d", aliceID, up.ID), nil)
+	if body := must(read(nd, alice, fa, nil))(t); body != strings.ToUpper(csvData) {
+		t.Fatalf("upper only: %q", body)
+	}
+	if err := admin.Storlets().Undeploy(ctx, aliceID, up.ID); err != nil {
+		t.Fatal(err)
+	}
 	if r := get(t, nd, alice, fa); string(r.body) != csvData || r.header.Get("ETag") == "" {
 		t.Fatalf("nothing deployed: %q", r.body)
 	}
@@ -482,36 +506,34 @@ func TestDeployedStorletsTransformThatAccountOnly(t *testing.T) {
 
 func TestExplicitRun(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	alice := nd.UserToken
 	aliceID := account(t, nd, alice)
 	fa := storeFile(t, nd, alice, []byte(csvData))
-	sel := addStorlet(t, admin, "csvselect", nil)
-	addStorlet(t, admin, "upper", nil)
+	sel := addStorlet(t, admin, "csvselect", "")
+	addStorlet(t, admin, "upper", "")
 
 	// Named but not deployed to the account: 400.
-	r := get(t, nd, alice, fa, "X-Run-Storlet", "csvselect")
-	if r.status != 400 || !strings.Contains(string(r.body), "storlet_not_deployed") {
-		t.Fatalf("%d %s", r.status, r.body)
-	}
-	if r := get(t, nd, alice, fa, "X-Run-Storlet", "nope"); r.status != 400 || !strings.Contains(string(r.body), "unknown_storlet") {
-		t.Fatalf("%d %s", r.status, r.body)
-	}
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, sel.ID), map[string]any{"params": "select=city"})
+	_, err := read(nd, alice, fa, client.RunStorlet("csvselect"))
+	wantErr(t, err, 400, "storlet_not_deployed")
+	_, err = read(nd, alice, fa, client.RunStorlet("nope"))
+	wantErr(t, err, 400, "unknown_storlet")
+	must(admin.Storlets().Deploy(ctx, aliceID, sel.ID, "select=city"))(t)
 
 	// Deployed params, then overridden by a header, then by the query.
-	if r := get(t, nd, alice, fa, "X-Run-Storlet", "csvselect"); string(r.body) != "city\nparis\noslo\n" {
-		t.Fatalf("deployed params: %d %q", r.status, r.body)
+	if body := must(read(nd, alice, fa, client.RunStorlet("csvselect")))(t); body != "city\nparis\noslo\n" {
+		t.Fatalf("deployed params: %q", body)
 	}
-	if r := get(t, nd, alice, fa, "X-Run-Storlet", "csvselect", "X-Storlet-Parameter-1", "select:name"); string(r.body) != "name\nann\nbob\n" {
-		t.Fatalf("header params: %d %q", r.status, r.body)
+	if body := must(read(nd, alice, fa, client.RunStorlet("csvselect", "select:name")))(t); body != "name\nann\nbob\n" {
+		t.Fatalf("header params: %q", body)
 	}
 	if r := get(t, nd, alice, fa+"?select=user_id,city", "X-Run-Storlet", "csvselect"); string(r.body) != "user_id,city\n1,paris\n2,oslo\n" {
 		t.Fatalf("query params: %d %q", r.status, r.body)
 	}
 	// The storlet itself refuses a column that does not exist; it fails
 	// before writing, so the answer is a clear error.
-	r = get(t, nd, alice, fa+"?select=nope", "X-Run-Storlet", "csvselect")
+	r := get(t, nd, alice, fa+"?select=nope", "X-Run-Storlet", "csvselect")
 	if r.status != 422 || !strings.Contains(string(r.body), `no column \"nope\"`) {
 		t.Fatalf("failing storlet: %d %s", r.status, r.body)
 	}
@@ -528,15 +550,16 @@ func TestExplicitRun(t *testing.T) {
 
 func TestUploadThroughStorlet(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	alice := nd.UserToken
-	up := addStorlet(t, admin, "upper", nil)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", account(t, nd, alice), up.ID), nil)
+	up := addStorlet(t, admin, "upper", "")
+	must(admin.Storlets().Deploy(ctx, account(t, nd, alice), up.ID, ""))(t)
 
+	// The client's Upload sends no X-Run-Storlet: these are raw.
 	upload := func(data string, hdr ...string) resp {
 		doc := fmt.Sprintf(`{"data":{"type":"file","attributes":{"name":"a.txt","data":%q}}}`, data)
-		a := api{t: t, url: nd.URL()}
-		return a.do("POST", "/files", doc, append([]string{"Authorization", "Bearer " + alice, "Content-Type", "application/vnd.api+json"}, hdr...)...)
+		return raw(t, nd.User(), "POST", "/files", doc, append([]string{"Content-Type", "application/vnd.api+json"}, hdr...)...)
 	}
 	r := upload(base64.StdEncoding.EncodeToString([]byte("hello storlets")), "X-Run-Storlet", "upper")
 	if r.status != 402 {
@@ -574,23 +597,20 @@ func TestUploadThroughStorlet(t *testing.T) {
 
 func TestDependencyIsReadable(t *testing.T) {
 	nd := testnet.New(t, 1, withCache).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	alice := nd.UserToken
 	aliceID := account(t, nd, alice)
 	fa := storeFile(t, nd, alice, []byte("body\n"))
-	pre := addStorlet(t, admin, "prefix", map[string]any{"dependency": "header.txt"})
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, pre.ID), nil)
+	pre := addStorlet(t, admin, "prefix", "header.txt")
+	must(admin.Storlets().Deploy(ctx, aliceID, pre.ID, ""))(t)
 
 	// The dependency is not deployed to the account: a clear error.
-	if r := get(t, nd, alice, fa); r.status != 409 || !strings.Contains(string(r.body), "dependency_not_deployed") {
-		t.Fatalf("%d %s", r.status, r.body)
-	}
-	var d depJSON
-	admin.want(201, "POST", "/storlets/dependencies", map[string]any{"name": "header.txt", "version": "1"}).json(t, &d)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/dependencies/%d/data", d.ID), "# header\n")
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/dependencies/%s/deploy/%d", aliceID, d.ID), nil)
-	if r := get(t, nd, alice, fa); r.status != 200 || string(r.body) != "# header\nbody\n" {
-		t.Fatalf("%d %q", r.status, r.body)
+	_, err := read(nd, alice, fa, nil)
+	wantErr(t, err, 409, "dependency_not_deployed")
+	addDependency(t, admin, "header.txt", "# header\n", aliceID)
+	if body := must(read(nd, alice, fa, nil))(t); body != "# header\nbody\n" {
+		t.Fatalf("%q", body)
 	}
 }
 
@@ -604,7 +624,8 @@ func TestMisbehavingStorlets(t *testing.T) {
 		c.Storlets = sandbox.Limits{MemoryPages: 512, Timeout: 5 * time.Second, MaxOutput: 1 << 20, Concurrency: 8}
 	})
 	nd := net0.Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	alice := nd.UserToken
 	aliceID := account(t, nd, alice)
 	fa := storeFile(t, nd, alice, []byte(csvData))
@@ -612,22 +633,18 @@ func TestMisbehavingStorlets(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte("root:x:0:0\n"), 0o600)
 	// escape gets a dependency, so it has a directory to climb out of.
-	var d depJSON
-	admin.want(201, "POST", "/storlets/dependencies", map[string]any{"name": "header.txt", "version": "1"}).json(t, &d)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/dependencies/%d/data", d.ID), "# header\n")
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/dependencies/%s/deploy/%d", aliceID, d.ID), nil)
+	addDependency(t, admin, "header.txt", "# header\n", aliceID)
 	climb := "/deps/../../../../../../.." + secret
 
 	for _, name := range []string{"loop", "alloc", "spew", "escape"} {
-		st := addStorlet(t, admin, name, map[string]any{"dependency": "header.txt"})
+		st := addStorlet(t, admin, name, "header.txt")
 		// params as a JSON object, then as the spec's query string.
-		admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, st.ID), map[string]any{"params": map[string]any{"file": climb, "other": "x"}})
-		var list []storletJSON
-		admin.want(200, "GET", fmt.Sprintf("/storlets/%s/deploy", aliceID), nil).json(t, &list)
+		want(t, admin, 201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, st.ID), map[string]any{"params": map[string]any{"file": climb, "other": "x"}})
+		list := must(admin.Storlets().Deployed(ctx, aliceID))(t)
 		if p := list[len(list)-1].Params; p == nil || *p != "file="+url.QueryEscape(climb)+"&other=x" {
 			t.Fatalf("params: %s", mustJSON(list))
 		}
-		admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, st.ID), map[string]any{"params": "file=" + climb})
+		must(admin.Storlets().Deploy(ctx, aliceID, st.ID, "file="+climb))(t)
 	}
 	// Plain reads of another user's file must stay fast while storlets misbehave.
 	bob := nd.NewUser(t)
@@ -664,16 +681,13 @@ func TestMisbehavingStorlets(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		req, _ := http.NewRequest("GET", nd.URL()+"/files/"+fa, nil)
-		req.Header.Set("Authorization", "Bearer "+alice)
-		req.Header.Set("X-Run-Storlet", "spew")
-		res, err := http.DefaultClient.Do(req)
+		body, _, err := nd.Client(alice).Open(ctx, fa, client.RunStorlet("spew"))
 		if err != nil {
 			t.Errorf("spew: %v", err)
 			return
 		}
-		defer res.Body.Close()
-		n, err := io.Copy(io.Discard, res.Body)
+		defer body.Close()
+		n, err := io.Copy(io.Discard, body)
 		if err == nil || n > 1<<20 {
 			t.Errorf("spew: read %d bytes, err %v: want a cut transfer of at most 1 MiB", n, err)
 		}
@@ -690,12 +704,12 @@ func TestMisbehavingStorlets(t *testing.T) {
 	}
 	wg.Wait()
 	// And the node still runs well-behaved storlets.
-	up := addStorlet(t, admin, "upper", nil)
-	admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, up.ID), nil)
-	if r := get(t, nd, alice, fa, "X-Run-Storlet", "upper"); r.status != 200 || string(r.body) != strings.ToUpper(csvData) {
-		t.Fatalf("after the misbehaving ones: %d %q", r.status, r.body)
+	up := addStorlet(t, admin, "upper", "")
+	must(admin.Storlets().Deploy(ctx, aliceID, up.ID, ""))(t)
+	if body := must(read(nd, alice, fa, client.RunStorlet("upper")))(t); body != strings.ToUpper(csvData) {
+		t.Fatalf("after the misbehaving ones: %q", body)
 	}
-	m := admin.want(200, "GET", "/metrics", nil)
+	m := want(t, admin, 200, "GET", "/metrics", nil)
 	for _, line := range []string{
 		`dds_storlet_runs{outcome="ok"} 1`, `dds_storlet_runs{outcome="storlet_timeout"} 1`,
 		`dds_storlet_runs{outcome="storlet_memory_limit"} 1`, `dds_storlet_runs{outcome="storlet_output_limit"} 1`,
@@ -719,25 +733,20 @@ func BenchmarkGetPlain16MiB(b *testing.B)           { benchGet(b, 16<<20, false)
 
 func benchGet(b *testing.B, size int, storlet bool) {
 	nd := testnet.New(b, 1, withCache).Nodes[0]
-	admin := api{t: b, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	id := storeFile(b, nd, nd.UserToken, bytes.Repeat([]byte("x"), size))
 	if storlet {
-		st := addStorlet(b, admin, "identity", nil)
-		admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", account(b, nd, nd.UserToken), st.ID), nil)
+		st := addStorlet(b, admin, "identity", "")
+		must(admin.Storlets().Deploy(ctx, account(b, nd, nd.UserToken), st.ID, ""))(b)
 	}
-	req, _ := http.NewRequest("GET", nd.URL()+"/files/"+id, nil)
-	req.Header.Set("Authorization", "Bearer "+nd.UserToken)
+	user := nd.User()
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	for b.Loop() {
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if err != nil || n != int64(size) || res.StatusCode != 200 {
-			b.Fatalf("%d bytes, %v, %d", n, err, res.StatusCode)
+		n, err := user.Download(ctx, id, io.Discard)
+		if err != nil || n != int64(size) {
+			b.Fatalf("%d bytes, %v", n, err)
 		}
 	}
 }
@@ -748,13 +757,14 @@ func TestBusy(t *testing.T) {
 	nd := testnet.New(t, 1, withCache, func(_ int, c *node.Config) {
 		c.Storlets = sandbox.Limits{Timeout: 3 * time.Second, Concurrency: 1, QueueWait: 100 * time.Millisecond}
 	}).Nodes[0]
-	admin := api{t: t, url: nd.URL(), token: nd.AdminToken}
+	ctx := context.Background()
+	admin := nd.Admin()
 	alice := nd.UserToken
 	aliceID := account(t, nd, alice)
 	fa := storeFile(t, nd, alice, []byte(csvData))
 	for _, name := range []string{"loop", "upper"} {
-		st := addStorlet(t, admin, name, nil)
-		admin.want(201, "PUT", fmt.Sprintf("/storlets/%s/deploy/%d", aliceID, st.ID), nil)
+		st := addStorlet(t, admin, name, "")
+		must(admin.Storlets().Deploy(ctx, aliceID, st.ID, ""))(t)
 	}
 	done := make(chan resp)
 	go func() { done <- get(t, nd, alice, fa, "X-Run-Storlet", "loop") }()
@@ -771,7 +781,7 @@ func TestBusy(t *testing.T) {
 	if r := <-done; r.status != 422 {
 		t.Fatalf("loop: %d %s", r.status, r.body)
 	}
-	if r := get(t, nd, alice, fa, "X-Run-Storlet", "upper"); r.status != 200 || string(r.body) != strings.ToUpper(csvData) {
-		t.Fatalf("after the slot freed: %d %s", r.status, r.body)
+	if body := must(read(nd, alice, fa, client.RunStorlet("upper")))(t); body != strings.ToUpper(csvData) {
+		t.Fatalf("after the slot freed: %q", body)
 	}
 }

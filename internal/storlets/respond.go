@@ -1,0 +1,29 @@
+package storlets
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/internal/apierr"
+)
+
+// writeError answers with the face's error body: the spec asks only for JSON.
+func (s *Service) writeError(w http.ResponseWriter, err error) {
+	e, ok := apierr.As(err)
+	if !ok {
+		s.log.Error("storlets request failed", "err", err)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, e.Status, api.StorletsError{Error: e.Code, Message: e.Detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
