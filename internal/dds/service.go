@@ -6,6 +6,7 @@ package dds
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,6 +33,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/filter"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/merkle"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -182,13 +184,16 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	body := &bodyReader{http.MaxBytesReader(w, r.Body, limit)}
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
+	tree := merkle.NewBuilder()
 	res, err := jsonapi.Stream(body, "data", func(rd io.Reader) error {
 		src, done, err := filter.Transform(r.Context(), s.filter, p.ID, freq, b64.NewDecoder(rd))
 		if err != nil {
 			return s.stageError(err)
 		}
 		defer done()
-		st, err := s.blobs.Stage(src, s.maxSize)
+		// The Merkle root is computed as the content streams in; the
+		// confirming peers sign it, and holders prove their copies against it.
+		st, err := s.blobs.Stage(src, s.maxSize, tree)
 		if err != nil {
 			return s.stageError(err)
 		}
@@ -238,7 +243,8 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	f := files.File{ID: uuid.NewString(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
 		State: files.StatePending, Additional: additional, Created: s.clock.Now()}
 	expires := s.ledger.QuoteExpiry()
-	conf, err := s.confirm(r.Context(), f, dur, expires)
+	root := tree.Root()
+	conf, err := s.confirm(r.Context(), f, hex.EncodeToString(root[:]), dur, expires)
 	if err != nil {
 		return err
 	}
@@ -258,12 +264,13 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return nil
 }
 
-func (s *Service) confirm(ctx context.Context, f files.File, d time.Duration, expires time.Time) (json.RawMessage, error) {
+func (s *Service) confirm(ctx context.Context, f files.File, merkleRoot string, d time.Duration, expires time.Time) (json.RawMessage, error) {
 	price, err := s.ledger.Price(f.Size, d)
 	if err != nil {
 		return nil, err
 	}
-	return s.confirmer.Confirm(ctx, ledger.Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, Duration: d, Price: price, ExpiresAt: expires})
+	return s.confirmer.Confirm(ctx, ledger.Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, MerkleRoot: merkleRoot,
+		Duration: d, Price: price, ExpiresAt: expires})
 }
 
 func (s *Service) stageError(err error) error {
@@ -464,7 +471,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	var conf json.RawMessage
 	expires := s.ledger.QuoteExpiry()
 	if quoteDur > 0 {
-		if conf, err = s.confirm(r.Context(), f, quoteDur, expires); err != nil {
+		if conf, err = s.confirm(r.Context(), f, "", quoteDur, expires); err != nil {
 			return err
 		}
 	}

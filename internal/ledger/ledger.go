@@ -104,12 +104,16 @@ type Payment struct {
 // Confirmation is what peers are asked to confirm before a quote is made:
 // the price of a term of storage for a file's content, until the quote lapses.
 type Confirmation struct {
-	FileID    string
-	Size      int64
-	Hash      string // hex SHA-256 of the content
-	Duration  time.Duration
-	Price     money.Amount
-	ExpiresAt time.Time // when the quote lapses
+	FileID string
+	Size   int64
+	Hash   string // hex SHA-256 of the content
+	// MerkleRoot is the hex root of the content's Merkle tree (package
+	// merkle), so that holders can later prove they keep the content; empty
+	// for an extension of a file uploaded before roots were computed.
+	MerkleRoot string
+	Duration   time.Duration
+	Price      money.Amount
+	ExpiresAt  time.Time // when the quote lapses
 }
 
 // Term is a span of paid storage of one file held by this node.

@@ -19,9 +19,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/bits"
 )
+
+var _ hash.Hash = (*Builder)(nil)
 
 // LeafSize is the size of every leaf but the last.
 const LeafSize = 16 << 10
@@ -96,6 +99,22 @@ func (b *Builder) push(h Hash) {
 	}
 	b.stack = append(b.stack, t)
 }
+
+// Sum appends the root to b, so that a Builder is a hash.Hash and can be
+// computed alongside the content's SHA-256 while it is stored.
+func (b *Builder) Sum(in []byte) []byte {
+	r := b.Root()
+	return append(in, r[:]...)
+}
+
+// Reset empties the builder.
+func (b *Builder) Reset() { *b = Builder{leaf: b.leaf[:0]} }
+
+// Size is the size of a root.
+func (b *Builder) Size() int { return len(Hash{}) }
+
+// BlockSize is the leaf size.
+func (b *Builder) BlockSize() int { return LeafSize }
 
 // Root returns the root of what was written (the builder stays usable).
 func (b *Builder) Root() Hash {

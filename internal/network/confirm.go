@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/merkle"
 	"github.com/prometheus-dds/dds/internal/money"
 )
 
@@ -27,6 +28,7 @@ import (
 type Quote struct {
 	FileID      string    `json:"file_id"`
 	ContentHash string    `json:"content_hash"`
+	MerkleRoot  string    `json:"merkle_root,omitempty"` // hex root over merkle.LeafSize leaves
 	Size        int64     `json:"size"`
 	Duration    int64     `json:"duration"` // seconds
 	Price       string    `json:"price"`    // exact decimal tokens
@@ -34,11 +36,18 @@ type Quote struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
-// Digest is the hash a confirming node signs.
+// Digest is the hash a confirming node signs. A quote with a Merkle root
+// signs it too (v2); quotes made before roots existed keep their v1 digest,
+// so their signatures still verify.
 func (q Quote) Digest() []byte {
-	return identity.Keccak256([]byte(strings.Join([]string{"dds-quote-v1", q.FileID, q.ContentHash,
+	fields := []string{"dds-quote-v1", q.FileID, q.ContentHash,
 		strconv.FormatInt(q.Size, 10), strconv.FormatInt(q.Duration, 10), q.Price, q.Schedule,
-		q.ExpiresAt.UTC().Format(time.RFC3339)}, "\n")))
+		q.ExpiresAt.UTC().Format(time.RFC3339)}
+	if q.MerkleRoot != "" {
+		fields[0] = "dds-quote-v2"
+		fields = append(fields, q.MerkleRoot, strconv.Itoa(merkle.LeafSize))
+	}
+	return identity.Keccak256([]byte(strings.Join(fields, "\n")))
 }
 
 // Signature is one peer's confirmation.
@@ -80,7 +89,7 @@ func (r Record) Verify(n int) error {
 // the rendezvous order of the file. It returns the Record to keep with the
 // quote.
 func (n *Network) Confirm(ctx context.Context, c ledger.Confirmation) (json.RawMessage, error) {
-	q := Quote{FileID: c.FileID, ContentHash: c.Hash, Size: c.Size, Duration: int64(c.Duration / time.Second),
+	q := Quote{FileID: c.FileID, ContentHash: c.Hash, MerkleRoot: c.MerkleRoot, Size: c.Size, Duration: int64(c.Duration / time.Second),
 		Price: c.Price.String(), Schedule: n.ledger.Version(), ExpiresAt: c.ExpiresAt}
 	rec := Record{Quote: q, Signatures: []Signature{}}
 	need := n.cfg.Confirmations
@@ -165,6 +174,9 @@ func (n *Network) sign(r *http.Request) (Signature, error) {
 	if q.Size < 0 || q.Duration <= 0 || q.FileID == "" || len(q.ContentHash) != 64 {
 		return Signature{}, apierr.BadRequest("bad_quote", "quote lacks a file id, content hash, size or duration")
 	}
+	if q.MerkleRoot != "" && !isHex32(q.MerkleRoot) {
+		return Signature{}, apierr.BadRequest("bad_quote", "merkle_root must be 64 hex digits")
+	}
 	price, err := n.ledger.Price(q.Size, time.Duration(q.Duration)*time.Second)
 	if err != nil {
 		return Signature{}, err
@@ -182,4 +194,13 @@ func (n *Network) sign(r *http.Request) (Signature, error) {
 	}
 	n.log.Debug("confirmed a quote", "for", sender(r.Context()), "file", q.FileID, "price", q.Price)
 	return Signature{Node: n.key.ID(), Signature: "0x" + hex.EncodeToString(raw)}, nil
+}
+
+// isHex32 tells whether s is 32 bytes in lower-case hex.
+func isHex32(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
 }

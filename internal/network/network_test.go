@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/merkle"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/node"
@@ -88,11 +90,21 @@ func TestConfirmReplicateRepair(t *testing.T) {
 	if rec.Quote.Price != f.Quote.Price || rec.Quote.FileID != f.ID || rec.Quote.ContentHash != f.ContentHash {
 		t.Fatalf("signed quote %+v does not match the answer", rec.Quote)
 	}
+	// The peers signed the content's Merkle root, as computed independently.
+	root, _ := merkle.Root(bytes.NewReader(content))
+	if rec.Quote.MerkleRoot != hex.EncodeToString(root[:]) {
+		t.Fatalf("signed merkle root %q, want %x", rec.Quote.MerkleRoot, root)
+	}
 	// Tampering with the signed quote breaks the signatures.
 	bad := rec
 	bad.Quote.Price = "0.000000001"
 	if bad.Verify(3) == nil {
 		t.Fatal("signatures verify over a changed price")
+	}
+	bad = rec
+	bad.Quote.MerkleRoot = strings.Repeat("0", 64)
+	if bad.Verify(3) == nil {
+		t.Fatal("signatures verify over a changed merkle root")
 	}
 
 	// Pay: copies on three nodes in all, each verified by its hash.
