@@ -26,6 +26,8 @@ type Network struct {
 	t     testing.TB
 	Clock *clock.Fake
 	Nodes []*Node
+	size  int      // nodes the network was made with: sets confirmations and copies
+	opts  []Option // applied to every node, also to those added later
 }
 
 // Node is one node of the network, with a token per role.
@@ -45,34 +47,7 @@ type Option func(i int, c *node.Config)
 // New starts n nodes. They are closed when the test ends.
 func New(t testing.TB, n int, opts ...Option) *Network {
 	t.Helper()
-	nw := &Network{t: t, Clock: clock.NewFake(Start)}
-	for i := 0; i < n; i++ {
-		cfg := node.Config{
-			DataDir:        t.TempDir(),
-			Listen:         "127.0.0.1:0",
-			Clock:          nw.Clock,
-			SweepEvery:     -1, // tests sweep and replicate explicitly, after moving the clock
-			ReplicateEvery: -1,
-			Logger:         logger(t).With("node", i),
-			Confirmations:  min(3, n-1),
-			Replicas:       min(3, n),
-		}
-		if i > 0 {
-			cfg.Peers = []string{nw.Nodes[0].URL()}
-		}
-		for _, o := range opts {
-			o(i, &cfg)
-		}
-		nd := &Node{Config: cfg, net: nw}
-		nd.start(t)
-		nd.AdminToken = nd.token(t, auth.RoleAdmin)
-		nd.UserToken = nd.token(t, auth.RoleUser)
-		nd.PaymentToken = nd.token(t, auth.RolePayment)
-		nw.Nodes = append(nw.Nodes, nd)
-	}
-	if n > 1 {
-		nw.WaitMembers(t, n)
-	}
+	nw := &Network{t: t, Clock: clock.NewFake(Start), size: n, opts: opts}
 	t.Cleanup(func() {
 		for _, nd := range nw.Nodes {
 			if nd.Node != nil {
@@ -80,7 +55,56 @@ func New(t testing.TB, n int, opts ...Option) *Network {
 			}
 		}
 	})
+	for i := 0; i < n; i++ {
+		nw.add(t)
+	}
+	if n > 1 {
+		nw.WaitMembers(t, n)
+	}
 	return nw
+}
+
+// Add starts one more node, joined through node 0 like the others, and
+// waits until every running node knows it.
+func (nw *Network) Add(t testing.TB) *Node {
+	t.Helper()
+	nd := nw.add(t)
+	running := 0
+	for _, o := range nw.Nodes {
+		if o.Node != nil {
+			running++
+		}
+	}
+	nw.WaitMembers(t, running)
+	return nd
+}
+
+func (nw *Network) add(t testing.TB) *Node {
+	t.Helper()
+	i := len(nw.Nodes)
+	cfg := node.Config{
+		DataDir:        t.TempDir(),
+		Listen:         "127.0.0.1:0",
+		Clock:          nw.Clock,
+		SweepEvery:     -1, // tests sweep and replicate explicitly, after moving the clock
+		ReplicateEvery: -1,
+		Logger:         logger(t).With("node", i),
+		Confirmations:  min(3, nw.size-1),
+		Replicas:       min(3, nw.size),
+	}
+	if i > 0 {
+		cfg.Peers = []string{nw.Nodes[0].URL()}
+	}
+	for _, o := range nw.opts {
+		o(i, &cfg)
+	}
+	nd := &Node{Config: cfg, net: nw}
+	nd.start(t)
+	nd.AdminToken = nd.token(t, auth.RoleAdmin)
+	nd.UserToken = nd.token(t, auth.RoleUser)
+	nd.PaymentToken = nd.token(t, auth.RolePayment)
+	nw.Nodes = append(nw.Nodes, nd)
+	return nd
 }
 
 func logger(t testing.TB) *slog.Logger {
