@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/ocean"
 )
 
 // nodeFlags are the flags that configure a node, shared by serve and devnet.
@@ -28,9 +29,9 @@ func nodeFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "copies of a paid file in the network, this node's included")
 	fs.DurationVar(&cfg.RepairAfter, "repair-after", 10*time.Minute, "how long a node holding a copy may be gone before another takes its place")
 	fs.DurationVar(&cfg.ReplicateEvery, "replicate-every", 10*time.Second, "how often copies are checked and repaired")
-	providerFlags(fs, &cfg.Provider)
+	cfg.Ocean = ocean.DefaultConfig()
+	cfg.Ocean.RegisterFlags(fs)
 	storletFlags(fs, &cfg.Storlets)
-	computeFlags(fs, &cfg.Compute)
 }
 
 func defaultDataDir() string {

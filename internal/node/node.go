@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/compute"
 	"github.com/prometheus-dds/dds/internal/confirm"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/deals"
@@ -36,8 +35,8 @@ import (
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/network"
+	"github.com/prometheus-dds/dds/internal/ocean"
 	"github.com/prometheus-dds/dds/internal/pgp"
-	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/replica"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -71,10 +70,9 @@ type Config struct {
 	Storlets     sandbox.Limits // limits of storlet runs; zero fields take the sandbox defaults
 	WasmCacheDir string         // compiled storlet code, kept across restarts; default DATA/wasm-cache
 
-	Clock    clock.Clock
-	Logger   *slog.Logger
-	Provider provider.Config // the Ocean provider face (chain id, decrypters, URL guard, gateways)
-	Compute  compute.Config  // compute-to-data (environments, retention)
+	Clock  clock.Clock
+	Logger *slog.Logger
+	Ocean  ocean.Config // the Ocean face: provider (chain id, decrypters, URL guard, gateways) and compute-to-data
 }
 
 func (c *Config) defaults() {
@@ -129,12 +127,11 @@ type Node struct {
 	Net      *network.Network
 	Confirm  *confirm.Service
 	Copies   *replica.Service
-	Provider *provider.Service
+	Ocean    *ocean.Service
 	Deals    *deals.Service
 	Assets   *assets.Service
 	Sandbox  *sandbox.Runtime
 	Storlets *storlets.Service
-	Compute  *compute.Service
 	Metrics  *metrics.Metrics
 	handler  http.Handler
 
@@ -216,12 +213,14 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	pcfg := cfg.Provider
-	pcfg.Local = map[string]provider.LocalSource{"dds": ddsFiles{n.DDS, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}}
-	if n.Provider, err = provider.New(ctx, pcfg, n.DB, n.Key, n.Ledger, n.Auth, cfg.Clock, n.log); err != nil {
+	ocfg := cfg.Ocean
+	ocfg.Dir = filepath.Join(cfg.DataDir, "compute")
+	if n.Ocean, err = ocean.New(ctx, ocfg, ocean.Deps{DB: n.DB, Key: n.Key, Ledger: n.Ledger, Auth: n.Auth, Blobs: n.Blobs,
+		Local: map[string]ocean.LocalSource{"dds": ddsFiles{n.DDS, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}},
+		Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
-	n.Billing.AcceptOrders(n.Provider.DocumentService)
+	n.Billing.AcceptOrders(n.Ocean.DocumentService)
 	if n.Deals, err = n.openDeals(ctx); err != nil {
 		return nil, err
 	}
@@ -236,9 +235,6 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.DDS.Filter = n.Storlets
 	n.Assets.Filter = n.Storlets
-	if n.Compute, err = compute.New(ctx, cfg.Compute, cfg.DataDir, n.DB, n.Blobs, n.Provider, n.Ledger, n.Key, cfg.Clock, n.log); err != nil {
-		return nil, err
-	}
 	if err := n.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -258,7 +254,6 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		_, p, err := n.Ledger.Counts(ctx)
 		return p, err
 	})
-	n.Metrics.Gauges("dds_compute_jobs", "Compute jobs by status code.", "status", n.Compute.Counts)
 	n.Metrics.Gauges("dds_blob_store", "Objects and bytes in the blob store.", "measure", func(ctx context.Context) (map[string]int64, error) {
 		objs, bytes, err := n.Blobs.Usage(ctx)
 		return map[string]int64{"objects": objs, "bytes": bytes}, err
@@ -266,6 +261,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Metrics.Gauges("dds_assets", "DEP-7 assets: registered, and with content uploaded.", "state", n.Assets.Counts)
 	n.Metrics.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", n.Storlets.Counts)
 	n.Metrics.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", n.Storlets.Runs)
+	n.Ocean.Gauges(n.Metrics)
 	n.handler = n.routes()
 	mode := "network"
 	if n.Net.Standalone() {
@@ -367,11 +363,10 @@ func (n *Node) routes() http.Handler {
 	n.Confirm.Register(mux)
 	n.Copies.Register(mux)
 	mux.HandleFunc("GET /network", n.network)
-	n.Provider.Register(mux)
+	n.Ocean.Routes(mux)
 	n.Deals.Register(mux)
 	n.Assets.Register(mux)
 	n.Storlets.Register(mux)
-	n.Compute.Register(mux)
 	return n.Metrics.Wrap(mux)
 }
 
@@ -416,7 +411,11 @@ func (n *Node) Start() error {
 			n.Copies.Run(ctx, n.cfg.ReplicateEvery)
 		}()
 	}
-	n.Compute.Start()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.Ocean.Run(ctx)
+	}()
 	n.log.Info("serving", "url", n.URL())
 	return nil
 }
@@ -425,7 +424,7 @@ func (n *Node) Start() error {
 // compute jobs past their retention: every clean-up on the one sweeper loop.
 func (n *Node) Sweep(ctx context.Context) (int, error) {
 	total := 0
-	for _, sweep := range []func(context.Context) (int, error){n.DDS.Sweep, n.Copies.Sweep, n.Compute.Sweep} {
+	for _, sweep := range []func(context.Context) (int, error){n.DDS.Sweep, n.Copies.Sweep, n.Ocean.Sweep} {
 		k, err := sweep(ctx)
 		total += k
 		if err != nil {
@@ -483,9 +482,9 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeStores() error {
-	if n.Compute != nil {
-		n.Compute.Close() // its runs use the stores
-		n.Compute = nil
+	if n.Ocean != nil {
+		n.Ocean.Close() // after its runs, which use the stores, have ended
+		n.Ocean = nil
 	}
 	var err error
 	if n.Sandbox != nil {

@@ -1,4 +1,4 @@
-package provider_test
+package ocean_test
 
 import (
 	"bytes"
@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/provider"
 )
 
 // BenchmarkDownload measures a signed, paid download end to end over HTTP
@@ -27,14 +27,14 @@ func BenchmarkDownload(b *testing.B) {
 	nonce := 0 // the consumer's, across all runs
 	for _, c := range []struct {
 		name  string
-		file  provider.FileObject
+		file  api.FileObject
 		size  int
 		nftID string
 	}{
-		{"native-8MiB", provider.FileObject{Type: "dds", ID: f.ID}, len(content), "0x00000000000000000000000000000000000000b7"},
-		{"url-64KiB", provider.FileObject{Type: "url", URL: e.files.URL + "/open.csv"}, len(e.content), "0x00000000000000000000000000000000000000b8"},
+		{"native-8MiB", api.FileObject{Type: "dds", ID: f.ID}, len(content), "0x00000000000000000000000000000000000000b7"},
+		{"url-64KiB", api.FileObject{Type: "url", URL: e.files.URL + "/open.csv"}, len(e.content), "0x00000000000000000000000000000000000000b8"},
 	} {
-		did := e.publish(c.nftID, []provider.FileObject{c.file}, "0", 0, e.nd.UserToken)
+		did := e.publish(c.nftID, []api.FileObject{c.file}, "0", 0, e.nd.UserToken)
 		tx := e.pay(did, "access-1", e.consumer, "0")
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(c.size))

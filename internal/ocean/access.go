@@ -1,4 +1,4 @@
-package provider
+package ocean
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/ulikunitz/xz"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/ecies"
 	"github.com/prometheus-dds/dds/internal/identity"
@@ -27,7 +28,7 @@ import (
 const MaxDocument = 16 << 20
 
 func (s *Service) encrypt(w http.ResponseWriter, r *http.Request) error {
-	if err := s.chainID(params{"chainId": r.URL.Query().Get("chainId")}); err != nil {
+	if err := s.chainID(r.URL.Query().Get("chainId")); err != nil {
 		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDocument))
@@ -54,45 +55,51 @@ const (
 	flagECIES = 2
 )
 
+type decryptRequest struct {
+	DecrypterAddress  string `param:"decrypterAddress"`
+	ChainID           string `param:"chainId"`
+	TransactionID     string `param:"transactionId"`
+	DataNFTAddress    string `param:"dataNftAddress"`
+	EncryptedDocument string `param:"encryptedDocument"`
+	DocumentHash      string `param:"documentHash"`
+	Flags             string `param:"flags"`
+	signed
+}
+
 func (s *Service) decrypt(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
+	var q decryptRequest
+	if err := decode(w, r, &q); err != nil {
 		return err
 	}
-	decrypter, err := p.address("decrypterAddress")
-	if err != nil {
-		return err
-	}
-	if err := s.chainID(p); err != nil {
+	decrypter := q.DecrypterAddress
+	if err := first(address("decrypterAddress", decrypter), s.chainID(q.ChainID)); err != nil {
 		return err
 	}
 	if !s.decrypters[strings.ToLower(decrypter)] {
 		return apierr.Forbidden("Decrypter %s is not authorized on this provider", decrypter)
 	}
-	ref := p["transactionId"]
+	ref := q.TransactionID
 	if ref == "" {
-		ref = p["dataNftAddress"]
+		ref = q.DataNFTAddress
 	}
 	if ref == "" {
 		return apierr.BadRequest("missing_parameter", "transactionId or dataNftAddress is required")
 	}
 	// The signature covers the request as the real provider defines it.
-	if err := s.authorizeSigned(r, decrypter, ref+decrypter+p["chainId"], p["nonce"], p["signature"]); err != nil {
+	if err := s.authorizeSigned(r, decrypter, ref+decrypter+q.ChainID, q.signed); err != nil {
 		return err
 	}
-	enc, err := p.required("encryptedDocument")
-	if err != nil {
+	if q.EncryptedDocument == "" {
 		return apierr.BadRequest("missing_parameter", "encryptedDocument is required: this provider reads no chain")
 	}
-	want, err := p.required("documentHash")
-	if err != nil {
+	if err := required("documentHash", q.DocumentHash); err != nil {
 		return err
 	}
-	flags, err := strconv.Atoi(p["flags"])
+	flags, err := strconv.Atoi(q.Flags)
 	if err != nil || flags < 0 || flags > flagLZMA|flagECIES {
-		return apierr.BadRequest("invalid_parameter", "flags %q must be 0 to 3 (1: LZMA compressed, 2: ECIES encrypted)", p["flags"])
+		return apierr.BadRequest("invalid_parameter", "flags %q must be 0 to 3 (1: LZMA compressed, 2: ECIES encrypted)", q.Flags)
 	}
-	doc, err := decodeHex(enc)
+	doc, err := decodeHex(q.EncryptedDocument)
 	if err != nil {
 		return apierr.BadRequest("invalid_parameter", "encryptedDocument is not 0x-hex: %v", err)
 	}
@@ -116,7 +123,7 @@ func (s *Service) decrypt(w http.ResponseWriter, r *http.Request) error {
 		doc = out
 	}
 	sum := sha256.Sum256(doc)
-	if !strings.EqualFold(strings.TrimPrefix(want, "0x"), hex.EncodeToString(sum[:])) {
+	if !strings.EqualFold(strings.TrimPrefix(q.DocumentHash, "0x"), hex.EncodeToString(sum[:])) {
 		return apierr.BadRequest("hash_mismatch", "Unmatched document hash: the decrypted document's SHA-256 is 0x%x", sum)
 	}
 	s.log.Info("document decrypted", "decrypter", decrypter, "ref", ref, "bytes", len(doc))
@@ -133,17 +140,11 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
 	}
-	var req struct {
-		FileObject
-		DID       string `json:"did"`
-		ServiceID string `json:"serviceId"`
-		FileIndex *int   `json:"fileIndex"`
-		Checksum  bool   `json:"checksum"`
-	}
+	var req api.FileInfoRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return apierr.BadRequest("invalid_json", "request body is not a JSON file info request: %v", err)
 	}
-	var out []FileInfo
+	var out []api.FileInfo
 	switch {
 	case req.DID != "":
 		_, d, _, err := s.loadDDO(r.Context(), req.DID)
@@ -171,7 +172,7 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", *req.FileIndex, len(fl.Files))
 		}
 	case req.Type != "":
-		if _, ok := s.cfg.Local[req.Type]; ok {
+		if _, ok := s.local[req.Type]; ok {
 			return apierr.BadRequest("invalid_parameter", "%s files are described only through a published asset: send did and serviceId", req.Type)
 		}
 		if err := s.validFile(req.FileObject); err != nil {
@@ -183,18 +184,6 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// ProviderFee is the fee an initialize answer carries, signed by the node.
-type ProviderFee struct {
-	ProviderFeeAddress string `json:"providerFeeAddress"`
-	ProviderFeeToken   string `json:"providerFeeToken"`
-	ProviderFeeAmount  string `json:"providerFeeAmount"`
-	ProviderData       string `json:"providerData"`
-	V                  int    `json:"v"`
-	R                  string `json:"r"`
-	S                  string `json:"s"`
-	ValidUntil         int64  `json:"validUntil"`
 }
 
 // ProviderFeeHash is keccak256(providerData || feeAddress || feeToken ||
@@ -220,16 +209,16 @@ func ProviderFeeHash(providerData []byte, feeAddress, feeToken string, amount *b
 
 // SignFee builds and signs a provider fee: the signature is EIP-191 over
 // ProviderFeeHash.
-func SignFee(key *identity.Key, providerData []byte, feeToken string, amount *big.Int, validUntil int64) (ProviderFee, error) {
+func SignFee(key Key, providerData []byte, feeToken string, amount *big.Int, validUntil int64) (api.ProviderFee, error) {
 	h, err := ProviderFeeHash(providerData, key.Address(), feeToken, amount, validUntil)
 	if err != nil {
-		return ProviderFee{}, err
+		return api.ProviderFee{}, err
 	}
 	sig, err := key.SignHash(identity.EthMessageHash(h))
 	if err != nil {
-		return ProviderFee{}, err
+		return api.ProviderFee{}, err
 	}
-	return ProviderFee{
+	return api.ProviderFee{
 		ProviderFeeAddress: key.Address(), ProviderFeeToken: feeToken, ProviderFeeAmount: amount.String(),
 		ProviderData: "0x" + hex.EncodeToString(providerData),
 		V:            int(sig[64]), R: "0x" + hex.EncodeToString(sig[:32]), S: "0x" + hex.EncodeToString(sig[32:64]),
@@ -245,23 +234,40 @@ type providerData struct {
 	ID          string `json:"id"`
 }
 
+// accessRequest names a document's service for a consumer: initialize
+// and download.
+type accessRequest struct {
+	DocumentID      string `param:"documentId"`
+	ServiceID       string `param:"serviceId"`
+	ConsumerAddress string `param:"consumerAddress"`
+	TransferTxID    string `param:"transferTxId"` // download: the order
+	FileIndex       string `param:"fileIndex"`
+	ValidUntil      string `param:"validUntil"`  // initialize
+	Environment     string `param:"environment"` // initialize
+	signed
+}
+
+// fileIndex is the requested file's index (0 when none is named).
+func (q *accessRequest) fileIndex() (int, error) {
+	if q.FileIndex == "" {
+		return 0, nil
+	}
+	idx, err := strconv.Atoi(q.FileIndex)
+	if err != nil || idx < 0 {
+		return 0, apierr.BadRequest("invalid_parameter", "fileIndex %q is not a non-negative integer", q.FileIndex)
+	}
+	return idx, nil
+}
+
 func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
+	var q accessRequest
+	if err := decode(w, r, &q); err != nil {
 		return err
 	}
-	did, err := p.required("documentId")
-	if err != nil {
+	if err := first(required("documentId", q.DocumentID), required("serviceId", q.ServiceID), address("consumerAddress", q.ConsumerAddress)); err != nil {
 		return err
 	}
-	serviceID, err := p.required("serviceId")
-	if err != nil {
-		return err
-	}
-	consumer, err := p.address("consumerAddress")
-	if err != nil {
-		return err
-	}
+	did, serviceID, consumer := q.DocumentID, q.ServiceID, q.ConsumerAddress
 	_, d, _, err := s.loadDDO(r.Context(), did)
 	if err != nil {
 		return err
@@ -278,17 +284,17 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if svc.Timeout > 0 {
 		validUntil = now.Unix() + svc.Timeout
 	}
-	if v := p["validUntil"]; v != "" {
+	if v := q.ValidUntil; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= now.Unix() {
 			return apierr.BadRequest("invalid_parameter", "The validUntil value is not correct: %q is not a future UTC timestamp", v)
 		}
 		validUntil = n
 	}
-	if v := p["fileIndex"]; v != "" {
-		idx, err := strconv.Atoi(v)
-		if err != nil || idx < 0 {
-			return apierr.BadRequest("invalid_parameter", "fileIndex %q is not a non-negative integer", v)
+	if q.FileIndex != "" {
+		idx, err := q.fileIndex()
+		if err != nil {
+			return err
 		}
 		fl, err := s.files(d, svc)
 		if err != nil {
@@ -305,7 +311,7 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if dt == "" {
 		dt = ZeroAddress
 	}
-	data, err := json.Marshal(providerData{Environment: p["environment"], Timestamp: now.Unix(), DT: dt, ID: svc.ID})
+	data, err := json.Marshal(providerData{Environment: q.Environment, Timestamp: now.Unix(), DT: dt, ID: svc.ID})
 	if err != nil {
 		return err
 	}
@@ -319,48 +325,35 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	price := svc.PriceAmount()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"datatoken":   dt,
-		"nonce":       nonce,
-		"providerFee": fee,
-		"price":       price.String(),
-		"payment": map[string]string{
+	amount := price(svc)
+	writeJSON(w, http.StatusOK, api.OceanInitialized{
+		Datatoken:   dt,
+		Nonce:       nonce,
+		ProviderFee: fee,
+		Price:       amount.String(),
+		Payment: map[string]string{
 			"how":         "POST /payments with attributes document_id, service_id, consumer_address, amount; the payment id is the transferTxId",
-			"document_id": did, "service_id": svc.ID, "consumer_address": consumer, "amount": price.String(),
+			"document_id": did, "service_id": svc.ID, "consumer_address": consumer, "amount": amount.String(),
 		},
 	})
 	return nil
 }
 
 func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
+	var q accessRequest
+	if err := decode(w, r, &q); err != nil {
+		return err
+	}
+	if err := first(required("documentId", q.DocumentID), required("serviceId", q.ServiceID), address("consumerAddress", q.ConsumerAddress),
+		required("transferTxId", q.TransferTxID)); err != nil {
+		return err
+	}
+	idx, err := q.fileIndex()
 	if err != nil {
 		return err
 	}
-	did, err := p.required("documentId")
-	if err != nil {
-		return err
-	}
-	serviceID, err := p.required("serviceId")
-	if err != nil {
-		return err
-	}
-	consumer, err := p.address("consumerAddress")
-	if err != nil {
-		return err
-	}
-	txID, err := p.required("transferTxId")
-	if err != nil {
-		return err
-	}
-	idx := 0
-	if v := p["fileIndex"]; v != "" {
-		if idx, err = strconv.Atoi(v); err != nil || idx < 0 {
-			return apierr.BadRequest("invalid_parameter", "fileIndex %q is not a non-negative integer", v)
-		}
-	}
-	if err := s.authorize(r, consumer, did, p["nonce"], p["signature"]); err != nil {
+	did, serviceID, consumer, txID := q.DocumentID, q.ServiceID, q.ConsumerAddress, q.TransferTxID
+	if err := s.authorize(r, consumer, did, q.signed); err != nil {
 		return err
 	}
 	_, d, _, err := s.loadDDO(r.Context(), did)
@@ -391,7 +384,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 // checkOrder verifies that payment txID is an order of this consumer for
 // this document's service, still within the service's timeout, and that
 // the consumer's orders within that window cover the price.
-func (s *Service) checkOrder(r *http.Request, txID, did string, svc DDOService, consumer string) error {
+func (s *Service) checkOrder(r *http.Request, txID, did string, svc api.DDOService, consumer string) error {
 	pay, err := s.ledger.Payment(r.Context(), txID)
 	if errors.Is(err, store.ErrNotFound) {
 		return apierr.BadRequest("invalid_order", "Order %q not found: pay for the service through POST /payments first", txID)
@@ -424,7 +417,7 @@ func (s *Service) checkOrder(r *http.Request, txID, did string, svc DDOService, 
 	if err != nil {
 		return err
 	}
-	if price := svc.PriceAmount(); paid < price {
+	if price := price(svc); paid < price {
 		return apierr.New(http.StatusPaymentRequired, "underpaid", "Order %s is not fully paid: %s of %s paid", txID, paid, price)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package provider_test
+package ocean_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // TestOceanJSCompat runs the real @oceanprotocol/lib client (pinned in
 // testdata/oceanjs/package.json) against a node: discovery, nonce, encrypt, fileinfo,
 // initialize, download, auth tokens. It needs node and the installed
-// modules (npm ci --prefix internal/provider/testdata/oceanjs) and skips without them.
+// modules (npm ci --prefix internal/ocean/testdata/oceanjs) and skips without them.
 func TestOceanJSCompat(t *testing.T) {
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
@@ -24,7 +24,7 @@ func TestOceanJSCompat(t *testing.T) {
 	}
 	dir, _ := filepath.Abs(filepath.Join("testdata", "oceanjs"))
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@oceanprotocol", "lib", "package.json")); err != nil {
-		t.Skip("testdata/oceanjs/node_modules is absent: run `npm ci --prefix internal/provider/testdata/oceanjs` to enable the @oceanprotocol/lib compatibility test")
+		t.Skip("testdata/oceanjs/node_modules is absent: run `npm ci --prefix internal/ocean/testdata/oceanjs` to enable the @oceanprotocol/lib compatibility test")
 	}
 	e := newEnv(t, allowLoopback)
 	fileURL := e.files.URL + "/open.csv"

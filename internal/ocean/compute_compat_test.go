@@ -1,4 +1,4 @@
-package compute_test
+package ocean_test
 
 import (
 	"context"
@@ -14,22 +14,22 @@ import (
 
 // TestOceanJSCompat runs the real @oceanprotocol/lib client against the
 // compute endpoints: environments, computeStartV1, computeStatus,
-// getComputeResultUrl and computeStop. It uses the provider face's pinned
-// copy (npm ci --prefix internal/provider/testdata/oceanjs), or the
+// getComputeResultUrl and computeStop. It uses the pinned copy of
+// TestOceanJSCompat (npm ci --prefix internal/ocean/testdata/oceanjs), or the
 // node_modules directory DDS_OCEANJS_MODULES names, and skips without one.
-func TestOceanJSCompat(t *testing.T) {
+func TestOceanJSComputeCompat(t *testing.T) {
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed: skipping the @oceanprotocol/lib compatibility test")
 	}
 	modules := os.Getenv("DDS_OCEANJS_MODULES")
 	if modules == "" {
-		modules, _ = filepath.Abs(filepath.Join("..", "provider", "testdata", "oceanjs", "node_modules"))
+		modules, _ = filepath.Abs(filepath.Join("testdata", "oceanjs", "node_modules"))
 	}
 	if _, err := os.Stat(filepath.Join(modules, "@oceanprotocol", "lib", "package.json")); err != nil {
-		t.Skip("no @oceanprotocol/lib: run `npm ci --prefix internal/provider/testdata/oceanjs` to enable the compatibility test")
+		t.Skip("no @oceanprotocol/lib: run `npm ci --prefix internal/ocean/testdata/oceanjs` to enable the compatibility test")
 	}
-	e := newEnv(t)
+	e := newEnv(t, allowLoopback)
 	did := e.publishDataset(nil)
 	algo := e.publishAlgorithm("linecount")
 	tx := e.pay(did, "compute-1", e.consumer, "2")
@@ -37,7 +37,7 @@ func TestOceanJSCompat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dir, _ := filepath.Abs(filepath.Join("testdata", "oceanjs"))
-	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "compat.js"), e.nd.URL(), did, algo, tx, "0x"+consumerHex)
+	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "compute_compat.js"), e.nd.URL(), did, algo, tx, "0x"+consumerHex)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	outb, err := cmd.Output()

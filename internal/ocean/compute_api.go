@@ -1,4 +1,4 @@
-package compute
+package ocean
 
 import (
 	"context"
@@ -9,45 +9,16 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/money"
-	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/store"
 )
-
-// environmentJSON is an environment as ocean.js (ComputeEnvironment) and
-// the provider's API document read it: both spellings of the CPU and GPU
-// counts.
-type environmentJSON struct {
-	ID              string  `json:"id"`
-	Desc            string  `json:"desc"`
-	CPUType         string  `json:"cpuType"`
-	NCPU            int     `json:"nCPU"`
-	CPUNumber       int     `json:"cpuNumber"`
-	GPUType         string  `json:"gpuType"`
-	NGPU            int     `json:"nGPU"`
-	GPUNumber       int     `json:"gpuNumber"`
-	RAMGB           float64 `json:"ramGB"`
-	DiskGB          float64 `json:"diskGB"`
-	MaxJobs         int     `json:"maxJobs"`
-	CurrentJobs     int     `json:"currentJobs"`
-	QueuedJobs      int     `json:"queuedJobs"`
-	PriceMin        float64 `json:"priceMin"`
-	PricePerMinute  string  `json:"pricePerMinute"` // exact, in tokens
-	MaxJobDuration  int64   `json:"maxJobDuration"` // seconds
-	MaxOutputBytes  int64   `json:"maxOutputBytes"`
-	FeeToken        string  `json:"feeToken"`
-	ConsumerAddress string  `json:"consumerAddress"`
-	StorageExpiry   int64   `json:"storageExpiry"` // seconds results are kept
-	LastSeen        int64   `json:"lastSeen"`
-	Free            bool    `json:"free"`
-}
 
 func (s *Service) environments(w http.ResponseWriter, r *http.Request) error {
 	counts := map[string][2]int{}
@@ -74,19 +45,19 @@ func (s *Service) environments(w http.ResponseWriter, r *http.Request) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	out := []environmentJSON{}
+	out := []api.ComputeEnvironment{}
 	for _, e := range s.envOrder {
-		out = append(out, environmentJSON{
+		out = append(out, api.ComputeEnvironment{
 			ID: e.ID, Desc: e.Description, CPUType: "wasm32 (WASI preview 1, wazero)", NCPU: 1, CPUNumber: 1,
 			RAMGB: float64(e.MemoryMiB) / 1024, DiskGB: float64(e.MaxInput+e.MaxOutput) / (1 << 30),
 			MaxJobs: e.MaxJobs, CurrentJobs: counts[e.ID][0], QueuedJobs: counts[e.ID][1],
 			PriceMin: e.PriceMin.Float64(), PricePerMinute: e.PriceMin.String(),
 			MaxJobDuration: int64(e.MaxJobDuration / time.Second), MaxOutputBytes: e.MaxOutput,
-			FeeToken: s.prov.FeeToken(), ConsumerAddress: s.key.Address(),
-			StorageExpiry: int64(s.cfg.Retention / time.Second), LastSeen: s.clock.Now().Unix(), Free: e.PriceMin == 0,
+			FeeToken: s.cfg.FeeToken, ConsumerAddress: s.key.Address(),
+			StorageExpiry: int64(s.cfg.Compute.Retention / time.Second), LastSeen: s.clock.Now().Unix(), Free: e.PriceMin == 0,
 		})
 	}
-	provider.WriteJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -107,31 +78,23 @@ func (s *Service) environment(id string) (*environment, error) {
 	return e, nil
 }
 
-// feeData is a provider fee's data, in the real provider's field order.
-type feeData struct {
-	Environment string `json:"environment"`
-	Timestamp   int64  `json:"timestamp"`
-	DT          string `json:"dt"`
-	ID          string `json:"id"`
-}
-
-// initialize answers initializeCompute: for each dataset its datatoken, a
+// initializeCompute answers initializeCompute: for each dataset its datatoken, a
 // signed provider fee (the environment's fee for the requested duration on
 // the main dataset) and whether the order it names is valid.
-func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
-	p, err := provider.ReadParams(w, r)
-	if err != nil {
+func (s *Service) initializeCompute(w http.ResponseWriter, r *http.Request) error {
+	var p initializeComputeParams
+	if err := decode(w, r, &p); err != nil {
 		return err
 	}
-	consumer := p["consumerAddress"]
+	consumer := p.ConsumerAddress
 	if !identity.ValidAddress(consumer) {
-		return bad("consumerAddress %q is not a 0x-prefixed Ethereum address", consumer)
+		return badAddress("consumerAddress", consumer)
 	}
-	var datasets []datasetRef
-	if p["datasets"] == "" {
-		return apierr.BadRequest("missing_parameter", "datasets is required")
+	var datasets []api.ComputeDataset
+	if err := required("datasets", p.Datasets); err != nil {
+		return err
 	}
-	if err := decodeObject(p, "datasets", &datasets); err != nil {
+	if err := decodeObject("datasets", p.Datasets, &datasets); err != nil {
 		return err
 	}
 	if len(datasets) == 0 || len(datasets) > maxAdditionalDatasets+1 {
@@ -141,8 +104,8 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 		Env        string `json:"env"`
 		ValidUntil int64  `json:"validUntil"`
 	}
-	if p["compute"] != "" {
-		if err := decodeObject(p, "compute", &cenv); err != nil {
+	if p.Compute != "" {
+		if err := decodeObject("compute", p.Compute, &cenv); err != nil {
 			return err
 		}
 	}
@@ -151,13 +114,13 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	var payment struct {
 		MaxJobDuration float64 `json:"maxJobDuration"`
 	}
-	if p["payment"] != "" {
-		if err := decodeObject(p, "payment", &payment); err != nil {
+	if p.Payment != "" {
+		if err := decodeObject("payment", p.Payment, &payment); err != nil {
 			return err
 		}
 	}
 	if cenv.Env == "" {
-		cenv.Env = p["environment"]
+		cenv.Env = p.Environment
 	}
 	env, err := s.environment(cenv.Env)
 	if err != nil {
@@ -174,15 +137,12 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 		}
 		duration = time.Duration(cenv.ValidUntil-now.Unix()) * time.Second
 	}
-	var out struct {
-		Datasets  []quoteJSON `json:"datasets"`
-		Algorithm *quoteJSON  `json:"algorithm,omitempty"`
-	}
+	var out api.ComputeInitialized
 	for i, ref := range datasets {
 		if ref.DocumentID == "" || len(ref.DocumentID) > maxIDLength {
 			return bad("datasets[%d].documentId is required", i)
 		}
-		_, d, err := s.prov.LoadDDO(r.Context(), ref.DocumentID)
+		_, d, _, err := s.loadDDO(r.Context(), ref.DocumentID)
 		if err != nil {
 			return err
 		}
@@ -200,13 +160,13 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.Datasets = append(out.Datasets, a)
 	}
-	if p["algorithm"] != "" {
-		var alg algorithmRef
-		if err := decodeObject(p, "algorithm", &alg); err != nil {
+	if p.Algorithm != "" {
+		var alg api.ComputeAlgorithm
+		if err := decodeObject("algorithm", p.Algorithm, &alg); err != nil {
 			return err
 		}
 		if alg.Meta == nil && alg.DocumentID != "" {
-			_, d, err := s.prov.LoadDDO(r.Context(), alg.DocumentID)
+			_, d, _, err := s.loadDDO(r.Context(), alg.DocumentID)
 			if err != nil {
 				return err
 			}
@@ -221,25 +181,16 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 			out.Algorithm = &a
 		}
 	}
-	provider.WriteJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// quoteJSON is initializeCompute's answer for one asset.
-type quoteJSON struct {
-	Datatoken   string               `json:"datatoken"`
-	ProviderFee provider.ProviderFee `json:"providerFee"`
-	ValidOrder  any                  `json:"validOrder"` // the order id when it is valid, else false
-	Price       string               `json:"price"`      // what the orders must cover: the service's price and the fee
-	Payment     map[string]string    `json:"payment"`
-}
-
-func (s *Service) quote(r *http.Request, env *environment, d *provider.DDO, svc provider.DDOService, consumer, txID string, fee money.Amount, now time.Time) (a quoteJSON, err error) {
+func (s *Service) quote(r *http.Request, env *environment, d *api.DDO, svc api.DDOService, consumer, txID string, fee money.Amount, now time.Time) (a api.ComputeQuote, err error) {
 	dt := svc.DatatokenAddress
 	if dt == "" {
-		dt = provider.ZeroAddress
+		dt = ZeroAddress
 	}
-	data, err := json.Marshal(feeData{Environment: env.ID, Timestamp: now.Unix(), DT: dt, ID: svc.ID})
+	data, err := json.Marshal(providerData{Environment: env.ID, Timestamp: now.Unix(), DT: dt, ID: svc.ID})
 	if err != nil {
 		return a, err
 	}
@@ -247,16 +198,16 @@ func (s *Service) quote(r *http.Request, env *environment, d *provider.DDO, svc 
 	if svc.Timeout > 0 {
 		validUntil = now.Unix() + svc.Timeout
 	}
-	a.ProviderFee, err = provider.SignFee(s.key, data, s.prov.FeeToken(), big.NewInt(int64(fee)), validUntil)
+	a.ProviderFee, err = SignFee(s.key, data, s.cfg.FeeToken, big.NewInt(int64(fee)), validUntil)
 	if err != nil {
 		return a, err
 	}
 	a.Datatoken = dt
 	a.ValidOrder = false
-	if txID != "" && s.prov.CheckOrder(r, txID, d.ID, svc, consumer) == nil {
+	if txID != "" && s.checkOrder(r, txID, d.ID, svc, consumer) == nil {
 		a.ValidOrder = txID
 	}
-	total := svc.PriceAmount() + fee
+	total := price(svc) + fee
 	a.Price = total.String()
 	a.Payment = map[string]string{
 		"how":         "POST /payments with attributes document_id, service_id, consumer_address, amount; the payment id is the transferTxId",
@@ -267,9 +218,9 @@ func (s *Service) quote(r *http.Request, env *environment, d *provider.DDO, svc 
 
 // algorithmService is the service of an algorithm document whose files are
 // the algorithm: serviceID, or its first service.
-func algorithmService(d *provider.DDO, serviceID string) (provider.DDOService, error) {
+func algorithmService(d *api.DDO, serviceID string) (api.DDOService, error) {
 	if t, _ := d.Metadata["type"].(string); t != "algorithm" {
-		return provider.DDOService{}, apierr.BadRequest("invalid_algorithm", "asset %s is not an algorithm (metadata.type is %q)", d.ID, t)
+		return api.DDOService{}, apierr.BadRequest("invalid_algorithm", "asset %s is not an algorithm (metadata.type is %q)", d.ID, t)
 	}
 	if serviceID == "" {
 		return d.Services[0], nil
@@ -283,25 +234,25 @@ func algorithmService(d *provider.DDO, serviceID string) (provider.DDOService, e
 
 // jobSpec is what a worker needs to run a job, stored with it.
 type jobSpec struct {
-	Datasets   []datasetRef    `json:"datasets"`
-	AlgoDID    string          `json:"algoDid,omitempty"`
-	AlgoSvc    string          `json:"algoServiceId,omitempty"`
-	AlgoURL    string          `json:"algoUrl,omitempty"`
-	AlgoCode   []byte          `json:"algoCode,omitempty"`
-	CustomData json.RawMessage `json:"customData,omitempty"`
+	Datasets   []api.ComputeDataset `json:"datasets"`
+	AlgoDID    string               `json:"algoDid,omitempty"`
+	AlgoSvc    string               `json:"algoServiceId,omitempty"`
+	AlgoURL    string               `json:"algoUrl,omitempty"`
+	AlgoCode   []byte               `json:"algoCode,omitempty"`
+	CustomData json.RawMessage      `json:"customData,omitempty"`
 }
 
 func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
-	p, err := provider.ReadParams(w, r)
-	if err != nil {
+	var p startParams
+	if err := decode(w, r, &p); err != nil {
 		return err
 	}
-	req, err := parseStart(p)
+	req, err := p.parse()
 	if err != nil {
 		return err
 	}
 	main := req.Datasets[0]
-	if err := s.prov.Authorize(r, req.Consumer, req.Consumer+main.DocumentID, req.Nonce, req.Signature); err != nil {
+	if err := s.authorize(r, req.Consumer, req.Consumer+main.DocumentID, req.signed); err != nil {
 		return err
 	}
 	env, err := s.environment(req.Environment)
@@ -311,7 +262,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 	spec := jobSpec{CustomData: req.CustomData}
 	var mainRaw []byte
 	for i, ref := range req.Datasets {
-		raw, d, err := s.prov.LoadDDO(r.Context(), ref.DocumentID)
+		raw, d, _, err := s.loadDDO(r.Context(), ref.DocumentID)
 		if err != nil {
 			return err
 		}
@@ -319,7 +270,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := s.prov.CheckOrder(r, ref.TransferTxID, d.ID, svc, req.Consumer); err != nil {
+		if err := s.checkOrder(r, ref.TransferTxID, d.ID, svc, req.Consumer); err != nil {
 			return err
 		}
 		if i == 0 {
@@ -339,13 +290,13 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 			return apierr.BadRequest("raw_algorithm_not_allowed", "cannot run raw algorithm on this dataset: its compute service does not allow raw algorithms")
 		}
 		if alg.Meta.URL != "" {
-			if err := s.prov.ValidFile(provider.FileObject{Type: "url", URL: alg.Meta.URL}); err != nil {
+			if err := s.validFile(api.FileObject{Type: "url", URL: alg.Meta.URL}); err != nil {
 				return bad("algorithm.meta.url: %v", err)
 			}
 		}
 		spec.AlgoURL, spec.AlgoCode = alg.Meta.URL, req.RawCode
 	default:
-		_, d, err := s.prov.LoadDDO(r.Context(), alg.DocumentID)
+		_, d, _, err := s.loadDDO(r.Context(), alg.DocumentID)
 		if err != nil {
 			return err
 		}
@@ -353,14 +304,14 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if !opts.trusts(d.ID) {
+		if !trusts(opts, d.ID) {
 			return apierr.BadRequest("algorithm_not_trusted", "this algorithm is not trusted by the dataset's publisher: %s is not among its publisherTrustedAlgorithms", d.ID)
 		}
-		if svc.PriceAmount() > 0 {
+		if price(svc) > 0 {
 			if alg.TransferTxID == "" {
 				return apierr.BadRequest("missing_parameter", "algorithm.transferTxId is required: the algorithm's service %q has a price", svc.ID)
 			}
-			if err := s.prov.CheckOrder(r, alg.TransferTxID, d.ID, svc, req.Consumer); err != nil {
+			if err := s.checkOrder(r, alg.TransferTxID, d.ID, svc, req.Consumer); err != nil {
 				return err
 			}
 		}
@@ -377,7 +328,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.QueryRow(`SELECT COUNT(*) FROM compute_jobs WHERE environment=? AND status=?`, env.ID, StatusWarmingUp).Scan(&queued); err != nil {
 			return err
 		}
-		if queued >= s.cfg.MaxQueue {
+		if queued >= s.cfg.Compute.MaxQueue {
 			return apierr.New(http.StatusServiceUnavailable, "queue_full", "compute environment %s has %d jobs waiting already: try again later", env.ID, queued)
 		}
 		_, err := tx.Exec(`INSERT INTO compute_jobs(id,owner,did,environment,spec,status,created_at) VALUES(?,?,?,?,?,?,?)`,
@@ -394,14 +345,14 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	provider.WriteJSON(w, http.StatusOK, jobs)
+	writeJSON(w, http.StatusOK, jobs)
 	return nil
 }
 
 // checkEnvFee requires, for a priced environment, that the consumer's
 // orders for the dataset's compute service also cover the environment's fee
 // for a job of the maximum duration.
-func (s *Service) checkEnvFee(ctx context.Context, env *environment, did string, svc provider.DDOService, consumer string) error {
+func (s *Service) checkEnvFee(ctx context.Context, env *environment, did string, svc api.DDOService, consumer string) error {
 	fee := env.Fee(env.MaxJobDuration)
 	if fee == 0 {
 		return nil
@@ -415,7 +366,7 @@ func (s *Service) checkEnvFee(ctx context.Context, env *environment, did string,
 	if err != nil {
 		return err
 	}
-	if need := svc.PriceAmount() + fee; paid < need {
+	if need := price(svc) + fee; paid < need {
 		return apierr.New(http.StatusPaymentRequired, "underpaid",
 			"the orders for %s cover %s of %s: the service's price and the %s environment's fee of %s for %s", did, paid, need, env.ID, fee, env.MaxJobDuration)
 	}
@@ -429,39 +380,9 @@ func newJobID() string {
 }
 
 func (s *Service) notify(id string, status int) {
-	if s.cfg.OnStatus != nil {
-		s.cfg.OnStatus(id, status)
+	if s.cfg.Compute.OnStatus != nil {
+		s.cfg.Compute.OnStatus(id, status)
 	}
-}
-
-// resultJSON is one result of a job.
-type resultJSON struct {
-	Index    int    `json:"index"`
-	Filename string `json:"filename"`
-	Filesize int64  `json:"filesize"`
-	Type     string `json:"type"`
-}
-
-// jobJSON is a job's status object, with the fields of the provider's API
-// document and those ocean.js's ComputeJob reads.
-type jobJSON struct {
-	Owner           string       `json:"owner"`
-	DocumentID      string       `json:"documentId"`
-	DID             string       `json:"did"`
-	JobID           string       `json:"jobId"`
-	Environment     string       `json:"environment"`
-	DateCreated     string       `json:"dateCreated"`
-	DateFinished    *string      `json:"dateFinished"`
-	Status          int          `json:"status"`
-	StatusText      string       `json:"statusText"`
-	Error           string       `json:"error,omitempty"`
-	Results         []resultJSON `json:"results"`
-	InputDID        []string     `json:"inputDID"`
-	AlgoDID         string       `json:"algoDID"`
-	AlgorithmLogURL string       `json:"algorithmLogUrl"`
-	ResultsURLs     []string     `json:"resultsUrls"`
-	ResultsDID      string       `json:"resultsDid"`
-	ExpireTimestamp *int64       `json:"expireTimestamp"`
 }
 
 func unixText(t time.Time) string {
@@ -469,7 +390,7 @@ func unixText(t time.Time) string {
 }
 
 // jobs lists the jobs q selects, oldest first, with their results.
-func (s *Service) jobs(ctx context.Context, q jobQuery) ([]jobJSON, error) {
+func (s *Service) jobs(ctx context.Context, q jobQuery) ([]api.ComputeJob, error) {
 	query := `SELECT id, owner, did, environment, spec, status, error, created_at, COALESCE(finished_at,''), COALESCE(expires_at,'')
 		FROM compute_jobs WHERE owner=?`
 	args := []any{strings.ToLower(q.Owner)}
@@ -485,9 +406,9 @@ func (s *Service) jobs(ctx context.Context, q jobQuery) ([]jobJSON, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []jobJSON{}
+	out := []api.ComputeJob{}
 	for rows.Next() {
-		var j jobJSON
+		var j api.ComputeJob
 		var spec, created, finished, expires string
 		if err := rows.Scan(&j.JobID, &j.Owner, &j.DocumentID, &j.Environment, &spec, &j.Status, &j.Error, &created, &finished, &expires); err != nil {
 			rows.Close()
@@ -511,7 +432,7 @@ func (s *Service) jobs(ctx context.Context, q jobQuery) ([]jobJSON, error) {
 			j.InputDID = append(j.InputDID, d.DocumentID)
 		}
 		j.AlgoDID = sp.AlgoDID
-		j.Results, j.ResultsURLs = []resultJSON{}, []string{}
+		j.Results, j.ResultsURLs = []api.ComputeResult{}, []string{}
 		out = append(out, j)
 	}
 	rows.Close()
@@ -528,15 +449,15 @@ func (s *Service) jobs(ctx context.Context, q jobQuery) ([]jobJSON, error) {
 	return out, nil
 }
 
-func (s *Service) results(ctx context.Context, jobID string) ([]resultJSON, error) {
+func (s *Service) results(ctx context.Context, jobID string) ([]api.ComputeResult, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT idx, name, size, type FROM compute_results WHERE job_id=? ORDER BY idx`, jobID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []resultJSON{}
+	out := []api.ComputeResult{}
 	for rows.Next() {
-		var r resultJSON
+		var r api.ComputeResult
 		if err := rows.Scan(&r.Index, &r.Filename, &r.Filesize, &r.Type); err != nil {
 			return nil, err
 		}
@@ -549,11 +470,11 @@ func (s *Service) results(ctx context.Context, jobID string) ([]resultJSON, erro
 // provider): it answers only for the consumerAddress given, so it never
 // shows one consumer's jobs to a request naming another.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
-	p, err := provider.ReadParams(w, r)
-	if err != nil {
+	var p jobParams
+	if err := decode(w, r, &p); err != nil {
 		return err
 	}
-	q, err := parseJobQuery(p)
+	q, err := p.query()
 	if err != nil {
 		return err
 	}
@@ -561,7 +482,7 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	provider.WriteJSON(w, http.StatusOK, jobs)
+	writeJSON(w, http.StatusOK, jobs)
 	return nil
 }
 
@@ -571,12 +492,12 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
 // ocean.js 4.x's computeStop signs consumerAddress + jobId without the
 // nonce. A stop of one named job is accepted signed that way too: replaying
 // it can only stop that job again.
-func (s *Service) signedJobs(w http.ResponseWriter, r *http.Request) (jobQuery, []jobJSON, error) {
-	p, err := provider.ReadParams(w, r)
-	if err != nil {
+func (s *Service) signedJobs(w http.ResponseWriter, r *http.Request) (jobQuery, []api.ComputeJob, error) {
+	var p jobParams
+	if err := decode(w, r, &p); err != nil {
 		return jobQuery{}, nil, err
 	}
-	q, err := parseJobQuery(p)
+	q, err := p.query()
 	if err != nil {
 		return q, nil, err
 	}
@@ -584,9 +505,9 @@ func (s *Service) signedJobs(w http.ResponseWriter, r *http.Request) (jobQuery, 
 		return q, nil, apierr.BadRequest("missing_parameter", "jobId or documentId is required")
 	}
 	original := q.Owner + q.JobID + q.DocumentID
-	if err := s.prov.Authorize(r, q.Owner, original, p["nonce"], p["signature"]); err != nil {
+	if err := s.authorize(r, q.Owner, original, p.signed); err != nil {
 		if e, ok := apierr.As(err); !ok || e.Status != http.StatusUnauthorized || r.Method != http.MethodPut || q.JobID == "" ||
-			provider.VerifySignature(q.Owner, original, "", p["signature"]) != nil {
+			VerifySignature(q.Owner, original, "", p.Signature) != nil {
 			return q, nil, err
 		}
 	}
@@ -613,7 +534,7 @@ func (s *Service) stopJobs(w http.ResponseWriter, r *http.Request) error {
 	if jobs, err = s.jobs(r.Context(), q); err != nil {
 		return err
 	}
-	provider.WriteJSON(w, http.StatusOK, jobs)
+	writeJSON(w, http.StatusOK, jobs)
 	return nil
 }
 
@@ -624,7 +545,7 @@ func (s *Service) stopJob(ctx context.Context, id string) error {
 	var stopped bool
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(`UPDATE compute_jobs SET status=?, error='', finished_at=?, expires_at=? WHERE id=? AND status IN `+activeSQL,
-			StatusStopped, store.Time(now), store.Time(now.Add(s.cfg.Retention)), id)
+			StatusStopped, store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id)
 		if err != nil {
 			return err
 		}
@@ -675,25 +596,24 @@ func (s *Service) deleteJobs(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.notify(j.JobID, StatusDeleted)
 		s.log.Info("compute job deleted", "job", j.JobID)
-		jobs[i].Status, jobs[i].StatusText, jobs[i].Results = StatusDeleted, StatusText(StatusDeleted), []resultJSON{}
+		jobs[i].Status, jobs[i].StatusText, jobs[i].Results = StatusDeleted, StatusText(StatusDeleted), []api.ComputeResult{}
 	}
-	provider.WriteJSON(w, http.StatusOK, jobs)
+	writeJSON(w, http.StatusOK, jobs)
 	return nil
 }
 
 // result streams one result of a job to its owner, who signs
 // consumerAddress + jobId + index.
 func (s *Service) result(w http.ResponseWriter, r *http.Request) error {
-	p, err := provider.ReadParams(w, r)
-	if err != nil {
+	var p resultParams
+	if err := decode(w, r, &p); err != nil {
 		return err
 	}
-	owner, jobID, index := p["consumerAddress"], p["jobId"], p["index"]
+	owner, jobID, index := p.ConsumerAddress, p.JobID, p.Index
+	if err := address("consumerAddress", owner); err != nil {
+		return err
+	}
 	switch {
-	case owner == "":
-		return apierr.BadRequest("missing_parameter", "consumerAddress is required")
-	case !identity.ValidAddress(owner):
-		return bad("consumerAddress %q is not a 0x-prefixed Ethereum address", owner)
 	case jobID == "" || len(jobID) > maxIDLength:
 		return apierr.BadRequest("missing_parameter", "jobId is required")
 	case index == "":
@@ -703,7 +623,7 @@ func (s *Service) result(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || idx < 0 {
 		return bad("index %q is not a non-negative integer", index)
 	}
-	if err := s.prov.Authorize(r, owner, owner+jobID+index, p["nonce"], p["signature"]); err != nil {
+	if err := s.authorize(r, owner, owner+jobID+index, p.signed); err != nil {
 		return err
 	}
 	var name, hash string
@@ -722,21 +642,8 @@ func (s *Service) result(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", attachment(name))
+	w.Header().Set("Content-Disposition", contentDisposition(strings.ReplaceAll(name, "/", "_"), " "))
 	w.Header().Set("ETag", `"`+hash+`"`)
 	http.ServeContent(w, r, "", store.ParseTime(created), f)
 	return nil
-}
-
-// attachment names a result as ocean.js's downloadFile reads it
-// (attachment;filename=NAME), with an RFC 6266 UTF-8 form alongside.
-func attachment(name string) string {
-	name = strings.ReplaceAll(name, "/", "_")
-	ascii := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == ';' || r == '\\' || r == ' ' {
-			return '_'
-		}
-		return r
-	}, name)
-	return "attachment;filename=" + ascii + "; filename*=UTF-8''" + url.PathEscape(name)
 }
