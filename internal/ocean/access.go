@@ -1,190 +1,21 @@
 package ocean
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ulikunitz/xz"
-
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
-	"github.com/prometheus-dds/dds/internal/ecies"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/store"
 )
-
-// MaxDocument bounds what encrypt and decrypt handle (documents, file
-// lists: small things held in memory).
-const MaxDocument = 16 << 20
-
-func (s *Service) encrypt(w http.ResponseWriter, r *http.Request) error {
-	if err := s.chainID(r.URL.Query().Get("chainId")); err != nil {
-		return err
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDocument))
-	if err != nil {
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a document to encrypt may not exceed %d bytes", MaxDocument)
-	}
-	if len(body) == 0 {
-		return apierr.BadRequest("missing_body", "the body (application/octet-stream) is the document to encrypt, and it is empty")
-	}
-	ct, err := ecies.Encrypt(s.key.Private().PubKey(), body)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, "0x"+hex.EncodeToString(ct))
-	return nil
-}
-
-// Document flags of decrypt, as on chain: bit 0 LZMA (xz) compressed,
-// bit 1 ECIES encrypted.
-const (
-	flagLZMA  = 1
-	flagECIES = 2
-)
-
-type decryptRequest struct {
-	DecrypterAddress  string `param:"decrypterAddress"`
-	ChainID           string `param:"chainId"`
-	TransactionID     string `param:"transactionId"`
-	DataNFTAddress    string `param:"dataNftAddress"`
-	EncryptedDocument string `param:"encryptedDocument"`
-	DocumentHash      string `param:"documentHash"`
-	Flags             string `param:"flags"`
-	signed
-}
-
-func (s *Service) decrypt(w http.ResponseWriter, r *http.Request) error {
-	var q decryptRequest
-	if err := decode(w, r, &q); err != nil {
-		return err
-	}
-	decrypter := q.DecrypterAddress
-	if err := first(address("decrypterAddress", decrypter), s.chainID(q.ChainID)); err != nil {
-		return err
-	}
-	if !s.decrypters[strings.ToLower(decrypter)] {
-		return apierr.Forbidden("Decrypter %s is not authorized on this provider", decrypter)
-	}
-	ref := q.TransactionID
-	if ref == "" {
-		ref = q.DataNFTAddress
-	}
-	if ref == "" {
-		return apierr.BadRequest("missing_parameter", "transactionId or dataNftAddress is required")
-	}
-	// The signature covers the request as the real provider defines it.
-	if err := s.authorizeSigned(r, decrypter, ref+decrypter+q.ChainID, q.signed); err != nil {
-		return err
-	}
-	if q.EncryptedDocument == "" {
-		return apierr.BadRequest("missing_parameter", "encryptedDocument is required: this provider reads no chain")
-	}
-	if err := required("documentHash", q.DocumentHash); err != nil {
-		return err
-	}
-	flags, err := strconv.Atoi(q.Flags)
-	if err != nil || flags < 0 || flags > flagLZMA|flagECIES {
-		return apierr.BadRequest("invalid_parameter", "flags %q must be 0 to 3 (1: LZMA compressed, 2: ECIES encrypted)", q.Flags)
-	}
-	doc, err := decodeHex(q.EncryptedDocument)
-	if err != nil {
-		return apierr.BadRequest("invalid_parameter", "encryptedDocument is not 0x-hex: %v", err)
-	}
-	if flags&flagECIES != 0 {
-		if doc, err = ecies.Decrypt(s.key.Private(), doc); err != nil {
-			return apierr.BadRequest("decrypt_failed", "Failed to decrypt: the document was not encrypted for this provider")
-		}
-	}
-	if flags&flagLZMA != 0 {
-		zr, err := xz.NewReader(bytes.NewReader(doc))
-		if err != nil {
-			return apierr.BadRequest("decompress_failed", "Failed to decompress: %v", err)
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, MaxDocument+1))
-		if err != nil {
-			return apierr.BadRequest("decompress_failed", "Failed to decompress: %v", err)
-		}
-		if len(out) > MaxDocument {
-			return apierr.BadRequest("decompress_failed", "the decompressed document exceeds %d bytes", MaxDocument)
-		}
-		doc = out
-	}
-	sum := sha256.Sum256(doc)
-	if !strings.EqualFold(strings.TrimPrefix(q.DocumentHash, "0x"), hex.EncodeToString(sum[:])) {
-		return apierr.BadRequest("hash_mismatch", "Unmatched document hash: the decrypted document's SHA-256 is 0x%x", sum)
-	}
-	s.log.Info("document decrypted", "decrypter", decrypter, "ref", ref, "bytes", len(doc))
-	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write(doc)
-	return nil
-}
-
-// fileinfo reports on the files of a published service ({did, serviceId,
-// fileIndex?, checksum?}) or on one file object ({type, url, ...}).
-func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxParams))
-	if err != nil {
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
-	}
-	var req api.FileInfoRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return apierr.BadRequest("invalid_json", "request body is not a JSON file info request: %v", err)
-	}
-	var out []api.FileInfo
-	switch {
-	case req.DID != "":
-		_, d, _, err := s.loadDDO(r.Context(), req.DID)
-		if err != nil {
-			return err
-		}
-		svc := d.Services[0]
-		if req.ServiceID != "" {
-			var ok bool
-			if svc, ok = d.Service(req.ServiceID); !ok {
-				return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", req.ServiceID, req.DID)
-			}
-		}
-		fl, err := s.files(d, svc)
-		if err != nil {
-			return err
-		}
-		for i, f := range fl.Files {
-			if req.FileIndex != nil && *req.FileIndex != i {
-				continue
-			}
-			out = append(out, s.info(r.Context(), f, i, req.Checksum, true))
-		}
-		if req.FileIndex != nil && len(out) == 0 {
-			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", *req.FileIndex, len(fl.Files))
-		}
-	case req.Type != "":
-		if _, ok := s.local[req.Type]; ok {
-			return apierr.BadRequest("invalid_parameter", "%s files are described only through a published asset: send did and serviceId", req.Type)
-		}
-		if err := s.validFile(req.FileObject); err != nil {
-			return apierr.BadRequest("invalid_parameter", "%v", err)
-		}
-		out = append(out, s.info(r.Context(), req.FileObject, 0, req.Checksum, false))
-	default:
-		return apierr.BadRequest("missing_parameter", "send a file object (type, url, ...) or did and serviceId")
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
 
 // ProviderFeeHash is keccak256(providerData || feeAddress || feeToken ||
 // uint256 amount || uint256 validUntil): Solidity's packed encoding, as
@@ -296,14 +127,11 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		fl, err := s.files(d, svc)
+		f, err := s.file(d, svc, idx)
 		if err != nil {
 			return err
 		}
-		if idx >= len(fl.Files) {
-			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
-		}
-		if fi := s.info(r.Context(), fl.Files[idx], idx, false, true); !fi.Valid {
+		if fi := s.info(r.Context(), f, idx, false, true); !fi.Valid {
 			return apierr.BadRequest("file_unavailable", "Unable to get dataset files: file %d is %s", idx, fi.Error)
 		}
 	}
@@ -370,15 +198,12 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkOrder(r, txID, did, svc, consumer); err != nil {
 		return err
 	}
-	fl, err := s.files(d, svc)
+	f, err := s.file(d, svc, idx)
 	if err != nil {
 		return err
 	}
-	if idx >= len(fl.Files) {
-		return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
-	}
 	s.log.Info("download", "did", did, "service", svc.ID, "consumer", consumer, "order", txID, "file", idx)
-	return s.serveFile(w, r, fl.Files[idx])
+	return s.serveFile(w, r, f)
 }
 
 // checkOrder verifies that payment txID is an order of this consumer for

@@ -470,11 +470,7 @@ func (s *Service) results(ctx context.Context, jobID string) ([]api.ComputeResul
 // provider): it answers only for the consumerAddress given, so it never
 // shows one consumer's jobs to a request naming another.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
-	var p jobParams
-	if err := decode(w, r, &p); err != nil {
-		return err
-	}
-	q, err := p.query()
+	_, q, err := decodeJobQuery(w, r)
 	if err != nil {
 		return err
 	}
@@ -493,11 +489,7 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
 // nonce. A stop of one named job is accepted signed that way too: replaying
 // it can only stop that job again.
 func (s *Service) signedJobs(w http.ResponseWriter, r *http.Request) (jobQuery, []api.ComputeJob, error) {
-	var p jobParams
-	if err := decode(w, r, &p); err != nil {
-		return jobQuery{}, nil, err
-	}
-	q, err := p.query()
+	p, q, err := decodeJobQuery(w, r)
 	if err != nil {
 		return q, nil, err
 	}

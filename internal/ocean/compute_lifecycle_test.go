@@ -205,11 +205,9 @@ func TestOwnerChecks(t *testing.T) {
 	other := e.other.Address()
 
 	// Status: by job id or document, someone else sees nothing.
-	for _, q := range []url.Values{{"jobId": {j.JobID}}, {"documentId": {did}}, {}} {
-		q.Set("consumerAddress", other)
-		st, b := e.get("/api/services/compute", q)
-		if st != 200 || string(b) != "[]\n" {
-			t.Fatalf("status %v for another consumer: %d %s", q, st, b)
+	for _, q := range [][2]string{{j.JobID, ""}, {"", did}, {"", ""}} {
+		if jobs, err := e.c.ComputeStatus(t.Context(), other, q[0], q[1]); err != nil || jobs == nil || len(jobs) != 0 {
+			t.Fatalf("status %v for another consumer: %+v %v", q, jobs, err)
 		}
 	}
 	st, b := e.get("/api/services/compute", url.Values{"jobId": {j.JobID}})

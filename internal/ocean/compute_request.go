@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -176,6 +177,16 @@ type jobParams struct {
 	JobID           string `param:"jobId"`
 	DocumentID      string `param:"documentId"`
 	signed
+}
+
+// decodeJobQuery reads the parameters that select jobs.
+func decodeJobQuery(w http.ResponseWriter, r *http.Request) (jobParams, jobQuery, error) {
+	var p jobParams
+	if err := decode(w, r, &p); err != nil {
+		return p, jobQuery{}, err
+	}
+	q, err := p.query()
+	return p, q, err
 }
 
 // query validates the selection. consumerAddress is required: a caller only

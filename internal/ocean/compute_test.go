@@ -221,9 +221,8 @@ func TestRefusals(t *testing.T) {
 	err = e.tryStart(forger{e.other, e.consumer.Address()}, e.startReq(did, tx, "wasm", published(algo)))
 	wantErr(t, "forged", err, http.StatusUnauthorized, "Invalid signature")
 	// Nothing was queued.
-	st, b := e.get("/api/services/compute", url.Values{"consumerAddress": {e.consumer.Address()}})
-	if st != 200 || string(b) != "[]\n" {
-		t.Fatalf("jobs after refusals: %d %s", st, b)
+	if jobs, err := e.c.ComputeStatus(t.Context(), e.consumer.Address(), "", ""); err != nil || jobs == nil || len(jobs) != 0 {
+		t.Fatalf("jobs after refusals: %+v %v", jobs, err)
 	}
 }
 

@@ -170,6 +170,18 @@ func (s *Service) files(d *api.DDO, svc api.DDOService) (*api.FileList, error) {
 	return fl, nil
 }
 
+// file returns file idx of a service's list.
+func (s *Service) file(d *api.DDO, svc api.DDOService, idx int) (api.FileObject, error) {
+	fl, err := s.files(d, svc)
+	if err != nil {
+		return api.FileObject{}, err
+	}
+	if idx >= len(fl.Files) {
+		return api.FileObject{}, apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
+	}
+	return fl.Files[idx], nil
+}
+
 // loadDDO returns a published DDO by DID.
 func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *api.DDO, string, error) {
 	var doc, owner string

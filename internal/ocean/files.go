@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -282,4 +283,57 @@ func (s *Service) openFile(ctx context.Context, f api.FileObject) (io.ReadCloser
 		return nil, fmt.Errorf("the %s file could not be fetched from its origin", f.Type)
 	}
 	return resp.Body, nil
+}
+
+// fileinfo reports on the files of a published service ({did, serviceId,
+// fileIndex?, checksum?}) or on one file object ({type, url, ...}).
+func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxParams))
+	if err != nil {
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
+	}
+	var req api.FileInfoRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return apierr.BadRequest("invalid_json", "request body is not a JSON file info request: %v", err)
+	}
+	var out []api.FileInfo
+	switch {
+	case req.DID != "":
+		_, d, _, err := s.loadDDO(r.Context(), req.DID)
+		if err != nil {
+			return err
+		}
+		svc := d.Services[0]
+		if req.ServiceID != "" {
+			var ok bool
+			if svc, ok = d.Service(req.ServiceID); !ok {
+				return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", req.ServiceID, req.DID)
+			}
+		}
+		fl, err := s.files(d, svc)
+		if err != nil {
+			return err
+		}
+		for i, f := range fl.Files {
+			if req.FileIndex != nil && *req.FileIndex != i {
+				continue
+			}
+			out = append(out, s.info(r.Context(), f, i, req.Checksum, true))
+		}
+		if req.FileIndex != nil && len(out) == 0 {
+			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", *req.FileIndex, len(fl.Files))
+		}
+	case req.Type != "":
+		if _, ok := s.local[req.Type]; ok {
+			return apierr.BadRequest("invalid_parameter", "%s files are described only through a published asset: send did and serviceId", req.Type)
+		}
+		if err := s.validFile(req.FileObject); err != nil {
+			return apierr.BadRequest("invalid_parameter", "%v", err)
+		}
+		out = append(out, s.info(r.Context(), req.FileObject, 0, req.Checksum, false))
+	default:
+		return apierr.BadRequest("missing_parameter", "send a file object (type, url, ...) or did and serviceId")
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

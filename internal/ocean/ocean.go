@@ -278,7 +278,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, db: deps.DB, key: deps.Key, ledger: deps.Ledger, auth: deps.Auth, blobs: deps.Blobs,
-		local: deps.Local, clock: deps.Clock, log: deps.Log.With("face", "provider"), decrypters: map[string]bool{}}
+		local: deps.Local, clock: deps.Clock, log: deps.Log.With("face", "ocean"), decrypters: map[string]bool{}}
 	for _, d := range cfg.Decrypters {
 		if !identity.ValidAddress(d) {
 			return nil, fmt.Errorf("provider: authorized decrypter %q is not a 0x address", d)

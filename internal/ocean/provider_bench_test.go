@@ -3,7 +3,6 @@ package ocean_test
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"strconv"
 	"testing"
 
@@ -40,15 +39,15 @@ func BenchmarkDownload(b *testing.B) {
 			b.SetBytes(int64(c.size))
 			for i := 0; i < b.N; i++ {
 				nonce++
-				q := e.downloadQuery(did, "access-1", tx, e.consumer, strconv.Itoa(nonce), "0")
-				resp, err := http.Get(e.nd.URL() + "/api/services/download?" + q.Encode())
+				resp, err := e.c.OceanDownload(b.Context(), e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1",
+					TransferTxID: tx, Nonce: strconv.Itoa(nonce)})
 				if err != nil {
 					b.Fatal(err)
 				}
 				n, _ := io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 || n != int64(c.size) {
-					b.Fatalf("%d, %d bytes", resp.StatusCode, n)
+				if n != int64(c.size) {
+					b.Fatalf("%d bytes", n)
 				}
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/ecies"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/node"
@@ -267,19 +269,22 @@ func TestConcurrentReplay(t *testing.T) {
 	files := []api.FileObject{{Type: "url", URL: e.files.URL + "/open.csv"}}
 	did := e.publish("0x00000000000000000000000000000000000000d1", files, "0", 0, e.nd.UserToken)
 	tx := e.pay(did, "access-1", e.consumer, "0")
-	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
 	const n = 8
 	codes := make(chan int, n)
 	for i := 0; i < n; i++ {
 		go func() {
-			resp, err := http.Get(e.nd.URL() + "/api/services/download?" + q.Encode())
-			if err != nil {
+			resp, err := e.c.OceanDownload(t.Context(), e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx, Nonce: "1"})
+			var ce *client.Error
+			switch {
+			case errors.As(err, &ce):
+				codes <- ce.Status
+			case err != nil:
 				codes <- 0
-				return
+			default:
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes <- resp.StatusCode
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			codes <- resp.StatusCode
 		}()
 	}
 	got := map[int]int{}

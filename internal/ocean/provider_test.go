@@ -5,6 +5,7 @@ import (
 	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"strings"
@@ -157,9 +158,8 @@ func TestFlow(t *testing.T) {
 	tx2 := e.pay(did2, "access-1", e.consumer, "0")
 	_, err = e.download(did, "access-1", tx2, e.consumer, "13", 0)
 	wantErr(t, "order for another asset", err, 400, "not for asset")
-	st, b = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "14", "0"))
-	if st != 200 || !bytes.Equal(b, e.content) {
-		t.Fatalf("free asset: %d", st)
+	if b, err = e.download(did2, "access-1", tx2, e.consumer, "14", 0); err != nil || !bytes.Equal(b, e.content) {
+		t.Fatalf("free asset: %v", err)
 	}
 
 	// The order expires with the service's timeout.
@@ -203,58 +203,54 @@ func TestNativeFile(t *testing.T) {
 
 	// Not stored yet (unpaid upload): cannot be published.
 	fl, _ := json.Marshal(api.FileList{Files: files})
-	ddo := func(nft string) []byte {
-		b, _ := json.Marshal(map[string]any{"chainId": 8996, "nftAddress": nft, "metadata": map[string]any{"name": "n"},
-			"services": []map[string]any{{"id": "s", "type": "access", "files": e.encrypt(fl), "timeout": 0, "price": "2"}}})
-		return b
+	ddo := api.DDO{ChainID: 8996, NFTAddress: "0x00000000000000000000000000000000000000b1", Metadata: map[string]any{"name": "n"},
+		Services: []api.DDOService{{ID: "s", Type: "access", Files: e.encrypt(fl), Price: "2"}}}
+	publish := func(token string) error {
+		_, _, err := e.nd.Client(token).PublishDDO(ctx, ddo)
+		return err
 	}
-	st, b, _ := e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.UserToken)
-	wantError(t, "pending file", st, b, 400, "no dds content")
+	wantErr(t, "pending file", publish(e.nd.UserToken), 400, "no dds content")
 
 	if _, err := e.nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.PriceExact}); err != nil {
 		t.Fatal(err)
 	}
 	// Someone else may not sell it.
-	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.NewUser(t))
-	wantError(t, "someone else's file", st, b, 400, "no dds content")
-	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")))
-	wantError(t, "anonymous publish", st, b, 401, "Bearer")
+	wantErr(t, "someone else's file", publish(e.nd.NewUser(t)), 400, "no dds content")
+	wantErr(t, "anonymous publish", publish(""), 401, "Bearer")
 	did := e.publish("0x00000000000000000000000000000000000000b1", files, "2", 0, e.nd.UserToken)
-	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.UserToken)
-	wantError(t, "duplicate", st, b, 409, "already published")
+	wantErr(t, "duplicate", publish(e.nd.UserToken), 409, "already published")
 
-	st, b = e.sendJSON("POST", "/api/services/fileinfo", map[string]any{"did": did, "serviceId": "access-1", "checksum": true})
-	var infos []api.FileInfo
-	if st != 200 || json.Unmarshal(b, &infos) != nil || len(infos) != 1 || !infos[0].Valid ||
+	infos, err := e.c.OceanFileInfo(ctx, api.FileInfoRequest{DID: did, ServiceID: "access-1", Checksum: true})
+	if err != nil || len(infos) != 1 || !infos[0].Valid ||
 		infos[0].ContentLength != "13000" || infos[0].Checksum != f.ContentHash || infos[0].ContentType != "text/plain; charset=utf-8" {
-		t.Fatalf("fileinfo: %d %s", st, b)
+		t.Fatalf("fileinfo: %+v %v", infos, err)
 	}
 	tx := e.pay(did, "access-1", e.consumer, "2")
-	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
-	st, body, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil)
-	if st != 200 || !bytes.Equal(body, content) || hdr.Get("ETag") == "" {
-		t.Fatalf("native download: %d %d bytes %v", st, len(body), hdr)
+	resp, err := e.c.OceanDownload(ctx, e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx, Nonce: "1"})
+	if err != nil {
+		t.Fatalf("native download: %v", err)
 	}
-	q = e.downloadQuery(did, "access-1", tx, e.consumer, "2", "0")
-	st, body, _ = e.do("GET", "/api/services/download?"+q.Encode(), nil, "Range", "bytes=0-5")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, content) || resp.Header.Get("ETag") == "" {
+		t.Fatalf("native download: %d bytes %v", len(body), resp.Header)
+	}
+	q := e.downloadQuery(did, "access-1", tx, e.consumer, "2", "0")
+	st, body, _ := e.do("GET", "/api/services/download?"+q.Encode(), nil, "Range", "bytes=0-5")
 	if st != 206 || string(body) != "native" {
 		t.Fatalf("native range: %d %q", st, body)
 	}
 	// Direct fileinfo of native content is refused: only through a DDO.
-	st, b = e.sendJSON("POST", "/api/services/fileinfo", map[string]any{"type": "dds", "id": f.ID})
-	wantError(t, "direct native fileinfo", st, b, 400, "published asset")
+	_, err = e.c.OceanFileInfo(ctx, api.FileInfoRequest{FileObject: api.FileObject{Type: "dds", ID: f.ID}})
+	wantErr(t, "direct native fileinfo", err, 400, "published asset")
 
 	// The owner unpublishes; the asset is gone.
-	st, _, _ = e.do("DELETE", "/api/aquarius/assets/ddo/"+did, nil, "Authorization", "Bearer "+e.nd.NewUser(t))
-	if st != 404 {
-		t.Fatalf("stranger unpublished: %d", st)
+	wantErr(t, "stranger unpublished", e.nd.Client(e.nd.NewUser(t)).DeleteDDO(ctx, did), 404, "no such asset of yours")
+	if err := e.nd.User().DeleteDDO(ctx, did); err != nil {
+		t.Fatalf("unpublish: %v", err)
 	}
-	st, _, _ = e.do("DELETE", "/api/aquarius/assets/ddo/"+did, nil, "Authorization", "Bearer "+e.nd.UserToken)
-	if st != 204 {
-		t.Fatalf("unpublish: %d", st)
-	}
-	st, b = e.get("/api/aquarius/assets/ddo/"+did, nil)
-	wantError(t, "unpublished", st, b, 404, "Cannot resolve DID")
+	_, err = e.c.DDO(ctx, did)
+	wantErr(t, "unpublished", err, 404, "Cannot resolve DID")
 }
 
 // A DEP-7 asset stored on this node is sold like any file: the native
@@ -282,9 +278,13 @@ func TestNativeDEP7Asset(t *testing.T) {
 
 	did := e.publish("0x00000000000000000000000000000000000000b7", []api.FileObject{{Type: "dep7", ID: id}}, "1", 0, e.nd.UserToken)
 	tx := e.pay(did, "access-1", e.consumer, "1")
-	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
-	st, body, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil)
-	if st != 200 || !bytes.Equal(body, content) || !strings.Contains(hdr.Get("Content-Disposition"), "table.csv") {
-		t.Fatalf("dep7 download: %d %d bytes %v", st, len(body), hdr)
+	resp, err = e.c.OceanDownload(t.Context(), e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx})
+	if err != nil {
+		t.Fatalf("dep7 download: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, content) || !strings.Contains(resp.Header.Get("Content-Disposition"), "table.csv") {
+		t.Fatalf("dep7 download: %d bytes %v", len(body), resp.Header)
 	}
 }
