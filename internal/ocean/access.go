@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -65,6 +66,42 @@ type providerData struct {
 	ID          string `json:"id"`
 }
 
+// datatoken is a service's datatoken, the zero address when it names none.
+func datatoken(svc api.DDOService) string {
+	if svc.DatatokenAddress == "" {
+		return ZeroAddress
+	}
+	return svc.DatatokenAddress
+}
+
+// orderEnd is when an order of svc made at now expires: its timeout later,
+// or never (0).
+func orderEnd(svc api.DDOService, now time.Time) int64 {
+	if svc.Timeout > 0 {
+		return now.Unix() + svc.Timeout
+	}
+	return 0
+}
+
+// signFee signs the provider fee of an order of svc made at now: amount
+// for environment, valid until validUntil (0: forever).
+func (s *Service) signFee(svc api.DDOService, environment string, amount money.Amount, validUntil int64, now time.Time) (api.ProviderFee, error) {
+	data, err := json.Marshal(providerData{Environment: environment, Timestamp: now.Unix(), DT: datatoken(svc), ID: svc.ID})
+	if err != nil {
+		return api.ProviderFee{}, err
+	}
+	return SignFee(s.key, data, s.cfg.FeeToken, big.NewInt(int64(amount)), validUntil)
+}
+
+// orderPayment says how a consumer pays for an order: a payment through the
+// Billing face with these attributes.
+func orderPayment(did, serviceID, consumer string, amount money.Amount) map[string]string {
+	return map[string]string{
+		"how":         "POST /payments with attributes document_id, service_id, consumer_address, amount; the payment id is the transferTxId",
+		"document_id": did, "service_id": serviceID, "consumer_address": consumer, "amount": amount.String(),
+	}
+}
+
 // accessRequest names a document's service for a consumer: initialize
 // and download.
 type accessRequest struct {
@@ -111,10 +148,7 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 		return apierr.BadRequest("invalid_parameter", "Use the initializeCompute endpoint to initialize compute jobs")
 	}
 	now := s.clock.Now()
-	validUntil := int64(0)
-	if svc.Timeout > 0 {
-		validUntil = now.Unix() + svc.Timeout
-	}
+	validUntil := orderEnd(svc, now)
 	if v := q.ValidUntil; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= now.Unix() {
@@ -135,17 +169,9 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 			return apierr.BadRequest("file_unavailable", "Unable to get dataset files: file %d is %s", idx, fi.Error)
 		}
 	}
-	dt := svc.DatatokenAddress
-	if dt == "" {
-		dt = ZeroAddress
-	}
-	data, err := json.Marshal(providerData{Environment: q.Environment, Timestamp: now.Unix(), DT: dt, ID: svc.ID})
-	if err != nil {
-		return err
-	}
 	// What the consumer pays is the service's price, through the Billing
 	// face; the provider fee itself is zero.
-	fee, err := SignFee(s.key, data, s.cfg.FeeToken, new(big.Int), validUntil)
+	fee, err := s.signFee(svc, q.Environment, 0, validUntil, now)
 	if err != nil {
 		return err
 	}
@@ -153,16 +179,12 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	amount := price(svc)
 	writeJSON(w, http.StatusOK, api.OceanInitialized{
-		Datatoken:   dt,
+		Datatoken:   datatoken(svc),
 		Nonce:       nonce,
 		ProviderFee: fee,
-		Price:       amount.String(),
-		Payment: map[string]string{
-			"how":         "POST /payments with attributes document_id, service_id, consumer_address, amount; the payment id is the transferTxId",
-			"document_id": did, "service_id": svc.ID, "consumer_address": consumer, "amount": amount.String(),
-		},
+		Price:       price(svc).String(),
+		Payment:     orderPayment(did, svc.ID, consumer, price(svc)),
 	})
 	return nil
 }
