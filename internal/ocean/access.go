@@ -135,14 +135,10 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if err := first(required("documentId", q.DocumentID), required("serviceId", q.ServiceID), address("consumerAddress", q.ConsumerAddress)); err != nil {
 		return err
 	}
-	did, serviceID, consumer := q.DocumentID, q.ServiceID, q.ConsumerAddress
-	_, d, _, err := s.loadDDO(r.Context(), did)
+	did, consumer := q.DocumentID, q.ConsumerAddress
+	d, svc, err := s.service(r.Context(), did, q.ServiceID)
 	if err != nil {
 		return err
-	}
-	svc, ok := d.Service(serviceID)
-	if !ok {
-		return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", serviceID, did)
 	}
 	if svc.Type == "compute" {
 		return apierr.BadRequest("invalid_parameter", "Use the initializeCompute endpoint to initialize compute jobs")
@@ -206,13 +202,9 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 	if err := s.authorize(r, consumer, did, q.signed); err != nil {
 		return err
 	}
-	_, d, _, err := s.loadDDO(r.Context(), did)
+	d, svc, err := s.service(r.Context(), did, serviceID)
 	if err != nil {
 		return err
-	}
-	svc, ok := d.Service(serviceID)
-	if !ok {
-		return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", serviceID, did)
 	}
 	if svc.Type != "access" {
 		return apierr.BadRequest("invalid_parameter", "service %q is a %s service: its files are not for download", serviceID, svc.Type)

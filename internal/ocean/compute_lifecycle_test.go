@@ -30,8 +30,7 @@ func blobUsage(t *testing.T, e *env) int64 {
 func TestStopAndQueue(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	forever := published(e.publishAlgorithm("forever"))
 	first := e.start(e.startReq(did, tx, "single", forever))
 	e.wait(e.consumer, first.JobID, ocean.StatusRunning)
@@ -82,8 +81,7 @@ func TestStopAndQueue(t *testing.T) {
 func TestDeleteAndRetention(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	algo := published(e.publishAlgorithm("linecount"))
 	a := e.start(e.startReq(did, tx, "wasm", algo))
 	a = e.wait(e.consumer, a.JobID, ocean.StatusFinished)
@@ -143,8 +141,7 @@ func TestDeleteAndRetention(t *testing.T) {
 func TestEscape(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	j := e.start(e.startReq(did, tx, "wasm", published(e.publishAlgorithm("escape"))))
 	j = e.wait(e.consumer, j.JobID, ocean.StatusFinished, ocean.StatusAlgorithmError)
 	if j.Status != ocean.StatusFinished {
@@ -169,8 +166,7 @@ func TestEscape(t *testing.T) {
 func TestRestart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	done := e.start(e.startReq(did, tx, "wasm", published(e.publishAlgorithm("linecount"))))
 	done = e.wait(e.consumer, done.JobID, ocean.StatusFinished)
 	running := e.start(e.startReq(did, tx, "single", published(e.publishAlgorithm("forever"))))
@@ -198,8 +194,7 @@ func TestRestart(t *testing.T) {
 func TestOwnerChecks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	j := e.start(e.startReq(did, tx, "wasm", published(e.publishAlgorithm("linecount"))))
 	j = e.wait(e.consumer, j.JobID, ocean.StatusFinished)
 	other := e.other.Address()
@@ -268,8 +263,7 @@ func TestOwnerChecks(t *testing.T) {
 func TestRestartWithoutEnvironment(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	forever := published(e.publishAlgorithm("forever"))
 	running := e.start(e.startReq(did, tx, "single", forever))
 	e.wait(e.consumer, running.JobID, ocean.StatusRunning)

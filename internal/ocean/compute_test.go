@@ -113,8 +113,7 @@ func TestComputeFlow(t *testing.T) {
 func TestColumnStatistics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	j := e.start(e.startReq(did, tx, "", api.ComputeAlgorithm{
 		Meta: &api.ComputeAlgorithmMeta{URL: e.files.URL + "/algo/colstats"}, AlgoCustomData: json.RawMessage(`{"column":"temperature"}`)}))
 	if j.Environment != "wasm" {
@@ -135,8 +134,7 @@ func TestColumnStatistics(t *testing.T) {
 func TestFailures(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback)
-	did := e.publishDataset(nil)
-	tx := e.pay(did, "compute-1", e.consumer, "2")
+	did, tx := e.paidDataset()
 	run := func(environment string, algorithm api.ComputeAlgorithm, want int) api.ComputeJob {
 		t.Helper()
 		j := e.start(e.startReq(did, tx, environment, algorithm))

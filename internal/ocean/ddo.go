@@ -170,6 +170,19 @@ func (s *Service) files(d *api.DDO, svc api.DDOService) (*api.FileList, error) {
 	return fl, nil
 }
 
+// service returns a published document and its service serviceID.
+func (s *Service) service(ctx context.Context, did, serviceID string) (*api.DDO, api.DDOService, error) {
+	_, d, _, err := s.loadDDO(ctx, did)
+	if err != nil {
+		return nil, api.DDOService{}, err
+	}
+	svc, ok := d.Service(serviceID)
+	if !ok {
+		return nil, svc, apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", serviceID, did)
+	}
+	return d, svc, nil
+}
+
 // file returns file idx of a service's list.
 func (s *Service) file(d *api.DDO, svc api.DDOService, idx int) (api.FileObject, error) {
 	fl, err := s.files(d, svc)
@@ -303,15 +316,21 @@ func (s *Service) deleteDDO(w http.ResponseWriter, r *http.Request) error {
 
 // listDDOs lists published DDOs, oldest first: ?offset=&limit= (at most 100).
 func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	var q struct {
+		Offset string `param:"offset"`
+		Limit  string `param:"limit"`
+	}
+	if err := decode(w, r, &q); err != nil {
+		return err
+	}
 	offset, limit := 0, 20
 	var err error
-	if v := q.Get("offset"); v != "" {
+	if v := q.Offset; v != "" {
 		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
 			return apierr.BadRequest("invalid_parameter", "offset %q is not a non-negative integer", v)
 		}
 	}
-	if v := q.Get("limit"); v != "" {
+	if v := q.Limit; v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 100 {
 			return apierr.BadRequest("invalid_parameter", "limit %q is not an integer from 1 to 100", v)
 		}

@@ -302,6 +302,13 @@ func (e *env) publishDataset(compute *api.ComputeOptions) string {
 	return e.publishAsset("dataset", "compute", e.files.URL+"/dataset.csv", "2", compute)
 }
 
+// paidDataset publishes the CSV dataset and pays for computing on it: its
+// DID and the order.
+func (e *env) paidDataset() (did, tx string) {
+	did = e.publishDataset(nil)
+	return did, e.pay(did, "compute-1", e.consumer, "2")
+}
+
 func (e *env) publishAlgorithm(name string) string {
 	return e.publishAsset("algorithm", "access", e.files.URL+"/algo/"+name, "0", nil)
 }
