@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ulikunitz/xz"
 
@@ -138,6 +139,28 @@ func TestAuthTokens(t *testing.T) {
 	e.net.Clock.Advance(2 * 3600 * 1e9)
 	st, b = e.get("/api/services/download", q, "AuthToken", tok.Token)
 	wantError(t, "expired token", st, b, 401, "expired")
+
+	// The typed client: create a token, download with it, revoke it.
+	ctx := t.Context()
+	token, err := e.c.OceanAuthToken(ctx, e.consumer, time.Time{})
+	if err != nil {
+		t.Fatalf("client createAuthToken: %v", err)
+	}
+	access := api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx, ConsumerAddress: addr}
+	resp, err := e.nd.Client(token).OceanDownload(ctx, nil, access)
+	if err != nil {
+		t.Fatalf("client download with a token: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, e.content) {
+		t.Fatalf("client download with a token: %d bytes", len(body))
+	}
+	if err := e.c.OceanDeleteAuthToken(ctx, e.consumer, token); err != nil {
+		t.Fatalf("client deleteAuthToken: %v", err)
+	}
+	_, err = e.nd.Client(token).OceanDownload(ctx, nil, access)
+	wantErr(t, "client download with a revoked token", err, 401, "deactivated")
 }
 
 func TestDecrypt(t *testing.T) {
