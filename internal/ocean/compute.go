@@ -2,6 +2,7 @@ package ocean
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,6 +50,10 @@ var computeMigrations = []string{
 // openCompute creates compute's tables, its environments' sandboxes and its
 // scratch space, and marks the jobs an earlier run left running as failed.
 func (s *Service) openCompute(ctx context.Context) error {
+	if s.cfg.Dir == "" {
+		// Its jobs directory is emptied at every start: never the current one.
+		return errors.New("ocean: Config.Dir, compute's directory, is required")
+	}
 	c := &s.cfg.Compute
 	if len(c.Environments) == 0 {
 		c.Environments = []Environment{DefaultEnvironment}
