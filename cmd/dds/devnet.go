@@ -25,35 +25,35 @@ type devnetNode struct {
 
 func devnetCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
-	nodes := fs.Int("nodes", 4, "number of nodes")
+	nodes := fs.Int("nodes", 5, "number of nodes")
 	basePort := fs.Int("base-port", 8080, "port of the first node; the others follow")
 	data := fs.String("data", filepath.Join(os.TempDir(), "dds-devnet"), "directory holding one data directory per node")
-	var cfg node.Config
-	parsed := nodeFlags(fs, &cfg)
+	cfg := node.DefaultConfig()
+	cfg.RegisterFlags(fs)
 	logger := logFlags(fs)
 	return command("devnet", "dds devnet [flags]", "run a local network of nodes to try dds",
 		`Runs N nodes in this process on consecutive loopback ports, joined in one
 network (each price confirmed by up to 3 peers, each paid file kept in up to 3
-copies), creates a token per role on each, prints them with commands to try,
-and writes DIR/devnet.json. Runs until interrupted; data is kept between runs.`, fs,
+copies). One user and one payment account work on every node; each node has
+its own admin. Prints their tokens with commands to try and writes
+DIR/devnet.json. Runs until interrupted; data and tokens are kept between runs.`, fs,
 		func(ctx context.Context, args []string) error {
 			if *nodes < 1 {
 				return fmt.Errorf("--nodes must be at least 1")
 			}
-			parsed()
 			log := logger()
 			var list []devnetNode
+			var first *node.Node
 			for i := 0; i < *nodes; i++ {
 				c := cfg
 				c.DataDir = filepath.Join(*data, fmt.Sprintf("node%d", i))
 				c.Listen = fmt.Sprintf("127.0.0.1:%d", *basePort+i)
-				c.Logger = log.With("node", i)
-				c.Confirmations = min(c.Confirmations, *nodes-1)
-				c.Replicas = min(c.Replicas, *nodes)
+				c.Network.Confirmations = min(c.Network.Confirmations, *nodes-1)
+				c.Network.Replicas = min(c.Network.Replicas, *nodes)
 				if i > 0 {
-					c.Peers = []string{list[0].URL}
+					c.Network.Peers = []string{list[0].URL}
 				}
-				n, err := node.Open(ctx, c)
+				n, err := node.Open(ctx, c, node.Deps{Log: log.With("node", i)})
 				if err != nil {
 					return err
 				}
@@ -62,22 +62,26 @@ and writes DIR/devnet.json. Runs until interrupted; data is kept between runs.`,
 					return err
 				}
 				dn := devnetNode{URL: n.URL()}
-				for _, r := range []struct {
-					role auth.Role
-					dst  *string
-				}{{auth.RoleAdmin, &dn.AdminToken}, {auth.RoleUser, &dn.UserToken}, {auth.RolePayment, &dn.PaymentToken}} {
-					name := "devnet-" + string(r.role)
-					p, err := n.Auth.Principal(ctx, name)
-					if err != nil {
-						if p, err = n.Auth.CreatePrincipal(ctx, name, r.role); err != nil {
-							return err
-						}
-					}
-					if *r.dst, err = n.Auth.IssueToken(ctx, p.ID, "devnet"); err != nil {
-						return err
-					}
+				if dn.AdminToken, err = devnetToken(ctx, n.Auth, auth.RoleAdmin); err != nil {
+					return err
+				}
+				if i == 0 {
+					first = n
 				}
 				list = append(list, dn)
+			}
+			// The user and the payment processor are accounts of the network:
+			// made on node 0, their tokens work on every node.
+			user, err := devnetToken(ctx, first.Auth, auth.RoleUser)
+			if err != nil {
+				return err
+			}
+			payer, err := devnetToken(ctx, first.Auth, auth.RolePayment)
+			if err != nil {
+				return err
+			}
+			for i := range list {
+				list[i].UserToken, list[i].PaymentToken = user, payer
 			}
 			b, _ := json.MarshalIndent(map[string]any{"nodes": list}, "", "  ")
 			path := filepath.Join(*data, "devnet.json")
@@ -91,14 +95,31 @@ and writes DIR/devnet.json. Runs until interrupted; data is kept between runs.`,
 		})
 }
 
+// devnetToken returns the token of the devnet account with a role, creating
+// the account and its token on the first run only.
+func devnetToken(ctx context.Context, a *auth.Service, role auth.Role) (string, error) {
+	name := "devnet-" + string(role)
+	p, err := a.Principal(ctx, name)
+	if err != nil {
+		if p, err = a.CreatePrincipal(ctx, name, role); err != nil {
+			return "", err
+		}
+	}
+	if toks, err := a.Tokens(ctx, p.ID); err == nil && len(toks) > 0 {
+		return toks[0], nil
+	}
+	return a.IssueToken(ctx, p.ID, "devnet")
+}
+
 func printDevnet(list []devnetNode, path string) {
 	n := list[0]
 	fmt.Printf(`
 Prometheus DDS devnet: %d node(s) running. Tokens and URLs are in %s.
 
 `, len(list), path)
+	fmt.Printf("user token (every node)     %s\npayment token (every node)  %s\n\n", n.UserToken, n.PaymentToken)
 	for i, d := range list {
-		fmt.Printf("node %d  %s\n  admin   %s\n  user    %s\n  payment %s\n", i, d.URL, d.AdminToken, d.UserToken, d.PaymentToken)
+		fmt.Printf("node %d  %s  admin %s\n", i, d.URL, d.AdminToken)
 	}
 	fmt.Printf(`
 Try it (in another terminal):

@@ -12,14 +12,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/sandbox"
 )
-
-// storletFlags are the limits of storlet runs.
-func storletFlags(fs *flag.FlagSet, lim *sandbox.Limits) {
-	*lim = sandbox.DefaultLimits()
-	lim.RegisterFlags(fs)
-}
 
 // storletCmd and dependencyCmd drive the storlets controller (admin token).
 func storletCmd() *ffcli.Command {

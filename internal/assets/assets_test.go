@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -204,7 +203,7 @@ func TestAuthMethods(t *testing.T) {
 func TestErrors(t *testing.T) {
 	ctx := context.Background()
 	const quota = 1 << 20
-	nd := testnet.New(t, 1, func(_ int, c *node.Config) { c.AssetQuota = quota; c.MaxFileSize = 2 << 20 }).Nodes[0]
+	nd := testnet.New(t, 1, func(_ int, c *testnet.Setup) { c.Assets.Quota = quota; c.DDS.MaxFileSize = 2 << 20 }).Nodes[0]
 	owner := nd.User()
 	other := nd.Client(nd.NewUser(t))
 	anon := nd.Client("")

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -28,7 +27,7 @@ func TestDiskFull507(t *testing.T) {
 	// Registered before the node's cleanup, so it runs after the node closed.
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 
-	nd := testnet.New(t, 1, func(_ int, c *node.Config) { c.DataDir = dir }).Nodes[0]
+	nd := testnet.New(t, 1, func(_ int, c *testnet.Setup) { c.DataDir = dir }).Nodes[0]
 	c := nd.User()
 	id := register(t, c, `{"name":"too big for the disk"}`)
 	_, err := c.UploadAsset(context.Background(), id, bytes.NewReader(make([]byte, 32<<20)))

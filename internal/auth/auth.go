@@ -153,6 +153,13 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (
 	return p, err
 }
 
+// CountRole counts the principals with a role.
+func (s *Service) CountRole(ctx context.Context, role Role) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM principals WHERE role=?`, string(role)).Scan(&n)
+	return n, err
+}
+
 // Principal looks a principal up by id or, failing that, by name.
 func (s *Service) Principal(ctx context.Context, idOrName string) (Principal, error) {
 	var p Principal

@@ -45,8 +45,20 @@ type Store struct {
 	pins map[string]int // objects being committed: never collected meanwhile
 }
 
-// Open opens the store in dir, creating it if needed.
-func Open(ctx context.Context, dir string, db *store.DB, log *slog.Logger) (*Store, error) {
+// Config is where the store keeps its files.
+type Config struct {
+	Dir string // objects/ and tmp/ below it; created if needed
+}
+
+// Deps are the store's dependencies: the metadata store counts references.
+type Deps struct {
+	DB  *store.DB
+	Log *slog.Logger
+}
+
+// New opens the store, creating its directories if needed.
+func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
+	dir, db, log := cfg.Dir, deps.DB, deps.Log
 	for _, d := range []string{filepath.Join(dir, "objects"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err

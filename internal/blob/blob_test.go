@@ -22,7 +22,7 @@ func open(t *testing.T, dir string) (*Store, *store.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s, err := Open(context.Background(), filepath.Join(dir, "blobs"), db, slog.New(slog.DiscardHandler))
+	s, err := New(context.Background(), Config{Dir: filepath.Join(dir, "blobs")}, Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

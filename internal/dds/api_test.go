@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -110,7 +109,7 @@ func TestBadInputAndConformance(t *testing.T) {
 	if schema == nil {
 		t.Log("skipping JSON:API schema checks: " + schemaPath + " is absent (a plain clone)")
 	}
-	net := testnet.New(t, 1, func(_ int, c *node.Config) { c.MaxFileSize = 1000 })
+	net := testnet.New(t, 1, func(_ int, c *testnet.Setup) { c.DDS.MaxFileSize = 1000 })
 	nd := net.Nodes[0]
 	c := &rawClient{t: t, base: nd.URL(), schema: schema}
 	u, p, a := nd.UserToken, nd.PaymentToken, nd.AdminToken

@@ -594,7 +594,7 @@ func BenchmarkDealCreate(b *testing.B) {
 // --bitcoin-network mainnet: mainnet addresses only, escrows start with 3.
 func TestMainnetNode(t *testing.T) {
 	ctx := context.Background()
-	nw := testnet.New(t, 1, func(i int, c *node.Config) { c.BitcoinNetwork = "mainnet" })
+	nw := testnet.New(t, 1, func(i int, c *testnet.Setup) { c.Deals.Network = "mainnet" })
 	nd := nw.Nodes[0]
 	user := module(t, nd, nd.UserToken)
 	testnetParty := newParty(t)
@@ -611,7 +611,9 @@ func TestMainnetNode(t *testing.T) {
 	if !strings.HasPrefix(dl.Payment.Address, "3") || dl.Payment.Sum != "0.1 BTC" {
 		t.Fatalf("mainnet deal: %+v", dl)
 	}
-	if _, err := node.Open(context.Background(), node.Config{DataDir: t.TempDir(), BitcoinNetwork: "dogecoin"}); err == nil {
+	cfg := node.DefaultConfig()
+	cfg.DataDir, cfg.Listen, cfg.Deals.Network = t.TempDir(), "127.0.0.1:0", "dogecoin"
+	if _, err := node.Open(context.Background(), cfg, node.Deps{}); err == nil {
 		t.Fatal("an unknown Bitcoin network was accepted")
 	}
 }
@@ -628,7 +630,7 @@ func (c confirmAll) Confirmed(_ context.Context, p deals.PaymentClaim) (bool, er
 func TestConfirmerBackend(t *testing.T) {
 	ctx := context.Background()
 	c := confirmAll{make(chan deals.PaymentClaim, 1)}
-	nw := testnet.New(t, 1, func(i int, cfg *node.Config) { cfg.DealConfirmer = c })
+	nw := testnet.New(t, 1, func(i int, cfg *testnet.Setup) { cfg.Deps.DealConfirmer = c })
 	nd := nw.Nodes[0]
 	user := module(t, nd, nd.UserToken)
 	seller, customer := newParty(t), newParty(t)

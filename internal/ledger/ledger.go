@@ -183,12 +183,18 @@ type Ledger struct {
 	onPaid []PaidFunc
 }
 
-// Open prepares the ledger tables.
-func Open(ctx context.Context, db *store.DB, c clock.Clock, s Schedule, ttl time.Duration) (*Ledger, error) {
-	if err := db.Migrate(ctx, "ledger", migrations); err != nil {
+// Deps are the ledger's dependencies.
+type Deps struct {
+	DB    *store.DB
+	Clock clock.Clock
+}
+
+// New prepares the ledger tables.
+func New(ctx context.Context, cfg Config, deps Deps) (*Ledger, error) {
+	if err := deps.DB.Migrate(ctx, "ledger", migrations); err != nil {
 		return nil, err
 	}
-	return &Ledger{db: db, clock: c, Schedule: s, TTL: ttl}, nil
+	return &Ledger{db: deps.DB, clock: deps.Clock, Schedule: cfg.Schedule(), TTL: cfg.QuoteTTL}, nil
 }
 
 // OnPaid adds a function told of every fully paid quote: the file records

@@ -18,7 +18,7 @@ func TestPaymentsWhere(t *testing.T) {
 	}
 	defer db.Close()
 	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := Open(ctx, db, c, Schedule{PerGiBMonth: money.Unit}, time.Hour)
+	l, err := New(ctx, Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, Deps{DB: db, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/auth"
-	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -57,7 +56,7 @@ func within(t *testing.T, limit time.Duration, token string, want bool, nodes ..
 
 func TestAccountsSpanTheNetwork(t *testing.T) {
 	ctx := context.Background()
-	nw := testnet.New(t, 5, func(_ int, c *node.Config) { c.Confirmations, c.Replicas = 0, 1 })
+	nw := testnet.New(t, 5, func(_ int, c *testnet.Setup) { c.Network.Confirmations, c.Network.Replicas = 0, 1 })
 	n := nw.Nodes
 
 	// A user and a token created on node 2 (as `dds token create` does) work on every node.

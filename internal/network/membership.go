@@ -57,6 +57,7 @@ type Network struct {
 	kicks  chan struct{}
 
 	accounts Accounts
+	admins   Admins
 	syncMu   sync.Mutex
 }
 

@@ -99,8 +99,10 @@ type Deps struct {
 	// Accounts are replicated to and from every peer; nil keeps them on
 	// this node.
 	Accounts Accounts
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// Admins may list the members (GET /network); nil serves no list.
+	Admins Admins
+	Clock  clock.Clock
+	Log    *slog.Logger
 }
 
 // component keeps the replication tables' migrations under their old name,
@@ -116,7 +118,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	}
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{},
 		client: &http.Client{Timeout: 0}, replay: newReplayCache(),
-		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, kicks: make(chan struct{}, 1)}
+		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.join(ctx); err != nil {
 		return nil, err
 	}
@@ -136,6 +138,9 @@ func (n *Network) Routes(mux *http.ServeMux) {
 	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
 	if n.accounts != nil {
 		n.handle(mux, "POST "+accountsPath, n.wrap(n.serveAccounts))
+	}
+	if n.admins != nil {
+		mux.HandleFunc("GET /network", n.serveMembers)
 	}
 }
 

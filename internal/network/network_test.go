@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/merkle"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/network"
-	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -258,9 +257,9 @@ func TestNoQuorumLeavesNothing(t *testing.T) {
 }
 
 func TestScheduleMismatchRefused(t *testing.T) {
-	nw := testnet.New(t, 4, func(i int, c *node.Config) {
+	nw := testnet.New(t, 4, func(i int, c *testnet.Setup) {
 		if i == 3 {
-			c.PricePerGiBMonth = 2 * money.Unit
+			c.Ledger.PricePerGiBMonth = 2 * money.Unit
 		}
 	})
 	_, err := nw.Nodes[0].User().Upload(context.Background(), "x", strings.NewReader("content"), client.UploadOptions{})

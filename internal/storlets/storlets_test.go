@@ -23,7 +23,6 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
@@ -35,7 +34,7 @@ import (
 var wasmDir, cacheDir string
 
 // withCache makes test nodes share compiled modules.
-func withCache(_ int, c *node.Config) { c.WasmCacheDir = cacheDir }
+func withCache(_ int, c *testnet.Setup) { c.WasmCacheDir = cacheDir }
 
 // nopModule is a hand-assembled WASI command that does nothing.
 var nopModule = []byte{
@@ -620,8 +619,8 @@ func TestDependencyIsReadable(t *testing.T) {
 // connects a socket: a module can only accept on sockets the host hands
 // over, and the sandbox hands over none.)
 func TestMisbehavingStorlets(t *testing.T) {
-	net0 := testnet.New(t, 1, withCache, func(_ int, c *node.Config) {
-		c.Storlets = sandbox.Limits{MemoryPages: 512, Timeout: 5 * time.Second, MaxOutput: 1 << 20, Concurrency: 8}
+	net0 := testnet.New(t, 1, withCache, func(_ int, c *testnet.Setup) {
+		c.Sandbox = sandbox.Limits{MemoryPages: 512, Timeout: 5 * time.Second, MaxOutput: 1 << 20, Concurrency: 8}
 	})
 	nd := net0.Nodes[0]
 	ctx := context.Background()
@@ -754,8 +753,8 @@ func benchGet(b *testing.B, size int, storlet bool) {
 // TestBusy: when every slot runs a storlet, another run waits a little, then
 // gets 503 with Retry-After; plain reads are not affected.
 func TestBusy(t *testing.T) {
-	nd := testnet.New(t, 1, withCache, func(_ int, c *node.Config) {
-		c.Storlets = sandbox.Limits{Timeout: 3 * time.Second, Concurrency: 1, QueueWait: 100 * time.Millisecond}
+	nd := testnet.New(t, 1, withCache, func(_ int, c *testnet.Setup) {
+		c.Sandbox = sandbox.Limits{Timeout: 3 * time.Second, Concurrency: 1, QueueWait: 100 * time.Millisecond}
 	}).Nodes[0]
 	ctx := context.Background()
 	admin := nd.Admin()

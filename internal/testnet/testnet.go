@@ -34,6 +34,7 @@ type Network struct {
 type Node struct {
 	*node.Node
 	Config       node.Config
+	Deps         node.Deps
 	AdminToken   string
 	UserToken    string
 	PaymentToken string
@@ -41,8 +42,15 @@ type Node struct {
 	addr         string
 }
 
-// Option changes the configuration of every node before it starts.
-type Option func(i int, c *node.Config)
+// Option changes the configuration (or the dependencies) of every node
+// before it starts; i is the node's index.
+type Option func(i int, s *Setup)
+
+// Setup is what a node is opened with.
+type Setup struct {
+	node.Config
+	Deps node.Deps
+}
 
 // New starts n nodes. They are closed when the test ends.
 func New(t testing.TB, n int, opts ...Option) *Network {
@@ -82,23 +90,21 @@ func (nw *Network) Add(t testing.TB) *Node {
 func (nw *Network) add(t testing.TB) *Node {
 	t.Helper()
 	i := len(nw.Nodes)
-	cfg := node.Config{
-		DataDir:        t.TempDir(),
-		Listen:         "127.0.0.1:0",
-		Clock:          nw.Clock,
-		SweepEvery:     -1, // tests sweep and replicate explicitly, after moving the clock
-		ReplicateEvery: -1,
-		Logger:         logger(t).With("node", i),
-		Confirmations:  min(3, nw.size-1),
-		Replicas:       min(3, nw.size),
-	}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.SweepEvery = -1 // tests sweep and replicate explicitly, after moving the clock
+	cfg.Network.ReplicateEvery = -1
+	cfg.Network.Confirmations = min(3, nw.size-1)
+	cfg.Network.Replicas = min(3, nw.size)
 	if i > 0 {
-		cfg.Peers = []string{nw.Nodes[0].URL()}
+		cfg.Network.Peers = []string{nw.Nodes[0].URL()}
 	}
+	setup := Setup{Config: cfg, Deps: node.Deps{Clock: nw.Clock, Log: logger(t).With("node", i)}}
 	for _, o := range nw.opts {
-		o(i, &cfg)
+		o(i, &setup)
 	}
-	nd := &Node{Config: cfg, net: nw}
+	nd := &Node{Config: setup.Config, Deps: setup.Deps, net: nw}
 	nd.start(t)
 	nd.AdminToken = nd.token(t, auth.RoleAdmin)
 	nd.UserToken = nd.token(t, auth.RoleUser)
@@ -120,7 +126,7 @@ func (nd *Node) start(t testing.TB) {
 	if nd.addr != "" {
 		cfg.Listen = nd.addr // a restart keeps its address
 	}
-	n, err := node.Open(context.Background(), cfg)
+	n, err := node.Open(context.Background(), cfg, nd.Deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package compute
+package ocean
 
 import (
 	"encoding/json"
@@ -30,9 +30,9 @@ func FuzzParseStart(f *testing.F) {
 	f.Add("0x12", `[]`, `null`, `{}`, `{`)
 	f.Add(addr, `{"documentId":"d","transferTxId":"t"} x`, `{"meta":{"rawcode":"!!"}}`, `[{"documentId":"d","transferTxId":"t"}]`, `"x"`)
 	f.Fuzz(func(t *testing.T, consumer, dataset, algorithm, additional, custom string) {
-		p := map[string]string{"consumerAddress": consumer, "dataset": dataset, "algorithm": algorithm,
-			"additionalDatasets": additional, "algoCustomData": custom, "nonce": "1", "signature": "0x00"}
-		req, err := parseStart(p)
+		p := startParams{ConsumerAddress: consumer, Dataset: dataset, Algorithm: algorithm,
+			AdditionalDatasets: additional, AlgoCustomData: custom, signed: signed{Nonce: "1", Signature: "0x00"}}
+		req, err := p.parse()
 		mustBeClientError(t, err)
 		if err != nil {
 			return
@@ -63,7 +63,8 @@ func FuzzParseJobQuery(f *testing.F) {
 	f.Add("0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "", "")
 	f.Add("0xZZ", "'; DROP TABLE compute_jobs; --", "\x00")
 	f.Fuzz(func(t *testing.T, owner, jobID, did string) {
-		q, err := parseJobQuery(map[string]string{"consumerAddress": owner, "jobId": jobID, "documentId": did})
+		p := jobParams{ConsumerAddress: owner, JobID: jobID, DocumentID: did}
+		q, err := p.query()
 		mustBeClientError(t, err)
 		if err == nil && (q.Owner != owner || q.JobID != jobID || q.DocumentID != did) {
 			t.Fatalf("query %+v from %q %q %q", q, owner, jobID, did)

@@ -1,4 +1,4 @@
-package provider
+package ocean
 
 import (
 	"crypto/sha256"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -106,7 +107,8 @@ func absent(sig string) bool { return sig == "" || sig == "null" || sig == "unde
 // authorize checks that address made this request: by its signature of
 // original+nonce with a fresh nonce, or, when no signature is given, by an
 // auth token of that address in the AuthToken (or Authorization) header.
-func (s *Service) authorize(r *http.Request, address, original, nonce, signature string) error {
+func (s *Service) authorize(r *http.Request, address, original string, sig signed) error {
+	nonce, signature := sig.Nonce, sig.Signature
 	if absent(signature) {
 		tok := r.Header.Get("AuthToken")
 		if tok == "" {
@@ -137,20 +139,23 @@ func (s *Service) authorize(r *http.Request, address, original, nonce, signature
 	return s.useNonce(r, address, nonce)
 }
 
+type nonceRequest struct {
+	UserAddress string `param:"userAddress"`
+}
+
 func (s *Service) nonce(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
+	var q nonceRequest
+	if err := decode(w, r, &q); err != nil {
+		return err
+	}
+	if err := address("userAddress", q.UserAddress); err != nil {
+		return err
+	}
+	n, err := s.currentNonce(r, q.UserAddress)
 	if err != nil {
 		return err
 	}
-	addr, err := p.address("userAddress")
-	if err != nil {
-		return err
-	}
-	n, err := s.currentNonce(r, addr)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"nonce": n})
+	writeJSON(w, http.StatusOK, api.OceanNonce{Nonce: n})
 	return nil
 }
 
@@ -167,26 +172,26 @@ const defaultTokenLife = time.Hour
 // maxTokenLife bounds how far ahead a token may expire.
 const maxTokenLife = 30 * 24 * time.Hour
 
+// tokenRequest asks for an auth token, or to revoke one (Token).
+type tokenRequest struct {
+	Address    string `param:"address"`
+	Token      string `param:"token"`
+	Expiration string `param:"expiration"`
+	signed
+}
+
 func (s *Service) createAuthToken(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
+	var q tokenRequest
+	if err := decode(w, r, &q); err != nil {
 		return err
 	}
-	addr, err := p.address("address")
-	if err != nil {
+	if err := first(address("address", q.Address), required("signature", q.Signature), required("nonce", q.Nonce)); err != nil {
 		return err
 	}
-	sig, err := p.required("signature")
-	if err != nil {
-		return err
-	}
-	nonce, err := p.required("nonce")
-	if err != nil {
-		return err
-	}
+	addr := q.Address
 	now := s.clock.Now()
 	exp := now.Add(defaultTokenLife)
-	if v := p["expiration"]; v != "" {
+	if v := q.Expiration; v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
 		if err != nil || secs > 1e12 {
 			return apierr.BadRequest("invalid_parameter", "expiration %q is not a UTC timestamp in seconds", v)
@@ -199,7 +204,7 @@ func (s *Service) createAuthToken(w http.ResponseWriter, r *http.Request) error 
 			return apierr.BadRequest("invalid_parameter", "expiration may be at most %s ahead", maxTokenLife)
 		}
 	}
-	if err := s.authorizeSigned(r, addr, addr, nonce, sig); err != nil {
+	if err := s.authorizeSigned(r, addr, addr, q.signed); err != nil {
 		return err
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tokenClaims{Address: addr,
@@ -207,32 +212,20 @@ func (s *Service) createAuthToken(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+	writeJSON(w, http.StatusOK, api.OceanAuthToken{Token: tok})
 	return nil
 }
 
 func (s *Service) deleteAuthToken(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
+	var q tokenRequest
+	if err := decode(w, r, &q); err != nil {
 		return err
 	}
-	addr, err := p.address("address")
-	if err != nil {
+	if err := first(address("address", q.Address), required("token", q.Token), required("signature", q.Signature), required("nonce", q.Nonce)); err != nil {
 		return err
 	}
-	tok, err := p.required("token")
-	if err != nil {
-		return err
-	}
-	sig, err := p.required("signature")
-	if err != nil {
-		return err
-	}
-	nonce, err := p.required("nonce")
-	if err != nil {
-		return err
-	}
-	if err := s.authorizeSigned(r, addr, addr, nonce, sig); err != nil {
+	addr, tok := q.Address, q.Token
+	if err := s.authorizeSigned(r, addr, addr, q.signed); err != nil {
 		return err
 	}
 	holder, claims, err := s.parseToken(tok)
@@ -254,17 +247,17 @@ func (s *Service) deleteAuthToken(w http.ResponseWriter, r *http.Request) error 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return apierr.BadRequest("invalid_token", "Token is already deactivated")
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"success": "Token has been deactivated."})
+	writeJSON(w, http.StatusOK, api.OceanTokenDeleted{Success: "Token has been deactivated."})
 	return nil
 }
 
 // authorizeSigned is authorize without the token alternative (the auth
 // token routes themselves must be signed).
-func (s *Service) authorizeSigned(r *http.Request, address, original, nonce, signature string) error {
-	if absent(signature) {
+func (s *Service) authorizeSigned(r *http.Request, address, original string, sig signed) error {
+	if absent(sig.Signature) {
 		return apierr.BadRequest("missing_parameter", "signature is required")
 	}
-	return s.authorize(r, address, original, nonce, signature)
+	return s.authorize(r, address, original, sig)
 }
 
 func tokenHash(tok string) string {

@@ -1,4 +1,4 @@
-package provider_test
+package ocean_test
 
 import (
 	"encoding/hex"
@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
-	"github.com/prometheus-dds/dds/internal/provider"
+	"github.com/prometheus-dds/dds/internal/ocean"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -42,19 +42,19 @@ func TestMessageHashVector(t *testing.T) {
 	if got := hex.EncodeToString(identity.Keccak256([]byte(vecDID + "1"))); got != vecKeccak {
 		t.Fatalf("keccak %s", got)
 	}
-	if got := hex.EncodeToString(provider.MessageHash(vecDID, "1")); got != vecEthHash {
+	if got := hex.EncodeToString(ocean.MessageHash(vecDID, "1")); got != vecEthHash {
 		t.Fatalf("message hash %s", got)
 	}
-	if err := provider.VerifySignature(hardhat0ID, vecDID, "1", vecSig); err != nil {
+	if err := ocean.VerifySignature(hardhat0ID, vecDID, "1", vecSig); err != nil {
 		t.Fatal(err)
 	}
 	// Addresses compare case-insensitively; v may be 0/1 as well as 27/28.
-	sig, _ := provider.ParseSignature(vecSig)
+	sig, _ := ocean.ParseSignature(vecSig)
 	sig[64] -= 27
-	if err := provider.VerifySignature("0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", vecDID, "1", "0x"+hex.EncodeToString(sig)); err != nil {
+	if err := ocean.VerifySignature("0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", vecDID, "1", "0x"+hex.EncodeToString(sig)); err != nil {
 		t.Fatal(err)
 	}
-	if err := provider.VerifySignature(hardhat0ID, vecDID, "2", vecSig); err == nil {
+	if err := ocean.VerifySignature(hardhat0ID, vecDID, "2", vecSig); err == nil {
 		t.Fatal("signature accepted for another nonce")
 	}
 	// Our signer produces the same (RFC 6979 deterministic) signature.
@@ -66,11 +66,11 @@ func TestMessageHashVector(t *testing.T) {
 
 func TestFeeSignatureVector(t *testing.T) {
 	k := mustKey(t, hardhat0)
-	h, err := provider.ProviderFeeHash([]byte(vecFeeData), k.Address(), provider.ZeroAddress, new(big.Int), 1793494800)
+	h, err := ocean.ProviderFeeHash([]byte(vecFeeData), k.Address(), ocean.ZeroAddress, new(big.Int), 1793494800)
 	if err != nil || hex.EncodeToString(h) != vecFeeHash {
 		t.Fatalf("fee hash %x %v", h, err)
 	}
-	fee, err := provider.SignFee(k, []byte(vecFeeData), provider.ZeroAddress, new(big.Int), 1793494800)
+	fee, err := ocean.SignFee(k, []byte(vecFeeData), ocean.ZeroAddress, new(big.Int), 1793494800)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestFeeSignatureVector(t *testing.T) {
 	}
 	// A non-zero amount is a 32-byte big-endian uint256.
 	big1, _ := new(big.Int).SetString("1000000000000000000", 10)
-	h2, _ := provider.ProviderFeeHash([]byte(vecFeeData), k.Address(), provider.ZeroAddress, big1, 1793494800)
+	h2, _ := ocean.ProviderFeeHash([]byte(vecFeeData), k.Address(), ocean.ZeroAddress, big1, 1793494800)
 	if hex.EncodeToString(h2) == vecFeeHash {
 		t.Fatal("amount not hashed")
 	}
@@ -91,17 +91,17 @@ func TestNonceOrder(t *testing.T) {
 		a, b string
 		less bool
 	}{{"1", "2", true}, {"9", "10", true}, {"1644315615.24195", "1644315615.3", true}, {"1700000000000", "1700000000000.5", true}, {"2", "2", false}, {"10", "9", false}} {
-		a, err := provider.ParseNonce(c.a)
+		a, err := ocean.ParseNonce(c.a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := provider.ParseNonce(c.b)
+		b, _ := ocean.ParseNonce(c.b)
 		if (a.Cmp(b) < 0) != c.less {
 			t.Errorf("%s < %s: want %v", c.a, c.b, c.less)
 		}
 	}
 	for _, bad := range []string{"", "-1", "1e5", "0x10", "abc", ".", "1.2.3", "NaN", " 1"} {
-		if _, err := provider.ParseNonce(bad); err == nil {
+		if _, err := ocean.ParseNonce(bad); err == nil {
 			t.Errorf("nonce %q accepted", bad)
 		}
 	}
@@ -112,8 +112,8 @@ func FuzzVerifySignature(f *testing.F) {
 	f.Add("0x0", "", "", "0x")
 	f.Add(hardhat0ID, "x", "1.5", "0x"+string(make([]byte, 130)))
 	f.Fuzz(func(t *testing.T, addr, msg, nonce, sig string) {
-		_ = provider.VerifySignature(addr, msg, nonce, sig) // must not panic
-		_, _ = provider.ParseNonce(nonce)
+		_ = ocean.VerifySignature(addr, msg, nonce, sig) // must not panic
+		_, _ = ocean.ParseNonce(nonce)
 	})
 }
 
@@ -124,12 +124,12 @@ func FuzzParseDDO(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"chainId":8996} {}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		doc, d, err := provider.ParseDDO(raw, 8996)
+		doc, d, err := ocean.ParseDDO(raw, 8996)
 		if err != nil {
 			return
 		}
 		// What is accepted re-parses to the same DDO.
-		doc2, d2, err := provider.ParseDDO(doc, 8996)
+		doc2, d2, err := ocean.ParseDDO(doc, 8996)
 		if err != nil || string(doc2) != string(doc) || d2.ID != d.ID || len(d2.Services) != len(d.Services) {
 			t.Fatalf("accepted DDO does not re-parse: %v", err)
 		}
@@ -146,7 +146,7 @@ func FuzzParseFileList(f *testing.F) {
 	}
 	f.Cleanup(func() { db.Close() })
 	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := ledger.Open(ctx, db, c, ledger.Schedule{}, time.Hour)
+	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{DB: db, Clock: c})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -154,10 +154,12 @@ func FuzzParseFileList(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := provider.New(ctx, provider.Config{Local: map[string]provider.LocalSource{"dds": nil}}, db, mustKey(f, hardhat0), l, a, c, slog.New(slog.DiscardHandler))
+	s, err := ocean.New(ctx, ocean.Config{Dir: f.TempDir()}, ocean.Deps{DB: db, Key: mustKey(f, hardhat0), Ledger: l, Auth: a,
+		Local: map[string]ocean.LocalSource{"dds": nil}, Clock: c, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Cleanup(func() { s.Close() })
 	f.Add([]byte(`{"files":[{"type":"url","url":"https://example.com/a","method":"GET","headers":{"X":"1"}}]}`))
 	f.Add([]byte(`{"files":[{"type":"ipfs","hash":"QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"},{"type":"arweave","transactionId":"a4f0c1b2d3e4f5a6b7c8"}]}`))
 	f.Add([]byte(`{"files":[{"type":"dds","id":"x"}]}`))

@@ -10,29 +10,29 @@ import (
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/files"
-	"github.com/prometheus-dds/dds/internal/provider"
+	"github.com/prometheus-dds/dds/internal/ocean"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-// ddsFiles serves stored DDS files as the provider's native "dds" file type.
+// ddsFiles serves stored DDS files as the Ocean face's native "dds" file type.
 type ddsFiles struct {
 	files *files.Registry
 	blobs *blob.Store
 }
 
-func (f ddsFiles) Stat(ctx context.Context, id string) (provider.LocalObject, error) {
+func (f ddsFiles) Stat(ctx context.Context, id string) (ocean.LocalObject, error) {
 	file, err := f.files.StoredFile(ctx, id)
 	if err != nil {
-		return provider.LocalObject{}, err
+		return ocean.LocalObject{}, err
 	}
-	o := provider.LocalObject{Owner: file.Owner, Name: file.Name, Size: file.Size, Checksum: file.Hash, ModTime: file.StoredAt}
+	o := ocean.LocalObject{Owner: file.Owner, Name: file.Name, Size: file.Size, Checksum: file.Hash, ModTime: file.StoredAt}
 	if o.ContentType = mime.TypeByExtension(filepath.Ext(o.Name)); o.ContentType == "" {
 		o.ContentType = "application/octet-stream"
 	}
 	return o, nil
 }
 
-func (f ddsFiles) Open(ctx context.Context, id string) (io.ReadSeekCloser, provider.LocalObject, error) {
+func (f ddsFiles) Open(ctx context.Context, id string) (io.ReadSeekCloser, ocean.LocalObject, error) {
 	o, err := f.Stat(ctx, id)
 	if err != nil {
 		return nil, o, err
@@ -44,19 +44,19 @@ func (f ddsFiles) Open(ctx context.Context, id string) (io.ReadSeekCloser, provi
 	return rc, o, nil
 }
 
-// dep7Assets serves DEP-7 assets with content as the provider's native "dep7"
+// dep7Assets serves DEP-7 assets with content as the Ocean face's native "dep7"
 // file type.
 type dep7Assets struct {
 	assets *assets.Service
 	blobs  *blob.Store
 }
 
-func (d dep7Assets) Stat(ctx context.Context, id string) (provider.LocalObject, error) {
+func (d dep7Assets) Stat(ctx context.Context, id string) (ocean.LocalObject, error) {
 	a, err := d.assets.Lookup(ctx, id)
 	if err != nil || a.BlobHash == "" {
-		return provider.LocalObject{}, store.ErrNotFound
+		return ocean.LocalObject{}, store.ErrNotFound
 	}
-	o := provider.LocalObject{Name: a.Meta.Name, ContentType: a.Meta.ContentType, Size: a.Size, Owner: a.Owner,
+	o := ocean.LocalObject{Name: a.Meta.Name, ContentType: a.Meta.ContentType, Size: a.Size, Owner: a.Owner,
 		Checksum: a.BlobHash, ModTime: a.UploadedAt}
 	if o.Name == "" {
 		o.Name = a.ID
@@ -67,7 +67,7 @@ func (d dep7Assets) Stat(ctx context.Context, id string) (provider.LocalObject, 
 	return o, nil
 }
 
-func (d dep7Assets) Open(ctx context.Context, id string) (io.ReadSeekCloser, provider.LocalObject, error) {
+func (d dep7Assets) Open(ctx context.Context, id string) (io.ReadSeekCloser, ocean.LocalObject, error) {
 	o, err := d.Stat(ctx, id)
 	if err != nil {
 		return nil, o, err

@@ -1,35 +1,28 @@
-package provider_test
+package ocean_test
 
 import (
 	"bytes"
 	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/provider"
+	"github.com/prometheus-dds/dds/internal/ocean"
 )
 
 func TestDiscovery(t *testing.T) {
 	e := newEnv(t)
-	st, b := e.get("/", nil, "Accept", "application/json")
-	var d struct {
-		Software          string
-		Version           string
-		ChainIDs          []int64 `json:"chainIds"`
-		ProviderAddress   string
-		ProviderAddresses map[string]string
-		ServiceEndpoints  map[string][2]string
-	}
-	if st != 200 || json.Unmarshal(b, &d) != nil {
-		t.Fatalf("%d %s", st, b)
+	d, err := e.c.OceanDiscovery(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
 	addr := e.nd.Key.Address()
 	if d.ProviderAddress != addr || d.ProviderAddresses["8996"] != addr || len(d.ChainIDs) != 1 || d.ChainIDs[0] != 8996 || d.Software == "" || d.Version == "" {
@@ -60,24 +53,22 @@ func TestFlow(t *testing.T) {
 	e := newEnv(t, allowLoopback)
 	ctx := t.Context()
 	nft := "0x00000000000000000000000000000000000000a1"
-	files := []provider.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Method: "GET", Headers: map[string]string{"X-Secret": "s3cret"}}}
+	files := []api.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Method: "GET", Headers: map[string]string{"X-Secret": "s3cret"}}}
 	did := e.publish(nft, files, "1.5", 3600, e.nd.UserToken)
-	if did != provider.MakeDID(nft, 8996) {
+	if did != ocean.MakeDID(nft, 8996) {
 		t.Fatalf("did %s", did)
 	}
 
 	// The DDO reads back with its files still encrypted.
-	st, b := e.get("/api/aquarius/assets/ddo/"+did, nil)
-	if st != 200 || strings.Contains(string(b), "data.csv") || !strings.Contains(string(b), `"price":"1.5"`) {
-		t.Fatalf("ddo: %d %s", st, b)
+	b, err := e.c.DDO(ctx, did)
+	if err != nil || strings.Contains(string(b), "data.csv") || !strings.Contains(string(b), `"price":"1.5"`) {
+		t.Fatalf("ddo: %v %s", err, b)
 	}
-	st, b = e.get("/api/aquarius/assets/metadata/"+did, nil)
-	if st != 200 || !strings.Contains(string(b), "test data") {
-		t.Fatalf("metadata: %d %s", st, b)
+	if meta, err := e.c.DDOMetadata(ctx, did); err != nil || meta["name"] != "test data" {
+		t.Fatalf("metadata: %v %v", err, meta)
 	}
-	st, b = e.get("/api/aquarius/assets/ddo", nil)
-	if st != 200 || !strings.Contains(string(b), `"total":1`) {
-		t.Fatalf("list: %d %s", st, b)
+	if list, err := e.c.DDOs(ctx, 0, 0); err != nil || list.Total != 1 || len(list.Results) != 1 {
+		t.Fatalf("list: %v %+v", err, list)
 	}
 
 	if n := e.nonce(e.consumer.Address()); n != "0" {
@@ -85,24 +76,17 @@ func TestFlow(t *testing.T) {
 	}
 
 	// initialize: a provider fee signed by the node.
-	st, b = e.get("/api/services/initialize", url.Values{"documentId": {did}, "serviceId": {"access-1"},
-		"consumerAddress": {e.consumer.Address()}, "fileIndex": {"0"}})
-	var ini struct {
-		Datatoken   string
-		Nonce       string
-		Price       string
-		ProviderFee provider.ProviderFee
-	}
-	if st != 200 || json.Unmarshal(b, &ini) != nil {
-		t.Fatalf("initialize: %d %s", st, b)
+	ini, err := e.c.OceanInitialize(ctx, api.OceanAccess{DocumentID: did, ServiceID: "access-1", ConsumerAddress: e.consumer.Address()})
+	if err != nil {
+		t.Fatalf("initialize: %v", err)
 	}
 	if ini.Datatoken != "0x00000000000000000000000000000000000000d7" || ini.Nonce != "0" || ini.Price != "1.5" {
-		t.Fatalf("initialize: %s", b)
+		t.Fatalf("initialize: %+v", ini)
 	}
 	fee := ini.ProviderFee
 	data, _ := hex.DecodeString(strings.TrimPrefix(fee.ProviderData, "0x"))
 	amount, _ := new(big.Int).SetString(fee.ProviderFeeAmount, 10)
-	h, err := provider.ProviderFeeHash(data, fee.ProviderFeeAddress, fee.ProviderFeeToken, amount, fee.ValidUntil)
+	h, err := ocean.ProviderFeeHash(data, fee.ProviderFeeAddress, fee.ProviderFeeToken, amount, fee.ValidUntil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,19 +100,19 @@ func TestFlow(t *testing.T) {
 	}
 
 	// Unpaid: no order yet.
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", "no-such-order", e.consumer, "1", "0"))
-	wantError(t, "unknown order", st, b, 400, "not found")
+	_, err = e.download(did, "access-1", "no-such-order", e.consumer, "1", 0)
+	wantErr(t, "unknown order", err, 400, "not found")
 
 	// Underpaid, then paid in full by a second payment.
 	part := e.pay(did, "access-1", e.consumer, "1")
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", part, e.consumer, "2", "0"))
-	wantError(t, "underpaid", st, b, 402, "not fully paid")
+	_, err = e.download(did, "access-1", part, e.consumer, "2", 0)
+	wantErr(t, "underpaid", err, 402, "not fully paid")
 	tx := e.pay(did, "access-1", e.consumer, "0.5")
 
 	// The signed download streams the file.
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "3", "0"))
-	if st != 200 || !bytes.Equal(b, e.content) {
-		t.Fatalf("download: %d, %d bytes", st, len(b))
+	b, err = e.download(did, "access-1", tx, e.consumer, "3", 0)
+	if err != nil || !bytes.Equal(b, e.content) {
+		t.Fatalf("download: %v, %d bytes", err, len(b))
 	}
 	if n := e.nonce(e.consumer.Address()); n != "3" {
 		t.Fatalf("nonce after download %q", n)
@@ -144,10 +128,10 @@ func TestFlow(t *testing.T) {
 	}
 
 	// Refusals.
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "4", "0"))
-	wantError(t, "replayed nonce", st, b, 400, "nonce")
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "3.5", "0"))
-	wantError(t, "lower nonce", st, b, 400, "nonce")
+	_, err = e.download(did, "access-1", tx, e.consumer, "4", 0)
+	wantErr(t, "replayed nonce", err, 400, "nonce")
+	_, err = e.download(did, "access-1", tx, e.consumer, "3.5", 0)
+	wantErr(t, "lower nonce", err, 400, "nonce")
 	q = e.downloadQuery(did, "access-1", tx, e.consumer, "10", "0")
 	q.Set("signature", sign(t, e.consumer, "did:op:other", "10"))
 	st, b = e.get("/api/services/download", q)
@@ -159,43 +143,42 @@ func TestFlow(t *testing.T) {
 		t.Fatalf("a refused signature burned the nonce: %q", n)
 	}
 	other := mustKey(t, otherHex)
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, other, "1", "0"))
-	wantError(t, "wrong consumer", st, b, 400, "not made by consumer")
+	_, err = e.download(did, "access-1", tx, other, "1", 0)
+	wantErr(t, "wrong consumer", err, 400, "not made by consumer")
 	// Somebody else's signature for the consumer's address.
 	q = e.downloadQuery(did, "access-1", tx, e.consumer, "11", "0")
 	q.Set("signature", sign(t, other, did, "11"))
 	st, b = e.get("/api/services/download", q)
 	wantError(t, "forged consumer", st, b, 401, "Invalid signature")
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "12", "1"))
-	wantError(t, "file index", st, b, 400, "out of range")
+	_, err = e.download(did, "access-1", tx, e.consumer, "12", 1)
+	wantErr(t, "file index", err, 400, "out of range")
 
 	// An order for another document does not buy this one.
 	did2 := e.publish("0x00000000000000000000000000000000000000a2", files, "0", 0, e.nd.UserToken)
 	tx2 := e.pay(did2, "access-1", e.consumer, "0")
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx2, e.consumer, "13", "0"))
-	wantError(t, "order for another asset", st, b, 400, "not for asset")
-	st, b = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "14", "0"))
-	if st != 200 || !bytes.Equal(b, e.content) {
-		t.Fatalf("free asset: %d", st)
+	_, err = e.download(did, "access-1", tx2, e.consumer, "13", 0)
+	wantErr(t, "order for another asset", err, 400, "not for asset")
+	if b, err = e.download(did2, "access-1", tx2, e.consumer, "14", 0); err != nil || !bytes.Equal(b, e.content) {
+		t.Fatalf("free asset: %v", err)
 	}
 
 	// The order expires with the service's timeout.
 	e.net.Clock.Advance(time.Hour + time.Second)
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "15", "0"))
-	wantError(t, "expired order", st, b, 400, "expired")
+	_, err = e.download(did, "access-1", tx, e.consumer, "15", 0)
+	wantErr(t, "expired order", err, 400, "expired")
 	// A timeout of 0 never expires.
-	st, _ = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "16", "0"))
-	if st != 200 {
-		t.Fatalf("timeout 0 expired: %d", st)
+	_, err = e.download(did2, "access-1", tx2, e.consumer, "16", 0)
+	if err != nil {
+		t.Fatalf("timeout 0 expired: %v", err)
 	}
 
 	// The node's nonces and orders survive a restart.
 	e.nd.Restart(t)
-	st, b = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "16", "0"))
-	wantError(t, "replay after restart", st, b, 400, "nonce")
-	st, _ = e.get("/api/services/download", e.downloadQuery(did2, "access-1", tx2, e.consumer, "17", "0"))
-	if st != 200 {
-		t.Fatalf("after restart: %d", st)
+	_, err = e.download(did2, "access-1", tx2, e.consumer, "16", 0)
+	wantErr(t, "replay after restart", err, 400, "nonce")
+	_, err = e.download(did2, "access-1", tx2, e.consumer, "17", 0)
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
 	}
 
 	// The payment shows its order attributes in the Billing face.
@@ -216,62 +199,58 @@ func TestNativeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []provider.FileObject{{Type: "dds", ID: f.ID}}
+	files := []api.FileObject{{Type: "dds", ID: f.ID}}
 
 	// Not stored yet (unpaid upload): cannot be published.
-	fl, _ := json.Marshal(provider.FileList{Files: files})
-	ddo := func(nft string) []byte {
-		b, _ := json.Marshal(map[string]any{"chainId": 8996, "nftAddress": nft, "metadata": map[string]any{"name": "n"},
-			"services": []map[string]any{{"id": "s", "type": "access", "files": e.encrypt(fl), "timeout": 0, "price": "2"}}})
-		return b
+	fl, _ := json.Marshal(api.FileList{Files: files})
+	ddo := api.DDO{ChainID: 8996, NFTAddress: "0x00000000000000000000000000000000000000b1", Metadata: map[string]any{"name": "n"},
+		Services: []api.DDOService{{ID: "s", Type: "access", Files: e.encrypt(fl), Price: "2"}}}
+	publish := func(token string) error {
+		_, _, err := e.nd.Client(token).PublishDDO(ctx, ddo)
+		return err
 	}
-	st, b, _ := e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.UserToken)
-	wantError(t, "pending file", st, b, 400, "no dds content")
+	wantErr(t, "pending file", publish(e.nd.UserToken), 400, "no dds content")
 
 	if _, err := e.nd.Payer().Pay(ctx, client.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.PriceExact}); err != nil {
 		t.Fatal(err)
 	}
 	// Someone else may not sell it.
-	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.NewUser(t))
-	wantError(t, "someone else's file", st, b, 400, "no dds content")
-	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")))
-	wantError(t, "anonymous publish", st, b, 401, "Bearer")
+	wantErr(t, "someone else's file", publish(e.nd.NewUser(t)), 400, "no dds content")
+	wantErr(t, "anonymous publish", publish(""), 401, "Bearer")
 	did := e.publish("0x00000000000000000000000000000000000000b1", files, "2", 0, e.nd.UserToken)
-	st, b, _ = e.do("POST", "/api/aquarius/assets/ddo", bytes.NewReader(ddo("0x00000000000000000000000000000000000000b1")), "Authorization", "Bearer "+e.nd.UserToken)
-	wantError(t, "duplicate", st, b, 409, "already published")
+	wantErr(t, "duplicate", publish(e.nd.UserToken), 409, "already published")
 
-	st, b = e.postJSON("/api/services/fileinfo", map[string]any{"did": did, "serviceId": "access-1", "checksum": true})
-	var infos []provider.FileInfo
-	if st != 200 || json.Unmarshal(b, &infos) != nil || len(infos) != 1 || !infos[0].Valid ||
+	infos, err := e.c.OceanFileInfo(ctx, api.FileInfoRequest{DID: did, ServiceID: "access-1", Checksum: true})
+	if err != nil || len(infos) != 1 || !infos[0].Valid ||
 		infos[0].ContentLength != "13000" || infos[0].Checksum != f.ContentHash || infos[0].ContentType != "text/plain; charset=utf-8" {
-		t.Fatalf("fileinfo: %d %s", st, b)
+		t.Fatalf("fileinfo: %+v %v", infos, err)
 	}
 	tx := e.pay(did, "access-1", e.consumer, "2")
-	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
-	st, body, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil)
-	if st != 200 || !bytes.Equal(body, content) || hdr.Get("ETag") == "" {
-		t.Fatalf("native download: %d %d bytes %v", st, len(body), hdr)
+	resp, err := e.c.OceanDownload(ctx, e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx, Nonce: "1"})
+	if err != nil {
+		t.Fatalf("native download: %v", err)
 	}
-	q = e.downloadQuery(did, "access-1", tx, e.consumer, "2", "0")
-	st, body, _ = e.do("GET", "/api/services/download?"+q.Encode(), nil, "Range", "bytes=0-5")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, content) || resp.Header.Get("ETag") == "" {
+		t.Fatalf("native download: %d bytes %v", len(body), resp.Header)
+	}
+	q := e.downloadQuery(did, "access-1", tx, e.consumer, "2", "0")
+	st, body, _ := e.do("GET", "/api/services/download?"+q.Encode(), nil, "Range", "bytes=0-5")
 	if st != 206 || string(body) != "native" {
 		t.Fatalf("native range: %d %q", st, body)
 	}
 	// Direct fileinfo of native content is refused: only through a DDO.
-	st, b = e.postJSON("/api/services/fileinfo", map[string]any{"type": "dds", "id": f.ID})
-	wantError(t, "direct native fileinfo", st, b, 400, "published asset")
+	_, err = e.c.OceanFileInfo(ctx, api.FileInfoRequest{FileObject: api.FileObject{Type: "dds", ID: f.ID}})
+	wantErr(t, "direct native fileinfo", err, 400, "published asset")
 
 	// The owner unpublishes; the asset is gone.
-	st, _, _ = e.do("DELETE", "/api/aquarius/assets/ddo/"+did, nil, "Authorization", "Bearer "+e.nd.NewUser(t))
-	if st != 404 {
-		t.Fatalf("stranger unpublished: %d", st)
+	wantErr(t, "stranger unpublished", e.nd.Client(e.nd.NewUser(t)).DeleteDDO(ctx, did), 404, "no such asset of yours")
+	if err := e.nd.User().DeleteDDO(ctx, did); err != nil {
+		t.Fatalf("unpublish: %v", err)
 	}
-	st, _, _ = e.do("DELETE", "/api/aquarius/assets/ddo/"+did, nil, "Authorization", "Bearer "+e.nd.UserToken)
-	if st != 204 {
-		t.Fatalf("unpublish: %d", st)
-	}
-	st, b = e.get("/api/aquarius/assets/ddo/"+did, nil)
-	wantError(t, "unpublished", st, b, 404, "Cannot resolve DID")
+	_, err = e.c.DDO(ctx, did)
+	wantErr(t, "unpublished", err, 404, "Cannot resolve DID")
 }
 
 // A DEP-7 asset stored on this node is sold like any file: the native
@@ -297,11 +276,15 @@ func TestNativeDEP7Asset(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	did := e.publish("0x00000000000000000000000000000000000000b7", []provider.FileObject{{Type: "dep7", ID: id}}, "1", 0, e.nd.UserToken)
+	did := e.publish("0x00000000000000000000000000000000000000b7", []api.FileObject{{Type: "dep7", ID: id}}, "1", 0, e.nd.UserToken)
 	tx := e.pay(did, "access-1", e.consumer, "1")
-	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
-	st, body, hdr := e.do("GET", "/api/services/download?"+q.Encode(), nil)
-	if st != 200 || !bytes.Equal(body, content) || !strings.Contains(hdr.Get("Content-Disposition"), "table.csv") {
-		t.Fatalf("dep7 download: %d %d bytes %v", st, len(body), hdr)
+	resp, err = e.c.OceanDownload(t.Context(), e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx})
+	if err != nil {
+		t.Fatalf("dep7 download: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, content) || !strings.Contains(resp.Header.Get("Content-Disposition"), "table.csv") {
+		t.Fatalf("dep7 download: %d bytes %v", len(body), resp.Header)
 	}
 }

@@ -1,4 +1,4 @@
-package provider
+package ocean
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/ecies"
@@ -25,44 +26,10 @@ import (
 // MaxDDO bounds a DDO document.
 const MaxDDO = 1 << 20
 
-// DDO is the part of an asset document (DDO v4) the provider reads. The
-// document itself is kept as published, unknown fields included.
-type DDO struct {
-	ID         string         `json:"id"`
-	Version    string         `json:"version"`
-	ChainID    int64          `json:"chainId"`
-	NFTAddress string         `json:"nftAddress"`
-	Metadata   map[string]any `json:"metadata"`
-	Services   []DDOService   `json:"services"`
-}
-
-// DDOService is one service of a DDO.
-type DDOService struct {
-	ID               string `json:"id"`
-	Type             string `json:"type"` // access | compute
-	Files            string `json:"files"`
-	DatatokenAddress string `json:"datatokenAddress"`
-	ServiceEndpoint  string `json:"serviceEndpoint"`
-	Timeout          int64  `json:"timeout"` // seconds an order stays valid; 0 = forever
-	// Price is this node's extension: what an order of the service costs,
-	// in the node's token (decimal); absent means free.
-	Price string `json:"price,omitempty"`
-}
-
-// PriceAmount is the service's price in base units.
-func (s DDOService) PriceAmount() money.Amount {
+// price is a service's price in base units.
+func price(s api.DDOService) money.Amount {
 	a, _ := money.Parse(s.Price) // validated by ParseDDO
 	return a
-}
-
-// Service returns the service with the given id.
-func (d *DDO) Service(id string) (DDOService, bool) {
-	for _, s := range d.Services {
-		if s.ID == id {
-			return s, true
-		}
-	}
-	return DDOService{}, false
 }
 
 var didRe = regexp.MustCompile(`^did:op:[0-9a-f]{64}$`)
@@ -77,8 +44,8 @@ func MakeDID(nftAddress string, chainID int64) string {
 // ParseDDO reads and validates a DDO for a provider on chain chainID. It
 // returns the document with its id filled in (derived from nftAddress when
 // absent) and its parsed form.
-func ParseDDO(raw []byte, chainID int64) ([]byte, *DDO, error) {
-	bad := func(format string, args ...any) ([]byte, *DDO, error) {
+func ParseDDO(raw []byte, chainID int64) ([]byte, *api.DDO, error) {
+	bad := func(format string, args ...any) ([]byte, *api.DDO, error) {
 		return nil, nil, apierr.BadRequest("invalid_ddo", "invalid DDO: "+format, args...)
 	}
 	if len(raw) > MaxDDO {
@@ -92,7 +59,7 @@ func ParseDDO(raw []byte, chainID int64) ([]byte, *DDO, error) {
 	if dec.More() {
 		return bad("trailing data after the JSON object")
 	}
-	var d DDO
+	var d api.DDO
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return bad("%v", err)
 	}
@@ -163,16 +130,9 @@ func decodeHex(s string) ([]byte, error) {
 	return hex.DecodeString(s)
 }
 
-// FileList is the plaintext of a service's encrypted files field.
-type FileList struct {
-	NFTAddress       string       `json:"nftAddress,omitempty"`
-	DatatokenAddress string       `json:"datatokenAddress,omitempty"`
-	Files            []FileObject `json:"files"`
-}
-
 // ParseFileList reads a decrypted files field and validates its objects.
-func (s *Service) ParseFileList(plain []byte) (*FileList, error) {
-	var fl FileList
+func (s *Service) ParseFileList(plain []byte) (*api.FileList, error) {
+	var fl api.FileList
 	if err := json.Unmarshal(plain, &fl); err != nil {
 		return nil, apierr.BadRequest("invalid_files", "the decrypted file list is not JSON: %v", err)
 	}
@@ -188,7 +148,7 @@ func (s *Service) ParseFileList(plain []byte) (*FileList, error) {
 }
 
 // files decrypts and reads a service's file list.
-func (s *Service) files(d *DDO, svc DDOService) (*FileList, error) {
+func (s *Service) files(d *api.DDO, svc api.DDOService) (*api.FileList, error) {
 	ct, err := decodeHex(svc.Files)
 	if err != nil {
 		return nil, apierr.BadRequest("invalid_files", "the files of service %q are not hex", svc.ID)
@@ -210,8 +170,33 @@ func (s *Service) files(d *DDO, svc DDOService) (*FileList, error) {
 	return fl, nil
 }
 
+// service returns a published document and its service serviceID.
+func (s *Service) service(ctx context.Context, did, serviceID string) (*api.DDO, api.DDOService, error) {
+	_, d, _, err := s.loadDDO(ctx, did)
+	if err != nil {
+		return nil, api.DDOService{}, err
+	}
+	svc, ok := d.Service(serviceID)
+	if !ok {
+		return nil, svc, apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", serviceID, did)
+	}
+	return d, svc, nil
+}
+
+// file returns file idx of a service's list.
+func (s *Service) file(d *api.DDO, svc api.DDOService, idx int) (api.FileObject, error) {
+	fl, err := s.files(d, svc)
+	if err != nil {
+		return api.FileObject{}, err
+	}
+	if idx >= len(fl.Files) {
+		return api.FileObject{}, apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", idx, len(fl.Files))
+	}
+	return fl.Files[idx], nil
+}
+
 // loadDDO returns a published DDO by DID.
-func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *DDO, string, error) {
+func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *api.DDO, string, error) {
 	var doc, owner string
 	err := s.db.QueryRowContext(ctx, `SELECT doc, owner_id FROM provider_ddos WHERE did=?`, did).Scan(&doc, &owner)
 	if errors.Is(store.NotFound(err), store.ErrNotFound) {
@@ -220,7 +205,7 @@ func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *DDO, string
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var d DDO
+	var d api.DDO
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
 		return nil, nil, "", fmt.Errorf("provider: stored DDO %s: %w", did, err)
 	}
@@ -262,7 +247,7 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for i, f := range fl.Files {
-			src, ok := s.cfg.Local[f.Type]
+			src, ok := s.local[f.Type]
 			if !ok {
 				continue
 			}
@@ -331,15 +316,21 @@ func (s *Service) deleteDDO(w http.ResponseWriter, r *http.Request) error {
 
 // listDDOs lists published DDOs, oldest first: ?offset=&limit= (at most 100).
 func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	var q struct {
+		Offset string `param:"offset"`
+		Limit  string `param:"limit"`
+	}
+	if err := decode(w, r, &q); err != nil {
+		return err
+	}
 	offset, limit := 0, 20
 	var err error
-	if v := q.Get("offset"); v != "" {
+	if v := q.Offset; v != "" {
 		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
 			return apierr.BadRequest("invalid_parameter", "offset %q is not a non-negative integer", v)
 		}
 	}
-	if v := q.Get("limit"); v != "" {
+	if v := q.Limit; v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 100 {
 			return apierr.BadRequest("invalid_parameter", "limit %q is not an integer from 1 to 100", v)
 		}
@@ -364,6 +355,6 @@ func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "offset": offset, "limit": limit, "results": results})
+	writeJSON(w, http.StatusOK, api.DDOList{Total: total, Offset: offset, Limit: limit, Results: results})
 	return nil
 }

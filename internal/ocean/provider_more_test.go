@@ -1,32 +1,39 @@
-package provider_test
+package ocean_test
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ulikunitz/xz"
 
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/ecies"
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/node"
-	"github.com/prometheus-dds/dds/internal/provider"
+	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
-func fileinfo(t *testing.T, e *env, req map[string]any) []provider.FileInfo {
+func fileinfo(t *testing.T, e *env, req api.FileInfoRequest) []api.FileInfo {
 	t.Helper()
-	st, b := e.postJSON("/api/services/fileinfo", req)
-	var out []provider.FileInfo
-	if st != 200 || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("fileinfo %v: %d %s", req, st, b)
+	out, err := e.c.OceanFileInfo(t.Context(), req)
+	if err != nil {
+		t.Fatalf("fileinfo %+v: %v", req, err)
 	}
 	return out
+}
+
+// urlFile asks fileinfo about a URL.
+func urlFile(u string) api.FileInfoRequest {
+	return api.FileInfoRequest{FileObject: api.FileObject{Type: "url", URL: u}}
 }
 
 // TestSSRF: without the operator's allowance, the node refuses to fetch
@@ -36,44 +43,48 @@ func TestSSRF(t *testing.T) {
 	e := newEnv(t) // no allowance
 	for _, u := range []string{e.files.URL + "/data.csv", "http://10.0.0.1:9/x", "http://169.254.169.254/latest/meta-data/",
 		"http://[::1]:9/", "http://localhost:9/"} {
-		fi := fileinfo(t, e, map[string]any{"type": "url", "url": u, "method": "GET"})
+		req := urlFile(u)
+		req.Method = "GET"
+		fi := fileinfo(t, e, req)
 		if len(fi) != 1 || fi[0].Valid || !strings.Contains(fi[0].Error, "refused") {
 			t.Fatalf("%s: %+v", u, fi)
 		}
 	}
 	// The publisher's URL is checked again at download time.
-	files := []provider.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Headers: map[string]string{"X-Secret": "s3cret"}}}
+	files := []api.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Headers: map[string]string{"X-Secret": "s3cret"}}}
 	did := e.publish("0x00000000000000000000000000000000000000c1", files, "0", 0, e.nd.UserToken)
 	tx := e.pay(did, "access-1", e.consumer, "0")
-	st, b := e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0"))
-	wantError(t, "download from loopback", st, b, 400, "refused")
-	st, b = e.get("/api/services/initialize", url.Values{"documentId": {did}, "serviceId": {"access-1"}, "consumerAddress": {e.consumer.Address()}, "fileIndex": {"0"}})
-	wantError(t, "initialize a refused file", st, b, 400, "refused")
+	_, err := e.download(did, "access-1", tx, e.consumer, "1", 0)
+	wantErr(t, "download from loopback", err, 400, "refused")
+	_, err = e.c.OceanInitialize(t.Context(), api.OceanAccess{DocumentID: did, ServiceID: "access-1", ConsumerAddress: e.consumer.Address()})
+	wantErr(t, "initialize a refused file", err, 400, "refused")
 
 	// With loopback allowed (and only loopback), the file is served, but a
 	// redirect from there to a private address is refused.
 	a := newEnv(t, allowLoopback)
-	fi := fileinfo(t, a, map[string]any{"type": "url", "url": a.files.URL + "/data.csv", "headers": map[string]string{"X-Secret": "s3cret"}, "checksum": true})
+	req := urlFile(a.files.URL + "/data.csv")
+	req.Headers, req.Checksum = map[string]string{"X-Secret": "s3cret"}, true
+	fi := fileinfo(t, a, req)
 	sum := sha256.Sum256(a.content)
 	if !fi[0].Valid || fi[0].ContentLength != "65536" || fi[0].ContentType != "text/csv" || fi[0].Checksum != hex.EncodeToString(sum[:]) || fi[0].Filename != "data.csv" {
 		t.Fatalf("allowed: %+v", fi)
 	}
-	fi = fileinfo(t, a, map[string]any{"type": "url", "url": a.files.URL + "/redirect?to=" + url.QueryEscape("http://192.168.7.7:9/x")})
+	fi = fileinfo(t, a, urlFile(a.files.URL+"/redirect?to="+url.QueryEscape("http://192.168.7.7:9/x")))
 	if fi[0].Valid || !strings.Contains(fi[0].Error, "refused") {
 		t.Fatalf("redirect to private: %+v", fi)
 	}
 	// Unreachable and missing files are valid:false, not errors.
 	for _, u := range []string{a.files.URL + "/missing", "http://127.0.0.1:1/"} {
-		fi = fileinfo(t, a, map[string]any{"type": "url", "url": u})
+		fi = fileinfo(t, a, urlFile(u))
 		if fi[0].Valid || fi[0].Error == "" {
 			t.Fatalf("%s: %+v", u, fi)
 		}
 	}
 	// ipfs and arweave go through the configured gateways.
-	g := newEnv(t, allowLoopback, func(_ int, c *node.Config) {
-		c.Provider.IPFSGateway = "http://127.0.0.1:1"
+	g := newEnv(t, allowLoopback, func(_ int, c *testnet.Setup) {
+		c.Ocean.IPFSGateway = "http://127.0.0.1:1"
 	})
-	fi = fileinfo(t, g, map[string]any{"type": "ipfs", "hash": "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"})
+	fi = fileinfo(t, g, api.FileInfoRequest{FileObject: api.FileObject{Type: "ipfs", Hash: "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"}})
 	if fi[0].Valid || !strings.Contains(fi[0].Error, "unreachable") {
 		t.Fatalf("ipfs via gateway: %+v", fi)
 	}
@@ -81,7 +92,7 @@ func TestSSRF(t *testing.T) {
 
 func TestAuthTokens(t *testing.T) {
 	e := newEnv(t, allowLoopback)
-	files := []provider.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Headers: map[string]string{"X-Secret": "s3cret"}}}
+	files := []api.FileObject{{Type: "url", URL: e.files.URL + "/data.csv", Headers: map[string]string{"X-Secret": "s3cret"}}}
 	did := e.publish("0x00000000000000000000000000000000000000e1", files, "0", 0, e.nd.UserToken)
 	tx := e.pay(did, "access-1", e.consumer, "0")
 	addr := e.consumer.Address()
@@ -111,28 +122,50 @@ func TestAuthTokens(t *testing.T) {
 	wantError(t, "neither signature nor token", st, b, 400, "signature is required")
 
 	// POST with a JSON body (ocean.js 4.x invalidateAuthToken).
-	st, b = e.postJSON("/api/services/deleteAuthToken", map[string]any{"address": addr, "nonce": "2", "signature": sign(t, e.consumer, addr, "2"), "token": tok.Token})
+	st, b = e.sendJSON("POST", "/api/services/deleteAuthToken", map[string]any{"address": addr, "nonce": "2", "signature": sign(t, e.consumer, addr, "2"), "token": tok.Token})
 	if st != 200 || !strings.Contains(string(b), "Token has been deactivated.") {
 		t.Fatalf("deleteAuthToken: %d %s", st, b)
 	}
 	st, b = e.get("/api/services/download", q, "AuthToken", tok.Token)
 	wantError(t, "revoked token", st, b, 401, "deactivated")
-	st, b = e.postJSON("/api/services/deleteAuthToken", map[string]any{"address": addr, "nonce": "3", "signature": sign(t, e.consumer, addr, "3"), "token": tok.Token})
+	st, b = e.sendJSON("POST", "/api/services/deleteAuthToken", map[string]any{"address": addr, "nonce": "3", "signature": sign(t, e.consumer, addr, "3"), "token": tok.Token})
 	wantError(t, "revoked twice", st, b, 400, "already")
 
 	// A token expires.
-	st, b = e.postJSON("/api/services/createAuthToken", map[string]any{"address": addr, "nonce": "4", "signature": sign(t, e.consumer, addr, "4")})
+	st, b = e.sendJSON("POST", "/api/services/createAuthToken", map[string]any{"address": addr, "nonce": "4", "signature": sign(t, e.consumer, addr, "4")})
 	if st != 200 || json.Unmarshal(b, &tok) != nil {
 		t.Fatalf("createAuthToken (POST): %d %s", st, b)
 	}
 	e.net.Clock.Advance(2 * 3600 * 1e9)
 	st, b = e.get("/api/services/download", q, "AuthToken", tok.Token)
 	wantError(t, "expired token", st, b, 401, "expired")
+
+	// The typed client: create a token, download with it, revoke it.
+	ctx := t.Context()
+	token, err := e.c.OceanAuthToken(ctx, e.consumer, time.Time{})
+	if err != nil {
+		t.Fatalf("client createAuthToken: %v", err)
+	}
+	access := api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx, ConsumerAddress: addr}
+	resp, err := e.nd.Client(token).OceanDownload(ctx, nil, access)
+	if err != nil {
+		t.Fatalf("client download with a token: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, e.content) {
+		t.Fatalf("client download with a token: %d bytes", len(body))
+	}
+	if err := e.c.OceanDeleteAuthToken(ctx, e.consumer, token); err != nil {
+		t.Fatalf("client deleteAuthToken: %v", err)
+	}
+	_, err = e.nd.Client(token).OceanDownload(ctx, nil, access)
+	wantErr(t, "client download with a revoked token", err, 401, "deactivated")
 }
 
 func TestDecrypt(t *testing.T) {
 	dec := mustKey(t, decrypterHex)
-	e := newEnv(t, func(_ int, c *node.Config) { c.Provider.Decrypters = []string{dec.Address()} })
+	e := newEnv(t, func(_ int, c *testnet.Setup) { c.Ocean.Decrypters = []string{dec.Address()} })
 	doc := []byte(`{"@context":["https://w3id.org/did/v1"],"id":"did:op:x","metadata":{"name":"decrypted"}}`)
 	sum := sha256.Sum256(doc)
 	var z bytes.Buffer
@@ -147,30 +180,30 @@ func TestDecrypt(t *testing.T) {
 			"nonce": nonce, "signature": sign(t, k, nft+k.Address()+"8996", nonce)}
 	}
 	hash := "0x" + hex.EncodeToString(sum[:])
-	st, b := e.postJSON("/api/services/decrypt", req(dec, 3, ct, "1644315615.24195", hash))
+	st, b := e.sendJSON("POST", "/api/services/decrypt", req(dec, 3, ct, "1644315615.24195", hash))
 	if st != 201 || !bytes.Equal(b, doc) {
 		t.Fatalf("decrypt lzma+ecies: %d %s", st, b)
 	}
-	st, b = e.postJSON("/api/services/decrypt", req(dec, 0, doc, "1644315616", hash))
+	st, b = e.sendJSON("POST", "/api/services/decrypt", req(dec, 0, doc, "1644315616", hash))
 	if st != 201 || !bytes.Equal(b, doc) {
 		t.Fatalf("decrypt plain: %d %s", st, b)
 	}
-	st, b = e.postJSON("/api/services/decrypt", req(dec, 3, ct, "1644315617", "0x"+strings.Repeat("0", 64)))
+	st, b = e.sendJSON("POST", "/api/services/decrypt", req(dec, 3, ct, "1644315617", "0x"+strings.Repeat("0", 64)))
 	wantError(t, "hash mismatch", st, b, 400, "Unmatched document hash")
-	st, b = e.postJSON("/api/services/decrypt", req(dec, 2, z.Bytes(), "1644315618", hash))
+	st, b = e.sendJSON("POST", "/api/services/decrypt", req(dec, 2, z.Bytes(), "1644315618", hash))
 	wantError(t, "not encrypted for us", st, b, 400, "decrypt")
-	st, b = e.postJSON("/api/services/decrypt", req(dec, 3, ct, "1644315617", hash))
+	st, b = e.sendJSON("POST", "/api/services/decrypt", req(dec, 3, ct, "1644315617", hash))
 	wantError(t, "replay", st, b, 400, "nonce")
-	st, b = e.postJSON("/api/services/decrypt", req(e.consumer, 3, ct, "1", hash))
+	st, b = e.sendJSON("POST", "/api/services/decrypt", req(e.consumer, 3, ct, "1", hash))
 	wantError(t, "unauthorized decrypter", st, b, 403, "not authorized")
 	r := req(dec, 3, ct, "1644315620", hash)
 	r["chainId"] = 1
-	st, b = e.postJSON("/api/services/decrypt", r)
+	st, b = e.sendJSON("POST", "/api/services/decrypt", r)
 	wantError(t, "other chain", st, b, 400, "chain")
 	// The signature covers the chain id: signed for chain 1, sent for 8996.
 	r = req(dec, 3, ct, "1644315621", hash)
 	r["signature"] = sign(t, dec, nft+dec.Address()+"1", "1644315621")
-	st, b = e.postJSON("/api/services/decrypt", r)
+	st, b = e.sendJSON("POST", "/api/services/decrypt", r)
 	wantError(t, "signature for another chain", st, b, 401, "Invalid signature")
 }
 
@@ -233,7 +266,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// Billing refuses orders for unknown documents or services.
-	did := e.publish("0x00000000000000000000000000000000000000a9", []provider.FileObject{{Type: "url", URL: "https://example.com/x"}}, "1", 0, e.nd.UserToken)
+	did := e.publish("0x00000000000000000000000000000000000000a9", []api.FileObject{{Type: "url", URL: "https://example.com/x"}}, "1", 0, e.nd.UserToken)
 	for _, attrs := range []string{
 		`"document_id":"did:op:nope","service_id":"access-1","consumer_address":"` + addr + `"`,
 		`"document_id":"` + did + `","service_id":"nope","consumer_address":"` + addr + `"`,
@@ -256,22 +289,25 @@ func TestBadInput(t *testing.T) {
 // nonce lets exactly one through.
 func TestConcurrentReplay(t *testing.T) {
 	e := newEnv(t, allowLoopback)
-	files := []provider.FileObject{{Type: "url", URL: e.files.URL + "/open.csv"}}
+	files := []api.FileObject{{Type: "url", URL: e.files.URL + "/open.csv"}}
 	did := e.publish("0x00000000000000000000000000000000000000d1", files, "0", 0, e.nd.UserToken)
 	tx := e.pay(did, "access-1", e.consumer, "0")
-	q := e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0")
 	const n = 8
 	codes := make(chan int, n)
 	for i := 0; i < n; i++ {
 		go func() {
-			resp, err := http.Get(e.nd.URL() + "/api/services/download?" + q.Encode())
-			if err != nil {
+			resp, err := e.c.OceanDownload(t.Context(), e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx, Nonce: "1"})
+			var ce *client.Error
+			switch {
+			case errors.As(err, &ce):
+				codes <- ce.Status
+			case err != nil:
 				codes <- 0
-				return
+			default:
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes <- resp.StatusCode
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			codes <- resp.StatusCode
 		}()
 	}
 	got := map[int]int{}
@@ -287,16 +323,17 @@ func TestConcurrentReplay(t *testing.T) {
 // never names its URL or the address it resolves to.
 func TestSecretURL(t *testing.T) {
 	e := newEnv(t, allowLoopback)
-	files := []provider.FileObject{{Type: "url", URL: "http://127.0.0.1:1/secret-path.csv"}}
+	files := []api.FileObject{{Type: "url", URL: "http://127.0.0.1:1/secret-path.csv"}}
 	did := e.publish("0x00000000000000000000000000000000000000d2", files, "0", 0, e.nd.UserToken)
-	st, b := e.postJSON("/api/services/fileinfo", map[string]any{"did": did, "serviceId": "access-1"})
-	if st != 200 || strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "secret-path") || !strings.Contains(string(b), `"valid":false`) {
-		t.Fatalf("fileinfo: %d %s", st, b)
+	fi := fileinfo(t, e, api.FileInfoRequest{DID: did, ServiceID: "access-1"})
+	b, _ := json.Marshal(fi)
+	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "secret-path") || !strings.Contains(string(b), `"valid":false`) {
+		t.Fatalf("fileinfo: %s", b)
 	}
 	tx := e.pay(did, "access-1", e.consumer, "0")
-	st, b = e.get("/api/services/download", e.downloadQuery(did, "access-1", tx, e.consumer, "1", "0"))
-	wantError(t, "unreachable origin", st, b, 502, "could not be fetched")
-	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "secret-path") {
-		t.Fatalf("download error leaks the URL: %s", b)
+	_, err := e.download(did, "access-1", tx, e.consumer, "1", 0)
+	wantErr(t, "unreachable origin", err, 502, "could not be fetched")
+	if strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "secret-path") {
+		t.Fatalf("download error leaks the URL: %v", err)
 	}
 }

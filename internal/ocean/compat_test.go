@@ -1,10 +1,11 @@
-package provider_test
+package ocean_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,33 +14,37 @@ import (
 	"time"
 )
 
-// TestOceanJSCompat runs the real @oceanprotocol/lib client (pinned in
-// testdata/oceanjs/package.json) against a node: discovery, nonce, encrypt, fileinfo,
-// initialize, download, auth tokens. It needs node and the installed
-// modules (npm ci --prefix internal/provider/testdata/oceanjs) and skips without them.
-func TestOceanJSCompat(t *testing.T) {
+// oceanJS runs script (in testdata/oceanjs) with the real @oceanprotocol/lib
+// client, pinned in testdata/oceanjs/package.json, and returns the JSON it
+// prints after COMPAT-RESULT. The modules come from `npm ci --prefix
+// internal/ocean/testdata/oceanjs`, or the node_modules directory
+// DDS_OCEANJS_MODULES names; without node or the modules the test skips.
+func oceanJS(t *testing.T, script string, args ...string) string {
+	t.Helper()
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed: skipping the @oceanprotocol/lib compatibility test")
 	}
 	dir, _ := filepath.Abs(filepath.Join("testdata", "oceanjs"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@oceanprotocol", "lib", "package.json")); err != nil {
-		t.Skip("testdata/oceanjs/node_modules is absent: run `npm ci --prefix internal/provider/testdata/oceanjs` to enable the @oceanprotocol/lib compatibility test")
+	modules := os.Getenv("DDS_OCEANJS_MODULES")
+	if modules == "" {
+		modules = filepath.Join(dir, "node_modules")
 	}
-	e := newEnv(t, allowLoopback)
-	fileURL := e.files.URL + "/open.csv"
-
+	if _, err := os.Stat(filepath.Join(modules, "@oceanprotocol", "lib", "package.json")); err != nil {
+		t.Skip("no @oceanprotocol/lib: run `npm ci --prefix internal/ocean/testdata/oceanjs` to enable the compatibility test")
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "compat.js"), e.nd.URL(), e.nd.UserToken, e.nd.PaymentToken, fileURL, "0x"+consumerHex)
+	cmd := exec.CommandContext(ctx, nodeBin, append([]string{filepath.Join(dir, script)}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	outb, err := cmd.Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("compat.js failed: %v\nstdout:\n%s\nstderr:\n%s", err, outb, stderr)
+		t.Fatalf("%s failed: %v\nstdout:\n%s\nstderr:\n%s", script, err, outb, stderr)
 	}
 	var line string
 	for _, l := range strings.Split(string(outb), "\n") {
@@ -47,6 +52,15 @@ func TestOceanJSCompat(t *testing.T) {
 			line = strings.TrimPrefix(l, "COMPAT-RESULT ")
 		}
 	}
+	t.Logf("ocean.js observed: %s", line)
+	return line
+}
+
+// TestOceanJSCompat runs ocean.js against the provider: discovery, nonce,
+// encrypt, fileinfo, initialize, download, auth tokens.
+func TestOceanJSCompat(t *testing.T) {
+	e := newEnv(t, allowLoopback)
+	line := oceanJS(t, "compat.js", e.nd.URL(), e.nd.UserToken, e.nd.PaymentToken, e.files.URL+"/open.csv", "0x"+consumerHex)
 	var out struct {
 		Consumer        string
 		ProviderAddress string
@@ -80,9 +94,8 @@ func TestOceanJSCompat(t *testing.T) {
 		NonceEnd        float64
 	}
 	if err := json.Unmarshal([]byte(line), &out); err != nil {
-		t.Fatalf("no result from compat.js (%v):\n%s", err, outb)
+		t.Fatalf("no result from compat.js (%v): %q", err, line)
 	}
-	t.Logf("ocean.js observed: %s", line)
 	sum := sha256.Sum256(e.content)
 	want := hex.EncodeToString(sum[:])
 	addr := e.nd.Key.Address()
@@ -111,5 +124,43 @@ func TestOceanJSCompat(t *testing.T) {
 		if !c.ok {
 			t.Errorf("ocean.js: %s failed; observed %s", c.what, line)
 		}
+	}
+}
+
+// TestOceanJSComputeCompat runs ocean.js against the compute endpoints:
+// environments, computeStartV1, computeStatus, getComputeResultUrl and
+// computeStop.
+func TestOceanJSComputeCompat(t *testing.T) {
+	e := newEnv(t, allowLoopback)
+	did := e.publishDataset(nil)
+	algo := e.publishAlgorithm("linecount")
+	tx := e.pay(did, "compute-1", e.consumer, "2")
+	line := oceanJS(t, "compute_compat.js", e.nd.URL(), did, algo, tx, "0x"+consumerHex)
+	var out struct {
+		Consumer string
+		Envs     []struct{ ID string }
+		Start    []struct{ JobID string }
+		Status   struct {
+			Status  int
+			Results []struct{ Filename string }
+		}
+		ResultStatus int
+		Result       string
+		Stop         []struct{ Status int }
+	}
+	if err := json.Unmarshal([]byte(line), &out); err != nil {
+		t.Fatalf("compat output %q: %v", line, err)
+	}
+	if out.Consumer != e.consumer.Address() || len(out.Envs) != len(testEnvironments) || len(out.Start) != 1 {
+		t.Fatalf("compat: %+v", out)
+	}
+	if out.Status.Status != 70 || len(out.Status.Results) != 2 {
+		t.Fatalf("status through ocean.js: %+v", out.Status)
+	}
+	if want := fmt.Sprintf("%s/0 5\ntotal 5\n", did); out.ResultStatus != 200 || out.Result != want {
+		t.Fatalf("result through ocean.js: %d %q, want %q", out.ResultStatus, out.Result, want)
+	}
+	if len(out.Stop) != 1 || out.Stop[0].Status != 70 {
+		t.Fatalf("stop of a finished job through ocean.js: %+v", out.Stop)
 	}
 }

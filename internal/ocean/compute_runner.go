@@ -1,4 +1,4 @@
-package compute
+package ocean
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
-	"github.com/prometheus-dds/dds/internal/provider"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -152,7 +152,7 @@ func (s *Service) finish(ctx context.Context, id string, status int, msg string)
 	now := s.clock.Now()
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=? AND status IN `+runningSQL,
-			status, msg, store.Time(now), store.Time(now.Add(s.cfg.Retention)), id)
+			status, msg, store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id)
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func (s *Service) execute(ctx context.Context, env *environment, id string, spec
 			return runErr
 		}
 		// The owner gets the log of a failed run: it says why.
-		if _, err := s.publish(ctx, id, []resultFile{{name: "algorithm.log", typ: "algorithmLog", path: logPath}}); err != nil {
+		if _, err := s.publishResults(ctx, id, []resultFile{{name: "algorithm.log", typ: "algorithmLog", path: logPath}}); err != nil {
 			return err
 		}
 		return runErr
@@ -230,7 +230,7 @@ func (s *Service) execute(ctx context.Context, env *environment, id string, spec
 	if err := s.advance(ctx, id, StatusPublishing); err != nil {
 		return err
 	}
-	if _, err := s.publish(ctx, id, files); err != nil {
+	if _, err := s.publishResults(ctx, id, files); err != nil {
 		return err
 	}
 	return s.finish(ctx, id, StatusFinished, "")
@@ -243,7 +243,7 @@ func (s *Service) stageInputs(ctx context.Context, env *environment, spec jobSpe
 	budget := env.MaxInput
 	var dids []string
 	for _, ref := range spec.Datasets {
-		raw, d, err := s.prov.LoadDDO(ctx, ref.DocumentID)
+		raw, d, _, err := s.loadDDO(ctx, ref.DocumentID)
 		if err != nil {
 			return nil, failure(StatusDataFailed, "dataset %s is no longer published", ref.DocumentID)
 		}
@@ -251,7 +251,7 @@ func (s *Service) stageInputs(ctx context.Context, env *environment, spec jobSpe
 		if !ok {
 			return nil, failure(StatusDataFailed, "dataset %s no longer has service %q", ref.DocumentID, ref.ServiceID)
 		}
-		fl, err := s.prov.Files(d, svc)
+		fl, err := s.files(d, svc)
 		if err != nil {
 			return nil, failure(StatusDataFailed, "dataset %s: %s", ref.DocumentID, apiMessage(err))
 		}
@@ -291,8 +291,8 @@ func apiMessage(err error) string {
 }
 
 // stageFile copies one file to path, at most budget bytes.
-func (s *Service) stageFile(ctx context.Context, f provider.FileObject, path string, budget int64) (int64, error) {
-	rc, err := s.prov.OpenFile(ctx, f)
+func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, budget int64) (int64, error) {
+	rc, err := s.openFile(ctx, f)
 	if err != nil {
 		return 0, err
 	}
@@ -316,16 +316,16 @@ func (s *Service) stageFile(ctx context.Context, f provider.FileObject, path str
 // its document in ddos/, and compiles it.
 func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec jobSpec, paths map[string]string) (*sandbox.Module, error) {
 	path := filepath.Join(paths["transformations"], "algorithm")
-	var src provider.FileObject
+	var src api.FileObject
 	switch {
 	case spec.AlgoCode != nil:
 		if err := os.WriteFile(path, spec.AlgoCode, 0o600); err != nil {
 			return nil, err
 		}
 	case spec.AlgoURL != "":
-		src = provider.FileObject{Type: "url", URL: spec.AlgoURL}
+		src = api.FileObject{Type: "url", URL: spec.AlgoURL}
 	default:
-		raw, d, err := s.prov.LoadDDO(ctx, spec.AlgoDID)
+		raw, d, _, err := s.loadDDO(ctx, spec.AlgoDID)
 		if err != nil {
 			return nil, failure(StatusAlgorithmFailed, "algorithm %s is no longer published", spec.AlgoDID)
 		}
@@ -333,7 +333,7 @@ func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec job
 		if !ok {
 			return nil, failure(StatusAlgorithmFailed, "algorithm %s no longer has service %q", spec.AlgoDID, spec.AlgoSvc)
 		}
-		fl, err := s.prov.Files(d, svc)
+		fl, err := s.files(d, svc)
 		if err != nil {
 			return nil, failure(StatusAlgorithmFailed, "algorithm %s: %s", spec.AlgoDID, apiMessage(err))
 		}
@@ -502,7 +502,7 @@ func collectResults(paths map[string]string, limit int64) ([]resultFile, error) 
 
 // publish moves result files into the blob store, each committed with its
 // row while the job is still publishing.
-func (s *Service) publish(ctx context.Context, id string, files []resultFile) (int, error) {
+func (s *Service) publishResults(ctx context.Context, id string, files []resultFile) (int, error) {
 	idx := 0
 	for _, f := range files {
 		// O_NOFOLLOW: a file swapped for a link since it was listed is

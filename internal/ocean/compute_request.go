@@ -1,15 +1,16 @@
-package compute
+package ocean
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/provider"
 )
 
 // Bounds on what a start request may carry.
@@ -19,38 +20,27 @@ const (
 	maxIDLength           = 256
 )
 
-// datasetRef names a dataset of a job: a document's compute service and
-// the order that paid for it.
-type datasetRef struct {
-	DocumentID   string          `json:"documentId"`
-	ServiceID    string          `json:"serviceId"`
-	TransferTxID string          `json:"transferTxId"`
-	Userdata     json.RawMessage `json:"userdata,omitempty"`
-}
-
-// algorithmMeta is a raw algorithm (when the dataset allows them): the
-// module's bytes in rawcode (base64) or a URL to fetch it from.
-type algorithmMeta struct {
-	RawCode string `json:"rawcode,omitempty"`
-	URL     string `json:"url,omitempty"`
-}
-
-type algorithmRef struct {
-	DocumentID     string          `json:"documentId,omitempty"`
-	ServiceID      string          `json:"serviceId,omitempty"`
-	TransferTxID   string          `json:"transferTxId,omitempty"`
-	Meta           *algorithmMeta  `json:"meta,omitempty"`
-	AlgoCustomData json.RawMessage `json:"algocustomdata,omitempty"`
+// startParams are the parameters of POST /api/services/compute; the
+// JSON-valued ones are decoded by parse, in the order of its checks.
+type startParams struct {
+	ConsumerAddress    string `param:"consumerAddress"`
+	Environment        string `param:"environment"`
+	Dataset            string `param:"dataset"`
+	AdditionalDatasets string `param:"additionalDatasets"`
+	Algorithm          string `param:"algorithm"`
+	// Custom data may also come at the top, in either spelling.
+	AlgoCustomData      string `param:"algoCustomData"`
+	AlgoCustomDataLower string `param:"algocustomdata"`
+	signed
 }
 
 // startRequest is a validated compute start request.
 type startRequest struct {
-	Consumer    string
-	Signature   string
-	Nonce       string
+	Consumer string
+	signed
 	Environment string
-	Datasets    []datasetRef // the main dataset first
-	Algorithm   algorithmRef
+	Datasets    []api.ComputeDataset // the main dataset first
+	Algorithm   api.ComputeAlgorithm
 	RawCode     []byte // decoded Algorithm.Meta.RawCode
 	CustomData  json.RawMessage
 }
@@ -59,9 +49,9 @@ func bad(format string, args ...any) error {
 	return apierr.BadRequest("invalid_parameter", format, args...)
 }
 
-// decodeObject reads a parameter that holds a JSON object.
-func decodeObject(p map[string]string, name string, v any) error {
-	dec := json.NewDecoder(strings.NewReader(p[name]))
+// decodeObject reads a parameter that holds a JSON value.
+func decodeObject(name, text string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(text))
 	if err := dec.Decode(v); err != nil {
 		return bad("%s is not a JSON object: %v", name, err)
 	}
@@ -71,7 +61,7 @@ func decodeObject(p map[string]string, name string, v any) error {
 	return nil
 }
 
-func (d *datasetRef) check(name string) error {
+func checkDataset(d *api.ComputeDataset, name string) error {
 	switch {
 	case d.DocumentID == "" || len(d.DocumentID) > maxIDLength:
 		return bad("%s.documentId is required (at most %d characters)", name, maxIDLength)
@@ -83,39 +73,36 @@ func (d *datasetRef) check(name string) error {
 	return nil
 }
 
-// parseStart reads the parameters of POST /api/services/compute.
-func parseStart(p map[string]string) (*startRequest, error) {
-	req := &startRequest{Consumer: p["consumerAddress"], Signature: p["signature"], Nonce: p["nonce"], Environment: p["environment"]}
-	if req.Consumer == "" {
-		return nil, apierr.BadRequest("missing_parameter", "consumerAddress is required")
-	}
-	if !identity.ValidAddress(req.Consumer) {
-		return nil, bad("consumerAddress %q is not a 0x-prefixed Ethereum address", req.Consumer)
+// parse validates the parameters of a start.
+func (p *startParams) parse() (*startRequest, error) {
+	req := &startRequest{Consumer: p.ConsumerAddress, signed: p.signed, Environment: p.Environment}
+	if err := address("consumerAddress", req.Consumer); err != nil {
+		return nil, err
 	}
 	if len(req.Environment) > maxIDLength {
 		return nil, bad("environment is longer than %d characters", maxIDLength)
 	}
-	if p["dataset"] == "" {
-		return nil, apierr.BadRequest("missing_parameter", "dataset is required")
-	}
-	var main datasetRef
-	if err := decodeObject(p, "dataset", &main); err != nil {
+	if err := required("dataset", p.Dataset); err != nil {
 		return nil, err
 	}
-	if err := main.check("dataset"); err != nil {
+	var main api.ComputeDataset
+	if err := decodeObject("dataset", p.Dataset, &main); err != nil {
+		return nil, err
+	}
+	if err := checkDataset(&main, "dataset"); err != nil {
 		return nil, err
 	}
 	req.Datasets = append(req.Datasets, main)
-	if p["additionalDatasets"] != "" {
-		var more []datasetRef
-		if err := decodeObject(p, "additionalDatasets", &more); err != nil {
+	if p.AdditionalDatasets != "" {
+		var more []api.ComputeDataset
+		if err := decodeObject("additionalDatasets", p.AdditionalDatasets, &more); err != nil {
 			return nil, err
 		}
 		if len(more) > maxAdditionalDatasets {
 			return nil, bad("at most %d additional datasets", maxAdditionalDatasets)
 		}
 		for i := range more {
-			if err := more[i].check("additionalDatasets[" + strconv.Itoa(i) + "]"); err != nil {
+			if err := checkDataset(&more[i], "additionalDatasets["+strconv.Itoa(i)+"]"); err != nil {
 				return nil, err
 			}
 		}
@@ -128,11 +115,11 @@ func parseStart(p map[string]string) (*startRequest, error) {
 		}
 		seen[d.DocumentID] = true
 	}
-	if p["algorithm"] == "" {
-		return nil, apierr.BadRequest("missing_parameter", "algorithm is required")
+	if err := required("algorithm", p.Algorithm); err != nil {
+		return nil, err
 	}
 	a := &req.Algorithm
-	if err := decodeObject(p, "algorithm", a); err != nil {
+	if err := decodeObject("algorithm", p.Algorithm, a); err != nil {
 		return nil, err
 	}
 	switch {
@@ -158,9 +145,9 @@ func parseStart(p map[string]string) (*startRequest, error) {
 	// Custom data: algorithm.algocustomdata as the real provider reads it,
 	// or a top-level algoCustomData / algocustomdata.
 	custom := a.AlgoCustomData
-	for _, k := range []string{"algoCustomData", "algocustomdata"} {
-		if len(custom) == 0 && p[k] != "" {
-			custom = json.RawMessage(p[k])
+	for _, top := range []string{p.AlgoCustomData, p.AlgoCustomDataLower} {
+		if len(custom) == 0 && top != "" {
+			custom = json.RawMessage(top)
 		}
 	}
 	if len(custom) > 0 && !bytes.Equal(custom, []byte("null")) {
@@ -183,19 +170,37 @@ type jobQuery struct {
 	DocumentID string
 }
 
-// parseJobQuery reads the parameters that select jobs (status, stop,
-// delete). consumerAddress is required: a caller only ever sees its own
-// jobs.
-func parseJobQuery(p map[string]string) (jobQuery, error) {
-	q := jobQuery{Owner: p["consumerAddress"], JobID: p["jobId"], DocumentID: p["documentId"]}
+// jobParams select jobs (status, stop, delete); stop and delete are signed.
+type jobParams struct {
+	ConsumerAddress string `param:"consumerAddress"`
+	Owner           string `param:"owner"`
+	JobID           string `param:"jobId"`
+	DocumentID      string `param:"documentId"`
+	signed
+}
+
+// decodeJobQuery reads the parameters that select jobs.
+func decodeJobQuery(w http.ResponseWriter, r *http.Request) (jobParams, jobQuery, error) {
+	var p jobParams
+	if err := decode(w, r, &p); err != nil {
+		return p, jobQuery{}, err
+	}
+	q, err := p.query()
+	return p, q, err
+}
+
+// query validates the selection. consumerAddress is required: a caller only
+// ever sees its own jobs.
+func (p *jobParams) query() (jobQuery, error) {
+	q := jobQuery{Owner: p.ConsumerAddress, JobID: p.JobID, DocumentID: p.DocumentID}
 	if q.Owner == "" {
-		q.Owner = p["owner"]
+		q.Owner = p.Owner
 	}
 	if q.Owner == "" {
 		return q, apierr.BadRequest("missing_parameter", "consumerAddress is required: only a job's owner sees it")
 	}
 	if !identity.ValidAddress(q.Owner) {
-		return q, bad("consumerAddress %q is not a 0x-prefixed Ethereum address", q.Owner)
+		return q, badAddress("consumerAddress", q.Owner)
 	}
 	if len(q.JobID) > maxIDLength || len(q.DocumentID) > maxIDLength {
 		return q, bad("jobId and documentId may be at most %d characters", maxIDLength)
@@ -203,21 +208,12 @@ func parseJobQuery(p map[string]string) (jobQuery, error) {
 	return q, nil
 }
 
-// computeOptions are the compute settings of a dataset's service (DDO v4
-// services[].compute).
-type computeOptions struct {
-	AllowRawAlgorithm          bool `json:"allowRawAlgorithm"`
-	PublisherTrustedAlgorithms []struct {
-		DID string `json:"did"`
-	} `json:"publisherTrustedAlgorithms"`
-}
-
 // serviceOptions reads services[id].compute from a raw DDO.
-func serviceOptions(raw []byte, serviceID string) computeOptions {
+func serviceOptions(raw []byte, serviceID string) api.ComputeOptions {
 	var doc struct {
 		Services []struct {
-			ID      string         `json:"id"`
-			Compute computeOptions `json:"compute"`
+			ID      string             `json:"id"`
+			Compute api.ComputeOptions `json:"compute"`
 		} `json:"services"`
 	}
 	_ = json.Unmarshal(raw, &doc) // the DDO was validated when published
@@ -226,13 +222,13 @@ func serviceOptions(raw []byte, serviceID string) computeOptions {
 			return s.Compute
 		}
 	}
-	return computeOptions{}
+	return api.ComputeOptions{}
 }
 
 // trusts tells whether the options allow algorithm document did: any
 // published algorithm when the list is empty, else only those listed ("*"
 // allows any).
-func (o computeOptions) trusts(did string) bool {
+func trusts(o api.ComputeOptions, did string) bool {
 	if len(o.PublisherTrustedAlgorithms) == 0 {
 		return true
 	}
@@ -246,14 +242,14 @@ func (o computeOptions) trusts(did string) bool {
 
 // computeService returns the service of d a job uses: serviceID, or its
 // first compute service when none is named.
-func computeService(d *provider.DDO, serviceID string) (provider.DDOService, error) {
+func computeService(d *api.DDO, serviceID string) (api.DDOService, error) {
 	if serviceID == "" {
 		for _, s := range d.Services {
 			if s.Type == "compute" {
 				return s, nil
 			}
 		}
-		return provider.DDOService{}, bad("asset %s has no compute service", d.ID)
+		return api.DDOService{}, bad("asset %s has no compute service", d.ID)
 	}
 	svc, ok := d.Service(serviceID)
 	if !ok {
@@ -263,4 +259,22 @@ func computeService(d *provider.DDO, serviceID string) (provider.DDOService, err
 		return svc, bad("service %q of %s is a %s service, not a compute service: its data cannot be computed on", serviceID, d.ID, svc.Type)
 	}
 	return svc, nil
+}
+
+// initializeComputeParams are the parameters of initializeCompute.
+type initializeComputeParams struct {
+	ConsumerAddress string `param:"consumerAddress"`
+	Datasets        string `param:"datasets"`
+	Algorithm       string `param:"algorithm"`
+	Environment     string `param:"environment"`
+	Compute         string `param:"compute"` // {env, validUntil}
+	Payment         string `param:"payment"` // {maxJobDuration} (ocean.js)
+}
+
+// resultParams name a result of a job.
+type resultParams struct {
+	ConsumerAddress string `param:"consumerAddress"`
+	JobID           string `param:"jobId"`
+	Index           string `param:"index"`
+	signed
 }

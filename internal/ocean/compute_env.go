@@ -1,13 +1,15 @@
-package compute
+package ocean
 
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 )
@@ -209,3 +211,63 @@ var statusText = map[int]string{
 
 // StatusText describes a status code.
 func StatusText(code int) string { return statusText[code] }
+
+// environments lists the compute environments with their running and
+// waiting jobs.
+func (s *Service) environments(w http.ResponseWriter, r *http.Request) error {
+	counts := map[string][2]int{}
+	rows, err := s.db.QueryContext(r.Context(), `SELECT environment, status=1, COUNT(*) FROM compute_jobs WHERE status IN `+activeSQL+` GROUP BY 1, 2`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var env string
+		var queued bool
+		var n int
+		if err := rows.Scan(&env, &queued, &n); err != nil {
+			return err
+		}
+		c := counts[env]
+		if queued {
+			c[1] = n
+		} else {
+			c[0] = n
+		}
+		counts[env] = c
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	out := []api.ComputeEnvironment{}
+	for _, e := range s.envOrder {
+		out = append(out, api.ComputeEnvironment{
+			ID: e.ID, Desc: e.Description, CPUType: "wasm32 (WASI preview 1, wazero)", NCPU: 1, CPUNumber: 1,
+			RAMGB: float64(e.MemoryMiB) / 1024, DiskGB: float64(e.MaxInput+e.MaxOutput) / (1 << 30),
+			MaxJobs: e.MaxJobs, CurrentJobs: counts[e.ID][0], QueuedJobs: counts[e.ID][1],
+			PriceMin: e.PriceMin.Float64(), PricePerMinute: e.PriceMin.String(),
+			MaxJobDuration: int64(e.MaxJobDuration / time.Second), MaxOutputBytes: e.MaxOutput,
+			FeeToken: s.cfg.FeeToken, ConsumerAddress: s.key.Address(),
+			StorageExpiry: int64(s.cfg.Compute.Retention / time.Second), LastSeen: s.clock.Now().Unix(), Free: e.PriceMin == 0,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// environment returns the environment a request names (the first when it
+// names none).
+func (s *Service) environment(id string) (*environment, error) {
+	if id == "" {
+		return s.envOrder[0], nil
+	}
+	e, ok := s.envs[id]
+	if !ok {
+		ids := make([]string, 0, len(s.envOrder))
+		for _, e := range s.envOrder {
+			ids = append(ids, e.ID)
+		}
+		return nil, bad("Compute environment %q does not exist on this provider (it has %s)", id, strings.Join(ids, ", "))
+	}
+	return e, nil
+}

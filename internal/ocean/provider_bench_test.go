@@ -1,14 +1,13 @@
-package provider_test
+package ocean_test
 
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"strconv"
 	"testing"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
-	"github.com/prometheus-dds/dds/internal/provider"
 )
 
 // BenchmarkDownload measures a signed, paid download end to end over HTTP
@@ -27,28 +26,28 @@ func BenchmarkDownload(b *testing.B) {
 	nonce := 0 // the consumer's, across all runs
 	for _, c := range []struct {
 		name  string
-		file  provider.FileObject
+		file  api.FileObject
 		size  int
 		nftID string
 	}{
-		{"native-8MiB", provider.FileObject{Type: "dds", ID: f.ID}, len(content), "0x00000000000000000000000000000000000000b7"},
-		{"url-64KiB", provider.FileObject{Type: "url", URL: e.files.URL + "/open.csv"}, len(e.content), "0x00000000000000000000000000000000000000b8"},
+		{"native-8MiB", api.FileObject{Type: "dds", ID: f.ID}, len(content), "0x00000000000000000000000000000000000000b7"},
+		{"url-64KiB", api.FileObject{Type: "url", URL: e.files.URL + "/open.csv"}, len(e.content), "0x00000000000000000000000000000000000000b8"},
 	} {
-		did := e.publish(c.nftID, []provider.FileObject{c.file}, "0", 0, e.nd.UserToken)
+		did := e.publish(c.nftID, []api.FileObject{c.file}, "0", 0, e.nd.UserToken)
 		tx := e.pay(did, "access-1", e.consumer, "0")
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(c.size))
 			for i := 0; i < b.N; i++ {
 				nonce++
-				q := e.downloadQuery(did, "access-1", tx, e.consumer, strconv.Itoa(nonce), "0")
-				resp, err := http.Get(e.nd.URL() + "/api/services/download?" + q.Encode())
+				resp, err := e.c.OceanDownload(b.Context(), e.consumer, api.OceanAccess{DocumentID: did, ServiceID: "access-1",
+					TransferTxID: tx, Nonce: strconv.Itoa(nonce)})
 				if err != nil {
 					b.Fatal(err)
 				}
 				n, _ := io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 || n != int64(c.size) {
-					b.Fatalf("%d, %d bytes", resp.StatusCode, n)
+				if n != int64(c.size) {
+					b.Fatalf("%d bytes", n)
 				}
 			}
 		})

@@ -1,9 +1,10 @@
-package provider
+package ocean
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,22 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/safehttp"
 )
-
-// FileObject is one entry of a file list: a URL, an IPFS or Arweave object
-// (fetched through the configured gateways) or content stored on this node
-// (a native type, such as "dds" with the DDS file id).
-type FileObject struct {
-	Type          string            `json:"type"`
-	URL           string            `json:"url,omitempty"`
-	Method        string            `json:"method,omitempty"`
-	Headers       map[string]string `json:"headers,omitempty"`
-	Hash          string            `json:"hash,omitempty"`          // ipfs
-	TransactionID string            `json:"transactionId,omitempty"` // arweave
-	ID            string            `json:"id,omitempty"`            // native types
-}
 
 // LocalObject describes content stored on this node.
 type LocalObject struct {
@@ -57,7 +46,7 @@ var (
 	arTxRe = regexp.MustCompile(`^[A-Za-z0-9_-]{10,64}$`)
 )
 
-func (s *Service) validFile(f FileObject) error {
+func (s *Service) validFile(f api.FileObject) error {
 	switch f.Type {
 	case "url":
 		u, err := url.Parse(f.URL)
@@ -81,7 +70,7 @@ func (s *Service) validFile(f FileObject) error {
 			return fmt.Errorf("malformed file object: arweave transactionId %q is malformed", f.TransactionID)
 		}
 	default:
-		if _, ok := s.cfg.Local[f.Type]; !ok {
+		if _, ok := s.local[f.Type]; !ok {
 			return fmt.Errorf("Unsupported type %q", f.Type)
 		}
 		if f.ID == "" || len(f.ID) > 256 {
@@ -92,7 +81,7 @@ func (s *Service) validFile(f FileObject) error {
 }
 
 // remoteURL is where a non-native file is fetched from.
-func (s *Service) remoteURL(f FileObject) string {
+func (s *Service) remoteURL(f api.FileObject) string {
 	switch f.Type {
 	case "ipfs":
 		return s.cfg.IPFSGateway + "/ipfs/" + f.Hash
@@ -104,7 +93,7 @@ func (s *Service) remoteURL(f FileObject) string {
 
 // fetchFile GETs a remote file through the SSRF guard, passing the file
 // object's headers and extra request headers (Range).
-func (s *Service) fetchFile(ctx context.Context, f FileObject, extra http.Header) (*http.Response, error) {
+func (s *Service) fetchFile(ctx context.Context, f api.FileObject, extra http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.remoteURL(f), nil)
 	if err != nil {
 		return nil, err
@@ -128,23 +117,10 @@ func (s *Service) fetchFile(ctx context.Context, f FileObject, extra http.Header
 	return resp, nil
 }
 
-// FileInfo is what fileinfo reports of one file.
-type FileInfo struct {
-	Index         int    `json:"index"`
-	Valid         bool   `json:"valid"`
-	Type          string `json:"type"`
-	ContentLength string `json:"contentLength,omitempty"`
-	ContentType   string `json:"contentType,omitempty"`
-	Filename      string `json:"filename,omitempty"`
-	Checksum      string `json:"checksum,omitempty"`
-	ChecksumType  string `json:"checksumType,omitempty"`
-	Error         string `json:"error,omitempty"`
-}
-
 // info probes a file. An unreachable file is valid:false, never an error.
 // A published file's URL is the publisher's secret: with secret set, the
 // answer names neither it nor the address it resolved to.
-func (s *Service) info(ctx context.Context, f FileObject, index int, checksum, secret bool) FileInfo {
+func (s *Service) info(ctx context.Context, f api.FileObject, index int, checksum, secret bool) api.FileInfo {
 	fi := s.probe(ctx, f, index, checksum)
 	if secret && fi.Error != "" && !strings.HasPrefix(fi.Error, "refused") {
 		s.log.Info("file of a published asset is unavailable", "index", index, "type", f.Type, "reason", fi.Error)
@@ -153,9 +129,9 @@ func (s *Service) info(ctx context.Context, f FileObject, index int, checksum, s
 	return fi
 }
 
-func (s *Service) probe(ctx context.Context, f FileObject, index int, checksum bool) FileInfo {
-	fi := FileInfo{Index: index, Type: f.Type}
-	if src, ok := s.cfg.Local[f.Type]; ok {
+func (s *Service) probe(ctx context.Context, f api.FileObject, index int, checksum bool) api.FileInfo {
+	fi := api.FileInfo{Index: index, Type: f.Type}
+	if src, ok := s.local[f.Type]; ok {
 		obj, err := src.Stat(ctx, f.ID)
 		if err != nil {
 			fi.Error = "no such content on this node"
@@ -221,13 +197,15 @@ func filename(resp *http.Response) string {
 }
 
 // contentDisposition names a download as ocean.js reads it
-// (attachment;filename=NAME), with an RFC 6266 UTF-8 form alongside.
-func contentDisposition(name string) string {
+// (attachment;filename=NAME), with an RFC 6266 UTF-8 form alongside. The
+// ASCII form replaces control characters, quotes, semicolons, backslashes
+// and the characters of also.
+func contentDisposition(name, also string) string {
 	if name == "" {
 		name = "file"
 	}
 	ascii := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == ';' || r == '\\' {
+		if r < 0x20 || r > 0x7e || r == '"' || r == ';' || r == '\\' || strings.ContainsRune(also, r) {
 			return '_'
 		}
 		return r
@@ -236,8 +214,8 @@ func contentDisposition(name string) string {
 }
 
 // serveFile streams a file of a list to w, honouring Range.
-func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f FileObject) error {
-	if src, ok := s.cfg.Local[f.Type]; ok {
+func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f api.FileObject) error {
+	if src, ok := s.local[f.Type]; ok {
 		rc, obj, err := src.Open(r.Context(), f.ID)
 		if err != nil {
 			return apierr.NotFound("the file is no longer stored on this node")
@@ -246,7 +224,7 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f FileObject
 		if obj.ContentType != "" {
 			w.Header().Set("Content-Type", obj.ContentType)
 		}
-		w.Header().Set("Content-Disposition", contentDisposition(obj.Name))
+		w.Header().Set("Content-Disposition", contentDisposition(obj.Name, ""))
 		if obj.Checksum != "" {
 			w.Header().Set("ETag", `"`+obj.Checksum+`"`)
 		}
@@ -274,10 +252,88 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f FileObject
 			w.Header().Set(h, v)
 		}
 	}
-	w.Header().Set("Content-Disposition", contentDisposition(filename(resp)))
+	w.Header().Set("Content-Disposition", contentDisposition(filename(resp), ""))
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		s.log.Warn("download interrupted", "err", err)
 	}
+	return nil
+}
+
+// openFile opens a file of a list for reading: content stored on this node,
+// or a remote file fetched through the SSRF guard. Errors never name the
+// file's URL (the publisher's secret); the log has the details.
+func (s *Service) openFile(ctx context.Context, f api.FileObject) (io.ReadCloser, error) {
+	if src, ok := s.local[f.Type]; ok {
+		rc, _, err := src.Open(ctx, f.ID)
+		if err != nil {
+			return nil, apierr.NotFound("the %s file is no longer stored on this node", f.Type)
+		}
+		return rc, nil
+	}
+	if err := s.validFile(f); err != nil {
+		return nil, apierr.BadRequest("invalid_files", "%v", err)
+	}
+	resp, err := s.fetchFile(ctx, f, nil)
+	if err != nil {
+		s.log.Warn("fetching a file failed", "type", f.Type, "err", err)
+		if safehttp.Refused(err) {
+			return nil, fmt.Errorf("the %s file is refused: its address is private, loopback or link-local", f.Type)
+		}
+		return nil, fmt.Errorf("the %s file could not be fetched from its origin", f.Type)
+	}
+	return resp.Body, nil
+}
+
+// fileinfo reports on the files of a published service ({did, serviceId,
+// fileIndex?, checksum?}) or on one file object ({type, url, ...}).
+func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxParams))
+	if err != nil {
+		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
+	}
+	var req api.FileInfoRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return apierr.BadRequest("invalid_json", "request body is not a JSON file info request: %v", err)
+	}
+	var out []api.FileInfo
+	switch {
+	case req.DID != "":
+		_, d, _, err := s.loadDDO(r.Context(), req.DID)
+		if err != nil {
+			return err
+		}
+		svc := d.Services[0]
+		if req.ServiceID != "" {
+			var ok bool
+			if svc, ok = d.Service(req.ServiceID); !ok {
+				return apierr.BadRequest("invalid_parameter", "Invalid serviceId %q for %s", req.ServiceID, req.DID)
+			}
+		}
+		fl, err := s.files(d, svc)
+		if err != nil {
+			return err
+		}
+		for i, f := range fl.Files {
+			if req.FileIndex != nil && *req.FileIndex != i {
+				continue
+			}
+			out = append(out, s.info(r.Context(), f, i, req.Checksum, true))
+		}
+		if req.FileIndex != nil && len(out) == 0 {
+			return apierr.BadRequest("invalid_parameter", "fileIndex %d is out of range: the service has %d files", *req.FileIndex, len(fl.Files))
+		}
+	case req.Type != "":
+		if _, ok := s.local[req.Type]; ok {
+			return apierr.BadRequest("invalid_parameter", "%s files are described only through a published asset: send did and serviceId", req.Type)
+		}
+		if err := s.validFile(req.FileObject); err != nil {
+			return apierr.BadRequest("invalid_parameter", "%v", err)
+		}
+		out = append(out, s.info(r.Context(), req.FileObject, 0, req.Checksum, false))
+	default:
+		return apierr.BadRequest("missing_parameter", "send a file object (type, url, ...) or did and serviceId")
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

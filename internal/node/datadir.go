@@ -1,0 +1,116 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/pgp"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// The data directory holds the node's keys and secrets, each in a file of
+// its own (mode 0600), beside the metadata store and the blob store. The
+// node owns them all: parts are handed keys, never paths.
+
+// OpenDB opens the metadata store of a data directory.
+func OpenDB(dataDir string) (*store.DB, error) {
+	return store.Open(filepath.Join(dataDir, "meta.db"))
+}
+
+// LoadKey loads the node key of a data directory, creating it the first time.
+func LoadKey(dataDir string) (*identity.Key, error) {
+	k, _, err := identity.LoadOrCreate(filepath.Join(dataDir, "node.key"))
+	return k, err
+}
+
+func loadKey(dataDir string, log *slog.Logger) (*identity.Key, error) {
+	path := filepath.Join(dataDir, "node.key")
+	k, created, err := identity.LoadOrCreate(path)
+	if err == nil && created {
+		log.Info("created node key", "path", path, "node", k.ID())
+	}
+	return k, err
+}
+
+// OpenAuth opens the principals and tokens of a data directory (also for the
+// commands that manage them while the node runs). Changes are signed with the
+// node key, so the network takes them.
+func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock, key *identity.Key) (*auth.Service, error) {
+	secretPath := filepath.Join(dataDir, "secret.key")
+	raw, err := os.ReadFile(secretPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if err := identity.WriteSecret(secretPath, []byte(hex.EncodeToString(b)+"\n")); err != nil {
+			return nil, err
+		}
+		raw = []byte(hex.EncodeToString(b))
+	} else if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(secret) != 32 {
+		return nil, fmt.Errorf("node: %s is not 32 hex-encoded bytes", secretPath)
+	}
+	return auth.New(ctx, auth.Config{Secret: secret}, auth.Deps{DB: db, Clock: c, Signer: key})
+}
+
+// ensureAdmin creates the first admin and its token on first start.
+func ensureAdmin(ctx context.Context, dataDir string, a *auth.Service, log *slog.Logger) error {
+	admins, err := a.CountRole(ctx, auth.RoleAdmin)
+	if err != nil || admins > 0 {
+		return err
+	}
+	p, err := a.CreatePrincipal(ctx, "admin", auth.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	tok, err := a.IssueToken(ctx, p.ID, "first start")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, "admin.token")
+	if err := identity.WriteSecret(path, []byte(tok+"\n")); err != nil {
+		return err
+	}
+	log.Info("created the admin account; its token is in the file", "path", path)
+	return nil
+}
+
+// loadPGP loads the deal module's OpenPGP key, creating it the first time.
+func loadPGP(dataDir string, key *identity.Key, c clock.Clock, log *slog.Logger) (*pgp.Key, error) {
+	path := filepath.Join(dataDir, "deal-pgp.asc")
+	k, created, err := pgp.LoadOrCreate(path, "Prometheus DDS node "+key.ID(), c.Now())
+	if err == nil && created {
+		log.Info("created the deal module's OpenPGP key", "path", path, "fingerprint", k.Fingerprint())
+	}
+	return k, err
+}
+
+// lockDir takes an exclusive lock on the data directory, so two nodes never
+// share one.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("node: data directory %s is in use by another dds process", dir)
+	}
+	return f, nil
+}

@@ -1,0 +1,283 @@
+package ocean
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/prometheus-dds/dds/internal/sandbox"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// environment is an Environment with its sandbox and queue.
+type environment struct {
+	Environment
+	rt   *sandbox.Runtime
+	wake chan struct{} // a job may be waiting
+}
+
+var computeMigrations = []string{
+	`CREATE TABLE compute_jobs (
+		id TEXT PRIMARY KEY,
+		owner TEXT NOT NULL,        -- lowercase 0x address of the consumer
+		did TEXT NOT NULL,          -- the main dataset
+		environment TEXT NOT NULL,
+		spec TEXT NOT NULL,         -- the validated request (JSON): datasets, algorithm, custom data
+		status INTEGER NOT NULL,
+		error TEXT NOT NULL DEFAULT '',
+		created_at TEXT NOT NULL,
+		finished_at TEXT,
+		expires_at TEXT             -- when a finished job and its results are deleted
+	);
+	CREATE INDEX compute_jobs_owner ON compute_jobs(owner, created_at);
+	CREATE INDEX compute_jobs_queue ON compute_jobs(environment, status, created_at);
+	CREATE INDEX compute_jobs_expiry ON compute_jobs(expires_at);
+	CREATE TABLE compute_results (
+		job_id TEXT NOT NULL,
+		idx INTEGER NOT NULL,
+		name TEXT NOT NULL,
+		type TEXT NOT NULL,         -- output | algorithmLog
+		size INTEGER NOT NULL,
+		hash TEXT NOT NULL,         -- blob store object
+		PRIMARY KEY (job_id, idx)
+	);`,
+}
+
+// openCompute creates compute's tables, its environments' sandboxes and its
+// scratch space, and marks the jobs an earlier run left running as failed.
+func (s *Service) openCompute(ctx context.Context) error {
+	if s.cfg.Dir == "" {
+		// Its jobs directory is emptied at every start: never the current one.
+		return errors.New("ocean: Config.Dir, compute's directory, is required")
+	}
+	c := &s.cfg.Compute
+	if len(c.Environments) == 0 {
+		c.Environments = []Environment{DefaultEnvironment}
+	}
+	c.Environments = slices.Clone(c.Environments) // defaults are filled in the copy
+	seen := map[string]bool{}
+	for i := range c.Environments {
+		e := &c.Environments[i]
+		e.defaults()
+		if err := e.validate(); err != nil {
+			return err
+		}
+		if seen[e.ID] {
+			return fmt.Errorf("compute: environment %q is defined twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	if c.CacheDir == "" {
+		c.CacheDir = filepath.Join(s.cfg.Dir, "cache")
+	}
+	if err := s.db.Migrate(ctx, "compute", computeMigrations); err != nil {
+		return err
+	}
+	s.workDir = filepath.Join(s.cfg.Dir, "jobs")
+	s.envs, s.running = map[string]*environment{}, map[string]context.CancelCauseFunc{}
+	// Work directories are scratch space of runs: what a crash left is junk.
+	if err := os.RemoveAll(s.workDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.workDir, 0o700); err != nil {
+		return err
+	}
+	for _, e := range c.Environments {
+		rt, err := sandbox.New(ctx, e.limits(), c.CacheDir)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("compute: environment %s: %w", e.ID, err)
+		}
+		env := &environment{Environment: e, rt: rt, wake: make(chan struct{}, 1)}
+		s.envs[e.ID] = env
+		s.envOrder = append(s.envOrder, env)
+	}
+	n, err := s.recover(ctx)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	if n > 0 {
+		s.log.Warn("jobs that were running when the node stopped are marked failed", "jobs", n, "status", StatusInterrupted)
+	}
+	for _, e := range s.envOrder {
+		s.log.Info("compute environment", "id", e.ID, "max_jobs", e.MaxJobs, "memory_mib", e.MemoryMiB,
+			"max_job_duration", e.MaxJobDuration, "max_output_bytes", e.MaxOutput, "price_per_minute", e.PriceMin.String())
+	}
+	return nil
+}
+
+// recover marks the jobs that were running when the node stopped as failed
+// and drops the results they had published so far. A job a worker had
+// taken but not begun to stage goes back to its queue.
+func (s *Service) recover(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(`UPDATE compute_jobs SET status=? WHERE status=?`, StatusWarmingUp, StatusStarted); err != nil {
+			return err
+		}
+		ids, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status IN `+runningSQL)
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		for _, id := range ids {
+			if err := s.dropResults(tx, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=?`,
+				StatusInterrupted, "the node stopped while the job ran", store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		// A queue of an environment no longer offered would never move.
+		waiting, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status=?`, StatusWarmingUp)
+		if err != nil {
+			return err
+		}
+		for _, id := range waiting {
+			var env string
+			if err := tx.QueryRow(`SELECT environment FROM compute_jobs WHERE id=?`, id).Scan(&env); err != nil {
+				return err
+			}
+			if _, ok := s.envs[env]; ok {
+				continue
+			}
+			if _, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=?`,
+				StatusInterrupted, "its compute environment "+env+" is no longer offered", store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func jobIDs(tx *store.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// dropResults removes a job's results, releasing their blobs.
+func (s *Service) dropResults(tx *store.Tx, jobID string) error {
+	rows, err := tx.Query(`SELECT hash FROM compute_results WHERE job_id=?`, jobID)
+	if err != nil {
+		return err
+	}
+	var hashes []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return err
+		}
+		hashes = append(hashes, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if err := s.blobs.Unref(tx, h); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(`DELETE FROM compute_results WHERE job_id=?`, jobID)
+	return err
+}
+
+// Run runs the environments' workers until ctx ends; the jobs they run then
+// are left to be marked failed on the next start.
+func (s *Service) Run(ctx context.Context) {
+	for _, e := range s.envOrder {
+		for range e.MaxJobs {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.worker(ctx, e)
+			}()
+		}
+		nudge(e.wake)
+	}
+	<-ctx.Done()
+	s.wg.Wait()
+}
+
+// Close releases the sandboxes (after Run has returned).
+func (s *Service) Close() error {
+	for _, e := range s.envOrder {
+		e.rt.Close(context.Background())
+	}
+	return nil
+}
+
+func nudge(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Sweep deletes the finished jobs whose retention has passed, with their
+// results.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		ids, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE expires_at IS NOT NULL AND expires_at<=? AND status NOT IN `+activeSQL,
+			store.Time(s.clock.Now()))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := s.dropResults(tx, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`DELETE FROM compute_jobs WHERE id=?`, id); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	if n > 0 {
+		s.log.Info("expired compute jobs deleted", "jobs", n)
+	}
+	return n, err
+}
+
+// jobCounts is the number of jobs by status code.
+func (s *Service) jobCounts(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM compute_jobs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var status int
+		var n int64
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, err
+		}
+		out[strconv.Itoa(status)] = n
+	}
+	return out, rows.Err()
+}
