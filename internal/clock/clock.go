@@ -3,6 +3,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -46,4 +47,21 @@ func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	f.now = t.UTC()
 	f.mu.Unlock()
+}
+
+// Every runs f every interval of real time, and whenever wake delivers (nil:
+// never), until ctx ends. Background loops share it, so each says only what
+// it does, not how it waits.
+func Every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f func(ctx context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+		f(ctx)
+	}
 }

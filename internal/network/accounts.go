@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
@@ -39,20 +38,6 @@ func (n *Network) serveAccounts(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(events)
-}
-
-// runAccounts pulls account events every AccountsEvery until ctx ends.
-func (n *Network) runAccounts(ctx context.Context) {
-	t := time.NewTicker(n.cfg.AccountsEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n.SyncAccounts(ctx)
-	}
 }
 
 // SyncAccounts pulls from every live peer the account events this node

@@ -152,7 +152,7 @@ func (n *Network) Run(ctx context.Context) {
 		defer func() { <-done }()
 		go func() {
 			defer close(done)
-			n.runAccounts(ctx)
+			clock.Every(ctx, n.cfg.AccountsEvery, nil, n.SyncAccounts)
 		}()
 	}
 	if n.cfg.ReplicateEvery <= 0 || n.cfg.Replicas <= 1 {

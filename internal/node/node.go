@@ -318,7 +318,13 @@ func (n *Node) Start() error {
 		}
 	})
 	if n.cfg.SweepEvery > 0 {
-		n.background(func() { n.sweepEvery(ctx, n.cfg.SweepEvery) })
+		n.background(func() {
+			clock.Every(ctx, n.cfg.SweepEvery, nil, func(ctx context.Context) {
+				if _, err := n.Sweep(ctx); err != nil && ctx.Err() == nil {
+					n.log.Error("sweep failed", "err", err)
+				}
+			})
+		})
 	}
 	for _, p := range n.parts {
 		if r, ok := p.(runner); ok {
@@ -335,21 +341,6 @@ func (n *Node) background(f func()) {
 		defer n.wg.Done()
 		f()
 	}()
-}
-
-func (n *Node) sweepEvery(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := n.Sweep(ctx); err != nil && ctx.Err() == nil {
-				n.log.Error("sweep failed", "err", err)
-			}
-		}
-	}
 }
 
 // Sweep runs every part's clean-up now (lapsed quotes, ended terms, copies
