@@ -23,7 +23,7 @@ import (
 // (text/plain), and returns the asset id: the SHA3-256 of those bytes.
 func (c *Client) RegisterAsset(ctx context.Context, metadata []byte) (string, error) {
 	var id string
-	err := c.assetCall(ctx, http.MethodPost, "/api/v1/meta/data", bytes.NewReader(metadata), "text/plain", &id, http.StatusOK)
+	err := c.call(ctx, http.MethodPost, "/api/v1/meta/data", bytes.NewReader(metadata), "text/plain", &id, http.StatusOK)
 	return id, err
 }
 
@@ -60,18 +60,18 @@ func (c *Client) AssetMetadata(ctx context.Context, id string) ([]byte, error) {
 // AssetIDs lists the registered assets' ids, oldest first.
 func (c *Client) AssetIDs(ctx context.Context) ([]string, error) {
 	var ids []string
-	return ids, c.assetCall(ctx, http.MethodGet, "/api/v1/meta/data", nil, "", &ids, http.StatusOK)
+	return ids, c.call(ctx, http.MethodGet, "/api/v1/meta/data", nil, "", &ids, http.StatusOK)
 }
 
 // AssetIndex maps every registered asset's id to its metadata.
 func (c *Client) AssetIndex(ctx context.Context) (map[string]json.RawMessage, error) {
 	var index map[string]json.RawMessage
-	return index, c.assetCall(ctx, http.MethodGet, "/api/v1/meta/index", nil, "", &index, http.StatusOK)
+	return index, c.call(ctx, http.MethodGet, "/api/v1/meta/index", nil, "", &index, http.StatusOK)
 }
 
 // DeleteAsset unregisters an asset and drops its content (owner or admin).
 func (c *Client) DeleteAsset(ctx context.Context, id string) error {
-	return c.assetCall(ctx, http.MethodDelete, "/api/v1/meta/data/"+url.PathEscape(id), nil, "", nil, http.StatusNoContent)
+	return c.call(ctx, http.MethodDelete, "/api/v1/meta/data/"+url.PathEscape(id), nil, "", nil, http.StatusNoContent)
 }
 
 // UploadAsset stores body as an asset's content with a raw PUT, streaming it.
@@ -155,7 +155,7 @@ func (c *Client) DownloadAsset(ctx context.Context, id string, w io.Writer, o As
 
 // DeleteAssetContent drops an asset's content and keeps its registration.
 func (c *Client) DeleteAssetContent(ctx context.Context, id string) error {
-	return c.assetCall(ctx, http.MethodDelete, "/api/v1/assets/"+url.PathEscape(id), nil, "", nil, http.StatusNoContent)
+	return c.call(ctx, http.MethodDelete, "/api/v1/assets/"+url.PathEscape(id), nil, "", nil, http.StatusNoContent)
 }
 
 // AssetTokens lists the caller's tokens, oldest first (a principal with none
@@ -203,38 +203,11 @@ func (c *Client) tokenCall(ctx context.Context, method, path, name, password str
 // AssetStatus is the node's DEP-11 status (no authentication).
 func (c *Client) AssetStatus(ctx context.Context) (*api.AssetStatus, error) {
 	var st api.AssetStatus
-	return &st, c.assetCall(ctx, http.MethodGet, "/api/status", nil, "", &st, http.StatusOK)
+	return &st, c.call(ctx, http.MethodGet, "/api/status", nil, "", &st, http.StatusOK)
 }
 
 // AssetDDO is the node's DID document (no authentication).
 func (c *Client) AssetDDO(ctx context.Context) (*api.AssetDDO, error) {
 	var ddo api.AssetDDO
-	return &ddo, c.assetCall(ctx, http.MethodGet, "/api/ddo", nil, "", &ddo, http.StatusOK)
-}
-
-// assetCall sends a request and decodes a JSON answer into out (nil: none).
-func (c *Client) assetCall(ctx context.Context, method, path string, body io.Reader, contentType string, out any, ok ...int) error {
-	req, err := c.NewRequest(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := c.Do(req, ok...)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		return nil
-	}
-	return decodeJSON(resp, out)
-}
-
-func decodeJSON(resp *http.Response, out any) error {
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode the answer: %w", resp.Request.Method, resp.Request.URL.Path, err)
-	}
-	return nil
+	return &ddo, c.call(ctx, http.MethodGet, "/api/ddo", nil, "", &ddo, http.StatusOK)
 }

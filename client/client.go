@@ -4,6 +4,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -74,7 +75,8 @@ func (c *Client) Do(req *http.Request, ok ...int) (*http.Response, error) {
 
 // readError reads an error answer in whichever convention its face uses:
 // JSON:API errors (DDS, Billing), DEP-7's {"error","code","status"}, the deal
-// module's {"error":{"code","message"}}, or plain text.
+// module's {"error":{"code","message"}}, the storlets controller's
+// {"error","message"}, the Ocean provider's {"error"}, or plain text.
 func readError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	e := &Error{Status: resp.StatusCode}
@@ -91,6 +93,10 @@ func readError(resp *http.Response) error {
 	}
 	var asset api.AssetError
 	var deal api.DealError
+	var storlets api.StorletsError
+	var ocean struct {
+		Error string `json:"error"`
+	}
 	switch {
 	case json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0:
 		x := doc.Errors[0]
@@ -99,8 +105,53 @@ func readError(resp *http.Response) error {
 		e.Code, e.Detail = asset.Code, asset.Error
 	case json.Unmarshal(body, &deal) == nil && deal.Error.Code == e.Status && deal.Error.Message != "":
 		e.Code, e.Detail = strconv.Itoa(deal.Error.Code), deal.Error.Message
+	case json.Unmarshal(body, &storlets) == nil && storlets.Error != "" && storlets.Message != "":
+		e.Code, e.Detail = storlets.Error, storlets.Message
+	case json.Unmarshal(body, &ocean) == nil && ocean.Error != "":
+		e.Detail = ocean.Error
 	default:
 		e.Detail = strings.TrimSpace(string(body))
 	}
 	return e
+}
+
+// call sends a request and decodes an answer whose status is in ok into out
+// (nil: the body is not read). body is nil (none), an io.Reader (sent as
+// is, as contentType) or a value sent as JSON.
+func (c *Client) call(ctx context.Context, method, path string, body any, contentType string, out any, ok ...int) error {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd, contentType = bytes.NewReader(j), "application/json"
+	}
+	req, err := c.NewRequest(ctx, method, path, rd)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.Do(req, ok...)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return decodeJSON(resp, out)
+}
+
+func decodeJSON(resp *http.Response, out any) error {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode the answer: %w", resp.Request.Method, resp.Request.URL.Path, err)
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -51,52 +50,13 @@ func NextNonce() string {
 	return strconv.FormatInt(nonces.last, 10)
 }
 
-// oceanDo sends a request and reads the Ocean face's errors ({"error": ...})
-// into *Error.
-func (c *Client) oceanDo(req *http.Request, ok ...int) (*http.Response, error) {
-	resp, err := c.Do(req, ok...)
-	var e *Error
-	if errors.As(err, &e) {
-		var body struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal([]byte(e.Detail), &body) == nil && body.Error != "" {
-			e.Detail = body.Error
-		}
-	}
-	return resp, err
-}
-
 // oceanCall sends a request with an optional JSON body (nil: none) and
 // decodes a 200 answer into out (nil: none).
 func (c *Client) oceanCall(ctx context.Context, method, path string, q url.Values, body, out any) error {
 	if q != nil {
 		path += "?" + q.Encode()
 	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := c.NewRequest(ctx, method, path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.oceanDo(req, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return c.call(ctx, method, path, body, "", out, http.StatusOK)
 }
 
 // OceanDiscovery returns who the provider is and its endpoints.
@@ -120,7 +80,7 @@ func (c *Client) OceanEncrypt(ctx context.Context, chainID int64, plain []byte) 
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.oceanDo(req, http.StatusCreated)
+	resp, err := c.Do(req, http.StatusCreated)
 	if err != nil {
 		return "", err
 	}
@@ -149,7 +109,7 @@ func (c *Client) PublishDDO(ctx context.Context, doc any) (*api.DDO, json.RawMes
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.oceanDo(req, http.StatusCreated)
+	resp, err := c.Do(req, http.StatusCreated)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,7 +150,7 @@ func (c *Client) DeleteDDO(ctx context.Context, did string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.oceanDo(req, http.StatusNoContent)
+	resp, err := c.Do(req, http.StatusNoContent)
 	if err != nil {
 		return err
 	}
@@ -238,7 +198,7 @@ func (c *Client) OceanDownload(ctx context.Context, s Signer, a api.OceanAccess)
 	if err != nil {
 		return nil, err
 	}
-	return c.oceanDo(req, http.StatusOK)
+	return c.Do(req, http.StatusOK)
 }
 
 // OceanAuthToken creates an auth token for the signer's address, valid
@@ -355,7 +315,7 @@ func (c *Client) ComputeResult(ctx context.Context, s Signer, jobID string, inde
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.oceanDo(req, http.StatusOK)
+	resp, err := c.Do(req, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}

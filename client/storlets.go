@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,7 +132,7 @@ func storletsCall[T any](ctx context.Context, c *Client, method, path string, bo
 	}
 	resp, err := c.Do(req, ok)
 	if err != nil {
-		return out, storletsError(err)
+		return out, err
 	}
 	defer resp.Body.Close()
 	if ok == http.StatusNoContent {
@@ -143,17 +142,4 @@ func storletsCall[T any](ctx context.Context, c *Client, method, path string, bo
 		return out, fmt.Errorf("decode %s %s: %w", method, path, err)
 	}
 	return out, nil
-}
-
-// storletsError reads the controller's error body ({"error","message"})
-// into the *Error's Code and Detail.
-func storletsError(err error) error {
-	var e *Error
-	if errors.As(err, &e) && e.Code == "" {
-		var body api.StorletsError
-		if json.Unmarshal([]byte(e.Detail), &body) == nil && body.Error != "" {
-			e.Code, e.Detail = body.Error, body.Message
-		}
-	}
-	return err
 }
