@@ -185,7 +185,8 @@ func Open(ctx context.Context, cfg Config, deps Deps) (n *Node, err error) {
 	return n, nil
 }
 
-// open builds the parts, each from those built before it.
+// open builds the spine, then the faces on it, each part from those built
+// before it.
 func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	cfg, c, log := n.cfg, deps.Clock, deps.Log
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
@@ -231,6 +232,24 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	if n.Sandbox, err = sandbox.New(ctx, cfg.Sandbox, cache); err != nil {
 		return err
 	}
+	if err := n.openFaces(ctx, deps); err != nil {
+		return err
+	}
+	if err := ensureAdmin(ctx, cfg.DataDir, n.Auth, log); err != nil {
+		return err
+	}
+	// What a crash may have left: temp files and objects nobody refers to.
+	if removed, err := n.Blobs.Collect(ctx); err != nil {
+		return fmt.Errorf("node: collect blobs: %w", err)
+	} else if removed > 0 {
+		log.Info("collected unreferenced blobs left by an earlier run", "count", removed)
+	}
+	return nil
+}
+
+// openFaces builds the faces on the spine.
+func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
+	cfg, c, log := n.cfg, deps.Clock, deps.Log
 	// One limit on the size of what any face stores.
 	scfg := cfg.Storlets
 	scfg.MaxDependency = cfg.DDS.MaxFileSize
@@ -277,15 +296,6 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	n.parts = append(n.parts, n.DDS)
-	if err := ensureAdmin(ctx, cfg.DataDir, n.Auth, log); err != nil {
-		return err
-	}
-	// What a crash may have left: temp files and objects nobody refers to.
-	if removed, err := n.Blobs.Collect(ctx); err != nil {
-		return fmt.Errorf("node: collect blobs: %w", err)
-	} else if removed > 0 {
-		log.Info("collected unreferenced blobs left by an earlier run", "count", removed)
-	}
 	return nil
 }
 
