@@ -28,7 +28,6 @@ package assets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"hash"
@@ -46,6 +45,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -252,16 +252,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Add("WWW-Authenticate", `Basic realm="dds", charset="UTF-8"`)
 		w.Header().Add("WWW-Authenticate", `Bearer realm="dds"`)
 	}
-	writeJSON(w, e.Status, api.AssetError{Error: e.Detail, Code: e.Code, Status: e.Status})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	httpjson.Write(w, e.Status, api.AssetError{Error: e.Detail, Code: e.Code, Status: e.Status})
 }
 
 // Asset is a registered asset.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 )
 
 // listTokens answers the principal's tokens as a JSON array of strings,
@@ -24,7 +25,7 @@ func (s *Service) listTokens(w http.ResponseWriter, r *http.Request, p auth.Prin
 		}
 		toks = []string{tok}
 	}
-	writeJSON(w, http.StatusOK, toks)
+	httpjson.Write(w, http.StatusOK, toks)
 	return nil
 }
 
@@ -36,7 +37,7 @@ func (s *Service) createToken(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	s.log.Info("token issued", "principal", p.Name)
-	writeJSON(w, http.StatusOK, tok)
+	httpjson.Write(w, http.StatusOK, tok)
 	return nil
 }
 
@@ -47,14 +48,14 @@ func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	s.log.Info("token revoked", "principal", p.Name)
-	writeJSON(w, http.StatusOK, true)
+	httpjson.Write(w, http.StatusOK, true)
 	return nil
 }
 
 // status is DEP-11's agent status.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	node := s.key.Address()
-	writeJSON(w, http.StatusOK, api.AssetStatus{
+	httpjson.Write(w, http.StatusOK, api.AssetStatus{
 		Name:        "Prometheus DDS node " + node,
 		Description: "A node of the Prometheus decentralized data storage network: DEP-7 universal storage, DEP-15 metadata, token auth.",
 		APIVersions: []string{"v1"},
@@ -75,7 +76,7 @@ func (s *Service) ddo(w http.ResponseWriter, r *http.Request) {
 	svc := func(frag, typ, path string) api.AssetDDOService {
 		return api.AssetDDOService{ID: did + "#" + frag, Type: typ, ServiceEndpoint: base + path}
 	}
-	writeJSON(w, http.StatusOK, api.AssetDDO{
+	httpjson.Write(w, http.StatusOK, api.AssetDDO{
 		Context: "https://www.w3.org/ns/did/v1",
 		ID:      did,
 		Service: []api.AssetDDOService{

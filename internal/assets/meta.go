@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -37,7 +38,7 @@ func (s *Service) postMetadata(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if _, err := s.register(r, p, id, doc); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, id)
+	httpjson.Write(w, http.StatusOK, id)
 	return nil
 }
 
@@ -64,7 +65,7 @@ func (s *Service) putMetadata(w http.ResponseWriter, r *http.Request, p auth.Pri
 		status = http.StatusCreated
 		w.Header().Set("Location", "/api/v1/meta/data/"+id)
 	}
-	writeJSON(w, status, id)
+	httpjson.Write(w, status, id)
 	return nil
 }
 

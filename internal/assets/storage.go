@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -195,7 +196,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	s.log.Info("asset content stored", "asset", id, "owner", p.Name, "size", staged.Size)
 	w.Header().Set("Location", "/api/v1/assets/"+id)
-	writeJSON(w, http.StatusCreated, id)
+	httpjson.Write(w, http.StatusCreated, id)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -175,7 +176,7 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.OceanInitialized{
+	httpjson.Write(w, http.StatusOK, api.OceanInitialized{
 		Datatoken:   datatoken(svc),
 		Nonce:       nonce,
 		ProviderFee: fee,

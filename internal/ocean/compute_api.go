@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -119,7 +120,7 @@ func (s *Service) initializeCompute(w http.ResponseWriter, r *http.Request) erro
 			out.Algorithm = &a
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -270,7 +271,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	httpjson.Write(w, http.StatusOK, jobs)
 	return nil
 }
 

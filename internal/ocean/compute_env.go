@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 )
@@ -251,7 +252,7 @@ func (s *Service) environments(w http.ResponseWriter, r *http.Request) error {
 			StorageExpiry: int64(s.cfg.Compute.Retention / time.Second), LastSeen: s.clock.Now().Unix(), Free: e.PriceMin == 0,
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -111,7 +112,7 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	httpjson.Write(w, http.StatusOK, jobs)
 	return nil
 }
 
@@ -159,7 +160,7 @@ func (s *Service) stopJobs(w http.ResponseWriter, r *http.Request) error {
 	if jobs, err = s.jobs(r.Context(), q); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	httpjson.Write(w, http.StatusOK, jobs)
 	return nil
 }
 
@@ -223,7 +224,7 @@ func (s *Service) deleteJobs(w http.ResponseWriter, r *http.Request) error {
 		s.log.Info("compute job deleted", "job", j.JobID)
 		jobs[i].Status, jobs[i].StatusText, jobs[i].Results = StatusDeleted, StatusText(StatusDeleted), []api.ComputeResult{}
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	httpjson.Write(w, http.StatusOK, jobs)
 	return nil
 }
 

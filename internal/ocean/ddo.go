@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/ecies"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -289,7 +290,7 @@ func (s *Service) getMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d.Metadata)
+	httpjson.Write(w, http.StatusOK, d.Metadata)
 	return nil
 }
 
@@ -355,6 +356,6 @@ func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.DDOList{Total: total, Offset: offset, Limit: limit, Results: results})
+	httpjson.Write(w, http.StatusOK, api.DDOList{Total: total, Offset: offset, Limit: limit, Results: results})
 	return nil
 }

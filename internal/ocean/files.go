@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/safehttp"
 )
 
@@ -334,6 +335,6 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return apierr.BadRequest("missing_parameter", "send a file object (type, url, ...) or did and serviceId")
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }

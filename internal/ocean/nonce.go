@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -155,7 +156,7 @@ func (s *Service) nonce(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.OceanNonce{Nonce: n})
+	httpjson.Write(w, http.StatusOK, api.OceanNonce{Nonce: n})
 	return nil
 }
 
@@ -212,7 +213,7 @@ func (s *Service) createAuthToken(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.OceanAuthToken{Token: tok})
+	httpjson.Write(w, http.StatusOK, api.OceanAuthToken{Token: tok})
 	return nil
 }
 
@@ -247,7 +248,7 @@ func (s *Service) deleteAuthToken(w http.ResponseWriter, r *http.Request) error 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return apierr.BadRequest("invalid_token", "Token is already deactivated")
 	}
-	writeJSON(w, http.StatusOK, api.OceanTokenDeleted{Success: "Token has been deactivated."})
+	httpjson.Write(w, http.StatusOK, api.OceanTokenDeleted{Success: "Token has been deactivated."})
 	return nil
 }
 

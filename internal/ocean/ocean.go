@@ -51,6 +51,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/flagval"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
@@ -375,7 +376,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if !ok {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, e.Status, map[string]string{"error": e.Detail})
+	httpjson.Write(w, e.Status, map[string]string{"error": e.Detail})
 }
 
 func (s *Service) discovery(w http.ResponseWriter, r *http.Request) error {
@@ -384,7 +385,7 @@ func (s *Service) discovery(w http.ResponseWriter, r *http.Request) error {
 		eps[e.name] = [2]string{e.method, e.path}
 	}
 	addr := s.key.Address()
-	writeJSON(w, http.StatusOK, api.OceanDiscovery{
+	httpjson.Write(w, http.StatusOK, api.OceanDiscovery{
 		Software:          "Provider",
 		Version:           Version,
 		Implementation:    "prometheus-dds",

@@ -1,11 +1,11 @@
 package storlets
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/httpjson"
 )
 
 // writeError answers with the face's error body: the spec asks only for JSON.
@@ -20,10 +20,8 @@ func (s *Service) writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, e.Status, api.StorletsError{Error: e.Code, Message: e.Detail})
 }
 
+// writeJSON answers in the controller's JSON, whose clients expect the charset.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	httpjson.Write(w, status, v)
 }

@@ -56,13 +56,6 @@ type Setup struct {
 func New(t testing.TB, n int, opts ...Option) *Network {
 	t.Helper()
 	nw := &Network{t: t, Clock: clock.NewFake(Start), size: n, opts: opts}
-	t.Cleanup(func() {
-		for _, nd := range nw.Nodes {
-			if nd.Node != nil {
-				nd.Node.Close()
-			}
-		}
-	})
 	for i := 0; i < n; i++ {
 		nw.add(t)
 	}
@@ -105,6 +98,13 @@ func (nw *Network) add(t testing.TB) *Node {
 		o(i, &setup)
 	}
 	nd := &Node{Config: setup.Config, Deps: setup.Deps, net: nw}
+	// Registered after the data directory's own clean-up, so it runs first:
+	// the node is closed before its directory is removed.
+	t.Cleanup(func() {
+		if nd.Node != nil {
+			nd.Node.Close()
+		}
+	})
 	nd.start(t)
 	nd.AdminToken = nd.token(t, auth.RoleAdmin)
 	nd.UserToken = nd.token(t, auth.RoleUser)
