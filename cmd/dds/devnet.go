@@ -11,7 +11,6 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/prometheus-dds/dds/internal/auth"
-	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/node"
 )
 
@@ -85,7 +84,7 @@ DIR/devnet.json. Runs until interrupted; data and tokens are kept between runs.`
 			}
 			b, _ := json.MarshalIndent(map[string]any{"nodes": list}, "", "  ")
 			path := filepath.Join(*data, "devnet.json")
-			if err := identity.WriteSecret(path, append(b, '\n')); err != nil {
+			if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 				return err
 			}
 			printDevnet(list, path)

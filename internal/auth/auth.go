@@ -121,6 +121,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
+// ErrNoPrincipal is what Principal returns for an unknown id or name.
+var ErrNoPrincipal = store.ErrNotFound
+
 // ErrUnauthorized is returned for unknown tokens and wrong passwords.
 var ErrUnauthorized = apierr.Unauthorized("missing, unknown or revoked credentials: send a valid token")
 

@@ -69,6 +69,33 @@ func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock, 
 	return auth.New(ctx, auth.Config{Secret: secret}, auth.Deps{DB: db, Clock: c, Signer: key})
 }
 
+// OpenAccounts opens the accounts of a data directory for a command that
+// manages them while the node may run (SQLite lets both write), creating the
+// directory and its node key if the node never started: the changes are
+// signed with the node's key, so the network takes them.
+func OpenAccounts(ctx context.Context, dataDir string) (a *auth.Service, closeFn func(), err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	db, err := OpenDB(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	key, err := LoadKey(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a, err = OpenAuth(ctx, dataDir, db, clock.Real{}, key); err != nil {
+		return nil, nil, err
+	}
+	return a, func() { db.Close() }, nil
+}
+
 // ensureAdmin creates the first admin and its token on first start.
 func ensureAdmin(ctx context.Context, dataDir string, a *auth.Service, log *slog.Logger) error {
 	admins, err := a.CountRole(ctx, auth.RoleAdmin)
