@@ -99,7 +99,7 @@ func putCmd() *ffcli.Command {
 		"Uploads FILE (- for standard input). The node answers with the price to pay (402).", fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
-				return fmt.Errorf("put takes one FILE argument")
+				return usageErrorf("put takes one FILE argument")
 			}
 			var in io.Reader = os.Stdin
 			var size int64
@@ -139,7 +139,7 @@ func getCmd() *ffcli.Command {
 	return command("get", "dds get [flags] ID", "download a file", "", fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
-				return fmt.Errorf("get takes one ID argument")
+				return usageErrorf("get takes one ID argument")
 			}
 			body, size, err := c().Open(ctx, args[0], nil)
 			if err != nil {
@@ -177,7 +177,7 @@ func infoCmd() *ffcli.Command {
 	return command("info", "dds info [flags] ID", "show a file's info", "", fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
-				return fmt.Errorf("info takes one ID argument")
+				return usageErrorf("info takes one ID argument")
 			}
 			f, err := c().Info(ctx, args[0])
 			if err != nil {
@@ -197,7 +197,7 @@ func payCmd() *ffcli.Command {
 	return command("pay", "dds pay [flags] ID --amount X", "report a payment for a file (payment processor)", "", fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) != 1 || *amount == "" {
-				return fmt.Errorf("pay takes one file ID argument and --amount")
+				return usageErrorf("pay takes one file ID argument and --amount")
 			}
 			p, err := c().Pay(ctx, api.PaymentRequest{FileID: args[0], Status: *status, Amount: *amount, IdempotencyKey: *key})
 			if err != nil {
@@ -217,7 +217,10 @@ func extendCmd() *ffcli.Command {
 	return command("extend", "dds extend [flags] ID --duration D", "extend a file's term (prints the price of the extension)", "", fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
-				return fmt.Errorf("extend takes one ID argument")
+				return usageErrorf("extend takes one ID argument")
+			}
+			if *dur <= 0 && len(meta) == 0 {
+				return usageErrorf("extend needs --duration (the new total term, e.g. 1440h) or --meta key=value")
 			}
 			var add map[string]any
 			if len(meta) > 0 {

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -23,7 +25,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := &ffcli.Command{
+	var root *ffcli.Command
+	root = &ffcli.Command{
 		Name:       "dds",
 		ShortUsage: "dds <command> [flags]",
 		ShortHelp:  "a node of the Prometheus decentralized data storage network",
@@ -40,22 +43,42 @@ Every flag has an environment variable twin: DDS_<FLAG>, upper case, '-' as '_'.
 			versionCmd(),
 		},
 		FlagSet: flag.NewFlagSet("dds", flag.ContinueOnError),
-		Exec: func(context.Context, []string) error {
-			return flag.ErrHelp
+		Exec: func(_ context.Context, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q: run dds --help for the commands", args[0])
+			}
+			fmt.Fprintln(os.Stderr, ffcli.DefaultUsageFunc(root))
+			return usageErrorf("a command is needed")
 		},
 	}
-	err := root.ParseAndRun(ctx, os.Args[1:])
+	os.Exit(exitCode(root.ParseAndRun(ctx, os.Args[1:])))
+}
+
+// usageError is a mistake in how dds was called: exit code 2, as the flag
+// package and most Unix tools use.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitCode reports err and says how to exit: 0 when all went well or help
+// was asked for, 2 for a usage mistake (the flag package has already said
+// which), 1 for anything else.
+func exitCode(err error) int {
+	var ue usageError
 	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		if len(os.Args) < 2 {
-			fmt.Fprintln(os.Stderr, ffcli.DefaultUsageFunc(root))
-			os.Exit(2)
-		}
-	default:
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
 		fmt.Fprintln(os.Stderr, "dds:", err)
-		os.Exit(1)
+		return 2
+	case isFlagError(err):
+		fmt.Fprintln(os.Stderr, "dds:", err)
+		return 2
 	}
+	fmt.Fprintln(os.Stderr, "dds:", err)
+	return 1
 }
 
 // command builds a subcommand whose flags also read DDS_* variables.
@@ -68,9 +91,28 @@ func command(name, usage, short, long string, fs *flag.FlagSet, exec func(contex
 			if err := fs.Parse(interspersed(fs, args)); err != nil {
 				return err
 			}
+			if err := validate(fs); err != nil {
+				return err
+			}
 			return exec(ctx, fs.Args())
 		},
 	}
+}
+
+// group builds a command that only holds subcommands: called alone or with
+// an unknown subcommand, it shows its usage and exits 2.
+func group(name, usage, short string, subs ...*ffcli.Command) *ffcli.Command {
+	var g *ffcli.Command
+	g = &ffcli.Command{Name: name, ShortUsage: usage, ShortHelp: short, Subcommands: subs,
+		FlagSet: flag.NewFlagSet(name, flag.ContinueOnError),
+		Exec: func(_ context.Context, args []string) error {
+			fmt.Fprintln(os.Stderr, ffcli.DefaultUsageFunc(g))
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q for dds %s", args[0], name)
+			}
+			return usageErrorf("dds %s needs a subcommand", name)
+		}}
+	return g
 }
 
 // interspersed moves the flags found among args in front of the positional
@@ -109,11 +151,19 @@ func interspersed(fs *flag.FlagSet, args []string) []string {
 func logFlags(fs *flag.FlagSet) func() *slog.Logger {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
-	return func() *slog.Logger {
+	validators[fs] = append(validators[fs], func() error {
 		var lv slog.Level
 		if err := lv.UnmarshalText([]byte(*level)); err != nil {
-			lv = slog.LevelInfo
+			return usageErrorf("--log-level %q: use debug, info, warn or error", *level)
 		}
+		if f := strings.ToLower(*format); f != "text" && f != "json" {
+			return usageErrorf("--log-format %q: use text or json", *format)
+		}
+		return nil
+	})
+	return func() *slog.Logger {
+		var lv slog.Level
+		_ = lv.UnmarshalText([]byte(*level)) // checked when the flags were parsed
 		opts := &slog.HandlerOptions{Level: lv}
 		if strings.EqualFold(*format, "json") {
 			return slog.New(slog.NewJSONHandler(os.Stderr, opts))
@@ -122,13 +172,69 @@ func logFlags(fs *flag.FlagSet) func() *slog.Logger {
 	}
 }
 
-// version is set by the release build (-ldflags "-X main.version=...").
-var version = "dev"
+// isFlagError tells a mistake in the flags (which the flag package reports
+// as plain errors) from a failure of the command.
+func isFlagError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"flag provided but not defined", "invalid value", "flag needs an argument", "invalid boolean"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// validators check a command's flags once parsed, before it runs.
+var validators = map[*flag.FlagSet][]func() error{}
+
+func validate(fs *flag.FlagSet) error {
+	for _, v := range validators[fs] {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// version is set by a release build (-ldflags "-X main.version=..."); other
+// builds report the module version and VCS revision Go recorded.
+var version = ""
+
+func versionString() string {
+	v, rev, dirty := version, "", false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = info.Main.Version // "(devel)" in a build from a checkout
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	out := "dds " + v
+	if rev != "" {
+		out += " " + rev[:min(12, len(rev))]
+		if dirty {
+			out += "+modified"
+		}
+	}
+	return out + " " + runtime.Version()
+}
 
 func versionCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	return command("version", "dds version", "print the version", "", fs, func(context.Context, []string) error {
-		fmt.Println("dds", version)
+	return command("version", "dds version", "print the version", "", fs, func(_ context.Context, args []string) error {
+		if len(args) > 0 {
+			return usageErrorf("version takes no arguments")
+		}
+		fmt.Println(versionString())
 		return nil
 	})
 }

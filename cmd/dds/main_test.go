@@ -147,3 +147,38 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// Every mistake exits non-zero: 2 for a usage mistake, 1 for a failure.
+func TestMistakesExitNonZero(t *testing.T) {
+	notANode := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{}, 2, "USAGE"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"completion"}, 2, "unknown command"},
+		{[]string{"token"}, 2, "needs a subcommand"},
+		{[]string{"storlet", "frob"}, 2, "unknown command"},
+		{[]string{"serve", "--bogus"}, 2, "not defined"},
+		{[]string{"serve", "--log-level", "loud"}, 2, "--log-level"},
+		{[]string{"serve", "--log-format", "xml"}, 2, "--log-format"},
+		{[]string{"put"}, 2, "one FILE"},
+		{[]string{"extend", "some-id"}, 2, "--duration"},
+		{[]string{"token", "create", "--data", notANode}, 1, "not a node's data directory"},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		cmd.Env = append(os.Environ(), "DDS_NODE=http://127.0.0.1:1", "DDS_TOKEN=x")
+		out, _ := cmd.CombinedOutput()
+		if got := cmd.ProcessState.ExitCode(); got != c.code || !strings.Contains(string(out), c.says) {
+			t.Errorf("dds %v: exit %d, want %d saying %q:\n%s", c.args, got, c.code, c.says, out)
+		}
+	}
+	if entries, _ := os.ReadDir(notANode); len(entries) != 0 {
+		t.Errorf("token create wrote into a directory that is not a node's: %v", entries)
+	}
+	if out := run(t, nil, "version"); !strings.HasPrefix(out, "dds ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: %q", out)
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -32,7 +31,7 @@ func serveCmd() *ffcli.Command {
 the node key and an admin token in DIR/admin.token.`, fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
-				return fmt.Errorf("serve takes no arguments, got %q", args)
+				return usageErrorf("serve takes no arguments, got %q", args)
 			}
 			log := logger()
 			n, err := node.Open(ctx, cfg, node.Deps{Log: log})

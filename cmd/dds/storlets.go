@@ -51,7 +51,7 @@ func controllerCmd[R, M any](kind, short string, records func(*client.Client) cl
 		run := flags(fs)
 		return command(name, "dds "+kind+" "+usage, help, "", fs, func(ctx context.Context, args []string) error {
 			if len(args) != nargs {
-				return fmt.Errorf("usage: dds %s %s", kind, usage)
+				return usageErrorf("usage: dds %s %s", kind, usage)
 			}
 			v, err := run(ctx, c(), args)
 			if err != nil || v == nil {
@@ -80,51 +80,46 @@ func controllerCmd[R, M any](kind, short string, records func(*client.Client) cl
 			return records(c).Deploy(ctx, args[0], id, *params)
 		})(fs)
 	}
-	return &ffcli.Command{
-		Name: kind, ShortUsage: "dds " + kind + " <subcommand>", ShortHelp: short,
-		FlagSet: flag.NewFlagSet(kind, flag.ContinueOnError),
-		Exec:    func(context.Context, []string) error { return flag.ErrHelp },
-		Subcommands: []*ffcli.Command{
-			sub("list", "list", "list every "+kind, 0, func(*flag.FlagSet) call {
-				return func(ctx context.Context, c *client.Client, _ []string) (any, error) { return records(c).List(ctx) }
-			}),
-			sub("show", "show ID", "show one "+kind, 1, byID(func(ctx context.Context, c *client.Client, _ []string, id int64) (any, error) {
-				return records(c).Get(ctx, id)
-			})),
-			sub("create", "create [flags] NAME", "register a "+kind, 1, func(fs *flag.FlagSet) call {
-				newMeta := meta(fs)
-				return func(ctx context.Context, c *client.Client, args []string) (any, error) {
-					return records(c).Create(ctx, newMeta(args[0]))
+	return group(kind, "dds "+kind+" <subcommand>", short,
+		sub("list", "list", "list every "+kind, 0, func(*flag.FlagSet) call {
+			return func(ctx context.Context, c *client.Client, _ []string) (any, error) { return records(c).List(ctx) }
+		}),
+		sub("show", "show ID", "show one "+kind, 1, byID(func(ctx context.Context, c *client.Client, _ []string, id int64) (any, error) {
+			return records(c).Get(ctx, id)
+		})),
+		sub("create", "create [flags] NAME", "register a "+kind, 1, func(fs *flag.FlagSet) call {
+			newMeta := meta(fs)
+			return func(ctx context.Context, c *client.Client, args []string) (any, error) {
+				return records(c).Create(ctx, newMeta(args[0]))
+			}
+		}),
+		sub("upload", "upload ID FILE", "upload the "+kind+"'s data", 2, func(*flag.FlagSet) call {
+			return func(ctx context.Context, c *client.Client, args []string) (any, error) {
+				id, err := recordID(kind, args[0])
+				if err != nil {
+					return nil, err
 				}
-			}),
-			sub("upload", "upload ID FILE", "upload the "+kind+"'s data", 2, func(*flag.FlagSet) call {
-				return func(ctx context.Context, c *client.Client, args []string) (any, error) {
-					id, err := recordID(kind, args[0])
-					if err != nil {
-						return nil, err
-					}
-					f, err := os.Open(args[1])
-					if err != nil {
-						return nil, err
-					}
-					defer f.Close()
-					return records(c).Upload(ctx, id, f)
+				f, err := os.Open(args[1])
+				if err != nil {
+					return nil, err
 				}
-			}),
-			sub("delete", "delete ID", "delete a "+kind+" that is not deployed", 1, byID(func(ctx context.Context, c *client.Client, _ []string, id int64) (any, error) {
-				return nil, records(c).Delete(ctx, id)
-			})),
-			sub("deploy", "deploy [flags] ACCOUNT ID", "deploy to an account (a principal id)", 2, deployFlags),
-			sub("undeploy", "undeploy ACCOUNT ID", "undeploy from an account", 2, byID(func(ctx context.Context, c *client.Client, args []string, id int64) (any, error) {
-				return nil, records(c).Undeploy(ctx, args[0], id)
-			})),
-			sub("deployed", "deployed ACCOUNT", "list what is deployed to an account", 1, func(*flag.FlagSet) call {
-				return func(ctx context.Context, c *client.Client, args []string) (any, error) {
-					return records(c).Deployed(ctx, args[0])
-				}
-			}),
-		},
-	}
+				defer f.Close()
+				return records(c).Upload(ctx, id, f)
+			}
+		}),
+		sub("delete", "delete ID", "delete a "+kind+" that is not deployed", 1, byID(func(ctx context.Context, c *client.Client, _ []string, id int64) (any, error) {
+			return nil, records(c).Delete(ctx, id)
+		})),
+		sub("deploy", "deploy [flags] ACCOUNT ID", "deploy to an account (a principal id)", 2, deployFlags),
+		sub("undeploy", "undeploy ACCOUNT ID", "undeploy from an account", 2, byID(func(ctx context.Context, c *client.Client, args []string, id int64) (any, error) {
+			return nil, records(c).Undeploy(ctx, args[0], id)
+		})),
+		sub("deployed", "deployed ACCOUNT", "list what is deployed to an account", 1, func(*flag.FlagSet) call {
+			return func(ctx context.Context, c *client.Client, args []string) (any, error) {
+				return records(c).Deployed(ctx, args[0])
+			}
+		}),
+	)
 }
 
 func recordID(kind, s string) (int64, error) {

@@ -39,7 +39,5 @@ last line. Works while the node runs.`, fs,
 			fmt.Printf("account %s (%s, role %s)\n%s\n", p.ID, p.Name, p.Role, tok)
 			return nil
 		})
-	return &ffcli.Command{Name: "token", ShortUsage: "dds token create [flags]", ShortHelp: "manage accounts and tokens",
-		FlagSet: flag.NewFlagSet("token", flag.ContinueOnError), Subcommands: []*ffcli.Command{create},
-		Exec: func(context.Context, []string) error { return flag.ErrHelp }}
+	return group("token", "dds token create [flags]", "manage accounts and tokens", create)
 }

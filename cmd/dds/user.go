@@ -32,7 +32,7 @@ With the password, clients get tokens from /api/v1/auth/token with HTTP Basic
 auth. Works while the node runs.`, fs,
 		func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
-				return fmt.Errorf("user create takes no arguments, got %q", args)
+				return usageErrorf("user create takes no arguments, got %q", args)
 			}
 			if *name == "" {
 				return errors.New("--name is required")
@@ -69,9 +69,7 @@ auth. Works while the node runs.`, fs,
 			fmt.Printf("account %s (%s, role %s): password set\n", p.ID, p.Name, p.Role)
 			return nil
 		})
-	return &ffcli.Command{Name: "user", ShortUsage: "dds user create [flags]", ShortHelp: "manage accounts with passwords",
-		FlagSet: flag.NewFlagSet("user", flag.ContinueOnError), Subcommands: []*ffcli.Command{create},
-		Exec: func(context.Context, []string) error { return flag.ErrHelp }}
+	return group("user", "dds user create [flags]", "manage accounts with passwords", create)
 }
 
 // isSet tells whether a flag was given on the command line.

@@ -69,13 +69,16 @@ func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock, 
 	return auth.New(ctx, auth.Config{Secret: secret}, auth.Deps{DB: db, Clock: c, Signer: key})
 }
 
-// OpenAccounts opens the accounts of a data directory for a command that
-// manages them while the node may run (SQLite lets both write), creating the
-// directory and its node key if the node never started: the changes are
-// signed with the node's key, so the network takes them.
+// OpenAccounts opens the accounts of a node's data directory for a command
+// that manages them while the node may run (SQLite lets both write); the
+// changes are signed with the node's key, so the network takes them. A
+// directory where no node has started is refused: accounts made there would
+// belong to no node.
 func OpenAccounts(ctx context.Context, dataDir string) (a *auth.Service, closeFn func(), err error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, nil, err
+	for _, f := range []string{"node.key", "meta.db"} {
+		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
+			return nil, nil, fmt.Errorf("%s is not a node's data directory (no %s): start the node once with 'dds serve --data %s', or pass the --data of a node", dataDir, f, dataDir)
+		}
 	}
 	db, err := OpenDB(dataDir)
 	if err != nil {
