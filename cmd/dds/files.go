@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -143,7 +145,7 @@ func getCmd() *ffcli.Command {
 			}
 			body, size, err := c().Open(ctx, args[0], nil)
 			if err != nil {
-				return err
+				return explainUnpaid(ctx, c(), args[0], err)
 			}
 			defer body.Close()
 			var w io.Writer = os.Stdout
@@ -169,6 +171,21 @@ func getCmd() *ffcli.Command {
 			_, err = io.Copy(w, body)
 			return err
 		})
+}
+
+// explainUnpaid turns a 402 (a file not paid yet) into what to do about it;
+// any other error is returned as it is.
+func explainUnpaid(ctx context.Context, c *client.Client, id string, err error) error {
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusPaymentRequired {
+		return err
+	}
+	f, ierr := c.Info(ctx, id)
+	if ierr != nil || f.Quote == nil {
+		return fmt.Errorf("file %s is not paid yet: see 'dds info %s'", id, id)
+	}
+	return fmt.Errorf("file %s is pending: %s of %s tokens paid; pay the rest with 'dds pay %s --amount X' (payment token) before %s",
+		id, f.Quote.Paid, f.Quote.Price, id, f.Quote.ExpiresAt.Format(time.RFC3339))
 }
 
 func infoCmd() *ffcli.Command {

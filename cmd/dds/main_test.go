@@ -115,6 +115,13 @@ func TestServeAndClientCommands(t *testing.T) {
 	if id == nil || price == nil || !strings.Contains(out, "pending") {
 		t.Fatalf("put:\n%s", out)
 	}
+	// Reading a pending file says what to do, in one line.
+	cmd := exec.Command(bin, "get", id[1])
+	cmd.Env = append(os.Environ(), env...)
+	if msg, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(msg), "is pending") ||
+		!strings.Contains(string(msg), "dds pay "+id[1]) || strings.Count(string(msg), "\n") > 1 {
+		t.Fatalf("get of a pending file: %v\n%s", err, msg)
+	}
 	run(t, []string{"DDS_NODE=" + url, "DDS_TOKEN=" + payer}, "pay", id[1], "--amount", price[1])
 	if out := run(t, env, "info", id[1]); !strings.Contains(out, "stored") {
 		t.Fatalf("info:\n%s", out)
@@ -133,7 +140,7 @@ func TestServeAndClientCommands(t *testing.T) {
 		t.Fatalf("statement:\n%s", out)
 	}
 	// A client error is a clear message and a non-zero exit.
-	cmd := exec.Command(bin, "info", "no-such-file")
+	cmd = exec.Command(bin, "info", "no-such-file")
 	cmd.Env = append(os.Environ(), env...)
 	msg, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "404") {
