@@ -40,7 +40,7 @@ Every flag has an environment variable twin: DDS_<FLAG>, upper case, '-' as '_'.
 			serveCmd(), devnetCmd(), tokenCmd(), userCmd(),
 			putCmd(), getCmd(), infoCmd(), payCmd(), extendCmd(), statementCmd(),
 			storletCmd(), dependencyCmd(),
-			versionCmd(),
+			versionCmd(), completionCmd(func() *ffcli.Command { return root }),
 		},
 		FlagSet: flag.NewFlagSet("dds", flag.ContinueOnError),
 		Exec: func(_ context.Context, args []string) error {

@@ -165,7 +165,8 @@ func TestMistakesExitNonZero(t *testing.T) {
 	}{
 		{[]string{}, 2, "USAGE"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"completion"}, 2, "unknown command"},
+		{[]string{"completion"}, 2, "one shell"},
+		{[]string{"completion", "tcsh"}, 2, "unknown shell"},
 		{[]string{"token"}, 2, "needs a subcommand"},
 		{[]string{"storlet", "frob"}, 2, "unknown command"},
 		{[]string{"serve", "--bogus"}, 2, "not defined"},
@@ -187,5 +188,25 @@ func TestMistakesExitNonZero(t *testing.T) {
 	}
 	if out := run(t, nil, "version"); !strings.HasPrefix(out, "dds ") || !strings.Contains(out, "go1.") {
 		t.Errorf("version: %q", out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	out := run(t, nil, "completion", "bash")
+	for _, want := range []string{"complete -F _dds dds", `"token create"`, "--price-per-gib-month", "storlet"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bash completion lacks %q", want)
+		}
+	}
+	if _, err := exec.LookPath("bash"); err == nil {
+		script := filepath.Join(t.TempDir(), "c.bash")
+		os.WriteFile(script, []byte(out+"\nCOMP_WORDS=(dds tok); COMP_CWORD=1; _dds; echo ${COMPREPLY[@]}\n"), 0o600)
+		got, err := exec.Command("bash", script).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(got)) != "token" {
+			t.Errorf("bash completes 'dds tok' to %q (%v)", got, err)
+		}
+	}
+	if out := run(t, nil, "completion", "fish"); !strings.Contains(out, "complete -c dds") {
+		t.Errorf("fish completion:\n%s", out)
 	}
 }
