@@ -179,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.Ledger, err = ledger.Open(ctx, n.DB, cfg.Clock, schedule, cfg.QuoteTTL); err != nil {
 		return nil, err
 	}
-	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: cfg.Clock, Log: n.log}); err != nil {
+	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{Node: n.Key.ID(), DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: cfg.Clock, Log: n.log}); err != nil {
 		return nil, err
 	}
 	// Listen now, so that peers learn a URL that answers.
@@ -215,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if n.Billing, err = billing.New(ctx, billing.DefaultConfig(), billing.Deps{Ledger: n.Ledger, Auth: n.Auth, Files: n.Files,
-		Orders: n.Provider, Log: n.log}); err != nil {
+		Orders: n.Provider, Remote: n.Net, Log: n.log}); err != nil {
 		return nil, err
 	}
 	if n.Deals, err = n.openDeals(ctx); err != nil {

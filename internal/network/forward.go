@@ -1,0 +1,216 @@
+package network
+
+// Any node answers for any file. A node that holds no copy finds the file's
+// record by asking live members in the file's rendezvous order, and forwards
+// the request over the signed node-to-node API to a node that can answer it
+// (a holder for a read, the housekeeper for a change, the quote's issuer for
+// a payment), acting as the same principal: the caller's token is checked
+// where the request arrives, and the forwarded request names the principal
+// in its signed URI (/internal/v1/as/{principal}/...). The answer is relayed
+// verbatim and streamed, never buffered.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/files"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Found is a record as a member answers it.
+type Found struct {
+	Record files.File `json:"record"`
+	Quote  bool       `json:"quote"` // the member has an open quote for the file
+}
+
+// serveRecord answers a member looking for a file (GET /internal/v1/records/{id}).
+func (n *Network) serveRecord(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	f, err := n.files.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return apierr.NotFound("this node has no record of file %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	found := Found{Record: f, Quote: n.hasQuote(r.Context(), id)}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(found)
+}
+
+func (n *Network) hasQuote(ctx context.Context, fileID string) bool {
+	q, err := n.ledger.OpenQuote(ctx, fileID)
+	return err == nil && q.Expires.After(n.clock.Now())
+}
+
+// Locate finds a file's record on another live member, asked in the file's
+// rendezvous order; with quote, it prefers the member that has an open
+// quote for the file. It returns the record and the member that answered,
+// or store.ErrNotFound.
+func (n *Network) Locate(ctx context.Context, id string, quote bool) (files.File, string, error) {
+	var first *Found
+	var from string
+	for _, m := range n.Peers(id) {
+		var f Found
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := n.call(cctx, m, http.MethodGet, Prefix+"records/"+url.PathEscape(id), nil, &f)
+		cancel()
+		if err != nil || f.Record.ID != id {
+			continue
+		}
+		if !quote || f.Quote {
+			return f.Record, m.ID, nil
+		}
+		if first == nil {
+			first, from = &f, m.ID
+		}
+	}
+	if first != nil {
+		return first.Record, from, nil
+	}
+	return files.File{}, "", store.ErrNotFound
+}
+
+// PaymentNode names the node a payment for a file is to be made on: the
+// one with an open quote for it; "" for this node (it has the quote, or has
+// the file and nobody has a quote, or nobody knows the file).
+func (n *Network) PaymentNode(ctx context.Context, fileID string) (string, error) {
+	if n.hasQuote(ctx, fileID) {
+		return "", nil
+	}
+	_, errLocal := n.files.Get(ctx, fileID)
+	f, node, err := n.Locate(ctx, fileID, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if errLocal == nil && !n.remoteQuote(ctx, node, f.ID) {
+		return "", nil
+	}
+	return node, nil
+}
+
+// remoteQuote asks a member whether it has an open quote for a file.
+func (n *Network) remoteQuote(ctx context.Context, node, id string) bool {
+	m, ok := n.live(node)
+	if !ok {
+		return false
+	}
+	var f Found
+	return n.call(ctx, m, http.MethodGet, Prefix+"records/"+url.PathEscape(id), nil, &f) == nil && f.Quote
+}
+
+type forwardedKey struct{}
+
+// Forwarded returns the principal a forwarded request acts as.
+func (n *Network) Forwarded(r *http.Request) (string, bool) {
+	p, ok := r.Context().Value(forwardedKey{}).(string)
+	return p, ok
+}
+
+// serveAs serves a request forwarded by a member on behalf of a principal:
+// the face behind the path answers it as that principal.
+func (n *Network) serveAs(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	principal, rest := r.PathValue("principal"), "/"+r.PathValue("rest")
+	if principal == "" {
+		return apierr.BadRequest("bad_principal", "a forwarded request names the principal it acts as")
+	}
+	if !strings.HasPrefix(rest, "/files/") && rest != "/payments" {
+		return apierr.NotFound("%s cannot be forwarded", rest)
+	}
+	r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, principal))
+	r2.URL.Path, r2.URL.RawPath = rest, ""
+	r2.RequestURI = r2.URL.RequestURI()
+	_, pattern := mux.Handler(r2)
+	if pattern == "" || strings.HasPrefix(pattern, Prefix) || strings.Contains(pattern, " "+Prefix) {
+		return apierr.NotFound("%s cannot be forwarded", rest)
+	}
+	mux.ServeHTTP(w, r2)
+	return nil
+}
+
+// passed are the request headers a forwarded request carries.
+var passed = []string{"Range", "If-Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since",
+	"Content-Type", "Accept", "Idempotency-Key"}
+
+// hopByHop are the answer headers that belong to one connection.
+var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Content-Length": true,
+	"Proxy-Connection": true, "Trailer": true, "Upgrade": true}
+
+func (n *Network) forwardRequest(ctx context.Context, node, principal string, r *http.Request, body []byte) (*http.Response, error) {
+	m, ok := n.live(node)
+	if !ok || m.Self {
+		return nil, apierr.New(http.StatusServiceUnavailable, "node_unavailable", "node %s, which answers for this, is not reachable; retry later", node)
+	}
+	path := Prefix + "as/" + url.PathEscape(principal) + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	req, err := n.NewSigned(ctx, m, r.Method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range passed {
+		if v := r.Header.Values(h); len(v) > 0 {
+			req.Header[h] = v
+		}
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return nil, apierr.New(http.StatusBadGateway, "node_unreachable", "node %s, which answers for this, did not answer: %v", node, err)
+	}
+	n.touch(m.ID)
+	return resp, nil
+}
+
+// Forward sends a request to node acting as principal (body: the request's
+// body, read already) and relays the answer to w: status, headers and body,
+// streamed. An error means nothing was written yet.
+func (n *Network) Forward(w http.ResponseWriter, r *http.Request, node, principal string, body []byte) error {
+	resp, err := n.forwardRequest(r.Context(), node, principal, r, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		if !hopByHop[k] {
+			w.Header()[k] = v
+		}
+	}
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method != http.MethodHead {
+		io.Copy(w, resp.Body)
+	}
+	return nil
+}
+
+// Open reads a file's whole content from a holder, acting as principal (for
+// storlets that run on the node the reader asked).
+func (n *Network) Open(ctx context.Context, node, principal, fileID string) (io.ReadCloser, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/files/"+url.PathEscape(fileID), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.forwardRequest(ctx, node, principal, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, apierr.New(http.StatusBadGateway, "node_refused", "node %s answered %s for file %s", node, resp.Status, fileID)
+	}
+	return resp.Body, nil
+}
