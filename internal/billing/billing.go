@@ -36,19 +36,17 @@ type Ledger interface {
 	Statement(ctx context.Context, from, to time.Time) (ledger.Statement, error)
 }
 
-// Auth tells who calls: by token, or by id for a request another node
-// forwarded after checking the token.
+// Auth tells who calls.
 type Auth interface {
 	Bearer(r *http.Request) (auth.Principal, error)
-	Principal(ctx context.Context, idOrName string) (auth.Principal, error)
 }
 
 // Remote is the network: a payment for a quote another node issued is
 // forwarded to that node, as the same principal, and its answer relayed.
 type Remote interface {
 	PaymentNode(ctx context.Context, fileID string) (string, error) // "": this node
-	Forward(w http.ResponseWriter, r *http.Request, node, principal string, body []byte) error
-	Forwarded(r *http.Request) (principal string, ok bool)
+	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
+	Forwarded(r *http.Request) (p auth.Principal, ok bool)
 }
 
 // Files tells whether a file id names a file.
@@ -120,20 +118,14 @@ func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles
 }
 
 // caller is the principal a request acts as: the bearer of its token, or
-// the one a peer forwarded it for (admins are per node: never forwarded).
+// the one a peer checked the token of and forwarded the request for.
 func (s *Service) caller(r *http.Request) (auth.Principal, error) {
-	if s.remote == nil {
-		return s.auth.Bearer(r)
+	if s.remote != nil {
+		if p, ok := s.remote.Forwarded(r); ok {
+			return p, nil
+		}
 	}
-	id, ok := s.remote.Forwarded(r)
-	if !ok {
-		return s.auth.Bearer(r)
-	}
-	p, err := s.auth.Principal(r.Context(), id)
-	if err != nil || p.ID != id || p.IsAdmin() {
-		return auth.Principal{}, apierr.Forbidden("principal %q is not known here", id)
-	}
-	return p, nil
+	return s.auth.Bearer(r)
 }
 
 func paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
@@ -203,7 +195,7 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 			}
 			if node != "" {
 				p, _ := auth.From(r.Context())
-				return s.remote.Forward(w, r, node, p.ID, body)
+				return s.remote.Forward(w, r, node, p, body)
 			}
 		}
 	}

@@ -82,11 +82,9 @@ type Blobs interface {
 	Open(hash string) (*os.File, error)
 }
 
-// Auth tells who calls: by token, or by id for a request another node
-// forwarded after checking the token.
+// Auth tells who calls.
 type Auth interface {
 	Bearer(r *http.Request) (auth.Principal, error)
-	Principal(ctx context.Context, idOrName string) (auth.Principal, error)
 }
 
 // Confirmer gets a price confirmed by peers before it is quoted. It returns
@@ -108,9 +106,9 @@ type Replicas interface {
 	Readers(f files.File) []string // other live nodes that keep a copy, in the order to read from
 	// Forward has node answer r as principal and relays its answer; an
 	// error means nothing was written.
-	Forward(w http.ResponseWriter, r *http.Request, node, principal string, body []byte) error
-	Open(ctx context.Context, node, principal, fileID string) (io.ReadCloser, error) // the whole content, from node
-	Forwarded(r *http.Request) (principal string, ok bool)                           // r came from another node, acting as principal
+	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
+	Open(ctx context.Context, node string, p auth.Principal, fileID string) (io.ReadCloser, error) // the whole content, from node
+	Forwarded(r *http.Request) (p auth.Principal, ok bool)                                         // r came from another node, acting as p
 }
 
 // Deps are the face's dependencies.
@@ -176,20 +174,14 @@ func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 }
 
 // caller is the principal a request acts as: the bearer of its token, or
-// the one a peer forwarded it for (admins are per node: never forwarded).
+// the one a peer checked the token of and forwarded the request for.
 func (s *Service) caller(r *http.Request) (auth.Principal, error) {
-	if s.replicas == nil {
-		return s.auth.Bearer(r)
+	if s.replicas != nil {
+		if p, ok := s.replicas.Forwarded(r); ok {
+			return p, nil
+		}
 	}
-	id, ok := s.replicas.Forwarded(r)
-	if !ok {
-		return s.auth.Bearer(r)
-	}
-	p, err := s.auth.Principal(r.Context(), id)
-	if err != nil || p.ID != id || p.IsAdmin() {
-		return auth.Principal{}, apierr.Forbidden("principal %q is not known here", id)
-	}
-	return p, nil
+	return s.auth.Bearer(r)
 }
 
 func (s *Service) forwarded(r *http.Request) bool {
@@ -519,11 +511,11 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if err != nil {
 			return err
 		}
-		return s.replicas.Forward(w, r, s.keeper(rec, node), p.ID, body)
+		return s.replicas.Forward(w, r, s.keeper(rec, node), p, body)
 	}
 	if f.State == files.StateStored && s.replicas != nil && !s.forwarded(r) && !p.IsAdmin() {
 		if k := s.replicas.Keeper(f); k != "" && k != s.replicas.ID() {
-			return s.replicas.Forward(w, r, k, p.ID, body)
+			return s.replicas.Forward(w, r, k, p, body)
 		}
 	}
 	now := s.clock.Now()
@@ -681,7 +673,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, p auth.Principal
 		targets = []string{node} // unpaid: the node that took the upload answers
 	}
 	if s.filter != nil && r.Method == http.MethodGet {
-		content := &lazyReader{open: func() (io.ReadCloser, error) { return s.replicas.Open(r.Context(), targets[0], p.ID, f.ID) }}
+		content := &lazyReader{open: func() (io.ReadCloser, error) { return s.replicas.Open(r.Context(), targets[0], p, f.ID) }}
 		defer content.Close()
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
@@ -698,7 +690,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, p auth.Principal
 func (s *Service) forward(w http.ResponseWriter, r *http.Request, p auth.Principal, nodes []string, body []byte) error {
 	var err error
 	for _, node := range slices.Compact(nodes) {
-		if err = s.replicas.Forward(w, r, node, p.ID, body); err == nil {
+		if err = s.replicas.Forward(w, r, node, p, body); err == nil {
 			return nil
 		}
 		s.log.Warn("cannot forward a request", "path", r.URL.Path, "node", node, "err", err)

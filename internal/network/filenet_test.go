@@ -195,6 +195,9 @@ func TestTheNetworkOwnsTheFile(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("node 0 shown gone after %v", time.Since(stopped).Round(time.Millisecond))
+	for _, nd := range nw.Nodes[1:] {
+		waitGone(t, nd, id0)
+	}
 	nw.Replicate(t)
 	if hs := holders(nw, f.ID); len(hs) != 2 {
 		t.Fatalf("repaired before the repair delay: %v", hs)

@@ -6,7 +6,10 @@ package network
 // (a holder for a read, the housekeeper for a change, the quote's issuer for
 // a payment), acting as the same principal: the caller's token is checked
 // where the request arrives, and the forwarded request names the principal
-// in its signed URI (/internal/v1/as/{principal}/...). The answer is relayed
+// and its role in its signed URI (/internal/v1/as/{principal}/{role}/...):
+// the member vouches for it, as it does for the account events it relays,
+// so a principal created a moment ago elsewhere is served at once. Admins
+// are per node and never forwarded. The answer is relayed
 // verbatim and streamed, never buffered.
 
 import (
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -80,24 +84,34 @@ func (n *Network) Locate(ctx context.Context, id string, quote bool) (files.File
 }
 
 // PaymentNode names the node a payment for a file is to be made on: the
-// one with an open quote for it; "" for this node (it has the quote, or has
-// the file and nobody has a quote, or nobody knows the file).
+// one with an open quote for it, else the file's housekeeper (so that a
+// payment repeated with its Idempotency-Key through any node meets the first
+// one); "" for this node.
 func (n *Network) PaymentNode(ctx context.Context, fileID string) (string, error) {
 	if n.hasQuote(ctx, fileID) {
 		return "", nil
 	}
-	_, errLocal := n.files.Get(ctx, fileID)
-	f, node, err := n.Locate(ctx, fileID, true)
+	rec, node, err := n.Locate(ctx, fileID, true)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if errLocal == nil && !n.remoteQuote(ctx, node, f.ID) {
-		return "", nil
+	if n.remoteQuote(ctx, node, fileID) {
+		return node, nil
 	}
-	return node, nil
+	if local, err := n.files.Get(ctx, fileID); err == nil {
+		rec = files.Merge(local, rec)
+	}
+	switch k := n.Keeper(rec); k {
+	case n.ID():
+		return "", nil
+	case "":
+		return node, nil
+	default:
+		return k, nil
+	}
 }
 
 // remoteQuote asks a member whether it has an open quote for a file.
@@ -113,8 +127,8 @@ func (n *Network) remoteQuote(ctx context.Context, node, id string) bool {
 type forwardedKey struct{}
 
 // Forwarded returns the principal a forwarded request acts as.
-func (n *Network) Forwarded(r *http.Request) (string, bool) {
-	p, ok := r.Context().Value(forwardedKey{}).(string)
+func (n *Network) Forwarded(r *http.Request) (auth.Principal, bool) {
+	p, ok := r.Context().Value(forwardedKey{}).(auth.Principal)
 	return p, ok
 }
 
@@ -122,13 +136,14 @@ func (n *Network) Forwarded(r *http.Request) (string, bool) {
 // the face behind the path answers it as that principal.
 func (n *Network) serveAs(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
 	principal, rest := r.PathValue("principal"), "/"+r.PathValue("rest")
-	if principal == "" {
-		return apierr.BadRequest("bad_principal", "a forwarded request names the principal it acts as")
+	role, err := auth.ParseRole(r.PathValue("role"))
+	if principal == "" || err != nil || role == auth.RoleAdmin {
+		return apierr.BadRequest("bad_principal", "a forwarded request names the principal it acts as and its role, user or payment")
 	}
 	if !strings.HasPrefix(rest, "/files/") && rest != "/payments" {
 		return apierr.NotFound("%s cannot be forwarded", rest)
 	}
-	r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, principal))
+	r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, auth.Principal{ID: principal, Name: principal, Role: role}))
 	r2.URL.Path, r2.URL.RawPath = rest, ""
 	r2.RequestURI = r2.URL.RequestURI()
 	_, pattern := mux.Handler(r2)
@@ -147,12 +162,15 @@ var passed = []string{"Range", "If-Range", "If-None-Match", "If-Match", "If-Modi
 var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Content-Length": true,
 	"Proxy-Connection": true, "Trailer": true, "Upgrade": true}
 
-func (n *Network) forwardRequest(ctx context.Context, node, principal string, r *http.Request, body []byte) (*http.Response, error) {
+func (n *Network) forwardRequest(ctx context.Context, node string, p auth.Principal, r *http.Request, body []byte) (*http.Response, error) {
 	m, ok := n.live(node)
 	if !ok || m.Self {
 		return nil, apierr.New(http.StatusServiceUnavailable, "node_unavailable", "node %s, which answers for this, is not reachable; retry later", node)
 	}
-	path := Prefix + "as/" + url.PathEscape(principal) + r.URL.EscapedPath()
+	if p.IsAdmin() {
+		return nil, apierr.Forbidden("an admin token opens only its own node")
+	}
+	path := Prefix + "as/" + url.PathEscape(p.ID) + "/" + url.PathEscape(string(p.Role)) + r.URL.EscapedPath()
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
 	}
@@ -176,8 +194,8 @@ func (n *Network) forwardRequest(ctx context.Context, node, principal string, r 
 // Forward sends a request to node acting as principal (body: the request's
 // body, read already) and relays the answer to w: status, headers and body,
 // streamed. An error means nothing was written yet.
-func (n *Network) Forward(w http.ResponseWriter, r *http.Request, node, principal string, body []byte) error {
-	resp, err := n.forwardRequest(r.Context(), node, principal, r, body)
+func (n *Network) Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error {
+	resp, err := n.forwardRequest(r.Context(), node, p, r, body)
 	if err != nil {
 		return err
 	}
@@ -199,12 +217,12 @@ func (n *Network) Forward(w http.ResponseWriter, r *http.Request, node, principa
 
 // Open reads a file's whole content from a holder, acting as principal (for
 // storlets that run on the node the reader asked).
-func (n *Network) Open(ctx context.Context, node, principal, fileID string) (io.ReadCloser, error) {
+func (n *Network) Open(ctx context.Context, node string, p auth.Principal, fileID string) (io.ReadCloser, error) {
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/files/"+url.PathEscape(fileID), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := n.forwardRequest(ctx, node, principal, r, nil)
+	resp, err := n.forwardRequest(ctx, node, p, r, nil)
 	if err != nil {
 		return nil, err
 	}

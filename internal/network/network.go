@@ -136,7 +136,7 @@ func (n *Network) Routes(mux *http.ServeMux) {
 	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
 	n.handle(mux, "POST "+Prefix+"records", n.wrap(n.accept))
 	n.handle(mux, "GET "+Prefix+"records/{id}", n.wrap(n.serveRecord))
-	n.handle(mux, Prefix+"as/{principal}/{rest...}", n.wrap(func(w http.ResponseWriter, r *http.Request) error { return n.serveAs(mux, w, r) }))
+	n.handle(mux, Prefix+"as/{principal}/{role}/{rest...}", n.wrap(func(w http.ResponseWriter, r *http.Request) error { return n.serveAs(mux, w, r) }))
 	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
 	if n.accounts != nil {
 		n.handle(mux, "POST "+accountsPath, n.wrap(n.serveAccounts))
