@@ -684,6 +684,10 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 				n++
 			}
 		}
+		// Records kept without a copy end with their term too.
+		if _, err := tx.Exec(`UPDATE files SET state=? WHERE state=? AND expires_at<=?`, StateExpired, StateReleased, store.Time(r.clock.Now())); err != nil {
+			return err
+		}
 		rows, err := tx.Query(`SELECT `+fileCols+` FROM files WHERE state=? AND expires_at<=?`, StateStored, store.Time(r.clock.Now()))
 		if err != nil {
 			return err

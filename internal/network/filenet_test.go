@@ -243,3 +243,116 @@ func copyState(t *testing.T, f *client.File, node string) string {
 	}
 	return ""
 }
+
+func TestLostHolderShareIsCut(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 4)
+	content := make([]byte, 1<<20)
+	rand.Read(content)
+	f := upload(t, nw.Nodes[0], content)
+	pay(t, nw.Nodes[0], f)
+	nw.Replicate(t)
+	lost := -1
+	for i := range holders(nw, f.ID) {
+		if i != 0 {
+			lost = i
+		}
+	}
+	if lost < 0 {
+		t.Fatal("no holder besides node 0")
+	}
+	lostID := nw.Nodes[lost].Key.ID()
+	nw.Nodes[lost].Stop(t)
+	for _, nd := range nw.Nodes {
+		if nd.Node != nil {
+			waitGone(t, nd, lostID)
+		}
+	}
+	nw.Clock.Advance(11 * time.Minute)
+	nw.Replicate(t)
+	// It comes back and learns its copy went to another node: it drops the
+	// copy, and its share is cut where the newcomer's starts.
+	nw.Nodes[lost].Restart(t)
+	nw.WaitMembers(t, 4)
+	nw.Replicate(t)
+	nw.Replicate(t)
+	hs := holders(nw, f.ID)
+	if _, ok := hs[lost]; ok || len(hs) != 3 {
+		t.Fatalf("holders %v after the lost holder came back", hs)
+	}
+	if n, _, _ := nw.Nodes[lost].Blobs.Usage(ctx); n != 0 {
+		t.Fatalf("the lost holder keeps %d blobs", n)
+	}
+	price, _ := money.Parse(f.Quote.Price)
+	if got := sumStatements(t, nw, "20261101", "20261130"); got != price {
+		t.Fatalf("statements sum to %s, paid %s", got, price)
+	}
+	st, _ := nw.Nodes[lost].Admin().Statement(ctx, "20261101", "20261130")
+	earned, _ := money.Parse(st.AmountExact)
+	if earned <= 0 || earned >= price/3 {
+		t.Fatalf("the lost holder earned %s of a share of %s", earned, price/3)
+	}
+}
+
+func TestRecordAPIRefusesBadInput(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 2)
+	a, b := nw.Nodes[0], nw.Nodes[1]
+	bm, _ := a.Net.Member(b.Key.ID())
+	send := func(method, path string, body []byte) (int, string) {
+		t.Helper()
+		req, err := a.Net.NewSigned(ctx, bm, method, path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", network.Prefix + "records", "not json", 400, "bad_record"},
+		{"POST", network.Prefix + "records", `{"record":{"id":"x"}}`, 400, "bad_record"},
+		{"GET", network.Prefix + "records/nope", "", 404, ""},
+		{"GET", network.Prefix + "as/p/admin/files/x", "", 400, "bad_principal"},
+		{"GET", network.Prefix + "as/p/root/files/x", "", 400, "bad_principal"},
+		{"GET", network.Prefix + "as/p/user/network", "", 404, ""},
+		{"GET", network.Prefix + "as/p/user/internal/v1/hello", "", 404, ""},
+		{"GET", network.Prefix + "as/p/user/files/nope", "", 404, ""},
+	} {
+		var body []byte
+		if c.body != "" {
+			body = []byte(c.body)
+		}
+		status, raw := send(c.method, c.path, body)
+		if status != c.status || !strings.Contains(raw, c.code) {
+			t.Errorf("%s %s %q: %d %s", c.method, c.path, c.body, status, raw)
+		}
+	}
+	// Unsigned, and replayed, requests are refused.
+	req, _ := http.NewRequest("GET", b.URL()+network.Prefix+"as/p/user/files/x", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unsigned forward: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	signed, _ := a.Net.NewSigned(ctx, bm, "GET", network.Prefix+"records/x", nil)
+	again := signed.Clone(ctx)
+	for i, r := range []*http.Request{signed, again} {
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := []int{404, 409}[i]; resp.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+}

@@ -78,11 +78,12 @@ func (n *Network) live(id string) (Member, bool) {
 }
 
 // Keeper returns the id of a file's housekeeper: the first of its live
-// holders (not lost) in the file's rendezvous order; "" when none is live.
+// holders that keep a copy, in the file's rendezvous order; "" when none is
+// live. (A holder still pulling its copy does not keep house.)
 func (n *Network) Keeper(f files.File) string {
 	var live []Member
 	for _, h := range f.Holders {
-		if h.State == files.HolderLost {
+		if h.State != files.HolderStored {
 			continue
 		}
 		if m, ok := n.live(h.Node); ok {
