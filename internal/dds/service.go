@@ -511,11 +511,13 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if err != nil {
 			return err
 		}
-		return s.replicas.Forward(w, r, s.keeper(rec, node), p, body)
+		// Should the housekeeper not answer (membership has yet to see it
+		// gone), the next holder carries the change.
+		return s.forward(w, r, p, append([]string{s.keeper(rec, node)}, s.replicas.Readers(rec)...), body)
 	}
 	if f.State == files.StateStored && s.replicas != nil && !s.forwarded(r) && !p.IsAdmin() {
 		if k := s.replicas.Keeper(f); k != "" && k != s.replicas.ID() {
-			return s.replicas.Forward(w, r, k, p, body)
+			return s.forward(w, r, p, append([]string{k}, s.replicas.Readers(f)...), body)
 		}
 	}
 	now := s.clock.Now()

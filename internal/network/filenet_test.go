@@ -112,6 +112,7 @@ func TestTheNetworkOwnsTheFile(t *testing.T) {
 			t.Fatalf("node %d: download: %v", i, err)
 		}
 		resp := rawGet(t, c, f.ID, http.Header{"Range": {"bytes=100-199"}})
+		var err error
 		part, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, content[100:200]) ||
@@ -119,6 +120,11 @@ func TestTheNetworkOwnsTheFile(t *testing.T) {
 			resp.Header.Get("ETag") != `"`+f.ContentHash+`"` || !strings.Contains(resp.Header.Get("Content-Disposition"), "data.bin") {
 			t.Fatalf("node %d: range read: %d %q %v", i, resp.StatusCode, resp.Header, bytes.Equal(part, content[100:200]))
 		}
+		head, _ := c.NewRequest(ctx, http.MethodHead, "/files/"+f.ID, nil)
+		if resp, err = c.HTTP.Do(head); err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(len(content)) {
+			t.Fatalf("node %d: HEAD: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
 		resp = rawGet(t, c, f.ID, http.Header{"If-None-Match": {`"` + f.ContentHash + `"`}})
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotModified {
