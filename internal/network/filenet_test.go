@@ -159,6 +159,7 @@ func TestTheNetworkOwnsTheFile(t *testing.T) {
 		t.Fatalf("repeated payment through node 4: %+v %v", p2, err)
 	}
 	nw.Replicate(t)
+	nw.Replicate(t) // settled: nothing left to push
 	want := testnet.Start.Add(30 * 24 * time.Hour)
 	for i := range holders(nw, f.ID) {
 		rec, err := nw.Nodes[i].Files.Get(ctx, f.ID)

@@ -14,6 +14,8 @@ package network
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +63,14 @@ var migrations = []string{
 		SELECT file_id,node_id,ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY node_id),state,updated_at,updated_at,updated_at FROM copies;
 	DROP TABLE replicas;
 	DROP TABLE copies;`,
+	// Which version of each record a node is known to have: pushes stop
+	// once every holder has the newest.
+	`CREATE TABLE record_acks (
+		file_id TEXT NOT NULL,
+		node_id TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		PRIMARY KEY (file_id, node_id)
+	);`,
 }
 
 // kick asks the background loop for a pass soon (after a payment).
@@ -126,14 +136,55 @@ func (n *Network) Sync(ctx context.Context) error {
 	}
 	var errs []error
 	for _, f := range held {
-		if n.Keeper(f) != n.ID() {
-			continue
+		var err error
+		switch k := n.Keeper(f); k {
+		case n.ID():
+			err = n.keepHouse(ctx, f)
+		default:
+			// A change made here (a payment for a quote this node issued)
+			// goes to the housekeeper, which carries it to the others.
+			if m, ok := n.live(k); ok {
+				_, err = n.pushIfBehind(ctx, m, f)
+			}
 		}
-		if err := n.keepHouse(ctx, f); err != nil {
+		if err != nil {
 			errs = append(errs, fmt.Errorf("file %s: %w", f.ID, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// version names a version of a record (this node's state left out).
+func version(f files.File) string {
+	f.State = ""
+	b, _ := json.Marshal(f)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// pushIfBehind pushes a record to a member unless it is known to have this
+// version, and merges its answer; it returns the merged record.
+func (n *Network) pushIfBehind(ctx context.Context, m Member, f files.File) (files.File, error) {
+	d := version(f)
+	var acked string
+	err := n.db.QueryRowContext(ctx, `SELECT digest FROM record_acks WHERE file_id=? AND node_id=?`, f.ID, m.ID).Scan(&acked)
+	if err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return f, err
+	}
+	if acked == d {
+		return f, nil
+	}
+	got, err := n.push(ctx, m, f)
+	if err != nil {
+		return f, err
+	}
+	if f, err = n.files.Update(ctx, got); err != nil {
+		return f, err
+	}
+	if d = version(f); version(got) == d {
+		err = n.ack(ctx, f.ID, m.ID, d)
+	}
+	return f, err
 }
 
 func (n *Network) keepHouse(ctx context.Context, f files.File) error {
@@ -187,13 +238,8 @@ func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 		if !ok || m.Self {
 			continue
 		}
-		got, err := n.push(ctx, m, f)
-		if err != nil {
+		if f, err = n.pushIfBehind(ctx, m, f); err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if f, err = n.files.Update(ctx, got); err != nil {
-			return err
 		}
 	}
 	return errors.Join(errs...)
@@ -225,6 +271,7 @@ func (n *Network) push(ctx context.Context, m Member, f files.File) (files.File,
 	if got.ID != f.ID {
 		return files.File{}, fmt.Errorf("%s answered the record of %q for %q", m.ID, got.ID, f.ID)
 	}
+	n.log.Debug("record pushed", "file", f.ID, "to", m.ID, "expires", f.Expires)
 	return got, nil
 }
 
@@ -273,8 +320,21 @@ func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
 		}
 		n.log.Info("holding a copy", "file", rec.ID, "from", sender(ctx), "size", rec.Size, "expires", rec.Expires)
 	}
+	if v := version(merged); v == version(rec) {
+		// The sender has what this node has: nothing to push back.
+		if err := n.ack(ctx, rec.ID, sender(ctx), v); err != nil {
+			return err
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(merged)
+}
+
+// ack remembers that a member has a version of a record.
+func (n *Network) ack(ctx context.Context, fileID, node, version string) error {
+	_, err := n.db.ExecContext(ctx, `INSERT INTO record_acks(file_id,node_id,digest) VALUES(?,?,?)
+		ON CONFLICT(file_id,node_id) DO UPDATE SET digest=excluded.digest`, fileID, node, version)
+	return err
 }
 
 // Copy is one copy of a file as file info shows it.
