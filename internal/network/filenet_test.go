@@ -333,6 +333,8 @@ func TestRecordAPIRefusesBadInput(t *testing.T) {
 		{"GET", network.Prefix + "as/p/user/network", "", 404, ""},
 		{"GET", network.Prefix + "as/p/user/internal/v1/hello", "", 404, ""},
 		{"GET", network.Prefix + "as/p/user/files/nope", "", 404, ""},
+		{"POST", network.Prefix + "as/p/user/files/x", "{}", 404, ""},
+		{"GET", network.Prefix + "as/p/payment/payments", "", 404, ""},
 	} {
 		var body []byte
 		if c.body != "" {

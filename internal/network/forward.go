@@ -56,9 +56,10 @@ func (n *Network) hasQuote(ctx context.Context, fileID string) bool {
 }
 
 // Locate finds a file's record on another live member, asked in the file's
-// rendezvous order; with quote, it prefers the member that has an open
-// quote for the file. It returns the record and the member that answered,
-// or store.ErrNotFound.
+// rendezvous order; it prefers a member that keeps the file (not one that
+// only kept its record) and, with quote, the member that has an open quote
+// for it. It returns the record and the member that answered, or
+// store.ErrNotFound.
 func (n *Network) Locate(ctx context.Context, id string, quote bool) (files.File, string, error) {
 	var first *Found
 	var from string
@@ -70,10 +71,11 @@ func (n *Network) Locate(ctx context.Context, id string, quote bool) (files.File
 		if err != nil || f.Record.ID != id {
 			continue
 		}
-		if !quote || f.Quote {
+		keeps := f.Record.State == files.StateStored || f.Record.State == files.StatePending
+		if (!quote && keeps) || f.Quote {
 			return f.Record, m.ID, nil
 		}
-		if first == nil {
+		if first == nil || (keeps && first.Record.State == files.StateReleased) {
 			first, from = &f, m.ID
 		}
 	}
@@ -140,8 +142,10 @@ func (n *Network) serveAs(mux *http.ServeMux, w http.ResponseWriter, r *http.Req
 	if principal == "" || err != nil || role == auth.RoleAdmin {
 		return apierr.BadRequest("bad_principal", "a forwarded request names the principal it acts as and its role, user or payment")
 	}
-	if !strings.HasPrefix(rest, "/files/") && rest != "/payments" {
-		return apierr.NotFound("%s cannot be forwarded", rest)
+	// Reads, info and PATCH of a file, and payments: what another node may
+	// have to ask this one to answer.
+	if !(strings.HasPrefix(rest, "/files/") && r.Method != http.MethodPost) && !(rest == "/payments" && r.Method == http.MethodPost) {
+		return apierr.NotFound("%s %s cannot be forwarded", r.Method, rest)
 	}
 	r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, auth.Principal{ID: principal, Name: principal, Role: role}))
 	r2.URL.Path, r2.URL.RawPath = rest, ""
