@@ -19,7 +19,9 @@ import (
 
 type noFiles struct{ Files }
 
-func (noFiles) Get(context.Context, string) (files.File, error) { return files.File{}, store.ErrNotFound }
+func (noFiles) Get(context.Context, string) (files.File, error) {
+	return files.File{}, store.ErrNotFound
+}
 
 type userAuth struct{}
 
@@ -34,7 +36,9 @@ type elsewhereNet struct {
 	opens, forwards int
 }
 
-func (e *elsewhereNet) Forwarded(*http.Request) (auth.Principal, bool) { return auth.Principal{}, false }
+func (e *elsewhereNet) Forwarded(*http.Request) (auth.Principal, bool) {
+	return auth.Principal{}, false
+}
 func (e *elsewhereNet) Locate(context.Context, string, bool) (files.File, string, error) {
 	return files.File{ID: "f", Owner: e.owner, Name: "x.txt"}, "n1", nil
 }
