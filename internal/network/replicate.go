@@ -201,7 +201,11 @@ func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 		}
 		if since, ok := gone[h.Node]; ok && now.Sub(since) >= n.cfg.RepairAfter {
 			n.log.Info("copy lost: its holder is gone", "file", f.ID, "node", h.Node, "gone_since", since)
-			h.State, h.Since, h.Updated = files.HolderLost, now, now
+			cut := now
+			if h.State == files.HolderPending {
+				cut = h.Taken // it never kept the copy: it earns nothing, the next takes over from where it was to start
+			}
+			h.State, h.Since, h.Updated = files.HolderLost, cut, now
 			f.SetHolder(h)
 			continue
 		}
