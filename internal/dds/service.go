@@ -418,6 +418,12 @@ func (s *Service) info(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	var qp *ledger.Quote
 	if q, err := s.ledger.OpenQuote(r.Context(), f.ID); err == nil {
 		qp = &q
+	} else if f.State == files.StateStored && s.replicas != nil && !s.forwarded(r) && !p.IsAdmin() {
+		// An open extension quote is the housekeeper's: ask it, or answer
+		// from this copy of the record when it does not answer.
+		if k := s.replicas.Keeper(f); k != "" && k != s.replicas.ID() && s.replicas.Forward(w, r, k, p, nil) == nil {
+			return nil
+		}
 	}
 	jsonapi.Write(w, http.StatusOK, s.doc(r, f, qp))
 	return nil

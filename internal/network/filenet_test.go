@@ -149,6 +149,12 @@ func TestTheNetworkOwnsTheFile(t *testing.T) {
 	if err != nil || !ext.PaymentRequired || ext.Quote == nil {
 		t.Fatalf("extend through node 2: %+v %v", ext, err)
 	}
+	for i := range nw.Nodes {
+		info, err := as(nw, i, tok).Info(ctx, f.ID)
+		if err != nil || info.Quote == nil || info.Quote.ID != ext.Quote.ID {
+			t.Fatalf("node %d does not show the open extension quote: %+v %v", i, info, err)
+		}
+	}
 	req := api.PaymentRequest{FileID: f.ID, Status: "success", Amount: ext.Quote.Price, IdempotencyKey: "ext-1"}
 	p1, err := as(nw, 3, payTok).Pay(ctx, req)
 	if err != nil || !p1.Applied {

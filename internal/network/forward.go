@@ -187,12 +187,34 @@ func (n *Network) forwardRequest(ctx context.Context, node string, p auth.Princi
 			req.Header[h] = v
 		}
 	}
-	resp, err := n.client.Do(req)
+	// A node that does not start answering in time is given up on; the
+	// body, once it flows, may take as long as it needs.
+	ctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(forwardWait, cancel)
+	resp, err := n.client.Do(req.WithContext(ctx))
+	timer.Stop()
 	if err != nil {
+		cancel()
 		return nil, apierr.New(http.StatusBadGateway, "node_unreachable", "node %s, which answers for this, did not answer: %v", node, err)
 	}
 	n.touch(m.ID)
+	resp.Body = cancelOnClose{resp.Body, cancel}
 	return resp, nil
+}
+
+// forwardWait bounds the wait for a forwarded request's answer to start (a
+// PATCH may wait for peers to confirm a price).
+const forwardWait = time.Minute
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // Forward sends a request to node acting as principal (body: the request's
