@@ -32,6 +32,7 @@ type File struct {
 	State       string          `json:"state"`
 	Size        int64           `json:"size"`
 	ContentHash string          `json:"content_hash"`
+	MerkleRoot  string          `json:"merkle_root,omitempty"` // of the content, as the confirming peers signed it
 	CreatedAt   time.Time       `json:"created_at"`
 	StoredAt    *time.Time      `json:"stored_at,omitempty"`
 	ExpiresAt   *time.Time      `json:"expires_at,omitempty"`

@@ -3,9 +3,11 @@
 package billing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -39,6 +41,14 @@ type Auth interface {
 	Bearer(r *http.Request) (auth.Principal, error)
 }
 
+// Remote is the network: a payment for a quote another node issued is
+// forwarded to that node, as the same principal, and its answer relayed.
+type Remote interface {
+	PaymentNode(ctx context.Context, fileID string) (string, error) // "": this node
+	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
+	Forwarded(r *http.Request) (p auth.Principal, ok bool)
+}
+
 // Files tells whether a file id names a file.
 type Files interface {
 	Exists(ctx context.Context, id string) (bool, error)
@@ -61,6 +71,9 @@ type Deps struct {
 	// that sells the service finds them; the payment id is the order's id.
 	// nil: this node sells no documents' services.
 	Orders Orders
+	// Remote forwards payments to the node that issued the quote; nil: every
+	// payment is recorded here.
+	Remote Remote
 	Log    *slog.Logger
 }
 
@@ -70,12 +83,13 @@ type Service struct {
 	auth   Auth
 	files  Files
 	orders Orders
+	remote Remote
 	log    *slog.Logger
 }
 
 // New returns the Billing face.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	return &Service{ledger: deps.Ledger, auth: deps.Auth, files: deps.Files, orders: deps.Orders, log: deps.Log}, nil
+	return &Service{ledger: deps.Ledger, auth: deps.Auth, files: deps.Files, orders: deps.Orders, remote: deps.Remote, log: deps.Log}, nil
 }
 
 // Routes adds the face's routes.
@@ -87,7 +101,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 
 func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles ...auth.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Bearer(r)
+		p, err := s.caller(r)
 		if err == nil {
 			err = apierr.Forbidden("this needs a token with role %v", roles)
 			for _, role := range roles {
@@ -103,6 +117,17 @@ func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles
 	}
 }
 
+// caller is the principal a request acts as: the bearer of its token, or
+// the one a peer checked the token of and forwarded the request for.
+func (s *Service) caller(r *http.Request) (auth.Principal, error) {
+	if s.remote != nil {
+		if p, ok := s.remote.Forwarded(r); ok {
+			return p, nil
+		}
+	}
+	return s.auth.Bearer(r)
+}
+
 func paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
 	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: api.Payment{
 		FileID: p.FileID, Status: p.Status, Amount: p.Amount.Float64(), AmountExact: p.Amount.String(),
@@ -114,7 +139,11 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return err
 	}
-	res, err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	if err != nil {
+		return apierr.BadRequest("body_unreadable", "reading the request body failed: %v", err)
+	}
+	res, err := jsonapi.Decode(bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -157,6 +186,18 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(in.IdempotencyKey) > 255 {
 		return apierr.BadRequest("invalid_header", "Idempotency-Key may not exceed 255 bytes")
+	}
+	if in.FileID != "" && s.remote != nil {
+		if _, fwd := s.remote.Forwarded(r); !fwd {
+			node, err := s.remote.PaymentNode(r.Context(), in.FileID)
+			if err != nil {
+				return err
+			}
+			if node != "" {
+				p, _ := auth.From(r.Context())
+				return s.remote.Forward(w, r, node, p, body)
+			}
+		}
 	}
 	if in.FileID != "" {
 		if ok, err := s.files.Exists(r.Context(), in.FileID); err != nil {

@@ -5,6 +5,7 @@
 package dds
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -72,7 +74,6 @@ type Ledger interface {
 	NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (ledger.Quote, error)
 	OpenQuote(ctx context.Context, fileID string) (ledger.Quote, error)
 	LatestQuote(ctx context.Context, fileID string) (ledger.Quote, error)
-	PaidTotal(ctx context.Context, fileID string) (money.Amount, error)
 }
 
 // Blobs holds the content.
@@ -94,10 +95,22 @@ type Confirmer interface {
 	Confirm(ctx context.Context, c ledger.Confirmation) (json.RawMessage, error)
 }
 
-// Replicas are a paid file's copies in the network.
+// Replicas are a paid file's copies in the network, and the other nodes
+// that answer for the files this one holds no copy of.
 type Replicas interface {
-	Heal(ctx context.Context, fileID, hash string, size int64) error // restore this node's copy from a holder
-	Copies(ctx context.Context, fileID string) (any, error)          // where the copies are, for file info
+	ID() string                                   // this node's
+	Heal(ctx context.Context, f files.File) error // restore this node's copy from a holder
+	Copies(f files.File) any                      // where the copies are, for file info
+	// Locate finds the record of a file on another node (store.ErrNotFound:
+	// nowhere), preferring the one with an open quote.
+	Locate(ctx context.Context, id string, quote bool) (f files.File, node string, err error)
+	Keeper(f files.File) string    // the node that carries changes to the file ("": none live)
+	Readers(f files.File) []string // other live nodes that keep a copy, in the order to read from
+	// Forward has node answer r as principal and relays its answer; an
+	// error means nothing was written.
+	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
+	Open(ctx context.Context, node string, p auth.Principal, fileID string) (io.ReadCloser, error) // the whole content, from node
+	Forwarded(r *http.Request) (p auth.Principal, ok bool)                                         // r came from another node, acting as p
 }
 
 // Deps are the face's dependencies.
@@ -149,7 +162,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) 
 
 func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Bearer(r)
+		p, err := s.caller(r)
 		if err == nil && p.Role == auth.RolePayment {
 			err = apierr.Forbidden("the payment role reports payments; files need a user or admin token")
 		}
@@ -162,13 +175,61 @@ func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// visible returns a file its caller may see: its owner's or any to an admin.
-func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (files.File, error) {
-	f, err := s.files.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Owner != p.ID && !p.IsAdmin()) {
-		return files.File{}, apierr.NotFound("no file %q", id)
+// caller is the principal a request acts as: the bearer of its token, or
+// the one a peer checked the token of and forwarded the request for.
+func (s *Service) caller(r *http.Request) (auth.Principal, error) {
+	if s.replicas != nil {
+		if p, ok := s.replicas.Forwarded(r); ok {
+			return p, nil
+		}
 	}
-	return f, err
+	return s.auth.Bearer(r)
+}
+
+func (s *Service) forwarded(r *http.Request) bool {
+	if s.replicas == nil {
+		return false
+	}
+	_, ok := s.replicas.Forwarded(r)
+	return ok
+}
+
+// visible returns a file its caller may see: its owner's or any to an
+// admin. here tells whether this node answers for it itself (it keeps a copy
+// or took the upload); otherwise f is this node's stale record, if any.
+func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (f files.File, here bool, err error) {
+	f, err = s.files.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return files.File{}, false, nil
+	case err != nil:
+		return files.File{}, false, err
+	case f.Owner != p.ID && !p.IsAdmin():
+		return files.File{}, false, apierr.NotFound("no file %q", id)
+	}
+	return f, f.State != files.StateReleased, nil
+}
+
+// elsewhere finds a file this node does not answer for on another node:
+// its record there and the node that answered.
+func (s *Service) elsewhere(r *http.Request, p auth.Principal, id string) (files.File, string, error) {
+	if s.replicas == nil || s.forwarded(r) || p.IsAdmin() {
+		return files.File{}, "", apierr.NotFound("no file %q", id)
+	}
+	f, node, err := s.replicas.Locate(r.Context(), id, false)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Owner != p.ID) {
+		return files.File{}, "", apierr.NotFound("no file %q", id)
+	}
+	return f, node, err
+}
+
+// keeper is the node that answers for changes to a file: its housekeeper,
+// or the node that has its record.
+func (s *Service) keeper(f files.File, node string) string {
+	if k := s.replicas.Keeper(f); k != "" {
+		return k
+	}
+	return node
 }
 
 func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -349,22 +410,39 @@ func mergePatch(dst, patch map[string]any) {
 }
 
 func (s *Service) info(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	f, err := s.visible(r.Context(), p, r.PathValue("id"))
+	f, here, err := s.visible(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if !here {
+		rec, node, err := s.elsewhere(r, p, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		// The housekeeper knows of an open quote; any holder knows the rest.
+		return s.forward(w, r, p, append([]string{s.keeper(rec, node)}, s.replicas.Readers(rec)...), nil)
 	}
 	var qp *ledger.Quote
 	if q, err := s.ledger.OpenQuote(r.Context(), f.ID); err == nil {
 		qp = &q
+	} else if f.State == files.StateStored && s.replicas != nil && !s.forwarded(r) && !p.IsAdmin() {
+		// An open extension quote is the housekeeper's: ask it, or answer
+		// from this copy of the record when it does not answer.
+		if k := s.replicas.Keeper(f); k != "" && k != s.replicas.ID() && s.replicas.Forward(w, r, k, p, nil) == nil {
+			return nil
+		}
 	}
 	jsonapi.Write(w, http.StatusOK, s.doc(r, f, qp))
 	return nil
 }
 
 func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	f, err := s.visible(r.Context(), p, r.PathValue("id"))
+	f, here, err := s.visible(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if !here {
+		return s.proxy(w, r, p)
 	}
 	now := s.clock.Now()
 	switch {
@@ -386,7 +464,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 		if s.replicas == nil {
 			return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable on this node and it has no replicas", f.ID)
 		}
-		if err := s.replicas.Heal(r.Context(), f.ID, f.Hash, f.Size); err != nil {
+		if err := s.replicas.Heal(r.Context(), f); err != nil {
 			s.log.Error("cannot heal file content", "file", f.ID, "err", err)
 			return apierr.New(http.StatusServiceUnavailable, "content_unavailable", "the content of file %s is unavailable here and on its replicas; retry later", f.ID)
 		}
@@ -398,9 +476,12 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	defer content.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
-	// The owner's storlets transform what is read.
-	if handled, err := filter.Serve(w, r, s.filter, f.Owner, content, s.log); handled || err != nil {
-		return err
+	// The owner's storlets transform what is read; a node that forwarded
+	// the read ran them already.
+	if !s.forwarded(r) {
+		if handled, err := filter.Serve(w, r, s.filter, f.Owner, content, s.log); handled || err != nil {
+			return err
+		}
 	}
 	w.Header().Set("ETag", `"`+f.Hash+`"`)
 	http.ServeContent(w, r, "", f.StoredAt, content)
@@ -411,12 +492,16 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return err
 	}
-	res, err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a PATCH document may not exceed %d bytes", jsonapi.MaxSmall)
 		}
+		return apierr.BadRequest("body_unreadable", "reading the request body failed: %v", err)
+	}
+	res, err := jsonapi.Decode(bytes.NewReader(body))
+	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
@@ -429,9 +514,24 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if _, ok := res.Attributes["data"]; ok {
 		return apierr.BadRequest("immutable", "a file's content cannot be changed; upload a new file").At("/data/attributes/data")
 	}
-	f, err := s.visible(r.Context(), p, id)
+	f, here, err := s.visible(r.Context(), p, id)
 	if err != nil {
 		return err
+	}
+	// Changes to a paid file are the housekeeper's to make and carry.
+	if !here {
+		rec, node, err := s.elsewhere(r, p, id)
+		if err != nil {
+			return err
+		}
+		// Should the housekeeper not answer (membership has yet to see it
+		// gone), the next holder carries the change.
+		return s.forward(w, r, p, append([]string{s.keeper(rec, node)}, s.replicas.Readers(rec)...), body)
+	}
+	if f.State == files.StateStored && s.replicas != nil && !s.forwarded(r) && !p.IsAdmin() {
+		if k := s.replicas.Keeper(f); k != "" && k != s.replicas.ID() {
+			return s.forward(w, r, p, append([]string{k}, s.replicas.Readers(f)...), body)
+		}
 	}
 	now := s.clock.Now()
 	if f.State == files.StateExpired || f.State == files.StateAbandoned || (f.State == files.StateStored && !f.Expires.After(now)) {
@@ -523,7 +623,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 func (s *Service) doc(r *http.Request, f files.File, q *ledger.Quote) jsonapi.Document {
 	ctx := r.Context()
 	a := api.File{Name: f.Name, Duration: int64(f.Term / time.Second), Additional: f.Additional, State: f.State,
-		Size: f.Size, ContentHash: f.Hash, CreatedAt: f.Created}
+		Size: f.Size, ContentHash: f.Hash, MerkleRoot: f.MerkleRoot, CreatedAt: f.Created}
 	if !f.StoredAt.IsZero() {
 		a.StoredAt = &f.StoredAt
 	}
@@ -538,17 +638,15 @@ func (s *Service) doc(r *http.Request, f files.File, q *ledger.Quote) jsonapi.Do
 		meta = map[string]any{"quote": api.Quote{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(),
 			Duration: int64(q.Duration / time.Second), ExpiresAt: q.Expires, Confirmations: q.Confirmations}}
 	} else {
-		if paid, err := s.ledger.PaidTotal(ctx, f.ID); err == nil {
-			price = paid
-		}
+		price = f.Price
 		m := map[string]any{}
-		if lq, err := s.ledger.LatestQuote(ctx, f.ID); err == nil {
+		if len(f.Confirmations) > 0 {
+			m["confirmations"] = f.Confirmations
+		} else if lq, err := s.ledger.LatestQuote(ctx, f.ID); err == nil {
 			m["confirmations"] = lq.Confirmations
 		}
 		if s.replicas != nil && f.State == files.StateStored {
-			if cs, err := s.replicas.Copies(ctx, f.ID); err == nil {
-				m["copies"] = cs
-			}
+			m["copies"] = s.replicas.Copies(f)
 		}
 		if len(m) > 0 {
 			meta = m
@@ -575,4 +673,67 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		err = &bodyError{err}
 	}
 	return n, err
+}
+
+// proxy answers a read of a file this node keeps no copy of from a node
+// that does, streamed, with its status and headers. The reader's storlets
+// run here, on the node that was asked.
+func (s *Service) proxy(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	f, node, err := s.elsewhere(r, p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	targets := s.replicas.Readers(f)
+	if len(targets) == 0 {
+		targets = []string{node} // unpaid: the node that took the upload answers
+	}
+	if s.filter != nil && r.Method == http.MethodGet {
+		content := &lazyReader{open: func() (io.ReadCloser, error) { return s.replicas.Open(r.Context(), targets[0], p, f.ID) }}
+		defer content.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+		if handled, err := filter.Serve(w, r, s.filter, f.Owner, content, s.log); handled || err != nil {
+			return err
+		}
+		w.Header().Del("Content-Type")
+		w.Header().Del("Content-Disposition")
+	}
+	return s.forward(w, r, p, targets, nil)
+}
+
+// forward has the first of nodes that answers answer r.
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, p auth.Principal, nodes []string, body []byte) error {
+	var err error
+	for _, node := range slices.Compact(nodes) {
+		if err = s.replicas.Forward(w, r, node, p, body); err == nil {
+			return nil
+		}
+		s.log.Warn("cannot forward a request", "path", r.URL.Path, "node", node, "err", err)
+	}
+	return err
+}
+
+// lazyReader opens its source on the first read: a storlet that does not
+// apply never reads, so nothing is fetched for it.
+type lazyReader struct {
+	open func() (io.ReadCloser, error)
+	rc   io.ReadCloser
+	err  error
+}
+
+func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.rc == nil && l.err == nil {
+		l.rc, l.err = l.open()
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.rc.Read(p)
+}
+
+func (l *lazyReader) Close() error {
+	if l.rc != nil {
+		return l.rc.Close()
+	}
+	return nil
 }

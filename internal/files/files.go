@@ -1,8 +1,11 @@
-// Package files is the registry of the files this node stores for the DDS
-// face: each file's record (owner, name, size, content hash, state, paid
-// term, additional attributes). A record turns stored when the ledger reports
-// its quote paid, and its content is released when its quote lapses unpaid
-// or its term ends. The network replicates what the registry holds.
+// Package files is the registry of the files this node holds for the DDS
+// face: the record of each file uploaded here and of each copy held for the
+// network (owner, name, size, content hash, term, price, payments,
+// confirmations, additional attributes, holders). A record travels with every
+// copy and converges on every holder: Merge combines two versions of a record
+// whatever the order they meet in. A record turns stored when the ledger
+// reports its quote paid, and its content is released when its quote lapses
+// unpaid, its term ends or its holder loses its copy to another node.
 package files
 
 import (
@@ -11,36 +14,182 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
+	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-// File states.
+// File states (this node's view: whether it keeps the content).
 const (
 	StatePending   = "pending"   // uploaded, quoted, not paid
 	StateStored    = "stored"    // paid, kept until Expires
 	StateExpired   = "expired"   // its term ended; content deleted
 	StateAbandoned = "abandoned" // its quote expired unpaid; content deleted
+	StateReleased  = "released"  // another node keeps the copy; this one keeps only the record
 )
 
-// File is a stored (or pending) file.
+// Holder states.
+const (
+	HolderPending = "pending" // chosen, not confirmed stored yet
+	HolderStored  = "stored"
+	HolderLost    = "lost" // gone longer than the repair delay: its share is cut at Since
+)
+
+// Holder is one node keeping a copy of a file.
+type Holder struct {
+	Node    string    `json:"node"`
+	Share   int       `json:"share"`    // which of the R shares of each payment it earns
+	State   string    `json:"state"`    // HolderPending, HolderStored or HolderLost
+	Taken   time.Time `json:"taken_at"` // when it took the share
+	Since   time.Time `json:"since"`    // when it entered State (for lost: where its share is cut)
+	Updated time.Time `json:"updated_at"`
+}
+
+var holderRank = map[string]int{HolderPending: 0, HolderStored: 1, HolderLost: 2}
+
+// newer tells whether h supersedes o: newest update, then the later state.
+func (h Holder) newer(o Holder) bool {
+	if !h.Updated.Equal(o.Updated) {
+		return h.Updated.After(o.Updated)
+	}
+	return holderRank[h.State] > holderRank[o.State]
+}
+
+// Payment is a payment applied to the file: the term its quote bought.
+type Payment struct {
+	ID       string       `json:"id"`       // the payment that completed the quote
+	QuoteID  string       `json:"quote_id"` // the quote it paid
+	Amount   money.Amount `json:"amount"`   // base units paid for the quote
+	Price    money.Amount `json:"price"`    // the quote's price
+	Start    time.Time    `json:"start"`
+	End      time.Time    `json:"end"`
+	Replicas int          `json:"replicas"` // shares the price is split into
+}
+
+// File is a file's record.
 type File struct {
-	ID         string
-	Owner      string // principal id
-	Name       string
-	Size       int64
-	Hash       string // hex SHA-256 of the content
-	State      string
-	Term       time.Duration // paid term so far
-	Additional json.RawMessage
-	Created    time.Time
-	StoredAt   time.Time
-	Expires    time.Time
+	ID            string          `json:"id"`
+	Owner         string          `json:"owner"` // principal id
+	Name          string          `json:"name"`
+	Size          int64           `json:"size"`
+	Hash          string          `json:"content_hash"` // hex SHA-256 of the content
+	MerkleRoot    string          `json:"merkle_root"`
+	State         string          `json:"state"`                   // this node's; not merged
+	Term          time.Duration   `json:"term"`                    // paid term so far
+	Price         money.Amount    `json:"-"`                       // sum of the paid quotes' prices
+	Confirmations json.RawMessage `json:"confirmations,omitempty"` // of the latest paid quote, verbatim
+	Additional    json.RawMessage `json:"additional"`
+	AdditionalAt  time.Time       `json:"additional_at"` // name and additional: last writer wins by (at, by)
+	AdditionalBy  string          `json:"additional_by"`
+	Created       time.Time       `json:"created"`
+	StoredAt      time.Time       `json:"stored_at"`
+	Expires       time.Time       `json:"expires_at"`
+	Payments      []Payment       `json:"payments"`
+	Holders       []Holder        `json:"holders"`
+}
+
+// Holder returns the entry of a node.
+func (f File) Holder(node string) (Holder, bool) {
+	for _, h := range f.Holders {
+		if h.Node == node {
+			return h, true
+		}
+	}
+	return Holder{}, false
+}
+
+// SetHolder adds or replaces a node's entry.
+func (f *File) SetHolder(h Holder) {
+	for i := range f.Holders {
+		if f.Holders[i].Node == h.Node {
+			f.Holders[i] = h
+			return
+		}
+	}
+	f.Holders = append(f.Holders, h)
+}
+
+// Merge combines two versions of a file's record; the result does not
+// depend on the order versions meet in: the term and expiry only grow,
+// payments are a set by payment id, name and additional attributes are the
+// last writer's by (time, node), holders are each node's newest entry. The
+// state stays a's (it is a node's own).
+func Merge(a, b File) File {
+	if a.ID == "" {
+		a.ID = b.ID
+	}
+	a.Owner = cmpOr(a.Owner, b.Owner)
+	a.Hash = cmpOr(a.Hash, b.Hash)
+	a.MerkleRoot = cmpOr(a.MerkleRoot, b.MerkleRoot)
+	if a.Size == 0 {
+		a.Size = b.Size
+	}
+	if a.Created.IsZero() || (!b.Created.IsZero() && b.Created.Before(a.Created)) {
+		a.Created = b.Created
+	}
+	if a.StoredAt.IsZero() || (!b.StoredAt.IsZero() && b.StoredAt.Before(a.StoredAt)) {
+		a.StoredAt = b.StoredAt
+	}
+	if b.Expires.After(a.Expires) || (b.Expires.Equal(a.Expires) && len(a.Confirmations) == 0) {
+		if len(b.Confirmations) > 0 {
+			a.Confirmations = b.Confirmations
+		}
+	}
+	if b.Expires.After(a.Expires) {
+		a.Expires = b.Expires
+	}
+	a.Term = max(a.Term, b.Term)
+	if b.AdditionalAt.After(a.AdditionalAt) || (b.AdditionalAt.Equal(a.AdditionalAt) && b.AdditionalBy > a.AdditionalBy) || a.Name == "" {
+		a.Name, a.Additional, a.AdditionalAt, a.AdditionalBy = b.Name, b.Additional, b.AdditionalAt, b.AdditionalBy
+	}
+	pays := map[string]Payment{}
+	for _, p := range slices.Concat(a.Payments, b.Payments) {
+		if cur, ok := pays[p.ID]; ok {
+			p.Replicas = max(p.Replicas, cur.Replicas)
+		}
+		pays[p.ID] = p
+	}
+	a.Payments = a.Payments[:0:0]
+	a.Price = 0
+	for _, p := range pays {
+		a.Payments = append(a.Payments, p)
+		a.Price += p.Price
+	}
+	slices.SortFunc(a.Payments, func(x, y Payment) int { return cmpTimes(x.Start, y.Start, x.ID, y.ID) })
+	hs := slices.Clone(a.Holders)
+	for _, h := range b.Holders {
+		i := slices.IndexFunc(hs, func(x Holder) bool { return x.Node == h.Node })
+		switch {
+		case i < 0:
+			hs = append(hs, h)
+		case h.newer(hs[i]):
+			hs[i] = h
+		}
+	}
+	slices.SortFunc(hs, func(x, y Holder) int { return strings.Compare(x.Node, y.Node) })
+	a.Holders = hs
+	return a
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func cmpTimes(a, b time.Time, ai, bi string) int {
+	if c := a.Compare(b); c != 0 {
+		return c
+	}
+	return strings.Compare(ai, bi)
 }
 
 // The component keeps the DDS face's name, so existing data directories open.
@@ -62,12 +211,40 @@ var migrations = []string{
 	);
 	CREATE INDEX files_state ON files(state, expires_at);
 	CREATE INDEX files_owner ON files(owner_id);`,
+	// The record travels with every copy (network's migration moves the
+	// copies held for others into this table).
+	`ALTER TABLE files ADD COLUMN confirmations TEXT NOT NULL DEFAULT '';
+	ALTER TABLE files ADD COLUMN merkle_root TEXT NOT NULL DEFAULT '';
+	ALTER TABLE files ADD COLUMN additional_at TEXT NOT NULL DEFAULT '';
+	ALTER TABLE files ADD COLUMN additional_by TEXT NOT NULL DEFAULT '';
+	CREATE INDEX files_hash ON files(content_hash, state);
+	CREATE TABLE file_payments (
+		file_id TEXT NOT NULL,
+		payment_id TEXT NOT NULL,
+		quote_id TEXT NOT NULL,
+		amount INTEGER NOT NULL,
+		price INTEGER NOT NULL,
+		start_at TEXT NOT NULL,
+		end_at TEXT NOT NULL,
+		replicas INTEGER NOT NULL,
+		PRIMARY KEY (file_id, payment_id)
+	);
+	CREATE TABLE file_holders (
+		file_id TEXT NOT NULL,
+		node_id TEXT NOT NULL,
+		share INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		taken_at TEXT NOT NULL,
+		since TEXT NOT NULL,
+		updated_at TEXT NOT NULL,
+		PRIMARY KEY (file_id, node_id)
+	);`,
 }
 
 // Ledger is what the registry needs of the billing ledger.
 type Ledger interface {
 	OnPaid(f ledger.PaidFunc)
-	AddTerm(tx *store.Tx, t ledger.Term) error
+	SetTerm(tx *store.Tx, t ledger.Term) error
 	ExpireQuotes(tx *store.Tx) ([]ledger.Quote, error)
 	CloseQuotes(tx *store.Tx, fileID string) error
 }
@@ -85,6 +262,7 @@ func DefaultConfig() Config { return Config{} }
 
 // Deps are the registry's dependencies.
 type Deps struct {
+	Node   string // this node's id: names it among a file's holders
 	DB     *store.DB
 	Ledger Ledger
 	Blobs  Blobs
@@ -94,6 +272,7 @@ type Deps struct {
 
 // Registry is the registry of files.
 type Registry struct {
+	node   string
 	db     *store.DB
 	ledger Ledger
 	blobs  Blobs
@@ -106,53 +285,284 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Registry, error) {
 	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}
-	r := &Registry{db: deps.DB, ledger: deps.Ledger, blobs: deps.Blobs, clock: deps.Clock, log: deps.Log}
+	r := &Registry{node: deps.Node, db: deps.DB, ledger: deps.Ledger, blobs: deps.Blobs, clock: deps.Clock, log: deps.Log}
 	deps.Ledger.OnPaid(r.paid)
 	return r, nil
 }
 
-const fileCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,'')`
+const fileCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,''),confirmations,merkle_root,additional_at,additional_by`
 
 type scanner interface{ Scan(...any) error }
 
 func scanFile(r scanner) (File, error) {
 	var f File
 	var term int64
-	var add, created, stored, expires string
-	if err := r.Scan(&f.ID, &f.Owner, &f.Name, &f.Size, &f.Hash, &f.State, &term, &add, &created, &stored, &expires); err != nil {
+	var add, created, stored, expires, conf, addAt string
+	if err := r.Scan(&f.ID, &f.Owner, &f.Name, &f.Size, &f.Hash, &f.State, &term, &add, &created, &stored, &expires,
+		&conf, &f.MerkleRoot, &addAt, &f.AdditionalBy); err != nil {
 		return File{}, store.NotFound(err)
 	}
 	f.Term, f.Additional, f.Created = time.Duration(term)*time.Second, json.RawMessage(add), store.ParseTime(created)
-	if stored != "" {
-		f.StoredAt = store.ParseTime(stored)
-	}
-	if expires != "" {
-		f.Expires = store.ParseTime(expires)
+	f.StoredAt, f.Expires, f.AdditionalAt = parseTime(stored), parseTime(expires), parseTime(addAt)
+	if conf != "" {
+		f.Confirmations = json.RawMessage(conf)
 	}
 	return f, nil
 }
 
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	return store.ParseTime(s)
+}
+
+func optTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return store.Time(t)
+}
+
+// load fills in a file's payments and holders.
+func (r *Registry) load(ctx context.Context, tx *store.Tx, f *File) error {
+	query := func(q string, args ...any) (rowsIter, error) {
+		if tx != nil {
+			return tx.Query(q, args...)
+		}
+		return r.db.QueryContext(ctx, q, args...)
+	}
+	rows, err := query(`SELECT payment_id,quote_id,amount,price,start_at,end_at,replicas FROM file_payments WHERE file_id=? ORDER BY start_at, payment_id`, f.ID)
+	if err != nil {
+		return err
+	}
+	f.Payments, f.Price = nil, 0
+	for rows.Next() {
+		var p Payment
+		var s, e string
+		if err := rows.Scan(&p.ID, &p.QuoteID, &p.Amount, &p.Price, &s, &e, &p.Replicas); err != nil {
+			rows.Close()
+			return err
+		}
+		p.Start, p.End = store.ParseTime(s), store.ParseTime(e)
+		f.Payments = append(f.Payments, p)
+		f.Price += p.Price
+	}
+	rows.Close()
+	if rows, err = query(`SELECT node_id,share,state,taken_at,since,updated_at FROM file_holders WHERE file_id=? ORDER BY node_id`, f.ID); err != nil {
+		return err
+	}
+	defer rows.Close()
+	f.Holders = nil
+	for rows.Next() {
+		var h Holder
+		var taken, since, upd string
+		if err := rows.Scan(&h.Node, &h.Share, &h.State, &taken, &since, &upd); err != nil {
+			return err
+		}
+		h.Taken, h.Since, h.Updated = parseTime(taken), parseTime(since), parseTime(upd)
+		f.Holders = append(f.Holders, h)
+	}
+	return rows.Err()
+}
+
+type rowsIter interface {
+	Next() bool
+	Scan(...any) error
+	Close() error
+	Err() error
+}
+
 // Get returns a file in any state, or store.ErrNotFound.
 func (r *Registry) Get(ctx context.Context, id string) (File, error) {
-	return scanFile(r.db.QueryRowContext(ctx, `SELECT `+fileCols+` FROM files WHERE id=?`, id))
+	f, err := scanFile(r.db.QueryRowContext(ctx, `SELECT `+fileCols+` FROM files WHERE id=?`, id))
+	if err == nil {
+		err = r.load(ctx, nil, &f)
+	}
+	return f, err
 }
 
 // GetTx returns a file inside a transaction.
 func (r *Registry) GetTx(tx *store.Tx, id string) (File, error) {
-	return scanFile(tx.QueryRow(`SELECT `+fileCols+` FROM files WHERE id=?`, id))
+	f, err := scanFile(tx.QueryRow(`SELECT `+fileCols+` FROM files WHERE id=?`, id))
+	if err == nil {
+		err = r.load(context.Background(), tx, &f)
+	}
+	return f, err
 }
 
 // Insert records a new file.
 func (r *Registry) Insert(tx *store.Tx, f File) error {
-	_, err := tx.Exec(`INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at) VALUES(?,?,?,?,?,?,?,?,?)`,
-		f.ID, f.Owner, f.Name, f.Size, f.Hash, f.State, int64(f.Term/time.Second), string(f.Additional), store.Time(f.Created))
+	if f.AdditionalAt.IsZero() {
+		f.AdditionalAt, f.AdditionalBy = f.Created, r.node
+	}
+	_, err := tx.Exec(`INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,merkle_root,additional_at,additional_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+		f.ID, f.Owner, f.Name, f.Size, f.Hash, f.State, int64(f.Term/time.Second), string(f.Additional), store.Time(f.Created),
+		f.MerkleRoot, optTime(f.AdditionalAt), f.AdditionalBy)
 	return err
 }
 
+// save writes a record over the stored one (the sets only grow).
+func (r *Registry) save(tx *store.Tx, f File) error {
+	if len(f.Additional) == 0 {
+		f.Additional = json.RawMessage("{}")
+	}
+	if _, err := tx.Exec(`INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at,confirmations,merkle_root,additional_at,additional_by)
+		VALUES(?,?,?,?,?,?,?,?,?,NULLIF(?,''),NULLIF(?,''),?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET owner_id=excluded.owner_id, name=excluded.name, size=excluded.size, content_hash=excluded.content_hash,
+		state=excluded.state, term_s=excluded.term_s, additional=excluded.additional, created_at=excluded.created_at, stored_at=excluded.stored_at,
+		expires_at=excluded.expires_at, confirmations=excluded.confirmations, merkle_root=excluded.merkle_root,
+		additional_at=excluded.additional_at, additional_by=excluded.additional_by`,
+		f.ID, f.Owner, f.Name, f.Size, f.Hash, f.State, int64(f.Term/time.Second), string(f.Additional), store.Time(f.Created),
+		optTime(f.StoredAt), optTime(f.Expires), string(f.Confirmations), f.MerkleRoot, optTime(f.AdditionalAt), f.AdditionalBy); err != nil {
+		return err
+	}
+	for _, p := range f.Payments {
+		if _, err := tx.Exec(`INSERT INTO file_payments(file_id,payment_id,quote_id,amount,price,start_at,end_at,replicas) VALUES(?,?,?,?,?,?,?,?)
+			ON CONFLICT(file_id,payment_id) DO UPDATE SET replicas=MAX(replicas, excluded.replicas)`,
+			f.ID, p.ID, p.QuoteID, int64(p.Amount), int64(p.Price), store.Time(p.Start), store.Time(p.End), p.Replicas); err != nil {
+			return err
+		}
+	}
+	for _, h := range f.Holders {
+		if _, err := tx.Exec(`INSERT INTO file_holders(file_id,node_id,share,state,taken_at,since,updated_at) VALUES(?,?,?,?,?,?,?)
+			ON CONFLICT(file_id,node_id) DO UPDATE SET share=excluded.share, state=excluded.state, taken_at=excluded.taken_at,
+			since=excluded.since, updated_at=excluded.updated_at`,
+			f.ID, h.Node, h.Share, h.State, optTime(h.Taken), optTime(h.Since), optTime(h.Updated)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Merge merges a version of a record into this node's (creating it, as
+// released, when new) and returns the result. When the record says this
+// node lost its copy, the copy is released and its share cut there.
+func (r *Registry) Merge(tx *store.Tx, in File) (File, error) {
+	cur, err := r.GetTx(tx, in.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cur = File{ID: in.ID, State: StateReleased}
+	case err != nil:
+		return File{}, err
+	}
+	f := Merge(cur, in)
+	if h, ok := f.Holder(r.node); ok && h.State == HolderLost && f.State == StateStored {
+		r.log.Info("copy lost to another node: released", "file", f.ID, "cut_at", h.Since)
+		f.State = StateReleased
+		if err := r.blobs.Unref(tx, f.Hash); err != nil {
+			return File{}, err
+		}
+	}
+	if err := r.save(tx, f); err != nil {
+		return File{}, err
+	}
+	return f, r.shares(tx, f)
+}
+
+// Hold marks a record's content as kept here (the caller referenced it in
+// tx): this node becomes a stored holder.
+func (r *Registry) Hold(tx *store.Tx, id string) (File, error) {
+	f, err := r.GetTx(tx, id)
+	if err != nil {
+		return File{}, err
+	}
+	now := r.clock.Now()
+	h, ok := f.Holder(r.node)
+	if !ok {
+		h = Holder{Node: r.node, Share: f.FreeShare(), Taken: now}
+	}
+	h.State, h.Since, h.Updated = HolderStored, now, now
+	f.SetHolder(h)
+	f.State = StateStored
+	if err := r.save(tx, f); err != nil {
+		return File{}, err
+	}
+	return f, r.shares(tx, f)
+}
+
+// FreeShare is the lowest share no holder keeps (lost ones gave theirs up).
+func (f File) FreeShare() int {
+	for s := 0; ; s++ {
+		if !slices.ContainsFunc(f.Holders, func(h Holder) bool { return h.Share == s && h.State != HolderLost }) {
+			return s
+		}
+	}
+}
+
+// Update saves a record changed by this node (its housekeeper's decisions).
+func (r *Registry) Update(ctx context.Context, f File) (File, error) {
+	var out File
+	err := r.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = r.Merge(tx, f)
+		return err
+	})
+	return out, err
+}
+
+// shares records this node's part of each payment of a file it holds or held
+// (see ledger.Share): its share from when it took it to when it lost it.
+func (r *Registry) shares(tx *store.Tx, f File) error {
+	h, ok := f.Holder(r.node)
+	if !ok || h.State == HolderPending {
+		return nil
+	}
+	to := time.Time{}
+	if h.State == HolderLost {
+		to = h.Since
+	}
+	for _, p := range f.Payments {
+		from, until := maxTime(p.Start, h.Taken), p.End
+		if !to.IsZero() && to.Before(until) {
+			until = to
+		}
+		if !until.After(from) {
+			until = from
+		}
+		amount := ledger.Share(p.Price, p.Replicas, h.Share, p.Start, p.End, from, until)
+		if err := r.ledger.SetTerm(tx, ledger.Term{FileID: f.ID, QuoteID: "share:" + p.ID, Start: from, End: until, Size: f.Size, Price: amount}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // Describe sets a file's name and additional attributes.
+// The change's time is after the one it replaces even if clocks disagree, so
+// that it wins wherever the two versions meet.
 func (r *Registry) Describe(tx *store.Tx, id, name string, additional json.RawMessage) error {
-	_, err := tx.Exec(`UPDATE files SET additional=?, name=? WHERE id=?`, string(additional), name, id)
+	var prev string
+	if err := tx.QueryRow(`SELECT additional_at FROM files WHERE id=?`, id).Scan(&prev); err != nil {
+		return store.NotFound(err)
+	}
+	at := r.clock.Now()
+	if p := parseTime(prev); !at.After(p) {
+		at = p.Add(time.Nanosecond)
+	}
+	_, err := tx.Exec(`UPDATE files SET additional=?, name=?, additional_at=?, additional_by=? WHERE id=?`,
+		string(additional), name, store.Time(at), r.node, id)
 	return err
+}
+
+// SetReplicas sets the shares a payment's price is split into (the network
+// knows how many copies it keeps).
+func (r *Registry) SetReplicas(tx *store.Tx, fileID, paymentID string, n int) error {
+	if _, err := tx.Exec(`UPDATE file_payments SET replicas=MAX(replicas,?) WHERE file_id=? AND payment_id=?`, n, fileID, paymentID); err != nil {
+		return err
+	}
+	f, err := r.GetTx(tx, fileID)
+	if err != nil {
+		return err
+	}
+	return r.shares(tx, f)
 }
 
 // Exists tells whether a file id names a file, in any state (the Billing face
@@ -175,7 +585,8 @@ func (r *Registry) StoredFile(ctx context.Context, id string) (File, error) {
 	return f, err
 }
 
-// Stored lists the paid files whose term has not ended, for replication.
+// Stored lists the paid files held here whose term has not ended, for
+// replication.
 func (r *Registry) Stored(ctx context.Context) ([]File, error) {
 	rows, err := r.db.QueryContext(ctx, `SELECT `+fileCols+` FROM files WHERE state=? AND expires_at>?`,
 		StateStored, store.Time(r.clock.Now()))
@@ -191,7 +602,16 @@ func (r *Registry) Stored(ctx context.Context) ([]File, error) {
 		}
 		out = append(out, f)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for i := range out {
+		if err := r.load(ctx, nil, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // HasContent tells whether a stored file has the content hash.
@@ -221,12 +641,19 @@ func (r *Registry) paid(tx *store.Tx, q ledger.Quote) error {
 	}
 	end := start.Add(q.Duration)
 	f.Term += q.Duration
-	if _, err := tx.Exec(`UPDATE files SET state=?, term_s=?, stored_at=?, expires_at=? WHERE id=?`,
-		StateStored, int64(f.Term/time.Second), store.Time(f.StoredAt), store.Time(end), f.ID); err != nil {
+	f.State, f.Expires = StateStored, end
+	if len(q.Confirmations) > 0 && string(q.Confirmations) != "[]" {
+		f.Confirmations = q.Confirmations
+	}
+	f.Payments = append(f.Payments, Payment{ID: cmpOr(q.PaidBy, q.ID), QuoteID: q.ID, Amount: q.Paid, Price: q.Price, Start: start, End: end, Replicas: 1})
+	if _, ok := f.Holder(r.node); !ok {
+		f.SetHolder(Holder{Node: r.node, Share: f.FreeShare(), State: HolderStored, Taken: now, Since: now, Updated: now})
+	}
+	if err := r.save(tx, f); err != nil {
 		return err
 	}
 	r.log.Info("file paid", "file", f.ID, "quote", q.ID, "kind", q.Kind, "expires", end)
-	return r.ledger.AddTerm(tx, ledger.Term{FileID: f.ID, QuoteID: q.ID, Start: start, End: end, Size: f.Size, Price: q.Price})
+	return r.shares(tx, f)
 }
 
 // Sweep deletes the content of files whose quote expired unpaid or whose
@@ -256,6 +683,10 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 				}
 				n++
 			}
+		}
+		// Records kept without a copy end with their term too.
+		if _, err := tx.Exec(`UPDATE files SET state=? WHERE state=? AND expires_at<=?`, StateExpired, StateReleased, store.Time(r.clock.Now())); err != nil {
+			return err
 		}
 		rows, err := tx.Query(`SELECT `+fileCols+` FROM files WHERE state=? AND expires_at<=?`, StateStored, store.Time(r.clock.Now()))
 		if err != nil {

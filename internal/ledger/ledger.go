@@ -87,6 +87,7 @@ type Quote struct {
 	Expires       time.Time
 	PaidAt        time.Time
 	Confirmations json.RawMessage // signatures of the peers that confirmed the price
+	PaidBy        string          // the payment that completed it (told to OnPaid)
 }
 
 // Payment is a payment reported by the payment processor (or another face).
@@ -341,6 +342,7 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 					return err
 				}
 				if q.State == QuotePaid {
+					q.PaidBy = p.ID
 					for _, paid := range l.onPaid {
 						if err := paid(tx, q); err != nil {
 							return err
@@ -394,6 +396,44 @@ func (l *Ledger) AddTerm(tx *store.Tx, t Term) error {
 		ON CONFLICT(file_id,quote_id) DO NOTHING`,
 		t.FileID, t.QuoteID, store.Time(t.Start), store.Time(t.End), t.Size, int64(t.Price))
 	return err
+}
+
+// SetTerm records a span of paid storage, replacing the one of the same file
+// and quote (a holder's share is cut when it loses its copy).
+func (l *Ledger) SetTerm(tx *store.Tx, t Term) error {
+	_, err := tx.Exec(`INSERT INTO terms(file_id,quote_id,start_at,end_at,size,price) VALUES(?,?,?,?,?,?)
+		ON CONFLICT(file_id,quote_id) DO UPDATE SET start_at=excluded.start_at, end_at=excluded.end_at, size=excluded.size, price=excluded.price`,
+		t.FileID, t.QuoteID, store.Time(t.Start), store.Time(t.End), t.Size, int64(t.Price))
+	return err
+}
+
+// Share is what the holder of one of a paid term's shares earns for holding
+// it during [from, to). The price of the term [start, end) is split into
+// replicas equal shares, the remainder going to share 0; a share held by
+// several nodes in turn is split at the hand-over times by the cumulative
+// floor of its pro-rata amount, so the parts of one share add up to it
+// exactly whatever the hand-over times.
+func Share(price money.Amount, replicas, share int, start, end, from, to time.Time) money.Amount {
+	if replicas < 1 {
+		replicas = 1
+	}
+	if share < 0 || share >= replicas || !end.After(start) {
+		return 0
+	}
+	s := int64(price) / int64(replicas)
+	if share == 0 {
+		s += int64(price) % int64(replicas)
+	}
+	span := big.NewInt(int64(end.Sub(start)))
+	cum := func(t time.Time) int64 {
+		t = minTime(maxTime(t, start), end)
+		v := new(big.Int).Mul(big.NewInt(s), big.NewInt(int64(t.Sub(start))))
+		return v.Quo(v, span).Int64()
+	}
+	if !to.After(from) {
+		return 0
+	}
+	return money.Amount(cum(to) - cum(from))
 }
 
 // Statement is what this node is owed for a period.

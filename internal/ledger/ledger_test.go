@@ -48,3 +48,23 @@ func TestParseDay(t *testing.T) {
 		}
 	}
 }
+
+func TestSharesAddUpExactly(t *testing.T) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(30 * 24 * time.Hour)
+	for _, price := range []money.Amount{0, 1, 2, 7, 1000003, 999999999999} {
+		for _, r := range []int{1, 2, 3, 5} {
+			var sum money.Amount
+			for s := 0; s < r; s++ {
+				// Each share changes hands at odd times; the parts add up to it.
+				cuts := []time.Time{start, start.Add(time.Duration(s+1) * 77777 * time.Second), start.Add(13 * 24 * time.Hour), end}
+				for i := 0; i+1 < len(cuts); i++ {
+					sum += Share(price, r, s, start, end, cuts[i], cuts[i+1])
+				}
+			}
+			if sum != price {
+				t.Fatalf("price %s in %d shares: parts add up to %s", price, r, sum)
+			}
+		}
+	}
+}

@@ -55,3 +55,58 @@ func BenchmarkReplicate16MiB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRead32MiB reads a paid 32 MiB file through a node that holds a
+// copy (local) and through one that does not (proxied: streamed from a
+// holder over a signed request).
+func BenchmarkRead32MiB(b *testing.B) {
+	const size = 32 << 20
+	nw := testnet.New(b, 4)
+	ctx := context.Background()
+	content := make([]byte, size)
+	rand.Read(content)
+	a := nw.Nodes[0]
+	f, err := a.User().Upload(ctx, "r", bytes.NewReader(content), client.UploadOptions{Duration: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.Quote.Price}); err != nil {
+		b.Fatal(err)
+	}
+	nw.Replicate(b)
+	local, proxied := -1, -1
+	for i, nd := range nw.Nodes {
+		held, _ := nd.Net.Held(ctx)
+		if _, ok := held[f.ID]; ok && i > 0 {
+			local = i
+		} else if !ok {
+			proxied = i
+		}
+	}
+	for _, c := range []struct {
+		name string
+		node int
+	}{{"local", local}, {"proxied", proxied}} {
+		b.Run(c.name, func(b *testing.B) {
+			user := nw.Nodes[c.node].Client(a.UserToken)
+			var got countWriter
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				if _, err := user.Info(ctx, f.ID); err == nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			b.SetBytes(size)
+			for b.Loop() {
+				got = 0
+				if _, err := user.Download(ctx, f.ID, &got); err != nil || got != size {
+					b.Fatal(err, got)
+				}
+			}
+		})
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }

@@ -73,19 +73,24 @@ type Blobs interface {
 	Unref(tx *store.Tx, hash string) error
 }
 
-// Files are this node's own paid files, which it places copies of.
+// Files are the records of the files this node holds.
 type Files interface {
+	Get(ctx context.Context, id string) (files.File, error)
 	Stored(ctx context.Context) ([]files.File, error)
 	HasContent(ctx context.Context, hash string) (bool, error)
+	Update(ctx context.Context, f files.File) (files.File, error)
+	Merge(tx *store.Tx, f files.File) (files.File, error)
+	Hold(tx *store.Tx, id string) (files.File, error)
+	SetReplicas(tx *store.Tx, fileID, paymentID string, n int) error
 }
 
-// Ledger prices what peers ask to confirm and records the terms of the
-// copies held here; it tells of paid quotes, whose files need copies.
+// Ledger prices what peers ask to confirm; it tells of paid quotes, whose
+// files need copies, and of the open quotes that payments are for.
 type Ledger interface {
 	Price(size int64, d time.Duration) (money.Amount, error)
 	Version() string // of the price schedule
 	QuoteTTL() time.Duration
-	AddTerm(tx *store.Tx, t ledger.Term) error
+	OpenQuote(ctx context.Context, fileID string) (ledger.Quote, error)
 	OnPaid(f ledger.PaidFunc)
 }
 
@@ -123,10 +128,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 		return nil, err
 	}
 	// A paid file needs its copies: place them soon.
-	deps.Ledger.OnPaid(func(tx *store.Tx, _ ledger.Quote) error {
-		tx.AfterCommit(n.kick)
-		return nil
-	})
+	deps.Ledger.OnPaid(n.paid)
 	return n, nil
 }
 
@@ -134,7 +136,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 func (n *Network) Routes(mux *http.ServeMux) {
 	n.serveHello(mux)
 	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
-	n.handle(mux, "POST "+Prefix+"replicas", n.wrap(n.accept))
+	n.handle(mux, "POST "+Prefix+"records", n.wrap(n.accept))
+	n.handle(mux, "GET "+Prefix+"records/{id}", n.wrap(n.serveRecord))
+	n.handle(mux, Prefix+"as/{principal}/{role}/{rest...}", n.wrap(func(w http.ResponseWriter, r *http.Request) error { return n.serveAs(mux, w, r) }))
 	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
 	if n.accounts != nil {
 		n.handle(mux, "POST "+accountsPath, n.wrap(n.serveAccounts))

@@ -1,19 +1,27 @@
 package network
 
-// Replication keeps R copies of every paid file in the network: the node
-// that took the upload (the origin) places copies on peers chosen by
-// rendezvous hashing, carries term extensions to them, replaces copies whose
-// holder has been gone too long, and heals its own copy from them. Holders
-// pull the content with signed requests and verify its SHA-256; each keeps
-// its copy until the term it was told ends.
+// Replication keeps R copies of every paid file in the network, and no node
+// is the file's home: whichever live holder ranks first for the file (Rank
+// over its live holders) is its housekeeper. On every pass each node looks at
+// the files it holds and, for those it keeps house for, marks holders gone
+// longer than the repair delay lost, places missing copies on the next live
+// members in the file's rendezvous order and pushes the record to every
+// holder. A holder merges the record (files.Merge: the result does not
+// depend on the order of delivery), pulls the content if it lacks it
+// (signed GETs, SHA-256 verified) and answers with its merged record, which
+// the housekeeper merges back: changes made on any holder reach all of them
+// within a pass or two, and pushing again is harmless.
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -23,21 +31,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/store"
 )
-
-// Copy states on the origin.
-const (
-	CopyPending = "pending" // chosen, not confirmed stored yet
-	CopyStored  = "stored"
-	CopyLost    = "lost" // its holder was gone longer than the repair delay
-)
-
-// Copy is one copy of a file as the origin tracks it.
-type Copy struct {
-	Node    string    `json:"node"`
-	URL     string    `json:"url,omitempty"`
-	State   string    `json:"state"`
-	Expires time.Time `json:"expires_at"`
-}
 
 var migrations = []string{
 	`CREATE TABLE copies (
@@ -60,6 +53,24 @@ var migrations = []string{
 	);
 	CREATE INDEX replicas_hash ON replicas(content_hash, state);
 	CREATE INDEX replicas_expiry ON replicas(state, expires_at);`,
+	// The files registry holds every record now: the copies held for others
+	// become records (the housekeeper's next push fills in their owner and
+	// payments), the origin's copies become the records' holders (this
+	// node's own entry is added by its next pass).
+	`INSERT OR IGNORE INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at)
+		SELECT file_id,'',name,size,content_hash,state,0,'{}',created_at,created_at,expires_at FROM replicas;
+	INSERT OR IGNORE INTO file_holders(file_id,node_id,share,state,taken_at,since,updated_at)
+		SELECT file_id,node_id,ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY node_id),state,updated_at,updated_at,updated_at FROM copies;
+	DROP TABLE replicas;
+	DROP TABLE copies;`,
+	// Which version of each record a node is known to have: pushes stop
+	// once every holder has the newest.
+	`CREATE TABLE record_acks (
+		file_id TEXT NOT NULL,
+		node_id TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		PRIMARY KEY (file_id, node_id)
+	);`,
 }
 
 // kick asks the background loop for a pass soon (after a payment).
@@ -70,174 +81,308 @@ func (n *Network) kick() {
 	}
 }
 
-// Sync makes one pass over the origin's files: replaces lost copies, places
-// missing ones, pushes pending ones and carries term extensions.
+// live tells whether a member is known and not gone (this node always is).
+func (n *Network) live(id string) (Member, bool) {
+	m, ok := n.Member(id)
+	return m, ok && m.State != Gone
+}
+
+// Keeper returns the id of a file's housekeeper: the first of its live
+// holders that keep a copy, in the file's rendezvous order; "" when none is
+// live. (A holder still pulling its copy does not keep house.)
+func (n *Network) Keeper(f files.File) string {
+	var live []Member
+	for _, h := range f.Holders {
+		if h.State != files.HolderStored {
+			continue
+		}
+		if m, ok := n.live(h.Node); ok {
+			live = append(live, m)
+		}
+	}
+	if _, ok := f.Holder(n.ID()); !ok && f.State == files.StateStored {
+		live = append(live, n.Self()) // a record from before holders were kept
+	}
+	if len(live) == 0 {
+		return ""
+	}
+	return Rank(f.ID, live)[0].ID
+}
+
+// Readers lists the live holders that keep a copy, in the file's rendezvous
+// order, this node excluded.
+func (n *Network) Readers(f files.File) []string {
+	var live []Member
+	for _, h := range f.Holders {
+		if m, ok := n.live(h.Node); ok && h.State == files.HolderStored && !m.Self {
+			live = append(live, m)
+		}
+	}
+	var out []string
+	for _, m := range Rank(f.ID, live) {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// Sync makes one pass over the files this node holds and keeps house for the
+// ones it ranks first for.
 func (n *Network) Sync(ctx context.Context) error {
 	n.syncMu.Lock()
 	defer n.syncMu.Unlock()
-	stored, err := n.files.Stored(ctx)
+	held, err := n.files.Stored(ctx)
 	if err != nil {
 		return err
 	}
-	gone := n.GoneSince()
-	now := n.clock.Now()
 	var errs []error
-	for _, f := range stored {
-		if err := n.syncFile(ctx, f, gone, now); err != nil {
+	for _, f := range held {
+		var err error
+		switch k := n.Keeper(f); k {
+		case n.ID():
+			err = n.keepHouse(ctx, f)
+		default:
+			// A change made here (a payment for a quote this node issued)
+			// goes to the housekeeper, which carries it to the others.
+			if m, ok := n.live(k); ok {
+				_, err = n.pushIfBehind(ctx, m, f)
+			}
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("file %s: %w", f.ID, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (n *Network) syncFile(ctx context.Context, f files.File, gone map[string]time.Time, now time.Time) error {
-	copies, err := n.copies(ctx, f.ID)
+// version names a version of a record (this node's state left out).
+func version(f files.File) string {
+	f.State = ""
+	b, _ := json.Marshal(f)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// pushIfBehind pushes a record to a member unless it is known to have this
+// version, and merges its answer; it returns the merged record.
+func (n *Network) pushIfBehind(ctx context.Context, m Member, f files.File) (files.File, error) {
+	d := version(f)
+	var acked string
+	err := n.db.QueryRowContext(ctx, `SELECT digest FROM record_acks WHERE file_id=? AND node_id=?`, f.ID, m.ID).Scan(&acked)
+	if err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return f, err
+	}
+	if acked == d {
+		return f, nil
+	}
+	got, err := n.push(ctx, m, f)
+	if err != nil {
+		return f, err
+	}
+	if f, err = n.files.Update(ctx, got); err != nil {
+		return f, err
+	}
+	if d = version(f); version(got) == d {
+		err = n.ack(ctx, f.ID, m.ID, d)
+	}
+	return f, err
+}
+
+func (n *Network) keepHouse(ctx context.Context, f files.File) error {
+	now := n.clock.Now()
+	self := n.ID()
+	if _, ok := f.Holder(self); !ok {
+		f.SetHolder(files.Holder{Node: self, Share: f.FreeShare(), State: files.HolderStored, Taken: now, Since: now, Updated: now})
+	}
+	gone := n.GoneSince()
+	healthy := 0
+	for _, h := range slices.Clone(f.Holders) {
+		if h.State == files.HolderLost {
+			continue
+		}
+		if since, ok := gone[h.Node]; ok && now.Sub(since) >= n.cfg.RepairAfter {
+			n.log.Info("copy lost: its holder is gone", "file", f.ID, "node", h.Node, "gone_since", since)
+			cut := now
+			if h.State == files.HolderPending {
+				cut = h.Taken // it never kept the copy: it earns nothing, the next takes over from where it was to start
+			}
+			h.State, h.Since, h.Updated = files.HolderLost, cut, now
+			f.SetHolder(h)
+			continue
+		}
+		healthy++
+	}
+	for _, m := range Rank(f.ID, n.Alive()) {
+		if healthy >= n.cfg.Replicas {
+			break
+		}
+		if _, ok := f.Holder(m.ID); ok {
+			continue
+		}
+		share := f.FreeShare()
+		// The newcomer takes the share over where the lost holder's was cut.
+		taken := time.Time{}
+		for _, h := range f.Holders {
+			if h.Share == share && h.State == files.HolderLost && h.Since.After(taken) {
+				taken = h.Since
+			}
+		}
+		if taken.IsZero() {
+			taken = now
+		}
+		f.SetHolder(files.Holder{Node: m.ID, Share: share, State: files.HolderPending, Taken: taken, Since: now, Updated: now})
+		healthy++
+	}
+	f, err := n.files.Update(ctx, f)
 	if err != nil {
 		return err
 	}
-	held := map[string]bool{}
-	healthy := 0
-	for i, c := range copies {
-		held[c.Node] = true
-		if c.State == CopyLost {
-			continue
-		}
-		if since, ok := gone[c.Node]; ok && now.Sub(since) >= n.cfg.RepairAfter {
-			n.log.Info("copy lost: its holder is gone", "file", f.ID, "node", c.Node, "gone_since", since)
-			if err := n.setCopy(ctx, f.ID, c.Node, CopyLost, c.Expires); err != nil {
-				return err
-			}
-			copies[i].State = CopyLost
-			continue
-		}
-		healthy++
-	}
-	for _, m := range n.Peers(f.ID) {
-		if healthy >= n.cfg.Replicas-1 {
-			break
-		}
-		if held[m.ID] {
-			continue
-		}
-		if err := n.setCopy(ctx, f.ID, m.ID, CopyPending, time.Time{}); err != nil {
-			return err
-		}
-		copies = append(copies, Copy{Node: m.ID, State: CopyPending})
-		held[m.ID] = true
-		healthy++
-	}
 	var errs []error
-	for _, c := range copies {
-		m, ok := n.Member(c.Node)
-		if c.State == CopyLost || !ok || m.State == Gone {
+	for _, h := range f.Holders {
+		m, ok := n.live(h.Node)
+		if !ok || m.Self {
 			continue
 		}
-		if c.State == CopyPending || c.Expires.Before(f.Expires) {
-			if err := n.push(ctx, m, f); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if err := n.setCopy(ctx, f.ID, c.Node, CopyStored, f.Expires); err != nil {
-				return err
-			}
+		if f, err = n.pushIfBehind(ctx, m, f); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Offer is what the origin sends a holder.
-type Offer struct {
-	FileID      string    `json:"file_id"`
-	ContentHash string    `json:"content_hash"`
-	Size        int64     `json:"size"`
-	Name        string    `json:"name"`
-	ExpiresAt   time.Time `json:"expires_at"`
-	Sources     []string  `json:"sources"` // nodes to pull the content from, in order
+// Push is what a housekeeper sends a holder: the record and where to pull
+// the content from.
+type Push struct {
+	Record  files.File `json:"record"`
+	Sources []string   `json:"sources"` // nodes to pull the content from, in order
 }
 
-func (n *Network) push(ctx context.Context, m Member, f files.File) error {
-	sources := []string{n.ID()}
-	if cs, err := n.copies(ctx, f.ID); err == nil {
-		for _, c := range cs {
-			if c.State == CopyStored && c.Node != m.ID {
-				sources = append(sources, c.Node)
-			}
+func (n *Network) push(ctx context.Context, m Member, f files.File) (files.File, error) {
+	sources := []string{}
+	if f.State == files.StateStored {
+		sources = append(sources, n.ID())
+	}
+	for _, id := range n.Readers(f) {
+		if id != m.ID {
+			sources = append(sources, id)
 		}
 	}
-	offer := Offer{FileID: f.ID, ContentHash: f.Hash, Size: f.Size, Name: f.Name, ExpiresAt: f.Expires, Sources: sources}
-	if err := n.call(ctx, m, http.MethodPost, Prefix+"replicas", offer, nil); err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var got files.File
+	if err := n.call(ctx, m, http.MethodPost, Prefix+"records", Push{Record: f, Sources: sources}, &got); err != nil {
+		return files.File{}, err
 	}
-	n.log.Info("copy placed", "file", f.ID, "node", m.ID, "expires", f.Expires)
-	return nil
+	if got.ID != f.ID {
+		return files.File{}, fmt.Errorf("%s answered the record of %q for %q", m.ID, got.ID, f.ID)
+	}
+	n.log.Debug("record pushed", "file", f.ID, "to", m.ID, "expires", f.Expires)
+	return got, nil
 }
 
-func (n *Network) setCopy(ctx context.Context, fileID, node, state string, expires time.Time) error {
-	exp := ""
-	if !expires.IsZero() {
-		exp = store.Time(expires)
+// accept merges a record pushed by a housekeeper and pulls the content when
+// this node is to hold a copy it lacks (POST /internal/v1/records).
+func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
+	var p Push
+	if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+		return apierr.BadRequest("bad_record", "record is not valid JSON: %v", err)
 	}
-	_, err := n.db.ExecContext(ctx, `INSERT INTO copies(file_id,node_id,state,expires_at,updated_at) VALUES(?,?,?,?,?)
-		ON CONFLICT(file_id,node_id) DO UPDATE SET state=excluded.state, expires_at=excluded.expires_at, updated_at=excluded.updated_at`,
-		fileID, node, state, exp, store.Time(n.clock.Now()))
+	rec := p.Record
+	if rec.ID == "" || len(rec.Hash) != 64 || rec.Size < 0 || rec.Expires.IsZero() || rec.Owner == "" {
+		return apierr.BadRequest("bad_record", "record lacks a file id, owner, content hash, size or expiry")
+	}
+	ctx := r.Context()
+	cur, err := n.files.Get(ctx, rec.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil && (cur.Hash != rec.Hash || cur.Size != rec.Size) {
+		return apierr.Conflict("record_mismatch", "file %s has content %s (%d bytes) here, the record says %s (%d bytes)", rec.ID, cur.Hash, cur.Size, rec.Hash, rec.Size)
+	}
+	h, named := rec.Holder(n.ID())
+	needed := named && h.State != files.HolderLost && cur.State != files.StateStored && cur.State != files.StatePending &&
+		rec.Expires.After(n.clock.Now())
+	var merged files.File
+	if !needed {
+		if merged, err = n.files.Update(ctx, rec); err != nil {
+			return err
+		}
+	} else {
+		st, err := n.pull(ctx, p.Sources, rec.Hash, rec.Size)
+		if err != nil {
+			return apierr.New(http.StatusBadGateway, "pull_failed", "cannot fetch the content: %v", err)
+		}
+		defer st.Discard()
+		err = n.blobs.Commit(ctx, st, func(tx *store.Tx) error {
+			if _, err := n.files.Merge(tx, rec); err != nil {
+				return err
+			}
+			merged, err = n.files.Hold(tx, rec.ID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		n.log.Info("holding a copy", "file", rec.ID, "from", sender(ctx), "size", rec.Size, "expires", rec.Expires)
+	}
+	if v := version(merged); v == version(rec) {
+		// The sender has what this node has: nothing to push back.
+		if err := n.ack(ctx, rec.ID, sender(ctx), v); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(merged)
+}
+
+// ack remembers that a member has a version of a record.
+func (n *Network) ack(ctx context.Context, fileID, node, version string) error {
+	_, err := n.db.ExecContext(ctx, `INSERT INTO record_acks(file_id,node_id,digest) VALUES(?,?,?)
+		ON CONFLICT(file_id,node_id) DO UPDATE SET digest=excluded.digest`, fileID, node, version)
 	return err
 }
 
-func (n *Network) copies(ctx context.Context, fileID string) ([]Copy, error) {
-	rows, err := n.db.QueryContext(ctx, `SELECT node_id,state,expires_at FROM copies WHERE file_id=? ORDER BY node_id`, fileID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Copy
-	for rows.Next() {
-		var c Copy
-		var exp string
-		if err := rows.Scan(&c.Node, &c.State, &exp); err != nil {
-			return nil, err
-		}
-		if exp != "" {
-			c.Expires = store.ParseTime(exp)
-		}
-		if m, ok := n.Member(c.Node); ok {
+// Copy is one copy of a file as file info shows it.
+type Copy struct {
+	Node  string    `json:"node"`
+	URL   string    `json:"url,omitempty"`
+	State string    `json:"state"` // pending, stored, lost, or gone while membership says so
+	Share int       `json:"share"`
+	Since time.Time `json:"since"`
+}
+
+// Copies lists where a file's copies are, by share, with the live member
+// state laid over: a holder that membership says is gone shows gone at once.
+func (n *Network) Copies(f files.File) any {
+	out := []Copy{}
+	for _, h := range f.Holders {
+		c := Copy{Node: h.Node, State: h.State, Share: h.Share, Since: h.Since}
+		m, ok := n.Member(h.Node)
+		if ok {
 			c.URL = m.URL
+		}
+		if h.State != files.HolderLost && (!ok || m.State == Gone) {
+			c.State = Gone
+			if ok {
+				c.Since = m.Since
+			}
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	slices.SortStableFunc(out, func(a, b Copy) int { return a.Share - b.Share })
+	return out
 }
 
-// Copies lists where a file's copies are: this node first, then the holders.
-func (n *Network) Copies(ctx context.Context, fileID string) (any, error) {
-	cs, err := n.copies(ctx, fileID)
-	if err != nil {
-		return nil, err
-	}
-	self := n.Self()
-	return append([]Copy{{Node: self.ID, URL: self.URL, State: "origin"}}, cs...), nil
-}
-
-// Heal restores this node's copy of content from the holders of a file.
-func (n *Network) Heal(ctx context.Context, fileID, hash string, size int64) error {
-	cs, err := n.copies(ctx, fileID)
-	if err != nil {
-		return err
-	}
-	var nodes []string
-	for _, c := range cs {
-		if c.State == CopyStored {
-			nodes = append(nodes, c.Node)
-		}
-	}
-	st, err := n.pull(ctx, nodes, hash, size)
+// Heal restores this node's copy of a file's content from its holders.
+func (n *Network) Heal(ctx context.Context, f files.File) error {
+	st, err := n.pull(ctx, n.Readers(f), f.Hash, f.Size)
 	if err != nil {
 		return err
 	}
 	defer st.Discard()
-	if err := n.blobs.Restore(st, hash); err != nil {
+	if err := n.blobs.Restore(st, f.Hash); err != nil {
 		return err
 	}
-	n.log.Info("healed a missing or damaged copy from a replica", "file", fileID, "hash", hash)
+	n.log.Info("healed a missing or damaged copy from a replica", "file", f.ID, "hash", f.Hash)
 	return nil
 }
 
@@ -245,8 +390,8 @@ func (n *Network) Heal(ctx context.Context, fileID, hash string, size int64) err
 func (n *Network) pull(ctx context.Context, nodes []string, hash string, size int64) (*blob.Staged, error) {
 	var errs []error
 	for _, id := range nodes {
-		m, ok := n.Member(id)
-		if !ok || m.State == Gone || m.Self {
+		m, ok := n.live(id)
+		if !ok || m.Self {
 			continue
 		}
 		st, err := n.pullFrom(ctx, m, hash, size)
@@ -289,92 +434,15 @@ func (n *Network) wrap(h func(http.ResponseWriter, *http.Request) error) http.Ha
 	}
 }
 
-// accept stores (or extends) a copy offered by its origin.
-func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
-	var o Offer
-	if err := json.NewDecoder(r.Body).Decode(&o); err != nil {
-		return apierr.BadRequest("bad_offer", "offer is not valid JSON: %v", err)
-	}
-	if o.FileID == "" || len(o.ContentHash) != 64 || o.Size < 0 || o.ExpiresAt.IsZero() {
-		return apierr.BadRequest("bad_offer", "offer lacks a file id, content hash, size or expiry")
-	}
-	origin := sender(r.Context())
-	now := n.clock.Now()
-	var cur struct {
-		origin, exp, state string
-	}
-	err := n.db.QueryRowContext(r.Context(), `SELECT origin_id,expires_at,state FROM replicas WHERE file_id=?`, o.FileID).Scan(&cur.origin, &cur.exp, &cur.state)
-	switch {
-	case err == nil && cur.state == "stored":
-		if cur.origin != origin {
-			return apierr.Forbidden("file %s belongs to origin %s", o.FileID, cur.origin)
-		}
-		return n.extend(r.Context(), o, store.ParseTime(cur.exp))
-	case err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound):
-		return err
-	}
-	if !o.ExpiresAt.After(now) {
-		return apierr.Conflict("expired", "the term of file %s has ended", o.FileID)
-	}
-	st, err := n.pull(r.Context(), o.Sources, o.ContentHash, o.Size)
-	if err != nil {
-		return apierr.New(http.StatusBadGateway, "pull_failed", "cannot fetch the content: %v", err)
-	}
-	defer st.Discard()
-	price, err := n.ledger.Price(o.Size, o.ExpiresAt.Sub(now))
-	if err != nil {
-		return err
-	}
-	err = n.blobs.Commit(r.Context(), st, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO replicas(file_id,origin_id,content_hash,size,name,expires_at,state,created_at) VALUES(?,?,?,?,?,?,?,?)
-			ON CONFLICT(file_id) DO UPDATE SET origin_id=excluded.origin_id, content_hash=excluded.content_hash, size=excluded.size,
-			name=excluded.name, expires_at=excluded.expires_at, state=excluded.state, created_at=excluded.created_at`,
-			o.FileID, origin, o.ContentHash, o.Size, o.Name, store.Time(o.ExpiresAt), "stored", store.Time(now)); err != nil {
-			return err
-		}
-		return n.ledger.AddTerm(tx, ledger.Term{FileID: o.FileID, QuoteID: "copy@" + store.Time(now), Start: now, End: o.ExpiresAt, Size: o.Size, Price: price})
-	})
-	if err != nil {
-		return err
-	}
-	n.log.Info("holding a copy", "file", o.FileID, "origin", origin, "size", o.Size, "expires", o.ExpiresAt)
-	w.WriteHeader(http.StatusCreated)
-	return nil
-}
-
-// extend carries a longer term to a copy held here.
-func (n *Network) extend(ctx context.Context, o Offer, cur time.Time) error {
-	if !o.ExpiresAt.After(cur) {
-		return nil
-	}
-	price, err := n.ledger.Price(o.Size, o.ExpiresAt.Sub(cur))
-	if err != nil {
-		return err
-	}
-	return n.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`UPDATE replicas SET expires_at=? WHERE file_id=?`, store.Time(o.ExpiresAt), o.FileID); err != nil {
-			return err
-		}
-		n.log.Info("copy term extended", "file", o.FileID, "expires", o.ExpiresAt)
-		return n.ledger.AddTerm(tx, ledger.Term{FileID: o.FileID, QuoteID: "copy@" + store.Time(cur), Start: cur, End: o.ExpiresAt, Size: o.Size, Price: price})
-	})
-}
-
 // serveBlob lets members pull content that this node holds for a file.
 func (n *Network) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	hash := r.PathValue("hash")
-	var held int
-	if err := n.db.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM replicas WHERE content_hash=? AND state='stored'`, hash).Scan(&held); err != nil {
+	ok, err := n.files.HasContent(r.Context(), hash)
+	if err != nil {
 		return err
 	}
-	if held == 0 {
-		ok, err := n.files.HasContent(r.Context(), hash)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return apierr.NotFound("this node holds no file with content %s", hash)
-		}
+	if !ok {
+		return apierr.NotFound("this node holds no file with content %s", hash)
 	}
 	f, err := n.blobs.Open(hash)
 	if err != nil {
@@ -387,56 +455,40 @@ func (n *Network) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// Sweep deletes the copies held here whose term ended.
-func (n *Network) Sweep(ctx context.Context) (int, error) {
-	count := 0
-	err := n.db.Tx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(`SELECT file_id, content_hash FROM replicas WHERE state='stored' AND expires_at<=?`, store.Time(n.clock.Now()))
-		if err != nil {
-			return err
-		}
-		type ended struct{ id, hash string }
-		var list []ended
-		for rows.Next() {
-			var e ended
-			if err := rows.Scan(&e.id, &e.hash); err != nil {
-				rows.Close()
-				return err
-			}
-			list = append(list, e)
-		}
-		rows.Close()
-		for _, e := range list {
-			if _, err := tx.Exec(`UPDATE replicas SET state='expired' WHERE file_id=?`, e.id); err != nil {
-				return err
-			}
-			if err := n.blobs.Unref(tx, e.hash); err != nil {
-				return err
-			}
-			count++
-		}
-		return nil
-	})
-	if count > 0 {
-		n.log.Info("copies expired", "count", count)
-	}
-	return count, err
-}
+// Sweep has nothing left to do: the files registry ends the terms of every
+// record, copies held for others included.
+func (n *Network) Sweep(ctx context.Context) (int, error) { return 0, nil }
 
-// Held lists the copies this node holds for others (for tests and the operator).
+// Held lists the files this node keeps a copy of, with their content hash
+// (for tests and the operator).
 func (n *Network) Held(ctx context.Context) (map[string]string, error) {
-	rows, err := n.db.QueryContext(ctx, `SELECT file_id, content_hash FROM replicas WHERE state='stored'`)
+	fs, err := n.files.Stored(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
-			return nil, err
-		}
-		out[id] = h
+	for _, f := range fs {
+		out[f.ID] = f.Hash
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// paid is told of every paid quote inside the payment's transaction: the
+// price is split into as many shares as copies the network keeps now, and
+// the copies are placed soon.
+func (n *Network) paid(tx *store.Tx, q ledger.Quote) error {
+	if r := min(max(n.cfg.Replicas, 1), len(n.Alive())); r > 1 {
+		if err := n.files.SetReplicas(tx, q.FileID, cmpOr(q.PaidBy, q.ID), r); err != nil {
+			return err
+		}
+	}
+	tx.AfterCommit(n.kick)
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -210,7 +210,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	n.parts = append(n.parts, n.Ledger)
-	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: c, Log: log}); err != nil {
+	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{Node: n.Key.ID(), DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: c, Log: log}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Files)
@@ -274,7 +274,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	}
 	n.parts = append(n.parts, n.Ocean)
 	if n.Billing, err = billing.New(ctx, billing.DefaultConfig(), billing.Deps{Ledger: n.Ledger, Auth: n.Auth, Files: n.Files,
-		Orders: n.Ocean, Log: log}); err != nil {
+		Remote: n.Net, Orders: n.Ocean, Log: log}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Billing)
