@@ -303,9 +303,10 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	f := files.File{ID: uuid.NewString(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
 		State: files.StatePending, Additional: additional, Created: s.clock.Now()}
-	expires := s.ledger.QuoteExpiry()
 	root := tree.Root()
-	conf, err := s.confirm(r.Context(), f, hex.EncodeToString(root[:]), dur, expires)
+	f.MerkleRoot = hex.EncodeToString(root[:])
+	expires := s.ledger.QuoteExpiry()
+	conf, err := s.confirm(r.Context(), f, dur, expires)
 	if err != nil {
 		return err
 	}
@@ -325,12 +326,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return nil
 }
 
-func (s *Service) confirm(ctx context.Context, f files.File, merkleRoot string, d time.Duration, expires time.Time) (json.RawMessage, error) {
+func (s *Service) confirm(ctx context.Context, f files.File, d time.Duration, expires time.Time) (json.RawMessage, error) {
 	price, err := s.ledger.Price(f.Size, d)
 	if err != nil {
 		return nil, err
 	}
-	return s.confirmer.Confirm(ctx, ledger.Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, MerkleRoot: merkleRoot,
+	return s.confirmer.Confirm(ctx, ledger.Confirmation{FileID: f.ID, Size: f.Size, Hash: f.Hash, MerkleRoot: f.MerkleRoot,
 		Duration: d, Price: price, ExpiresAt: expires})
 }
 
@@ -571,7 +572,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	var conf json.RawMessage
 	expires := s.ledger.QuoteExpiry()
 	if quoteDur > 0 {
-		if conf, err = s.confirm(r.Context(), f, "", quoteDur, expires); err != nil {
+		if conf, err = s.confirm(r.Context(), f, quoteDur, expires); err != nil {
 			return err
 		}
 	}

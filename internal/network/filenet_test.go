@@ -341,6 +341,9 @@ func TestRecordAPIRefusesBadInput(t *testing.T) {
 		{"GET", network.Prefix + "as/p/user/files/nope", "", 404, ""},
 		{"POST", network.Prefix + "as/p/user/files/x", "{}", 404, ""},
 		{"GET", network.Prefix + "as/p/payment/payments", "", 404, ""},
+		{"POST", network.Prefix + "audit", "not json", 400, "bad_challenge"},
+		{"POST", network.Prefix + "audit", `{"file_id":"x","content_hash":"` + strings.Repeat("a", 64) + `","size":10,"leaf":5}`, 400, "bad_challenge"},
+		{"POST", network.Prefix + "audit", `{"file_id":"x","content_hash":"` + strings.Repeat("a", 64) + `","size":10,"leaf":0}`, 404, ""},
 	} {
 		var body []byte
 		if c.body != "" {

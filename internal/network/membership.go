@@ -58,6 +58,7 @@ type Network struct {
 
 	accounts Accounts
 	admins   Admins
+	audits   lastAudits
 	syncMu   sync.Mutex
 }
 

@@ -35,6 +35,8 @@ type Config struct {
 	RepairAfter    time.Duration // how long a holder may be gone before its copies are replaced
 	ReplicateEvery time.Duration // replication pass interval; <=0 disables the background loop
 	AccountsEvery  time.Duration // how often peers' account events are pulled; <=0 disables the background loop
+	AuditEvery     time.Duration // mean time between audit passes (randomized); <=0 disables the background loop
+	AuditTimeout   time.Duration // how long a holder has to answer an audit, plus the time to read its copy slowly
 
 	URL       string        // this node's HTTP base URL, as members reach it
 	PeersFile string        // remembers the URLs of the members met, to rejoin after a restart without flags; "" forgets them
@@ -44,7 +46,8 @@ type Config struct {
 // DefaultConfig is 3 confirmations and 3 copies, repaired after 10 minutes.
 func DefaultConfig() Config {
 	return Config{Confirmations: 3, Replicas: 3,
-		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, AccountsEvery: time.Second, MaxSkew: time.Minute}
+		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, AccountsEvery: time.Second,
+		AuditEvery: 10 * time.Minute, AuditTimeout: 10 * time.Second, MaxSkew: time.Minute}
 }
 
 // RegisterFlags registers the network's flags, defaulting to c's values.
@@ -55,6 +58,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copies of a paid file in the network, this node's included")
 	fs.DurationVar(&c.RepairAfter, "repair-after", c.RepairAfter, "how long a node holding a copy may be gone before another takes its place")
 	fs.DurationVar(&c.ReplicateEvery, "replicate-every", c.ReplicateEvery, "how often copies are checked and repaired")
+	fs.DurationVar(&c.AuditEvery, "audit-every", c.AuditEvery, "mean time between audits of the copies this node keeps house for, and scrubs of its own copies (each wait is random, from half to one and a half times this)")
+	fs.DurationVar(&c.AuditTimeout, "audit-timeout", c.AuditTimeout, "how long a holder has to answer an audit, beyond the time to read its copy at 20 MB/s")
 }
 
 // Key is this node's identity: it names the node and signs its requests and
@@ -71,6 +76,7 @@ type Blobs interface {
 	Restore(st *blob.Staged, want string) error
 	Open(hash string) (*os.File, error)
 	Unref(tx *store.Tx, hash string) error
+	Verify(hash string) error // re-hash an object: an error if it is damaged or missing
 }
 
 // Files are the records of the files this node holds.
@@ -121,9 +127,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}
+	if err := deps.DB.Migrate(ctx, "audit", auditMigrations); err != nil {
+		return nil, err
+	}
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{},
 		client: &http.Client{Timeout: 0}, replay: newReplayCache(),
 		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
+	if err := n.loadAudits(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.join(ctx); err != nil {
 		return nil, err
 	}
@@ -146,6 +158,7 @@ func (n *Network) Routes(mux *http.ServeMux) {
 	if n.admins != nil {
 		mux.HandleFunc("GET /network", n.serveMembers)
 	}
+	n.handle(mux, "POST "+Prefix+"audit", n.wrap(n.prove))
 }
 
 // Run pulls the peers' account events every AccountsEvery and replicates
@@ -159,23 +172,23 @@ func (n *Network) Run(ctx context.Context) {
 			clock.Every(ctx, n.cfg.AccountsEvery, nil, n.SyncAccounts)
 		}()
 	}
+	if n.cfg.AuditEvery > 0 {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			n.auditLoop(ctx)
+		}()
+	}
 	if n.cfg.ReplicateEvery <= 0 || n.cfg.Replicas <= 1 {
 		<-ctx.Done()
 		return
 	}
-	t := time.NewTicker(n.cfg.ReplicateEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.kicks:
-		}
+	clock.Every(ctx, n.cfg.ReplicateEvery, n.kicks, func(ctx context.Context) {
 		if err := n.Sync(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("replication pass failed", "err", err)
 		}
-	}
+	})
 }
 
 // Close leaves the network gracefully.

@@ -348,6 +348,7 @@ type Copy struct {
 	State string    `json:"state"` // pending, stored, lost, or gone while membership says so
 	Share int       `json:"share"`
 	Since time.Time `json:"since"`
+	Audit *Audit    `json:"last_audit,omitempty"` // by this node, if it audited the copy
 }
 
 // Copies lists where a file's copies are, by share, with the live member
@@ -355,7 +356,7 @@ type Copy struct {
 func (n *Network) Copies(f files.File) any {
 	out := []Copy{}
 	for _, h := range f.Holders {
-		c := Copy{Node: h.Node, State: h.State, Share: h.Share, Since: h.Since}
+		c := Copy{Node: h.Node, State: h.State, Share: h.Share, Since: h.Since, Audit: n.audits.of(f.ID, h.Node)}
 		m, ok := n.Member(h.Node)
 		if ok {
 			c.URL = m.URL
