@@ -122,6 +122,15 @@ type DealPayload struct {
 	Token     *DealToken     `yaml:"token,omitempty"`
 	Deal      *Deal          `yaml:"deal,omitempty"`
 	Signature *DealSignature `yaml:"signature,omitempty"`
+	Failure   *DealFailure   `yaml:"error,omitempty"`
+}
+
+// DealFailure is the payload of an action the module understood but could
+// not carry out (result.success false, a 4xx status).
+type DealFailure struct {
+	Code    string `yaml:"code"`   // the HTTP status
+	Reason  string `yaml:"reason"` // machine-readable, snake_case
+	Message string `yaml:"message"`
 }
 
 // DealAccount is an account.
@@ -160,6 +169,8 @@ type Deal struct {
 	Payment  DealPayment  `yaml:"payment"`
 	Feedback DealFeedback `yaml:"feedback"`
 	File     *DealFile    `yaml:"file,omitempty"`
+	// Canonical is the deal text the escrow commits to (see DealPayment).
+	Canonical string `yaml:"canonical"`
 }
 
 // DealParty is a party of a deal.
@@ -169,15 +180,21 @@ type DealParty struct {
 }
 
 // DealPayment is a deal's escrow: the 2-of-3 address of seller, customer
-// and the module key tweaked by the deal, with its scripts.
+// and the module key tweaked by the deal, with its scripts. Anyone can
+// check the commitment: h = SHA-256(Deal.Canonical) (= DealHash),
+// t = SHA-256(ModulePubKey || h), tweaked key = ModulePubKey + t·G
+// (= ModuleKey); the witness script is OP_2 and the three compressed keys
+// sorted bytewise (BIP-67) then OP_3 OP_CHECKMULTISIG, wrapped in P2SH-P2WSH.
 type DealPayment struct {
 	Address   string `yaml:"address"`
 	Until     string `yaml:"until"`
 	Sum       string `yaml:"sum"` // "0.00001 tBTC"
 	TxID      string `yaml:"txid,omitempty"`
-	Script    string `yaml:"script"` // witness script, hex
-	Redeem    string `yaml:"redeem"` // redeem script, hex
-	ModuleKey string `yaml:"module-key"`
+	Script    string `yaml:"script"`        // witness script, hex
+	Redeem    string `yaml:"redeem"`        // redeem script, hex
+	ModuleKey string `yaml:"module-key"`    // the tweaked module key, hex
+	ModulePub string `yaml:"module-pubkey"` // the untweaked module key, hex
+	DealHash  string `yaml:"deal-hash"`     // hex SHA-256 of the canonical deal text
 }
 
 // DealFeedback is a deal's feedback.

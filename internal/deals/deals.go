@@ -206,7 +206,7 @@ func (s *Service) deal(pathOrder string) handlerFunc {
 		case "":
 			return answer{}, apierr.BadRequest("missing_order", "name the order: create, pay, complete, cancel or feedback")
 		}
-		return answer{}, apierr.NotFound("unknown order %q: use create, pay, complete, cancel, feedback, status or confirm", clip(order))
+		return answer{}, apierr.New(http.StatusNotFound, "unknown_order", "unknown order %q: use create, pay, complete, cancel, feedback, status or confirm", clip(order))
 	}
 }
 
@@ -595,7 +595,9 @@ func (s *Service) dealAnswer(ctx context.Context, d Deal, action, msg string) (a
 	if d.TxID != "" {
 		payment = append(payment, field{"txid", d.TxID})
 	}
-	payment = append(payment, field{"script", d.WitnessScript}, field{"redeem", d.RedeemScript}, field{"module-key", d.ModuleKey})
+	hash := sha256.Sum256([]byte(d.Canonical))
+	payment = append(payment, field{"script", d.WitnessScript}, field{"redeem", d.RedeemScript}, field{"module-key", d.ModuleKey},
+		field{"module-pubkey", hex.EncodeToString(s.key.Private().PubKey().SerializeCompressed())}, field{"deal-hash", hex.EncodeToString(hash[:])})
 	feedback := doc{{"leave-before", formatTime(d.LeaveBefore)}}
 	if d.FeedbackStatus != "" {
 		feedback = append(feedback, field{"status", d.FeedbackStatus}, field{"comments", d.FeedbackComment})
@@ -607,6 +609,7 @@ func (s *Service) dealAnswer(ctx context.Context, d Deal, action, msg string) (a
 	if d.FileID != "" {
 		body = append(body, field{"file", doc{{"id", d.FileID}, {"amount", d.FileAmount.String()}}})
 	}
+	body = append(body, field{"canonical", d.Canonical})
 	return answer{Action: action, Message: msg, Payload: doc{{"deal", body}}}, nil
 }
 

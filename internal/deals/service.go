@@ -8,8 +8,12 @@
 //     an HMAC session. An account is a node principal named after its
 //     address; account/token (a Bitcoin signed code) gives its owner a
 //     token and an HMAC session (id + secret).
-//   - Failures are HTTP 4xx with {"error": {"code", "message"}}; the
-//     envelope is only for successes, so result.success is always true.
+//   - A request the module understood but cannot carry out answers the
+//     envelope with result.success false, the reason in result.message and
+//     its 4xx status (the spec's account/status?address=null); a request it
+//     did not understand (no such path or order, an unreadable body) or
+//     whose caller failed authentication answers {"error": {"code",
+//     "message"}}.
 //   - A deal is identified by its canonical text: the same fields make the
 //     same deal (create is idempotent), its id is the first 16 bytes of the
 //     text's SHA-256 in hex. Orders name it by id, payment.address, or all
@@ -310,7 +314,9 @@ func (s *Service) action(name string, yamlText bool, h handlerFunc) http.Handler
 			return
 		}
 		a, err := h(ctx, r.WithContext(ctx), params)
-		if err != nil {
+		if e, ok := apierr.As(err); err != nil && ok && understood(e) {
+			a = answer{Failed: e.Status, Message: e.Detail, Payload: doc{{"error", doc{{"code", strconv.Itoa(e.Status)}, {"reason", e.Code}, {"message", e.Detail}}}}}
+		} else if err != nil {
 			s.writeError(w, err)
 			return
 		}
@@ -319,6 +325,20 @@ func (s *Service) action(name string, yamlText bool, h handlerFunc) http.Handler
 		}
 		s.writeAnswer(w, r, requestID(), a)
 	})
+}
+
+// understood tells a request the module understood but cannot carry out
+// (answered in the envelope with result.success false, as the spec's
+// account/status?address=null) from one it did not understand or whose
+// caller failed authentication (answered {"error": ...}).
+func understood(e *apierr.Error) bool {
+	switch {
+	case e.Status < 400 || e.Status >= 500, e.Status == http.StatusUnauthorized:
+		return false
+	case e.Code == "unknown_order" || e.Code == "missing_order":
+		return false // no action to answer for
+	}
+	return true
 }
 
 // requestID makes an envelope id in the original's shape
