@@ -92,6 +92,9 @@ type DealRequest struct {
 	Payment  *DealPayIn    `json:"payment,omitempty"`
 	Feedback *DealReviewIn `json:"feedback,omitempty"`
 	File     string        `json:"file,omitempty"` // a pending DDS file the deal pays for
+	// PSBT is the release (complete) or refund (cancel) the module
+	// answered, signed by the seller or the customer: base64 BIP-174.
+	PSBT string `json:"psbt,omitempty"`
 }
 
 // DealPartyIn is a party of a deal order.
@@ -195,6 +198,26 @@ type DealPayment struct {
 	ModuleKey string `yaml:"module-key"`    // the tweaked module key, hex
 	ModulePub string `yaml:"module-pubkey"` // the untweaked module key, hex
 	DealHash  string `yaml:"deal-hash"`     // hex SHA-256 of the canonical deal text
+	// Funding and Spend are there when the node watches a Bitcoin node.
+	Funding *DealFunding `yaml:"funding,omitempty"`
+	Spend   *DealSpend   `yaml:"spend,omitempty"`
+}
+
+// DealFunding is what pays a deal's escrow, as the Bitcoin node sees it.
+type DealFunding struct {
+	Confirmed     string   `yaml:"confirmed"`         // "0.01 tBTC": counted towards the sum
+	Pending       string   `yaml:"pending"`           // seen, not yet deep enough
+	Confirmations string   `yaml:"confirmations"`     // how deep a payment must be
+	Late          string   `yaml:"late,omitempty"`    // arrived after payment.until: refused as payment
+	Outputs       []string `yaml:"outputs,omitempty"` // "txid:vout amount, n confirmations[, ...]"
+}
+
+// DealSpend is the release (to the seller) or refund (to the customer) of
+// a deal's escrow.
+type DealSpend struct {
+	Kind string `yaml:"kind"`           // release or refund
+	PSBT string `yaml:"psbt"`           // base64 BIP-174, signed by the module's tweaked key
+	TxID string `yaml:"txid,omitempty"` // once broadcast
 }
 
 // DealFeedback is a deal's feedback.

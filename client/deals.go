@@ -186,9 +186,23 @@ func (d *Deals) CompleteDeal(ctx context.Context, id string) (*DealAnswer, error
 }
 
 // CancelDeal cancels an unpaid deal with the seller's signature of
-// "cancel <id>".
+// "cancel <id>". On a node with a Bitcoin node, cancelling a funded deal
+// answers the refund's PSBT, signed by the module (Payment.Spend).
 func (d *Deals) CancelDeal(ctx context.Context, id, sellerSignature string) (*DealAnswer, error) {
 	return d.Deal(ctx, "cancel", api.DealRequest{ID: id, Seller: &api.DealPartyIn{Signature: sellerSignature}})
+}
+
+// ReleaseDeal finishes the release of a completed deal's escrow to the
+// seller: psbt is the answer's Payment.Spend.PSBT signed by the seller or
+// the customer. The node broadcasts it.
+func (d *Deals) ReleaseDeal(ctx context.Context, id, psbt string) (*DealAnswer, error) {
+	return d.Deal(ctx, "complete", api.DealRequest{ID: id, PSBT: psbt})
+}
+
+// RefundDeal finishes the refund of a cancelled deal's escrow to the
+// customer, as ReleaseDeal.
+func (d *Deals) RefundDeal(ctx context.Context, id, sellerSignature, psbt string) (*DealAnswer, error) {
+	return d.Deal(ctx, "cancel", api.DealRequest{ID: id, Seller: &api.DealPartyIn{Signature: sellerSignature}, PSBT: psbt})
 }
 
 // DealFeedback leaves the customer's feedback (r.Feedback, signed in

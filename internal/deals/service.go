@@ -55,6 +55,7 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/bitcoin"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/ledger"
@@ -131,6 +132,22 @@ var migrations = []string{
 		detail TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX deal_events_deal ON deal_events(deal_id);`,
+	`CREATE TABLE deal_payments (             -- outputs paying a deal's escrow, as the Bitcoin node last saw them
+		txid TEXT NOT NULL,
+		vout INTEGER NOT NULL,
+		deal_id TEXT NOT NULL REFERENCES deals(id),
+		amount_sat INTEGER NOT NULL,
+		pk_script TEXT NOT NULL,              -- hex
+		confirmations INTEGER NOT NULL,       -- 0: in the mempool
+		gone INTEGER NOT NULL DEFAULT 0,      -- 1: left the chain and the mempool (a reorg)
+		late INTEGER NOT NULL DEFAULT 0,      -- 1: first seen after payment.until: not a payment of the deal
+		seen_at TEXT NOT NULL,                -- first seen
+		PRIMARY KEY (txid, vout)
+	);
+	CREATE INDEX deal_payments_deal ON deal_payments(deal_id);
+	ALTER TABLE deals ADD COLUMN spend_kind TEXT NOT NULL DEFAULT '';   -- release or refund, once asked for
+	ALTER TABLE deals ADD COLUMN spend_psbt TEXT NOT NULL DEFAULT '';   -- base64, signed by the module key
+	ALTER TABLE deals ADD COLUMN spend_txid TEXT NOT NULL DEFAULT '';   -- once broadcast`,
 }
 
 // NonceWindow is how far an HMAC nonce (microseconds) may be from now.
@@ -161,14 +178,27 @@ func (Manual) Confirmed(context.Context, PaymentClaim) (bool, error) { return fa
 // Config is what the module is built with.
 type Config struct {
 	Network string // Bitcoin network: mainnet, testnet, signet or regtest
+	// Chain is the Bitcoin node that watches escrows (node builds the
+	// client from it and passes it as Deps.Chain).
+	Chain         bitcoin.Config
+	Confirmations int64         // a payment counts once this deep
+	FeeRate       int64         // sat/vB of releases and refunds
+	Poll          time.Duration // how often the escrows are looked at
 }
 
-// DefaultConfig is the module's defaults: Bitcoin testnet.
-func DefaultConfig() Config { return Config{Network: "testnet"} }
+// DefaultConfig is the module's defaults: Bitcoin testnet, no node; with
+// a node, 3 confirmations, 5 sat/vB, a look every 10 seconds.
+func DefaultConfig() Config {
+	return Config{Network: "testnet", Chain: bitcoin.DefaultConfig(), Confirmations: 3, FeeRate: 5, Poll: 10 * time.Second}
+}
 
 // RegisterFlags registers the module's flags, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Network, "bitcoin-network", c.Network, "Bitcoin network of the deal module: mainnet, testnet, signet or regtest")
+	c.Chain.RegisterFlags(fs)
+	fs.Int64Var(&c.Confirmations, "bitcoin-confirmations", c.Confirmations, "confirmations after which a payment to a deal's escrow counts")
+	fs.Int64Var(&c.FeeRate, "bitcoin-fee-rate", c.FeeRate, "fee rate of escrow releases and refunds, in sat/vB")
+	fs.DurationVar(&c.Poll, "bitcoin-poll", c.Poll, "how often the Bitcoin node is asked about the escrows of open deals")
 }
 
 // Auth is the node's principals and tokens, which the module maps its
@@ -212,9 +242,13 @@ type Deps struct {
 	Key    Key
 	PGP    Signer
 	// Confirmer confirms Bitcoin payments; nil: an admin does (Manual).
+	// Unused when Chain is set.
 	Confirmer Confirmer
-	Clock     clock.Clock
-	Log       *slog.Logger
+	// Chain is the Bitcoin node that watches escrows and takes releases
+	// and refunds; nil: no chain, an admin confirms payments.
+	Chain Chain
+	Clock clock.Clock
+	Log   *slog.Logger
 }
 
 // Service is the deal module.
@@ -226,6 +260,9 @@ type Service struct {
 	pgp       Signer
 	net       btc.Network
 	confirmer Confirmer
+	chain     Chain
+	cfg       Config
+	wake      chan struct{}
 	clock     clock.Clock
 	log       *slog.Logger
 }
@@ -236,6 +273,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Confirmations < 1 || cfg.FeeRate < 1 || cfg.Poll <= 0 {
+		return nil, fmt.Errorf("deals: --bitcoin-confirmations and --bitcoin-fee-rate must be at least 1, --bitcoin-poll positive")
+	}
 	if err := deps.DB.Migrate(ctx, "deals", migrations); err != nil {
 		return nil, err
 	}
@@ -243,7 +283,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		deps.Confirmer = Manual{}
 	}
 	return &Service{db: deps.DB, auth: deps.Auth, ledger: deps.Ledger, key: deps.Key, pgp: deps.PGP, net: network,
-		confirmer: deps.Confirmer, clock: deps.Clock, log: deps.Log}, nil
+		confirmer: deps.Confirmer, chain: deps.Chain, cfg: cfg, wake: make(chan struct{}, 1), clock: deps.Clock, log: deps.Log}, nil
 }
 
 // Routes adds the module's routes.
