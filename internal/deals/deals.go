@@ -377,18 +377,21 @@ func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
 	if err := mayAct(ctx, d, "pay", d.Customer); err != nil {
 		return answer{}, err
 	}
+	if s.chain != nil {
+		if d.State == StateExpired || d.State == StateCreated && s.clock.Now().After(d.Until) {
+			return answer{}, apierr.Conflict("payment_overdue", "payment.until (%s) has passed: a payment to %s now is refused as payment (cancel refunds it)", formatTime(d.Until), d.Address)
+		}
+		// The node sees payments itself: naming one only hurries it.
+		s.poke()
+		return s.dealAnswer(ctx, d, d.State, "The Bitcoin node watches "+d.Address+": the deal is Paid once "+
+			formatBTC(d.Sum)+" "+s.net.Unit+" there have "+fmt.Sprint(s.cfg.Confirmations)+" confirmations")
+	}
 	txid := p.get("payment_txid")
 	if txid == "" {
 		txid = p.get("txid")
 	}
 	if !txidRE.MatchString(txid) {
 		return answer{}, apierr.BadRequest("bad_txid", "pay needs payment.txid: the id of the transaction that pays %s (64 hex digits)", d.Address)
-	}
-	if s.chain != nil {
-		// The node sees payments itself: naming one only hurries it.
-		s.poke()
-		return s.dealAnswer(ctx, d, d.State, "The Bitcoin node watches "+d.Address+": the deal is Paid once "+
-			formatBTC(d.Sum)+" "+s.net.Unit+" there have "+fmt.Sprint(s.cfg.Confirmations)+" confirmations")
 	}
 	if d.State != StateCreated {
 		return answer{}, refuse("pay", d.State, []string{StateCreated})
