@@ -3,6 +3,7 @@ package deals_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,32 @@ func TestDealsOnChain(t *testing.T) {
 	}
 	b.mine(t, 1)
 	paidTo(t, b, r.Payment.Spend.TxID, customer.addr, 30_000_000)
+
+	// A DDS file paid through a deal is stored only once the escrow is
+	// funded on chain: a claimed payment or one in the mempool is not enough.
+	content := bytes.Repeat([]byte("funded on chain "), 4096)
+	fl, err := nd.User().Upload(ctx, "on-chain.txt", bytes.NewReader(content), client.UploadOptions{})
+	if err != nil || !fl.PaymentRequired {
+		t.Fatalf("upload: %+v %v", fl, err)
+	}
+	fr := dealReq("Prepaid", nw.Clock.Now(), seller, customer, "0.04")
+	fr.File = fl.ID
+	fd := *ok(t)(user.CreateDeal(ctx, fr)).Doc.Deal
+	ok(t)(user.PayDeal(ctx, api.DealRequest{ID: fd.ID, Payment: &api.DealPayIn{TxID: strings.Repeat("cd", 32)}}))
+	b.pay(t, fd.Payment.Address, 4_000_000)
+	until(t, user, fd.ID, "Paying")
+	if _, err := nd.User().Download(ctx, fl.ID, io.Discard); err == nil {
+		t.Fatal("a file paid by an unconfirmed deal downloaded")
+	}
+	b.mine(t, 2)
+	until(t, user, fd.ID, "Paid")
+	var got bytes.Buffer
+	if _, err := nd.User().Download(ctx, fl.ID, &got); err != nil || !bytes.Equal(got.Bytes(), content) {
+		t.Fatalf("download after funding: %v", err)
+	}
+	if info, err := nd.User().Info(ctx, fl.ID); err != nil || info.State != "stored" {
+		t.Fatalf("file state %v %v", info, err)
+	}
 
 	// Reorg: the block that confirmed a payment leaves the chain; the
 	// payment is taken back until it is mined again.
