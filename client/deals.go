@@ -193,10 +193,15 @@ func (d *Deals) CancelDeal(ctx context.Context, id, sellerSignature string) (*De
 }
 
 // ReleaseDeal finishes the release of a completed deal's escrow to the
-// seller: psbt is the answer's Payment.Spend.PSBT signed by the seller or
-// the customer. The node broadcasts it.
-func (d *Deals) ReleaseDeal(ctx context.Context, id, psbt string) (*DealAnswer, error) {
-	return d.Deal(ctx, "complete", api.DealRequest{ID: id, PSBT: psbt})
+// seller: psbt is the answer's Payment.Spend.PSBT signed by the customer,
+// or by the seller with customerSignature, the customer's Bitcoin signed
+// message "complete <id>" (empty: none). The node broadcasts it.
+func (d *Deals) ReleaseDeal(ctx context.Context, id, psbt, customerSignature string) (*DealAnswer, error) {
+	r := api.DealRequest{ID: id, PSBT: psbt}
+	if customerSignature != "" {
+		r.Customer = &api.DealPartyIn{Signature: customerSignature}
+	}
+	return d.Deal(ctx, "complete", r)
 }
 
 // RefundDeal finishes the refund of a cancelled deal's escrow to the

@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -210,7 +211,12 @@ func (f funding) doc(s *Service) doc {
 // or the customer finalizes it, checks every input with the script engine
 // and broadcasts it. No path spends with fewer than two valid keys: the
 // module signs only this transaction, and the engine checks the other.
-func (s *Service) spend(ctx context.Context, d Deal, kind, signed string) (answer, error) {
+//
+// A release pays the seller, so it needs the customer's consent: the
+// customer's signature in the PSBT, or the seller's with the customer's
+// Bitcoin signed message "complete <id>" (consent), or an admin's order
+// (the arbiter). A refund was consented to by the cancel order's signature.
+func (s *Service) spend(ctx context.Context, d Deal, kind, signed, consent string) (answer, error) {
 	action, final, dest := "Complete", StateCompleted, d.Seller
 	from := []string{StatePaid}
 	if kind == "refund" {
@@ -235,9 +241,14 @@ func (s *Service) spend(ctx context.Context, d Deal, kind, signed string) (answe
 	if signed == "" {
 		return s.dealAnswer(ctx, d, action, fmt.Sprintf("The %s is signed by the module: sign its PSBT (payment.spend.psbt) with the seller's or the customer's key and send it back as psbt", kind))
 	}
-	tx, err := s.countersign(d, signed)
+	tx, signers, err := s.countersign(d, signed)
 	if err != nil {
 		return answer{}, err
+	}
+	if kind == "release" {
+		if err := s.releaseConsent(ctx, d, signers, consent); err != nil {
+			return answer{}, err
+		}
 	}
 	txid := tx.TxHash().String()
 	// The state moves first, so two racing completions broadcast once.
@@ -303,18 +314,20 @@ func (s *Service) dealKey(d Deal) *btcec.PrivateKey {
 
 // countersign adds the party's signatures from signed to the deal's PSBT
 // and returns the finished, verified transaction.
-func (s *Service) countersign(d Deal, signed string) (*wire.MsgTx, error) {
+// The signers are the keys whose signatures were added (hex).
+func (s *Service) countersign(d Deal, signed string) (*wire.MsgTx, map[string]bool, error) {
 	theirs, err := btc.DecodePSBT(signed)
 	if err != nil {
-		return nil, apierr.BadRequest("bad_psbt", "psbt is not a PSBT (BIP-174, base64): %v", err)
+		return nil, nil, apierr.BadRequest("bad_psbt", "psbt is not a PSBT (BIP-174, base64): %v", err)
 	}
 	ours, err := btc.DecodePSBT(d.SpendPSBT)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if theirs.UnsignedTx.TxHash() != ours.UnsignedTx.TxHash() || len(theirs.Inputs) != len(ours.Inputs) {
-		return nil, apierr.BadRequest("psbt_mismatch", "the PSBT is not this deal's %s: sign the PSBT of payment.spend.psbt unchanged", d.SpendKind)
+		return nil, nil, apierr.BadRequest("psbt_mismatch", "the PSBT is not this deal's %s: sign the PSBT of payment.spend.psbt unchanged", d.SpendKind)
 	}
+	signers := map[string]bool{}
 	moduleKey, _ := hex.DecodeString(d.ModuleKey)
 	ws, _ := hex.DecodeString(d.WitnessScript)
 	keys := escrowKeys(ws)
@@ -326,18 +339,35 @@ func (s *Service) countersign(d Deal, signed string) (*wire.MsgTx, error) {
 			}
 		}
 		if len(added) == 0 {
-			return nil, apierr.New(http.StatusForbidden, "missing_signature", "input %d of the PSBT has no signature by the seller's or the customer's key", i)
+			return nil, nil, apierr.New(http.StatusForbidden, "missing_signature", "input %d of the PSBT has no signature by the seller's or the customer's key", i)
 		}
 		ours.Inputs[i].PartialSigs = append(ours.Inputs[i].PartialSigs, added...)
 		if _, err := btc.PartialSigs(ours, i, keys); err != nil {
-			return nil, apierr.New(http.StatusForbidden, "bad_signature", "%v", err)
+			return nil, nil, apierr.New(http.StatusForbidden, "bad_signature", "%v", err)
+		}
+		for _, ps := range added {
+			signers[hex.EncodeToString(ps.PubKey)] = true
 		}
 	}
 	tx, err := btc.Complete(ours)
 	if err != nil {
-		return nil, apierr.New(http.StatusForbidden, "bad_signature", "%v", err)
+		return nil, nil, apierr.New(http.StatusForbidden, "bad_signature", "%v", err)
 	}
-	return tx, nil
+	return tx, signers, nil
+}
+
+// releaseConsent checks the customer agreed to pay the seller.
+func (s *Service) releaseConsent(ctx context.Context, d Deal, signers map[string]bool, consent string) error {
+	if a, err := s.loadAccount(ctx, d.Customer); err == nil && signers[strings.ToLower(a.PubKey)] {
+		return nil
+	}
+	if caller, _ := auth.From(ctx); caller.IsAdmin() {
+		return nil
+	}
+	if consent == "" {
+		return apierr.New(http.StatusForbidden, "missing_consent", "a release to the seller needs the customer's consent: the customer signs the PSBT, or sends customer.signature, the Bitcoin signed message %q", DealMessage("complete", d.ID))
+	}
+	return s.verifyParty("customer", d.Customer, DealMessage("complete", d.ID), consent)
 }
 
 // escrowKeys are the three keys of a 2-of-3 witness script

@@ -104,21 +104,27 @@ func TestDealsOnChain(t *testing.T) {
 	unsigned := a.Payment.Spend.PSBT
 	// bad PSBTs: not one, someone else's transaction, only the module's
 	// signature, a stranger's signature
-	fails(t, 400)(user.ReleaseDeal(ctx, a.ID, "cHNidP8BAAAA"))
-	fails(t, 400)(user.ReleaseDeal(ctx, a.ID, "not a psbt"))
-	fails(t, 403)(user.ReleaseDeal(ctx, a.ID, unsigned))
-	fails(t, 403)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, stranger)))
+	consent := customer.sign(deals.DealMessage("complete", a.ID))
+	fails(t, 400)(user.ReleaseDeal(ctx, a.ID, "cHNidP8BAAAA", consent))
+	fails(t, 400)(user.ReleaseDeal(ctx, a.ID, "not a psbt", consent))
+	fails(t, 403)(user.ReleaseDeal(ctx, a.ID, unsigned, consent))
+	fails(t, 403)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, stranger), consent))
+	// the seller's signature alone does not pay the seller: the customer consents
+	if msg := fails(t, 403)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, seller), "")); !strings.Contains(msg, "consent") {
+		t.Errorf("release without consent: %q", msg)
+	}
+	fails(t, 403)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, seller), seller.sign(deals.DealMessage("complete", a.ID))))
 	other := mustPSBT(t, unsigned)
 	other.UnsignedTx.TxOut[0].Value -= 1000 // a bigger fee: not the module's transaction
 	if err := btc.SignSpend(other, seller.key); err != nil {
 		t.Fatal(err)
 	}
-	fails(t, 400)(user.ReleaseDeal(ctx, a.ID, btc.EncodePSBT(other)))
-	a = *ok(t)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, seller))).Doc.Deal
+	fails(t, 400)(user.ReleaseDeal(ctx, a.ID, btc.EncodePSBT(other), consent))
+	a = *ok(t)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, seller), consent)).Doc.Deal
 	if a.Order != "Completed" || a.Payment.Spend.TxID == "" {
 		t.Fatalf("release: %+v", a)
 	}
-	msg := fails(t, 409)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, customer))) // double completion
+	msg := fails(t, 409)(user.ReleaseDeal(ctx, a.ID, signPSBT(t, unsigned, customer), "")) // double completion
 	if !strings.Contains(msg, "spent already") {
 		t.Errorf("double completion: %q", msg)
 	}
@@ -185,6 +191,11 @@ func TestDealsOnChain(t *testing.T) {
 	}
 	b.mine(t, 3)
 	until(t, user, g.ID, "Paid")
+	// the customer's own signature is its consent
+	g = *ok(t)(user.CompleteDeal(ctx, g.ID)).Doc.Deal
+	g = *ok(t)(user.ReleaseDeal(ctx, g.ID, signPSBT(t, g.Payment.Spend.PSBT, customer), "")).Doc.Deal
+	b.mine(t, 1)
+	paidTo(t, b, g.Payment.Spend.TxID, seller.addr, 10_000_000)
 
 	// Expiry: no payment by payment.until; a payment after it is refused
 	// as payment, and the customer may take it back.

@@ -474,7 +474,7 @@ func (s *Service) dealComplete(ctx context.Context, p *params) (answer, error) {
 		return answer{}, err
 	}
 	if s.chain != nil {
-		return s.spend(ctx, d, "release", p.get("psbt"))
+		return s.spend(ctx, d, "release", p.get("psbt"), p.get("customer_signature"))
 	}
 	d, err = s.transition(ctx, d, []string{StatePaid}, StateCompleted, "complete", "", "")
 	if err != nil {
@@ -534,7 +534,7 @@ func (s *Service) dealCancel(ctx context.Context, p *params) (answer, error) {
 		if f, err := s.funding(ctx, d); err != nil {
 			return answer{}, err
 		} else if len(f.spendable)+len(f.lateOuts) > 0 || d.SpendKind != "" {
-			return s.spend(ctx, d, "refund", p.get("psbt"))
+			return s.spend(ctx, d, "refund", p.get("psbt"), "")
 		}
 		if d.State == StateExpired {
 			return answer{}, apierr.Conflict("not_funded", "the deal expired unfunded: there is nothing to refund")
