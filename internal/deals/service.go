@@ -22,8 +22,13 @@
 //     of their keys and the module key tweaked by the deal.
 //   - Signed deal orders sign DealMessage: "cancel <id>" by the seller,
 //     "feedback <id>\n<status>\n<comments>" by the customer.
-//   - pay takes payment.txid; the deal is Paying until the Confirmer (or an
-//     admin, POST /api/v1/deal/confirm) confirms it, then Paid. A deal may
+//   - With a Bitcoin node (Deps.Chain, --bitcoin-rpc) the module watches
+//     every open escrow (chain.go): Paying once a payment is seen, Paid at
+//     the confirmed sum, Expired when payment.until passes unfunded;
+//     complete and cancel release or refund through a PSBT the module
+//     co-signs. Without one, pay takes payment.txid; the deal is Paying
+//     until the Confirmer (or an admin, POST /api/v1/deal/confirm)
+//     confirms it, then Paid. A deal may
 //     name a pending DDS file ("file"): it then pays the ledger the file's
 //     outstanding quoted price, in the ledger's units, fixed when the deal is
 //     created; the BTC sum is the parties' business, not converted.
