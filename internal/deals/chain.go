@@ -36,6 +36,11 @@ func (s *Service) Run(ctx context.Context) {
 	if s.chain == nil {
 		return
 	}
+	if h, err := s.chain.Height(ctx); err != nil {
+		s.log.Warn("the Bitcoin node does not answer yet; escrows are watched when it does", "err", err)
+	} else {
+		s.log.Info("watching deal escrows", "tip", h, "confirmations", s.cfg.Confirmations)
+	}
 	s.watchAll(ctx)
 	clock.Every(ctx, s.cfg.Poll, s.wake, s.watchAll)
 }
@@ -250,13 +255,13 @@ func (s *Service) spend(ctx context.Context, d Deal, kind, signed, consent strin
 			return answer{}, err
 		}
 	}
-	txid := tx.TxHash().String()
+	txid, before := tx.TxHash().String(), d.State
 	// The state moves first, so two racing completions broadcast once.
 	if d, err = s.transition(ctx, d, from, final, kind, txid, `, spend_txid=?`, txid); err != nil {
 		return answer{}, err
 	}
 	if _, err := s.chain.Broadcast(ctx, tx); err != nil {
-		if _, rerr := s.db.ExecContext(ctx, `UPDATE deals SET state=?, spend_txid='' WHERE id=? AND spend_txid=?`, from[0], d.ID, txid); rerr != nil {
+		if _, rerr := s.db.ExecContext(ctx, `UPDATE deals SET state=?, spend_txid='' WHERE id=? AND spend_txid=?`, before, d.ID, txid); rerr != nil {
 			s.log.Error("undoing a failed broadcast", "deal", d.ID, "err", rerr)
 		}
 		return answer{}, apierr.New(http.StatusBadGateway, "broadcast_failed", "the Bitcoin node refused the %s %s: %v", kind, txid, err)
