@@ -92,6 +92,9 @@ type DealRequest struct {
 	Payment  *DealPayIn    `json:"payment,omitempty"`
 	Feedback *DealReviewIn `json:"feedback,omitempty"`
 	File     string        `json:"file,omitempty"` // a pending DDS file the deal pays for
+	// PSBT is the release (complete) or refund (cancel) the module
+	// answered, signed by the seller or the customer: base64 BIP-174.
+	PSBT string `json:"psbt,omitempty"`
 }
 
 // DealPartyIn is a party of a deal order.
@@ -122,6 +125,15 @@ type DealPayload struct {
 	Token     *DealToken     `yaml:"token,omitempty"`
 	Deal      *Deal          `yaml:"deal,omitempty"`
 	Signature *DealSignature `yaml:"signature,omitempty"`
+	Failure   *DealFailure   `yaml:"error,omitempty"`
+}
+
+// DealFailure is the payload of an action the module understood but could
+// not carry out (result.success false, a 4xx status).
+type DealFailure struct {
+	Code    string `yaml:"code"`   // the HTTP status
+	Reason  string `yaml:"reason"` // machine-readable, snake_case
+	Message string `yaml:"message"`
 }
 
 // DealAccount is an account.
@@ -160,6 +172,8 @@ type Deal struct {
 	Payment  DealPayment  `yaml:"payment"`
 	Feedback DealFeedback `yaml:"feedback"`
 	File     *DealFile    `yaml:"file,omitempty"`
+	// Canonical is the deal text the escrow commits to (see DealPayment).
+	Canonical string `yaml:"canonical"`
 }
 
 // DealParty is a party of a deal.
@@ -169,15 +183,41 @@ type DealParty struct {
 }
 
 // DealPayment is a deal's escrow: the 2-of-3 address of seller, customer
-// and the module key tweaked by the deal, with its scripts.
+// and the module key tweaked by the deal, with its scripts. Anyone can
+// check the commitment: h = SHA-256(Deal.Canonical) (= DealHash),
+// t = SHA-256(ModulePubKey || h), tweaked key = ModulePubKey + t·G
+// (= ModuleKey); the witness script is OP_2 and the three compressed keys
+// sorted bytewise (BIP-67) then OP_3 OP_CHECKMULTISIG, wrapped in P2SH-P2WSH.
 type DealPayment struct {
 	Address   string `yaml:"address"`
 	Until     string `yaml:"until"`
 	Sum       string `yaml:"sum"` // "0.00001 tBTC"
 	TxID      string `yaml:"txid,omitempty"`
-	Script    string `yaml:"script"` // witness script, hex
-	Redeem    string `yaml:"redeem"` // redeem script, hex
-	ModuleKey string `yaml:"module-key"`
+	Script    string `yaml:"script"`        // witness script, hex
+	Redeem    string `yaml:"redeem"`        // redeem script, hex
+	ModuleKey string `yaml:"module-key"`    // the tweaked module key, hex
+	ModulePub string `yaml:"module-pubkey"` // the untweaked module key, hex
+	DealHash  string `yaml:"deal-hash"`     // hex SHA-256 of the canonical deal text
+	// Funding and Spend are there when the node watches a Bitcoin node.
+	Funding *DealFunding `yaml:"funding,omitempty"`
+	Spend   *DealSpend   `yaml:"spend,omitempty"`
+}
+
+// DealFunding is what pays a deal's escrow, as the Bitcoin node sees it.
+type DealFunding struct {
+	Confirmed     string   `yaml:"confirmed"`         // "0.01 tBTC": counted towards the sum
+	Pending       string   `yaml:"pending"`           // seen, not yet deep enough
+	Confirmations string   `yaml:"confirmations"`     // how deep a payment must be
+	Late          string   `yaml:"late,omitempty"`    // arrived after payment.until: refused as payment
+	Outputs       []string `yaml:"outputs,omitempty"` // "txid:vout amount, n confirmations[, ...]"
+}
+
+// DealSpend is the release (to the seller) or refund (to the customer) of
+// a deal's escrow.
+type DealSpend struct {
+	Kind string `yaml:"kind"`           // release or refund
+	PSBT string `yaml:"psbt"`           // base64 BIP-174, signed by the module's tweaked key
+	TxID string `yaml:"txid,omitempty"` // once broadcast
 }
 
 // DealFeedback is a deal's feedback.

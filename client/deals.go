@@ -186,9 +186,28 @@ func (d *Deals) CompleteDeal(ctx context.Context, id string) (*DealAnswer, error
 }
 
 // CancelDeal cancels an unpaid deal with the seller's signature of
-// "cancel <id>".
+// "cancel <id>". On a node with a Bitcoin node, cancelling a funded deal
+// answers the refund's PSBT, signed by the module (Payment.Spend).
 func (d *Deals) CancelDeal(ctx context.Context, id, sellerSignature string) (*DealAnswer, error) {
 	return d.Deal(ctx, "cancel", api.DealRequest{ID: id, Seller: &api.DealPartyIn{Signature: sellerSignature}})
+}
+
+// ReleaseDeal finishes the release of a completed deal's escrow to the
+// seller: psbt is the answer's Payment.Spend.PSBT signed by the customer,
+// or by the seller with customerSignature, the customer's Bitcoin signed
+// message "complete <id>" (empty: none). The node broadcasts it.
+func (d *Deals) ReleaseDeal(ctx context.Context, id, psbt, customerSignature string) (*DealAnswer, error) {
+	r := api.DealRequest{ID: id, PSBT: psbt}
+	if customerSignature != "" {
+		r.Customer = &api.DealPartyIn{Signature: customerSignature}
+	}
+	return d.Deal(ctx, "complete", r)
+}
+
+// RefundDeal finishes the refund of a cancelled deal's escrow to the
+// customer, as ReleaseDeal.
+func (d *Deals) RefundDeal(ctx context.Context, id, sellerSignature, psbt string) (*DealAnswer, error) {
+	return d.Deal(ctx, "cancel", api.DealRequest{ID: id, Seller: &api.DealPartyIn{Signature: sellerSignature}, PSBT: psbt})
 }
 
 // DealFeedback leaves the customer's feedback (r.Feedback, signed in
@@ -246,13 +265,23 @@ func (d *Deals) send(ctx context.Context, method, path, contentType string, body
 		req.Header.Set("Nonce", nonce)
 		req.Header.Set("Signature", api.DealHMAC(secret, req.URL.Path, nonce, body))
 	}
-	resp, err := d.c.Do(req, http.StatusOK)
+	resp, err := d.c.HTTP.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	a := &DealAnswer{}
-	if err := decodeJSON(resp, &a.DealEnvelope); err != nil {
+	var failure error
+	if resp.StatusCode != http.StatusOK {
+		// A 4xx in the envelope is an action the module could not carry
+		// out; anything else is the module's {"error": ...}.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode >= 500 || json.Unmarshal(body, &a.DealEnvelope) != nil || a.ID == "" || a.Result.Success {
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			return nil, readError(resp)
+		}
+		failure = &DealFailure{Status: resp.StatusCode, Answer: a}
+	} else if err := decodeJSON(resp, &a.DealEnvelope); err != nil {
 		return nil, err
 	}
 	if a.Signed, err = base64.StdEncoding.DecodeString(a.Payload); err != nil {
@@ -262,12 +291,24 @@ func (d *Deals) send(ctx context.Context, method, path, contentType string, body
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if !decode {
-		return a, nil
+		return a, failure
 	}
 	if err := yaml.Unmarshal(a.Text, &a.Doc); err != nil {
 		return nil, fmt.Errorf("%s: the payload is not the module's YAML: %w", path, err)
 	}
-	return a, nil
+	return a, failure
+}
+
+// DealFailure is an action the module understood but could not carry out:
+// a 4xx answered in the envelope with result.success false, the reason in
+// result.message and a signed payload.
+type DealFailure struct {
+	Status int
+	Answer *DealAnswer
+}
+
+func (e *DealFailure) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Answer.Result.Message)
 }
 
 // open returns the text of a payload, checking its clear signature with the

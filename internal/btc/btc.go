@@ -213,3 +213,13 @@ func (n Network) NewEscrow(seller, customer, module *btcec.PublicKey, dealHash [
 	return Escrow{Address: addr.EncodeAddress(), WitnessScript: ws, RedeemScript: redeem,
 		ModuleKey: tweaked.SerializeCompressed(), Tweak: tb[:]}, nil
 }
+
+// Output is an output of a transaction that pays an address, as a Bitcoin
+// node sees it.
+type Output struct {
+	TxID          string
+	Vout          uint32
+	Amount        int64 // satoshis
+	PkScript      []byte
+	Confirmations int64 // 0: in the mempool
+}

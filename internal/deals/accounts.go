@@ -115,7 +115,7 @@ func (s *Service) accountAddress(in accountInput, p *params) (string, error) {
 	}
 	a, err := s.net.DecodeAddress(addr)
 	if err != nil {
-		return "", apierr.BadRequest("bad_address", "%v", err)
+		return "", apierr.BadRequest("bad_address", "Invalid Bitcoin address: %s", clip(addr))
 	}
 	return a.EncodeAddress(), nil
 }

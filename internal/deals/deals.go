@@ -30,6 +30,7 @@ const (
 	StatePaid      = "Paid"
 	StateCompleted = "Completed"
 	StateCancelled = "Cancelled"
+	StateExpired   = "Expired" // payment.until passed with no payment seen (Bitcoin node only)
 )
 
 const (
@@ -59,10 +60,11 @@ type Deal struct {
 	FeedbackStatus, FeedbackComment string
 	CreatedBy                       string
 	Created, Updated                time.Time
+	SpendKind, SpendPSBT, SpendTxID string // the release or refund
 }
 
 const dealCols = `id,state,type,at,date,seller,customer,sum_sat,until_at,leave_before,file_id,file_amount,canonical,address,
-	witness_script,redeem_script,module_key,txid,feedback_status,feedback_comments,created_by,created_at,updated_at`
+	witness_script,redeem_script,module_key,txid,feedback_status,feedback_comments,created_by,created_at,updated_at,spend_kind,spend_psbt,spend_txid`
 
 func scanDeal(r scanner) (Deal, error) {
 	var d Deal
@@ -70,7 +72,7 @@ func scanDeal(r scanner) (Deal, error) {
 	var amount int64
 	if err := r.Scan(&d.ID, &d.State, &d.Type, &d.At, &date, &d.Seller, &d.Customer, &d.Sum, &until, &leave, &d.FileID, &amount,
 		&d.Canonical, &d.Address, &d.WitnessScript, &d.RedeemScript, &d.ModuleKey, &d.TxID, &d.FeedbackStatus, &d.FeedbackComment,
-		&d.CreatedBy, &created, &updated); err != nil {
+		&d.CreatedBy, &created, &updated, &d.SpendKind, &d.SpendPSBT, &d.SpendTxID); err != nil {
 		return Deal{}, store.NotFound(err)
 	}
 	d.Date, d.Until, d.LeaveBefore = store.ParseTime(date), store.ParseTime(until), store.ParseTime(leave)
@@ -206,7 +208,7 @@ func (s *Service) deal(pathOrder string) handlerFunc {
 		case "":
 			return answer{}, apierr.BadRequest("missing_order", "name the order: create, pay, complete, cancel or feedback")
 		}
-		return answer{}, apierr.NotFound("unknown order %q: use create, pay, complete, cancel, feedback, status or confirm", clip(order))
+		return answer{}, apierr.New(http.StatusNotFound, "unknown_order", "unknown order %q: use create, pay, complete, cancel, feedback, status or confirm", clip(order))
 	}
 }
 
@@ -375,6 +377,15 @@ func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
 	if err := mayAct(ctx, d, "pay", d.Customer); err != nil {
 		return answer{}, err
 	}
+	if s.chain != nil {
+		if d.State == StateExpired || d.State == StateCreated && s.clock.Now().After(d.Until) {
+			return answer{}, apierr.Conflict("payment_overdue", "payment.until (%s) has passed: a payment to %s now is refused as payment (cancel refunds it)", formatTime(d.Until), d.Address)
+		}
+		// The node sees payments itself: naming one only hurries it.
+		s.poke()
+		return s.dealAnswer(ctx, d, d.State, "The Bitcoin node watches "+d.Address+": the deal is Paid once "+
+			formatBTC(d.Sum)+" "+s.net.Unit+" there have "+fmt.Sprint(s.cfg.Confirmations)+" confirmations")
+	}
 	txid := p.get("payment_txid")
 	if txid == "" {
 		txid = p.get("txid")
@@ -411,6 +422,9 @@ func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
 func (s *Service) dealConfirm(ctx context.Context, p *params) (answer, error) {
 	if caller, _ := auth.From(ctx); !caller.IsAdmin() {
 		return answer{}, apierr.Forbidden("only an admin confirms payments")
+	}
+	if s.chain != nil {
+		return answer{}, apierr.Conflict("chain_confirms", "this node watches the Bitcoin chain: payments are confirmed by their confirmations, not by an admin")
 	}
 	d, err := s.findDeal(ctx, p)
 	if err != nil {
@@ -459,6 +473,9 @@ func (s *Service) dealComplete(ctx context.Context, p *params) (answer, error) {
 	if err := mayAct(ctx, d, "complete", d.Seller, d.Customer); err != nil {
 		return answer{}, err
 	}
+	if s.chain != nil {
+		return s.spend(ctx, d, "release", p.get("psbt"), p.get("customer_signature"))
+	}
 	d, err = s.transition(ctx, d, []string{StatePaid}, StateCompleted, "complete", "", "")
 	if err != nil {
 		return answer{}, err
@@ -505,8 +522,23 @@ func (s *Service) dealCancel(ctx context.Context, p *params) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
-	if err := s.verifyParty("seller", d.Seller, DealMessage("cancel", d.ID), p.get("seller_signature")); err != nil {
+	err = s.verifyParty("seller", d.Seller, DealMessage("cancel", d.ID), p.get("seller_signature"))
+	if err != nil && d.State == StateExpired && p.get("customer_signature") != "" {
+		// Nobody paid in time: the customer may take back what came late.
+		err = s.verifyParty("customer", d.Customer, DealMessage("cancel", d.ID), p.get("customer_signature"))
+	}
+	if err != nil {
 		return answer{}, err
+	}
+	if s.chain != nil && d.State != StateCreated {
+		if f, err := s.funding(ctx, d); err != nil {
+			return answer{}, err
+		} else if len(f.spendable)+len(f.lateOuts) > 0 || d.SpendKind != "" {
+			return s.spend(ctx, d, "refund", p.get("psbt"), "")
+		}
+		if d.State == StateExpired {
+			return answer{}, apierr.Conflict("not_funded", "the deal expired unfunded: there is nothing to refund")
+		}
 	}
 	if d.State != StateCreated {
 		return answer{}, refuse("cancel", d.State, []string{StateCreated})
@@ -595,7 +627,26 @@ func (s *Service) dealAnswer(ctx context.Context, d Deal, action, msg string) (a
 	if d.TxID != "" {
 		payment = append(payment, field{"txid", d.TxID})
 	}
-	payment = append(payment, field{"script", d.WitnessScript}, field{"redeem", d.RedeemScript}, field{"module-key", d.ModuleKey})
+	hash := sha256.Sum256([]byte(d.Canonical))
+	payment = append(payment, field{"script", d.WitnessScript}, field{"redeem", d.RedeemScript}, field{"module-key", d.ModuleKey},
+		field{"module-pubkey", hex.EncodeToString(s.key.Private().PubKey().SerializeCompressed())}, field{"deal-hash", hex.EncodeToString(hash[:])})
+	if s.chain != nil {
+		f, err := s.funding(ctx, d)
+		if err != nil {
+			return answer{}, err
+		}
+		payment = append(payment, field{"funding", f.doc(s)})
+		if f.late > 0 && (msg == "" || !strings.Contains(msg, "payment.until")) {
+			msg += "; " + formatBTC(f.late) + " " + s.net.Unit + " arrived after payment.until and is refused as payment: cancel to refund it"
+		}
+	}
+	if d.SpendKind != "" {
+		spend := doc{{"kind", d.SpendKind}, {"psbt", d.SpendPSBT}}
+		if d.SpendTxID != "" {
+			spend = append(spend, field{"txid", d.SpendTxID})
+		}
+		payment = append(payment, field{"spend", spend})
+	}
 	feedback := doc{{"leave-before", formatTime(d.LeaveBefore)}}
 	if d.FeedbackStatus != "" {
 		feedback = append(feedback, field{"status", d.FeedbackStatus}, field{"comments", d.FeedbackComment})
@@ -607,6 +658,7 @@ func (s *Service) dealAnswer(ctx context.Context, d Deal, action, msg string) (a
 	if d.FileID != "" {
 		body = append(body, field{"file", doc{{"id", d.FileID}, {"amount", d.FileAmount.String()}}})
 	}
+	body = append(body, field{"canonical", d.Canonical})
 	return answer{Action: action, Message: msg, Payload: doc{{"deal", body}}}, nil
 }
 

@@ -137,6 +137,7 @@ type answer struct {
 	Message string
 	Payload doc
 	Text    []byte // a payload that is text already (help), instead of Payload
+	Failed  int    // the 4xx status of an action the module could not carry out
 }
 
 func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, reqID string, a answer) {
@@ -147,13 +148,21 @@ func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, reqID stri
 		sign = false
 	}
 	format := strings.ToLower(q.Get("payload"))
+	status := http.StatusOK
+	if a.Failed != 0 {
+		status = a.Failed
+	}
+	header := func(contentType string) {
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(status)
+	}
 	text := a.Text
 	if text == nil {
 		text = a.Payload.YAML()
 	}
 	switch format {
 	case "json":
-		w.Header().Set("Content-Type", "application/json")
+		header("application/json")
 		if a.Payload == nil {
 			_ = json.NewEncoder(w).Encode(map[string]string{"text": string(text)})
 			return
@@ -161,7 +170,7 @@ func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, reqID stri
 		_ = json.NewEncoder(w).Encode(a.Payload)
 		return
 	case "xml":
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		header("application/xml; charset=utf-8")
 		if a.Payload == nil {
 			a.Payload = doc{{"text", string(text)}}
 		}
@@ -178,14 +187,14 @@ func (s *Service) writeAnswer(w http.ResponseWriter, r *http.Request, reqID stri
 	}
 	switch format {
 	case "text":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		header("text/plain; charset=utf-8")
 		_, _ = w.Write(text)
 	case "html":
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		header("text/html; charset=utf-8")
 		_, _ = w.Write(htmlPage(text))
 	default:
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(api.DealEnvelope{ID: reqID, Action: a.Action, Result: api.DealResult{Success: true, Message: a.Message},
+		header("application/json")
+		_ = json.NewEncoder(w).Encode(api.DealEnvelope{ID: reqID, Action: a.Action, Result: api.DealResult{Success: a.Failed == 0, Message: a.Message},
 			Payload: base64.StdEncoding.EncodeToString(text)})
 	}
 }

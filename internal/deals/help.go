@@ -70,16 +70,24 @@ Deals: POST /api/v1/deal with "order", or POST /api/v1/deal/<order>:
                  payment.sum [, payment.until] [, feedback.leave-before]
                  [, file: a pending DDS file the deal pays for]
   pay          : the deal (id, payment.address or its fields) + payment.txid
-  confirm      : (admin) the payment is confirmed: the deal is Paid
-  complete     : the deal (by a party or an admin)
-  cancel       : the deal + seller.signature of "cancel <deal id>"
+                 (with a Bitcoin node, the node sees payments itself)
+  confirm      : (admin, no Bitcoin node) the payment is confirmed: Paid
+  complete     : the deal (by a party or an admin); with a Bitcoin node it
+                 answers the release PSBT (payment.spend.psbt): send it back
+                 as psbt, signed by the customer (or by the seller with
+                 customer.signature of "complete <deal id>")
+  cancel       : the deal + seller.signature of "cancel <deal id>"; a funded
+                 deal answers the refund PSBT, sent back as psbt
   feedback     : the deal + feedback.status (positive|neutral|negative),
                  feedback.comments + customer.signature of
                  "feedback <deal id>\n<status>\n<comments>"
   status       : the deal
 The payment address is a 2-of-3 P2SH-P2WSH escrow of the seller's key, the
 customer's key and the module's key tweaked by the deal's text; the answer
-shows its witness script ("script") and P2SH redeem script ("redeem").
+shows its witness script ("script") and P2SH redeem script ("redeem"),
+the untweaked module key ("module-pubkey"), "deal-hash" and the deal's
+"canonical" text: module-key = module-pubkey + SHA-256(module-pubkey ||
+deal-hash)·G, deal-hash = SHA-256(canonical).
 
 Answers are clear-signed with the module's OpenPGP key:
 GET /api/v1/signature/key. Check a signed answer: POST /api/v1/signature.

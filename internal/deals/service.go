@@ -8,8 +8,12 @@
 //     an HMAC session. An account is a node principal named after its
 //     address; account/token (a Bitcoin signed code) gives its owner a
 //     token and an HMAC session (id + secret).
-//   - Failures are HTTP 4xx with {"error": {"code", "message"}}; the
-//     envelope is only for successes, so result.success is always true.
+//   - A request the module understood but cannot carry out answers the
+//     envelope with result.success false, the reason in result.message and
+//     its 4xx status (the spec's account/status?address=null); a request it
+//     did not understand (no such path or order, an unreadable body) or
+//     whose caller failed authentication answers {"error": {"code",
+//     "message"}}.
 //   - A deal is identified by its canonical text: the same fields make the
 //     same deal (create is idempotent), its id is the first 16 bytes of the
 //     text's SHA-256 in hex. Orders name it by id, payment.address, or all
@@ -18,8 +22,13 @@
 //     of their keys and the module key tweaked by the deal.
 //   - Signed deal orders sign DealMessage: "cancel <id>" by the seller,
 //     "feedback <id>\n<status>\n<comments>" by the customer.
-//   - pay takes payment.txid; the deal is Paying until the Confirmer (or an
-//     admin, POST /api/v1/deal/confirm) confirms it, then Paid. A deal may
+//   - With a Bitcoin node (Deps.Chain, --bitcoin-rpc) the module watches
+//     every open escrow (chain.go): Paying once a payment is seen, Paid at
+//     the confirmed sum, Expired when payment.until passes unfunded;
+//     complete and cancel release or refund through a PSBT the module
+//     co-signs. Without one, pay takes payment.txid; the deal is Paying
+//     until the Confirmer (or an admin, POST /api/v1/deal/confirm)
+//     confirms it, then Paid. A deal may
 //     name a pending DDS file ("file"): it then pays the ledger the file's
 //     outstanding quoted price, in the ledger's units, fixed when the deal is
 //     created; the BTC sum is the parties' business, not converted.
@@ -51,6 +60,7 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/bitcoin"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/ledger"
@@ -127,6 +137,22 @@ var migrations = []string{
 		detail TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX deal_events_deal ON deal_events(deal_id);`,
+	`CREATE TABLE deal_payments (             -- outputs paying a deal's escrow, as the Bitcoin node last saw them
+		txid TEXT NOT NULL,
+		vout INTEGER NOT NULL,
+		deal_id TEXT NOT NULL REFERENCES deals(id),
+		amount_sat INTEGER NOT NULL,
+		pk_script TEXT NOT NULL,              -- hex
+		confirmations INTEGER NOT NULL,       -- 0: in the mempool
+		gone INTEGER NOT NULL DEFAULT 0,      -- 1: left the chain and the mempool (a reorg)
+		late INTEGER NOT NULL DEFAULT 0,      -- 1: first seen after payment.until: not a payment of the deal
+		seen_at TEXT NOT NULL,                -- first seen
+		PRIMARY KEY (txid, vout)
+	);
+	CREATE INDEX deal_payments_deal ON deal_payments(deal_id);
+	ALTER TABLE deals ADD COLUMN spend_kind TEXT NOT NULL DEFAULT '';   -- release or refund, once asked for
+	ALTER TABLE deals ADD COLUMN spend_psbt TEXT NOT NULL DEFAULT '';   -- base64, signed by the module key
+	ALTER TABLE deals ADD COLUMN spend_txid TEXT NOT NULL DEFAULT '';   -- once broadcast`,
 }
 
 // NonceWindow is how far an HMAC nonce (microseconds) may be from now.
@@ -157,14 +183,27 @@ func (Manual) Confirmed(context.Context, PaymentClaim) (bool, error) { return fa
 // Config is what the module is built with.
 type Config struct {
 	Network string // Bitcoin network: mainnet, testnet, signet or regtest
+	// Chain is the Bitcoin node that watches escrows (node builds the
+	// client from it and passes it as Deps.Chain).
+	Chain         bitcoin.Config
+	Confirmations int64         // a payment counts once this deep
+	FeeRate       int64         // sat/vB of releases and refunds
+	Poll          time.Duration // how often the escrows are looked at
 }
 
-// DefaultConfig is the module's defaults: Bitcoin testnet.
-func DefaultConfig() Config { return Config{Network: "testnet"} }
+// DefaultConfig is the module's defaults: Bitcoin testnet, no node; with
+// a node, 3 confirmations, 5 sat/vB, a look every 10 seconds.
+func DefaultConfig() Config {
+	return Config{Network: "testnet", Chain: bitcoin.DefaultConfig(), Confirmations: 3, FeeRate: 5, Poll: 10 * time.Second}
+}
 
 // RegisterFlags registers the module's flags, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Network, "bitcoin-network", c.Network, "Bitcoin network of the deal module: mainnet, testnet, signet or regtest")
+	c.Chain.RegisterFlags(fs)
+	fs.Int64Var(&c.Confirmations, "bitcoin-confirmations", c.Confirmations, "confirmations after which a payment to a deal's escrow counts")
+	fs.Int64Var(&c.FeeRate, "bitcoin-fee-rate", c.FeeRate, "fee rate of escrow releases and refunds, in sat/vB")
+	fs.DurationVar(&c.Poll, "bitcoin-poll", c.Poll, "how often the Bitcoin node is asked about the escrows of open deals")
 }
 
 // Auth is the node's principals and tokens, which the module maps its
@@ -208,9 +247,13 @@ type Deps struct {
 	Key    Key
 	PGP    Signer
 	// Confirmer confirms Bitcoin payments; nil: an admin does (Manual).
+	// Unused when Chain is set.
 	Confirmer Confirmer
-	Clock     clock.Clock
-	Log       *slog.Logger
+	// Chain is the Bitcoin node that watches escrows and takes releases
+	// and refunds; nil: no chain, an admin confirms payments.
+	Chain Chain
+	Clock clock.Clock
+	Log   *slog.Logger
 }
 
 // Service is the deal module.
@@ -222,6 +265,9 @@ type Service struct {
 	pgp       Signer
 	net       btc.Network
 	confirmer Confirmer
+	chain     Chain
+	cfg       Config
+	wake      chan struct{}
 	clock     clock.Clock
 	log       *slog.Logger
 }
@@ -232,6 +278,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Confirmations < 1 || cfg.FeeRate < 1 || cfg.Poll <= 0 {
+		return nil, fmt.Errorf("deals: --bitcoin-confirmations and --bitcoin-fee-rate must be at least 1, --bitcoin-poll positive")
+	}
 	if err := deps.DB.Migrate(ctx, "deals", migrations); err != nil {
 		return nil, err
 	}
@@ -239,7 +288,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		deps.Confirmer = Manual{}
 	}
 	return &Service{db: deps.DB, auth: deps.Auth, ledger: deps.Ledger, key: deps.Key, pgp: deps.PGP, net: network,
-		confirmer: deps.Confirmer, clock: deps.Clock, log: deps.Log}, nil
+		confirmer: deps.Confirmer, chain: deps.Chain, cfg: cfg, wake: make(chan struct{}, 1), clock: deps.Clock, log: deps.Log}, nil
 }
 
 // Routes adds the module's routes.
@@ -310,7 +359,9 @@ func (s *Service) action(name string, yamlText bool, h handlerFunc) http.Handler
 			return
 		}
 		a, err := h(ctx, r.WithContext(ctx), params)
-		if err != nil {
+		if e, ok := apierr.As(err); err != nil && ok && understood(e) {
+			a = answer{Failed: e.Status, Message: e.Detail, Payload: doc{{"error", doc{{"code", strconv.Itoa(e.Status)}, {"reason", e.Code}, {"message", e.Detail}}}}}
+		} else if err != nil {
 			s.writeError(w, err)
 			return
 		}
@@ -319,6 +370,20 @@ func (s *Service) action(name string, yamlText bool, h handlerFunc) http.Handler
 		}
 		s.writeAnswer(w, r, requestID(), a)
 	})
+}
+
+// understood tells a request the module understood but cannot carry out
+// (answered in the envelope with result.success false, as the spec's
+// account/status?address=null) from one it did not understand or whose
+// caller failed authentication (answered {"error": ...}).
+func understood(e *apierr.Error) bool {
+	switch {
+	case e.Status < 400 || e.Status >= 500, e.Status == http.StatusUnauthorized:
+		return false
+	case e.Code == "unknown_order" || e.Code == "missing_order":
+		return false // no action to answer for
+	}
+	return true
 }
 
 // requestID makes an envelope id in the original's shape

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
+	"github.com/prometheus-dds/dds/internal/bitcoin"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/dds"
@@ -282,8 +283,14 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	if err != nil {
 		return err
 	}
+	var chain deals.Chain // nil: no Bitcoin node, an admin confirms payments
+	if btcNode, err := bitcoin.New(cfg.Deals.Chain, cfg.Deals.Network); err != nil {
+		return err
+	} else if btcNode != nil {
+		chain = btcNode
+	}
 	if n.Deals, err = deals.New(ctx, cfg.Deals, deals.Deps{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: pgpKey,
-		Confirmer: deps.DealConfirmer, Clock: c, Log: log.With("face", "deals")}); err != nil {
+		Confirmer: deps.DealConfirmer, Chain: chain, Clock: c, Log: log.With("face", "deals")}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Deals)
