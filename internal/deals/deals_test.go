@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -630,7 +631,7 @@ func TestMainnetNode(t *testing.T) {
 	}
 	cfg := node.DefaultConfig()
 	cfg.DataDir, cfg.Listen, cfg.Deals.Network = t.TempDir(), "127.0.0.1:0", "dogecoin"
-	if _, err := node.Open(context.Background(), cfg, node.Deps{}); err == nil {
+	if _, err := node.Open(context.Background(), cfg, node.Deps{Log: slog.New(slog.DiscardHandler)}); err == nil {
 		t.Fatal("an unknown Bitcoin network was accepted")
 	}
 }
