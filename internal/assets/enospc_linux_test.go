@@ -5,6 +5,7 @@ package assets_test
 import (
 	"bytes"
 	"context"
+	"github.com/prometheus-dds/dds/internal/testtool"
 	"os"
 	"syscall"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // right to mount, so it runs as root only.
 func TestDiskFull507(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
+		testtool.Missing(t, "root (to mount a small tmpfs)", "go test -run TestDiskFull507 ./internal/assets as root (CI runs as root)")
 	}
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16m,mode=0700"); err != nil {

@@ -2,6 +2,7 @@ package deals_test
 
 import (
 	"fmt"
+	"github.com/prometheus-dds/dds/internal/testtool"
 	"net"
 	"os"
 	"os/exec"
@@ -33,22 +34,6 @@ func btcdPath() string {
 	return p
 }
 
-func TestMain(m *testing.M) {
-	if btcdPath() == "" {
-		// Said without -v too: a skipped chain test is not a passed one.
-		// `go test ./...` keeps a passing package's output to itself, so
-		// the warning goes to the go command's own stderr where Linux
-		// lets us reach it, and to ours as well.
-		msg := "WARNING: internal/deals: SKIPPING the Bitcoin chain tests (TestDealsOnChain): no btcd. Install it: " + btcdInstall
-		if f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/2", os.Getppid()), os.O_WRONLY|os.O_APPEND, 0); err == nil {
-			fmt.Fprintln(f, msg)
-			f.Close()
-		}
-		fmt.Fprintln(os.Stderr, msg)
-	}
-	os.Exit(m.Run())
-}
-
 // btcd is a regtest btcd on loopback with a miner key the test holds.
 type btcd struct {
 	rpc    *rpcclient.Client
@@ -78,7 +63,7 @@ func freePort(t testing.TB) int {
 func startBTCD(t *testing.T) *btcd {
 	bin := btcdPath()
 	if bin == "" {
-		t.Skip("SKIPPED: no btcd binary. Install it: " + btcdInstall)
+		testtool.Missing(t, "btcd (a Bitcoin node)", btcdInstall)
 	}
 	dir := t.TempDir()
 	miner, _ := btcec.NewPrivateKey()

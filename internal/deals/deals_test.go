@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus-dds/dds/internal/testtool"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -559,7 +560,7 @@ func TestDealPaysForDDSFile(t *testing.T) {
 func TestGnuPGVerifiesAnswer(t *testing.T) {
 	gpg, err := exec.LookPath("gpg")
 	if err != nil {
-		t.Skip("gpg not installed")
+		testtool.Missing(t, "gpg", "apt-get install gnupg")
 	}
 	nw := testnet.New(t, 1)
 	nd := nw.Nodes[0]

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus-dds/dds/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,7 @@ func oceanJS(t *testing.T, script string, args ...string) string {
 	t.Helper()
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed: skipping the @oceanprotocol/lib compatibility test")
+		testtool.Missing(t, "Node.js", "apt-get install nodejs npm && npm ci --prefix internal/ocean/testdata/oceanjs")
 	}
 	dir, _ := filepath.Abs(filepath.Join("testdata", "oceanjs"))
 	modules := os.Getenv("DDS_OCEANJS_MODULES")
@@ -31,7 +32,7 @@ func oceanJS(t *testing.T, script string, args ...string) string {
 		modules = filepath.Join(dir, "node_modules")
 	}
 	if _, err := os.Stat(filepath.Join(modules, "@oceanprotocol", "lib", "package.json")); err != nil {
-		t.Skip("no @oceanprotocol/lib: run `npm ci --prefix internal/ocean/testdata/oceanjs` to enable the compatibility test")
+		testtool.Missing(t, "@oceanprotocol/lib", "npm ci --prefix internal/ocean/testdata/oceanjs")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

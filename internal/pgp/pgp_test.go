@@ -2,6 +2,7 @@ package pgp
 
 import (
 	"bytes"
+	"github.com/prometheus-dds/dds/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +55,7 @@ func TestKeyPersistsAndSigns(t *testing.T) {
 func TestGnuPGVerifies(t *testing.T) {
 	gpg, err := exec.LookPath("gpg")
 	if err != nil {
-		t.Skip("gpg not installed")
+		testtool.Missing(t, "gpg", "apt-get install gnupg")
 	}
 	dir := t.TempDir()
 	k, _, err := LoadOrCreate(filepath.Join(dir, "k.asc"), "gpg test", time.Now())
