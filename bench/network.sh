@@ -45,14 +45,16 @@ for _ in $(seq 100); do # the payment token must have reached node 3
 done
 
 info() { curl -sf -H "Authorization: Bearer $user" "$(url "$1")/files/$id/info"; }
-stored_live() { info "$1" | jq '[.meta.copies[] | select(.state=="stored")] | length'; }
-holders() { info "$1" | jq -r '.meta.copies[] | select(.state=="stored") | .node'; }
+stored_live() { info "$1" | jq '[.data.meta.copies[] | select(.state=="stored")] | length'; }
+holders() { info "$1" | jq -r '.data.meta.copies[] | select(.state=="stored") | .node'; }
 t0=$(now)
 for _ in $(seq 300); do [ "$(stored_live 1 2>/dev/null || echo 0)" = 3 ] && break; sleep 0.1; done
 echo "replicated to 3 copies in $(since "$t0") s"
 
-node_of() { for i in 0 1 2 3 4; do
-  [ "$(curl -sf -H "Authorization: Bearer $(admin "$i")" "$(url "$i")/network" | jq -r '.data[] | select(.attributes.self) | .id')" = "$1" ] && echo "$i"; done; }
+node_of() { # the index of the live node whose id is $1
+  for i in 0 1 2 3 4; do
+    if [ "$(curl -sf -H "Authorization: Bearer $(admin "$i")" "$(url "$i")/network" 2>/dev/null | jq -r '.data[] | select(.attributes.self) | .id')" = "$1" ]; then echo "$i"; fi
+  done; }
 mapfile -t held < <(holders 1)
 holder_idx=(); for h in "${held[@]}"; do holder_idx+=("$(node_of "$h")"); done
 other=""; for i in 1 2 3 4; do [[ " ${holder_idx[*]} " == *" $i "* ]] || { other=$i; break; }; done
@@ -77,24 +79,37 @@ t0=$(now)
 until curl -sf -H "Authorization: Bearer $(admin "$watcher")" "$(url "$watcher")/network" |
   jq -e --arg id "$id0" '.data[] | select(.id==$id and .attributes.state=="gone")' >/dev/null; do sleep 0.05; done
 echo "kill -9 of node 0: shown gone after $(since "$t0") s"
-until [ "$(info "$watcher" | jq --arg id "$id0" '[.meta.copies[] | select(.state=="stored" and .node!=$id)] | length')" = 3 ]; do
+[ -n "${DEBUG:-}" ] && info "$watcher" | jq -c '[.data.meta.copies[] | {node, state, since}]' 
+until [ "$(info "$watcher" | jq --arg id "$id0" '[.data.meta.copies[] | select(.state=="stored" and .node!=$id)] | length')" = 3 ]; do
   sleep 0.1
   [ "$(echo "$(since "$t0") > 60" | bc)" = 1 ] && { echo "no repair within 60 s"; break; }
 done
 echo "3 stored copies on live nodes again after $(since "$t0") s (repair-after 3s)"
+[ -n "${DEBUG:-}" ] && info "$watcher" | jq -c '[.data.meta.copies[] | {node, state, since}]' 
 curl -sf -H "Authorization: Bearer $user" "$(url "$watcher")/files/$id" | cmp - "$work/in.bin" && echo "content intact after repair"
 
-# Flip one byte of a holder's copy.
-mapfile -t held < <(info "$watcher" | jq -r '.meta.copies[] | select(.state=="stored") | .node')
+# Flip one byte of a holder's copy: found either by the housekeeper's audit (the holder loses the copy,
+# which is placed elsewhere) or by the holder's own scrub (it heals the copy from another holder),
+# whichever comes first.
+mapfile -t held < <(info "$watcher" | jq -r '.data.meta.copies[] | select(.state=="stored") | .node')
+keeper_id=$(info "$watcher" | jq -r '.data.meta.copies[] | select(.state=="stored") | .node' | head -1)
 victim=""; for h in "${held[@]}"; do i=$(node_of "$h"); [ -n "$i" ] && [ "$i" != "$watcher" ] && { victim=$i; break; }; done
-hash=$(info "$watcher" | jq -r '.data.attributes.content_hash // .data.attributes.hash')
-obj=$(find "$work/n$victim/blobs/objects" -name "$hash*" -type f | head -1)
-failed_before=$(curl -sf -H "Authorization: Bearer $(admin "$watcher")" "$(url "$watcher")/metrics" | awk '/^dds_audits\{result="failed"\}/{print $2}')
+hash=$(info "$watcher" | jq -r '.data.attributes.content_hash')
+obj="$work/n$victim/blobs/objects/${hash:0:2}/$hash"
+failed() { for i in 1 2 3 4; do curl -sf -H "Authorization: Bearer $(admin "$i")" "$(url "$i")/metrics" |
+  awk '/^dds_audits\{result="failed"\}/{print $2}'; done | paste -sd+ | bc; }
+failed_before=$(failed)
 printf '\x00' | dd of="$obj" bs=1 seek=$((size_mib << 19)) conv=notrunc 2>/dev/null
 t0=$(now)
-until [ "$(for i in 1 2 3 4; do curl -sf -H "Authorization: Bearer $(admin "$i")" "$(url "$i")/metrics" | awk '/^dds_audits\{result="failed"\}/{print $2}'; done | paste -sd+ | bc)" -gt "${failed_before:-0}" ]; do
+how=""
+while [ -z "$how" ]; do
   sleep 0.1
-  [ "$(echo "$(since "$t0") > 60" | bc)" = 1 ] && { echo "no audit failure within 60 s"; break; }
+  if [ "$(failed)" -gt "${failed_before:-0}" ]; then how="an audit failed"
+  elif [ ! -e "$obj" ] || [ "$(sha256sum "$obj" | cut -d' ' -f1)" = "$hash" ]; then how="the holder's own scrub healed it"
+  fi
+  [ "$(echo "$(since "$t0") > 60" | bc)" = 1 ] && { how="nothing within 60 s"; break; }
 done
-echo "one flipped byte on node $victim: audit failed after $(since "$t0") s"
+echo "one flipped byte on node $victim: found after $(since "$t0") s ($how; --audit-every 2s)"
+until [ "$(info "$watcher" | jq '[.data.meta.copies[] | select(.state=="stored")] | length')" = 3 ]; do sleep 0.1; done
+curl -sf -H "Authorization: Bearer $user" "$(url "$watcher")/files/$id" | cmp - "$work/in.bin" && echo "3 stored copies, content intact"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
