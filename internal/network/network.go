@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 		return nil, err
 	}
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{},
-		client: &http.Client{Timeout: 0}, replay: newReplayCache(),
+		client: &http.Client{Transport: transport()}, replay: newReplayCache(),
 		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.loadAudits(ctx); err != nil {
 		return nil, err
@@ -195,4 +195,15 @@ func (n *Network) Run(ctx context.Context) {
 func (n *Network) Close() error {
 	_ = n.ml.Leave(2 * time.Second)
 	return n.ml.Shutdown()
+}
+
+// transport is the node-to-node HTTP transport: keep-alive connections to
+// every member, and large buffers, since copies and proxied reads move whole
+// files through it.
+func transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	t.ReadBufferSize = 256 << 10
+	t.WriteBufferSize = 256 << 10
+	return t
 }
