@@ -112,6 +112,59 @@ func (c *Client) Info(ctx context.Context, id string) (*File, error) {
 	return decodeFile(resp)
 }
 
+// FilePage is one page of the caller's files.
+type FilePage struct {
+	Files []File
+	Next  string // the cursor of the next page ("": this is the last)
+	Total int
+	// Unreachable lists the nodes that did not answer: their files may be
+	// missing from the list.
+	Unreachable []string
+}
+
+// Files lists the caller's files, newest first, size at a time (0: the
+// node's default), after the file whose id is after ("": from the first).
+func (c *Client) Files(ctx context.Context, size int, after string) (*FilePage, error) {
+	q := url.Values{}
+	if size > 0 {
+		q.Set("page[size]", strconv.Itoa(size))
+	}
+	if after != "" {
+		q.Set("page[after]", after)
+	}
+	var doc struct {
+		Data []struct {
+			ID         string   `json:"id"`
+			Attributes api.File `json:"attributes"`
+		} `json:"data"`
+		Links struct {
+			Next string `json:"next"`
+		} `json:"links"`
+		Meta struct {
+			Total       int      `json:"total"`
+			Unreachable []string `json:"unreachable_nodes"`
+		} `json:"meta"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/files?"+q.Encode(), nil, "", &doc, http.StatusOK); err != nil {
+		return nil, err
+	}
+	page := &FilePage{Total: doc.Meta.Total, Unreachable: doc.Meta.Unreachable}
+	for _, d := range doc.Data {
+		page.Files = append(page.Files, File{ID: d.ID, File: d.Attributes})
+	}
+	if doc.Links.Next != "" {
+		if u, err := url.Parse(doc.Links.Next); err == nil {
+			page.Next = u.Query().Get("page[after]")
+		}
+	}
+	return page, nil
+}
+
+// Cancel deletes an upload that was never paid.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodDelete, "/files/"+url.PathEscape(id), nil, "", nil, http.StatusNoContent)
+}
+
 // Open starts a download. The caller reads and closes the body; size is the
 // Content-Length. A pending file is a *Error with Status 402.
 func (c *Client) Open(ctx context.Context, id string, header http.Header) (body io.ReadCloser, size int64, err error) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -265,6 +266,60 @@ func statementCmd() *ffcli.Command {
 				return err
 			}
 			fmt.Printf("from %s to %s: %d files, %d bytes, owed %s tokens\n", *from, *to, st.Files, st.Size, st.AmountExact)
+			return nil
+		})
+}
+
+func lsCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	c := clientFlags(fs)
+	all := fs.Bool("all", false, "also list files that ended (expired, abandoned, cancelled)")
+	return command("ls", "dds ls [flags]", "list your files, newest first", "", fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("ls takes no arguments")
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSIZE\tSTATE\tEXPIRES")
+			after := ""
+			for {
+				page, err := c().Files(ctx, 200, after)
+				if err != nil {
+					return err
+				}
+				for _, f := range page.Files {
+					if !*all && f.State != "stored" && f.State != "pending" {
+						continue
+					}
+					expires := "-"
+					if f.ExpiresAt != nil {
+						expires = f.ExpiresAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", f.ID, f.Name, f.Size, f.State, expires)
+				}
+				if len(page.Unreachable) > 0 {
+					defer fmt.Fprintf(os.Stderr, "dds: %d node(s) did not answer; their files may be missing: %s\n", len(page.Unreachable), strings.Join(page.Unreachable, " "))
+				}
+				if after = page.Next; after == "" {
+					return tw.Flush()
+				}
+			}
+		})
+}
+
+func rmCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
+	c := clientFlags(fs)
+	return command("rm", "dds rm [flags] ID", "cancel an upload that was not paid", `Cancels an upload that was never paid: its price quote is withdrawn and its
+content deleted. A paid file is kept until its term ends.`, fs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("rm takes one ID argument")
+			}
+			if err := c().Cancel(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Printf("cancelled %s\n", args[0])
 			return nil
 		})
 }

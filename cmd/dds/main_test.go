@@ -126,6 +126,9 @@ func TestServeAndClientCommands(t *testing.T) {
 	if out := run(t, env, "info", id[1]); !strings.Contains(out, "stored") {
 		t.Fatalf("info:\n%s", out)
 	}
+	if out := run(t, env, "ls"); !strings.Contains(out, id[1]) || !strings.Contains(out, "stored") {
+		t.Fatalf("ls:\n%s", out)
+	}
 	outFile := filepath.Join(t.TempDir(), "out.bin")
 	run(t, env, "get", id[1], "-o", outFile)
 	if got, _ := os.ReadFile(outFile); !bytes.Equal(got, content) {

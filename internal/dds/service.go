@@ -53,6 +53,8 @@ type Files interface {
 	GetTx(tx *store.Tx, id string) (files.File, error)
 	Insert(tx *store.Tx, f files.File) error
 	Describe(tx *store.Tx, id, name string, additional json.RawMessage) error
+	Owned(ctx context.Context, owner string) ([]files.File, error)
+	Cancel(ctx context.Context, id string) error
 }
 
 // Ledger prices and quotes terms.
@@ -99,6 +101,9 @@ type Replicas interface {
 	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
 	Open(ctx context.Context, node string, p auth.Principal, fileID string) (io.ReadCloser, error) // the whole content, from node
 	Forwarded(r *http.Request) (p auth.Principal, ok bool)                                         // r came from another node, acting as p
+	// Owned gathers an owner's files from every live member (missing: the
+	// members that did not answer).
+	Owned(ctx context.Context, owner string) (list []files.File, missing []string, err error)
 }
 
 // Deps are the face's dependencies.
@@ -144,6 +149,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("HEAD /files/{id}", s.handle(s.download))
 	mux.HandleFunc("PATCH /files/{id}", s.handle(s.extend))
 	mux.HandleFunc("GET /files/{id}/info", s.handle(s.info))
+	mux.HandleFunc("GET /files", s.handle(s.list))
+	mux.HandleFunc("DELETE /files/{id}", s.handle(s.cancel))
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error

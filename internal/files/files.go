@@ -10,6 +10,7 @@ package files
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -169,6 +170,33 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 		r.log.Info("sweep closed files", "count", n)
 	}
 	return n, err
+}
+
+// ErrNotPending is what Cancel answers for a file that is not pending (paid
+// since, or already closed).
+var ErrNotPending = errors.New("the file is not pending")
+
+// Cancel closes a pending upload at its owner's request: its quote is closed
+// and its content released, in one transaction, so a payment racing it
+// either comes first (and Cancel answers ErrNotPending) or finds no quote.
+func (r *Registry) Cancel(ctx context.Context, id string) error {
+	return r.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(`UPDATE files SET state=? WHERE id=? AND state=?`, StateCancelled, id, StatePending)
+		if err != nil {
+			return err
+		}
+		if c, _ := res.RowsAffected(); c != 1 {
+			return ErrNotPending
+		}
+		f, err := r.GetTx(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := r.ledger.CloseQuotes(tx, id); err != nil {
+			return err
+		}
+		return r.blobs.Unref(tx, f.Hash)
+	})
 }
 
 // Gauges registers the files by state.

@@ -18,6 +18,7 @@ const (
 	StateStored    = "stored"    // paid, kept until Expires
 	StateExpired   = "expired"   // its term ended; content deleted
 	StateAbandoned = "abandoned" // its quote expired unpaid; content deleted
+	StateCancelled = "cancelled" // its owner cancelled it before paying; content deleted
 	StateReleased  = "released"  // another node keeps the copy; this one keeps only the record
 )
 

@@ -341,6 +341,25 @@ func (r *Registry) StoredFile(ctx context.Context, id string) (File, error) {
 	return f, err
 }
 
+// Owned lists the records of an owner's files that this node has, newest
+// first (without their payments and holders: a listing needs neither).
+func (r *Registry) Owned(ctx context.Context, owner string) ([]File, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT `+fileCols+` FROM files WHERE owner_id=? ORDER BY created_at DESC, id`, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []File
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
 // Stored lists the paid files held here whose term has not ended, for
 // replication.
 func (r *Registry) Stored(ctx context.Context) ([]File, error) {
@@ -384,7 +403,7 @@ func (r *Registry) Counts(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]int64{StatePending: 0, StateStored: 0, StateExpired: 0, StateAbandoned: 0}
+	out := map[string]int64{StatePending: 0, StateStored: 0, StateExpired: 0, StateAbandoned: 0, StateCancelled: 0}
 	for rows.Next() {
 		var st string
 		var n int64

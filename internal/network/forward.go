@@ -19,8 +19,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -49,6 +51,81 @@ func (n *Network) serveRecord(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(found)
 }
+
+// serveOwned answers the records of an owner's files this node has.
+func (n *Network) serveOwned(w http.ResponseWriter, r *http.Request) error {
+	list, err := n.files.Owned(r.Context(), r.PathValue("principal"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(list)
+}
+
+// Owned gathers the records of an owner's files from every live member,
+// this node included, one per file: the most advanced state any node knows
+// (stored over pending, a node that keeps a copy over one that only keeps
+// the record), merged. A member that does not answer within a few seconds
+// is left out, and its id returned in missing.
+func (n *Network) Owned(ctx context.Context, owner string) (list []files.File, missing []string, err error) {
+	mine, err := n.files.Owned(ctx, owner)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := map[string]files.File{}
+	add := func(fs []files.File) {
+		for _, f := range fs {
+			if cur, ok := byID[f.ID]; ok {
+				state := cur.State
+				if stateRank[f.State] > stateRank[state] {
+					state = f.State
+				}
+				f = files.Merge(cur, f)
+				f.State = state
+			}
+			byID[f.ID] = f
+		}
+	}
+	add(mine)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range n.Alive() {
+		if m.Self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			var theirs []files.File
+			err := n.call(ctx, m, http.MethodGet, Prefix+"owners/"+url.PathEscape(owner)+"/records", nil, &theirs)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				missing = append(missing, m.ID)
+				return
+			}
+			add(theirs)
+		}()
+	}
+	wg.Wait()
+	for _, f := range byID {
+		list = append(list, f)
+	}
+	slices.SortFunc(list, func(a, b files.File) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return list, missing, nil
+}
+
+// stateRank orders a file's states as seen by different nodes: the one
+// furthest along wins in a listing.
+var stateRank = map[string]int{files.StateReleased: 0, files.StatePending: 1, files.StateAbandoned: 2, files.StateCancelled: 2,
+	files.StateStored: 3, files.StateExpired: 4}
 
 func (n *Network) hasQuote(ctx context.Context, fileID string) bool {
 	q, err := n.ledger.OpenQuote(ctx, fileID)

@@ -82,6 +82,7 @@ type Blobs interface {
 // Files are the records of the files this node holds.
 type Files interface {
 	Get(ctx context.Context, id string) (files.File, error)
+	Owned(ctx context.Context, owner string) ([]files.File, error)
 	Stored(ctx context.Context) ([]files.File, error)
 	HasContent(ctx context.Context, hash string) (bool, error)
 	Update(ctx context.Context, f files.File) (files.File, error)
@@ -150,6 +151,7 @@ func (n *Network) Routes(mux *http.ServeMux) {
 	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
 	n.handle(mux, "POST "+Prefix+"records", n.wrap(n.accept))
 	n.handle(mux, "GET "+Prefix+"records/{id}", n.wrap(n.serveRecord))
+	n.handle(mux, "GET "+Prefix+"owners/{principal}/records", n.wrap(n.serveOwned))
 	n.handle(mux, Prefix+"as/{principal}/{role}/{rest...}", n.wrap(func(w http.ResponseWriter, r *http.Request) error { return n.serveAs(mux, w, r) }))
 	n.handle(mux, "GET "+Prefix+"blobs/{hash}", n.wrap(n.serveBlob))
 	if n.accounts != nil {
