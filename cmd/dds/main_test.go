@@ -142,6 +142,25 @@ func TestServeAndClientCommands(t *testing.T) {
 	if !strings.Contains(out, "1 files, 300000 bytes") {
 		t.Fatalf("statement:\n%s", out)
 	}
+	// Accounts and tokens on the running node, from anywhere, with the admin token.
+	adminEnv := []string{"DDS_NODE=" + url, "DDS_TOKEN=" + admin}
+	if out := run(t, adminEnv, "account", "create", "--role", "user", "--name", "bob"); !strings.Contains(out, "(bob, role user)") {
+		t.Fatalf("account create:\n%s", out)
+	}
+	bobTok := lastLine(run(t, adminEnv, "token", "create", "--account", "bob", "--label", "cli test"))
+	if out := run(t, []string{"DDS_NODE=" + url, "DDS_TOKEN=" + bobTok}, "account", "show"); !strings.Contains(out, "(bob, role user") {
+		t.Fatalf("account show as bob:\n%s", out)
+	}
+	listed := run(t, adminEnv, "token", "list", "--account", "bob")
+	tokID := regexp.MustCompile(`(?m)^([0-9a-f]{16})\s`).FindStringSubmatch(listed)
+	if tokID == nil || !strings.Contains(listed, "cli test") || strings.Contains(listed, bobTok) {
+		t.Fatalf("token list:\n%s", listed)
+	}
+	run(t, adminEnv, "token", "revoke", "--account", "bob", tokID[1])
+	if out := run(t, adminEnv, "account", "list"); !strings.Contains(out, "bob") || !strings.Contains(out, "alice") {
+		t.Fatalf("account list:\n%s", out)
+	}
+
 	// A client error is a clear message and a non-zero exit.
 	cmd = exec.Command(bin, "info", "no-such-file")
 	cmd.Env = append(os.Environ(), env...)

@@ -253,10 +253,21 @@ func (s *Service) Tokens(ctx context.Context, principalID string) ([]string, err
 // Revoke deletes a token, on every node of the network. Only its owner or an
 // admin may revoke it.
 func (s *Service) Revoke(ctx context.Context, by Principal, token string) error {
-	hash := tokenHash(token)
+	return s.revoke(ctx, by, `hash=?`, tokenHash(token))
+}
+
+// RevokeID revokes the token of a principal whose id (TokenInfo.ID) is given.
+func (s *Service) RevokeID(ctx context.Context, by Principal, principalID, tokenID string) error {
+	if len(tokenID) != tokenIDLen || strings.Trim(tokenID, "0123456789abcdef") != "" {
+		return apierr.NotFound("no such token")
+	}
+	return s.revoke(ctx, by, `principal_id=? AND substr(hash,1,?)=?`, principalID, tokenIDLen, tokenID)
+}
+
+func (s *Service) revoke(ctx context.Context, by Principal, where string, args ...any) error {
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		var owner string
-		err := tx.QueryRow(`SELECT principal_id FROM tokens WHERE hash=?`, hash).Scan(&owner)
+		var owner, hash string
+		err := tx.QueryRow(`SELECT principal_id, hash FROM tokens WHERE `+where, args...).Scan(&owner, &hash)
 		if errors.Is(store.NotFound(err), store.ErrNotFound) || (err == nil && owner != by.ID && !by.IsAdmin()) {
 			return apierr.NotFound("no such token")
 		} else if err != nil {
@@ -268,6 +279,61 @@ func (s *Service) Revoke(ctx context.Context, by Principal, token string) error 
 		}
 		return s.recordFor(tx, owner, Event{Kind: EventRevoke, Principal: owner, Token: hash, Time: now})
 	})
+}
+
+// tokenIDLen is the length of a token's id: the first hex digits of its
+// SHA-256, enough to name it, useless to guess it.
+const tokenIDLen = 16
+
+// TokenInfo describes a token without showing it.
+type TokenInfo struct {
+	ID      string    // names the token (to revoke it)
+	Label   string    // what it was made for
+	Created time.Time //
+}
+
+// TokenInfos lists a principal's tokens, oldest first.
+func (s *Service) TokenInfos(ctx context.Context, principalID string) ([]TokenInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT substr(hash,1,?),label,created_at FROM tokens WHERE principal_id=? ORDER BY created_at, rowid`, tokenIDLen, principalID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []TokenInfo
+	for rows.Next() {
+		var t TokenInfo
+		var created string
+		if err := rows.Scan(&t.ID, &t.Label, &created); err != nil {
+			return nil, err
+		}
+		t.Created = store.ParseTime(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// TokenID names a token as TokenInfos does.
+func TokenID(token string) string { return tokenHash(token)[:tokenIDLen] }
+
+// Principals lists the principals this node knows (the network's users and
+// payment processors, and this node's admins), oldest first.
+func (s *Service) Principals(ctx context.Context) ([]Principal, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id,name,role,created_at FROM principals ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Principal
+	for rows.Next() {
+		var p Principal
+		var role, created string
+		if err := rows.Scan(&p.ID, &p.Name, &role, &created); err != nil {
+			return nil, err
+		}
+		p.Role, p.Created = Role(role), store.ParseTime(created)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // recordFor logs e unless its principal is an admin (admins are per node).

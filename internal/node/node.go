@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus-dds/dds/internal/accounts"
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/billing"
@@ -130,6 +131,7 @@ type Node struct {
 	Billing  *billing.Service
 	Deals    *deals.Service
 	DDS      *dds.Service
+	Accounts *accounts.Service
 	Metrics  *metrics.Metrics
 
 	parts   []any // the parts above, in the order built
@@ -303,6 +305,10 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	n.parts = append(n.parts, n.DDS)
+	if n.Accounts, err = accounts.New(ctx, accounts.DefaultConfig(), accounts.Deps{Auth: n.Auth, Clock: c, Log: log}); err != nil {
+		return err
+	}
+	n.parts = append(n.parts, n.Accounts)
 	return nil
 }
 
