@@ -21,13 +21,6 @@ import (
 	"github.com/prometheus-dds/dds/client"
 )
 
-// clientFlags adds --node and --token and returns a constructor.
-func clientFlags(fs *flag.FlagSet) func() *client.Client {
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node")
-	token := fs.String("token", "", "bearer token (see 'dds token create')")
-	return func() *client.Client { return client.New(*nodeURL, *token) }
-}
-
 // progress wraps r in a progress bar when stderr is a terminal.
 func progress(size int64, what string) (wrap func(io.Reader) io.Reader, writer func(io.Writer) io.Writer, done func()) {
 	if !term.IsTerminal(int(os.Stderr.Fd())) || size == 0 {

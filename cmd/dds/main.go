@@ -37,7 +37,7 @@ func main() {
 
 Every flag has an environment variable twin: DDS_<FLAG>, upper case, '-' as '_'.`,
 		Subcommands: []*ffcli.Command{
-			serveCmd(), devnetCmd(), accountCmd(), tokenCmd(), userCmd(),
+			serveCmd(), devnetCmd(), loginCmd(), whoamiCmd(), accountCmd(), tokenCmd(), userCmd(),
 			putCmd(), getCmd(), infoCmd(), lsCmd(), rmCmd(), payCmd(), extendCmd(), statementCmd(),
 			storletCmd(), dependencyCmd(),
 			versionCmd(), completionCmd(func() *ffcli.Command { return root }),

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "dds")
+	os.Setenv("DDS_CONFIG", filepath.Join(dir, "profiles.json")) // never the user's own profiles
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build dds: %v\n%s", err, out)
 		os.Exit(1)
@@ -159,6 +160,23 @@ func TestServeAndClientCommands(t *testing.T) {
 	run(t, adminEnv, "token", "revoke", "--account", "bob", tokID[1])
 	if out := run(t, adminEnv, "account", "list"); !strings.Contains(out, "bob") || !strings.Contains(out, "alice") {
 		t.Fatalf("account list:\n%s", out)
+	}
+
+	// A profile: log in once, then no --node or --token.
+	login := exec.Command(bin, "login", url, "--profile", "cli")
+	login.Stdin = strings.NewReader(user + "\n")
+	if out, err := login.CombinedOutput(); err != nil || !strings.Contains(string(out), "as alice") {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	if st, err := os.Stat(os.Getenv("DDS_CONFIG")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("profiles file: %v %v", st, err)
+	}
+	if out := run(t, nil, "whoami"); !strings.Contains(out, "alice") || !strings.Contains(out, url) {
+		t.Fatalf("whoami from the profile:\n%s", out)
+	}
+	bad := exec.Command(bin, "login", url, "--token", "dds_wrong")
+	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "does not take this token") {
+		t.Fatalf("login with a wrong token: %v\n%s", err, out)
 	}
 
 	// A client error is a clear message and a non-zero exit.
