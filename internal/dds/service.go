@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
@@ -44,7 +45,7 @@ func DefaultConfig() Config { return Config{MaxFileSize: 16 << 30} }
 
 // RegisterFlags registers the face's flags, defaulting to c's values.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Int64Var(&c.MaxFileSize, "max-file-size", c.MaxFileSize, "largest file accepted, in bytes")
+	fs.Var(flagval.Bytes(&c.MaxFileSize), "max-file-size", "largest file accepted (bytes, or with a unit: 512MiB, 16GiB)")
 }
 
 // Files are the records of the files.

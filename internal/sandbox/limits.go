@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/prometheus-dds/dds/internal/flagval"
 )
 
 // Limits bound every run of a Runtime. Zero fields take the defaults.
@@ -61,7 +63,7 @@ func (l *Limits) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.DurationVar(&l.Timeout, "storlet-timeout", l.Timeout, "wall-clock time one storlet run may take")
-	fs.Int64Var(&l.MaxOutput, "storlet-max-output", l.MaxOutput, "bytes one storlet run may write")
+	fs.Var(flagval.Bytes(&l.MaxOutput), "storlet-max-output", "most one storlet run may write (bytes, or with a unit: 1GiB)")
 	fs.IntVar(&l.Concurrency, "storlet-concurrency", l.Concurrency, "storlet runs at once; more wait (up to the timeout), then get 503")
-	fs.Int64Var(&l.MaxModule, "storlet-max-module", l.MaxModule, "largest storlet module accepted, in bytes")
+	fs.Var(flagval.Bytes(&l.MaxModule), "storlet-max-module", "largest storlet module accepted (bytes, or with a unit: 64MiB)")
 }
