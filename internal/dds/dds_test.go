@@ -62,6 +62,12 @@ func TestUploadPayStoreExtendExpire(t *testing.T) {
 	apiErr(t, err, http.StatusNotFound)
 	_, err = nd.Payer().Info(ctx, f.ID)
 	apiErr(t, err, http.StatusForbidden)
+	// The node's admin reads it (support) but may not change what the owner pays for.
+	if _, err := nd.Admin().Info(ctx, f.ID); err != nil {
+		t.Fatalf("admin info: %v", err)
+	}
+	_, err = nd.Admin().Extend(ctx, f.ID, 96*time.Hour, nil)
+	apiErr(t, err, http.StatusForbidden)
 
 	// Partial payments add up; a repeated idempotency key counts once.
 	half := "0.0001"

@@ -47,6 +47,11 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
+	if here && f.Owner != p.ID {
+		// An admin may read a file on its node (support), but the term and
+		// the attributes are what the owner pays for: only the owner changes them.
+		return apierr.Forbidden("only the owner of file %s may extend it or change its attributes", id)
+	}
 	// Changes to a paid file are the housekeeper's to make and carry.
 	if !here {
 		rec, node, err := s.elsewhere(r, p, id)
