@@ -226,6 +226,7 @@ func (s *Service) Close() error {
 	for _, e := range s.envOrder {
 		e.rt.Close(context.Background())
 	}
+	closeChains(s.chains)
 	return nil
 }
 
