@@ -43,12 +43,16 @@ const scanBlocks = 5000
 // scanned are remembered), and the documents this node can decrypt are
 // kept. It answers nil when no chain has it.
 func (s *Service) chainDDO(ctx context.Context, did string) (*chainDDO, error) {
+	// A chain that cannot be asked only matters when no other has it.
+	var unreachable error
 	for _, ch := range s.chains {
-		if err := ch.ready(ctx); err != nil {
-			return nil, err
+		err := ch.ready(ctx)
+		if err == nil {
+			err = s.scanDDOs(ctx, ch)
 		}
-		if err := s.scanDDOs(ctx, ch); err != nil {
-			return nil, err
+		if err != nil {
+			unreachable = err
+			continue
 		}
 		ch.ddoMu.Lock()
 		d, ok := ch.ddos[did]
@@ -57,7 +61,7 @@ func (s *Service) chainDDO(ctx context.Context, did string) (*chainDDO, error) {
 			return &d, nil
 		}
 	}
-	return nil, nil
+	return nil, unreachable
 }
 
 // scanDDOs reads the metadata events of the blocks not scanned yet.

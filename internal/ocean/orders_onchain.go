@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ type (
 		V                  uint8
 		R, S               [32]byte
 		ValidUntil         *big.Int
+		env                string // from ProviderData
 	}
 )
 
@@ -121,6 +123,38 @@ type chainOrder struct {
 	TxHash     common.Hash // the startOrder transaction (the reused one for a reuse)
 	FeeValid   bool        // the provider fee paid in the presented transaction has not expired
 	ValidUntil int64       // the provider fee's validUntil (0: forever)
+	Env        string      // the compute environment the provider fee was quoted for
+}
+
+// ordersOnChain tells whether svc of d is ordered on a connected chain: d
+// is on one and svc names a datatoken.
+func (s *Service) ordersOnChain(d *api.DDO, svc api.DDOService) bool {
+	return s.chains[d.ChainID] != nil && identity.ValidAddress(svc.DatatokenAddress) && !strings.EqualFold(svc.DatatokenAddress, ZeroAddress)
+}
+
+// checkComputeOrder verifies the order of a dataset of a compute job in env
+// (main: the job's first dataset). On a chain, the main dataset's provider
+// fee must be the one quoted for env, as the Ocean provider requires: it
+// carries the environment's fee. In the ledger, the payments must cover the
+// environment's fee as well.
+func (s *Service) checkComputeOrder(r *http.Request, txID, did string, svc api.DDOService, consumer string, env *environment, main bool) error {
+	if !s.onChain(txID) {
+		if err := s.checkOrder(r, txID, did, svc, consumer); err != nil {
+			return err
+		}
+		if main {
+			return s.checkEnvFee(r.Context(), env, did, svc, consumer)
+		}
+		return nil
+	}
+	o, err := s.checkChainOrder(r.Context(), txID, did, svc, consumer, false)
+	if err != nil {
+		return err
+	}
+	if main && o.Env != env.ID {
+		return badOrder("Order %s: its provider fee was quoted for compute environment %q, not %q", txID, o.Env, env.ID)
+	}
+	return nil
 }
 
 // checkChainOrder verifies transaction txID, on the chain of DDO did, as an
@@ -212,7 +246,7 @@ func (s *Service) checkChainOrder(ctx context.Context, txID, did string, svc api
 	if err != nil {
 		return nil, err
 	}
-	out := &chainOrder{TxHash: orderRc.TxHash, FeeValid: true, ValidUntil: fee.ValidUntil.Int64()}
+	out := &chainOrder{TxHash: orderRc.TxHash, FeeValid: true, ValidUntil: fee.ValidUntil.Int64(), Env: fee.env}
 	if v := fee.ValidUntil; v.Sign() > 0 && v.IsInt64() && now.Unix() >= v.Int64() {
 		out.FeeValid = false
 		if !allowExpiredFee {
@@ -284,6 +318,7 @@ func (s *Service) paidFee(rc *types.Receipt, dt common.Address, svc api.DDOServi
 			return nil, badOrder("Order %s: its provider fee (%s of token %s, valid until %s) was not signed by this provider",
 				txID, ev.ProviderFeeAmount, ev.ProviderFeeToken.Hex(), ev.ValidUntil)
 		}
+		ev.env = pd.Environment
 		return &ev, nil
 	}
 	return nil, badOrder("Order %s paid no provider fee for service %q of datatoken %s (providerData names another)", txID, svc.ID, dt.Hex())

@@ -1,0 +1,213 @@
+package ocean_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/ocean"
+	"github.com/prometheus-dds/dds/internal/testnet"
+)
+
+const installChainTools = "npm ci --prefix internal/ocean/testdata/oceanjs"
+
+// loudSkip skips t with a message that `go test` shows even without -v:
+// it also goes to the go command's own stderr, which a passing package's
+// output never reaches otherwise.
+func loudSkip(t *testing.T, why string) {
+	t.Helper()
+	msg := fmt.Sprintf("SKIP %s: %s; to run it: %s", t.Name(), why, installChainTools)
+	if f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/2", os.Getppid()), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		fmt.Fprintln(f, msg)
+		f.Close()
+	}
+	t.Skip(msg)
+}
+
+// hardhat starts a Hardhat node (from testdata/oceanjs/node_modules) serving
+// chainID on a free loopback port and returns its RPC URL; it stops with
+// the test.
+func hardhat(t *testing.T, nodeBin, modules string, chainID int64) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir, _ := filepath.Abs(filepath.Join("testdata", "oceanjs"))
+	cmd := exec.Command(nodeBin, filepath.Join(modules, "hardhat", "internal", "cli", "bootstrap.js"),
+		"node", "--hostname", "127.0.0.1", "--port", fmt.Sprint(port), "--config", filepath.Join(dir, "hardhat.config.js"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, fmt.Sprintf("CHAIN_ID=%d", chainID),
+		"HARDHAT_DISABLE_TELEMETRY_PROMPT=true", "DO_NOT_TRACK=1")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hardhat node for chain %d did not answer at %s: %v\n%s", chainID, url, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestOceanChain runs an Ocean user's whole flow against the provider on a
+// real local chain, with the real @oceanprotocol/lib: Ocean's contracts
+// deployed, a dataset and an algorithm published on chain (read back by
+// the node from the chain), ordered, downloaded, computed on, an order
+// reused; then every refusal of an order.
+func TestOceanChain(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		loudSkip(t, "node (Node.js) is not installed")
+	}
+	modules, _ := filepath.Abs(filepath.Join("testdata", "oceanjs", "node_modules"))
+	if m := os.Getenv("DDS_OCEANJS_MODULES"); m != "" {
+		modules = m
+	}
+	for _, pkg := range []string{"hardhat", "@oceanprotocol/lib", "@oceanprotocol/contracts"} {
+		if _, err := os.Stat(filepath.Join(modules, pkg, "package.json")); err != nil {
+			loudSkip(t, pkg+" is not installed")
+		}
+	}
+	rpc := hardhat(t, nodeBin, modules, 8996)
+	other := hardhat(t, nodeBin, modules, 8997) // a second chain, for replays
+	chains := func(_ int, c *testnet.Setup) {
+		c.Ocean.Chains = []ocean.Chain{{ID: 8996, RPC: rpc}, {ID: 8997, RPC: other}, {ID: 8998, RPC: "http://127.0.0.1:1"}}
+	}
+	e := newEnv(t, allowLoopback, chains)
+	// Blocks carry the real time; so must the node.
+	e.net.Clock.Set(time.Now())
+	ctx := t.Context()
+
+	disc, err := e.c.OceanDiscovery(ctx)
+	if err != nil || !slices.Equal(disc.ChainIDs, []int64{8996, 8997, 8998}) || len(disc.ProviderAddresses) != 3 ||
+		disc.ProviderAddresses["8997"] != e.nd.Key.Address() {
+		t.Fatalf("discovery: %+v, %v", disc, err)
+	}
+
+	line := oceanJS(t, "chain_compat.js", rpc, e.nd.URL(), e.files.URL)
+	type asset struct{ DID, NFTAddress, DatatokenAddress string }
+	var out struct {
+		Consumer, Other                    string
+		Dataset, ComputeDataset, Algorithm asset
+		Order, Reuse                       string
+		Download                           struct {
+			Status, Length int
+			SHA256         string
+		}
+		ReuseDownload                struct{ Status, Length int }
+		ComputeOrder, AlgorithmOrder string
+		ComputeStatus                int
+		ComputeResult                struct {
+			Status int
+			Text   string
+		}
+		UnsignedFee, ShortFee, Failed string
+		FailedStatus                  int
+	}
+	if err := json.Unmarshal([]byte(line), &out); err != nil {
+		t.Fatalf("no result from chain_compat.js (%v): %q", err, line)
+	}
+	sum := sha256.Sum256(e.content)
+	if out.Download.Status != 200 || out.Download.Length != len(e.content) || out.Download.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("download with an order on chain: %+v", out.Download)
+	}
+	if out.ReuseDownload.Status != 200 || out.ReuseDownload.Length != len(e.content) {
+		t.Errorf("download with a reused order: %+v", out.ReuseDownload)
+	}
+	if want := fmt.Sprintf("%s/0 5\ntotal 5\n", out.ComputeDataset.DID); out.ComputeStatus != 70 || out.ComputeResult.Status != 200 || out.ComputeResult.Text != want {
+		t.Errorf("compute on chain orders: status %d, result %+v, want %q", out.ComputeStatus, out.ComputeResult, want)
+	}
+
+	// The DDO the node read from the chain.
+	raw, err := e.c.DDO(ctx, out.Dataset.DID)
+	if err != nil || !strings.Contains(string(raw), out.Dataset.DatatokenAddress) {
+		t.Fatalf("DDO published on chain: %s, %v", raw, err)
+	}
+	// initialize recognises an order that can be reused.
+	access := api.OceanAccess{DocumentID: out.Dataset.DID, ServiceID: "access-1", ConsumerAddress: out.Consumer}
+	for _, tx := range []string{out.Order, out.Reuse} {
+		access.TransferTxID = tx
+		valid, fresh, err := e.c.OceanInitializeReuse(ctx, access)
+		if err != nil || !strings.EqualFold(valid, out.Order) {
+			t.Errorf("initialize with order %s: validOrder %q (quote %+v), %v; want %s", tx, valid, fresh, err, out.Order)
+		}
+	}
+
+	download := func(what string, signer *identity.Key, did, tx string, status int, contains string) {
+		t.Helper()
+		resp, err := e.c.OceanDownload(ctx, signer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx})
+		if status == http.StatusOK {
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			resp.Body.Close()
+			return
+		}
+		wantErr(t, what, err, status, contains)
+	}
+	did := out.Dataset.DID
+	download("an order of another datatoken", e.consumer, did, out.AlgorithmOrder, 400, "is not an order of datatoken "+out.Dataset.DatatokenAddress)
+	download("another consumer's order", e.other, did, out.Order, 400, "was made for consumer")
+	download("an order whose provider fee this node did not sign", e.consumer, did, out.UnsignedFee, 400, "not this provider")
+	if out.FailedStatus != 0 {
+		t.Errorf("the failing order was mined with status %d", out.FailedStatus)
+	}
+	download("a failed transaction", e.other, did, out.Failed, 400, "failed (reverted)")
+	download("an unknown transaction", e.consumer, did, "0x"+strings.Repeat("ab", 32), 400, "no such transaction on chain 8996")
+
+	// The same asset registered on other chains: an order of chain 8996
+	// is no order there, and a chain that cannot be reached is a 503.
+	for _, c := range []struct {
+		chain  int64
+		status int
+		want   string
+	}{{8997, 400, "no such transaction on chain 8997"}, {8998, 503, "chain 8998 cannot be reached"}} {
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["chainId"], doc["id"] = c.chain, ocean.MakeDID(out.Dataset.NFTAddress, c.chain)
+		d, _, err := e.nd.User().PublishDDO(ctx, doc)
+		if err != nil {
+			t.Fatalf("registering the asset on chain %d: %v", c.chain, err)
+		}
+		download(fmt.Sprintf("an order replayed on chain %d", c.chain), e.consumer, d.ID, out.Order, c.status, c.want)
+	}
+
+	// Past the short provider fee, within the order's timeout.
+	e.net.Clock.Advance(time.Minute)
+	download("an expired provider fee", e.consumer, did, out.ShortFee, 400, "provider fee expired")
+	download("the order, still valid", e.consumer, did, out.Order, 200, "")
+	// Past the service's timeout (a day).
+	e.net.Clock.Advance(25 * time.Hour)
+	download("an expired order", e.consumer, did, out.Order, 400, "expired at")
+
+}
