@@ -38,9 +38,9 @@ func loudSkip(t *testing.T, why string) {
 }
 
 // hardhat starts a Hardhat node (from testdata/oceanjs/node_modules) serving
-// chainID on a free loopback port and returns its RPC URL; it stops with
-// the test.
-func hardhat(t *testing.T, nodeBin, modules string, chainID int64) string {
+// chainID on a free loopback port and returns its RPC URL and a function
+// that stops it; it stops with the test.
+func hardhat(t *testing.T, nodeBin, modules string, chainID int64) (string, func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +59,8 @@ func hardhat(t *testing.T, nodeBin, modules string, chainID int64) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	t.Cleanup(stop)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -67,7 +68,7 @@ func hardhat(t *testing.T, nodeBin, modules string, chainID int64) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url
+				return url, stop
 			}
 		}
 		if time.Now().After(deadline) {
@@ -96,10 +97,10 @@ func TestOceanChain(t *testing.T) {
 			loudSkip(t, pkg+" is not installed")
 		}
 	}
-	rpc := hardhat(t, nodeBin, modules, 8996)
-	other := hardhat(t, nodeBin, modules, 8997) // a second chain, for replays
+	rpc, _ := hardhat(t, nodeBin, modules, 8996)
+	other, stopOther := hardhat(t, nodeBin, modules, 8997) // a second chain, for replays
 	chains := func(_ int, c *testnet.Setup) {
-		c.Ocean.Chains = []ocean.Chain{{ID: 8996, RPC: rpc}, {ID: 8997, RPC: other}, {ID: 8998, RPC: "http://127.0.0.1:1"}}
+		c.Ocean.Chains = []ocean.Chain{{ID: 8996, RPC: rpc}, {ID: 8997, RPC: other}}
 	}
 	e := newEnv(t, allowLoopback, chains)
 	// Blocks carry the real time; so must the node.
@@ -107,7 +108,7 @@ func TestOceanChain(t *testing.T) {
 	ctx := t.Context()
 
 	disc, err := e.c.OceanDiscovery(ctx)
-	if err != nil || !slices.Equal(disc.ChainIDs, []int64{8996, 8997, 8998}) || len(disc.ProviderAddresses) != 3 ||
+	if err != nil || !slices.Equal(disc.ChainIDs, []int64{8996, 8997}) || len(disc.ProviderAddresses) != 2 ||
 		disc.ProviderAddresses["8997"] != e.nd.Key.Address() {
 		t.Fatalf("discovery: %+v, %v", disc, err)
 	}
@@ -183,24 +184,33 @@ func TestOceanChain(t *testing.T) {
 	download("a failed transaction", e.other, did, out.Failed, 400, "failed (reverted)")
 	download("an unknown transaction", e.consumer, did, "0x"+strings.Repeat("ab", 32), 400, "no such transaction on chain 8996")
 
-	// The same asset registered on other chains: an order of chain 8996
-	// is no order there, and a chain that cannot be reached is a 503.
-	for _, c := range []struct {
-		chain  int64
-		status int
-		want   string
-	}{{8997, 400, "no such transaction on chain 8997"}, {8998, 503, "chain 8998 cannot be reached"}} {
-		var doc map[string]any
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			t.Fatal(err)
-		}
-		doc["chainId"], doc["id"] = c.chain, ocean.MakeDID(out.Dataset.NFTAddress, c.chain)
-		d, _, err := e.nd.User().PublishDDO(ctx, doc)
-		if err != nil {
-			t.Fatalf("registering the asset on chain %d: %v", c.chain, err)
-		}
-		download(fmt.Sprintf("an order replayed on chain %d", c.chain), e.consumer, d.ID, out.Order, c.status, c.want)
+	// The registry does not take an asset its chain publishes.
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
 	}
+	_, _, err = e.nd.User().PublishDDO(ctx, doc)
+	wantErr(t, "registering an asset published on chain", err, 409, "is published on chain 8996")
+	// An asset whose data NFT did not deploy the datatoken it names.
+	files, _ := json.Marshal(api.FileList{Files: []api.FileObject{{Type: "url", URL: e.files.URL + "/open.csv"}}})
+	foreign, _, err := e.nd.User().PublishDDO(ctx, api.DDO{Version: "4.1.0", ChainID: 8996, NFTAddress: "0x00000000000000000000000000000000000000f1",
+		Metadata: map[string]any{"name": "not its datatoken"}, Services: []api.DDOService{{ID: "access-1", Type: "access", Timeout: 86400,
+			Files: e.encrypt(files), DatatokenAddress: out.Dataset.DatatokenAddress}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	download("an asset naming another NFT's datatoken", e.consumer, foreign.ID, out.Order, 400, "is not a datatoken of the asset's data NFT")
+
+	// The same asset registered on another chain: an order of chain 8996
+	// is no order there; and when that chain cannot be reached, a 503.
+	doc["chainId"], doc["id"] = 8997, ocean.MakeDID(out.Dataset.NFTAddress, 8997)
+	replay, _, err := e.nd.User().PublishDDO(ctx, doc)
+	if err != nil {
+		t.Fatalf("registering the asset on chain 8997: %v", err)
+	}
+	download("an order replayed on chain 8997", e.consumer, replay.ID, out.Order, 400, "no such transaction on chain 8997")
+	stopOther()
+	download("an order on a chain that cannot be reached", e.consumer, replay.ID, out.Order, 503, "chain 8997 cannot be reached")
 
 	// Past the short provider fee, within the order's timeout.
 	e.net.Clock.Advance(time.Minute)

@@ -256,6 +256,9 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.notOnChain(r.Context(), d); err != nil {
+		return err
+	}
 	for _, svc := range d.Services {
 		fl, err := s.files(d, svc)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/ecies"
 )
 
@@ -62,6 +63,30 @@ func (s *Service) chainDDO(ctx context.Context, did string) (*chainDDO, error) {
 		}
 	}
 	return nil, unreachable
+}
+
+// notOnChain refuses to register a DDO that its chain already publishes:
+// the data NFT's owner speaks for it there, and the registry's copy would
+// hide the chain's.
+func (s *Service) notOnChain(ctx context.Context, d *api.DDO) error {
+	ch := s.chains[d.ChainID]
+	if ch == nil {
+		return nil
+	}
+	err := ch.ready(ctx)
+	if err == nil {
+		err = s.scanDDOs(ctx, ch)
+	}
+	if err != nil {
+		return err
+	}
+	ch.ddoMu.Lock()
+	_, found := ch.ddos[d.ID]
+	ch.ddoMu.Unlock()
+	if found {
+		return apierr.Conflict("exists", "asset %s is published on chain %d: its data NFT's metadata is the asset", d.ID, d.ChainID)
+	}
+	return nil
 }
 
 // scanDDOs reads the metadata events of the blocks not scanned yet.

@@ -3,15 +3,18 @@ package ocean
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -20,7 +23,7 @@ import (
 
 // oceanEvents are the events of Ocean's datatoken (ERC20Template) and data
 // NFT (ERC721Template) contracts the provider reads, as their ABI declares
-// them (@oceanprotocol/contracts 2.x).
+// them (@oceanprotocol/contracts 2.x), and the NFT's isDeployed.
 var oceanEvents = mustABI(`[
  {"type":"event","name":"OrderStarted","inputs":[
   {"name":"consumer","type":"address","indexed":true},{"name":"payer","type":"address","indexed":false},
@@ -35,6 +38,7 @@ var oceanEvents = mustABI(`[
   {"name":"providerFeeAmount","type":"uint256","indexed":false},{"name":"providerData","type":"bytes","indexed":false},
   {"name":"v","type":"uint8","indexed":false},{"name":"r","type":"bytes32","indexed":false},
   {"name":"s","type":"bytes32","indexed":false},{"name":"validUntil","type":"uint256","indexed":false}]},
+ {"type":"function","name":"isDeployed","stateMutability":"view","inputs":[{"name":"datatoken","type":"address"}],"outputs":[{"name":"","type":"bool"}]},
  {"type":"event","name":"MetadataCreated","inputs":[
   {"name":"createdBy","type":"address","indexed":true},{"name":"state","type":"uint8","indexed":false},
   {"name":"decryptorUrl","type":"string","indexed":false},{"name":"flags","type":"bytes","indexed":false},
@@ -192,6 +196,9 @@ func (s *Service) checkChainOrder(ctx context.Context, txID, did string, svc api
 	if err != nil {
 		return nil, err
 	}
+	if err := ownDatatoken(ctx, ch, d, dt); err != nil {
+		return nil, err
+	}
 	// A reuse points at the order it renews: that one must be an order of
 	// this service too; the fee and the validity window are the reuse's.
 	orderRc, orderTime := rc, int64(-1)
@@ -254,6 +261,38 @@ func (s *Service) checkChainOrder(ctx context.Context, txID, did string, svc api
 		}
 	}
 	return out, nil
+}
+
+// ownDatatoken checks, as the Ocean provider does, that the asset's data
+// NFT deployed the service's datatoken: an order of a datatoken is an order
+// of the asset that owns it.
+func ownDatatoken(ctx context.Context, ch *chain, d *api.DDO, dt common.Address) error {
+	if !identity.ValidAddress(d.NFTAddress) {
+		return badOrder("asset %s names no data NFT (nftAddress): its datatoken's owner cannot be checked", d.ID)
+	}
+	nft := common.HexToAddress(d.NFTAddress)
+	input, err := oceanEvents.Pack("isDeployed", dt)
+	if err != nil {
+		return err
+	}
+	res, err := ch.client.CallContract(ctx, ethereum.CallMsg{To: &nft, Data: input}, nil)
+	var reverted rpc.DataError
+	if err != nil && !errors.As(err, &reverted) {
+		return ch.unavailable(err)
+	}
+	out, err := oceanEvents.Unpack("isDeployed", res)
+	if ok, _ := firstBool(out); err != nil || !ok {
+		return badOrder("datatoken %s is not a datatoken of the asset's data NFT %s on chain %d", dt.Hex(), nft.Hex(), ch.ID)
+	}
+	return nil
+}
+
+func firstBool(v []any) (bool, bool) {
+	if len(v) != 1 {
+		return false, false
+	}
+	b, ok := v[0].(bool)
+	return b, ok
 }
 
 // receipt fetches a transaction's receipt and checks it succeeded and has
