@@ -152,6 +152,9 @@ func TestOceanChain(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), out.Dataset.DatatokenAddress) {
 		t.Fatalf("DDO published on chain: %s, %v", raw, err)
 	}
+	// A revoked asset (metadata state 3) is gone.
+	_, err = e.c.DDO(ctx, out.ComputeDataset.DID)
+	wantErr(t, "a revoked DDO", err, 404, "Cannot resolve DID")
 	// initialize recognises an order that can be reused.
 	access := api.OceanAccess{DocumentID: out.Dataset.DID, ServiceID: "access-1", ConsumerAddress: out.Consumer}
 	for _, tx := range []string{out.Order, out.Reuse} {

@@ -21,8 +21,9 @@ import (
 // chainDDO is a DDO published on a chain: the document a data NFT's last
 // MetadataCreated or MetadataUpdated event carries.
 type chainDDO struct {
-	doc []byte
-	ddo *api.DDO
+	doc   []byte
+	ddo   *api.DDO
+	state uint8 // the metadata state its NFT last set
 }
 
 // The bits of a metadata event's flags (Ocean's DDO encoding).
@@ -58,7 +59,7 @@ func (s *Service) chainDDO(ctx context.Context, did string) (*chainDDO, error) {
 		ch.ddoMu.Lock()
 		d, ok := ch.ddos[did]
 		ch.ddoMu.Unlock()
-		if ok {
+		if ok && consumableState(d.state) {
 			return &d, nil
 		}
 	}
@@ -99,7 +100,7 @@ func (s *Service) scanDDOs(ctx context.Context, ch *chain) error {
 	if err != nil {
 		return ch.unavailable(err)
 	}
-	topics := [][]common.Hash{{oceanEvents.Events["MetadataCreated"].ID, oceanEvents.Events["MetadataUpdated"].ID}}
+	topics := [][]common.Hash{{oceanEvents.Events["MetadataCreated"].ID, oceanEvents.Events["MetadataUpdated"].ID, oceanEvents.Events["MetadataState"].ID}}
 	for ch.scanned <= head {
 		to := min(ch.scanned+scanBlocks-1, head)
 		logs, err := ch.client.FilterLogs(ctx, ethereum.FilterQuery{
@@ -115,16 +116,31 @@ func (s *Service) scanDDOs(ctx context.Context, ch *chain) error {
 	return nil
 }
 
-// indexDDO keeps (or, when it is no longer consumable, drops) the DDO of
-// one metadata event. Documents this node cannot read are skipped: they
+// indexDDO keeps the DDO of one metadata event, or the state a
+// MetadataState event sets (an asset whose state is not consumable is
+// hidden). Documents this node cannot read are skipped: they
 // are another provider's.
 func (s *Service) indexDDO(ch *chain, l *types.Log) {
 	if l.Removed {
 		return
 	}
+	did := MakeDID(l.Address.Hex(), ch.ID)
 	name := "MetadataCreated"
-	if l.Topics[0] == oceanEvents.Events["MetadataUpdated"].ID {
+	switch l.Topics[0] {
+	case oceanEvents.Events["MetadataUpdated"].ID:
 		name = "MetadataUpdated"
+	case oceanEvents.Events["MetadataState"].ID:
+		// Only the state changes (revoked, deprecated, ...).
+		var ev struct {
+			State       uint8
+			Timestamp   *big.Int
+			BlockNumber *big.Int
+		}
+		if d, ok := ch.ddos[did]; ok && unpack(&ev, "MetadataState", l) == nil {
+			d.state = ev.State
+			ch.ddos[did] = d
+		}
+		return
 	}
 	var ev struct {
 		State        uint8
@@ -137,11 +153,6 @@ func (s *Service) indexDDO(ch *chain, l *types.Log) {
 	}
 	if err := unpack(&ev, name, l); err != nil {
 		s.log.Debug("chain metadata event does not decode", "chain", ch.ID, "tx", l.TxHash, "err", err)
-		return
-	}
-	did := MakeDID(l.Address.Hex(), ch.ID)
-	if !consumableState(ev.State) {
-		delete(ch.ddos, did)
 		return
 	}
 	plain := ev.Data
@@ -181,5 +192,5 @@ func (s *Service) indexDDO(ch *chain, l *types.Log) {
 		skip("its id or nftAddress is not the NFT's that published it", "id", d.ID)
 		return
 	}
-	ch.ddos[did] = chainDDO{doc: doc, ddo: d}
+	ch.ddos[did] = chainDDO{doc: doc, ddo: d, state: ev.State}
 }

@@ -44,6 +44,9 @@ var oceanEvents = mustABI(`[
   {"name":"decryptorUrl","type":"string","indexed":false},{"name":"flags","type":"bytes","indexed":false},
   {"name":"data","type":"bytes","indexed":false},{"name":"metaDataHash","type":"bytes32","indexed":false},
   {"name":"timestamp","type":"uint256","indexed":false},{"name":"blockNumber","type":"uint256","indexed":false}]},
+ {"type":"event","name":"MetadataState","inputs":[
+  {"name":"updatedBy","type":"address","indexed":true},{"name":"state","type":"uint8","indexed":false},
+  {"name":"timestamp","type":"uint256","indexed":false},{"name":"blockNumber","type":"uint256","indexed":false}]},
  {"type":"event","name":"MetadataUpdated","inputs":[
   {"name":"updatedBy","type":"address","indexed":true},{"name":"state","type":"uint8","indexed":false},
   {"name":"decryptorUrl","type":"string","indexed":false},{"name":"flags","type":"bytes","indexed":false},

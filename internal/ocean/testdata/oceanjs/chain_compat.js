@@ -144,6 +144,8 @@ async function main() {
     { consumeMarketFeeAddress: ZERO, consumeMarketFeeToken: ZERO, consumeMarketFeeAmount: 0 }, { gasLimit: 1000000 })
   out.failed = failed.hash
   try { await failed.wait() } catch (e) { out.failedStatus = e.receipt ? e.receipt.status : -1 }
+  // The compute dataset's publisher revokes it (metadata state 3).
+  await new Nft(publisher, CHAIN, config).setMetadataState(cdata.nftAddress, publisher.address, 3)
   console.log('COMPAT-RESULT ' + JSON.stringify(out))
 }
 
