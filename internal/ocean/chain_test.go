@@ -101,6 +101,7 @@ func TestOceanChain(t *testing.T) {
 	other, stopOther := hardhat(t, nodeBin, modules, 8997) // a second chain, for replays
 	chains := func(_ int, c *testnet.Setup) {
 		c.Ocean.Chains = []ocean.Chain{{ID: 8996, RPC: rpc}, {ID: 8997, RPC: other}}
+		c.Ocean.Confirmations = 2
 	}
 	e := newEnv(t, allowLoopback, chains)
 	// Blocks carry the real time; so must the node.
@@ -130,8 +131,8 @@ func TestOceanChain(t *testing.T) {
 			Status int
 			Text   string
 		}
-		UnsignedFee, ShortFee, Failed string
-		FailedStatus                  int
+		UnsignedFee, ShortFee, Failed, Late string
+		FailedStatus                        int
 	}
 	if err := json.Unmarshal([]byte(line), &out); err != nil {
 		t.Fatalf("no result from chain_compat.js (%v): %q", err, line)
@@ -186,6 +187,15 @@ func TestOceanChain(t *testing.T) {
 	}
 	download("a failed transaction", e.other, did, out.Failed, 400, "failed (reverted)")
 	download("an unknown transaction", e.consumer, did, "0x"+strings.Repeat("ab", 32), 400, "no such transaction on chain 8996")
+
+	// An order one block deep, then two.
+	download("an order with too few confirmations", e.consumer, did, out.Late, 400, "has 1 confirmations of the 2")
+	resp, err := http.Post(rpc, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"hardhat_mine","params":["0x1"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	download("an order with enough confirmations", e.consumer, did, out.Late, 200, "")
 
 	// The registry does not take an asset its chain publishes.
 	var doc map[string]any

@@ -64,6 +64,8 @@ async function main() {
   provider.pollingInterval = 50
   const [publisher, consumer, other] = KEYS.map((k) => new ethers.Wallet(k, provider))
   const out = { consumer: consumer.address, other: other.address }
+  // The node wants two confirmations: one more block after an order.
+  const confirm = () => provider.send('hardhat_mine', ['0x1'])
 
   // Ocean's contracts, in the order of Ocean's deploy script.
   const ocean = await deploy(publisher, '@openzeppelin/contracts/token/ERC20/ERC20.sol/ERC20.json', 'Ocean Token (mock)', 'OCEAN')
@@ -86,6 +88,7 @@ async function main() {
   const init = await ProviderInstance.initialize(data.did, 'access-1', 0, consumer.address, url)
   const order = await dtC.startOrder(data.datatokenAddress, consumer.address, 0, init.providerFee)
   out.order = order.hash
+  await confirm()
 
   // Download with the order.
   const dl = await ProviderInstance.getDownloadUrl(data.did, 'access-1', 0, order.hash, url, consumer)
@@ -97,6 +100,7 @@ async function main() {
   const init2 = await ProviderInstance.initialize(data.did, 'access-1', 0, consumer.address, url)
   const reuse = await dtC.reuseOrder(data.datatokenAddress, order.hash, init2.providerFee)
   out.reuse = reuse.hash
+  await confirm()
   res = await fetch(await ProviderInstance.getDownloadUrl(data.did, 'access-1', 0, reuse.hash, url, consumer))
   out.reuseDownload = { status: res.status, length: (await res.arrayBuffer()).byteLength }
 
@@ -109,6 +113,7 @@ async function main() {
   const aOrder = await dtC.startOrder(algo.datatokenAddress, consumer.address, 0, ci.algorithm.providerFee)
   out.computeOrder = dOrder.hash
   out.algorithmOrder = aOrder.hash
+  await confirm()
   const started = await ProviderInstance.computeStartV1(url, consumer, env,
     { documentId: cdata.did, serviceId: 'compute-1', transferTxId: dOrder.hash }, { documentId: algo.did, serviceId: 'access-1', transferTxId: aOrder.hash })
   const jobId = (Array.isArray(started) ? started[0] : started).jobId
@@ -146,6 +151,9 @@ async function main() {
   try { await failed.wait() } catch (e) { out.failedStatus = e.receipt ? e.receipt.status : -1 }
   // The compute dataset's publisher revokes it (metadata state 3).
   await new Nft(publisher, CHAIN, config).setMetadataState(cdata.nftAddress, publisher.address, 3)
+  // A last order, one confirmation deep: the test mines the next block.
+  const init4 = await ProviderInstance.initialize(data.did, 'access-1', 0, consumer.address, url)
+  out.late = (await dtC.startOrder(data.datatokenAddress, consumer.address, 0, init4.providerFee)).hash
   console.log('COMPAT-RESULT ' + JSON.stringify(out))
 }
 
