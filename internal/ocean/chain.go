@@ -85,9 +85,7 @@ type chain struct {
 	mu       sync.Mutex
 	verified bool // the endpoint said it serves ID
 
-	ddoMu   sync.Mutex
-	scanned uint64 // blocks below this were scanned for DDOs
-	ddos    map[string]chainDDO
+	ddoMu sync.Mutex // one scan of its DDOs at a time
 }
 
 // chainTimeout bounds one request's conversation with a chain.
@@ -105,7 +103,7 @@ func openChains(ctx context.Context, cfgs []Chain) (map[int64]*chain, error) {
 		if err != nil {
 			return nil, fmt.Errorf("provider: chain %d: %w", c.ID, err)
 		}
-		out[c.ID] = &chain{Chain: c, client: cl, ddos: map[string]chainDDO{}}
+		out[c.ID] = &chain{Chain: c, client: cl}
 	}
 	return out, nil
 }

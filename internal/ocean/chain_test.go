@@ -97,7 +97,7 @@ func TestOceanChain(t *testing.T) {
 			loudSkip(t, pkg+" is not installed")
 		}
 	}
-	rpc, _ := hardhat(t, nodeBin, modules, 8996)
+	rpc, stopMain := hardhat(t, nodeBin, modules, 8996)
 	other, stopOther := hardhat(t, nodeBin, modules, 8997) // a second chain, for replays
 	chains := func(_ int, c *testnet.Setup) {
 		c.Ocean.Chains = []ocean.Chain{{ID: 8996, RPC: rpc}, {ID: 8997, RPC: other}}
@@ -233,4 +233,12 @@ func TestOceanChain(t *testing.T) {
 	e.net.Clock.Advance(25 * time.Hour)
 	download("an expired order", e.consumer, did, out.Order, 400, "expired at")
 
+	// What the node read from the chain survives a restart, and answers
+	// while the chain is down.
+	e.nd.Restart(t)
+	stopMain()
+	if raw2, err := e.c.DDO(ctx, out.Dataset.DID); err != nil || !bytes.Equal(raw2, raw) {
+		t.Fatalf("DDO read from the chain, after a restart, with the chain down: %s, %v", raw2, err)
+	}
+	download("an order while its chain is down", e.consumer, did, out.Order, 503, "chain 8996 cannot be reached")
 }

@@ -309,6 +309,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s.jwtKey = jk
+	if err := deps.DB.Migrate(ctx, "provider_chain", chainMigrations); err != nil {
+		return nil, err
+	}
 	if s.chains, err = openChains(ctx, cfg.Chains); err != nil {
 		return nil, err
 	}
