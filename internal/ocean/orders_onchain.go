@@ -127,10 +127,8 @@ func badOrder(format string, args ...any) error {
 
 // chainOrder is a verified order.
 type chainOrder struct {
-	TxHash     common.Hash // the startOrder transaction (the reused one for a reuse)
-	FeeValid   bool        // the provider fee paid in the presented transaction has not expired
-	ValidUntil int64       // the provider fee's validUntil (0: forever)
-	Env        string      // the compute environment the provider fee was quoted for
+	TxHash common.Hash // the startOrder transaction (the reused one for a reuse)
+	Env    string      // the compute environment the provider fee was quoted for
 }
 
 // ordersOnChain tells whether svc of d is ordered on a connected chain: d
@@ -256,14 +254,10 @@ func (s *Service) checkChainOrder(ctx context.Context, txID, did string, svc api
 	if err != nil {
 		return nil, err
 	}
-	out := &chainOrder{TxHash: orderRc.TxHash, FeeValid: true, ValidUntil: fee.ValidUntil.Int64(), Env: fee.env}
-	if v := fee.ValidUntil; v.Sign() > 0 && v.IsInt64() && now.Unix() >= v.Int64() {
-		out.FeeValid = false
-		if !allowExpiredFee {
-			return nil, badOrder("Order %s: its provider fee expired at %s", txID, time.Unix(v.Int64(), 0).UTC().Format(time.RFC3339))
-		}
+	if v := fee.ValidUntil; v.Sign() > 0 && now.Unix() >= v.Int64() && !allowExpiredFee {
+		return nil, badOrder("Order %s: its provider fee expired at %s", txID, time.Unix(v.Int64(), 0).UTC().Format(time.RFC3339))
 	}
-	return out, nil
+	return &chainOrder{TxHash: orderRc.TxHash, Env: fee.env}, nil
 }
 
 // ownDatatoken checks, as the Ocean provider does, that the asset's data
