@@ -166,9 +166,10 @@ func TestOceanChain(t *testing.T) {
 		}
 	}
 
+	service := "access-1"
 	download := func(what string, signer *identity.Key, did, tx string, status int, contains string) {
 		t.Helper()
-		resp, err := e.c.OceanDownload(ctx, signer, api.OceanAccess{DocumentID: did, ServiceID: "access-1", TransferTxID: tx})
+		resp, err := e.c.OceanDownload(ctx, signer, api.OceanAccess{DocumentID: did, ServiceID: service, TransferTxID: tx})
 		if status == http.StatusOK {
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
@@ -181,6 +182,9 @@ func TestOceanChain(t *testing.T) {
 	did := out.Dataset.DID
 	download("an order of another datatoken", e.consumer, did, out.AlgorithmOrder, 400, "is not an order of datatoken "+out.Dataset.DatatokenAddress)
 	download("another consumer's order", e.other, did, out.Order, 400, "was made for consumer")
+	service = "access-2"
+	download("an order of another service of the datatoken", e.consumer, did, out.Order, 400, "is for service index 0 of datatoken "+out.Dataset.DatatokenAddress+", not index 1")
+	service = "access-1"
 	download("an order whose provider fee this node did not sign", e.consumer, did, out.UnsignedFee, 400, "not this provider")
 	if out.FailedStatus != 0 {
 		t.Errorf("the failing order was mined with status %d", out.FailedStatus)

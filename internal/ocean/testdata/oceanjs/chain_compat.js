@@ -48,6 +48,8 @@ async function publish(config, publisher, consumer, name, type, serviceType, ser
     metadata: { created: '2026-11-01T00:00:00Z', updated: '2026-11-01T00:00:00Z', type, name, description: name, author: 'dds', license: 'MIT', ...(extra.metadata || {}) },
     services: [{ id: serviceId, type: serviceType, files: await ProviderInstance.encrypt(fileList, CHAIN, url), datatokenAddress, serviceEndpoint: url, timeout: 86400, ...(extra.service || {}) }],
   }
+  // More services of the same datatoken (ordered by their index).
+  for (const id of extra.more || []) ddo.services.push({ ...ddo.services[0], id })
   // As ocean.js's publishing examples do: the DDO encrypted by the
   // provider, flags 2 (encrypted), and the SHA-256 of the text encrypted.
   const text = JSON.stringify(ddo)
@@ -76,7 +78,7 @@ async function main() {
   await (await router.addFactory(factory.address)).wait()
   const config = { chainId: CHAIN, network: 'development', nodeUri: rpc, providerUri: url, nftFactoryAddress: factory.address, oceanTokenAddress: ocean.address, routerFactoryAddress: router.address, gasFeeMultiplier: 1, transactionConfirmationBlocks: 1 }
 
-  const data = await publish(config, publisher, consumer, 'dataset', 'dataset', 'access', 'access-1', files + '/open.csv', {})
+  const data = await publish(config, publisher, consumer, 'dataset', 'dataset', 'access', 'access-1', files + '/open.csv', { more: ['access-2'] })
   const cdata = await publish(config, publisher, consumer, 'cdata', 'dataset', 'compute', 'compute-1', files + '/dataset.csv', { service: { compute: { allowRawAlgorithm: false, publisherTrustedAlgorithms: [] } } })
   const algo = await publish(config, publisher, consumer, 'algo', 'algorithm', 'access', 'access-1', files + '/algo/linecount', { metadata: { algorithm: { language: 'wasm', version: '1', container: { entrypoint: 'wasm', image: 'wasi', tag: 'preview1' } } } })
   out.dataset = data
