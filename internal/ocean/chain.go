@@ -91,8 +91,9 @@ type chain struct {
 // chainTimeout bounds one request's conversation with a chain.
 const chainTimeout = 20 * time.Second
 
-// openChains connects to the configured chains. Connecting does not reach
-// them: a chain that is down makes its orders answer 503, not the node fail.
+// openChains connects to the configured chains. An http(s) endpoint is not
+// reached until it is used, so a chain that is down makes its orders answer
+// 503, not the node fail; a ws(s) endpoint is dialled now.
 func openChains(ctx context.Context, cfgs []Chain) (map[int64]*chain, error) {
 	out := map[int64]*chain{}
 	for _, c := range cfgs {
@@ -128,6 +129,8 @@ func (c *chain) ready(ctx context.Context) error {
 	if c.verified {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, chainTimeout)
+	defer cancel()
 	id, err := c.client.ChainID(ctx)
 	if err != nil {
 		return c.unavailable(err)
