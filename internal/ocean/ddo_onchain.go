@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/ecies"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -122,34 +124,78 @@ func (s *Service) notOnChain(ctx context.Context, d *api.DDO) error {
 	return nil
 }
 
+// chainScanEvery is how often the chains' new blocks are scanned for DDOs
+// in the background.
+const chainScanEvery = 15 * time.Second
+
+// watchChains scans the chains' DDOs in the background until ctx ends, so
+// that a first scan of a long chain goes on whatever requests come, and a
+// lookup has only the last blocks to read.
+func (s *Service) watchChains(ctx context.Context) {
+	if len(s.chains) == 0 {
+		return
+	}
+	scan := func(ctx context.Context) {
+		for _, ch := range s.chains {
+			// One range at a time, so that a lookup waits for one at most.
+			for done := false; !done && ctx.Err() == nil; {
+				ch.ddoMu.Lock()
+				err := ch.ready(ctx)
+				if err == nil {
+					done, err = s.scanDDOsLocked(ctx, ch, 1)
+				}
+				ch.ddoMu.Unlock()
+				if err != nil {
+					if ctx.Err() == nil {
+						s.log.Debug("chain DDO scan", "chain", ch.ID, "err", err)
+					}
+					break
+				}
+			}
+		}
+	}
+	scan(ctx)
+	clock.Every(ctx, chainScanEvery, nil, scan)
+}
+
 // scanDDOs reads the metadata events of the confirmed blocks not scanned
 // yet (a block counts once it has the confirmations orders need, so that a
 // reorganisation does not leave a DDO that never was).
 func (s *Service) scanDDOs(ctx context.Context, ch *chain) error {
-	ctx, cancel := context.WithTimeout(ctx, chainTimeout)
-	defer cancel()
 	ch.ddoMu.Lock()
 	defer ch.ddoMu.Unlock()
+	_, err := s.scanDDOsLocked(ctx, ch, 0)
+	return err
+}
+
+// scanDDOsLocked scans, with ch.ddoMu held, up to ranges block ranges (0:
+// all) and tells whether it reached the confirmed head.
+func (s *Service) scanDDOsLocked(ctx context.Context, ch *chain, ranges int) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, chainTimeout)
+	defer cancel()
 	var next uint64
 	err := s.db.QueryRowContext(ctx, `SELECT next_block FROM provider_chain_scans WHERE chain_id=?`, ch.ID).Scan(&next)
 	if err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound) {
-		return err
+		return false, err
 	}
 	head, err := ch.client.BlockNumber(ctx)
 	if err != nil {
-		return ch.unavailable(err)
+		return false, ch.unavailable(err)
 	}
 	if head+1 < s.cfg.Confirmations {
-		return nil
+		return true, nil
 	}
 	last := head + 1 - s.cfg.Confirmations
 	topics := [][]common.Hash{{oceanEvents.Events["MetadataCreated"].ID, oceanEvents.Events["MetadataUpdated"].ID, oceanEvents.Events["MetadataState"].ID}}
-	for next <= last {
+	for n := 0; next <= last; n++ {
+		if ranges > 0 && n == ranges {
+			return false, nil
+		}
 		to := min(next+scanBlocks-1, last)
 		logs, err := ch.client.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(next), ToBlock: new(big.Int).SetUint64(to), Topics: topics})
 		if err != nil {
-			return ch.unavailable(err)
+			return false, ch.unavailable(err)
 		}
 		err = s.db.Tx(ctx, func(tx *store.Tx) error {
 			for i := range logs {
@@ -162,11 +208,11 @@ func (s *Service) scanDDOs(ctx context.Context, ch *chain) error {
 			return err
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
 		next = to + 1
 	}
-	return nil
+	return true, nil
 }
 
 // indexDDO keeps the DDO of one metadata event, or the state a
