@@ -5,10 +5,15 @@
 // the files of published asset documents (DDOs), the Aquarius-style read
 // paths of those DDOs, and compute jobs on them.
 //
-// No blockchain is reachable: an order is a payment recorded through the
-// Billing face for a document's service, and the payment id stands in for the
-// order transaction id (transferTxId). Signatures, nonces, the cipher and the
-// fee signature follow the real provider byte for byte (see NOTES §4).
+// Orders: with EVM chains configured (--chain, chain.go), an order is a
+// startOrder/reuseOrder transaction of the service's datatoken, verified on
+// the asset's chain as the Ocean provider does (orders_onchain.go), and DDOs
+// published on those chains are read from their metadata events
+// (ddo_onchain.go). Without a chain (devnet), an order is a payment recorded
+// through the Billing face for a document's service, and the payment id
+// stands in for the transaction id (transferTxId). Signatures, nonces, the
+// cipher and the fee signature follow the real provider byte for byte (see
+// NOTES §4).
 //
 // Compute-to-data: consumers run a published algorithm on a published
 // dataset inside this node, and only the algorithm's outputs and log leave
