@@ -153,7 +153,7 @@ type OceanAccess struct {
 	ServiceID       string `json:"serviceId"`
 	ConsumerAddress string `json:"consumerAddress"`
 	FileIndex       int    `json:"fileIndex"`
-	TransferTxID    string `json:"transferTxId,omitempty"` // download: the order (the payment id)
+	TransferTxID    string `json:"transferTxId,omitempty"` // download: the order (the payment id, or the transaction hash on a chain)
 	ValidUntil      int64  `json:"validUntil,omitempty"`   // initialize: when the fee ends (0: the service's timeout)
 	// Nonce is a download's nonce, greater than the consumer's last; the
 	// client picks one when it is empty.
@@ -168,6 +168,13 @@ type OceanInitialized struct {
 	ProviderFee ProviderFee       `json:"providerFee"`
 	Price       string            `json:"price"`
 	Payment     map[string]string `json:"payment"` // how to pay: the payment's attributes
+}
+
+// OceanValidOrder answers initialize when the transferTxId it names is an
+// order on chain that can still be used: no new order or fee is needed.
+// ValidOrder is the hash of the startOrder transaction.
+type OceanValidOrder struct {
+	ValidOrder string `json:"validOrder"`
 }
 
 // ComputeEnvironment is an environment as ocean.js (ComputeEnvironment) and

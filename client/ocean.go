@@ -172,6 +172,25 @@ func (c *Client) OceanInitialize(ctx context.Context, a api.OceanAccess) (*api.O
 	return &out, c.oceanCall(ctx, http.MethodGet, "/api/services/initialize", q, nil, &out)
 }
 
+// OceanInitializeReuse asks initialize whether order a.TransferTxID (a
+// transaction on a chain) can still be used: it answers the order's hash if
+// so, else a new quote to order with.
+func (c *Client) OceanInitializeReuse(ctx context.Context, a api.OceanAccess) (string, *api.OceanInitialized, error) {
+	q := accessQuery(a)
+	q.Set("transferTxId", a.TransferTxID)
+	var out struct {
+		api.OceanInitialized
+		api.OceanValidOrder
+	}
+	if err := c.oceanCall(ctx, http.MethodGet, "/api/services/initialize", q, nil, &out); err != nil {
+		return "", nil, err
+	}
+	if out.ValidOrder != "" {
+		return out.ValidOrder, nil, nil
+	}
+	return "", &out.OceanInitialized, nil
+}
+
 // OceanDownload downloads a file of a paid service, signed by the consumer
 // (a.ConsumerAddress is the signer's). Without a signer, the client's token
 // is an auth token of a.ConsumerAddress. The caller closes the answer's

@@ -109,7 +109,7 @@ type accessRequest struct {
 	DocumentID      string `param:"documentId"`
 	ServiceID       string `param:"serviceId"`
 	ConsumerAddress string `param:"consumerAddress"`
-	TransferTxID    string `param:"transferTxId"` // download: the order
+	TransferTxID    string `param:"transferTxId"` // download: the order; initialize: an order to reuse
 	FileIndex       string `param:"fileIndex"`
 	ValidUntil      string `param:"validUntil"`  // initialize
 	Environment     string `param:"environment"` // initialize
@@ -143,6 +143,16 @@ func (s *Service) initialize(w http.ResponseWriter, r *http.Request) error {
 	}
 	if svc.Type == "compute" {
 		return apierr.BadRequest("invalid_parameter", "Use the initializeCompute endpoint to initialize compute jobs")
+	}
+	if q.TransferTxID != "" && s.onChain(q.TransferTxID) {
+		// As the Ocean provider: an order that can still be used, even with
+		// an expired provider fee, needs no new one.
+		if o, err := s.checkChainOrder(r.Context(), q.TransferTxID, did, svc, consumer, true); err == nil {
+			httpjson.Write(w, http.StatusOK, api.OceanValidOrder{ValidOrder: o.TxHash.Hex()})
+			return nil
+		} else if e, ok := apierr.As(err); ok && e.Status == http.StatusServiceUnavailable {
+			return err
+		}
 	}
 	now := s.clock.Now()
 	validUntil := orderEnd(svc, now)
@@ -225,6 +235,10 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 // this document's service, still within the service's timeout, and that
 // the consumer's orders within that window cover the price.
 func (s *Service) checkOrder(r *http.Request, txID, did string, svc api.DDOService, consumer string) error {
+	if s.onChain(txID) {
+		_, err := s.checkChainOrder(r.Context(), txID, did, svc, consumer, false)
+		return err
+	}
 	pay, err := s.ledger.Payment(r.Context(), txID)
 	if errors.Is(err, store.ErrNotFound) {
 		return apierr.BadRequest("invalid_order", "Order %q not found: pay for the service through POST /payments first", txID)

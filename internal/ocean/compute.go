@@ -204,8 +204,9 @@ func (s *Service) dropResults(tx *store.Tx, jobID string) error {
 	return err
 }
 
-// Run runs the environments' workers until ctx ends; the jobs they run then
-// are left to be marked failed on the next start.
+// Run runs the environments' workers (and the chains' DDO scans) until ctx
+// ends; the jobs they run then are left to be marked failed on the next
+// start.
 func (s *Service) Run(ctx context.Context) {
 	for _, e := range s.envOrder {
 		for range e.MaxJobs {
@@ -217,6 +218,11 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		nudge(e.wake)
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchChains(ctx)
+	}()
 	<-ctx.Done()
 	s.wg.Wait()
 }
@@ -226,6 +232,7 @@ func (s *Service) Close() error {
 	for _, e := range s.envOrder {
 		e.rt.Close(context.Background())
 	}
+	closeChains(s.chains)
 	return nil
 }
 

@@ -196,14 +196,11 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := s.checkOrder(r, ref.TransferTxID, d.ID, svc, req.Consumer); err != nil {
+		if err := s.checkComputeOrder(r, ref.TransferTxID, d.ID, svc, req.Consumer, env, i == 0); err != nil {
 			return err
 		}
 		if i == 0 {
 			mainRaw = raw
-			if err := s.checkEnvFee(r.Context(), env, d.ID, svc, req.Consumer); err != nil {
-				return err
-			}
 		}
 		ref.ServiceID = svc.ID
 		ref.Userdata = nil
@@ -233,9 +230,9 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if !trusts(opts, d.ID) {
 			return apierr.BadRequest("algorithm_not_trusted", "this algorithm is not trusted by the dataset's publisher: %s is not among its publisherTrustedAlgorithms", d.ID)
 		}
-		if price(svc) > 0 {
+		if price(svc) > 0 || s.ordersOnChain(d, svc) {
 			if alg.TransferTxID == "" {
-				return apierr.BadRequest("missing_parameter", "algorithm.transferTxId is required: the algorithm's service %q has a price", svc.ID)
+				return apierr.BadRequest("missing_parameter", "algorithm.transferTxId is required: the algorithm's service %q has a price or a datatoken to order", svc.ID)
 			}
 			if err := s.checkOrder(r, alg.TransferTxID, d.ID, svc, req.Consumer); err != nil {
 				return err

@@ -201,6 +201,13 @@ func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *api.DDO, st
 	var doc, owner string
 	err := s.db.QueryRowContext(ctx, `SELECT doc, owner_id FROM provider_ddos WHERE did=?`, did).Scan(&doc, &owner)
 	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		// Not registered here: perhaps published on a connected chain.
+		if c, err := s.chainDDO(ctx, did); err != nil || c != nil {
+			if err != nil {
+				return nil, nil, "", err
+			}
+			return c.doc, c.ddo, "", nil
+		}
 		return nil, nil, "", apierr.NotFound("Cannot resolve DID %q: no such asset on this provider", did)
 	}
 	if err != nil {
@@ -238,8 +245,18 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a DDO may not exceed %d bytes", MaxDDO)
 	}
-	doc, d, err := ParseDDO(raw, s.cfg.ChainID)
+	chainID := s.cfg.ChainID
+	var peek struct {
+		ChainID int64 `json:"chainId"`
+	}
+	if json.Unmarshal(raw, &peek) == nil && s.servesChain(peek.ChainID) {
+		chainID = peek.ChainID // a DDO of a connected chain
+	}
+	doc, d, err := ParseDDO(raw, chainID)
 	if err != nil {
+		return err
+	}
+	if err := s.notOnChain(r.Context(), d); err != nil {
 		return err
 	}
 	for _, svc := range d.Services {

@@ -5,10 +5,15 @@
 // the files of published asset documents (DDOs), the Aquarius-style read
 // paths of those DDOs, and compute jobs on them.
 //
-// No blockchain is reachable: an order is a payment recorded through the
-// Billing face for a document's service, and the payment id stands in for the
-// order transaction id (transferTxId). Signatures, nonces, the cipher and the
-// fee signature follow the real provider byte for byte (see NOTES §4).
+// Orders: with EVM chains configured (--chain, chain.go), an order is a
+// startOrder/reuseOrder transaction of the service's datatoken, verified on
+// the asset's chain as the Ocean provider does (orders_onchain.go), and DDOs
+// published on those chains are read from their metadata events
+// (ddo_onchain.go). Without a chain (devnet), an order is a payment recorded
+// through the Billing face for a document's service, and the payment id
+// stands in for the transaction id (transferTxId). Signatures, nonces, the
+// cipher and the fee signature follow the real provider byte for byte (see
+// NOTES §4).
 //
 // Compute-to-data: consumers run a published algorithm on a published
 // dataset inside this node, and only the algorithm's outputs and log leave
@@ -81,6 +86,11 @@ type Config struct {
 	// cache of compiled algorithms (Dir/cache): DATA/compute in a node.
 	Dir     string
 	Compute ComputeConfig
+	// Chains are the EVM chains orders are verified on (see chain.go);
+	// none: orders are payments of the node's ledger.
+	Chains []Chain
+	// Confirmations an order transaction needs, its own block included.
+	Confirmations uint64
 }
 
 // ComputeConfig configures compute-to-data.
@@ -108,6 +118,7 @@ func DefaultConfig() Config {
 		FeeToken:         ZeroAddress,
 		MaxChecksumBytes: 1 << 30,
 		Compute:          ComputeConfig{Retention: 7 * 24 * time.Hour, MaxQueue: 100},
+		Confirmations:    1,
 	}
 }
 
@@ -157,6 +168,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		})
 	fs.DurationVar(&c.Compute.Retention, "compute-retention", c.Compute.Retention, "how long a finished compute job and its results are kept")
 	fs.IntVar(&c.Compute.MaxQueue, "compute-max-queue", c.Compute.MaxQueue, "compute jobs that may wait in one environment")
+	c.registerChainFlags(fs)
 }
 
 // fill gives every zero field its default.
@@ -184,6 +196,9 @@ func (c *Config) fill() {
 	}
 	if c.Compute.MaxQueue <= 0 {
 		c.Compute.MaxQueue = d.Compute.MaxQueue
+	}
+	if c.Confirmations == 0 {
+		c.Confirmations = d.Confirmations
 	}
 }
 
@@ -242,6 +257,7 @@ type Service struct {
 	fetch      *http.Client
 	jwtKey     []byte
 	decrypters map[string]bool
+	chains     map[int64]*chain // connected chains by id
 
 	// Compute-to-data.
 	workDir  string
@@ -298,9 +314,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s.jwtKey = jk
-	s.log.Info("ocean provider ready", "provider_address", s.key.Address(), "chain_id", cfg.ChainID,
+	if err := deps.DB.Migrate(ctx, "provider_chain", chainMigrations); err != nil {
+		return nil, err
+	}
+	if s.chains, err = openChains(ctx, cfg.Chains); err != nil {
+		return nil, err
+	}
+	s.log.Info("ocean provider ready", "provider_address", s.key.Address(), "chain_id", cfg.ChainID, "chains", cfg.Chains,
 		"authorized_decrypters", len(s.decrypters), "url_guard_allows", cfg.AllowNetworks)
 	if err := s.openCompute(ctx); err != nil {
+		closeChains(s.chains)
 		return nil, err
 	}
 	return s, nil
@@ -385,13 +408,17 @@ func (s *Service) discovery(w http.ResponseWriter, r *http.Request) error {
 		eps[e.name] = [2]string{e.method, e.path}
 	}
 	addr := s.key.Address()
+	addrs := map[string]string{}
+	for _, id := range s.chainIDs() {
+		addrs[strconv.FormatInt(id, 10)] = addr
+	}
 	httpjson.Write(w, http.StatusOK, api.OceanDiscovery{
 		Software:          "Provider",
 		Version:           Version,
 		Implementation:    "prometheus-dds",
-		ChainIDs:          []int64{s.cfg.ChainID},
+		ChainIDs:          s.chainIDs(),
 		ProviderAddress:   addr,
-		ProviderAddresses: map[string]string{strconv.FormatInt(s.cfg.ChainID, 10): addr},
+		ProviderAddresses: addrs,
 		ProviderFeeToken:  s.cfg.FeeToken,
 		ServiceEndpoints:  eps,
 	})
