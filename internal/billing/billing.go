@@ -47,6 +47,8 @@ type Remote interface {
 	PaymentNode(ctx context.Context, fileID string) (string, error) // "": this node
 	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
 	Forwarded(r *http.Request) (p auth.Principal, ok bool)
+	// ForwardAny relays the first answer of another node that is not a 404.
+	ForwardAny(w http.ResponseWriter, r *http.Request, key string, p auth.Principal) error
 }
 
 // Files tells whether a file id names a file.
@@ -252,6 +254,13 @@ func (s *Service) orderAttrs(r *http.Request, res *jsonapi.Resource) (map[string
 func (s *Service) payment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.ledger.Payment(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
+		// A payment is recorded by the node that held its quote: ask the
+		// others (not for an admin, whose token opens only this node).
+		if caller, cerr := s.caller(r); cerr == nil && s.remote != nil && !caller.IsAdmin() {
+			if _, fwd := s.remote.Forwarded(r); !fwd && s.remote.ForwardAny(w, r, r.PathValue("id"), caller) == nil {
+				return nil
+			}
+		}
 		return apierr.NotFound("no payment %q", r.PathValue("id"))
 	}
 	if err != nil {

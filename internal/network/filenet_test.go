@@ -164,6 +164,15 @@ func TestTheNetworkOwnsTheFile(t *testing.T) {
 	if err != nil || p2.ID != p1.ID {
 		t.Fatalf("repeated payment through node 4: %+v %v", p2, err)
 	}
+	// The payment reads back through every node, whichever recorded it.
+	for i := range nw.Nodes {
+		if got, err := as(nw, i, payTok).Payment(ctx, p1.ID); err != nil || got.ID != p1.ID || got.AmountExact != ext.Quote.Price {
+			t.Fatalf("payment through node %d: %+v %v", i, got, err)
+		}
+	}
+	if _, err := as(nw, 2, payTok).Payment(ctx, "no-such-payment"); err == nil {
+		t.Fatal("an unknown payment was found")
+	}
 	nw.Replicate(t)
 	nw.Replicate(t) // settled: nothing left to push
 	want := testnet.Start.Add(30 * 24 * time.Hour)

@@ -221,7 +221,8 @@ func (n *Network) serveAs(mux *http.ServeMux, w http.ResponseWriter, r *http.Req
 	}
 	// Reads, info and PATCH of a file, and payments: what another node may
 	// have to ask this one to answer.
-	if !(strings.HasPrefix(rest, "/files/") && r.Method != http.MethodPost) && !(rest == "/payments" && r.Method == http.MethodPost) {
+	if !(strings.HasPrefix(rest, "/files/") && r.Method != http.MethodPost) && !(rest == "/payments" && r.Method == http.MethodPost) &&
+		!(strings.HasPrefix(rest, "/payments/") && r.Method == http.MethodGet) {
 		return apierr.NotFound("%s %s cannot be forwarded", r.Method, rest)
 	}
 	r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, auth.Principal{ID: principal, Name: principal, Role: role}))
@@ -294,6 +295,26 @@ func (c cancelOnClose) Close() error {
 	return err
 }
 
+// ForwardAny asks the live members, in the rendezvous order of key, to
+// answer r as principal, and relays the first answer that is not a 404 (for
+// what one node recorded, such as a payment). An error means none had it,
+// and nothing was written.
+func (n *Network) ForwardAny(w http.ResponseWriter, r *http.Request, key string, p auth.Principal) error {
+	for _, m := range n.Peers(key) {
+		resp, err := n.forwardRequest(r.Context(), m.ID, p, r, nil)
+		if err != nil {
+			continue
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			resp.Body.Close()
+			continue
+		}
+		relay(w, r, resp)
+		return nil
+	}
+	return apierr.NotFound("no node of the network has %s", r.URL.Path)
+}
+
 // Forward sends a request to node acting as principal (body: the request's
 // body, read already) and relays the answer to w: status, headers and body,
 // streamed. An error means nothing was written yet.
@@ -302,21 +323,7 @@ func (n *Network) Forward(w http.ResponseWriter, r *http.Request, node string, p
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		if !hopByHop[k] {
-			w.Header()[k] = v
-		}
-	}
-	if resp.ContentLength >= 0 {
-		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
-	}
-	w.WriteHeader(resp.StatusCode)
-	if r.Method != http.MethodHead {
-		// Large reads and writes: the default 32 KiB copy costs a third of
-		// a proxied GET's throughput in system calls.
-		io.CopyBuffer(writerOnly{w}, resp.Body, make([]byte, 256<<10))
-	}
+	relay(w, r, resp)
 	return nil
 }
 
@@ -341,3 +348,23 @@ func (n *Network) Open(ctx context.Context, node string, p auth.Principal, fileI
 // writerOnly hides a ResponseWriter's ReadFrom, which would copy through a
 // small buffer of its own.
 type writerOnly struct{ io.Writer }
+
+// relay writes a forwarded request's answer: status, headers and body,
+// streamed; it closes the answer.
+func relay(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		if !hopByHop[k] {
+			w.Header()[k] = v
+		}
+	}
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method != http.MethodHead {
+		// Large reads and writes: the default 32 KiB copy costs a third of
+		// a proxied GET's throughput in system calls.
+		io.CopyBuffer(writerOnly{w}, resp.Body, make([]byte, 256<<10))
+	}
+}
