@@ -10,21 +10,14 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/httpjson"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // readMetadata reads a metadata body whatever its Content-Type (clients send
 // text/plain so that nothing re-serialises the JSON on the way).
 func readMetadata(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	doc, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMetadata))
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return nil, apierr.New(http.StatusRequestEntityTooLarge, "too_large", "metadata is limited to %d bytes", MaxMetadata)
-	}
-	if err != nil {
-		return nil, apierr.BadRequest("bad_body", "could not read the request body: %v", err)
-	}
-	return doc, nil
+	return limits.ReadAll(w, r, MaxMetadata, "metadata")
 }
 
 // postMetadata registers an asset: POST /api/v1/meta/data answers its id as a

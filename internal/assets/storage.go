@@ -75,7 +75,8 @@ func stageFilePart(r *http.Request, stage func(io.Reader) error) error {
 
 func badForm(err error) error {
 	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
+	var e *apierr.Error
+	if errors.As(err, &mb) || errors.As(err, &e) {
 		return err
 	}
 	return apierr.BadRequest("bad_multipart", "malformed multipart/form-data body: %v", err)
@@ -247,7 +248,10 @@ func tooLarge(limit int64) error {
 func (s *Service) stageError(err error, byQuota bool) error {
 	var mb *http.MaxBytesError
 	var re readErr
+	var e *apierr.Error
 	switch {
+	case errors.As(err, &e): // the body guard's 408, 429 or 503
+		return e
 	case errors.Is(err, blob.ErrTooLarge) || errors.As(err, &mb):
 		if byQuota {
 			return noSpace(s.cfg.Quota)
