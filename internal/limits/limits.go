@@ -86,9 +86,16 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		b := &body{g: g, rc: r.Body, w: w, keys: g.keys(r)}
-		r.Body = b
-		defer b.finish()
-		next.ServeHTTP(w, r)
+		// A copy: the server keeps its own r.Body, whose type tells it what
+		// is left to discard.
+		r2 := *r
+		r2.Body = b
+		next.ServeHTTP(w, &r2)
+		if !b.finish() {
+			// Left unread, the rest would be read by the server before the
+			// answer goes out, unguarded: close the connection instead.
+			w.Header().Set("Connection", "close")
+		}
 	})
 }
 
@@ -176,6 +183,7 @@ type body struct {
 	waited    time.Duration // waiting counted in the current window
 	got       int64         // bytes in the current window
 	err       error         // sticky: why the body was cut
+	eof       bool          // read to its end
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -210,6 +218,7 @@ func (b *body) Read(p []byte) (int, error) {
 		return n, b.err
 	}
 	if err != nil {
+		b.eof = err == io.EOF
 		b.releaseLocked() // the body is over (or broken): its slot is free
 		return n, err
 	}
@@ -294,10 +303,13 @@ func (b *body) releaseLocked() {
 	}
 }
 
-func (b *body) finish() {
+// finish frees the body's slot; it reports whether the body was read to
+// its end.
+func (b *body) finish() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.releaseLocked()
+	return b.eof
 }
 
 func (b *body) Close() error {

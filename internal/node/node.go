@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/ocean"
@@ -56,6 +57,7 @@ type Config struct {
 	Sandbox  sandbox.Limits // storlet runs
 	Storlets storlets.Config
 	Ocean    ocean.Config
+	Limits   limits.Config // request bodies, every face
 }
 
 // DefaultConfig is every part's defaults, listening on 127.0.0.1:8080.
@@ -71,6 +73,7 @@ func DefaultConfig() Config {
 		Sandbox:    sandbox.DefaultLimits(),
 		Storlets:   storlets.DefaultConfig(),
 		Ocean:      ocean.DefaultConfig(),
+		Limits:     limits.DefaultConfig(),
 	}
 }
 
@@ -86,6 +89,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Deals.RegisterFlags(fs)
 	c.Sandbox.RegisterFlags(fs)
 	c.Ocean.RegisterFlags(fs)
+	c.Limits.RegisterFlags(fs)
 }
 
 // Deps are what a node is given rather than configured with.
@@ -311,7 +315,9 @@ func (n *Node) routes() http.Handler {
 			r.Routes(mux)
 		}
 	}
-	return n.Metrics.Wrap(mux)
+	// Every face's request bodies are guarded: slow or stalled ones are
+	// cut, uploads in flight are capped.
+	return limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux))
 }
 
 // Handler is the node's HTTP handler (every face).
@@ -319,7 +325,10 @@ func (n *Node) Handler() http.Handler { return n.handler }
 
 // Start serves, and runs every part's background work and the sweeper.
 func (n *Node) Start() error {
-	n.srv = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	// No ReadTimeout or WriteTimeout: a large upload or download may take
+	// hours; request bodies are guarded by rate instead (limits).
+	n.srv = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	n.background(func() {
