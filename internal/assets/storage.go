@@ -123,7 +123,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	a, err := s.asset(ctx, id)
+	a, err := s.readable(ctx, p, id) // who may not see it learns nothing more
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return apierr.NotFound("no asset %q", r.PathValue("id"))
 	}
-	a, err := s.asset(r.Context(), id)
+	a, err := s.readable(r.Context(), p, id)
 	if err != nil {
 		return err
 	}
