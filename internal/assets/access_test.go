@@ -57,7 +57,9 @@ func TestAccessRules(t *testing.T) {
 		}
 		return inIndex
 	}
-	set := func(c *client.Client, a api.AssetAccess) (api.AssetAccess, error) { return c.SetAssetAccess(ctx, id, a) }
+	set := func(c *client.Client, a api.AssetAccess) (api.AssetAccess, error) {
+		return c.SetAssetAccess(ctx, id, a)
+	}
 
 	// Private, the default: the owner only; the admin, the payment
 	// processor and other users do not see it at all.
