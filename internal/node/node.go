@@ -58,6 +58,7 @@ type Config struct {
 	Storlets storlets.Config
 	Ocean    ocean.Config
 	Limits   limits.Config // request bodies, every face
+	Metrics  metrics.Config
 }
 
 // DefaultConfig is every part's defaults, listening on 127.0.0.1:8080.
@@ -74,6 +75,7 @@ func DefaultConfig() Config {
 		Storlets:   storlets.DefaultConfig(),
 		Ocean:      ocean.DefaultConfig(),
 		Limits:     limits.DefaultConfig(),
+		Metrics:    metrics.DefaultConfig(),
 	}
 }
 
@@ -90,6 +92,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Sandbox.RegisterFlags(fs)
 	c.Ocean.RegisterFlags(fs)
 	c.Limits.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Deps are what a node is given rather than configured with.
@@ -309,7 +312,10 @@ func (n *Node) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", n.Metrics.Handler())
+	mux.Handle("GET /metrics", n.Metrics.Handler(n.cfg.Metrics, func(r *http.Request) (bool, error) {
+		p, err := n.Auth.Bearer(r)
+		return err == nil && p.IsAdmin(), err
+	}))
 	for _, p := range n.parts {
 		if r, ok := p.(router); ok {
 			r.Routes(mux)
