@@ -98,7 +98,9 @@ func itoa(n int) string {
 }
 
 // CheckContentType refuses request bodies that are neither JSON:API nor plain
-// JSON, and JSON:API media types with parameters (as the spec requires: 415).
+// JSON, JSON:API media types with parameters (as the spec requires: 415), and
+// bodies that do not say what they are: JSON:API clients must send the media
+// type, and a body without one is more likely a form or a mistake.
 // A request with a body gets a JSON:API answer, so its Accept header is
 // checked too (CheckAccept).
 func CheckContentType(r *http.Request) error {
@@ -107,7 +109,7 @@ func CheckContentType(r *http.Request) error {
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil // lenient: many clients omit it
+		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "the request has no Content-Type; send Content-Type: %s", MediaType)
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {

@@ -64,3 +64,19 @@ func TestWriteErrorTooLarge(t *testing.T) {
 		t.Fatalf("%d %s %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 	}
 }
+
+func TestCheckContentType(t *testing.T) {
+	for ct, want := range map[string]int{
+		MediaType: 0, "application/json": 0, "application/json; charset=utf-8": 0,
+		"": 415, MediaType + "; ext=x": 415, "text/plain": 415, "application/x-www-form-urlencoded": 415, "no/t;a=": 415,
+	} {
+		r := httptest.NewRequest("POST", "/files", nil)
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		e, _ := apierr.As(CheckContentType(r))
+		if err := CheckContentType(r); (want == 0) != (err == nil) || (err != nil && e.Status != want) {
+			t.Errorf("Content-Type %q: %v, want %d", ct, err, want)
+		}
+	}
+}
