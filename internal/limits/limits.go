@@ -215,7 +215,7 @@ func (b *body) Read(p []byte) (int, error) {
 	b.waited += time.Since(b.acctSince)
 	b.got += int64(n)
 	if b.err != nil { // the watcher cut the body during this read
-		return n, b.err
+		return n, b.answer()
 	}
 	if err != nil {
 		b.eof = err == io.EOF
@@ -223,7 +223,7 @@ func (b *body) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if cut := b.checkRate(); cut != nil {
-		return n, cut
+		return n, b.answer()
 	}
 	return n, nil
 }
@@ -282,14 +282,21 @@ func (b *body) watch() {
 	b.timer.Reset(b.tick())
 }
 
-// cut ends the body with a 408. b.mu is held.
+// cut ends the body with a 408. b.mu is held. The headers that go with it
+// are set by the reading goroutine (answer), never by the watcher's, which
+// would race with the handler.
 func (b *body) cut(code, format string, args ...any) error {
-	h := b.w.Header()
-	h.Set("Connection", "close")
-	h.Set("Retry-After", strconv.Itoa(int((b.g.cfg.RetryAfter+time.Second-1)/time.Second)))
 	b.err = apierr.New(http.StatusRequestTimeout, code, format, args...)
 	b.g.log.Warn("request body cut", "reason", b.err)
 	b.releaseLocked()
+	return b.err
+}
+
+// answer sets the headers of the 408 and returns it. b.mu is held.
+func (b *body) answer() error {
+	h := b.w.Header()
+	h.Set("Connection", "close")
+	h.Set("Retry-After", strconv.Itoa(int((b.g.cfg.RetryAfter+time.Second-1)/time.Second)))
 	return b.err
 }
 
