@@ -254,7 +254,7 @@ func (b *body) checkRate() error {
 	}
 	if need := int64(float64(cfg.MinRate) * waited.Seconds()); b.got < need {
 		return b.cut("request_timeout", "the request body arrived at %d bytes in %s, under this node's minimum of %d bytes/s; send it faster",
-			b.got, waited.Round(time.Second), cfg.MinRate)
+			b.got, waited.Round(10*time.Millisecond), cfg.MinRate)
 	}
 	b.waited, b.got, b.acctSince = 0, 0, time.Now()
 	return nil

@@ -79,7 +79,7 @@ func TestBodyGuard(t *testing.T) {
 		{"PUT", "/api/v1/assets/" + id, []string{"Authorization", user}, `"request_timeout"`},
 		{"POST", "/api/services/encrypt?chainId=8996", nil, `{"error":"the request body arrived at`},
 		{"POST", "/storlets", []string{"X-Auth-Token", nd.AdminToken}, `"error":"request_timeout"`},
-		{"POST", "/payments", []string{"Authorization", "Bearer " + nd.PaymentToken}, `"status":"408"`},
+		{"POST", "/payments", []string{"Authorization", "Bearer " + nd.PaymentToken, "Content-Type", "application/vnd.api+json"}, `"status":"408"`},
 	} {
 		conn := open(t, nd, c.method, c.path, 1<<20, `{"data":{"type":"payment","attributes":{"x":"`, c.hdr...)
 		status, body, h := answer(t, conn)
@@ -90,7 +90,8 @@ func TestBodyGuard(t *testing.T) {
 
 	// POST /files is cut as well; internal/dds words a failed body read
 	// as its own 400 until it passes the guard's *apierr.Error through.
-	conn := open(t, nd, "POST", "/files", 1<<20, `{"data":{"type":"file","attributes":{"data":"`, "Authorization", user)
+	conn := open(t, nd, "POST", "/files", 1<<20, `{"data":{"type":"file","attributes":{"data":"`, "Authorization", user,
+		"Content-Type", "application/vnd.api+json")
 	if status, body, _ := answer(t, conn); status != 408 && status != 400 {
 		t.Errorf("POST /files: %d %s", status, body)
 	}
