@@ -63,3 +63,12 @@ type AssetDDOService struct {
 	ServiceEndpoint string `json:"serviceEndpoint"`
 	Type            string `json:"type"`
 }
+
+// AssetAccess is who may read an asset (its metadata and its content):
+// "private" (the owner only, the default), "shared" (the owner and the
+// principals listed by account id) or "public" (anyone, without a token
+// too). GET and PUT /api/v1/meta/access/{id}, the owner only.
+type AssetAccess struct {
+	Access     string   `json:"access"`
+	Principals []string `json:"principals,omitempty"`
+}

@@ -211,3 +211,16 @@ func (c *Client) AssetDDO(ctx context.Context) (*api.AssetDDO, error) {
 	var ddo api.AssetDDO
 	return &ddo, c.call(ctx, http.MethodGet, "/api/ddo", nil, "", &ddo, http.StatusOK)
 }
+
+// AssetAccess returns who may read an asset (the owner only asks).
+func (c *Client) AssetAccess(ctx context.Context, id string) (api.AssetAccess, error) {
+	var a api.AssetAccess
+	return a, c.call(ctx, http.MethodGet, "/api/v1/meta/access/"+url.PathEscape(id), nil, "", &a, http.StatusOK)
+}
+
+// SetAssetAccess sets who may read an asset (the owner only) and returns
+// what the node keeps.
+func (c *Client) SetAssetAccess(ctx context.Context, id string, a api.AssetAccess) (api.AssetAccess, error) {
+	var out api.AssetAccess
+	return out, c.call(ctx, http.MethodPut, "/api/v1/meta/access/"+url.PathEscape(id), a, "", &out, http.StatusOK)
+}

@@ -284,13 +284,26 @@ func (c *Client) ComputeStart(ctx context.Context, s Signer, start api.ComputeSt
 	return out, c.oceanCall(ctx, http.MethodPost, "/api/services/compute", nil, start, &out)
 }
 
-// ComputeStatus lists a consumer's jobs: one (jobID), those on a dataset
-// (did), or all.
+// ComputeStatus returns a consumer's job jobID (none, or one on dataset did
+// when did is not empty). It is not signed: the job id is the secret.
 func (c *Client) ComputeStatus(ctx context.Context, consumer, jobID, did string) ([]api.ComputeJob, error) {
-	q := url.Values{"consumerAddress": {consumer}}
-	if jobID != "" {
-		q.Set("jobId", jobID)
+	q := url.Values{"consumerAddress": {consumer}, "jobId": {jobID}}
+	if did != "" {
+		q.Set("documentId", did)
 	}
+	var out []api.ComputeJob
+	return out, c.oceanCall(ctx, http.MethodGet, "/api/services/compute", q, nil, &out)
+}
+
+// ComputeJobs lists the signer's jobs: those on dataset did, or all when
+// did is empty. The list is signed (consumerAddress + documentId + nonce).
+func (c *Client) ComputeJobs(ctx context.Context, s Signer, did string) ([]api.ComputeJob, error) {
+	owner := s.Address()
+	q, err := signedQuery(s, owner+did)
+	if err != nil {
+		return nil, err
+	}
+	q.Set("consumerAddress", owner)
 	if did != "" {
 		q.Set("documentId", did)
 	}

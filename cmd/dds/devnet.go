@@ -138,7 +138,7 @@ or with curl:
     -d '{"data":{"type":"payment","attributes":{"file_id":"<ID>","status":"success","amount":<PRICE>}}}' %[1]s/payments
   curl -s  -H 'Authorization: Bearer %[2]s' %[1]s/files/<ID>
   curl -s  -H 'Authorization: Bearer %[4]s' '%[1]s/payments/local?from=20260101&to=20261231'
-  curl -s  %[1]s/metrics | grep ^dds_
+  curl -s  -H 'Authorization: Bearer %[4]s' %[1]s/metrics | grep ^dds_   # a scraper sends the admin token too
 
 Watch the network:
 

@@ -13,6 +13,7 @@
 //	PUT    /api/v1/meta/data/{id}      the same, 400 unless SHA3-256(body) = id → 201 (200 if known)
 //	GET    /api/v1/meta/data/{id}      the metadata, byte for byte
 //	GET    /api/v1/meta/data           ["<id>", ...]; GET /api/v1/meta/index: {"<id>": metadata, ...}
+//	GET|PUT /api/v1/meta/access/{id}   who may read it: private (default), shared, public (owner)
 //	DELETE /api/v1/meta/data/{id}      unregister (owner or admin) → 204
 //	PUT    /api/v1/assets/{id}         raw content (owner only) → 201, Location
 //	POST   /api/v1/assets/{id}         multipart field "file" (owner only) → 201, Location
@@ -21,6 +22,10 @@
 //	GET    /api/v1/auth/token          the caller's tokens (HTTP Basic or a token); POST: a new one
 //	DELETE /api/v1/auth/revoke/{token} → true
 //	GET    /api/status, /api/ddo       discovery, no authentication
+//
+// Only who may read an asset sees it (access.go): the lists hold what the
+// caller may read, and an asset it may not read is a 404 like a missing one.
+// Metadata and content of public assets need no token.
 //
 // Errors are {"error": "<what is wrong>", "code": "<machine code>", "status": N}
 // (api.AssetError); the wire types are in package api (api/assets.go).
@@ -66,6 +71,14 @@ var migrations = []string{
 	);
 	CREATE INDEX assets_blob ON assets(blob_hash);
 	CREATE INDEX assets_owner ON assets(owner_id);`,
+	// Who may read an asset (access.go); assets registered before were
+	// readable by every principal, and become their owner's only.
+	`ALTER TABLE assets ADD COLUMN access TEXT NOT NULL DEFAULT 'private';
+	CREATE TABLE asset_shares (
+		asset_id TEXT NOT NULL,
+		principal_id TEXT NOT NULL,
+		PRIMARY KEY(asset_id, principal_id)
+	);`,
 }
 
 // Config is what the face is built with.
@@ -155,15 +168,17 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	// Meta API (DEP-15).
 	mux.HandleFunc("POST /api/v1/meta/data", s.authed(s.postMetadata))
 	mux.HandleFunc("PUT /api/v1/meta/data/{id}", s.authed(s.putMetadata))
-	mux.HandleFunc("GET /api/v1/meta/data/{id}", s.authed(s.getMetadata))
+	mux.HandleFunc("GET /api/v1/meta/data/{id}", s.reader(s.getMetadata))
 	mux.HandleFunc("DELETE /api/v1/meta/data/{id}", s.authed(s.deleteAsset))
 	mux.HandleFunc("GET /api/v1/meta/data", s.authed(s.listIDs))
 	mux.HandleFunc("GET /api/v1/meta/data/{$}", s.authed(s.listIDs))
 	mux.HandleFunc("GET /api/v1/meta/index", s.authed(s.index))
+	mux.HandleFunc("GET /api/v1/meta/access/{id}", s.authed(s.getAccess))
+	mux.HandleFunc("PUT /api/v1/meta/access/{id}", s.authed(s.putAccess))
 	// Storage API (DEP-7).
 	mux.HandleFunc("PUT /api/v1/assets/{id}", s.authed(s.putContent))
 	mux.HandleFunc("POST /api/v1/assets/{id}", s.authed(s.postContent))
-	mux.HandleFunc("GET /api/v1/assets/{id}", s.authed(s.download))
+	mux.HandleFunc("GET /api/v1/assets/{id}", s.reader(s.download))
 	mux.HandleFunc("DELETE /api/v1/assets/{id}", s.authed(s.deleteContent))
 	// Auth API.
 	mux.HandleFunc("GET /api/v1/auth/token", s.authed(s.listTokens))
@@ -266,9 +281,10 @@ type Asset struct {
 	Size       int64
 	SHA3       string
 	UploadedAt time.Time
+	Access     string // Private, Shared or Public
 }
 
-const assetCols = `id,owner_id,metadata,name,content_type,content_hash,created_at,COALESCE(blob_hash,''),COALESCE(size,0),COALESCE(sha3,''),COALESCE(uploaded_at,'')`
+const assetCols = `id,owner_id,metadata,name,content_type,content_hash,created_at,COALESCE(blob_hash,''),COALESCE(size,0),COALESCE(sha3,''),COALESCE(uploaded_at,''),access`
 
 type scanner interface{ Scan(...any) error }
 
@@ -276,7 +292,7 @@ func scanAsset(sc scanner) (Asset, error) {
 	var a Asset
 	var created, uploaded string
 	err := sc.Scan(&a.ID, &a.Owner, &a.Metadata, &a.Meta.Name, &a.Meta.ContentType, &a.Meta.ContentHash,
-		&created, &a.BlobHash, &a.Size, &a.SHA3, &uploaded)
+		&created, &a.BlobHash, &a.Size, &a.SHA3, &uploaded, &a.Access)
 	if err != nil {
 		return Asset{}, store.NotFound(err)
 	}

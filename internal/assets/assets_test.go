@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
@@ -63,8 +64,18 @@ func TestStarfishPyFlow(t *testing.T) {
 		t.Fatalf("Location %q", loc)
 	}
 
-	// Any authenticated principal may read, as on the reference agent.
-	bob := nd.Client(nd.NewUser(t))
+	// Another principal sees the asset once it is shared with it.
+	bobToken := nd.NewUser(t)
+	bob := nd.Client(bobToken)
+	_, err = bob.DownloadAsset(ctx, id, io.Discard, client.AssetRead{})
+	wantErr(t, err, 404)
+	bobP, err := nd.Auth.Authenticate(ctx, bobToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetAssetAccess(ctx, id, api.AssetAccess{Access: "shared", Principals: []string{bobP.ID}}); err != nil {
+		t.Fatal(err)
+	}
 	got, ac := download(t, bob, id, client.AssetRead{})
 	if !bytes.Equal(got, content) {
 		t.Fatalf("downloaded %q", got)
@@ -230,6 +241,14 @@ func TestErrors(t *testing.T) {
 		wantErr(t, err, 401)
 	})
 	t.Run("403 not the owner", func(t *testing.T) {
+		// A private asset is not there for the others (404); one they may
+		// read, they may not change (403).
+		wantErr(t, put(other, id, content), 404)
+		wantErr(t, other.DeleteAsset(ctx, id), 404)
+		if _, err := owner.SetAssetAccess(ctx, id, api.AssetAccess{Access: "public"}); err != nil {
+			t.Fatal(err)
+		}
+		defer owner.SetAssetAccess(ctx, id, api.AssetAccess{Access: "private"})
 		wantErr(t, put(other, id, content), 403)
 		wantErr(t, other.DeleteAsset(ctx, id), 403)
 		// The payment role is a principal too, but not the owner.

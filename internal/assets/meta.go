@@ -10,21 +10,14 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/httpjson"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // readMetadata reads a metadata body whatever its Content-Type (clients send
 // text/plain so that nothing re-serialises the JSON on the way).
 func readMetadata(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	doc, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMetadata))
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return nil, apierr.New(http.StatusRequestEntityTooLarge, "too_large", "metadata is limited to %d bytes", MaxMetadata)
-	}
-	if err != nil {
-		return nil, apierr.BadRequest("bad_body", "could not read the request body: %v", err)
-	}
-	return doc, nil
+	return limits.ReadAll(w, r, MaxMetadata, "metadata")
 }
 
 // postMetadata registers an asset: POST /api/v1/meta/data answers its id as a
@@ -96,7 +89,7 @@ func (s *Service) getMetadata(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	a, err := s.asset(r.Context(), id)
+	a, err := s.readable(r.Context(), p, id)
 	if err != nil {
 		return err
 	}
@@ -119,6 +112,9 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request, p auth.Pri
 			return err
 		}
 		if _, err := tx.Exec(`DELETE FROM assets WHERE id=?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM asset_shares WHERE asset_id=?`, id); err != nil {
 			return err
 		}
 		if a.BlobHash != "" {
@@ -144,30 +140,37 @@ func (s *Service) ownedIn(tx *store.Tx, p auth.Principal, id string) (Asset, err
 		return Asset{}, err
 	}
 	if a.Owner != p.ID && !p.IsAdmin() {
+		var shared int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM asset_shares WHERE asset_id=? AND principal_id=?`, id, p.ID).Scan(&shared); err != nil {
+			return Asset{}, err
+		}
+		if a.Access != Public && shared == 0 {
+			return Asset{}, notReadable(p, id) // who may not see it learns nothing more
+		}
 		return Asset{}, apierr.Forbidden("asset %s belongs to the principal that registered it", id)
 	}
 	return a, nil
 }
 
-// listIDs answers the ids of the registered assets as a JSON array, oldest
+// listIDs answers the ids of the assets p may read as a JSON array, oldest
 // first, streamed so that a large registry needs no memory.
 func (s *Service) listIDs(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.stream(w, r, `SELECT id, '' FROM assets ORDER BY rowid`, '[', ']', func(bw *bufio.Writer, id string, _ []byte) {
+	return s.stream(w, r, `SELECT id, '' FROM assets WHERE `+readableSQL+` ORDER BY rowid`, []any{p.ID, p.ID}, '[', ']', func(bw *bufio.Writer, id string, _ []byte) {
 		bw.WriteString(`"` + id + `"`)
 	})
 }
 
-// index answers a map from asset id to metadata (GET /api/v1/meta/index,
-// which starfish-py lists metadata with).
+// index answers a map from asset id to metadata of the assets p may read
+// (GET /api/v1/meta/index, which starfish-py lists metadata with).
 func (s *Service) index(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.stream(w, r, `SELECT id, metadata FROM assets ORDER BY rowid`, '{', '}', func(bw *bufio.Writer, id string, doc []byte) {
+	return s.stream(w, r, `SELECT id, metadata FROM assets WHERE `+readableSQL+` ORDER BY rowid`, []any{p.ID, p.ID}, '{', '}', func(bw *bufio.Writer, id string, doc []byte) {
 		bw.WriteString(`"` + id + `":`)
 		bw.Write(bytes.TrimSpace(doc)) // registered metadata is a valid JSON object
 	})
 }
 
-func (s *Service) stream(w http.ResponseWriter, r *http.Request, query string, open, close byte, item func(*bufio.Writer, string, []byte)) error {
-	rows, err := s.db.QueryContext(r.Context(), query)
+func (s *Service) stream(w http.ResponseWriter, r *http.Request, query string, args []any, open, close byte, item func(*bufio.Writer, string, []byte)) error {
+	rows, err := s.db.QueryContext(r.Context(), query, args...)
 	if err != nil {
 		return err
 	}

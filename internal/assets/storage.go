@@ -75,7 +75,8 @@ func stageFilePart(r *http.Request, stage func(io.Reader) error) error {
 
 func badForm(err error) error {
 	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
+	var e *apierr.Error
+	if errors.As(err, &mb) || errors.As(err, &e) {
 		return err
 	}
 	return apierr.BadRequest("bad_multipart", "malformed multipart/form-data body: %v", err)
@@ -122,7 +123,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	a, err := s.asset(ctx, id)
+	a, err := s.readable(ctx, p, id) // who may not see it learns nothing more
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,10 @@ func tooLarge(limit int64) error {
 func (s *Service) stageError(err error, byQuota bool) error {
 	var mb *http.MaxBytesError
 	var re readErr
+	var e *apierr.Error
 	switch {
+	case errors.As(err, &e): // the body guard's 408, 429 or 503
+		return e
 	case errors.Is(err, blob.ErrTooLarge) || errors.As(err, &mb):
 		if byQuota {
 			return noSpace(s.cfg.Quota)
@@ -268,7 +272,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return apierr.NotFound("no asset %q", r.PathValue("id"))
 	}
-	a, err := s.asset(r.Context(), id)
+	a, err := s.readable(r.Context(), p, id)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,14 @@
 // Package b64 decodes base64 as a stream, so an upload of any size passes
-// through a fixed amount of memory. It accepts what real clients send: the
-// standard or URL-safe alphabet, with or without padding, wrapped in lines.
+// through a fixed amount of memory.
+//
+// It accepts one form, what every standard encoder emits (Java's Base64
+// encoders, JavaScript's btoa and Buffer, Python's b64encode, Go's
+// StdEncoding, the base64 command): the standard alphabet of RFC 4648
+// section 4 with its padding, optionally wrapped in lines (CR and LF may
+// come anywhere, as MIME and PEM wrap at 76 and 64 columns). It refuses the
+// URL-safe alphabet, missing padding, spaces and tabs, and non-zero trailing
+// bits, so each content has one encoding up to line breaks: exactly what
+// Go's base64.StdEncoding.Strict() accepts.
 package b64
 
 import (
@@ -40,8 +48,7 @@ func init() {
 		decodeMap[std[i]] = byte(i)
 		stdAlphabet[std[i]] = true
 	}
-	decodeMap['-'], decodeMap['_'] = 62, 63
-	for _, c := range []byte(" \t\r\n") {
+	for _, c := range []byte("\r\n") {
 		decodeMap[c] = space
 	}
 	decodeMap['='] = pad
@@ -180,7 +187,7 @@ func (d *Decoder) fill() {
 			}
 			continue
 		case v == invalid:
-			d.err = &Error{off, fmt.Sprintf("unexpected character %q", c)}
+			d.err = &Error{off, invalidReason(c)}
 			return
 		}
 		if d.pads != 0 {
@@ -195,6 +202,17 @@ func (d *Decoder) fill() {
 			return
 		}
 	}
+}
+
+// invalidReason says what to send instead of c.
+func invalidReason(c byte) string {
+	switch c {
+	case '-', '_':
+		return fmt.Sprintf("unexpected character %q: send the standard alphabet ('+' and '/'), not the URL-safe one", c)
+	case ' ', '\t':
+		return "unexpected white space: only line breaks may separate base64 characters"
+	}
+	return fmt.Sprintf("unexpected character %q", c)
 }
 
 func (d *Decoder) flush() {
@@ -229,8 +247,8 @@ func (d *Decoder) finish() {
 		d.err = &Error{d.off, "truncated input"}
 		return
 	case d.nq > 1:
-		d.flush() // unpadded final group
-		d.nq = 0
+		d.err = &Error{d.off, "missing padding: end the last group of " + fmt.Sprint(d.nq) + " characters with '='"}
+		return
 	}
 	if d.err == nil {
 		d.err = io.EOF

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 )
@@ -71,9 +72,15 @@ func Write(w http.ResponseWriter, status int, doc any) {
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// WriteError renders err as a JSON:API error document. Errors that are not
-// *apierr.Error are logged and answered as a 500 that hides the details.
+// WriteError renders err as a JSON:API error document. A body over its
+// http.MaxBytesReader limit is a 413, wherever the handler met it. Other
+// errors that are not *apierr.Error are logged and answered as a 500 that
+// hides the details.
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		err = apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the request body is over %d bytes", tooBig.Limit)
+	}
 	e, ok := apierr.As(err)
 	if !ok && log != nil {
 		log.Error("request failed", "err", err)
@@ -91,11 +98,18 @@ func itoa(n int) string {
 }
 
 // CheckContentType refuses request bodies that are neither JSON:API nor plain
-// JSON, and JSON:API media types with parameters (as the spec requires: 415).
+// JSON, JSON:API media types with parameters (as the spec requires: 415), and
+// bodies that do not say what they are: JSON:API clients must send the media
+// type, and a body without one is more likely a form or a mistake.
+// A request with a body gets a JSON:API answer, so its Accept header is
+// checked too (CheckAccept).
 func CheckContentType(r *http.Request) error {
+	if err := CheckAccept(r); err != nil {
+		return err
+	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil // lenient: many clients omit it
+		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "the request has no Content-Type; send Content-Type: %s", MediaType)
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -108,6 +122,49 @@ func CheckContentType(r *http.Request) error {
 		return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "the JSON:API media type takes no parameters")
 	}
 	return apierr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %s is not supported; send %s", mt, MediaType)
+}
+
+// CheckAccept applies JSON:API 1.0's content negotiation to a request's
+// Accept header: when the header names the JSON:API media type and every
+// instance of it carries media type parameters, the answer is 406. The
+// quality weight q (and the accept-extensions after it) is not a media type
+// parameter (RFC 9110, 12.5.1), so "application/vnd.api+json;q=0.5" is fine;
+// an Accept without the JSON:API media type (*/*, application/json) is fine.
+func CheckAccept(r *http.Request) error {
+	seen, bare := false, false
+	for _, field := range r.Header.Values("Accept") {
+		for _, item := range strings.Split(field, ",") {
+			mt, params, _ := strings.Cut(item, ";")
+			if !strings.EqualFold(strings.TrimSpace(mt), MediaType) {
+				continue
+			}
+			seen = true
+			if !hasMediaParams(params) {
+				bare = true
+			}
+		}
+	}
+	if seen && !bare {
+		return apierr.New(http.StatusNotAcceptable, "not_acceptable",
+			"every %s in Accept carries media type parameters, which JSON:API 1.0 does not support; accept %s without parameters", MediaType, MediaType)
+	}
+	return nil
+}
+
+// hasMediaParams reports whether an Accept item's parameters (the text after
+// its first ';') hold a media type parameter before the weight q.
+func hasMediaParams(params string) bool {
+	for _, p := range strings.Split(params, ";") {
+		name, _, _ := strings.Cut(p, "=")
+		switch name = strings.ToLower(strings.TrimSpace(name)); name {
+		case "":
+			continue
+		case "q":
+			return false // what follows q are accept-extensions
+		}
+		return true
+	}
+	return false
 }
 
 // Attr decodes attribute name into v. It returns false when the attribute is

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"strconv"
@@ -40,9 +41,44 @@ func New() *Metrics {
 	return m
 }
 
-// Handler serves the metrics in Prometheus text format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+// Config is who may read the metrics.
+type Config struct {
+	// Public serves /metrics to anyone; otherwise an admin token is needed
+	// (the metrics tell how busy the node is and what it holds).
+	Public bool
+}
+
+// DefaultConfig keeps the metrics to the node's admins.
+func DefaultConfig() Config { return Config{} }
+
+// RegisterFlags registers the metrics' flag.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.Public, "metrics-public", c.Public, "serve /metrics without a token (by default it needs an admin token: Authorization: Bearer <admin token>)")
+}
+
+// Admin authenticates a request: an error if it carries no valid token,
+// else whether the token is an admin's.
+type Admin func(r *http.Request) (ok bool, err error)
+
+// Handler serves the metrics in Prometheus text format: to anyone if
+// cfg.Public, else to the requests admin accepts (401 without a valid token,
+// 403 with another role's, in plain text as a scraper logs it).
+func (m *Metrics) Handler(cfg Config, admin Admin) http.Handler {
+	h := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+	if cfg.Public {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch ok, err := admin(r); {
+		case err != nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dds metrics"`)
+			http.Error(w, "metrics need an admin token (Authorization: Bearer <token>) unless the node runs with --metrics-public: "+err.Error(), http.StatusUnauthorized)
+		case !ok:
+			http.Error(w, "metrics need an admin token; this token has another role", http.StatusForbidden)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // Gauges registers a gauge family whose values are read at scrape time.

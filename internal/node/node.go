@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/ocean"
@@ -58,6 +59,8 @@ type Config struct {
 	Sandbox  sandbox.Limits // storlet runs
 	Storlets storlets.Config
 	Ocean    ocean.Config
+	Limits   limits.Config // request bodies, every face
+	Metrics  metrics.Config
 }
 
 // DefaultConfig is every part's defaults, listening on 127.0.0.1:8080.
@@ -73,6 +76,8 @@ func DefaultConfig() Config {
 		Sandbox:    sandbox.DefaultLimits(),
 		Storlets:   storlets.DefaultConfig(),
 		Ocean:      ocean.DefaultConfig(),
+		Limits:     limits.DefaultConfig(),
+		Metrics:    metrics.DefaultConfig(),
 	}
 }
 
@@ -88,6 +93,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Deals.RegisterFlags(fs)
 	c.Sandbox.RegisterFlags(fs)
 	c.Ocean.RegisterFlags(fs)
+	c.Limits.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Deps are what a node is given rather than configured with.
@@ -318,13 +325,18 @@ func (n *Node) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", n.Metrics.Handler())
+	mux.Handle("GET /metrics", n.Metrics.Handler(n.cfg.Metrics, func(r *http.Request) (bool, error) {
+		p, err := n.Auth.Bearer(r)
+		return err == nil && p.IsAdmin(), err
+	}))
 	for _, p := range n.parts {
 		if r, ok := p.(router); ok {
 			r.Routes(mux)
 		}
 	}
-	return n.Metrics.Wrap(mux)
+	// Every face's request bodies are guarded: slow or stalled ones are
+	// cut, uploads in flight are capped.
+	return limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux))
 }
 
 // Handler is the node's HTTP handler (every face).
@@ -332,7 +344,10 @@ func (n *Node) Handler() http.Handler { return n.handler }
 
 // Start serves, and runs every part's background work and the sweeper.
 func (n *Node) Start() error {
-	n.srv = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	// No ReadTimeout or WriteTimeout: a large upload or download may take
+	// hours; request bodies are guarded by rate instead (limits).
+	n.srv = &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	n.background(func() {

@@ -100,13 +100,21 @@ func (s *Service) results(ctx context.Context, jobID string) ([]api.ComputeResul
 	return out, rows.Err()
 }
 
-// status lists the caller's jobs. It is not signed (as in the real
-// provider): it answers only for the consumerAddress given, so it never
-// shows one consumer's jobs to a request naming another.
+// status lists the caller's jobs, only ever for the consumerAddress given.
+// The status of one named job needs no signature (as in the real provider,
+// and ocean.js sends none): its id is 128 random bits that only its owner
+// was told. A list by address alone (or by address and documentId) would
+// show anyone what an address computes, so it is signed like a stop:
+// consumerAddress + jobId ("") + documentId + nonce, or an AuthToken.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
-	_, q, err := decodeJobQuery(w, r)
+	p, q, err := decodeJobQuery(w, r)
 	if err != nil {
 		return err
+	}
+	if q.JobID == "" {
+		if err := s.authorize(r, q.Owner, q.Owner+q.DocumentID, p.signed); err != nil {
+			return err
+		}
 	}
 	jobs, err := s.jobs(r.Context(), q)
 	if err != nil {

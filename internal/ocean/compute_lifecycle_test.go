@@ -200,12 +200,27 @@ func TestOwnerChecks(t *testing.T) {
 	other := e.other.Address()
 
 	// Status: by job id or document, someone else sees nothing.
-	for _, q := range [][2]string{{j.JobID, ""}, {"", did}, {"", ""}} {
+	for _, q := range [][2]string{{j.JobID, ""}, {j.JobID, did}} {
 		if jobs, err := e.c.ComputeStatus(t.Context(), other, q[0], q[1]); err != nil || jobs == nil || len(jobs) != 0 {
 			t.Fatalf("status %v for another consumer: %+v %v", q, jobs, err)
 		}
 	}
-	st, b := e.get("/api/services/compute", url.Values{"jobId": {j.JobID}})
+	for _, d := range []string{did, ""} {
+		if jobs, err := e.c.ComputeJobs(t.Context(), e.other, d); err != nil || jobs == nil || len(jobs) != 0 {
+			t.Fatalf("jobs on %q of another consumer: %+v %v", d, jobs, err)
+		}
+	}
+	// The owner lists its jobs signed; unsigned or forged, nobody does.
+	if jobs, err := e.c.ComputeJobs(t.Context(), e.consumer, did); err != nil || len(jobs) != 1 || jobs[0].JobID != j.JobID {
+		t.Fatalf("the owner's jobs: %+v %v", jobs, err)
+	}
+	st, b := e.get("/api/services/compute", url.Values{"consumerAddress": {e.consumer.Address()}})
+	wantError(t, "an unsigned list by address", st, b, 400, "signature is required")
+	st, b = e.get("/api/services/compute", url.Values{"consumerAddress": {e.consumer.Address()}, "documentId": {did}})
+	wantError(t, "an unsigned list by address and document", st, b, 400, "signature is required")
+	_, err := e.c.ComputeJobs(t.Context(), forger{e.other, e.consumer.Address()}, "")
+	wantErr(t, "a forged list", err, http.StatusUnauthorized, "Invalid signature")
+	st, b = e.get("/api/services/compute", url.Values{"jobId": {j.JobID}})
 	wantError(t, "status without consumerAddress", st, b, 400, "consumerAddress is required")
 	// Stop and delete signed by someone else, for their own address: not found.
 	for _, end := range []struct {
@@ -238,7 +253,7 @@ func TestOwnerChecks(t *testing.T) {
 		t.Fatalf("ocean.js stop form: %d %s", st, b)
 	}
 	// Results.
-	_, err := e.result(e.other, j.JobID, 0)
+	_, err = e.result(e.other, j.JobID, 0)
 	wantErr(t, "result for another consumer", err, http.StatusNotFound, "no result")
 	n := client.NextNonce()
 	st, b = e.get("/api/services/computeResult", url.Values{"consumerAddress": {e.consumer.Address()}, "jobId": {j.JobID}, "index": {"0"},

@@ -219,7 +219,7 @@ func TestRefusals(t *testing.T) {
 	err = e.tryStart(forger{e.other, e.consumer.Address()}, e.startReq(did, tx, "wasm", published(algo)))
 	wantErr(t, "forged", err, http.StatusUnauthorized, "Invalid signature")
 	// Nothing was queued.
-	if jobs, err := e.c.ComputeStatus(t.Context(), e.consumer.Address(), "", ""); err != nil || jobs == nil || len(jobs) != 0 {
+	if jobs, err := e.c.ComputeJobs(t.Context(), e.consumer, ""); err != nil || jobs == nil || len(jobs) != 0 {
 		t.Fatalf("jobs after refusals: %+v %v", jobs, err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/ecies"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -241,9 +241,9 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDDO))
+	raw, err := limits.ReadAll(w, r, MaxDDO, "a DDO")
 	if err != nil {
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a DDO may not exceed %d bytes", MaxDDO)
+		return err
 	}
 	chainID := s.cfg.ChainID
 	var peek struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/ecies"
+	"github.com/prometheus-dds/dds/internal/limits"
 )
 
 // MaxDocument bounds what encrypt and decrypt handle (documents, file
@@ -23,9 +24,9 @@ func (s *Service) encrypt(w http.ResponseWriter, r *http.Request) error {
 	if err := s.chainID(r.URL.Query().Get("chainId")); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDocument))
+	body, err := limits.ReadAll(w, r, MaxDocument, "a document to encrypt")
 	if err != nil {
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a document to encrypt may not exceed %d bytes", MaxDocument)
+		return err
 	}
 	if len(body) == 0 {
 		return apierr.BadRequest("missing_body", "the body (application/octet-stream) is the document to encrypt, and it is empty")

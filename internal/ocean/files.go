@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/httpjson"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/safehttp"
 )
 
@@ -289,9 +290,9 @@ func (s *Service) openFile(ctx context.Context, f api.FileObject) (io.ReadCloser
 // fileinfo reports on the files of a published service ({did, serviceId,
 // fileIndex?, checksum?}) or on one file object ({type, url, ...}).
 func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxParams))
+	raw, err := limits.ReadAll(w, r, maxParams, "a request body")
 	if err != nil {
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
+		return err
 	}
 	var req api.FileInfoRequest
 	if err := json.Unmarshal(raw, &req); err != nil {

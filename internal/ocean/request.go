@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/limits"
 )
 
 // maxParams bounds a JSON request body of parameters.
@@ -37,9 +38,8 @@ func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
 		if errors.Is(err, io.EOF) {
 			return p, nil
 		}
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, apierr.New(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", maxParams)
+		if err := limits.Classify(err, "a request body"); err != nil {
+			return nil, err
 		}
 		return nil, apierr.BadRequest("invalid_json", "request body is not a JSON object: %v", err)
 	}

@@ -32,7 +32,9 @@ func TestStorletsOnAssets(t *testing.T) {
 	up := addStorlet(t, admin, "upper", "")
 	must(admin.Storlets().Deploy(context.Background(), account(t, nd, alice), up.ID, ""))(t)
 
-	// Any reader of Alice's asset sees it through Alice's storlets.
+	// Any reader of Alice's asset (public, so that another may read it) sees
+	// it through Alice's storlets.
+	want(t, dep7, 200, "PUT", "/api/v1/meta/access/"+plain, `{"access":"public"}`, auth...)
 	r := want(t, dep7, 200, "GET", "/api/v1/assets/"+plain, nil, "Authorization", "token "+nd.NewUser(t))
 	if string(r.body) != strings.ToUpper(csvData) || r.header.Get("ETag") != "" || r.header.Get("Content-Type") != "text/csv" {
 		t.Fatalf("filtered asset read: %q %v", r.body, r.header)

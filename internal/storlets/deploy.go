@@ -3,13 +3,13 @@ package storlets
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"sort"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/limits"
 )
 
 func (s *Service) listDeployedStorlets(w http.ResponseWriter, r *http.Request) error {
@@ -53,9 +53,9 @@ func (s *Service) deployStorlet(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Params any `json:"params"`
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMeta))
+	raw, err := limits.ReadAll(w, r, maxMeta, "a deploy document")
 	if err != nil {
-		return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a deploy document may not exceed %d bytes", maxMeta)
+		return err
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := parseMeta(raw, &body); err != nil {

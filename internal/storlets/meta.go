@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/limits"
 )
 
 // maxMeta bounds a metadata document.
@@ -60,12 +60,8 @@ type readOnly struct {
 // decodeMeta reads a JSON object of at most maxMeta bytes, refusing unknown
 // fields by name.
 func decodeMeta(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMeta))
+	body, err := limits.ReadAll(w, r, maxMeta, "a metadata document")
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a metadata document may not exceed %d bytes", maxMeta)
-		}
 		return err
 	}
 	return parseMeta(body, v)

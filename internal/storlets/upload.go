@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/limits"
 )
 
 // uploadStorlet validates and compiles the module before storing it: a file
@@ -25,7 +26,7 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request) error {
 	max := s.rt.Limits().MaxModule
 	src, closeSrc, err := dataReader(w, r, max+1)
 	if err != nil {
-		return err
+		return uploadError(err, max)
 	}
 	defer closeSrc()
 	wasm, err := readAllLimit(src, max)
@@ -68,7 +69,7 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request) error {
 	id, max := d.ID, s.cfg.MaxDependency
 	src, closeSrc, err := dataReader(w, r, max)
 	if err != nil {
-		return err
+		return uploadError(err, max)
 	}
 	defer closeSrc()
 	staged, err := s.store.blobs.Stage(src, max)
@@ -122,6 +123,9 @@ func multipartFile(body io.Reader, boundary string) (io.Reader, func(), error) {
 			return nil, nil, apierr.BadRequest("missing_file", "the multipart body has no file part (name it \"file\")")
 		}
 		if err != nil {
+			if c := limits.Classify(err, "the data"); c != nil {
+				return nil, nil, err // uploadError words the 413
+			}
 			return nil, nil, apierr.BadRequest("invalid_multipart", "the multipart body is malformed: %v", err)
 		}
 		if n := part.FormName(); n == "file" || n == "data" || part.FileName() != "" {
