@@ -9,7 +9,6 @@ package accounts
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
+	"github.com/prometheus-dds/dds/internal/limits"
 )
 
 // Config configures the face; it has no settings yet.
@@ -71,7 +71,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, caller auth.Princi
 
 func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Bearer(r)
+		err := jsonapi.CheckAccept(r)
+		var p auth.Principal
+		if err == nil {
+			p, err = s.auth.Bearer(r)
+		}
 		if err == nil {
 			err = h(w, r, p)
 		}
@@ -142,9 +146,9 @@ func read(w http.ResponseWriter, r *http.Request, typ string) (*jsonapi.Resource
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	body, err := limits.ReadAll(w, r, jsonapi.MaxSmall, "an account document")
 	if err != nil {
-		return nil, apierr.New(http.StatusRequestEntityTooLarge, "body_too_large", "the document must be under %d bytes", jsonapi.MaxSmall)
+		return nil, err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &jsonapi.Resource{Type: typ}, nil

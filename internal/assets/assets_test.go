@@ -102,7 +102,8 @@ func TestStarfishPyFlow(t *testing.T) {
 		t.Fatalf("index %s %v", index, err)
 	}
 
-	resp, err := http.Get(nd.URL() + "/metrics")
+	mreq, _ := nd.Admin().NewRequest(ctx, http.MethodGet, "/metrics", nil)
+	resp, err := http.DefaultClient.Do(mreq)
 	if err != nil {
 		t.Fatal(err)
 	}

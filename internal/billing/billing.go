@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -103,7 +103,11 @@ func (s *Service) Routes(mux *http.ServeMux) {
 
 func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error, roles ...auth.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.caller(r)
+		err := jsonapi.CheckAccept(r)
+		var p auth.Principal
+		if err == nil {
+			p, err = s.caller(r)
+		}
 		if err == nil {
 			err = apierr.Forbidden("this needs a token with role %v", roles)
 			for _, role := range roles {
@@ -141,9 +145,9 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	body, err := limits.ReadAll(w, r, jsonapi.MaxSmall, "a payment document")
 	if err != nil {
-		return apierr.BadRequest("body_unreadable", "reading the request body failed: %v", err)
+		return err
 	}
 	res, err := jsonapi.Decode(bytes.NewReader(body))
 	if err != nil {

@@ -201,7 +201,8 @@ func TestBadInputAndConformance(t *testing.T) {
 		t.Fatalf("healthz: %v", err)
 	}
 	resp.Body.Close()
-	resp, _ = http.Get(nd.URL() + "/metrics")
+	mreq, _ := nd.Admin().NewRequest(context.Background(), http.MethodGet, "/metrics", nil)
+	resp, _ = http.DefaultClient.Do(mreq)
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`dds_files{state="pending"} 1`, `dds_http_requests_total{code="402",route="POST /files"} 2`, `dds_payments{status="success"} 1`} {

@@ -3,8 +3,6 @@ package dds
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -21,13 +20,9 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err := jsonapi.CheckContentType(r); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jsonapi.MaxSmall))
+	body, err := limits.ReadAll(w, r, jsonapi.MaxSmall, "a PATCH document")
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "a PATCH document may not exceed %d bytes", jsonapi.MaxSmall)
-		}
-		return apierr.BadRequest("body_unreadable", "reading the request body failed: %v", err)
+		return err
 	}
 	res, err := jsonapi.Decode(bytes.NewReader(body))
 	if err != nil {

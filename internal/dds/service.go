@@ -158,7 +158,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) 
 
 func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.caller(r)
+		err := jsonapi.CheckAccept(r)
+		var p auth.Principal
+		if err == nil {
+			p, err = s.caller(r)
+		}
 		if err == nil && p.Role == auth.RolePayment {
 			err = apierr.Forbidden("the payment role reports payments; files need a user or admin token")
 		}

@@ -58,9 +58,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		var mb *http.MaxBytesError
 		var be *bodyError
+		var guard *apierr.Error
 		switch {
 		case errors.As(err, &mb):
 			return s.stageError(blob.ErrTooLarge)
+		case errors.As(err, &be) && errors.As(be.err, &guard):
+			return guard // the body guard's 408/429/503
 		case errors.As(err, &be):
 			return apierr.BadRequest("body_unreadable", "%v; send the whole document again", be)
 		}

@@ -64,6 +64,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -337,14 +338,9 @@ type handlerFunc func(ctx context.Context, r *http.Request, p *params) (answer, 
 // and answers in the envelope.
 func (s *Service) action(name string, yamlText bool, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		body, err := limits.ReadAll(w, r, maxBody, "the body")
 		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				s.writeError(w, apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes", maxBody))
-				return
-			}
-			s.writeError(w, apierr.BadRequest("bad_body", "reading the body: %v", err))
+			s.writeError(w, err)
 			return
 		}
 		p, err := s.authenticate(r, body)

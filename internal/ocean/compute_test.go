@@ -103,7 +103,7 @@ func TestComputeFlow(t *testing.T) {
 	e.start(req)
 	wantErr(t, "replayed start", e.tryStart(e.consumer, req), http.StatusBadRequest, "nonce")
 	// The metrics count jobs by status.
-	if st, b, _ := e.do("GET", "/metrics", nil); st != 200 || !strings.Contains(string(b), `dds_compute_jobs{status="70"}`) {
+	if st, b, _ := e.do("GET", "/metrics", nil, "Authorization", "Bearer "+e.nd.AdminToken); st != 200 || !strings.Contains(string(b), `dds_compute_jobs{status="70"}`) {
 		t.Fatalf("metrics: %d", st)
 	}
 }

@@ -88,7 +88,6 @@ func (nw *Network) add(t testing.TB) *Node {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SweepEvery = -1 // tests sweep and replicate explicitly, after moving the clock
 	cfg.Network.ReplicateEvery = -1
-	cfg.Metrics.Public = true // tests read the metrics without a token
 	cfg.Network.Confirmations = min(3, nw.size-1)
 	cfg.Network.Replicas = min(3, nw.size)
 	if i > 0 {
