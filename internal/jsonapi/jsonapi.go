@@ -5,6 +5,7 @@
 package jsonapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -80,6 +81,14 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		err = apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the request body is over %d bytes", tooBig.Limit)
+	}
+	if errors.Is(err, context.Canceled) {
+		// The client went away mid-request: nobody reads an answer, and
+		// nothing failed on this side.
+		if log != nil {
+			log.Debug("request abandoned by the client", "err", err)
+		}
+		return
 	}
 	e, ok := apierr.As(err)
 	if !ok && log != nil {
