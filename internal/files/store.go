@@ -344,7 +344,27 @@ func (r *Registry) StoredFile(ctx context.Context, id string) (File, error) {
 // Owned lists the records of an owner's files that this node has, newest
 // first (without their payments and holders: a listing needs neither).
 func (r *Registry) Owned(ctx context.Context, owner string) ([]File, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+fileCols+` FROM files WHERE owner_id=? ORDER BY created_at DESC, id`, owner)
+	return r.query(ctx, `SELECT `+fileCols+` FROM files WHERE owner_id=? ORDER BY created_at DESC, id`, owner)
+}
+
+// Stored lists the paid files held here whose term has not ended, with
+// their payments and holders, for replication.
+func (r *Registry) Stored(ctx context.Context) ([]File, error) {
+	out, err := r.query(ctx, `SELECT `+fileCols+` FROM files WHERE state=? AND expires_at>?`, StateStored, store.Time(r.clock.Now()))
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := r.load(ctx, nil, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// query reads the records a SELECT of fileCols returns.
+func (r *Registry) query(ctx context.Context, q string, args ...any) ([]File, error) {
+	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -358,35 +378,6 @@ func (r *Registry) Owned(ctx context.Context, owner string) ([]File, error) {
 		out = append(out, f)
 	}
 	return out, rows.Err()
-}
-
-// Stored lists the paid files held here whose term has not ended, for
-// replication.
-func (r *Registry) Stored(ctx context.Context) ([]File, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+fileCols+` FROM files WHERE state=? AND expires_at>?`,
-		StateStored, store.Time(r.clock.Now()))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []File
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	for i := range out {
-		if err := r.load(ctx, nil, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // HasContent tells whether a stored file has the content hash.
