@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/bitcoin"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/console"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/deals"
 	"github.com/prometheus-dds/dds/internal/files"
@@ -309,6 +310,12 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	n.parts = append(n.parts, n.Accounts)
+	cons, err := console.New(ctx, console.Config{DataDir: cfg.DataDir}, console.Deps{Auth: n.Auth, Ledger: n.Ledger,
+		Files: n.Files, Blobs: n.Blobs, Assets: n.Assets, Clock: c, Log: log})
+	if err != nil {
+		return err
+	}
+	n.parts = append(n.parts, cons)
 	return nil
 }
 
@@ -324,7 +331,7 @@ func (n *Node) routes() http.Handler {
 			r.Routes(mux)
 		}
 	}
-	return n.Metrics.Wrap(mux)
+	return console.RedirectBrowsers(n.Metrics.Wrap(mux)) // browsers asking for / get the console
 }
 
 // Handler is the node's HTTP handler (every face).
