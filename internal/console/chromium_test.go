@@ -42,11 +42,23 @@ func testChromium(t *testing.T, w world) {
 	}
 	t.Logf("screenshots in %s", shots)
 
+	// Chromium's helper processes may still write to its profile for a
+	// moment after it exits: removed with a few tries, not by t.TempDir.
+	profile, err := os.MkdirTemp("", "dds-console-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; os.RemoveAll(profile) != nil && i < 30; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
 	// The flags Debian's Chromium needs on a machine without a display or
 	// an outside network.
 	alloc, cancel := chromedp.NewExecAllocator(t.Context(),
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
 	defer cancel()
