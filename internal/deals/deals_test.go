@@ -551,6 +551,9 @@ func TestDealPaysForDDSFile(t *testing.T) {
 	if err != nil || info.State != "stored" {
 		t.Fatalf("file state %v %v", info, err)
 	}
+	if n, err := nd.Deals.Counts(ctx); err != nil || n[deals.StatePaid]+n[deals.StateCompleted] != 1 || n[deals.StateCreated] != 0 {
+		t.Fatalf("deal counts %v %v", n, err)
+	}
 	// A file with no open quote cannot be named by a new deal.
 	fails(t, 400)(post(user, "/api/v1/deal", textType, strings.Replace(yamlDeal, "0.001", "0.002", 1)))
 }

@@ -532,6 +532,17 @@ func (l *Ledger) Counts(ctx context.Context) (quotes, payments map[string]int64,
 	return quotes, payments, nil
 }
 
+// Flows adds up the prices of the quotes made and the successful payments
+// received within [from, to), for earnings over time.
+func (l *Ledger) Flows(ctx context.Context, from, to time.Time) (quoted, paid money.Amount, err error) {
+	var q, p int64
+	err = l.db.QueryRowContext(ctx, `SELECT
+		(SELECT COALESCE(SUM(price),0) FROM quotes WHERE created_at>=? AND created_at<?),
+		(SELECT COALESCE(SUM(amount),0) FROM payments WHERE status='success' AND created_at>=? AND created_at<?)`,
+		store.Time(from), store.Time(to), store.Time(from), store.Time(to)).Scan(&q, &p)
+	return money.Amount(q), money.Amount(p), err
+}
+
 // PaidTotal is the sum of the prices of a file's paid quotes.
 func (l *Ledger) PaidTotal(ctx context.Context, fileID string) (money.Amount, error) {
 	var n int64

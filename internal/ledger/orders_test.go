@@ -53,3 +53,40 @@ func TestPaymentsWhere(t *testing.T) {
 		t.Fatal("a malformed attribute name was accepted")
 	}
 }
+
+// Flows counts quotes by when they were made and successful payments by
+// when they arrived, within the period only.
+func TestFlows(t *testing.T) {
+	ctx := t.Context()
+	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	c := clock.NewFake(day.Add(time.Hour))
+	l, err := New(ctx, Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, Deps{DB: db, Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []PaymentIn{{Status: "success", Amount: 5}, {Status: "error", Amount: 7}} {
+		if _, _, err := l.RecordPayment(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var q Quote
+	if err := db.Tx(ctx, func(tx *store.Tx) (err error) {
+		q, err = l.NewQuote(tx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	quoted, paid, err := l.Flows(ctx, day, day.AddDate(0, 0, 1))
+	if err != nil || quoted != q.Price || paid != 5 {
+		t.Fatalf("that day: quoted %d paid %d (%v), want %d and 5", quoted, paid, err, q.Price)
+	}
+	quoted, paid, err = l.Flows(ctx, day.AddDate(0, 0, 1), day.AddDate(0, 0, 2))
+	if err != nil || quoted != 0 || paid != 0 {
+		t.Fatalf("the next day: quoted %d paid %d (%v)", quoted, paid, err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/bitcoin"
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/console"
 	"github.com/prometheus-dds/dds/internal/dds"
 	"github.com/prometheus-dds/dds/internal/deals"
 	"github.com/prometheus-dds/dds/internal/files"
@@ -316,6 +317,12 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	n.parts = append(n.parts, n.Accounts)
+	cons, err := console.New(ctx, console.Config{DataDir: cfg.DataDir}, console.Deps{Auth: n.Auth, Ledger: n.Ledger,
+		Files: n.Files, Blobs: n.Blobs, Assets: n.Assets, Clock: c, Log: log})
+	if err != nil {
+		return err
+	}
+	n.parts = append(n.parts, cons)
 	return nil
 }
 
@@ -335,8 +342,8 @@ func (n *Node) routes() http.Handler {
 		}
 	}
 	// Every face's request bodies are guarded: slow or stalled ones are
-	// cut, uploads in flight are capped.
-	return limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux))
+	// cut, uploads in flight are capped. Browsers asking for / get the console.
+	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux)))
 }
 
 // Handler is the node's HTTP handler (every face).

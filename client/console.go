@@ -1,0 +1,61 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus-dds/dds/api"
+)
+
+// ConsoleStorage is the node's storage as the console shows it (admin).
+func (c *Client) ConsoleStorage(ctx context.Context) (*api.ConsoleStorage, error) {
+	var doc struct {
+		Data struct {
+			Attributes api.ConsoleStorage `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/console/api/storage", nil, "", &doc, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &doc.Data.Attributes, nil
+}
+
+// ConsoleMoney is the money of the last days days, oldest first (admin).
+func (c *Client) ConsoleMoney(ctx context.Context, days int) ([]api.ConsoleDay, error) {
+	return consoleList[api.ConsoleDay](ctx, c, "/console/api/money?days="+strconv.Itoa(days))
+}
+
+// ConsoleFiles lists the files the node holds, with their copies (admin).
+func (c *Client) ConsoleFiles(ctx context.Context) (map[string]api.ConsoleFile, error) {
+	var doc struct {
+		Data []struct {
+			ID         string          `json:"id"`
+			Attributes api.ConsoleFile `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/console/api/files", nil, "", &doc, http.StatusOK); err != nil {
+		return nil, err
+	}
+	out := make(map[string]api.ConsoleFile, len(doc.Data))
+	for _, d := range doc.Data {
+		out[d.ID] = d.Attributes
+	}
+	return out, nil
+}
+
+func consoleList[T any](ctx context.Context, c *Client, path string) ([]T, error) {
+	var doc struct {
+		Data []struct {
+			Attributes T `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := c.call(ctx, http.MethodGet, path, nil, "", &doc, http.StatusOK); err != nil {
+		return nil, err
+	}
+	out := make([]T, len(doc.Data))
+	for i, d := range doc.Data {
+		out[i] = d.Attributes
+	}
+	return out, nil
+}
