@@ -74,3 +74,12 @@ type Statement struct {
 	From        time.Time `json:"from"`
 	To          time.Time `json:"to"`
 }
+
+// PaymentQuote is where a payment's quote stands (meta.quote of a payment).
+type PaymentQuote struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`  // upload or extension
+	Price string `json:"price"` // exact decimal tokens
+	Paid  string `json:"paid"`  // paid so far
+	State string `json:"state"` // open, paid or expired
+}

@@ -220,6 +220,7 @@ type Payment struct {
 	ID       string
 	Location string // where the node keeps it
 	api.Payment
+	Quote *api.PaymentQuote // where its quote stands now, if it was applied to one
 }
 
 // Pay reports a payment (role payment).
@@ -271,11 +272,14 @@ func decodePayment(resp *http.Response) (*Payment, error) {
 			ID         string      `json:"id"`
 			Attributes api.Payment `json:"attributes"`
 		} `json:"data"`
+		Meta struct {
+			Quote *api.PaymentQuote `json:"quote"`
+		} `json:"meta"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		return nil, err
 	}
-	return &Payment{ID: doc.Data.ID, Payment: doc.Data.Attributes}, nil
+	return &Payment{ID: doc.Data.ID, Payment: doc.Data.Attributes, Quote: doc.Meta.Quote}, nil
 }
 
 // Statement reads the node's statement for the days from..to (yyyymmdd,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/money"
 )
 
 // progress wraps r in a progress bar when stderr is a terminal.
@@ -214,7 +215,8 @@ func payCmd() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("payment %s: %s %s tokens for file %s (applied: %v)\n", p.ID, p.Status, p.AmountExact, p.FileID, p.Applied)
+			fmt.Printf("payment %s: %s, %s tokens for file %s\n", p.ID, p.Status, p.AmountExact, p.FileID)
+			fmt.Println(payState(p))
 			return nil
 		})
 }
@@ -315,4 +317,27 @@ content deleted. A paid file is kept until its term ends.`, fs,
 			fmt.Printf("cancelled %s\n", args[0])
 			return nil
 		})
+}
+
+// payState says what a payment did: stored (paid), what is still owed, what
+// was paid over, or why it did not count.
+func payState(p *client.Payment) string {
+	switch {
+	case p.Status != "success":
+		return "recorded as failed: it pays nothing"
+	case !p.Applied || p.Quote == nil:
+		return "not applied: the file has no open quote (paid already, or its quote expired)"
+	}
+	price, err1 := money.Parse(p.Quote.Price)
+	paid, err2 := money.Parse(p.Quote.Paid)
+	if err1 != nil || err2 != nil {
+		return "quote " + p.Quote.State
+	}
+	switch {
+	case paid < price:
+		return fmt.Sprintf("still owed: %s of %s tokens (pay it with 'dds pay %s --amount %s')", price-paid, price, p.FileID, price-paid)
+	case paid > price:
+		return fmt.Sprintf("paid: the %s is done; %s tokens over the price of %s were kept (the node does not refund)", p.Quote.Kind, paid-price, price)
+	}
+	return fmt.Sprintf("paid: the %s of %s tokens is done; the file is stored for its term", p.Quote.Kind, price)
 }

@@ -123,7 +123,13 @@ func TestServeAndClientCommands(t *testing.T) {
 		!strings.Contains(string(msg), "dds pay "+id[1]) || strings.Count(string(msg), "\n") > 1 {
 		t.Fatalf("get of a pending file: %v\n%s", err, msg)
 	}
-	run(t, []string{"DDS_NODE=" + url, "DDS_TOKEN=" + payer}, "pay", id[1], "--amount", price[1])
+	payEnv := []string{"DDS_NODE=" + url, "DDS_TOKEN=" + payer}
+	if out := run(t, payEnv, "pay", id[1], "--amount", "0.000000001"); !strings.Contains(out, "still owed") {
+		t.Fatalf("a partial payment:\n%s", out)
+	}
+	if out := run(t, payEnv, "pay", id[1], "--amount", price[1]); !strings.Contains(out, "over the price") {
+		t.Fatalf("paying the whole price after a part:\n%s", out)
+	}
 	if out := run(t, env, "info", id[1]); !strings.Contains(out, "stored") {
 		t.Fatalf("info:\n%s", out)
 	}

@@ -34,6 +34,7 @@ type Ledger interface {
 	RecordPayment(ctx context.Context, in ledger.PaymentIn) (ledger.Payment, bool, error)
 	Payment(ctx context.Context, id string) (ledger.Payment, error)
 	Statement(ctx context.Context, from, to time.Time) (ledger.Statement, error)
+	Quote(ctx context.Context, id string) (ledger.Quote, error)
 }
 
 // Auth tells who calls.
@@ -134,11 +135,20 @@ func (s *Service) caller(r *http.Request) (auth.Principal, error) {
 	return s.auth.Bearer(r)
 }
 
-func paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
-	return jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: api.Payment{
+// paymentDoc renders a payment, with where its quote stands now (meta.quote:
+// price, paid so far, state), so that the payer knows whether the file is
+// paid for, what is still owed, or what was paid over.
+func (s *Service) paymentDoc(r *http.Request, p ledger.Payment) jsonapi.Document {
+	doc := jsonapi.Document{Data: jsonapi.Out{Type: "payment", ID: p.ID, Attributes: api.Payment{
 		FileID: p.FileID, Status: p.Status, Amount: p.Amount.Float64(), AmountExact: p.Amount.String(),
 		QuoteID: p.QuoteID, Applied: p.QuoteID != "", CreatedAt: p.Created, Extra: p.Attrs,
 	}, Links: map[string]string{"self": jsonapi.BaseURL(r) + "/payments/" + p.ID}}}
+	if p.QuoteID != "" {
+		if q, err := s.ledger.Quote(r.Context(), p.QuoteID); err == nil {
+			doc.Meta = map[string]any{"quote": api.PaymentQuote{ID: q.ID, Kind: q.Kind, Price: q.Price.String(), Paid: q.Paid.String(), State: q.State}}
+		}
+	}
+	return doc
 }
 
 func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
@@ -224,7 +234,7 @@ func (s *Service) pay(w http.ResponseWriter, r *http.Request) error {
 	if dup {
 		status = http.StatusOK
 	}
-	jsonapi.Write(w, status, paymentDoc(r, p))
+	jsonapi.Write(w, status, s.paymentDoc(r, p))
 	return nil
 }
 
@@ -270,7 +280,7 @@ func (s *Service) payment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	jsonapi.Write(w, http.StatusOK, paymentDoc(r, p))
+	jsonapi.Write(w, http.StatusOK, s.paymentDoc(r, p))
 	return nil
 }
 
