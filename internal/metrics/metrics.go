@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -107,7 +108,10 @@ func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
 
 // Wrap instruments an HTTP handler: requests by route pattern and status,
 // latency, bytes in and out.
-func (m *Metrics) Wrap(mux *http.ServeMux) http.Handler {
+// With access not nil, every request is also logged there (method, path
+// without its query, which may carry signatures, route, status, bytes,
+// duration, remote address).
+func (m *Metrics) Wrap(mux *http.ServeMux, access *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		_, route := mux.Handler(r)
@@ -122,6 +126,10 @@ func (m *Metrics) Wrap(mux *http.ServeMux) http.Handler {
 		m.requests.WithLabelValues(route, strconv.Itoa(rw.status)).Inc()
 		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		m.bytesOut.Add(float64(rw.n))
+		if access != nil {
+			access.Info("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", rw.status,
+				"bytes", rw.n, "ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+		}
 	})
 }
 

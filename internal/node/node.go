@@ -48,6 +48,7 @@ type Config struct {
 	Listen     string        // host:port
 	PublicURL  string        // how others reach this node; "" means http://<listen>
 	SweepEvery time.Duration // how often ended terms, lapsed quotes and old jobs are swept; <=0: never in the background
+	AccessLog  bool          // log every request at info level
 	// WasmCacheDir keeps compiled storlet code across restarts; "" means
 	// DATA/wasm-cache.
 	WasmCacheDir string
@@ -87,6 +88,7 @@ func DefaultConfig() Config {
 // left to the command, whose defaults differ (serve, devnet).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SweepEvery, "sweep-every", c.SweepEvery, "how often ended terms and expired quotes are swept")
+	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request (method, path, status, bytes, time; never query strings or tokens)")
 	c.Ledger.RegisterFlags(fs)
 	c.DDS.RegisterFlags(fs)
 	c.Network.RegisterFlags(fs)
@@ -343,7 +345,11 @@ func (n *Node) routes() http.Handler {
 	}
 	// Every face's request bodies are guarded: slow or stalled ones are
 	// cut, uploads in flight are capped. Browsers asking for / get the console.
-	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux)))
+	var access *slog.Logger
+	if n.cfg.AccessLog {
+		access = n.log.With("log", "access")
+	}
+	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux, access)))
 }
 
 // Handler is the node's HTTP handler (every face).
