@@ -17,6 +17,8 @@ import (
 // devnetNode is one node as devnet.json lists it.
 type devnetNode struct {
 	URL          string `json:"url"`
+	UserID       string `json:"user_account"`    // the user's account id (storlet deploy takes one)
+	PaymentID    string `json:"payment_account"` // the payment processor's
 	AdminToken   string `json:"admin_token"`
 	UserToken    string `json:"user_token"`
 	PaymentToken string `json:"payment_token"`
@@ -61,7 +63,7 @@ DIR/devnet.json. Runs until interrupted; data and tokens are kept between runs.`
 					return err
 				}
 				dn := devnetNode{URL: n.URL()}
-				if dn.AdminToken, err = devnetToken(ctx, n.Auth, auth.RoleAdmin); err != nil {
+				if _, dn.AdminToken, err = devnetToken(ctx, n.Auth, auth.RoleAdmin); err != nil {
 					return err
 				}
 				if i == 0 {
@@ -71,16 +73,17 @@ DIR/devnet.json. Runs until interrupted; data and tokens are kept between runs.`
 			}
 			// The user and the payment processor are accounts of the network:
 			// made on node 0, their tokens work on every node.
-			user, err := devnetToken(ctx, first.Auth, auth.RoleUser)
+			userID, user, err := devnetToken(ctx, first.Auth, auth.RoleUser)
 			if err != nil {
 				return err
 			}
-			payer, err := devnetToken(ctx, first.Auth, auth.RolePayment)
+			payerID, payer, err := devnetToken(ctx, first.Auth, auth.RolePayment)
 			if err != nil {
 				return err
 			}
 			for i := range list {
 				list[i].UserToken, list[i].PaymentToken = user, payer
+				list[i].UserID, list[i].PaymentID = userID, payerID
 			}
 			b, _ := json.MarshalIndent(map[string]any{"nodes": list}, "", "  ")
 			path := filepath.Join(*data, "devnet.json")
@@ -96,18 +99,19 @@ DIR/devnet.json. Runs until interrupted; data and tokens are kept between runs.`
 
 // devnetToken returns the token of the devnet account with a role, creating
 // the account and its token on the first run only.
-func devnetToken(ctx context.Context, a *auth.Service, role auth.Role) (string, error) {
+func devnetToken(ctx context.Context, a *auth.Service, role auth.Role) (id, token string, err error) {
 	name := "devnet-" + string(role)
 	p, err := a.Principal(ctx, name)
 	if err != nil {
 		if p, err = a.CreatePrincipal(ctx, name, role); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	if toks, err := a.Tokens(ctx, p.ID); err == nil && len(toks) > 0 {
-		return toks[0], nil
+		return p.ID, toks[0], nil
 	}
-	return a.IssueToken(ctx, p.ID, "devnet")
+	token, err = a.IssueToken(ctx, p.ID, "devnet")
+	return p.ID, token, err
 }
 
 func printDevnet(list []devnetNode, path string) {
@@ -116,7 +120,7 @@ func printDevnet(list []devnetNode, path string) {
 Prometheus DDS devnet: %d node(s) running. Tokens and URLs are in %s.
 
 `, len(list), path)
-	fmt.Printf("user token (every node)     %s\npayment token (every node)  %s\n\n", n.UserToken, n.PaymentToken)
+	fmt.Printf("user token (every node)     %s   account %s\npayment token (every node)  %s   account %s\n\n", n.UserToken, n.UserID, n.PaymentToken, n.PaymentID)
 	for i, d := range list {
 		fmt.Printf("node %d  %s  admin %s\n", i, d.URL, d.AdminToken)
 	}
