@@ -343,6 +343,7 @@ func (n *Node) routes() http.Handler {
 			r.Routes(mux)
 		}
 	}
+	mux.Handle("/", unmatched(mux)) // what no route takes: a 404 or 405 in the face's format
 	// Every face's request bodies are guarded: slow or stalled ones are
 	// cut, uploads in flight are capped. Browsers asking for / get the console.
 	var access *slog.Logger
