@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"syscall"
 )
 
 // Error is an error a client caused or can act on.
@@ -63,5 +65,17 @@ func As(err error) (*Error, bool) {
 	if errors.As(err, &e) {
 		return e, true
 	}
+	if DiskFull(err) {
+		// Not the client's fault, but not a bug either, and nothing was
+		// kept half-done: say so in the status that means it.
+		return New(http.StatusInsufficientStorage, "no_space", "the node is out of disk space; retry later or use another node"), true
+	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error; the node logged the cause"}, false
+}
+
+// DiskFull tells whether err comes from a full disk: ENOSPC from a file, or
+// SQLite's SQLITE_FULL ("database or disk is full"), whose driver error
+// carries no errno.
+func DiskFull(err error) bool {
+	return err != nil && (errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "database or disk is full"))
 }

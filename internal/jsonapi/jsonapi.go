@@ -91,7 +91,7 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 		return
 	}
 	e, ok := apierr.As(err)
-	if !ok && log != nil {
+	if (!ok || apierr.DiskFull(err)) && log != nil {
 		log.Error("request failed", "err", err)
 	}
 	obj := ErrorObject{Status: itoa(e.Status), Code: e.Code, Title: http.StatusText(e.Status), Detail: e.Detail}
