@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/client"
+)
+
+// acked is what the node acknowledged about one file.
+type acked struct {
+	hash     [32]byte
+	paid     bool
+	extended bool
+}
+
+// killCampaign runs mixed work, kills the node at a random moment, restarts
+// it and checks what it acknowledged, until the budget is spent (at least
+// two rounds).
+func (c *campaign) killCampaign(budget time.Duration) error {
+	n, err := c.newNode("kill")
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	var mu sync.Mutex
+	files := map[string]*acked{}
+	sent := map[[32]byte]bool{}
+	rounds, lost, corrupt, attempts := 0, 0, 0, 0
+	deadline := time.Now().Add(budget)
+	for rounds < 2 || time.Now().Before(deadline) {
+		rounds++
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for w := 0; w < 6; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					content := make([]byte, 1+mrand.IntN(256<<10))
+					rand.Read(content)
+					h := sha256.Sum256(content)
+					mu.Lock()
+					sent[h], attempts = true, attempts+1
+					mu.Unlock()
+					f, err := n.user.Upload(ctx, "chaos.bin", bytes.NewReader(content), client.UploadOptions{Duration: time.Hour})
+					if err != nil || f.Quote == nil {
+						continue
+					}
+					mu.Lock()
+					files[f.ID] = &acked{hash: h}
+					mu.Unlock()
+					if mrand.IntN(4) == 0 {
+						continue // left pending
+					}
+					if _, err := n.payer.Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: f.Quote.Price}); err != nil {
+						continue
+					}
+					mu.Lock()
+					files[f.ID].paid = true
+					mu.Unlock()
+					if mrand.IntN(3) == 0 {
+						if _, err := n.user.Extend(ctx, f.ID, 2*time.Hour, map[string]any{"chaos": rounds}); err == nil {
+							mu.Lock()
+							files[f.ID].extended = true
+							mu.Unlock()
+						}
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(300+mrand.IntN(1500)) * time.Millisecond)
+		n.kill9()
+		cancel()
+		wg.Wait()
+		if err := n.start(); err != nil {
+			return fmt.Errorf("restart after kill %d: %w", rounds, err)
+		}
+		// Every acknowledged file is there; every paid one reads back
+		// byte for byte.
+		mu.Lock()
+		for id, a := range files {
+			info, err := n.user.Info(context.Background(), id)
+			if err != nil {
+				lost++
+				fmt.Fprintf(os.Stderr, "acknowledged file %s lost: %v\n", id, err)
+				continue
+			}
+			if a.paid && info.State != "stored" {
+				lost++
+				fmt.Fprintf(os.Stderr, "paid file %s is %s\n", id, info.State)
+				continue
+			}
+			if !a.paid {
+				continue
+			}
+			hh := sha256.New()
+			if _, err := n.user.Download(context.Background(), id, hh); err != nil || !bytes.Equal(hh.Sum(nil), a.hash[:]) {
+				corrupt++
+				fmt.Fprintf(os.Stderr, "paid file %s reads back wrong: %v\n", id, err)
+			}
+		}
+		mu.Unlock()
+	}
+	paid := 0
+	for _, a := range files {
+		if a.paid {
+			paid++
+		}
+	}
+	c.add("kill -9 during uploads, payments, extensions", lost == 0 && corrupt == 0,
+		"%d kills, %d uploads tried, %d acknowledged, %d paid; %d lost, %d corrupt", rounds, attempts, len(files), paid, lost, corrupt)
+
+	// Leftovers: staging files (the node clears them at start), and blobs
+	// no file refers to (each upload's content is distinct, so objects
+	// beyond files are leaks), nor any object we never sent.
+	staging, _ := os.ReadDir(filepath.Join(n.data, "blobs", "tmp"))
+	objects, strangers := 0, 0
+	filepath.WalkDir(filepath.Join(n.data, "blobs", "objects"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			objects++
+			if b, err := hex.DecodeString(d.Name()); err != nil || len(b) != 32 || !sent[[32]byte(b)] {
+				strangers++
+			}
+		}
+		return nil
+	})
+	fileRows := n.gauge("dds_files")
+	c.add("no leaked blobs or staging files", len(staging) == 0 && strangers == 0 && float64(objects) <= fileRows,
+		"%d staging files, %d blobs for %.0f files, %d blobs of unknown content", len(staging), objects, fileRows, strangers)
+	return nil
+}
