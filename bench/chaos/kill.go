@@ -19,7 +19,8 @@ import (
 
 // acked is what the node acknowledged about one file.
 type acked struct {
-	hash     [32]byte
+	hash     [32]byte // of the content
+	read     [32]byte // of a read through the prefix storlet
 	paid     bool
 	extended bool
 }
@@ -36,7 +37,15 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 	var mu sync.Mutex
 	files := map[string]*acked{}
 	sent := map[[32]byte]bool{}
+	stored, err := c.deployStorlet(n)
+	if err != nil {
+		return err
+	}
+	for _, h := range stored {
+		sent[h] = true
+	}
 	rounds, lost, corrupt, attempts := 0, 0, 0, 0
+	reads, badReads, undeployed := 0, 0, 0
 	deadline := time.Now().Add(budget)
 	for rounds < 2 || time.Now().Before(deadline) {
 		rounds++
@@ -58,7 +67,7 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 						continue
 					}
 					mu.Lock()
-					files[f.ID] = &acked{hash: h}
+					files[f.ID] = &acked{hash: h, read: readHash(content)}
 					mu.Unlock()
 					if mrand.IntN(4) == 0 {
 						continue // left pending
@@ -69,6 +78,17 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 					mu.Lock()
 					files[f.ID].paid = true
 					mu.Unlock()
+					// A read runs the storlet deployed to the account.
+					hh := sha256.New()
+					if _, err := n.user.Download(ctx, f.ID, hh); err == nil {
+						mu.Lock()
+						reads++
+						if !bytes.Equal(hh.Sum(nil), files[f.ID].read[:]) {
+							badReads++
+							fmt.Fprintf(os.Stderr, "read of %s through the storlet is wrong\n", f.ID)
+						}
+						mu.Unlock()
+					}
 					if mrand.IntN(3) == 0 {
 						if _, err := n.user.Extend(ctx, f.ID, 2*time.Hour, map[string]any{"chaos": rounds}); err == nil {
 							mu.Lock()
@@ -87,7 +107,10 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 			return fmt.Errorf("restart after kill %d: %w", rounds, err)
 		}
 		// Every acknowledged file is there; every paid one reads back
-		// byte for byte.
+		// byte for byte, through the storlet, which is still deployed.
+		if !storletDeployed(n) {
+			undeployed++
+		}
 		mu.Lock()
 		for id, a := range files {
 			info, err := n.user.Info(context.Background(), id)
@@ -105,7 +128,7 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 				continue
 			}
 			hh := sha256.New()
-			if _, err := n.user.Download(context.Background(), id, hh); err != nil || !bytes.Equal(hh.Sum(nil), a.hash[:]) {
+			if _, err := n.user.Download(context.Background(), id, hh); err != nil || !bytes.Equal(hh.Sum(nil), a.read[:]) {
 				corrupt++
 				fmt.Fprintf(os.Stderr, "paid file %s reads back wrong: %v\n", id, err)
 			}
@@ -120,6 +143,8 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 	}
 	c.add("kill -9 during uploads, payments, extensions", lost == 0 && corrupt == 0,
 		"%d kills, %d uploads tried, %d acknowledged, %d paid; %d lost, %d corrupt", rounds, attempts, len(files), paid, lost, corrupt)
+	c.add("storlet reads during the kills", badReads == 0 && undeployed == 0 && reads > 0,
+		"%d reads through a WASI storlet and its dependency, %d wrong; deployment lost after %d of %d restarts", reads, badReads, undeployed, rounds)
 
 	// Leftovers: staging files (the node clears them at start), and blobs
 	// no file refers to (each upload's content is distinct, so objects
@@ -136,7 +161,7 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 		return nil
 	})
 	fileRows := n.gauge("dds_files")
-	c.add("no leaked blobs or staging files", len(staging) == 0 && strangers == 0 && float64(objects) <= fileRows,
-		"%d staging files, %d blobs for %.0f files, %d blobs of unknown content", len(staging), objects, fileRows, strangers)
+	c.add("no leaked blobs or staging files", len(staging) == 0 && strangers == 0 && float64(objects) <= fileRows+float64(len(stored)),
+		"%d staging files, %d blobs for %.0f files and %d storlet blobs, %d blobs of unknown content", len(staging), objects, fileRows, len(stored), strangers)
 	return nil
 }

@@ -54,6 +54,7 @@ type campaign struct {
 	short  bool
 	work   string
 	bin    string
+	wasm   string // the example storlets
 	rows   []row
 	failed bool
 }
@@ -90,6 +91,9 @@ func (c *campaign) run(keep bool) error {
 	c.bin = filepath.Join(c.work, "dds")
 	if out, err := exec.Command("go", "build", "-o", c.bin, "./cmd/dds").CombinedOutput(); err != nil {
 		return fmt.Errorf("building dds: %v\n%s", err, out)
+	}
+	if err := c.buildStorlets(); err != nil {
+		return err
 	}
 	kills := c.budget * 3 / 10
 	load := c.budget / 5
