@@ -75,6 +75,11 @@ func (c *campaign) add(check string, ok bool, format string, args ...any) {
 	c.rows = append(c.rows, row{check, res, fmt.Sprintf(format, args...)})
 }
 
+// skip adds a row for a check that could not run here.
+func (c *campaign) skip(check, format string, args ...any) {
+	c.rows = append(c.rows, row{check, "skipped", fmt.Sprintf(format, args...)})
+}
+
 // part tells whether a part of the campaign runs (--only).
 func (c *campaign) part(name string) bool { return len(c.only) == 0 || c.only[name] }
 
@@ -132,6 +137,15 @@ func (c *campaign) run(keep bool) error {
 	}
 	if c.part("network") {
 		if err := c.networkLoss(netFiles, netSize, netKills); err != nil {
+			return err
+		}
+	}
+	if c.part("disk") {
+		mib, workers := 48, 4
+		if c.short {
+			mib, workers = 16, 2
+		}
+		if err := c.fullDisk(mib, workers); err != nil {
 			return err
 		}
 	}
