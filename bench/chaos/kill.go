@@ -29,7 +29,7 @@ type acked struct {
 // it and checks what it acknowledged, until the budget is spent (at least
 // two rounds).
 func (c *campaign) killCampaign(budget time.Duration) error {
-	n, err := c.newNode("kill")
+	n, err := c.newNode("kill", "--provider-allow-private-urls")
 	if err != nil {
 		return err
 	}
@@ -44,6 +44,14 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 	for _, h := range stored {
 		sent[h] = true
 	}
+	cp, err := c.newComputer(n)
+	if err != nil {
+		return err
+	}
+	defer cp.files.Close()
+	for _, h := range cp.stored() {
+		sent[h] = true
+	}
 	rounds, lost, corrupt, attempts := 0, 0, 0, 0
 	reads, badReads, undeployed := 0, 0, 0
 	deadline := time.Now().Add(budget)
@@ -51,6 +59,8 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 		rounds++
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); cp.run(ctx) }()
 		for w := 0; w < 6; w++ {
 			wg.Add(1)
 			go func() {
@@ -135,6 +145,15 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 		}
 		mu.Unlock()
 	}
+	// After the restarts no compute job stays queued or running, and a
+	// new one runs to its end.
+	last, cancelLast := context.WithTimeout(context.Background(), time.Minute)
+	cp.one(last)
+	cancelLast()
+	finished, interrupted, otherFail, stuck, missing := cp.settle(60 * time.Second)
+	c.add("compute jobs during the kills", stuck == 0 && missing == 0 && otherFail == 0 && finished > 0,
+		"%d starts tried, %d acknowledged: %d finished, %d interrupted (44), %d failed otherwise, %d stuck, %d gone",
+		cp.attempts, len(cp.jobs), finished, interrupted, otherFail, stuck, missing)
 	paid := 0
 	for _, a := range files {
 		if a.paid {
@@ -148,7 +167,9 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 
 	// Leftovers: staging files (the node clears them at start), and blobs
 	// no file refers to (each upload's content is distinct, so objects
-	// beyond files are leaks), nor any object we never sent.
+	// beyond files, the storlet's module and dependency, and the compute
+	// dataset, algorithm and results are leaks), nor any object of content
+	// we did not send or expect.
 	staging, _ := os.ReadDir(filepath.Join(n.data, "blobs", "tmp"))
 	objects, strangers := 0, 0
 	filepath.WalkDir(filepath.Join(n.data, "blobs", "objects"), func(p string, d os.DirEntry, err error) error {
@@ -161,7 +182,8 @@ func (c *campaign) killCampaign(budget time.Duration) error {
 		return nil
 	})
 	fileRows := n.gauge("dds_files")
-	c.add("no leaked blobs or staging files", len(staging) == 0 && strangers == 0 && float64(objects) <= fileRows+float64(len(stored)),
-		"%d staging files, %d blobs for %.0f files and %d storlet blobs, %d blobs of unknown content", len(staging), objects, fileRows, len(stored), strangers)
+	extra := len(stored) + len(cp.stored())
+	c.add("no leaked blobs or staging files", len(staging) == 0 && strangers == 0 && float64(objects) <= fileRows+float64(extra),
+		"%d staging files, %d blobs for %.0f files and at most %d storlet and compute blobs, %d blobs of unknown content", len(staging), objects, fileRows, extra, strangers)
 	return nil
 }

@@ -62,6 +62,7 @@ type campaign struct {
 	work   string
 	bin    string
 	wasm   string // the example storlets
+	algo   string // the linecount compute algorithm
 	only   map[string]bool
 	rows   []row
 	failed bool
@@ -109,6 +110,9 @@ func (c *campaign) run(keep bool) error {
 		return fmt.Errorf("building dds: %v\n%s", err, out)
 	}
 	if err := c.buildStorlets(); err != nil {
+		return err
+	}
+	if err := c.buildAlgorithm(); err != nil {
 		return err
 	}
 	// The network part takes about a minute (two kills, 10 files), the

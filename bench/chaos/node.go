@@ -135,3 +135,13 @@ func (n *node) gauge(name string) float64 {
 	}
 	return sum
 }
+
+// alive tells whether the node answers its health check.
+func (n *node) alive() bool {
+	resp, err := http.Get(n.url + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
