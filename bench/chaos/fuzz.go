@@ -28,7 +28,7 @@ func (c *campaign) fuzz(budget time.Duration) {
 		return nil
 	})
 	if len(targets) == 0 || budget <= 0 {
-		c.add("fuzz targets", budget > 0, "no time left in the budget")
+		c.skip("fuzz targets", "%d targets, no time left in the budget", len(targets))
 		return
 	}
 	// Each run also builds its package and runs its TestMain: the overhead
@@ -70,7 +70,7 @@ func (c *campaign) fuzz(budget time.Duration) {
 	}
 	ok := len(failed) == 0 && runs > 0
 	if runs == 0 {
-		c.add("fuzz targets", ok, "%d targets, none fit in the %s left", len(targets), budget.Round(time.Second))
+		c.skip("fuzz targets", "%d targets, none fit in the %s left", len(targets), budget.Round(time.Second))
 		return
 	}
 	c.add("fuzz targets", ok, "%d of %d targets (random order), %s of fuzzing each; failed: %v; not reached or cut by the budget: %d",
