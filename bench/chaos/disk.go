@@ -138,7 +138,7 @@ func (c *campaign) fullDisk(sizeMiB, workers int) error {
 		case errors.As(err, &ce) && ce.Status >= 500 && ce.Status != http.StatusInsufficientStorage:
 			pay5xx++
 			if pay5xx == 1 {
-				fmt.Fprintf(os.Stderr, "full disk: paying %s: %v (the node's log: %s.log)\n", id, err, n.data)
+				fmt.Fprintf(os.Stderr, "full disk: paying %s: %v (the node's log: %s.log, kept with --keep)\n", id, err, n.data)
 			}
 		default:
 			payRefused++
