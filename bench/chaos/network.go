@@ -75,6 +75,18 @@ func (c *campaign) networkLoss(files, size, kills int) error {
 		c.add("network of 5, nodes lost", false, "the 5 nodes did not all see each other within 30 s")
 		return nil
 	}
+	// The accounts made on node 0 reach the others within a pull or two.
+	if !waitFor(30*time.Second, func() bool {
+		for _, n := range nodes {
+			if _, err := n.user.Account(context.Background(), "me"); err != nil {
+				return false
+			}
+		}
+		return true
+	}) {
+		c.add("network of 5, nodes lost", false, "the user's token did not reach every node within 30 s")
+		return nil
+	}
 
 	ctx := context.Background()
 	contents := map[string][]byte{}
