@@ -12,7 +12,7 @@
 // leaf must be small for audits to be cheap (a 1 GiB copy answers with 16 KiB
 // and 16 hashes); it must be large enough that hashing is not dominated by
 // per-leaf overhead while the root is computed at upload (at 16 KiB the
-// streaming root costs no more than plain SHA-256 of the content).
+// streaming root runs at about 0.8 times plain SHA-256's speed).
 package merkle
 
 import (
