@@ -14,6 +14,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap "for p in \"\${pids[@]}\"; do kill -9 \$p 2>/dev/null; done" EXIT
 go build -o "$work/dds" ./cmd/dds
 base=$((20000 + RANDOM % 20000))
 url() { echo "http://127.0.0.1:$((base + $1))"; }

@@ -58,6 +58,9 @@ type Proof struct {
 	Path []string `json:"path"`
 }
 
+// errUnreachable is an audit that never reached its holder.
+var errUnreachable = errors.New("holder unreachable")
+
 // Audit is the last audit of a copy, as file info shows it.
 type Audit struct {
 	At     time.Time `json:"at"`
@@ -113,8 +116,14 @@ func (n *Network) challenge(ctx context.Context, m Member, f files.File, root me
 	var p Proof
 	err := n.call(ctx, m, http.MethodPost, Prefix+"audit", Challenge{FileID: f.ID, ContentHash: f.Hash, Size: f.Size, Leaf: leaf}, &p)
 	if err != nil {
-		if ctx.Err() != nil {
+		var remote *RemoteError
+		switch {
+		case ctx.Err() != nil:
 			return leaf, fmt.Errorf("no answer within %v", n.auditDeadline(f.Size))
+		case !errors.As(err, &remote):
+			// Not reached at all (the node is down, not lying): membership
+			// will see it gone, and --repair-after decides, not an audit.
+			return leaf, fmt.Errorf("%w: %v", errUnreachable, err)
 		}
 		return leaf, err
 	}
@@ -155,6 +164,10 @@ func (n *Network) auditFile(ctx context.Context, f files.File) (files.File, erro
 		leaf, err := n.challenge(ctx, m, f, root)
 		if ctx.Err() != nil {
 			return f, ctx.Err()
+		}
+		if errors.Is(err, errUnreachable) {
+			n.log.Info("audit skipped: the holder cannot be reached", "file", f.ID, "node", h.Node, "err", err)
+			continue
 		}
 		if rerr := n.recordAudit(ctx, f.ID, h.Node, leaf, err); rerr != nil {
 			return f, rerr
