@@ -286,21 +286,12 @@ func decodePayment(resp *http.Response) (*Payment, error) {
 // inclusive). Admin only.
 func (c *Client) Statement(ctx context.Context, from, to string) (*api.Statement, error) {
 	q := url.Values{"from": {from}, "to": {to}}
-	req, err := c.NewRequest(ctx, http.MethodGet, "/payments/local?"+q.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req, http.StatusOK)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var doc struct {
 		Data struct {
 			Attributes api.Statement `json:"attributes"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+	if err := c.call(ctx, http.MethodGet, "/payments/local?"+q.Encode(), nil, "", &doc, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &doc.Data.Attributes, nil
