@@ -50,6 +50,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -94,7 +95,7 @@ func DefaultConfig() Config { return Config{MaxSize: 16 << 30} }
 // RegisterFlags registers the face's flags, with c's values as defaults.
 // The size limit is the node's --max-file-size, shared with the other faces.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Int64Var(&c.Quota, "asset-quota", c.Quota, "most bytes of DEP-7 asset content this node keeps; uploads beyond it get 507 (0: no limit)")
+	fs.Var(flagval.Bytes(&c.Quota), "asset-quota", "most DEP-7 asset content this node keeps (bytes, or with a unit: 100GiB); uploads beyond it get 507 (0: no limit)")
 }
 
 // Auth is the principals and tokens the face authenticates with and hands out.
