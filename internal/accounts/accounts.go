@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/limits"
+	"github.com/prometheus-dds/dds/internal/route"
 )
 
 // Config configures the face; it has no settings yet.
@@ -58,7 +59,7 @@ func New(_ context.Context, _ Config, deps Deps) (*Service, error) {
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("GET /accounts", s.handle(s.list))
 	mux.HandleFunc("POST /accounts", s.handle(s.create))
 	mux.HandleFunc("GET /accounts/{account}", s.handle(s.show))

@@ -53,6 +53,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/metrics"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -165,7 +166,7 @@ func (s *Service) Gauges(m *metrics.Metrics) {
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	// Meta API (DEP-15).
 	mux.HandleFunc("POST /api/v1/meta/data", s.authed(s.postMetadata))
 	mux.HandleFunc("PUT /api/v1/meta/data/{id}", s.authed(s.putMetadata))
@@ -204,7 +205,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 
 // allowed lists the methods that have a route for r's path other than the
 // catch-all pattern.
-func allowed(mux *http.ServeMux, r *http.Request, catchAll string) []string {
+func allowed(mux route.Mux, r *http.Request, catchAll string) []string {
 	var out []string
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
