@@ -132,6 +132,8 @@ func ddsRoutes(d *doc) {
 	d.op("post", "/accounts/{account}/tokens", "accounts", "issue a token, shown this once").sec(bearer).
 		body("an optional label", jsonAPI("token", attrs(nil, map[string]string{"label": "string"}), false)).
 		resp("201", "the token", jsonAPI("token", token, false))
+	d.op("delete", "/accounts/{account}/tokens", "accounts", "revoke every token of the account and clear its password, on every node").sec(bearer).
+		resp("200", "meta.revoked: how many tokens", map[string]any{"application/vnd.api+json": objectSchema})
 	d.op("delete", "/accounts/{account}/tokens/{token}", "accounts", "revoke a token, on every node within seconds").sec(bearer).
 		resp("204", "revoked", nil)
 
