@@ -171,6 +171,29 @@ func testAPI(t *testing.T, w world) {
 		t.Fatalf("deals: %+v %v", deals, err)
 	}
 
+	// Every admin API the page reads refuses every role but this node's
+	// admin: another node's admin too.
+	other := w.nw.Nodes[1].AdminToken
+	for _, path := range []string{"/network", "/storlets", "/metrics", "/accounts", "/console/api/storage", "/console/api/jobs", "/console/api/deals"} {
+		for _, c := range []struct {
+			token  string
+			status int
+		}{{w.nd.UserToken, 403}, {w.nd.PaymentToken, 403}, {other, 401}, {"", 401}, {w.nd.AdminToken, 200}} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.nd.URL()+path, nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("GET %s with %q: %d, want %d", path, c.token, resp.StatusCode, c.status)
+			}
+		}
+	}
 	for _, path := range []string{"/console/api/storage", "/console/api/money", "/console/api/files", "/console/api/jobs", "/console/api/deals"} {
 		for _, c := range []struct {
 			who    *client.Client
