@@ -75,6 +75,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas         map[string]json.RawMessage `json:"schemas"`
+			Responses       map[string]json.RawMessage `json:"responses"`
 			SecuritySchemes map[string]json.RawMessage `json:"securitySchemes"`
 		} `json:"components"`
 	}
@@ -89,10 +90,11 @@ func TestOpenAPIRoutes(t *testing.T) {
 			t.Errorf("no security scheme %s", s)
 		}
 	}
-	// Every $ref names a schema the document has.
-	for _, m := range regexp.MustCompile(`"#/components/schemas/([^"]+)"`).FindAllSubmatch(body, -1) {
-		if doc.Components.Schemas[string(m[1])] == nil {
-			t.Errorf("$ref to a missing schema %s", m[1])
+	// Every $ref names a schema or a response the document has.
+	for _, m := range regexp.MustCompile(`"#/components/(schemas|responses)/([^"]+)"`).FindAllSubmatch(body, -1) {
+		if (string(m[1]) == "schemas" && doc.Components.Schemas[string(m[2])] == nil) ||
+			(string(m[1]) == "responses" && doc.Components.Responses[string(m[2])] == nil) {
+			t.Errorf("$ref to a missing %s", m[0])
 		}
 	}
 

@@ -60,12 +60,21 @@ func (d *doc) op(method, path, tag, summary string) *op {
 		d.paths[path] = map[string]any{}
 	}
 	d.paths[path][method] = m
-	o := &op{d, m}
-	if e := d.errs[tag]; e != nil {
-		o.resp("4XX", "the request was refused: the body says why and what to do", e)
-		o.resp("5XX", "the node could not answer (503 carries Retry-After)", e)
+	if d.errs[tag] != nil { // the face's error answers, described once under components
+		m["responses"].(map[string]any)["4XX"] = map[string]any{"$ref": "#/components/responses/" + tag + "Refused"}
+		m["responses"].(map[string]any)["5XX"] = map[string]any{"$ref": "#/components/responses/" + tag + "Failed"}
 	}
-	return o
+	return &op{d, m}
+}
+
+// errorResponses are the faces' error answers, by name, for components.
+func (d *doc) errorResponses() map[string]any {
+	out := map[string]any{}
+	for tag, content := range d.errs {
+		out[tag+"Refused"] = map[string]any{"description": "refused: the body says why and what to do", "content": media(content)}
+		out[tag+"Failed"] = map[string]any{"description": "the node could not answer (503 carries Retry-After)", "content": media(content)}
+	}
+	return out
 }
 
 // sec lists the schemes of which any one authorizes the call; "" is none

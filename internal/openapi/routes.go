@@ -54,7 +54,8 @@ func build() map[string]any {
 		},
 		"paths": d.paths,
 		"components": map[string]any{
-			"schemas": d.s.defs,
+			"schemas":   d.s.defs,
+			"responses": d.errorResponses(),
 			"securitySchemes": map[string]any{
 				bearer: map[string]any{"type": "http", "scheme": "bearer", "description": "a token of an account (user, payment or admin)"},
 				basic:  map[string]any{"type": "http", "scheme": "basic", "description": "an account's name and password (dds user create)"},
