@@ -52,3 +52,30 @@ type ConsoleHolder struct {
 	State string `json:"state"` // pending, stored or lost
 	Share int    `json:"share"`
 }
+
+// ConsoleJob is a compute job as the console lists it (GET /console/api/jobs).
+type ConsoleJob struct {
+	ID          string     `json:"id"`
+	Status      int        `json:"status"`
+	StatusText  string     `json:"status_text"`
+	Consumer    string     `json:"consumer"`  // 0x address
+	Dataset     string     `json:"dataset"`   // the main dataset's DID
+	Algorithm   string     `json:"algorithm"` // its DID, or "raw" with its URL
+	Environment string     `json:"environment"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+// ConsoleDeal is a deal as the console lists it (GET /console/api/deals).
+type ConsoleDeal struct {
+	ID        string    `json:"id"`
+	State     string    `json:"state"` // Created, Paying, Paid, Completed, Cancelled, Expired
+	Type      string    `json:"type"`
+	Seller    string    `json:"seller"`   // Bitcoin address
+	Customer  string    `json:"customer"` // Bitcoin address
+	Sum       string    `json:"sum"`      // BTC, without trailing zeros
+	File      string    `json:"file,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}

@@ -104,3 +104,17 @@ func (c *Client) CreateToken(ctx context.Context, account, label string) (*Token
 func (c *Client) RevokeToken(ctx context.Context, account, tokenID string) error {
 	return c.call(ctx, http.MethodDelete, "/accounts/"+url.PathEscape(account)+"/tokens/"+url.PathEscape(tokenID), nil, "", nil, http.StatusNoContent)
 }
+
+// RevokeAccess revokes every token of an account and clears its password,
+// on every node; it says how many tokens it revoked.
+func (c *Client) RevokeAccess(ctx context.Context, account string) (int, error) {
+	var doc struct {
+		Meta struct {
+			Revoked int `json:"revoked"`
+		} `json:"meta"`
+	}
+	if err := c.call(ctx, http.MethodDelete, "/accounts/"+url.PathEscape(account)+"/tokens", nil, "", &doc, http.StatusOK); err != nil {
+		return 0, err
+	}
+	return doc.Meta.Revoked, nil
+}

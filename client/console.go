@@ -44,6 +44,16 @@ func (c *Client) ConsoleFiles(ctx context.Context) (map[string]api.ConsoleFile, 
 	return out, nil
 }
 
+// ConsoleJobs lists the newest compute jobs, at most limit (admin).
+func (c *Client) ConsoleJobs(ctx context.Context, limit int) ([]api.ConsoleJob, error) {
+	return consoleList[api.ConsoleJob](ctx, c, "/console/api/jobs?limit="+strconv.Itoa(limit))
+}
+
+// ConsoleDeals lists the newest deals, at most limit (admin).
+func (c *Client) ConsoleDeals(ctx context.Context, limit int) ([]api.ConsoleDeal, error) {
+	return consoleList[api.ConsoleDeal](ctx, c, "/console/api/deals?limit="+strconv.Itoa(limit))
+}
+
 func consoleList[T any](ctx context.Context, c *Client, path string) ([]T, error) {
 	var doc struct {
 		Data []struct {

@@ -179,8 +179,14 @@ func explainUnpaid(ctx context.Context, c *client.Client, id string, err error) 
 	if ierr != nil || f.Quote == nil {
 		return fmt.Errorf("file %s is not paid yet: see 'dds info %s'", id, id)
 	}
-	return fmt.Errorf("file %s is pending: %s of %s tokens paid; pay the rest with 'dds pay %s --amount X' (payment token) before %s",
-		id, f.Quote.Paid, f.Quote.Price, id, f.Quote.ExpiresAt.Format(time.RFC3339))
+	owed := f.Quote.Price
+	if price, perr := money.Parse(f.Quote.Price); perr == nil {
+		if paid, perr := money.Parse(f.Quote.Paid); perr == nil && paid < price {
+			owed = (price - paid).String()
+		}
+	}
+	return fmt.Errorf("file %s is pending: %s of %s tokens paid; pay %s tokens with 'dds pay %s --amount %s' (payment token) before %s",
+		id, f.Quote.Paid, f.Quote.Price, owed, id, owed, f.Quote.ExpiresAt.Format(time.RFC3339))
 }
 
 func infoCmd() *ffcli.Command {
@@ -244,6 +250,9 @@ func extendCmd() *ffcli.Command {
 				return err
 			}
 			printFile(f)
+			if f.PaymentRequired {
+				fmt.Printf("\npay with: dds pay %s --amount %s --token <payment token>\n", f.ID, f.Quote.Price)
+			}
 			return nil
 		})
 }

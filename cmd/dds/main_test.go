@@ -120,7 +120,7 @@ func TestServeAndClientCommands(t *testing.T) {
 	cmd := exec.Command(bin, "get", id[1])
 	cmd.Env = append(os.Environ(), env...)
 	if msg, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(msg), "is pending") ||
-		!strings.Contains(string(msg), "dds pay "+id[1]) || strings.Count(string(msg), "\n") > 1 {
+		!strings.Contains(string(msg), "dds pay "+id[1]+" --amount "+price[1]) || strings.Count(string(msg), "\n") > 1 {
 		t.Fatalf("get of a pending file: %v\n%s", err, msg)
 	}
 	payEnv := []string{"DDS_NODE=" + url, "DDS_TOKEN=" + payer}
@@ -141,7 +141,8 @@ func TestServeAndClientCommands(t *testing.T) {
 	if got, _ := os.ReadFile(outFile); !bytes.Equal(got, content) {
 		t.Fatal("downloaded content differs")
 	}
-	if out := run(t, env, "extend", id[1], "--duration", "96h"); !strings.Contains(out, "extension quote") {
+	if out := run(t, env, "extend", id[1], "--duration", "96h"); !strings.Contains(out, "extension quote") ||
+		!strings.Contains(out, "pay with: dds pay "+id[1]+" --amount ") {
 		t.Fatalf("extend:\n%s", out)
 	}
 	now := time.Now().UTC()

@@ -154,5 +154,20 @@ func accountCmd() *ffcli.Command {
 			fmt.Printf("account %s (%s, role %s, created %s)\n", a.ID, a.Name, a.Role, a.CreatedAt.Format(time.RFC3339))
 			return nil
 		})
-	return group("account", "dds account list|create|show [flags]", "manage accounts on a running node", list, create, show)
+	rfs := flag.NewFlagSet("account revoke", flag.ContinueOnError)
+	rc := clientFlags(rfs)
+	revoke := command("revoke", "dds account revoke ACCOUNT", "revoke every token of an account and clear its password (admin, or the account itself)",
+		"The account stays (what it owns keeps its owner); every node refuses its tokens within a second or two,\nand an admin can issue it a token again.", rfs,
+		func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("account revoke takes one account (id or name)")
+			}
+			n, err := rc().RevokeAccess(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Printf("revoked %d token(s) of %s and cleared its password\n", n, args[0])
+			return nil
+		})
+	return group("account", "dds account list|create|show|revoke [flags]", "manage accounts on a running node", list, create, show, revoke)
 }

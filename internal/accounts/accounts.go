@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/limits"
+	"github.com/prometheus-dds/dds/internal/route"
 )
 
 // Config configures the face; it has no settings yet.
@@ -36,6 +37,7 @@ type Auth interface {
 	IssueToken(ctx context.Context, principalID, label string) (string, error)
 	TokenInfos(ctx context.Context, principalID string) ([]auth.TokenInfo, error)
 	RevokeID(ctx context.Context, by auth.Principal, principalID, tokenID string) error
+	ClearPassword(ctx context.Context, principalID string) error
 }
 
 // Deps are the face's dependencies.
@@ -58,13 +60,14 @@ func New(_ context.Context, _ Config, deps Deps) (*Service, error) {
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("GET /accounts", s.handle(s.list))
 	mux.HandleFunc("POST /accounts", s.handle(s.create))
 	mux.HandleFunc("GET /accounts/{account}", s.handle(s.show))
 	mux.HandleFunc("GET /accounts/{account}/tokens", s.handle(s.tokens))
 	mux.HandleFunc("POST /accounts/{account}/tokens", s.handle(s.issue))
 	mux.HandleFunc("DELETE /accounts/{account}/tokens/{token}", s.handle(s.revoke))
+	mux.HandleFunc("DELETE /accounts/{account}/tokens", s.handle(s.revokeAll))
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, caller auth.Principal) error
@@ -246,5 +249,30 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request, caller auth.Pri
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revokeAll takes an account's access away on every node: every token
+// revoked, its password (DEP-7's Basic auth) cleared. The account stays, so
+// what it owns keeps its owner; an admin can issue it a token again.
+func (s *Service) revokeAll(w http.ResponseWriter, r *http.Request, caller auth.Principal) error {
+	p, err := s.account(r, caller)
+	if err != nil {
+		return err
+	}
+	infos, err := s.auth.TokenInfos(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	for _, t := range infos {
+		if err := s.auth.RevokeID(r.Context(), caller, p.ID, t.ID); err != nil {
+			return err
+		}
+	}
+	if err := s.auth.ClearPassword(r.Context(), p.ID); err != nil {
+		return err
+	}
+	s.log.Info("account's access revoked", "account", p.ID, "tokens", len(infos), "by", caller.Name)
+	jsonapi.Write(w, http.StatusOK, map[string]any{"meta": map[string]any{"revoked": len(infos), "password_cleared": true}})
 	return nil
 }

@@ -115,4 +115,41 @@ func TestAccountsAPI(t *testing.T) {
 	if _, err := me.Account(ctx, "me"); status(err) != http.StatusUnauthorized {
 		t.Fatalf("a revoked token still works: %v", err)
 	}
+
+	// Revoking an account's access takes every token, on every node; the
+	// account stays and can be given a token again. Only an admin may do
+	// it to another's account.
+	third, err := admin.CreateToken(ctx, "alice", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Auth.SetPassword(ctx, alice.ID, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.RevokeAccess(ctx, alice.ID); status(err) != http.StatusNotFound {
+		t.Fatalf("a user revokes another's access: %v", err)
+	}
+	if n, err := admin.RevokeAccess(ctx, "alice"); err != nil || n != 1 {
+		t.Fatalf("revoke access: %d %v", n, err)
+	}
+	if _, err := a.Client(third.Token).Account(ctx, "me"); status(err) != http.StatusUnauthorized {
+		t.Fatalf("a token of a revoked account still works: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, err := b.Client(third.Token).Account(ctx, "me")
+		if status(err) == http.StatusUnauthorized {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("node b still takes a token of a revoked account: %v", err)
+		}
+	}
+	if _, err := a.Auth.CheckPassword(ctx, "alice", "correct horse battery"); err == nil {
+		t.Fatal("the password of a revoked account still signs in")
+	}
+	if infos, err := admin.Tokens(ctx, "alice"); err != nil || len(infos) != 0 {
+		t.Fatalf("tokens left: %+v %v", infos, err)
+	}
+	if _, err := admin.CreateToken(ctx, "alice", "again"); err != nil {
+		t.Fatalf("a token for the account again: %v", err)
+	}
 }

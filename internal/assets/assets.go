@@ -50,8 +50,10 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/filter"
+	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/metrics"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -94,7 +96,7 @@ func DefaultConfig() Config { return Config{MaxSize: 16 << 30} }
 // RegisterFlags registers the face's flags, with c's values as defaults.
 // The size limit is the node's --max-file-size, shared with the other faces.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Int64Var(&c.Quota, "asset-quota", c.Quota, "most bytes of DEP-7 asset content this node keeps; uploads beyond it get 507 (0: no limit)")
+	fs.Var(flagval.Bytes(&c.Quota), "asset-quota", "most DEP-7 asset content this node keeps (bytes, or with a unit: 100GiB); uploads beyond it get 507 (0: no limit)")
 }
 
 // Auth is the principals and tokens the face authenticates with and hands out.
@@ -164,7 +166,7 @@ func (s *Service) Gauges(m *metrics.Metrics) {
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	// Meta API (DEP-15).
 	mux.HandleFunc("POST /api/v1/meta/data", s.authed(s.postMetadata))
 	mux.HandleFunc("PUT /api/v1/meta/data/{id}", s.authed(s.putMetadata))
@@ -203,7 +205,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 
 // allowed lists the methods that have a route for r's path other than the
 // catch-all pattern.
-func allowed(mux *http.ServeMux, r *http.Request, catchAll string) []string {
+func allowed(mux route.Mux, r *http.Request, catchAll string) []string {
 	var out []string
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())

@@ -21,4 +21,10 @@ func TestConfigFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--asset-quota", "1048576"}); err != nil || cfg.Quota != 1<<20 || cfg.MaxSize != 16<<30 {
 		t.Fatalf("after parsing: %+v %v", cfg, err)
 	}
+	if err := fs.Parse([]string{"--asset-quota", "100GiB"}); err != nil || cfg.Quota != 100<<30 {
+		t.Fatalf("with a unit: %+v %v", cfg, err)
+	}
+	if err := fs.Parse([]string{"--asset-quota", "lots"}); err == nil {
+		t.Fatal("--asset-quota lots was accepted")
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("POST /payments", s.handle(s.pay, auth.RolePayment, auth.RoleAdmin))
 	mux.HandleFunc("GET /payments/{id}", s.handle(s.payment, auth.RolePayment, auth.RoleAdmin))
 	mux.HandleFunc("GET /payments/local", s.handle(s.local, auth.RoleAdmin))

@@ -152,8 +152,8 @@ func testChromium(t *testing.T, w world) {
 		{"money", []string{testnet.Start.Format(time.DateOnly), price}},
 		{"files", []string{w.file.ID, "console.bin", "stored"}},
 		{"storlets", []string{"Runs since start", "ok"}},
-		{"compute", []string{"Jobs by status"}},
-		{"deals", []string{"Deals by state", "Created", "Completed"}},
+		{"compute", []string{"Jobs by status", "Newest jobs", w.job.JobID, "raw code", w.job.Environment}},
+		{"deals", []string{"Deals by state", "Completed", "Newest deals", w.deal, "Created", "Prepaid", "0.00021 BTC"}},
 	}
 	for _, v := range views {
 		var text string

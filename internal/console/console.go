@@ -2,7 +2,8 @@
 // under /console/, that an admin signs in to with a token. The page reads
 // the node's existing admin APIs (GET /network, GET /storlets, GET /metrics)
 // and the few read-only endpoints below /console/api/ that no face offers:
-// storage, money per day, and the files held here with their copies. The
+// storage, money per day, the files held here with their copies, and the
+// newest compute jobs and deals. The
 // page's assets are embedded, need no build step, and run under a strict
 // Content-Security-Policy (no inline script or style): the token typed in
 // lives in the tab's sessionStorage only.
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/route"
 )
 
 //go:embed web
@@ -77,6 +79,19 @@ type Counter interface {
 	Counts(ctx context.Context) (map[string]int64, error)
 }
 
+// Jobs lists the newest compute jobs.
+type Jobs interface {
+	RecentJobs(ctx context.Context, limit int) ([]api.ConsoleJob, error)
+}
+
+// Deals lists the newest deals.
+type Deals interface {
+	RecentDeals(ctx context.Context, limit int) ([]api.ConsoleDeal, error)
+}
+
+// MaxList bounds the jobs and deals lists.
+const MaxList = 500
+
 // Deps are the console's dependencies.
 type Deps struct {
 	Auth   Auth
@@ -86,6 +101,8 @@ type Deps struct {
 	// Assets counts the DEP-7 assets ("registered") for the storage view;
 	// nil: not shown.
 	Assets Counter
+	Jobs   Jobs
+	Deals  Deals
 	Clock  clock.Clock
 	Log    *slog.Logger
 }
@@ -107,7 +124,7 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 }
 
 // Routes adds the page and its admin endpoints.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
 	})
@@ -115,6 +132,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/api/storage", s.admin(s.storage))
 	mux.HandleFunc("GET /console/api/money", s.admin(s.money))
 	mux.HandleFunc("GET /console/api/files", s.admin(s.files))
+	mux.HandleFunc("GET /console/api/jobs", s.admin(s.jobs))
+	mux.HandleFunc("GET /console/api/deals", s.admin(s.deals))
 	mux.HandleFunc("GET /console/api/", func(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, s.deps.Log, apierr.NotFound("no console endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -239,6 +258,53 @@ func (s *Service) files(w http.ResponseWriter, r *http.Request) error {
 			cf.Holders = append(cf.Holders, api.ConsoleHolder{Node: h.Node, State: h.State, Share: h.Share})
 		}
 		out = append(out, jsonapi.Out{Type: "file", ID: f.ID, Attributes: cf})
+	}
+	jsonapi.Write(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+// limit reads ?limit=N, 1 to MaxList, default 50.
+func limit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxList {
+		return 0, apierr.BadRequest("bad_limit", "limit must be a whole number from 1 to %d, not %q", MaxList, v).AtParam("limit")
+	}
+	return n, nil
+}
+
+func (s *Service) jobs(w http.ResponseWriter, r *http.Request) error {
+	n, err := limit(r)
+	if err != nil {
+		return err
+	}
+	jobs, err := s.deps.Jobs.RecentJobs(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	out := make([]jsonapi.Out, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, jsonapi.Out{Type: "job", ID: j.ID, Attributes: j})
+	}
+	jsonapi.Write(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+func (s *Service) deals(w http.ResponseWriter, r *http.Request) error {
+	n, err := limit(r)
+	if err != nil {
+		return err
+	}
+	deals, err := s.deps.Deals.RecentDeals(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	out := make([]jsonapi.Out, 0, len(deals))
+	for _, d := range deals {
+		out = append(out, jsonapi.Out{Type: "deal", ID: d.ID, Attributes: d})
 	}
 	jsonapi.Write(w, http.StatusOK, map[string]any{"data": out})
 	return nil

@@ -3,6 +3,9 @@ package console_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,9 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/console"
+	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -22,6 +31,8 @@ type world struct {
 	nw   *testnet.Network
 	nd   *testnet.Node
 	file *client.File
+	job  api.ComputeJob // a compute job on the file, through the Ocean face
+	deal string         // a deal's id, through the deal module
 }
 
 func newWorld(t *testing.T) world {
@@ -40,7 +51,71 @@ func newWorld(t *testing.T) world {
 	}
 	nw.Replicate(t)
 	nw.Replicate(t)
-	return world{nw: nw, nd: nd, file: f}
+	return world{nw: nw, nd: nd, file: f, job: computeJob(t, nd, f.ID), deal: deal(t, nd)}
+}
+
+// computeJob publishes the file as a dataset open to raw algorithms, pays
+// for computing on it and starts a job (whose algorithm is not WebAssembly:
+// it fails, which the console lists too).
+func computeJob(t *testing.T, nd *testnet.Node, fileID string) api.ComputeJob {
+	ctx := t.Context()
+	user := nd.User()
+	files, _ := json.Marshal(api.FileList{Files: []api.FileObject{{Type: "dds", ID: fileID}}})
+	enc, err := user.OceanEncrypt(ctx, 8996, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := json.Marshal(api.ComputeOptions{AllowRawAlgorithm: true})
+	ddo, _, err := user.PublishDDO(ctx, api.DDO{Version: "4.1.0", ChainID: 8996, NFTAddress: "0x00000000000000000000000000000000000000c0",
+		Metadata: map[string]any{"name": "console data", "type": "dataset", "author": "t", "license": "MIT"},
+		Services: []api.DDOService{{ID: "compute-1", Type: "compute", Files: enc, DatatokenAddress: "0x00000000000000000000000000000000000000d7",
+			ServiceEndpoint: nd.URL(), Timeout: 3600, Price: "1", Compute: opts}}})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	consumer, err := identity.FromHex(strings.Repeat("2b", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := nd.Payer().Pay(ctx, api.PaymentRequest{Status: "success", Amount: "1",
+		Extra: map[string]any{"document_id": ddo.ID, "service_id": "compute-1", "consumer_address": consumer.Address()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := user.ComputeStart(ctx, consumer, api.ComputeStart{
+		Dataset:   api.ComputeDataset{DocumentID: ddo.ID, ServiceID: "compute-1", TransferTxID: order.ID},
+		Algorithm: api.ComputeAlgorithm{Meta: &api.ComputeAlgorithmMeta{RawCode: base64.StdEncoding.EncodeToString([]byte("not wasm"))}}})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("compute start: %+v %v", jobs, err)
+	}
+	return jobs[0]
+}
+
+// deal registers two Bitcoin parties with the deal module and makes a deal
+// between them.
+func deal(t *testing.T, nd *testnet.Node) string {
+	ctx := t.Context()
+	d := nd.User().Deals()
+	var parties [2]*api.DealPartyIn
+	for i := range parties {
+		k, err := btcec.NewPrivateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := k.PubKey().SerializeCompressed()
+		a, _ := btcutil.NewAddressPubKeyHash(btcutil.Hash160(pub), &chaincfg.TestNet3Params)
+		if _, err := d.AccountNew(ctx, api.DealAccountRequest{Address: a.EncodeAddress(), Key: hex.EncodeToString(pub)}); err != nil {
+			t.Fatal(err)
+		}
+		parties[i] = &api.DealPartyIn{Address: a.EncodeAddress()}
+	}
+	e, err := d.CreateDeal(ctx, api.DealRequest{Type: "Prepaid", At: "http://shop.example.org",
+		Date: testnet.Start.UTC().Format("2006-01-02 15:04:05") + " UTC", Seller: parties[0], Customer: parties[1],
+		Payment: &api.DealPayIn{Sum: "0.00021"}})
+	if err != nil {
+		t.Fatalf("deal: %v", err)
+	}
+	return e.Doc.Deal.ID
 }
 
 func TestConsole(t *testing.T) {
@@ -77,12 +152,49 @@ func testAPI(t *testing.T, w world) {
 		t.Fatalf("money: %+v %v", days, err)
 	}
 	today := days[2]
-	if today.Day != testnet.Start.Format(time.DateOnly) || today.Paid != w.file.Quote.Price || today.Quoted != w.file.Quote.Price ||
+	price, _ := money.Parse(w.file.Quote.Price)
+	paid := (price + money.Unit).String() // the file, and the compute order of 1 token
+	if today.Day != testnet.Start.Format(time.DateOnly) || today.Paid != paid || today.Quoted != w.file.Quote.Price ||
 		today.Accrued == "0" || today.Stored != w.file.Size || days[0].Paid != "0" {
-		t.Fatalf("money per day: %+v (price %s)", days, w.file.Quote.Price)
+		t.Fatalf("money per day: %+v (price %s, paid %s)", days, w.file.Quote.Price, paid)
 	}
 
-	for _, path := range []string{"/console/api/storage", "/console/api/money", "/console/api/files"} {
+	// The newest compute jobs and deals, with what the views show.
+	jobs, err := admin.ConsoleJobs(ctx, 10)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != w.job.JobID || jobs[0].Dataset != w.job.DocumentID ||
+		jobs[0].Algorithm != "raw code" || jobs[0].StatusText == "" || jobs[0].Consumer != w.job.Owner || jobs[0].CreatedAt.IsZero() {
+		t.Fatalf("jobs: %+v %v (started %+v)", jobs, err, w.job)
+	}
+	deals, err := admin.ConsoleDeals(ctx, 10)
+	if err != nil || len(deals) != 1 || deals[0].ID != w.deal || deals[0].State != "Created" || deals[0].Sum != "0.00021" ||
+		deals[0].Seller == "" || deals[0].Customer == "" {
+		t.Fatalf("deals: %+v %v", deals, err)
+	}
+
+	// Every admin API the page reads refuses every role but this node's
+	// admin: another node's admin too.
+	other := w.nw.Nodes[1].AdminToken
+	for _, path := range []string{"/network", "/storlets", "/metrics", "/accounts", "/console/api/storage", "/console/api/jobs", "/console/api/deals"} {
+		for _, c := range []struct {
+			token  string
+			status int
+		}{{w.nd.UserToken, 403}, {w.nd.PaymentToken, 403}, {other, 401}, {"", 401}, {w.nd.AdminToken, 200}} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.nd.URL()+path, nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("GET %s with %q: %d, want %d", path, c.token, resp.StatusCode, c.status)
+			}
+		}
+	}
+	for _, path := range []string{"/console/api/storage", "/console/api/money", "/console/api/files", "/console/api/jobs", "/console/api/deals"} {
 		for _, c := range []struct {
 			who    *client.Client
 			status int
@@ -98,7 +210,8 @@ func testAPI(t *testing.T, w world) {
 	for _, c := range []struct {
 		path   string
 		status int
-	}{{"/console/api/money?days=0", 400}, {"/console/api/money?days=x", 400}, {"/console/api/money?days=367", 400}, {"/console/api/nothing", 404}} {
+	}{{"/console/api/money?days=0", 400}, {"/console/api/money?days=x", 400}, {"/console/api/money?days=367", 400},
+		{"/console/api/jobs?limit=0", 400}, {"/console/api/deals?limit=501", 400}, {"/console/api/deals?limit=x", 400}, {"/console/api/nothing", 404}} {
 		req, _ := admin.NewRequest(ctx, http.MethodGet, c.path, nil)
 		_, err := admin.Do(req)
 		var e *client.Error

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -144,7 +145,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("POST /files", s.handle(s.upload))
 	mux.HandleFunc("GET /files/{id}", s.handle(s.download))
 	mux.HandleFunc("HEAD /files/{id}", s.handle(s.download))

@@ -66,6 +66,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/pgp"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -293,7 +294,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 }
 
 // Routes adds the module's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("GET /api/v1/ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, "{}\n")

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
+	"github.com/prometheus-dds/dds/internal/flagval"
 )
 
 // Config is the guard's settings; a zero value turns its check off.
@@ -51,7 +52,7 @@ func DefaultConfig() Config {
 
 // RegisterFlags registers the guard's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Int64Var(&c.MinRate, "body-min-rate", c.MinRate, "bytes per second a request body must average over --body-rate-window (0: no minimum)")
+	fs.Var(flagval.Bytes(&c.MinRate), "body-min-rate", "bytes per second a request body must average over --body-rate-window (or with a unit: 1KiB; 0: no minimum)")
 	fs.DurationVar(&c.Window, "body-rate-window", c.Window, "window over which a request body's transfer rate is measured")
 	fs.DurationVar(&c.Idle, "body-idle-timeout", c.Idle, "longest wait for the next byte of a request body (0: none)")
 	fs.IntVar(&c.PerPrincipal, "max-uploads-per-principal", c.PerPrincipal, "request bodies one credential may send at once (0: no cap)")

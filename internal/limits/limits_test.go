@@ -2,6 +2,7 @@ package limits
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -163,5 +164,18 @@ func TestClassify(t *testing.T) {
 	}
 	if Classify(io.ErrUnexpectedEOF, "x") != nil {
 		t.Fatal("an unrelated error was classified")
+	}
+}
+
+// --body-min-rate takes a unit, and shows its default with one.
+func TestMinRateFlag(t *testing.T) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if f := fs.Lookup("body-min-rate"); f.DefValue != "1KiB" {
+		t.Fatalf("default shown as %q", f.DefValue)
+	}
+	if err := fs.Parse([]string{"--body-min-rate", "2KiB"}); err != nil || cfg.MinRate != 2048 {
+		t.Fatalf("2KiB: %d %v", cfg.MinRate, err)
 	}
 }

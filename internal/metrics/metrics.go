@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/prometheus-dds/dds/internal/route"
 )
 
 // Metrics holds the node's registry and its HTTP instruments.
@@ -111,7 +113,7 @@ func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
 // With access not nil, every request is also logged there (method, path
 // without its query, which may carry signatures, route, status, bytes,
 // duration, remote address).
-func (m *Metrics) Wrap(mux *http.ServeMux, access *slog.Logger) http.Handler {
+func (m *Metrics) Wrap(mux route.Mux, access *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		_, route := mux.Handler(r)

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/files"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -213,7 +214,7 @@ func (n *Network) Forwarded(r *http.Request) (auth.Principal, bool) {
 
 // serveAs serves a request forwarded by a member on behalf of a principal:
 // the face behind the path answers it as that principal.
-func (n *Network) serveAs(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+func (n *Network) serveAs(mux route.Mux, w http.ResponseWriter, r *http.Request) error {
 	principal, rest := r.PathValue("principal"), "/"+r.PathValue("rest")
 	role, err := auth.ParseRole(r.PathValue("role"))
 	if principal == "" || err != nil || role == auth.RoleAdmin {

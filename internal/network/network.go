@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/flagval"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -146,7 +147,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 }
 
 // Routes adds the node-to-node endpoints.
-func (n *Network) Routes(mux *http.ServeMux) {
+func (n *Network) Routes(mux route.Mux) {
 	n.serveHello(mux)
 	n.handle(mux, "POST "+Prefix+"confirm", n.wrap(n.confirmFor))
 	n.handle(mux, "POST "+Prefix+"records", n.wrap(n.accept))

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
+	"github.com/prometheus-dds/dds/internal/route"
 )
 
 // Prefix is where the node-to-node API lives.
@@ -94,7 +95,7 @@ func sender(ctx context.Context) string {
 
 // handle registers a node-to-node handler: only requests signed by a known
 // member, fresh and never seen before, reach it.
-func (n *Network) handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+func (n *Network) handle(mux route.Mux, pattern string, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		sender, err := n.verify(r)
 		if err != nil {
@@ -183,7 +184,7 @@ func (c *replayCache) add(key string, until, now time.Time) bool {
 }
 
 // serveHello adds the unsigned discovery endpoint.
-func (n *Network) serveHello(mux *http.ServeMux) {
+func (n *Network) serveHello(mux route.Mux) {
 	mux.HandleFunc("GET "+Prefix+"hello", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		w.Header().Set("Content-Type", "application/json")

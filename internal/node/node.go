@@ -36,6 +36,8 @@ import (
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/ocean"
+	"github.com/prometheus-dds/dds/internal/openapi"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
 	"github.com/prometheus-dds/dds/internal/storlets"
@@ -112,7 +114,7 @@ type Deps struct {
 // What node does with its parts, each optional: a part that has routes
 // serves them, one with gauges reports them, and so on.
 type (
-	router  interface{ Routes(mux *http.ServeMux) }
+	router  interface{ Routes(mux route.Mux) }
 	gauged  interface{ Gauges(m *metrics.Metrics) }
 	sweeper interface {
 		Sweep(ctx context.Context) (int, error)
@@ -146,6 +148,7 @@ type Node struct {
 
 	parts   []any // the parts above, in the order built
 	handler http.Handler
+	routes  []string // every pattern on the mux, for the OpenAPI test
 	srv     *http.Server
 	ln      net.Listener
 	stop    context.CancelFunc
@@ -187,7 +190,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (n *Node, err error) {
 			g.Gauges(n.Metrics)
 		}
 	}
-	n.handler = n.routes()
+	n.handler = n.buildHandler()
 	mode := "network"
 	if n.Net.Standalone() {
 		mode = "standalone: no peers yet, prices are quoted without confirmations until one joins"
@@ -320,7 +323,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	}
 	n.parts = append(n.parts, n.Accounts)
 	cons, err := console.New(ctx, console.Config{DataDir: cfg.DataDir}, console.Deps{Auth: n.Auth, Ledger: n.Ledger,
-		Files: n.Files, Blobs: n.Blobs, Assets: n.Assets, Clock: c, Log: log})
+		Files: n.Files, Blobs: n.Blobs, Assets: n.Assets, Jobs: n.Ocean, Deals: n.Deals, Clock: c, Log: log})
 	if err != nil {
 		return err
 	}
@@ -328,8 +331,8 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	return nil
 }
 
-func (n *Node) routes() http.Handler {
-	mux := http.NewServeMux()
+func (n *Node) buildHandler() http.Handler {
+	mux := route.NewRecorder()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -343,7 +346,9 @@ func (n *Node) routes() http.Handler {
 			r.Routes(mux)
 		}
 	}
+	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("/", unmatched(mux)) // what no route takes: a 404 or 405 in the face's format
+	n.routes = mux.Patterns()
 	// Every face's request bodies are guarded: slow or stalled ones are
 	// cut, uploads in flight are capped. Browsers asking for / get the console.
 	var access *slog.Logger
@@ -352,6 +357,10 @@ func (n *Node) routes() http.Handler {
 	}
 	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux, access)))
 }
+
+// Routes lists the patterns of every route the node serves, as registered on
+// its mux (a mounted table's routes joined to its root).
+func (n *Node) Routes() []string { return n.routes }
 
 // Handler is the node's HTTP handler (every face).
 func (n *Node) Handler() http.Handler { return n.handler }

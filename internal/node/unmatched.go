@@ -10,13 +10,14 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/jsonapi"
+	"github.com/prometheus-dds/dds/internal/route"
 )
 
 // unmatched answers what no route takes: 405 with Allow when the path has
 // routes for other methods, else 404, each in the error format of the face
 // the path belongs to, so a client of one face never meets Go's plain-text
 // "404 page not found".
-func unmatched(mux *http.ServeMux) http.Handler {
+func unmatched(mux route.Mux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {

@@ -61,6 +61,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/safehttp"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -354,7 +355,7 @@ var endpoints = []endpoint{
 }
 
 // Routes adds the face's routes.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("GET /{$}", s.handle(s.discovery))
 	mux.HandleFunc("GET /api/services/nonce", s.handle(s.nonce))
 	mux.HandleFunc("POST /api/services/encrypt", s.handle(s.encrypt))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
+	httproute "github.com/prometheus-dds/dds/internal/route"
 )
 
 // handler is an endpoint; the error it returns is the answer.
@@ -46,13 +47,13 @@ func (e endpoints) table() []route {
 // pattern table refuses (/storlets/dependencies/{id}/data against
 // /storlets/{account}/deploy/{id}), so each kind routes below its own root;
 // /dependencies is an alias of /storlets/dependencies.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux httproute.Mux) {
 	storletRoutes := s.storletEndpoints().table()
 	depRoutes := s.depEndpoints().table()
 	s.mount(mux, storletRoutes, depRoutes)
 }
 
-func (s *Service) mount(mux *http.ServeMux, storletRoutes, depRoutes []route) {
+func (s *Service) mount(mux httproute.Mux, storletRoutes, depRoutes []route) {
 	st, dep := s.router(storletRoutes), s.router(depRoutes)
 	for _, root := range []string{"/storlets", "/storlets/"} {
 		mux.Handle(root, st)
@@ -70,6 +71,23 @@ func requestPath(r *http.Request) string {
 	return p
 }
 
+// kindRouter is one kind's router; it tells its patterns (httproute.Table), so the
+// node's route list holds them.
+type kindRouter struct {
+	http.Handler
+	routes []route
+}
+
+func (t kindRouter) Patterns() []string {
+	var out []string
+	for _, rt := range t.routes {
+		for _, m := range rt.methods {
+			out = append(out, m.name+" "+rt.pattern)
+		}
+	}
+	return out
+}
+
 // router serves one kind's routes below the root its pattern names.
 func (s *Service) router(routes []route) http.Handler {
 	inner := http.NewServeMux()
@@ -79,7 +97,7 @@ func (s *Service) router(routes []route) http.Handler {
 	for _, rt := range routes {
 		inner.Handle(rt.pattern, s.resource(rt.methods))
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return kindRouter{routes: routes, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rel := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(r.Pattern, "/"))
 		if rel = strings.TrimSuffix(rel, "/"); rel == "" {
 			rel = "/"
@@ -93,7 +111,7 @@ func (s *Service) router(routes []route) http.Handler {
 		u.Path, u.RawPath = rel, ""
 		r2.URL = &u
 		inner.ServeHTTP(w, r2)
-	})
+	})}
 }
 
 // resource serves one path: the caller must be an admin, then the method

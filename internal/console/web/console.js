@@ -197,13 +197,31 @@ async function storlets() {
 }
 
 async function compute() {
-  const m = await api("/metrics", "text");
-  return [el("h3", {}, "Jobs by status"), counts(metric(m, "dds_compute_jobs"), "Status", COMPUTE_STATUS)];
+  const [m, list] = await Promise.all([api("/metrics", "text"), api("/console/api/jobs?limit=50")]);
+  const rows = list.data.map((j) => {
+    const a = j.attributes;
+    return [el("span", { class: "id" }, j.id), el("span", { class: "status-" + a.status, title: a.error || "" }, a.status_text),
+      el("span", { class: "id", title: a.algorithm }, short(a.algorithm)), el("span", { class: "id", title: a.dataset }, short(a.dataset)),
+      el("span", { class: "id", title: a.consumer }, short(a.consumer)), a.environment, when(a.created_at), a.finished_at ? when(a.finished_at) : "—"];
+  });
+  return [
+    el("h3", {}, "Jobs by status"), counts(metric(m, "dds_compute_jobs"), "Status", COMPUTE_STATUS),
+    el("h3", {}, "Newest jobs"), table(["Job", "Status", "Algorithm", "Dataset", "Consumer", "Environment", "Started", "Finished"], rows),
+  ];
 }
 
 async function deals() {
-  const m = await api("/metrics", "text");
-  return [el("h3", {}, "Deals by state"), counts(metric(m, "dds_deals"), "State")];
+  const [m, list] = await Promise.all([api("/metrics", "text"), api("/console/api/deals?limit=50")]);
+  const rows = list.data.map((d) => {
+    const a = d.attributes;
+    return [el("span", { class: "id" }, d.id), el("span", { class: "state-" + a.state.toLowerCase() }, a.state), a.type, a.sum + " BTC",
+      el("span", { class: "id", title: a.seller }, short(a.seller)), el("span", { class: "id", title: a.customer }, short(a.customer)),
+      a.file ? el("span", { class: "id", title: a.file }, short(a.file)) : "—", when(a.created_at)];
+  });
+  return [
+    el("h3", {}, "Deals by state"), counts(metric(m, "dds_deals"), "State"),
+    el("h3", {}, "Newest deals"), table(["Deal", "State", "Type", "Amount", "Seller", "Customer", "File", "Made"], rows, [3]),
+  ];
 }
 
 function current() {
