@@ -219,10 +219,13 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 			return err
 		}
 	}
-	if n.Key, err = loadKey(cfg.DataDir, log); err != nil {
+	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
 		return err
 	}
-	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
+	if err := adoptSecrets(ctx, n.DB, cfg.DataDir); err != nil {
+		return err
+	}
+	if n.Key, err = loadKey(cfg.DataDir, log); err != nil {
 		return err
 	}
 	if n.Leases, err = lease.New(ctx, cfg.Lease, lease.Deps{DB: n.DB, Log: log}); err != nil {
@@ -267,6 +270,11 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	}
 	if err := ensureAdmin(ctx, cfg.DataDir, n.Auth, log); err != nil {
 		return err
+	}
+	if cfg.Shared { // the database then holds the keys: guard it as the key files
+		if err := publishSecrets(ctx, n.DB, cfg.DataDir); err != nil {
+			return err
+		}
 	}
 	// What a crash may have left: temp files and objects nobody refers to.
 	// Not while other processes may be writing them.
