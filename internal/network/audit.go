@@ -321,6 +321,11 @@ func lost(f files.File) int {
 // auditLoop audits at random times: each pass waits between half and one
 // and a half AuditEvery, so holders cannot tell when the next one comes.
 func (n *Network) auditLoop(ctx context.Context) {
+	// This process now audits for the node: start from what the one before
+	// it (or this one, before a restart) recorded.
+	if err := n.loadAudits(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("cannot read the last audits", "err", err)
+	}
 	for {
 		wait := n.cfg.AuditEvery/2 + rand.N(n.cfg.AuditEvery)
 		select {

@@ -48,7 +48,9 @@ type Network struct {
 
 	mu      sync.Mutex
 	members map[string]*Member
-	everHad bool // some other node was known at some point
+	procs   map[string]map[string]process // node id → its processes, by gossip name
+	everHad bool                          // some other node was known at some point
+	proc    string                        // this process's suffix to the node id in gossip
 
 	db     *store.DB
 	blobs  Blobs
@@ -98,7 +100,11 @@ func (n *Network) join(ctx context.Context) error {
 	mc.ProbeTimeout = 400 * time.Millisecond
 	mc.SuspicionMult = 3           // × 500 ms; one confirmation is awaited, but the timeout is fixed:
 	mc.SuspicionMaxTimeoutMult = 1 // it starts where it ends instead of shrinking from a multiple
-	mc.Name = n.key.ID()
+	// Each process of this node gossips under its own name, the node id and
+	// a per-start suffix: several processes serving one node (sharing its
+	// database) are then all members, and the node is alive while any of
+	// them is. Peers see one member per node id.
+	mc.Name = n.key.ID() + "/" + n.proc
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertiseAddr, mc.AdvertisePort = "", port
 	mc.Delegate = (*delegate)(n)
@@ -231,18 +237,27 @@ func (n *Network) Standalone() bool {
 	return !n.everHad
 }
 
-// Members lists every node this node knows, itself included, by id.
+// Members lists every node this node knows, itself included, by id. A node
+// is suspect when every process of it that is alive is suspected.
 func (n *Network) Members() []Member {
-	states := map[string]memberlist.NodeStateType{}
+	suspect := map[string]bool{}
 	for _, m := range n.ml.Members() {
-		states[m.Name] = m.State
+		id := nodeOf(m.Name)
+		switch {
+		case m.State == memberlist.StateAlive:
+			suspect[id] = false
+		case m.State == memberlist.StateSuspect:
+			if _, ok := suspect[id]; !ok {
+				suspect[id] = true
+			}
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := make([]Member, 0, len(n.members))
 	for id, m := range n.members {
 		c := *m
-		if st, ok := states[id]; ok && st == memberlist.StateSuspect && c.State == Alive {
+		if suspect[id] && c.State == Alive {
 			c.State = Suspect
 		}
 		out = append(out, c)
@@ -354,31 +369,68 @@ func (e *events) NotifyJoin(node *memberlist.Node)   { (*Network)(e).update(node
 func (e *events) NotifyUpdate(node *memberlist.Node) { (*Network)(e).update(node, Alive) }
 func (e *events) NotifyLeave(node *memberlist.Node)  { (*Network)(e).update(node, Gone) }
 
+// nodeOf is the node id of a gossip name ("id/process"; a bare id from
+// nodes that gossip under their id alone).
+func nodeOf(name string) string {
+	id, _, _ := strings.Cut(name, "/")
+	return id
+}
+
+// process is one gossiping process of a node.
+type process struct {
+	state  string // Alive or Gone
+	gossip string // its gossip address
+}
+
+// update records a process's new state; its node is alive while any of its
+// processes is, and gone once all are. (memberlist calls it holding its own
+// locks: it must not call back into memberlist.)
 func (n *Network) update(node *memberlist.Node, state string) {
-	if node.Name == n.key.ID() {
-		return
+	id := nodeOf(node.Name)
+	if id == n.key.ID() {
+		return // another process of this node
 	}
 	var md meta
 	_ = json.Unmarshal(node.Meta, &md)
 	now := n.clock.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	m, ok := n.members[node.Name]
+	m, ok := n.members[id]
 	if !ok {
-		m = &Member{ID: node.Name, Since: now}
-		n.members[node.Name] = m
+		m = &Member{ID: id, Since: now}
+		n.members[id] = m
 		n.everHad = true
 	}
-	if md.URL != "" && md.URL != m.URL {
+	procs := n.procs[id]
+	if procs == nil {
+		procs = map[string]process{}
+		n.procs[id] = procs
+	}
+	if state == Alive {
+		for name, p := range procs {
+			if p.state == Gone {
+				delete(procs, name) // a process that ended: a restart gossips under a new name
+			}
+		}
+	}
+	procs[node.Name] = process{state: state, gossip: node.Address()}
+	if state == Alive && md.URL != "" && md.URL != m.URL {
 		m.URL = md.URL
 		n.savePeers()
 	}
+	nodeState := Gone
 	m.Gossip = node.Address()
-	if m.State != state {
-		m.State, m.Since = state, now
-		n.log.Info("member "+state, "member", node.Name, "url", m.URL)
+	for _, p := range procs {
+		if p.state == Alive {
+			nodeState, m.Gossip = Alive, p.gossip
+			break
+		}
 	}
-	if state == Alive {
+	if m.State != nodeState {
+		m.State, m.Since = nodeState, now
+		n.log.Info("member "+nodeState, "member", id, "url", m.URL)
+	}
+	if nodeState == Alive {
 		m.LastContact = now
 	}
 }
@@ -388,7 +440,7 @@ type pings Network
 
 func (p *pings) AckPayload() []byte { return nil }
 func (p *pings) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
-	(*Network)(p).touch(other.Name)
+	(*Network)(p).touch(nodeOf(other.Name))
 }
 
 // slogWriter sends memberlist's log lines to slog at debug level (warnings

@@ -9,6 +9,8 @@ package network
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"hash"
 	"io"
@@ -132,7 +134,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	if err := deps.DB.Migrate(ctx, "audit", auditMigrations); err != nil {
 		return nil, err
 	}
-	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{},
+	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{}, procs: map[string]map[string]process{}, proc: newProcessID(),
 		client: &http.Client{Transport: transport()}, replay: newReplayCache(),
 		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.loadAudits(ctx); err != nil {
@@ -209,4 +211,11 @@ func transport() *http.Transport {
 	t.ReadBufferSize = 256 << 10
 	t.WriteBufferSize = 256 << 10
 	return t
+}
+
+// newProcessID names this start of the process among the node's others.
+func newProcessID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

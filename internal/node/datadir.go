@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +24,72 @@ import (
 // The data directory holds the node's keys and secrets, each in a file of
 // its own (mode 0600), beside the metadata store and the blob store. The
 // node owns them all: parts are handed keys, never paths.
+
+// The node's secrets are also kept in the metadata store, so that several
+// processes serving one node from one database (each with a data directory
+// of its own, on machines of their own) share its keys: a process whose
+// data directory lacks a secret takes the node's, and the first process
+// publishes what it created or found.
+var secretMigrations = []string{
+	`CREATE TABLE node_secrets (
+		name TEXT PRIMARY KEY, -- the file's name in a data directory
+		value TEXT NOT NULL
+	)`,
+}
+
+// secretFiles are the secrets every process of a node must share.
+var secretFiles = []string{"node.key", "secret.key", "deal-pgp.asc"}
+
+// adoptSecrets writes into dataDir the node's secrets that the metadata
+// store has and the directory lacks; a directory holding a different
+// secret belongs to another node and is refused.
+func adoptSecrets(ctx context.Context, db *store.DB, dataDir string) error {
+	if err := db.Migrate(ctx, "node", secretMigrations); err != nil {
+		return err
+	}
+	for _, name := range secretFiles {
+		var shared string
+		err := db.QueryRowContext(ctx, `SELECT value FROM node_secrets WHERE name=?`, name).Scan(&shared)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		path := filepath.Join(dataDir, name)
+		own, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := identity.WriteSecret(path, []byte(shared)); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case string(own) != shared:
+			return fmt.Errorf("node: %s is not the %s of the node whose metadata store this is: this data directory belongs to another node (give each process of a node an empty data directory, or its own)", path, name)
+		}
+	}
+	return nil
+}
+
+// publishSecrets stores the data directory's secrets in the metadata store,
+// where another process of the node finds them; if another process
+// published a different one first, this one must not run as the same node.
+func publishSecrets(ctx context.Context, db *store.DB, dataDir string) error {
+	for _, name := range secretFiles {
+		own, err := os.ReadFile(filepath.Join(dataDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO node_secrets(name,value) VALUES(?,?) ON CONFLICT(name) DO NOTHING`, name, string(own)); err != nil {
+			return err
+		}
+	}
+	// Created at the same time as another process's? Then one of them
+	// differs now: refuse it, and a restart adopts the published one.
+	return adoptSecrets(ctx, db, dataDir)
+}
 
 // OpenDB opens the metadata store of a data directory.
 func OpenDB(dataDir string) (*store.DB, error) {

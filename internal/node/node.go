@@ -14,7 +14,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +33,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/deals"
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/lease"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/metrics"
@@ -51,6 +54,11 @@ type Config struct {
 	PublicURL  string        // how others reach this node; "" means http://<listen>
 	SweepEvery time.Duration // how often ended terms, lapsed quotes and old jobs are swept; <=0: never in the background
 	AccessLog  bool          // log every request at info level
+	// Shared lets several processes serve this one node, sharing its data
+	// directory and database: the directory is not locked, and each piece of
+	// background work runs in whichever process holds its lease.
+	Shared bool
+	Lease  lease.Config
 	// WasmCacheDir keeps compiled storlet code across restarts; "" means
 	// DATA/wasm-cache.
 	WasmCacheDir string
@@ -72,6 +80,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:     "127.0.0.1:8080",
 		SweepEvery: 30 * time.Second,
+		Lease:      lease.DefaultConfig(),
 		Ledger:     ledger.DefaultConfig(),
 		DDS:        dds.DefaultConfig(),
 		Network:    network.DefaultConfig(),
@@ -91,6 +100,8 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SweepEvery, "sweep-every", c.SweepEvery, "how often ended terms and expired quotes are swept")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request (method, path, status, bytes, time; never query strings or tokens)")
+	fs.BoolVar(&c.Shared, "shared", c.Shared, "several dds processes serve this one node, sharing its data directory: each piece of background work (sweeps, replication, compute, deal watching) runs in one of them at a time, under a lease")
+	fs.DurationVar(&c.Lease.TTL, "lease-ttl", c.Lease.TTL, "with --shared: how soon another process takes over the background work of one that died")
 	c.Ledger.RegisterFlags(fs)
 	c.DDS.RegisterFlags(fs)
 	c.Network.RegisterFlags(fs)
@@ -131,6 +142,7 @@ type Node struct {
 
 	Key      *identity.Key
 	DB       *store.DB
+	Leases   *lease.Leases
 	Blobs    *blob.Store
 	Auth     *auth.Service
 	Ledger   *ledger.Ledger
@@ -205,13 +217,21 @@ func Open(ctx context.Context, cfg Config, deps Deps) (n *Node, err error) {
 // before it.
 func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	cfg, c, log := n.cfg, deps.Clock, deps.Log
-	if n.lock, err = lockDir(cfg.DataDir); err != nil {
+	if !cfg.Shared {
+		if n.lock, err = lockDir(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
+		return err
+	}
+	if err := adoptSecrets(ctx, n.DB, cfg.DataDir); err != nil {
 		return err
 	}
 	if n.Key, err = loadKey(cfg.DataDir, log); err != nil {
 		return err
 	}
-	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
+	if n.Leases, err = lease.New(ctx, cfg.Lease, lease.Deps{DB: n.DB, Log: log}); err != nil {
 		return err
 	}
 	if n.Blobs, err = blob.New(ctx, blob.Config{Dir: filepath.Join(cfg.DataDir, "blobs")}, blob.Deps{DB: n.DB, Log: log}); err != nil {
@@ -254,7 +274,16 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	if err := ensureAdmin(ctx, cfg.DataDir, n.Auth, log); err != nil {
 		return err
 	}
+	if cfg.Shared { // the database then holds the keys: guard it as the key files
+		if err := publishSecrets(ctx, n.DB, cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	// What a crash may have left: temp files and objects nobody refers to.
+	// Not while other processes may be writing them.
+	if cfg.Shared {
+		return nil
+	}
 	if removed, err := n.Blobs.Collect(ctx); err != nil {
 		return fmt.Errorf("node: collect blobs: %w", err)
 	} else if removed > 0 {
@@ -378,22 +407,35 @@ func (n *Node) Start() error {
 			n.log.Error("server stopped", "err", err)
 		}
 	})
+	// Background work runs under leases: in one process of the node at a
+	// time (a node of one process takes them all at once).
 	if n.cfg.SweepEvery > 0 {
 		n.background(func() {
-			clock.Every(ctx, n.cfg.SweepEvery, nil, func(ctx context.Context) {
-				if _, err := n.Sweep(ctx); err != nil && ctx.Err() == nil {
-					n.log.Error("sweep failed", "err", err)
-				}
+			n.Leases.Hold(ctx, "sweep", func(ctx context.Context) {
+				clock.Every(ctx, n.cfg.SweepEvery, nil, func(ctx context.Context) {
+					if _, err := n.Sweep(ctx); err != nil && ctx.Err() == nil {
+						n.log.Error("sweep failed", "err", err)
+					}
+				})
 			})
 		})
 	}
 	for _, p := range n.parts {
 		if r, ok := p.(runner); ok {
-			n.background(func() { r.Run(ctx) })
+			n.background(func() { n.Leases.Hold(ctx, "run "+partName(p), r.Run) })
 		}
 	}
 	n.log.Info("serving", "url", n.URL())
 	return nil
+}
+
+// partName names a part by its package: "network", "ocean", "deals".
+func partName(p any) string {
+	t := reflect.TypeOf(p)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return path.Base(t.PkgPath())
 }
 
 func (n *Node) background(f func()) {
@@ -419,6 +461,15 @@ func (n *Node) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// Addr is the address this process listens on (URL may be another: a
+// public address in front of several processes).
+func (n *Node) Addr() string {
+	if n.ln != nil {
+		return n.ln.Addr().String()
+	}
+	return n.cfg.Listen
 }
 
 // URL is the node's base URL.

@@ -79,10 +79,6 @@ func (s *Service) openCompute(ctx context.Context) error {
 	}
 	s.workDir = filepath.Join(s.cfg.Dir, "jobs")
 	s.envs, s.running = map[string]*environment{}, map[string]context.CancelCauseFunc{}
-	// Work directories are scratch space of runs: what a crash left is junk.
-	if err := os.RemoveAll(s.workDir); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(s.workDir, 0o700); err != nil {
 		return err
 	}
@@ -95,14 +91,6 @@ func (s *Service) openCompute(ctx context.Context) error {
 		env := &environment{Environment: e, rt: rt, wake: make(chan struct{}, 1)}
 		s.envs[e.ID] = env
 		s.envOrder = append(s.envOrder, env)
-	}
-	n, err := s.recover(ctx)
-	if err != nil {
-		s.Close()
-		return err
-	}
-	if n > 0 {
-		s.log.Warn("jobs that were running when the node stopped are marked failed", "jobs", n, "status", StatusInterrupted)
 	}
 	for _, e := range s.envOrder {
 		s.log.Info("compute environment", "id", e.ID, "max_jobs", e.MaxJobs, "memory_mib", e.MemoryMiB,
@@ -208,6 +196,18 @@ func (s *Service) dropResults(tx *store.Tx, jobID string) error {
 // ends; the jobs they run then are left to be marked failed on the next
 // start.
 func (s *Service) Run(ctx context.Context) {
+	// Run holds the node's compute lease: the jobs an earlier holder (this
+	// process before a crash, or another process of the node) left running
+	// are failed now, and its work directories are junk.
+	if err := os.RemoveAll(s.workDir); err != nil {
+		s.log.Warn("cannot clear compute work directories", "err", err)
+	}
+	_ = os.MkdirAll(s.workDir, 0o700)
+	if n, err := s.recover(ctx); err != nil {
+		s.log.Error("cannot mark interrupted compute jobs; they stay as they were", "err", err)
+	} else if n > 0 {
+		s.log.Warn("jobs that were running when the node stopped are marked failed", "jobs", n, "status", StatusInterrupted)
+	}
 	for _, e := range s.envOrder {
 		for range e.MaxJobs {
 			s.wg.Add(1)

@@ -287,10 +287,11 @@ func TestRestartWithoutEnvironment(t *testing.T) {
 	e.nd.Config.Ocean.Compute.Environments = slices.DeleteFunc(slices.Clone(testEnvironments), func(x ocean.Environment) bool { return x.ID == "single" })
 	e.nd.Restart(t)
 
-	if j := e.status(e.consumer, running.JobID); j.Status != ocean.StatusInterrupted || !strings.Contains(j.Error, "node stopped") {
+	// The process that takes the compute lease fails what was running.
+	if j := e.wait(e.consumer, running.JobID, ocean.StatusInterrupted); !strings.Contains(j.Error, "node stopped") {
 		t.Fatalf("running job: %+v", j)
 	}
-	if j := e.status(e.consumer, queued.JobID); j.Status != ocean.StatusInterrupted || !strings.Contains(j.Error, "no longer offered") {
+	if j := e.wait(e.consumer, queued.JobID, ocean.StatusInterrupted); !strings.Contains(j.Error, "no longer offered") {
 		t.Fatalf("queued job: %+v", j)
 	}
 }

@@ -107,6 +107,9 @@ func (s *Service) run(ctx context.Context, env *environment, id string, spec job
 	dir := filepath.Join(s.workDir, id)
 	defer os.RemoveAll(dir)
 	log := s.log.With("job", id, "environment", env.ID)
+	// A stop or delete that reached another process of the node is seen in
+	// the job's row: end the run then too.
+	go s.watchEnded(jctx, id, cancel)
 
 	err := s.execute(jctx, env, id, spec, dir)
 	var jf *jobFailure
@@ -126,6 +129,26 @@ func (s *Service) run(ctx context.Context, env *environment, id string, spec job
 		log.Error("compute job failed", "err", err)
 		if err := s.finish(ctx, id, StatusPublishFailed, "internal error"); err != nil && !errors.Is(err, errGone) {
 			log.Error("compute: recording a failure failed", "err", err)
+		}
+	}
+}
+
+// watchEnded cancels the run of job id once its row says it has ended (or
+// is gone), until ctx ends.
+func (s *Service) watchEnded(ctx context.Context, id string, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var active int
+		err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM compute_jobs WHERE id=? AND status IN `+activeSQL, id).Scan(&active)
+		if err == nil && active == 0 {
+			cancel(errStopped)
+			return
 		}
 	}
 }

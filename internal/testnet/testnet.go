@@ -234,3 +234,24 @@ func (nw *Network) WaitMembers(t testing.TB, want int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// AddProcess starts another process of node i: a second node.Node on the
+// same data directory (both must run with Config.Shared), as an operator
+// runs several processes of one node behind one address. It is not one of
+// nw.Nodes: the network still has as many members.
+func (nw *Network) AddProcess(t testing.TB, i int) *Node {
+	t.Helper()
+	of := nw.Nodes[i]
+	cfg := of.Config
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Network.GossipListen = ""
+	nd := &Node{Config: cfg, Deps: of.Deps, net: nw,
+		AdminToken: of.AdminToken, UserToken: of.UserToken, PaymentToken: of.PaymentToken}
+	t.Cleanup(func() {
+		if nd.Node != nil {
+			nd.Node.Close()
+		}
+	})
+	nd.start(t)
+	return nd
+}

@@ -1,0 +1,122 @@
+package lease_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/lease"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+func open(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Two processes sharing one database: the work runs in one of them at a
+// time, and moves to the other when its holder stops or stops renewing.
+func TestOneHolderAtATime(t *testing.T) {
+	db := open(t)
+	cfg := lease.Config{TTL: 400 * time.Millisecond, Renew: 50 * time.Millisecond}
+	var procs [2]*lease.Leases
+	for i := range procs {
+		l, err := lease.New(context.Background(), cfg, lease.Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = l
+	}
+	var running, overlaps atomic.Int32
+	var ran [2]atomic.Int32
+	work := func(i int) func(ctx context.Context) {
+		return func(ctx context.Context) {
+			if running.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			ran[i].Add(1)
+			<-ctx.Done()
+			running.Add(-1)
+		}
+	}
+	ctxs := make([]context.Context, 2)
+	cancels := make([]context.CancelFunc, 2)
+	var wg sync.WaitGroup
+	for i := range procs {
+		ctxs[i], cancels[i] = context.WithCancel(context.Background())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i].Hold(ctxs[i], "sweep", work(i))
+		}()
+	}
+	waitFor(t, func() bool { return running.Load() == 1 })
+	time.Sleep(500 * time.Millisecond) // longer than a TTL: renewals keep it
+	if got := ran[0].Load() + ran[1].Load(); got != 1 {
+		t.Fatalf("work started %d times while its holder renewed; want once", got)
+	}
+	holder := 0
+	if ran[1].Load() == 1 {
+		holder = 1
+	}
+	// The holder stops: the other takes over at once (the lease is released).
+	start := time.Now()
+	cancels[holder]()
+	waitFor(t, func() bool { return ran[1-holder].Load() == 1 && running.Load() == 1 })
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Errorf("takeover after a clean stop took %v; want about one renewal", d)
+	}
+	cancels[1-holder]()
+	wg.Wait()
+	if overlaps.Load() != 0 {
+		t.Fatalf("work ran in two processes at once %d times", overlaps.Load())
+	}
+}
+
+// A holder that cannot renew (its lease was taken after lapsing, as when a
+// process pauses longer than the TTL) stops its work.
+func TestLostLeaseStopsWork(t *testing.T) {
+	db := open(t)
+	cfg := lease.Config{TTL: 300 * time.Millisecond, Renew: 50 * time.Millisecond}
+	l, err := lease.New(context.Background(), cfg, lease.Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var starts, stops atomic.Int32
+	go l.Hold(ctx, "compute", func(ctx context.Context) {
+		starts.Add(1)
+		<-ctx.Done()
+		stops.Add(1)
+	})
+	waitFor(t, func() bool { return starts.Load() == 1 })
+	// Another process takes the lease as if it had lapsed.
+	if _, err := db.Exec(`UPDATE leases SET holder='other', expires=? WHERE name='compute'`, time.Now().Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return stops.Load() == 1 })
+	if got := l.Held(); len(got) != 0 {
+		t.Fatalf("still claims to hold %v", got)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,166 @@
+package network_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/api"
+	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/testnet"
+)
+
+// Two processes serve one node (one key, one membership identity, one data
+// directory): any of them answers any request, the background work runs in
+// one of them at a time, and when one stops the other carries on.
+func TestTwoProcessesOneNode(t *testing.T) {
+	ctx := context.Background()
+	// Node 0's processes are behind one address, as behind a load balancer.
+	lb := newBalancer(t)
+	first := freeAddr(t)
+	lb.set(first)
+	nw := testnet.New(t, 3, func(i int, s *testnet.Setup) {
+		if i == 0 {
+			s.PublicURL, s.Listen = lb.URL, first
+		}
+		s.Shared = true
+		s.SweepEvery = time.Hour // the sweep's lease is held, the sweep itself waits
+		s.Lease.TTL, s.Lease.Renew = time.Second, 100*time.Millisecond
+	})
+	a := nw.Nodes[0]
+	b := nw.AddProcess(t, 0)
+	lb.set(a.Addr(), b.Addr())
+	if a.Key.ID() != b.Key.ID() {
+		t.Fatalf("two processes, two ids: %s %s", a.Key.ID(), b.Key.ID())
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i, nd := range nw.Nodes {
+		if got := len(nd.Net.Alive()); got != 3 {
+			t.Fatalf("node %d sees %d members alive with a second process of node 0; want 3", i, got)
+		}
+	}
+	if got := len(b.Net.Alive()); got != 3 {
+		t.Fatalf("the second process sees %d members; want 3", got)
+	}
+
+	// Each piece of background work runs in exactly one of the processes.
+	want := []string{"run deals", "run network", "run ocean", "sweep"}
+	waitLeases(t, want, a, b)
+
+	// Upload through one, pay, read and extend through the other.
+	content := make([]byte, 200<<10)
+	rand.Read(content)
+	f := upload(t, a, content)
+	bc := client.New("http://"+b.Addr(), a.UserToken) // this process directly, not through the balancer
+	info, err := bc.Info(ctx, f.ID)
+	if err != nil || info.State != "pending" {
+		t.Fatalf("info through the other process: %+v %v", info, err)
+	}
+	pay(t, b, f)
+	nw.Replicate(t)
+	var buf bytes.Buffer
+	if _, err := bc.Download(ctx, f.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), content) {
+		t.Fatalf("download through the other process: %v", err)
+	}
+	ext, err := bc.Extend(ctx, f.ID, 30*24*time.Hour, nil)
+	if err != nil || !ext.PaymentRequired {
+		t.Fatalf("extend through the other process: %+v %v", ext, err)
+	}
+	if _, err := b.Payer().Pay(ctx, api.PaymentRequest{FileID: f.ID, Status: "success", Amount: ext.Quote.Price}); err != nil {
+		t.Fatal(err)
+	}
+
+	// One process stops: the other takes all the work, peers still see the
+	// node alive, and the file is still served.
+	lb.set(b.Addr())
+	a.Stop(t)
+	waitLeases(t, want, b)
+	time.Sleep(2 * time.Second) // longer than the suspicion timeout
+	for i := 1; i < 3; i++ {
+		m, ok := nw.Nodes[i].Net.Member(b.Key.ID())
+		if !ok || m.State != "alive" {
+			t.Fatalf("node %d sees node 0 as %+v after one of its processes stopped", i, m)
+		}
+	}
+	buf.Reset()
+	if _, err := bc.Download(ctx, f.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), content) {
+		t.Fatalf("download after the other process stopped: %v", err)
+	}
+	peer := nw.Nodes[1].Client(a.UserToken)
+	waitAccount(t, peer, f.ID)
+	got, err := peer.Info(ctx, f.ID)
+	if err != nil || got.State != "stored" {
+		t.Fatalf("info through a peer: %+v %v", got, err)
+	}
+}
+
+// waitLeases waits until the processes hold the leases named, each exactly once.
+func waitLeases(t *testing.T, want []string, procs ...*testnet.Node) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var held []string
+		for _, p := range procs {
+			held = append(held, p.Leases.Held()...)
+		}
+		slices.Sort(held)
+		if slices.Equal(held, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leases held: %v; want each of %v once", held, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// balancer spreads requests over the live processes of a node, round robin.
+type balancer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	procs []*url.URL
+	next  int
+}
+
+func newBalancer(t *testing.T) *balancer {
+	lb := &balancer{}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		lb.mu.Lock()
+		u := lb.procs[lb.next%len(lb.procs)]
+		lb.next++
+		lb.mu.Unlock()
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}}
+	lb.Server = httptest.NewServer(proxy)
+	t.Cleanup(lb.Close)
+	return lb
+}
+
+// set makes the processes at addrs the live ones (a health check's job in
+// production).
+func (lb *balancer) set(addrs ...string) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.procs = nil
+	for _, a := range addrs {
+		lb.procs = append(lb.procs, &url.URL{Scheme: "http", Host: a})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
