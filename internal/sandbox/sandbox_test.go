@@ -233,6 +233,11 @@ func TestReactorLimits(t *testing.T) {
 	if _, err := r.Run(context.Background(), cat, Run{Stdin: strings.NewReader("still runs"), Stdout: &out, Reuse: "k"}); err != nil || out.String() != "still runs" {
 		t.Fatalf("cat after: %q %v", out.String(), err)
 	}
+	// A handler's returned code is its exit code.
+	var re *RunError
+	if _, err := r.Run(context.Background(), compile(t, r, wasmtest.Exit7Reactor), Run{Reuse: "k"}); !errors.As(err, &re) || re.Code != 7 {
+		t.Fatalf("returned 7: %v", err)
+	}
 }
 
 func TestReactorConcurrentRuns(t *testing.T) {

@@ -92,14 +92,18 @@ func Concat(parts ...[]byte) []byte {
 // memPages pages of memory. importMod, if set, replaces the module name of
 // the proc_exit import (to test refused imports).
 func Command(body []byte, memPages uint32, importMod string) []byte {
-	return module(body, memPages, importMod, false)
+	return module(body, memPages, importMod, false, false)
 }
 
 // Reactor assembles a WASI reactor module: an empty _initialize and run,
 // whose body is body, with memPages pages of memory.
-func Reactor(body []byte, memPages uint32) []byte { return module(body, memPages, "", true) }
+func Reactor(body []byte, memPages uint32) []byte { return module(body, memPages, "", true, false) }
 
-func module(body []byte, memPages uint32, importMod string, reactor bool) []byte {
+// ReactorCode is Reactor with a run that returns an i32 exit code, which
+// body leaves on the stack.
+func ReactorCode(body []byte, memPages uint32) []byte { return module(body, memPages, "", true, true) }
+
+func module(body []byte, memPages uint32, importMod string, reactor, returnsCode bool) []byte {
 	if importMod == "" {
 		importMod = "wasi_snapshot_preview1"
 	}
@@ -108,6 +112,7 @@ func module(body []byte, memPages uint32, importMod string, reactor bool) []byte
 		[]byte{0x60, 4, i32t, i32t, i32t, i32t, 1, i32t}, // fd_read, fd_write
 		[]byte{0x60, 1, i32t, 0},                         // proc_exit
 		[]byte{0x60, 0, 0},                               // _start, _initialize, run
+		[]byte{0x60, 0, 1, i32t},                         // run returning a code
 	))
 	imports := Section(2, Vec(
 		Concat(Name("wasi_snapshot_preview1"), Name("fd_read"), []byte{0, 0}),
@@ -125,7 +130,11 @@ func module(body []byte, memPages uint32, importMod string, reactor bool) []byte
 		codes := Section(10, Vec(Concat(ULEB(uint64(len(code))), code)))
 		return Concat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, types, imports, funcs, mem, exports, codes)
 	}
-	funcs := Section(3, Vec([]byte{2}, []byte{2}))
+	runType := byte(2)
+	if returnsCode {
+		runType = 3
+	}
+	funcs := Section(3, Vec([]byte{2}, []byte{runType}))
 	exports := Section(7, Vec(
 		Concat(Name("memory"), []byte{2, 0}),
 		Concat(Name("_initialize"), []byte{0, 3}),
@@ -195,3 +204,6 @@ var Remember = Reactor(Concat(
 
 // LoopReactor is a reactor whose run never ends.
 var LoopReactor = Reactor([]byte{OpLoop, BlockVoid, OpBr, 0, OpEnd}, 1)
+
+// Exit7Reactor is a reactor whose run returns 7.
+var Exit7Reactor = ReactorCode(I32(7), 1)
