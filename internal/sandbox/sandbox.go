@@ -211,11 +211,13 @@ type Run struct {
 	Env    [][2]string
 	Mounts []Mount
 	// Reuse, if not empty, lets a reactor's instance serve later runs of
-	// the same module whose Reuse is the same (and Name, Args and Env too).
-	// Between runs its memory is reset to what it was after initialization
-	// and its globals checked unchanged, so a run never sees what another
-	// read; but wazero cannot reset tables, so the caller also makes Reuse
-	// name whom the runs serve and the contents of Mounts.
+	// the same module whose Reuse is the same (and Name, Args and Env too;
+	// never runs with Mounts, whose open files cannot be reset). Between
+	// runs its memory is reset to what it was after initialization and
+	// warm-up, and its globals checked unchanged, so a run never sees what
+	// another read. wazero cannot reset tables, which can hold only the
+	// module's own functions: only a module built to smuggle data through
+	// them could, so the caller makes Reuse name whom the runs serve.
 	Reuse string
 }
 
