@@ -779,11 +779,13 @@ func TestReactorStorlets(t *testing.T) {
 // BenchmarkGetTrivialStorlet is the cost a storlet adds to a small GET:
 // compare with BenchmarkGetPlain. It runs the examples built as a Go
 // command (instantiated for each read); BenchmarkGetTrivialReactor the
-// same built as a reactor (its instance kept), BenchmarkGetTinyReactor a
-// hand-assembled reactor that copies its input.
+// same built as a reactor (its instance kept); BenchmarkGetTinyStorlet and
+// BenchmarkGetTinyReactor a hand-assembled module that copies its input,
+// as a command and as a reactor.
 func BenchmarkGetTrivialStorlet(b *testing.B) { benchGet(b, 16, examplesModule, "_start") }
 func BenchmarkGetTrivialReactor(b *testing.B) { benchGet(b, 16, reactorModule, "run") }
-func BenchmarkGetTinyReactor(b *testing.B)    { benchGet(b, 16, tinyModule, "run") }
+func BenchmarkGetTinyStorlet(b *testing.B)    { benchGet(b, 16, tinyCommand, "_start") }
+func BenchmarkGetTinyReactor(b *testing.B)    { benchGet(b, 16, tinyReactor, "run") }
 func BenchmarkGetPlain(b *testing.B)          { benchGet(b, 16, nil, "") }
 
 // BenchmarkGetIdentityStorlet16MiB is the throughput of a GET through an
@@ -792,7 +794,8 @@ func BenchmarkGetIdentityStorlet16MiB(b *testing.B) { benchGet(b, 16<<20, exampl
 func BenchmarkGetIdentityReactor16MiB(b *testing.B) { benchGet(b, 16<<20, reactorModule, "run") }
 func BenchmarkGetPlain16MiB(b *testing.B)           { benchGet(b, 16<<20, nil, "") }
 
-func tinyModule(testing.TB) []byte { return wasmtest.CatReactor }
+func tinyCommand(testing.TB) []byte { return wasmtest.Cat }
+func tinyReactor(testing.TB) []byte { return wasmtest.CatReactor }
 
 // benchGet reads a file of size through the identity storlet of module
 // (nil: none), whose entry point is main.
