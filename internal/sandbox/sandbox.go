@@ -151,8 +151,8 @@ func (m *Module) check() error {
 			return invalid("it imports %s.%s; only %s functions are provided", mod, name, wasi_snapshot_preview1.ModuleName)
 		}
 	}
-	for _, m := range cm.ImportedMemories() {
-		mod, name, _ := m.Import()
+	for _, mem := range cm.ImportedMemories() {
+		mod, name, _ := mem.Import()
 		return invalid("it imports memory %s.%s; a module must define its own", mod, name)
 	}
 	funcs := cm.ExportedFunctions()
