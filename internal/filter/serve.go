@@ -54,7 +54,8 @@ func Serve(w http.ResponseWriter, r *http.Request, f Filter, account string, con
 	if r.Method == http.MethodHead {
 		return true, nil
 	}
-	if _, err := io.CopyBuffer(w, out, make([]byte, 64<<10)); err != nil {
+	// A filter's out may write itself to w (io.WriterTo) with no copy.
+	if _, err := io.Copy(w, out); err != nil {
 		if r.Context().Err() == nil && log != nil {
 			log.Warn("storlet output failed midway; aborting the response", "path", r.URL.Path, "err", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -34,6 +35,8 @@ type Runtime struct {
 	rt    wazero.Runtime
 	lim   Limits
 	slots chan struct{}
+	idle  *pool
+	made  atomic.Int64 // instances made, for tests
 }
 
 // New starts a runtime. cacheDir, if not empty, keeps compiled machine code
@@ -58,19 +61,46 @@ func New(ctx context.Context, lim Limits, cacheDir string) (*Runtime, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Runtime{rt: rt, lim: lim, slots: make(chan struct{}, lim.Concurrency)}, nil
+	return &Runtime{rt: rt, lim: lim, slots: make(chan struct{}, lim.Concurrency), idle: newPool(lim.Concurrency, idleTime)}, nil
 }
 
 // Limits returns the runtime's limits, defaults filled in.
 func (r *Runtime) Limits() Limits { return r.lim }
 
-// Close releases every compiled module.
-func (r *Runtime) Close(ctx context.Context) error { return r.rt.Close(ctx) }
+// Close releases every compiled module and kept instance.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.idle.close(nil)
+	return r.rt.Close(ctx)
+}
 
 // Module is a compiled module, ready to be instantiated for each run.
 type Module struct {
 	cm    wazero.CompiledModule
 	entry string
+	// reactor: the module exports _initialize and no _start. An instance is
+	// initialized once and its entry called for each run, and it may be
+	// kept for later runs (see Run.Reuse).
+	reactor bool
+	// code: the entry returns an i32 exit code (0 is success).
+	code bool
+	rt   *Runtime
+
+	mu       sync.Mutex
+	noWarmup map[string]bool // reuse keys whose warm-up failed: their runs get an instance each
+}
+
+// warmupFailed tells whether the warm-up failed for runs with key, or
+// records that it did.
+func (m *Module) warmupFailed(key string, failed bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if failed {
+		if m.noWarmup == nil || len(m.noWarmup) >= 1024 {
+			m.noWarmup = map[string]bool{} // bounded; forgetting costs a warm-up
+		}
+		m.noWarmup[key] = true
+	}
+	return m.noWarmup[key]
 }
 
 // InvalidModuleError says why bytes are not a module this sandbox runs.
@@ -103,32 +133,43 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, entry string) (*Modu
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
-	if err := checkCommand(cm, entry); err != nil {
+	m := &Module{cm: cm, entry: entry, rt: r}
+	if err := m.check(); err != nil {
 		cm.Close(ctx)
 		return nil, err
 	}
-	return &Module{cm: cm, entry: entry}, nil
+	return m, nil
 }
 
-// checkCommand refuses modules that could not run here: imports other than
-// WASI preview 1, no entry point, no memory.
-func checkCommand(cm wazero.CompiledModule, entry string) error {
+// check refuses modules that could not run here: imports other than WASI
+// preview 1, no entry point, no memory. It tells commands from reactors.
+func (m *Module) check() error {
+	cm, entry := m.cm, m.entry
 	for _, f := range cm.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		if mod != wasi_snapshot_preview1.ModuleName {
 			return invalid("it imports %s.%s; only %s functions are provided", mod, name, wasi_snapshot_preview1.ModuleName)
 		}
 	}
-	for _, m := range cm.ImportedMemories() {
-		mod, name, _ := m.Import()
+	for _, mem := range cm.ImportedMemories() {
+		mod, name, _ := mem.Import()
 		return invalid("it imports memory %s.%s; a module must define its own", mod, name)
 	}
-	fn, ok := cm.ExportedFunctions()[entry]
+	funcs := cm.ExportedFunctions()
+	fn, ok := funcs[entry]
 	if !ok {
-		return invalid("it exports no function %q (a WASI command exports _start)", entry)
+		return invalid("it exports no function %q (a WASI command exports _start; a reactor, which exports _initialize, is run through the handler it names as its entry point)", entry)
 	}
-	if len(fn.ParamTypes()) != 0 || len(fn.ResultTypes()) != 0 {
-		return invalid("its entry point %q must take and return nothing", entry)
+	_, hasStart := funcs["_start"]
+	init, hasInit := funcs["_initialize"]
+	m.reactor = hasInit && !hasStart
+	results := fn.ResultTypes()
+	m.code = m.reactor && len(results) == 1 && results[0] == api.ValueTypeI32
+	if len(fn.ParamTypes()) != 0 || len(results) != 0 && !m.code {
+		return invalid("its entry point %q must take nothing and return nothing (or, in a reactor, an i32 exit code)", entry)
+	}
+	if m.reactor && (len(init.ParamTypes()) != 0 || len(init.ResultTypes()) != 0) {
+		return invalid("its _initialize must take and return nothing")
 	}
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return invalid("it exports no memory named \"memory\", which WASI needs")
@@ -139,8 +180,15 @@ func checkCommand(cm wazero.CompiledModule, entry string) error {
 // Entry is the exported function a run calls.
 func (m *Module) Entry() string { return m.entry }
 
-// Close releases the compiled code.
-func (m *Module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+// Reactor tells whether the module is a WASI reactor, whose instances are
+// initialized once and may serve many runs.
+func (m *Module) Reactor() bool { return m.reactor }
+
+// Close releases the compiled code and the instances kept for it.
+func (m *Module) Close(ctx context.Context) error {
+	m.rt.idle.close(m)
+	return m.cm.Close(ctx)
+}
 
 // Mount makes files readable by the module, read-only, under Guest (an
 // absolute guest path such as "/deps"). Exactly one of Dir (a host
@@ -162,6 +210,15 @@ type Run struct {
 	Args   []string  // after the program name
 	Env    [][2]string
 	Mounts []Mount
+	// Reuse, if not empty, lets a reactor's instance serve later runs of
+	// the same module whose Reuse is the same (and Name, Args and Env too;
+	// never runs with Mounts, whose open files cannot be reset). Between
+	// runs its memory is reset to what it was after initialization and
+	// warm-up, and its globals checked unchanged, so a run never sees what
+	// another read. wazero cannot reset tables, which can hold only the
+	// module's own functions: only a module built to smuggle data through
+	// them could, so the caller makes Reuse name whom the runs serve.
+	Reuse string
 }
 
 // Result says how a run went.
@@ -225,9 +282,10 @@ func lastLine(b []byte) string {
 	return strings.ToValidUTF8(s, "?")
 }
 
-// Run instantiates m and runs its entry point to completion. A module that
-// exits with 0 (or returns) succeeds. ctx ends the run early (the client went
-// away): its error is then returned as is.
+// Run runs m's entry point to completion on a new instance, or for a
+// reactor on an initialized one (see Run.Reuse). A module that exits with
+// 0 (or returns, with 0 if it returns a code) succeeds. ctx ends the run
+// early (the client went away): its error is then returned as is.
 func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 	var res Result
 	wait := time.NewTimer(r.lim.QueueWait)
@@ -252,13 +310,77 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 		stdout.w = io.Discard
 	}
 	stderr := &capWriter{max: r.lim.MaxStderr}
+	call := &callIO{ctx: ctx, stdin: in.Stdin, stdout: stdout, stderr: stderr}
+	if call.stdin == nil {
+		call.stdin = eofReader{}
+	}
+	key := poolKey{m: m, key: reuseKey(in)}
+	inst := r.idle.take(key)
+	if inst == nil {
+		var err error
+		if inst, err = r.instantiate(ctx, cancel, m, in, key, stderr); err != nil {
+			var mod api.Module
+			if inst != nil { // its initialization failed
+				mod = inst.mod
+				defer inst.close()
+			}
+			return res, r.classify(parent, ctx, stdout, stderr, mod, err)
+		}
+	}
+	inst.io = call
+	out, err := inst.entry.Call(ctx)
+	inst.endCall()
+	res.Output, res.Stderr, res.Duration = stdout.n, stderr.buf.Bytes(), time.Since(start)
+	if err == nil && m.code && uint32(out[0]) != 0 {
+		err = sys.NewExitError(uint32(out[0]))
+	}
+	if err != nil {
+		defer inst.close()
+		return res, r.classify(parent, ctx, stdout, stderr, inst.mod, err)
+	}
+	if key.key == "" || ctx.Err() != nil || !inst.reset() {
+		inst.close()
+	} else {
+		r.idle.put(inst)
+	}
+	return res, nil
+}
+
+// reuseKey is what runs sharing an instance must agree on: the caller's
+// Reuse, and what the instance was made with. Empty: no sharing, as for
+// runs with mounts: files left open, and their offsets, cannot be reset.
+func reuseKey(in Run) string {
+	if in.Reuse == "" || len(in.Mounts) > 0 {
+		return ""
+	}
+	// WASI refuses NUL in arguments and the environment, so it separates.
+	var b strings.Builder
+	b.WriteString(in.Reuse)
+	for _, s := range append([]string{in.Name}, in.Args...) {
+		b.WriteString("\x00a")
+		b.WriteString(s)
+	}
+	for _, kv := range in.Env {
+		b.WriteString("\x00e")
+		b.WriteString(kv[0])
+		b.WriteString("\x00=")
+		b.WriteString(kv[1])
+	}
+	return b.String()
+}
+
+// instantiate makes an instance of m for in. A reactor's is initialized,
+// and, if it may be kept, warmed up: its entry runs once on an empty
+// input, output discarded, so that the memory its runs grow into is part
+// of the image reset after each run. The first run of a Go reactor grows
+// its heap; without the warm-up, no instance could ever be kept.
+func (r *Runtime) instantiate(ctx context.Context, cancel context.CancelFunc, m *Module, in Run, key poolKey, stderr io.Writer) (*instance, error) {
+	// Until a run's call, the instance reads nothing and writes no output
+	// of a run's: what it does belongs to no one. Its log goes to the run's.
+	inst := &instance{key: key, io: &callIO{ctx: ctx, stdin: eofReader{}, stdout: &limitWriter{w: io.Discard, max: r.lim.MaxOutput, cancel: cancel}, stderr: stderr}}
 	name := in.Name
 	if name == "" {
 		name = "module"
-	}
-	stdin := in.Stdin
-	if stdin == nil {
-		stdin = bytes.NewReader(nil)
 	}
 	fsc := wazero.NewFSConfig()
 	for _, mt := range in.Mounts {
@@ -275,26 +397,44 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 		WithName(""). // anonymous: many instances of one module run at once
 		WithStartFunctions().
 		WithArgs(append([]string{name}, in.Args...)...).
-		WithStdin(stdin).WithStdout(stdout).WithStderr(stderr).
+		WithStdin(stdinOf{inst}).WithStdout(stdoutOf{inst}).WithStderr(stderrOf{inst}).
 		WithFSConfig(fsc).
 		WithRandSource(rand.Reader).
 		WithSysWalltime().WithSysNanotime().
-		WithNanosleep(func(ns int64) { sleep(ctx, ns) })
+		WithNanosleep(func(ns int64) { sleep(inst.io.ctx, ns) })
 	for _, kv := range in.Env {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
-
 	mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.cm, cfg)
 	if err != nil {
-		return res, r.classify(parent, ctx, stdout, stderr, nil, err)
+		return nil, err
 	}
-	defer mod.Close(context.Background())
-	_, err = mod.ExportedFunction(m.entry).Call(ctx)
-	res.Output, res.Stderr, res.Duration = stdout.n, stderr.buf.Bytes(), time.Since(start)
-	if err != nil {
-		return res, r.classify(parent, ctx, stdout, stderr, mod, err)
+	r.made.Add(1)
+	inst.mod, inst.entry = mod, mod.ExportedFunction(m.entry)
+	if !m.reactor {
+		return inst, nil
 	}
-	return res, nil
+	if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
+		return inst, err
+	}
+	if key.key == "" || m.warmupFailed(key.key, false) {
+		return inst, nil
+	}
+	inst.io.stderr = io.Discard // the warm-up's failure is not the run's
+	_, err = inst.entry.Call(ctx)
+	inst.io.stderr = stderr
+	if err != nil || mod.IsClosed() {
+		// It cannot take an empty input, or exits: give this run an
+		// instance of its own, and every later one too.
+		m.warmupFailed(key.key, true)
+		mod.Close(context.Background())
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return r.instantiate(ctx, cancel, m, in, key, stderr)
+	}
+	inst.snapshot()
+	return inst, nil
 }
 
 // classify turns what wazero returned into a RunError.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus-dds/dds/internal/sandbox/wasmtest"
 )
 
 func newRuntime(t testing.TB, lim Limits) *Runtime {
@@ -22,9 +24,15 @@ func newRuntime(t testing.TB, lim Limits) *Runtime {
 	return r
 }
 
+// compile compiles a test module: a command's entry is _start, a
+// reactor's run.
 func compile(t testing.TB, r *Runtime, wasm []byte) *Module {
 	t.Helper()
-	m, err := r.Compile(context.Background(), wasm, "")
+	entry := ""
+	if bytes.Contains(wasm, []byte("_initialize")) {
+		entry = "run"
+	}
+	m, err := r.Compile(context.Background(), wasm, entry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +41,7 @@ func compile(t testing.TB, r *Runtime, wasm []byte) *Module {
 
 func TestCatStreams(t *testing.T) {
 	r := newRuntime(t, Limits{})
-	m := compile(t, r, modCat)
+	m := compile(t, r, wasmtest.Cat)
 	in := make([]byte, 1<<20+13)
 	rand.Read(in)
 	var out bytes.Buffer
@@ -53,10 +61,10 @@ func TestCompileRefuses(t *testing.T) {
 		wasm              []byte
 	}{
 		{"not wasm", "", "no \\0asm header", []byte("#!/bin/sh\necho hi\n")},
-		{"truncated", "", "invalid module", modCat[:len(modCat)-3]},
-		{"foreign import", "", "imports env.proc_exit", command([]byte{}, 1, "env")},
-		{"no entry", "main", "exports no function \"main\"", modCat},
-		{"too much memory", "", "over limit of 16 pages", command([]byte{}, 17, "")},
+		{"truncated", "", "invalid module", wasmtest.Cat[:len(wasmtest.Cat)-3]},
+		{"foreign import", "", "imports env.proc_exit", wasmtest.Command([]byte{}, 1, "env")},
+		{"no entry", "main", "exports no function \"main\"", wasmtest.Cat},
+		{"too much memory", "", "over limit of 16 pages", wasmtest.Command([]byte{}, 17, "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := r.Compile(context.Background(), tc.wasm, tc.entry)
@@ -75,11 +83,11 @@ func TestLimitsStopRuns(t *testing.T) {
 		wasm []byte
 		want error
 	}{
-		{"loop", modLoop, ErrTimeout},
-		{"spew", modSpew, ErrOutputLimit},
-		{"grow", modGrow, ErrMemoryLimit},
-		{"exit", modExit3, ErrExit},
-		{"trap", modTrap, ErrTrap},
+		{"loop", wasmtest.Loop, ErrTimeout},
+		{"spew", wasmtest.Spew, ErrOutputLimit},
+		{"grow", wasmtest.Grow, ErrMemoryLimit},
+		{"exit", wasmtest.Exit3, ErrExit},
+		{"trap", wasmtest.Trap, ErrTrap},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := compile(t, r, tc.wasm)
@@ -98,7 +106,7 @@ func TestLimitsStopRuns(t *testing.T) {
 		})
 	}
 	var re *RunError
-	_, err := r.Run(context.Background(), compile(t, r, modExit3), Run{})
+	_, err := r.Run(context.Background(), compile(t, r, wasmtest.Exit3), Run{})
 	if !errors.As(err, &re) || re.Code != 3 || err.Error() != "exited with code 3" {
 		t.Fatalf("exit: %v", err)
 	}
@@ -106,7 +114,7 @@ func TestLimitsStopRuns(t *testing.T) {
 
 func TestClientGoneEndsRun(t *testing.T) {
 	r := newRuntime(t, Limits{Timeout: time.Minute})
-	m := compile(t, r, modLoop)
+	m := compile(t, r, wasmtest.Loop)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := r.Run(ctx, m, Run{}); !errors.Is(err, context.DeadlineExceeded) {
@@ -116,7 +124,7 @@ func TestClientGoneEndsRun(t *testing.T) {
 
 func TestConcurrencyLimit(t *testing.T) {
 	r := newRuntime(t, Limits{Concurrency: 1, Timeout: 400 * time.Millisecond, QueueWait: 50 * time.Millisecond})
-	loop, cat := compile(t, r, modLoop), compile(t, r, modCat)
+	loop, cat := compile(t, r, wasmtest.Loop), compile(t, r, wasmtest.Cat)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -135,7 +143,7 @@ func TestConcurrencyLimit(t *testing.T) {
 
 func TestManyConcurrentRuns(t *testing.T) {
 	r := newRuntime(t, Limits{Concurrency: 4})
-	m := compile(t, r, modCat)
+	m := compile(t, r, wasmtest.Cat)
 	var wg sync.WaitGroup
 	for i := 0; i < 16; i++ {
 		wg.Add(1)
@@ -154,7 +162,7 @@ func TestManyConcurrentRuns(t *testing.T) {
 // BenchmarkTrivialRun is the fixed cost of one run: instantiate, run, close.
 func BenchmarkTrivialRun(b *testing.B) {
 	r := newRuntime(b, Limits{})
-	m := compile(b, r, modCat)
+	m := compile(b, r, wasmtest.Cat)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Run(context.Background(), m, Run{}); err != nil {
@@ -166,11 +174,115 @@ func BenchmarkTrivialRun(b *testing.B) {
 // BenchmarkCatThroughput streams 16 MiB through an identity module.
 func BenchmarkCatThroughput(b *testing.B) {
 	r := newRuntime(b, Limits{})
-	m := compile(b, r, modCat)
+	m := compile(b, r, wasmtest.Cat)
 	in := make([]byte, 16<<20)
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
 		if _, err := r.Run(context.Background(), m, Run{Stdin: bytes.NewReader(in), Stdout: io.Discard}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestReactorKeepsNothing: a reactor's instance serves the runs that share
+// a Reuse key, and each finds the memory as it was before any run.
+func TestReactorKeepsNothing(t *testing.T) {
+	r := newRuntime(t, Limits{})
+	m := compile(t, r, wasmtest.Remember)
+	if !m.Reactor() {
+		t.Fatal("not seen as a reactor")
+	}
+	zero := string(make([]byte, 16))
+	for i, in := range []string{"secret of run 0", "run 1", ""} {
+		var out bytes.Buffer
+		if _, err := r.Run(context.Background(), m, Run{Stdin: strings.NewReader(in), Stdout: &out, Reuse: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != zero {
+			t.Fatalf("run %d saw %q", i, out.String())
+		}
+	}
+	if n := r.made.Load(); n != 1 {
+		t.Fatalf("%d instances made for 3 runs sharing one key, want 1", n)
+	}
+	// Other keys, other arguments and no key get instances of their own.
+	for _, in := range []Run{{Reuse: "bob"}, {Reuse: "alice", Args: []string{"x=1"}}, {}, {}} {
+		if _, err := r.Run(context.Background(), m, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.made.Load(); n != 5 {
+		t.Fatalf("%d instances made, want 5", n)
+	}
+}
+
+// TestReactorLimits: a reactor run over a limit is stopped like a command's,
+// and its instance is not kept.
+func TestReactorLimits(t *testing.T) {
+	r := newRuntime(t, Limits{Timeout: 200 * time.Millisecond})
+	loop, cat := compile(t, r, wasmtest.LoopReactor), compile(t, r, wasmtest.CatReactor)
+	for i := 0; i < 2; i++ {
+		if _, err := r.Run(context.Background(), loop, Run{Reuse: "k"}); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("loop: %v", err)
+		}
+	}
+	if n := r.made.Load(); n != 2 { // the first run timed out in its warm-up; the second has none
+		t.Fatalf("%d instances made, want 2", n)
+	}
+	var out bytes.Buffer
+	if _, err := r.Run(context.Background(), cat, Run{Stdin: strings.NewReader("still runs"), Stdout: &out, Reuse: "k"}); err != nil || out.String() != "still runs" {
+		t.Fatalf("cat after: %q %v", out.String(), err)
+	}
+	// A handler's returned code is its exit code.
+	var re *RunError
+	if _, err := r.Run(context.Background(), compile(t, r, wasmtest.Exit7Reactor), Run{Reuse: "k"}); !errors.As(err, &re) || re.Code != 7 {
+		t.Fatalf("returned 7: %v", err)
+	}
+}
+
+func TestReactorConcurrentRuns(t *testing.T) {
+	r := newRuntime(t, Limits{Concurrency: 4})
+	m := compile(t, r, wasmtest.CatReactor)
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := strings.Repeat(string(rune('a'+i)), 10000+i)
+			var out bytes.Buffer
+			if _, err := r.Run(context.Background(), m, Run{Stdin: strings.NewReader(in), Stdout: &out, Reuse: "k"}); err != nil || out.String() != in {
+				t.Errorf("run: %v, %d bytes", err, out.Len())
+			}
+		}()
+	}
+	wg.Wait()
+	if n := r.made.Load(); n > 16 {
+		t.Fatalf("%d instances for 16 runs", n)
+	}
+}
+
+// BenchmarkTrivialReactorRun is the fixed cost of one run of a kept reactor
+// instance: call, reset.
+func BenchmarkTrivialReactorRun(b *testing.B) {
+	r := newRuntime(b, Limits{})
+	m := compile(b, r, wasmtest.CatReactor)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Run(context.Background(), m, Run{Reuse: "k"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCatReactorThroughput streams 16 MiB through a kept reactor.
+func BenchmarkCatReactorThroughput(b *testing.B) {
+	r := newRuntime(b, Limits{})
+	m := compile(b, r, wasmtest.CatReactor)
+	in := make([]byte, 16<<20)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Run(context.Background(), m, Run{Stdin: bytes.NewReader(in), Stdout: io.Discard, Reuse: "k"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package storlets
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -38,24 +37,29 @@ func (s *Service) Apply(ctx context.Context, account string, req filter.Request,
 		return nil, false, filter.ErrRange
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	p := &pipeline{cancel: cancel, ok: make([]bool, len(stages))}
+	p := &pipeline{account: account, cancel: cancel, ok: make([]bool, len(stages))}
 	src := io.Reader(&inputReader{r: in, p: p})
 	for i, st := range stages {
-		pr, pw := io.Pipe()
-		p.readers = append(p.readers, pr)
+		h := newHandoff()
+		p.outs = append(p.outs, h)
 		p.wg.Add(1)
-		go p.run(ctx, s, i, st, src, pw)
-		src = pr
+		go p.run(ctx, s, i, st, src, h)
+		src = h
 	}
-	p.out = bufio.NewReaderSize(src, 64<<10)
 	// Wait for the first bytes, so that a storlet failing at once (or one
 	// that never writes) is an error the face can still answer with.
-	if _, err := p.out.Peek(1); err != nil && err != io.EOF {
+	p.buf = heads.Get().(*[]byte)
+	n, err := p.last().Read(*p.buf)
+	p.head = (*p.buf)[:n]
+	if err != nil && err != io.EOF {
 		p.Close()
 		return nil, false, p.failure(err)
 	}
 	return p, true, nil
 }
+
+// heads are the buffers of the first bytes of pipelines.
+var heads = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // plan finds the storlets to run and prepares them.
 func (s *Service) plan(ctx context.Context, account string, req filter.Request) ([]stage, error) {
@@ -150,8 +154,10 @@ func (s *Service) depFiles(ctx context.Context, account string, st Storlet) (san
 
 // pipeline is a chain of running storlets; it is the reader a face streams.
 type pipeline struct {
-	out     *bufio.Reader
-	readers []*io.PipeReader
+	account string     // whose storlets run
+	outs    []*handoff // the stdout of each storlet
+	buf     *[]byte    // from heads
+	head    []byte     // the first bytes of the last one's, not yet read
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
@@ -161,7 +167,9 @@ type pipeline struct {
 	close sync.Once
 }
 
-func (p *pipeline) run(ctx context.Context, s *Service, i int, st stage, stdin io.Reader, stdout *io.PipeWriter) {
+func (p *pipeline) last() *handoff { return p.outs[len(p.outs)-1] }
+
+func (p *pipeline) run(ctx context.Context, s *Service, i int, st stage, stdin io.Reader, stdout *handoff) {
 	defer p.wg.Done()
 	args := make([]string, 0, len(st.params))
 	env := make([][2]string, 0, len(st.params)+1)
@@ -169,7 +177,12 @@ func (p *pipeline) run(ctx context.Context, s *Service, i int, st stage, stdin i
 		args = append(args, prm.Key+"="+prm.Value)
 		env = append(env, [2]string{"STORLET_PARAM_" + envKey(prm.Key), prm.Value})
 	}
-	run := sandbox.Run{Name: st.name, Stdin: stdin, Stdout: stdout, Args: args, Env: env}
+	// A reactor storlet's instance may serve this account's later runs of
+	// it with the same parameters (the sandbox adds those to the key). The
+	// sandbox resets its memory after each run, so no run sees another's
+	// data; keying by account keeps even what it cannot reset (tables)
+	// within the account whose storlets these are.
+	run := sandbox.Run{Name: st.name, Stdin: stdin, Stdout: stdout, Args: args, Env: env, Reuse: "account " + p.account}
 	if st.deps != nil {
 		env = append(env, [2]string{"STORLET_DEPS", DepsDir})
 		run.Env = env
@@ -194,9 +207,9 @@ func (p *pipeline) run(ctx context.Context, s *Service, i int, st stage, stdin i
 	if err != nil {
 		p.cancel()
 	}
-	stdout.CloseWithError(err)
-	if pr, ok := stdin.(*io.PipeReader); ok {
-		pr.CloseWithError(errDone) // unblock the storlet before this one
+	stdout.close(err)
+	if i > 0 {
+		p.outs[i-1].close(errDone) // unblock the storlet before this one
 	}
 }
 
@@ -216,11 +229,16 @@ func (p *pipeline) failure(err error) error {
 // storlet: one that failed after the next ended reading must not pass for
 // success.
 func (p *pipeline) Read(b []byte) (int, error) {
-	n, err := p.out.Read(b)
+	if len(p.head) > 0 {
+		n := copy(b, p.head)
+		p.head = p.head[n:]
+		return n, nil
+	}
+	n, err := p.last().Read(b)
 	if err == io.EOF {
-		p.wg.Wait()
-		if ferr := p.failure(nil); ferr != nil {
-			return n, ferr
+		err = p.end()
+		if err == nil {
+			err = io.EOF
 		}
 	} else if err != nil {
 		err = p.failure(err)
@@ -228,14 +246,42 @@ func (p *pipeline) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo streams the last storlet's output to w, as Read does, but with
+// no copy: w gets the bytes the storlet writes, from its memory.
+func (p *pipeline) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(p.head)
+	p.head = p.head[n:]
+	total := int64(n)
+	if err != nil {
+		return total, err
+	}
+	m, err := p.last().WriteTo(w)
+	total += m
+	if err != nil {
+		return total, p.failure(err)
+	}
+	return total, p.end()
+}
+
+// end waits for every storlet once the output ended, and returns the
+// failure of any.
+func (p *pipeline) end() error {
+	p.wg.Wait()
+	return p.failure(nil)
+}
+
 // Close stops whatever still runs and waits for it.
 func (p *pipeline) Close() error {
 	p.close.Do(func() {
 		p.cancel()
-		for _, r := range p.readers {
-			r.CloseWithError(errDone)
+		for _, h := range p.outs {
+			h.close(errDone)
 		}
 		p.wg.Wait()
+		if p.buf != nil {
+			heads.Put(p.buf)
+			p.buf, p.head = nil, nil
+		}
 	})
 	return nil
 }

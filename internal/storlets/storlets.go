@@ -18,6 +18,13 @@
 // (422). There is no network and no other file. Limits (flags): memory,
 // wall-clock time, output size, concurrent runs; a storlet over one is
 // stopped (422, or 503 when every slot is busy).
+//
+// A storlet may instead be a WASI reactor (it exports _initialize and no
+// _start; Go: -buildmode=c-shared with a //go:wasmexport handler) whose
+// main names the handler, taking nothing and returning nothing or an i32
+// exit code. Its instance is initialized once and kept for the account's
+// later reads of it with the same parameters, reset to its initial memory
+// after each (see sandbox.Run.Reuse and the README's Storlets section).
 package storlets
 
 import (

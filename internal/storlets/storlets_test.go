@@ -18,12 +18,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/sandbox"
+	"github.com/prometheus-dds/dds/internal/sandbox/wasmtest"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -52,11 +54,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "examples.wasm"), "./testdata/examples")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the example storlets: %v\n%s", err, out)
-		os.Exit(1)
+	for _, mode := range []string{"exe", "c-shared"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-buildmode="+mode, "-o", filepath.Join(dir, "examples-"+mode+".wasm"), "./testdata/examples")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the example storlets (%s): %v\n%s", mode, err, out)
+			os.Exit(1)
+		}
 	}
 	wasmDir, cacheDir = dir, filepath.Join(dir, "cache")
 	code := m.Run()
@@ -64,9 +68,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func examplesModule(t testing.TB) []byte {
+// examplesModule is the examples as a command; reactorModule as a reactor,
+// whose entry point is "run".
+func examplesModule(t testing.TB) []byte { return readModule(t, "examples-exe.wasm") }
+func reactorModule(t testing.TB) []byte  { return readModule(t, "examples-c-shared.wasm") }
+
+func readModule(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(wasmDir, "examples.wasm"))
+	b, err := os.ReadFile(filepath.Join(wasmDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +178,22 @@ func wantErr(t testing.TB, err error, status int, code string) *client.Error {
 // the example of the same name.
 func addStorlet(t testing.TB, admin *client.Client, name, dependency string) api.Storlet {
 	t.Helper()
+	return addModule(t, admin, name, dependency, "_start", examplesModule(t))
+}
+
+// addReactor registers the reactor build of the examples as storlet name.
+func addReactor(t testing.TB, admin *client.Client, name string) api.Storlet {
+	t.Helper()
+	return addModule(t, admin, name, "", "run", reactorModule(t))
+}
+
+func addModule(t testing.TB, admin *client.Client, name, dependency, main string, wasm []byte) api.Storlet {
+	t.Helper()
 	ctx := context.Background()
-	lang, version, meta, main := "wasm", "1.0", "no", "_start"
+	lang, version, meta := "wasm", "1.0", "no"
 	st := must(admin.Storlets().Create(ctx, api.StorletMeta{Name: &name, Language: &lang, InterfaceVersion: &version,
 		Dependency: &dependency, ObjectMetadata: &meta, Main: &main}))(t)
-	return must(admin.Storlets().Upload(ctx, st.ID, bytes.NewReader(examplesModule(t))))(t)
+	return must(admin.Storlets().Upload(ctx, st.ID, bytes.NewReader(wasm)))(t)
 }
 
 // addDependency creates a dependency, uploads content and deploys it to
@@ -720,34 +740,94 @@ func TestMisbehavingStorlets(t *testing.T) {
 	}
 }
 
+// TestReactorStorlets: a storlet built as a reactor (main names its
+// handler) gives each read its own answer while the node reuses its
+// instance: other objects, other parameters, a failed run in between.
+func TestReactorStorlets(t *testing.T) {
+	nd := testnet.New(t, 1, withCache).Nodes[0]
+	ctx := context.Background()
+	admin := nd.Admin()
+	alice, bob := nd.UserToken, nd.NewUser(t)
+	aliceID, bobID := account(t, nd, alice), account(t, nd, bob)
+	fa := storeFile(t, nd, alice, []byte(csvData))
+	fa2 := storeFile(t, nd, alice, []byte("second,file\nx,y\n"))
+	fb := storeFile(t, nd, bob, []byte("bob's secret\n"))
+	upper, sel := addReactor(t, admin, "upper"), addReactor(t, admin, "csvselect")
+	must(admin.Storlets().Deploy(ctx, aliceID, upper.ID, ""))(t)
+	must(admin.Storlets().Deploy(ctx, bobID, upper.ID, ""))(t)
+	must(admin.Storlets().Deploy(ctx, aliceID, sel.ID, "select=CITY"))(t)
+	// alice's reads run upper then csvselect, deployed in that order.
+	for i := 0; i < 3; i++ {
+		if body := must(read(nd, alice, fa, nil))(t); body != "CITY\nPARIS\nOSLO\n" {
+			t.Fatalf("alice's csv, read %d: %q", i, body)
+		}
+		if body := must(read(nd, bob, fb, nil))(t); body != "BOB'S SECRET\n" {
+			t.Fatalf("bob's file, read %d: %q", i, body)
+		}
+		if body := must(read(nd, alice, fa, client.RunStorlet("csvselect", "select:name")))(t); body != "name\nann\nbob\n" {
+			t.Fatalf("explicit run, read %d: %q", i, body)
+		}
+		if r := get(t, nd, alice, fa2+"?select=nope", "X-Run-Storlet", "csvselect"); r.status != 422 || !strings.Contains(string(r.body), `no column \"nope\"`) {
+			t.Fatalf("failing run %d: %d %s", i, r.status, r.body)
+		}
+		if body := must(read(nd, alice, fa2, client.RunStorlet("upper")))(t); body != "SECOND,FILE\nX,Y\n" {
+			t.Fatalf("alice's second file, read %d: %q", i, body)
+		}
+	}
+}
+
 // BenchmarkGetTrivialStorlet is the cost a storlet adds to a small GET:
-// compare with BenchmarkGetPlain.
-func BenchmarkGetTrivialStorlet(b *testing.B) { benchGet(b, 16, true) }
-func BenchmarkGetPlain(b *testing.B)          { benchGet(b, 16, false) }
+// compare with BenchmarkGetPlain. It runs the examples built as a Go
+// command (instantiated for each read); BenchmarkGetTrivialReactor the
+// same built as a reactor (its instance kept); BenchmarkGetTinyStorlet and
+// BenchmarkGetTinyReactor a hand-assembled module that copies its input,
+// as a command and as a reactor.
+func BenchmarkGetTrivialStorlet(b *testing.B) { benchGet(b, 16, examplesModule, "_start") }
+func BenchmarkGetTrivialReactor(b *testing.B) { benchGet(b, 16, reactorModule, "run") }
+func BenchmarkGetTinyStorlet(b *testing.B)    { benchGet(b, 16, tinyCommand, "_start") }
+func BenchmarkGetTinyReactor(b *testing.B)    { benchGet(b, 16, tinyReactor, "run") }
+func BenchmarkGetPlain(b *testing.B)          { benchGet(b, 16, nil, "") }
 
 // BenchmarkGetIdentityStorlet16MiB is the throughput of a GET through an
-// identity storlet.
-func BenchmarkGetIdentityStorlet16MiB(b *testing.B) { benchGet(b, 16<<20, true) }
-func BenchmarkGetPlain16MiB(b *testing.B)           { benchGet(b, 16<<20, false) }
+// identity storlet: compare with BenchmarkGetPlain16MiB.
+func BenchmarkGetIdentityStorlet16MiB(b *testing.B) { benchGet(b, 16<<20, examplesModule, "_start") }
+func BenchmarkGetIdentityReactor16MiB(b *testing.B) { benchGet(b, 16<<20, reactorModule, "run") }
+func BenchmarkGetPlain16MiB(b *testing.B)           { benchGet(b, 16<<20, nil, "") }
 
-func benchGet(b *testing.B, size int, storlet bool) {
+func tinyCommand(testing.TB) []byte { return wasmtest.Cat }
+func tinyReactor(testing.TB) []byte { return wasmtest.CatReactor }
+
+// benchGet reads a file of size through the identity storlet of module
+// (nil: none), whose entry point is main.
+func benchGet(b *testing.B, size int, module func(testing.TB) []byte, main string) {
 	nd := testnet.New(b, 1, withCache).Nodes[0]
 	ctx := context.Background()
 	admin := nd.Admin()
 	id := storeFile(b, nd, nd.UserToken, bytes.Repeat([]byte("x"), size))
-	if storlet {
-		st := addStorlet(b, admin, "identity", "")
+	if module != nil {
+		st := addModule(b, admin, "identity", "", main, module(b))
 		must(admin.Storlets().Deploy(ctx, account(b, nd, nd.UserToken), st.ID, ""))(b)
 	}
 	user := nd.User()
 	b.SetBytes(int64(size))
+	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		n, err := user.Download(ctx, id, io.Discard)
 		if err != nil || n != int64(size) {
 			b.Fatalf("%d bytes, %v", n, err)
 		}
 	}
+	// The process's CPU time (client and node) tells more than wall time
+	// on a busy machine.
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestBusy: when every slot runs a storlet, another run waits a little, then
