@@ -79,6 +79,12 @@ var migrations = []string{
 		principal_id TEXT NOT NULL,
 		PRIMARY KEY(asset_id, principal_id)
 	);`,
+	// Registration order, for listings (was SQLite's rowid).
+	store.Dialects(`ALTER TABLE assets ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE assets SET seq = rowid;
+	CREATE INDEX assets_seq ON assets(seq);`,
+		`ALTER TABLE assets ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX assets_seq ON assets(seq);`),
 }
 
 // Config is what the face is built with.

@@ -2,7 +2,6 @@ package storlets
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"time"
@@ -27,7 +26,7 @@ type catalog struct {
 type scanner interface{ Scan(...any) error }
 
 type querier interface {
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, q string, args ...any) *store.Row
 }
 
 // table is what storlets and dependencies share in the schema: records with
