@@ -267,6 +267,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 		s.log.Error("assets: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	apierr.RetryAfter(w, e)
 	if e.Status == http.StatusUnauthorized {
 		// Apache HttpClient (starfish-java) sends Basic credentials only when
 		// challenged.

@@ -232,7 +232,7 @@ func usedIn(q interface {
 	QueryRow(string, ...any) *store.Row
 }) (int64, error) {
 	var n int64
-	err := q.QueryRow(`SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`).Scan(&n)
+	err := q.QueryRow(`SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`).Scan(&n)
 	return n, err
 }
 

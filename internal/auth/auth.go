@@ -155,7 +155,7 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (
 		}
 		return s.record(tx, Event{Kind: EventPrincipal, Principal: p.ID, Name: p.Name, Role: p.Role, Time: p.Created})
 	})
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+	if err != nil && store.IsConflict(err) {
 		return Principal{}, apierr.Conflict("name_taken", "a principal named %q exists already", name)
 	}
 	return p, err
