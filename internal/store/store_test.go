@@ -186,9 +186,9 @@ func TestTxIsSerializable(t *testing.T) {
 
 func TestRebind(t *testing.T) {
 	for q, want := range map[string]string{
-		`SELECT a FROM t WHERE b=? AND c=?`:        `SELECT a FROM t WHERE b=$1 AND c=$2`,
-		`SELECT '?', "?x" FROM t WHERE b=? -- ?`:   `SELECT '?', "?x" FROM t WHERE b=$1 -- ?`,
-		"SELECT 1 -- why?\nWHERE x=?":              "SELECT 1 -- why?\nWHERE x=$1",
+		`SELECT a FROM t WHERE b=? AND c=?`:          `SELECT a FROM t WHERE b=$1 AND c=$2`,
+		`SELECT '?', "?x" FROM t WHERE b=? -- ?`:     `SELECT '?', "?x" FROM t WHERE b=$1 -- ?`,
+		"SELECT 1 -- why?\nWHERE x=?":                "SELECT 1 -- why?\nWHERE x=$1",
 		`SELECT json_extract(attrs, '$.doc') FROM p`: `SELECT ((attrs)::jsonb->>'doc') FROM p`,
 	} {
 		if got := bind(Postgres, q); got != want {
