@@ -108,18 +108,21 @@ func dumpPostgres(db *store.DB, b *strings.Builder) (string, error) {
 	}
 	for _, table := range tables {
 		var lines []string
-		rows, err := db.Query(`SELECT column_name, data_type, is_nullable, COALESCE(column_default,''), is_identity, COALESCE(identity_generation,'')
+		rows, err := db.Query(`SELECT column_name, data_type, is_nullable, COALESCE(column_default,''), is_identity, COALESCE(identity_generation,''), COALESCE(collation_name,'')
 			FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=? ORDER BY ordinal_position`, table)
 		if err != nil {
 			return "", err
 		}
 		for rows.Next() {
-			var name, typ, nullable, def, identity, generation string
-			if err := rows.Scan(&name, &typ, &nullable, &def, &identity, &generation); err != nil {
+			var name, typ, nullable, def, identity, generation, collation string
+			if err := rows.Scan(&name, &typ, &nullable, &def, &identity, &generation, &collation); err != nil {
 				rows.Close()
 				return "", err
 			}
 			l := name + " " + strings.ToUpper(typ)
+			if collation != "" {
+				l += ` COLLATE "` + collation + `"`
+			}
 			if identity == "YES" {
 				l += " GENERATED " + generation + " AS IDENTITY"
 			}

@@ -14,31 +14,31 @@
 -- storlets: version 1
 
 CREATE TABLE account_events (
-	origin TEXT NOT NULL,
+	origin TEXT COLLATE "C" NOT NULL,
 	seq BIGINT NOT NULL,
-	body TEXT NOT NULL,
+	body TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (origin, seq)
 );
 
 CREATE TABLE asset_shares (
-	asset_id TEXT NOT NULL,
-	principal_id TEXT NOT NULL,
+	asset_id TEXT COLLATE "C" NOT NULL,
+	principal_id TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (asset_id, principal_id)
 );
 
 CREATE TABLE assets (
-	id TEXT NOT NULL,
-	owner_id TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	owner_id TEXT COLLATE "C" NOT NULL,
 	metadata BYTEA NOT NULL,
-	name TEXT NOT NULL DEFAULT ''::text,
-	content_type TEXT NOT NULL DEFAULT ''::text,
-	content_hash TEXT NOT NULL DEFAULT ''::text,
-	created_at TEXT NOT NULL,
-	blob_hash TEXT,
+	name TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	content_type TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	content_hash TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	created_at TEXT COLLATE "C" NOT NULL,
+	blob_hash TEXT COLLATE "C",
 	size BIGINT,
-	sha3 TEXT,
-	uploaded_at TEXT,
-	access TEXT NOT NULL DEFAULT 'private'::text,
+	sha3 TEXT COLLATE "C",
+	uploaded_at TEXT COLLATE "C",
+	access TEXT COLLATE "C" NOT NULL DEFAULT 'private'::text,
 	seq BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (id)
 );
@@ -47,23 +47,23 @@ CREATE INDEX assets_owner ON assets USING btree (owner_id);
 CREATE INDEX assets_seq ON assets USING btree (seq);
 
 CREATE TABLE audit_counts (
-	result TEXT NOT NULL,
+	result TEXT COLLATE "C" NOT NULL,
 	count BIGINT NOT NULL,
 	PRIMARY KEY (result)
 );
 
 CREATE TABLE audits (
-	file_id TEXT NOT NULL,
-	node_id TEXT NOT NULL,
-	at TEXT NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL,
+	node_id TEXT COLLATE "C" NOT NULL,
+	at TEXT COLLATE "C" NOT NULL,
 	leaf BIGINT NOT NULL,
 	passed BIGINT NOT NULL,
-	detail TEXT NOT NULL DEFAULT ''::text,
+	detail TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	PRIMARY KEY (file_id, node_id)
 );
 
 CREATE TABLE blobs (
-	hash TEXT NOT NULL,
+	hash TEXT COLLATE "C" NOT NULL,
 	size BIGINT NOT NULL,
 	refs BIGINT NOT NULL,
 	PRIMARY KEY (hash),
@@ -71,16 +71,16 @@ CREATE TABLE blobs (
 );
 
 CREATE TABLE compute_jobs (
-	id TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	did TEXT NOT NULL,
-	environment TEXT NOT NULL,
-	spec TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	owner TEXT COLLATE "C" NOT NULL,
+	did TEXT COLLATE "C" NOT NULL,
+	environment TEXT COLLATE "C" NOT NULL,
+	spec TEXT COLLATE "C" NOT NULL,
 	status BIGINT NOT NULL,
-	error TEXT NOT NULL DEFAULT ''::text,
-	created_at TEXT NOT NULL,
-	finished_at TEXT,
-	expires_at TEXT,
+	error TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	created_at TEXT COLLATE "C" NOT NULL,
+	finished_at TEXT COLLATE "C",
+	expires_at TEXT COLLATE "C",
 	seq BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (id)
 );
@@ -89,108 +89,108 @@ CREATE INDEX compute_jobs_owner ON compute_jobs USING btree (owner, created_at);
 CREATE INDEX compute_jobs_queue ON compute_jobs USING btree (environment, status, created_at);
 
 CREATE TABLE compute_results (
-	job_id TEXT NOT NULL,
+	job_id TEXT COLLATE "C" NOT NULL,
 	idx BIGINT NOT NULL,
-	name TEXT NOT NULL,
-	type TEXT NOT NULL,
+	name TEXT COLLATE "C" NOT NULL,
+	type TEXT COLLATE "C" NOT NULL,
 	size BIGINT NOT NULL,
-	hash TEXT NOT NULL,
+	hash TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (job_id, idx)
 );
 
 CREATE TABLE deal_accounts (
-	address TEXT NOT NULL,
-	principal_id TEXT NOT NULL,
-	pubkey TEXT NOT NULL DEFAULT ''::text,
-	pgp TEXT NOT NULL DEFAULT ''::text,
-	bitmessage TEXT NOT NULL DEFAULT '[]'::text,
-	email TEXT NOT NULL DEFAULT ''::text,
-	account_urls TEXT NOT NULL DEFAULT '[]'::text,
-	trusted_urls TEXT NOT NULL DEFAULT '[]'::text,
+	address TEXT COLLATE "C" NOT NULL,
+	principal_id TEXT COLLATE "C" NOT NULL,
+	pubkey TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	pgp TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	bitmessage TEXT COLLATE "C" NOT NULL DEFAULT '[]'::text,
+	email TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	account_urls TEXT COLLATE "C" NOT NULL DEFAULT '[]'::text,
+	trusted_urls TEXT COLLATE "C" NOT NULL DEFAULT '[]'::text,
 	feedback_total BIGINT NOT NULL DEFAULT 0,
 	feedback_positive BIGINT NOT NULL DEFAULT 0,
-	created_at TEXT NOT NULL,
-	updated_at TEXT NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
+	updated_at TEXT COLLATE "C" NOT NULL,
 	UNIQUE (principal_id),
 	PRIMARY KEY (address)
 );
 
 CREATE TABLE deal_events (
-	deal_id TEXT NOT NULL,
-	at TEXT NOT NULL,
-	action TEXT NOT NULL,
-	principal_id TEXT NOT NULL,
-	detail TEXT NOT NULL DEFAULT ''::text,
+	deal_id TEXT COLLATE "C" NOT NULL,
+	at TEXT COLLATE "C" NOT NULL,
+	action TEXT COLLATE "C" NOT NULL,
+	principal_id TEXT COLLATE "C" NOT NULL,
+	detail TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	FOREIGN KEY (deal_id) REFERENCES deals(id)
 );
 CREATE INDEX deal_events_deal ON deal_events USING btree (deal_id);
 
 CREATE TABLE deal_nonces (
-	session_id TEXT NOT NULL,
+	session_id TEXT COLLATE "C" NOT NULL,
 	nonce BIGINT NOT NULL,
-	seen_at TEXT NOT NULL,
+	seen_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (session_id, nonce)
 );
 CREATE INDEX deal_nonces_seen ON deal_nonces USING btree (seen_at);
 
 CREATE TABLE deal_payments (
-	txid TEXT NOT NULL,
+	txid TEXT COLLATE "C" NOT NULL,
 	vout BIGINT NOT NULL,
-	deal_id TEXT NOT NULL,
+	deal_id TEXT COLLATE "C" NOT NULL,
 	amount_sat BIGINT NOT NULL,
-	pk_script TEXT NOT NULL,
+	pk_script TEXT COLLATE "C" NOT NULL,
 	confirmations BIGINT NOT NULL,
 	gone BIGINT NOT NULL DEFAULT 0,
 	late BIGINT NOT NULL DEFAULT 0,
-	seen_at TEXT NOT NULL,
+	seen_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (txid, vout),
 	FOREIGN KEY (deal_id) REFERENCES deals(id)
 );
 CREATE INDEX deal_payments_deal ON deal_payments USING btree (deal_id);
 
 CREATE TABLE deal_sessions (
-	id TEXT NOT NULL,
-	principal_id TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	principal_id TEXT COLLATE "C" NOT NULL,
 	secret BYTEA NOT NULL,
-	created_at TEXT NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (id)
 );
 CREATE INDEX deal_sessions_principal ON deal_sessions USING btree (principal_id);
 
 CREATE TABLE deal_signed (
-	hash TEXT NOT NULL,
-	used_at TEXT NOT NULL,
-	keep_until TEXT,
+	hash TEXT COLLATE "C" NOT NULL,
+	used_at TEXT COLLATE "C" NOT NULL,
+	keep_until TEXT COLLATE "C",
 	PRIMARY KEY (hash)
 );
 
 CREATE TABLE deals (
-	id TEXT NOT NULL,
-	state TEXT NOT NULL,
-	type TEXT NOT NULL,
-	at TEXT NOT NULL,
-	date TEXT NOT NULL,
-	seller TEXT NOT NULL,
-	customer TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	state TEXT COLLATE "C" NOT NULL,
+	type TEXT COLLATE "C" NOT NULL,
+	at TEXT COLLATE "C" NOT NULL,
+	date TEXT COLLATE "C" NOT NULL,
+	seller TEXT COLLATE "C" NOT NULL,
+	customer TEXT COLLATE "C" NOT NULL,
 	sum_sat BIGINT NOT NULL,
-	until_at TEXT NOT NULL,
-	leave_before TEXT NOT NULL,
-	file_id TEXT NOT NULL DEFAULT ''::text,
+	until_at TEXT COLLATE "C" NOT NULL,
+	leave_before TEXT COLLATE "C" NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	file_amount BIGINT NOT NULL DEFAULT 0,
-	canonical TEXT NOT NULL,
-	address TEXT NOT NULL,
-	witness_script TEXT NOT NULL,
-	redeem_script TEXT NOT NULL,
-	module_key TEXT NOT NULL,
-	txid TEXT NOT NULL DEFAULT ''::text,
-	feedback_status TEXT NOT NULL DEFAULT ''::text,
-	feedback_comments TEXT NOT NULL DEFAULT ''::text,
-	created_by TEXT NOT NULL,
-	created_at TEXT NOT NULL,
-	updated_at TEXT NOT NULL,
-	spend_kind TEXT NOT NULL DEFAULT ''::text,
-	spend_psbt TEXT NOT NULL DEFAULT ''::text,
-	spend_txid TEXT NOT NULL DEFAULT ''::text,
+	canonical TEXT COLLATE "C" NOT NULL,
+	address TEXT COLLATE "C" NOT NULL,
+	witness_script TEXT COLLATE "C" NOT NULL,
+	redeem_script TEXT COLLATE "C" NOT NULL,
+	module_key TEXT COLLATE "C" NOT NULL,
+	txid TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	feedback_status TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	feedback_comments TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	created_by TEXT COLLATE "C" NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
+	updated_at TEXT COLLATE "C" NOT NULL,
+	spend_kind TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	spend_psbt TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	spend_txid TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	UNIQUE (address),
 	PRIMARY KEY (id)
 );
@@ -198,44 +198,44 @@ CREATE INDEX deals_customer ON deals USING btree (customer);
 CREATE INDEX deals_seller ON deals USING btree (seller);
 
 CREATE TABLE file_holders (
-	file_id TEXT NOT NULL,
-	node_id TEXT NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL,
+	node_id TEXT COLLATE "C" NOT NULL,
 	share BIGINT NOT NULL,
-	state TEXT NOT NULL,
-	taken_at TEXT NOT NULL,
-	since TEXT NOT NULL,
-	updated_at TEXT NOT NULL,
+	state TEXT COLLATE "C" NOT NULL,
+	taken_at TEXT COLLATE "C" NOT NULL,
+	since TEXT COLLATE "C" NOT NULL,
+	updated_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (file_id, node_id)
 );
 
 CREATE TABLE file_payments (
-	file_id TEXT NOT NULL,
-	payment_id TEXT NOT NULL,
-	quote_id TEXT NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL,
+	payment_id TEXT COLLATE "C" NOT NULL,
+	quote_id TEXT COLLATE "C" NOT NULL,
 	amount BIGINT NOT NULL,
 	price BIGINT NOT NULL,
-	start_at TEXT NOT NULL,
-	end_at TEXT NOT NULL,
+	start_at TEXT COLLATE "C" NOT NULL,
+	end_at TEXT COLLATE "C" NOT NULL,
 	replicas BIGINT NOT NULL,
 	PRIMARY KEY (file_id, payment_id)
 );
 
 CREATE TABLE files (
-	id TEXT NOT NULL,
-	owner_id TEXT NOT NULL,
-	name TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	owner_id TEXT COLLATE "C" NOT NULL,
+	name TEXT COLLATE "C" NOT NULL,
 	size BIGINT NOT NULL,
-	content_hash TEXT NOT NULL,
-	state TEXT NOT NULL,
+	content_hash TEXT COLLATE "C" NOT NULL,
+	state TEXT COLLATE "C" NOT NULL,
 	term_s BIGINT NOT NULL DEFAULT 0,
-	additional TEXT NOT NULL DEFAULT '{}'::text,
-	created_at TEXT NOT NULL,
-	stored_at TEXT,
-	expires_at TEXT,
-	confirmations TEXT NOT NULL DEFAULT ''::text,
-	merkle_root TEXT NOT NULL DEFAULT ''::text,
-	additional_at TEXT NOT NULL DEFAULT ''::text,
-	additional_by TEXT NOT NULL DEFAULT ''::text,
+	additional TEXT COLLATE "C" NOT NULL DEFAULT '{}'::text,
+	created_at TEXT COLLATE "C" NOT NULL,
+	stored_at TEXT COLLATE "C",
+	expires_at TEXT COLLATE "C",
+	confirmations TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	merkle_root TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	additional_at TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	additional_by TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	PRIMARY KEY (id)
 );
 CREATE INDEX files_hash ON files USING btree (content_hash, state);
@@ -243,14 +243,14 @@ CREATE INDEX files_owner ON files USING btree (owner_id);
 CREATE INDEX files_state ON files USING btree (state, expires_at);
 
 CREATE TABLE payments (
-	id TEXT NOT NULL,
-	file_id TEXT NOT NULL DEFAULT ''::text,
-	quote_id TEXT NOT NULL DEFAULT ''::text,
-	status TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	quote_id TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	status TEXT COLLATE "C" NOT NULL,
 	amount BIGINT NOT NULL,
-	idempotency_key TEXT,
-	attrs TEXT NOT NULL DEFAULT '{}'::text,
-	created_at TEXT NOT NULL,
+	idempotency_key TEXT COLLATE "C",
+	attrs TEXT COLLATE "C" NOT NULL DEFAULT '{}'::text,
+	created_at TEXT COLLATE "C" NOT NULL,
 	UNIQUE (idempotency_key),
 	PRIMARY KEY (id)
 );
@@ -258,19 +258,19 @@ CREATE INDEX payments_document ON payments USING btree ((((attrs)::jsonb ->> 'do
 CREATE INDEX payments_file ON payments USING btree (file_id);
 
 CREATE TABLE principals (
-	id TEXT NOT NULL,
-	name TEXT NOT NULL,
-	role TEXT NOT NULL,
-	password_hash TEXT,
-	created_at TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	name TEXT COLLATE "C" NOT NULL,
+	role TEXT COLLATE "C" NOT NULL,
+	password_hash TEXT COLLATE "C",
+	created_at TEXT COLLATE "C" NOT NULL,
 	UNIQUE (name),
 	PRIMARY KEY (id)
 );
 
 CREATE TABLE provider_chain_ddos (
 	chain_id BIGINT NOT NULL,
-	did TEXT NOT NULL,
-	doc TEXT NOT NULL,
+	did TEXT COLLATE "C" NOT NULL,
+	doc TEXT COLLATE "C" NOT NULL,
 	state BIGINT NOT NULL,
 	PRIMARY KEY (chain_id, did)
 );
@@ -282,81 +282,81 @@ CREATE TABLE provider_chain_scans (
 );
 
 CREATE TABLE provider_ddos (
-	did TEXT NOT NULL,
-	owner_id TEXT NOT NULL,
-	doc TEXT NOT NULL,
-	created_at TEXT NOT NULL,
+	did TEXT COLLATE "C" NOT NULL,
+	owner_id TEXT COLLATE "C" NOT NULL,
+	doc TEXT COLLATE "C" NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (did)
 );
 CREATE INDEX provider_ddos_created ON provider_ddos USING btree (created_at, did);
 
 CREATE TABLE provider_nonces (
-	address TEXT NOT NULL,
-	nonce TEXT NOT NULL,
-	updated_at TEXT NOT NULL,
+	address TEXT COLLATE "C" NOT NULL,
+	nonce TEXT COLLATE "C" NOT NULL,
+	updated_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (address)
 );
 
 CREATE TABLE provider_revoked_tokens (
-	token_hash TEXT NOT NULL,
-	expires_at TEXT NOT NULL,
+	token_hash TEXT COLLATE "C" NOT NULL,
+	expires_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (token_hash)
 );
 
 CREATE TABLE quotes (
-	id TEXT NOT NULL,
-	file_id TEXT NOT NULL,
-	kind TEXT NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL,
+	kind TEXT COLLATE "C" NOT NULL,
 	duration_s BIGINT NOT NULL,
 	size BIGINT NOT NULL,
 	price BIGINT NOT NULL,
 	paid BIGINT NOT NULL DEFAULT 0,
-	state TEXT NOT NULL,
-	created_at TEXT NOT NULL,
-	expires_at TEXT NOT NULL,
-	paid_at TEXT,
-	confirmations TEXT NOT NULL DEFAULT '[]'::text,
+	state TEXT COLLATE "C" NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
+	expires_at TEXT COLLATE "C" NOT NULL,
+	paid_at TEXT COLLATE "C",
+	confirmations TEXT COLLATE "C" NOT NULL DEFAULT '[]'::text,
 	PRIMARY KEY (id)
 );
 CREATE INDEX quotes_file ON quotes USING btree (file_id, state);
 CREATE INDEX quotes_open ON quotes USING btree (state, expires_at);
 
 CREATE TABLE record_acks (
-	file_id TEXT NOT NULL,
-	node_id TEXT NOT NULL,
-	digest TEXT NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL,
+	node_id TEXT COLLATE "C" NOT NULL,
+	digest TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (file_id, node_id)
 );
 
 CREATE TABLE revoked_tokens (
-	hash TEXT NOT NULL,
-	revoked_at TEXT NOT NULL,
+	hash TEXT COLLATE "C" NOT NULL,
+	revoked_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (hash)
 );
 
 CREATE TABLE schema_migrations (
-	component TEXT NOT NULL,
+	component TEXT COLLATE "C" NOT NULL,
 	version BIGINT NOT NULL,
-	applied_at TEXT NOT NULL,
+	applied_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (component, version)
 );
 
 CREATE TABLE storlet_dependencies (
 	id BIGINT GENERATED BY DEFAULT AS IDENTITY NOT NULL,
-	name TEXT NOT NULL,
-	version TEXT NOT NULL,
-	permissions TEXT NOT NULL DEFAULT ''::text,
-	data_hash TEXT,
+	name TEXT COLLATE "C" NOT NULL,
+	version TEXT COLLATE "C" NOT NULL,
+	permissions TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	data_hash TEXT COLLATE "C",
 	data_size BIGINT,
-	created_at TEXT NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
 	UNIQUE (name),
 	PRIMARY KEY (id)
 );
 
 CREATE TABLE storlet_dependency_deployments (
-	account TEXT NOT NULL,
+	account TEXT COLLATE "C" NOT NULL,
 	dependency_id BIGINT NOT NULL,
-	deployed_at TEXT NOT NULL,
+	deployed_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (account, dependency_id),
 	FOREIGN KEY (account) REFERENCES principals(id) ON DELETE CASCADE,
 	FOREIGN KEY (dependency_id) REFERENCES storlet_dependencies(id)
@@ -364,11 +364,11 @@ CREATE TABLE storlet_dependency_deployments (
 CREATE INDEX storlet_dependency_deployments_dep ON storlet_dependency_deployments USING btree (dependency_id);
 
 CREATE TABLE storlet_deployments (
-	account TEXT NOT NULL,
+	account TEXT COLLATE "C" NOT NULL,
 	storlet_id BIGINT NOT NULL,
-	params TEXT NOT NULL DEFAULT ''::text,
+	params TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	seq BIGINT NOT NULL,
-	deployed_at TEXT NOT NULL,
+	deployed_at TEXT COLLATE "C" NOT NULL,
 	PRIMARY KEY (account, storlet_id),
 	FOREIGN KEY (account) REFERENCES principals(id) ON DELETE CASCADE,
 	FOREIGN KEY (storlet_id) REFERENCES storlets(id)
@@ -377,24 +377,24 @@ CREATE INDEX storlet_deployments_storlet ON storlet_deployments USING btree (sto
 
 CREATE TABLE storlets (
 	id BIGINT GENERATED BY DEFAULT AS IDENTITY NOT NULL,
-	name TEXT NOT NULL,
-	language TEXT NOT NULL,
-	interface_version TEXT NOT NULL,
-	dependency TEXT NOT NULL DEFAULT ''::text,
-	object_metadata TEXT NOT NULL DEFAULT 'no'::text,
-	main TEXT NOT NULL,
-	data_hash TEXT,
+	name TEXT COLLATE "C" NOT NULL,
+	language TEXT COLLATE "C" NOT NULL,
+	interface_version TEXT COLLATE "C" NOT NULL,
+	dependency TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	object_metadata TEXT COLLATE "C" NOT NULL DEFAULT 'no'::text,
+	main TEXT COLLATE "C" NOT NULL,
+	data_hash TEXT COLLATE "C",
 	data_size BIGINT,
-	created_at TEXT NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
 	UNIQUE (name),
 	PRIMARY KEY (id)
 );
 
 CREATE TABLE terms (
-	file_id TEXT NOT NULL,
-	quote_id TEXT NOT NULL,
-	start_at TEXT NOT NULL,
-	end_at TEXT NOT NULL,
+	file_id TEXT COLLATE "C" NOT NULL,
+	quote_id TEXT COLLATE "C" NOT NULL,
+	start_at TEXT COLLATE "C" NOT NULL,
+	end_at TEXT COLLATE "C" NOT NULL,
 	size BIGINT NOT NULL,
 	price BIGINT NOT NULL,
 	PRIMARY KEY (file_id, quote_id)
@@ -402,11 +402,11 @@ CREATE TABLE terms (
 CREATE INDEX terms_span ON terms USING btree (end_at, start_at);
 
 CREATE TABLE tokens (
-	hash TEXT NOT NULL,
-	principal_id TEXT NOT NULL,
-	label TEXT NOT NULL DEFAULT ''::text,
+	hash TEXT COLLATE "C" NOT NULL,
+	principal_id TEXT COLLATE "C" NOT NULL,
+	label TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	sealed BYTEA NOT NULL,
-	created_at TEXT NOT NULL,
+	created_at TEXT COLLATE "C" NOT NULL,
 	seq BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (hash),
 	FOREIGN KEY (principal_id) REFERENCES principals(id) ON DELETE CASCADE
