@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -258,13 +257,13 @@ func TestPostgresGoneIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
+	p := testtool.Proxy(t, u.Host)
+	u.Host = p.Addr
 	db := open(t, u.String())
 	if err := db.Migrate(ctx, "test", []string{`CREATE TABLE t (k TEXT PRIMARY KEY)`}); err != nil {
 		t.Fatal(err)
 	}
-	p.stop()
+	p.Stop()
 	err = db.Tx(ctx, func(tx *Tx) error {
 		_, err := tx.Exec(`INSERT INTO t(k) VALUES(?)`, "a")
 		return err
@@ -275,71 +274,10 @@ func TestPostgresGoneIsUnavailable(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO t(k) VALUES(?)`, "a"); !apierr.Unavailable(err) {
 		t.Fatalf("exec: %v, want Unavailable", err)
 	}
-	p.start(t)
+	p.Start(t)
 	if _, err := db.Exec(`INSERT INTO t(k) VALUES(?)`, "a"); err != nil {
 		t.Fatalf("after the database came back: %v", err)
 	}
-}
-
-// proxy forwards TCP connections to a server until stopped, so a test can
-// take the server away.
-type proxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	p := &proxy{target: target}
-	p.start(t)
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) start(t *testing.T) {
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 func ExampleDialects() {
