@@ -46,8 +46,10 @@ func TestMetadataGoneIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	requests := map[string]func() *http.Request{ // one per face
-		"dds":      func() *http.Request { return req(t, "GET", n.URL()+"/files", tok, "") },
-		"dds post": func() *http.Request { return req(t, "POST", n.URL()+"/files", tok, `{"data":{"type":"file","attributes":{"name":"a","data":"aGk=","duration":86400}}}`) },
+		"dds": func() *http.Request { return req(t, "GET", n.URL()+"/files", tok, "") },
+		"dds post": func() *http.Request {
+			return req(t, "POST", n.URL()+"/files", tok, `{"data":{"type":"file","attributes":{"name":"a","data":"aGk=","duration":86400}}}`)
+		},
 		"assets":   func() *http.Request { return req(t, "GET", n.URL()+"/api/v1/meta/data", tok, "") },
 		"storlets": func() *http.Request { return req(t, "GET", n.URL()+"/storlets", tok, "") },
 	}
