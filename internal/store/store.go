@@ -227,7 +227,7 @@ func (tx *Tx) note(err error) error {
 
 // maxAttempts bounds how often Tx runs a function that keeps meeting
 // concurrent transactions.
-const maxAttempts = 20
+const maxAttempts = 50
 
 // Tx runs fn in a transaction, committing if it returns nil. On SQLite
 // writers queue (BEGIN IMMEDIATE); on PostgreSQL the transaction is
@@ -251,12 +251,19 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(rand.IntN(attempt*5)+1) * time.Millisecond):
+		case <-time.After(backoff(attempt)):
 		}
 	}
 }
 
 var errRetry = errors.New("concurrent transaction")
+
+// backoff is a random wait before attempt+1, growing up to 50 ms so that
+// writers of one hot row spread out.
+func backoff(attempt int) time.Duration {
+	ceiling := min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)
+	return time.Duration(rand.Int64N(int64(ceiling))) + 100*time.Microsecond
+}
 
 func (db *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(*Tx) error) error {
 	stx, err := db.BeginTx(ctx, opts)
