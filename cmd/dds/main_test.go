@@ -224,6 +224,8 @@ func TestMistakesExitNonZero(t *testing.T) {
 		{[]string{"put"}, 2, "one FILE"},
 		{[]string{"extend", "some-id"}, 2, "--duration"},
 		{[]string{"token", "create", "--data", notANode}, 1, "not a node's data directory"},
+		{[]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--meta", "postgres://dds:secret@127.0.0.1:1/dds"}, 1,
+			"start PostgreSQL, or fix the host and port in --meta"},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = append(os.Environ(), "DDS_NODE=http://127.0.0.1:1", "DDS_TOKEN=x")
