@@ -9,11 +9,14 @@ import (
 	"github.com/prometheus-dds/dds/internal/node"
 )
 
-// openAccounts opens the accounts of a node's data directory, which may be in
-// use by a running node (SQLite lets both write).
-func openAccounts(ctx context.Context, data string) (*auth.Service, func(), error) {
-	return node.OpenAccounts(ctx, data)
+// openAccounts opens the accounts of a node's data directory and metadata
+// database, which may be in use by a running node (both backends let both
+// write).
+func openAccounts(ctx context.Context, data, meta string) (*auth.Service, func(), error) {
+	return node.OpenAccounts(ctx, data, meta)
 }
+
+const metaUsage = "metadata database of the node: a postgres:// URL, or empty for DATA/meta.db (SQLite)"
 
 // account returns the account called name, creating it with role. An empty
 // name always creates a new account. strictRole refuses an existing account

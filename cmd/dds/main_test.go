@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 var bin string
@@ -72,7 +74,8 @@ func TestServeAndClientCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2")
+	meta := "DDS_META=" + testtool.Meta(t) // the env twin of --meta: SQLite in DATA unless DDS_TEST_META=postgres
+	srv.Env = append(os.Environ(), "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2", meta)
 	var logs bytes.Buffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
@@ -101,8 +104,8 @@ func TestServeAndClientCommands(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(s), "\n")
 		return lines[len(lines)-1]
 	}
-	user := lastLine(run(t, []string{"DDS_DATA=" + data}, "token", "create", "--role", "user", "--name", "alice"))
-	payer := lastLine(run(t, nil, "token", "create", "--data", data, "--role", "payment"))
+	user := lastLine(run(t, []string{"DDS_DATA=" + data, meta}, "token", "create", "--role", "user", "--name", "alice"))
+	payer := lastLine(run(t, []string{meta}, "token", "create", "--data", data, "--role", "payment"))
 	admin := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(data, "admin.token")))))
 
 	in := filepath.Join(t.TempDir(), "in.bin")
@@ -222,6 +225,8 @@ func TestMistakesExitNonZero(t *testing.T) {
 		{[]string{"put"}, 2, "one FILE"},
 		{[]string{"extend", "some-id"}, 2, "--duration"},
 		{[]string{"token", "create", "--data", notANode}, 1, "not a node's data directory"},
+		{[]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--meta", "postgres://dds:secret@127.0.0.1:1/dds"}, 1,
+			"start PostgreSQL, or fix the host and port in --meta"},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = append(os.Environ(), "DDS_NODE=http://127.0.0.1:1", "DDS_TOKEN=x")

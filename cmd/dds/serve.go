@@ -22,6 +22,7 @@ func serveCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg := node.DefaultConfig()
 	fs.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (created on first start)")
+	fs.StringVar(&cfg.Meta, "meta", "", "metadata database: a postgres://user:password@host:port/database URL, or empty for DATA/meta.db (SQLite)")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL other nodes and clients reach this node at (default http://<listen>)")
 	cfg.RegisterFlags(fs)

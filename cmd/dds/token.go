@@ -20,6 +20,7 @@ func tokenCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	c := clientFlags(fs)
 	data := fs.String("data", "", "data directory of a node on this machine: create the account and token there (no --node needed)")
+	meta := fs.String("meta", "", metaUsage)
 	role := fs.String("role", "user", "with --data: role of the new account: user, payment or admin")
 	name := fs.String("name", "", "with --data: account name (default: generated)")
 	acc := fs.String("account", "me", "the account the token is for (id or name; me: the caller's); admins may name any")
@@ -46,7 +47,7 @@ while the node runs.`, fs,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			a, done, err := openAccounts(ctx, *data)
+			a, done, err := openAccounts(ctx, *data, *meta)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 func userCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
 	data := fs.String("data", defaultDataDir(), "data directory of the node")
+	meta := fs.String("meta", "", metaUsage)
 	name := fs.String("name", "", "account name (required)")
 	role := fs.String("role", "user", "role of a new account: user, payment or admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
@@ -54,7 +55,7 @@ auth. Works while the node runs.`, fs,
 			if len(password) < 8 || len(password) > 1024 {
 				return errors.New("a password needs 8 to 1024 characters")
 			}
-			a, done, err := openAccounts(ctx, *data)
+			a, done, err := openAccounts(ctx, *data, *meta)
 			if err != nil {
 				return err
 			}

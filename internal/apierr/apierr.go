@@ -58,12 +58,17 @@ func Conflict(code, format string, args ...any) *Error {
 	return New(http.StatusConflict, code, format, args...)
 }
 
-// As extracts an *Error from err. Any other error becomes a 500 whose detail
-// hides the internals (they are logged by the caller instead).
+// As extracts an *Error from err. An unreachable database becomes a 503 and
+// any other error a 500, whose detail hides the internals (they are logged by
+// the caller instead: ok is false).
 func As(err error) (*Error, bool) {
 	var e *Error
 	if errors.As(err, &e) {
 		return e, true
+	}
+	if Unavailable(err) {
+		// Not ok: the caller logs the cause, which the operator must fix.
+		return New(http.StatusServiceUnavailable, "unavailable", "the node's metadata database is out of reach; retry shortly"), false
 	}
 	if DiskFull(err) {
 		// Not the client's fault, but not a bug either, and nothing was
@@ -78,4 +83,19 @@ func As(err error) (*Error, bool) {
 // carries no errno.
 func DiskFull(err error) bool {
 	return err != nil && (errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "database or disk is full"))
+}
+
+// Unavailable tells whether err comes from a backend that is out of reach
+// for now (store.Unavailable): the request may be retried.
+func Unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
+// RetryAfter tells a client refused with 503 to retry after a second,
+// unless the handler said otherwise.
+func RetryAfter(w http.ResponseWriter, e *Error) {
+	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
 }

@@ -81,6 +81,12 @@ var migrations = []string{
 		principal_id TEXT NOT NULL,
 		PRIMARY KEY(asset_id, principal_id)
 	);`,
+	// Registration order, for listings (was SQLite's rowid).
+	store.Dialects(`ALTER TABLE assets ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE assets SET seq = rowid;
+	CREATE INDEX assets_seq ON assets(seq);`,
+		`ALTER TABLE assets ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX assets_seq ON assets(seq);`),
 }
 
 // Config is what the face is built with.
@@ -263,6 +269,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 		s.log.Error("assets: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	apierr.RetryAfter(w, e)
 	if e.Status == http.StatusUnauthorized {
 		// Apache HttpClient (starfish-java) sends Basic credentials only when
 		// challenged.

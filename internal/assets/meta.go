@@ -69,8 +69,8 @@ func (s *Service) register(r *http.Request, p auth.Principal, id string, doc []b
 	if err != nil {
 		return false, err
 	}
-	res, err := s.db.ExecContext(r.Context(), `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at)
-		VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,
+	res, err := s.db.ExecContext(r.Context(), `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq)
+		VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM assets)) ON CONFLICT(id) DO NOTHING`,
 		id, p.ID, doc, md.Name, md.ContentType, md.ContentHash, store.Time(s.clock.Now()))
 	if err != nil {
 		return false, err
@@ -155,7 +155,7 @@ func (s *Service) ownedIn(tx *store.Tx, p auth.Principal, id string) (Asset, err
 // listIDs answers the ids of the assets p may read as a JSON array, oldest
 // first, streamed so that a large registry needs no memory.
 func (s *Service) listIDs(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.stream(w, r, `SELECT id, '' FROM assets WHERE `+readableSQL+` ORDER BY rowid`, []any{p.ID, p.ID}, '[', ']', func(bw *bufio.Writer, id string, _ []byte) {
+	return s.stream(w, r, `SELECT id, '' FROM assets WHERE `+readableSQL+` ORDER BY seq, id`, []any{p.ID, p.ID}, '[', ']', func(bw *bufio.Writer, id string, _ []byte) {
 		bw.WriteString(`"` + id + `"`)
 	})
 }
@@ -163,7 +163,7 @@ func (s *Service) listIDs(w http.ResponseWriter, r *http.Request, p auth.Princip
 // index answers a map from asset id to metadata of the assets p may read
 // (GET /api/v1/meta/index, which starfish-py lists metadata with).
 func (s *Service) index(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.stream(w, r, `SELECT id, metadata FROM assets WHERE `+readableSQL+` ORDER BY rowid`, []any{p.ID, p.ID}, '{', '}', func(bw *bufio.Writer, id string, doc []byte) {
+	return s.stream(w, r, `SELECT id, metadata FROM assets WHERE `+readableSQL+` ORDER BY seq, id`, []any{p.ID, p.ID}, '{', '}', func(bw *bufio.Writer, id string, doc []byte) {
 		bw.WriteString(`"` + id + `":`)
 		bw.Write(bytes.TrimSpace(doc)) // registered metadata is a valid JSON object
 	})

@@ -2,7 +2,6 @@ package assets
 
 import (
 	"crypto/sha3"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -230,10 +229,10 @@ func (s *Service) room(r *http.Request, a Asset) (limit int64, byQuota bool, err
 
 // usedIn is the bytes of distinct asset contents.
 func usedIn(q interface {
-	QueryRow(string, ...any) *sql.Row
+	QueryRow(string, ...any) *store.Row
 }) (int64, error) {
 	var n int64
-	err := q.QueryRow(`SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`).Scan(&n)
+	err := q.QueryRow(`SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`).Scan(&n)
 	return n, err
 }
 

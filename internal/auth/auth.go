@@ -72,6 +72,11 @@ var migrations = []string{
 		created_at TEXT NOT NULL
 	);
 	CREATE INDEX tokens_principal ON tokens(principal_id);`,
+	// Issue order, for listing tokens created at the same time in it
+	// (was SQLite's rowid).
+	store.Dialects(`ALTER TABLE tokens ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE tokens SET seq = rowid;`,
+		`ALTER TABLE tokens ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;`),
 }
 
 // Service manages principals and tokens.
@@ -150,7 +155,7 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (
 		}
 		return s.record(tx, Event{Kind: EventPrincipal, Principal: p.ID, Name: p.Name, Role: p.Role, Time: p.Created})
 	})
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+	if err != nil && store.IsConflict(err) {
 		return Principal{}, apierr.Conflict("name_taken", "a principal named %q exists already", name)
 	}
 	return p, err
@@ -193,7 +198,7 @@ func (s *Service) IssueToken(ctx context.Context, principalID, label string) (st
 	sealed := s.aead.Seal(nonce, nonce, []byte(tok), []byte(principalID))
 	now := s.clock.Now()
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at) VALUES(?,?,?,?,?)`,
+		if _, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at,seq) VALUES(?,?,?,?,?,`+nextTokenSeq+`)`,
 			tokenHash(tok), principalID, label, sealed, store.Time(now)); err != nil {
 			return err
 		}
@@ -226,7 +231,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 
 // Tokens lists the tokens of a principal, oldest first.
 func (s *Service) Tokens(ctx context.Context, principalID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sealed FROM tokens WHERE principal_id=? ORDER BY created_at, rowid`, principalID)
+	rows, err := s.db.QueryContext(ctx, `SELECT sealed FROM tokens WHERE principal_id=? ORDER BY created_at, seq`, principalID)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +299,7 @@ type TokenInfo struct {
 
 // TokenInfos lists a principal's tokens, oldest first.
 func (s *Service) TokenInfos(ctx context.Context, principalID string) ([]TokenInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT substr(hash,1,?),label,created_at FROM tokens WHERE principal_id=? ORDER BY created_at, rowid`, tokenIDLen, principalID)
+	rows, err := s.db.QueryContext(ctx, `SELECT substr(hash,1,?),label,created_at FROM tokens WHERE principal_id=? ORDER BY created_at, seq`, tokenIDLen, principalID)
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,9 @@ type Signer interface {
 	SignHash(hash []byte) ([]byte, error)
 }
 
+// nextTokenSeq numbers a new token after the others.
+const nextTokenSeq = `(SELECT COALESCE(MAX(seq),0)+1 FROM tokens)`
+
 var replicationMigrations = []string{
 	`CREATE TABLE account_events (
 		origin TEXT NOT NULL,
@@ -280,7 +283,7 @@ func applyChange(tx *store.Tx, e Event) error {
 		if err := tx.QueryRow(`SELECT COUNT(*) FROM revoked_tokens WHERE hash=?`, e.Token).Scan(&revoked); err != nil || revoked > 0 {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at) VALUES(?,?,?,?,?) ON CONFLICT(hash) DO NOTHING`,
+		_, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at,seq) VALUES(?,?,?,?,?,`+nextTokenSeq+`) ON CONFLICT(hash) DO NOTHING`,
 			e.Token, e.Principal, e.Label, []byte{}, store.Time(e.Time))
 		return err
 	case EventRevoke:
@@ -332,7 +335,7 @@ func (s *Service) backfill(ctx context.Context) error {
 			}
 		}
 		rows.Close()
-		rows, err = tx.Query(`SELECT t.hash,t.principal_id,t.label,t.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE p.role<>? ORDER BY t.created_at, t.rowid`, string(RoleAdmin))
+		rows, err = tx.Query(`SELECT t.hash,t.principal_id,t.label,t.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE p.role<>? ORDER BY t.created_at, t.seq`, string(RoleAdmin))
 		if err != nil {
 			return err
 		}

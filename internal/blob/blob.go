@@ -185,7 +185,7 @@ func (s *Store) place(st *Staged) error {
 // committed by Commit or is already referenced.
 func (s *Store) Ref(tx *store.Tx, in Info) error {
 	_, err := tx.Exec(`INSERT INTO blobs(hash,size,refs) VALUES(?,?,1)
-		ON CONFLICT(hash) DO UPDATE SET refs=refs+1`, in.Hash, in.Size)
+		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1`, in.Hash, in.Size)
 	return err
 }
 

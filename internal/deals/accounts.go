@@ -245,7 +245,7 @@ func (s *Service) accountNew(ctx context.Context, in accountInput) (answer, erro
 	_, err = s.db.ExecContext(ctx, `INSERT INTO deal_accounts(address,principal_id,pubkey,pgp,bitmessage,email,account_urls,trusted_urls,created_at,updated_at)
 		VALUES(?,?,?,?,?,?,?,?,?,?)`, in.address, pr.ID, key, in.pgp, jsonList(in.bitmessage), in.email, jsonList(acc), jsonList(trusted), now, now)
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if store.IsConflict(err) {
 			return answer{}, apierr.Conflict("account_exists", "an account for %s exists already", in.address)
 		}
 		return answer{}, err

@@ -206,6 +206,7 @@ func (s *Service) writeError(w http.ResponseWriter, err error) {
 	if !ok || e.Status >= 500 {
 		s.log.Error("deal module request failed", "err", err)
 	}
+	apierr.RetryAfter(w, e)
 	w.Header().Set("Content-Type", "application/json")
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dds"`)

@@ -111,6 +111,7 @@ func (r *Registry) paid(tx *store.Tx, q ledger.Quote) error {
 func (r *Registry) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	err := r.db.Tx(ctx, func(tx *store.Tx) error {
+		n = 0 // a transaction PostgreSQL aborted runs again
 		expired, err := r.ledger.ExpireQuotes(tx)
 		if err != nil {
 			return err

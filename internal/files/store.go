@@ -191,7 +191,7 @@ func (r *Registry) save(tx *store.Tx, f File) error {
 	}
 	for _, p := range f.Payments {
 		if _, err := tx.Exec(`INSERT INTO file_payments(file_id,payment_id,quote_id,amount,price,start_at,end_at,replicas) VALUES(?,?,?,?,?,?,?,?)
-			ON CONFLICT(file_id,payment_id) DO UPDATE SET replicas=MAX(replicas, excluded.replicas)`,
+			ON CONFLICT(file_id,payment_id) DO UPDATE SET replicas=CASE WHEN excluded.replicas > file_payments.replicas THEN excluded.replicas ELSE file_payments.replicas END`,
 			f.ID, p.ID, p.QuoteID, int64(p.Amount), int64(p.Price), store.Time(p.Start), store.Time(p.End), p.Replicas); err != nil {
 			return err
 		}
@@ -311,7 +311,7 @@ func (r *Registry) Describe(tx *store.Tx, id, name string, additional json.RawMe
 // SetReplicas sets the shares a payment's price is split into (the network
 // knows how many copies it keeps).
 func (r *Registry) SetReplicas(tx *store.Tx, fileID, paymentID string, n int) error {
-	if _, err := tx.Exec(`UPDATE file_payments SET replicas=MAX(replicas,?) WHERE file_id=? AND payment_id=?`, n, fileID, paymentID); err != nil {
+	if _, err := tx.Exec(`UPDATE file_payments SET replicas=CASE WHEN replicas > ? THEN replicas ELSE ? END WHERE file_id=? AND payment_id=?`, n, n, fileID, paymentID); err != nil {
 		return err
 	}
 	f, err := r.GetTx(tx, fileID)

@@ -94,6 +94,7 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if (!ok || apierr.DiskFull(err)) && log != nil {
 		log.Error("request failed", "err", err)
 	}
+	apierr.RetryAfter(w, e)
 	obj := ErrorObject{Status: itoa(e.Status), Code: e.Code, Title: http.StatusText(e.Status), Detail: e.Detail}
 	if e.Pointer != "" || e.Param != "" {
 		obj.Source = &ErrorSource{Pointer: e.Pointer, Parameter: e.Param}

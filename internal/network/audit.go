@@ -196,7 +196,7 @@ func (n *Network) recordAudit(ctx context.Context, fileID, node string, leaf int
 			fileID, node, store.Time(now), leaf, passed, detail); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO audit_counts(result,count) VALUES(?,1) ON CONFLICT(result) DO UPDATE SET count=count+1`, result)
+		_, err := tx.Exec(`INSERT INTO audit_counts(result,count) VALUES(?,1) ON CONFLICT(result) DO UPDATE SET count=audit_counts.count+1`, result)
 		return err
 	})
 }

@@ -57,10 +57,13 @@ var migrations = []string{
 	// become records (the housekeeper's next push fills in their owner and
 	// payments), the origin's copies become the records' holders (this
 	// node's own entry is added by its next pass).
-	`INSERT OR IGNORE INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at)
-		SELECT file_id,'',name,size,content_hash,state,0,'{}',created_at,created_at,expires_at FROM replicas;
-	INSERT OR IGNORE INTO file_holders(file_id,node_id,share,state,taken_at,since,updated_at)
-		SELECT file_id,node_id,ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY node_id),state,updated_at,updated_at,updated_at FROM copies;
+	// (WHERE true: SQLite would read ON CONFLICT as a join's ON.)
+	`INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at)
+		SELECT file_id,'',name,size,content_hash,state,0,'{}',created_at,created_at,expires_at FROM replicas WHERE true
+		ON CONFLICT DO NOTHING;
+	INSERT INTO file_holders(file_id,node_id,share,state,taken_at,since,updated_at)
+		SELECT file_id,node_id,ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY node_id),state,updated_at,updated_at,updated_at FROM copies WHERE true
+		ON CONFLICT DO NOTHING;
 	DROP TABLE replicas;
 	DROP TABLE copies;`,
 	// Which version of each record a node is known to have: pushes stop

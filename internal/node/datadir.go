@@ -91,9 +91,13 @@ func publishSecrets(ctx context.Context, db *store.DB, dataDir string) error {
 	return adoptSecrets(ctx, db, dataDir)
 }
 
-// OpenDB opens the metadata store of a data directory.
-func OpenDB(dataDir string) (*store.DB, error) {
-	return store.Open(filepath.Join(dataDir, "meta.db"))
+// OpenDB opens the metadata store: meta (a postgres:// URL or a SQLite
+// file), or "" for the data directory's own SQLite file.
+func OpenDB(meta, dataDir string) (*store.DB, error) {
+	if meta == "" {
+		meta = filepath.Join(dataDir, "meta.db")
+	}
+	return store.Open(meta)
 }
 
 // LoadKey loads the node key of a data directory, creating it the first time.
@@ -141,13 +145,17 @@ func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock, 
 // changes are signed with the node's key, so the network takes them. A
 // directory where no node has started is refused: accounts made there would
 // belong to no node.
-func OpenAccounts(ctx context.Context, dataDir string) (a *auth.Service, closeFn func(), err error) {
-	for _, f := range []string{"node.key", "meta.db"} {
+func OpenAccounts(ctx context.Context, dataDir, meta string) (a *auth.Service, closeFn func(), err error) {
+	need := []string{"node.key"}
+	if meta == "" {
+		need = append(need, "meta.db")
+	}
+	for _, f := range need {
 		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
 			return nil, nil, fmt.Errorf("%s is not a node's data directory (no %s): start the node once with 'dds serve --data %s', or pass the --data of a node", dataDir, f, dataDir)
 		}
 	}
-	db, err := OpenDB(dataDir)
+	db, err := OpenDB(meta, dataDir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -49,7 +49,10 @@ import (
 // Config is what a node is started with: its own few settings and each
 // part's Config, whose defaults and flags the part owns.
 type Config struct {
-	DataDir    string
+	DataDir string
+	// Meta is the metadata database: "" for DATA/meta.db (SQLite), or
+	// postgres://user:password@host:port/database.
+	Meta       string
 	Listen     string        // host:port
 	PublicURL  string        // how others reach this node; "" means http://<listen>
 	SweepEvery time.Duration // how often ended terms, lapsed quotes and old jobs are swept; <=0: never in the background
@@ -222,7 +225,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 			return err
 		}
 	}
-	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
+	if n.DB, err = OpenDB(cfg.Meta, cfg.DataDir); err != nil {
 		return err
 	}
 	if err := adoptSecrets(ctx, n.DB, cfg.DataDir); err != nil {

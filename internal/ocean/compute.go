@@ -45,6 +45,11 @@ var computeMigrations = []string{
 		hash TEXT NOT NULL,         -- blob store object
 		PRIMARY KEY (job_id, idx)
 	);`,
+	// Submission order, for jobs submitted at the same time (was SQLite's
+	// rowid).
+	store.Dialects(`ALTER TABLE compute_jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE compute_jobs SET seq = rowid;`,
+		`ALTER TABLE compute_jobs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;`),
 }
 
 // openCompute creates compute's tables, its environments' sandboxes and its

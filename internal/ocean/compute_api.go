@@ -254,7 +254,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if queued >= s.cfg.Compute.MaxQueue {
 			return apierr.New(http.StatusServiceUnavailable, "queue_full", "compute environment %s has %d jobs waiting already: try again later", env.ID, queued)
 		}
-		_, err := tx.Exec(`INSERT INTO compute_jobs(id,owner,did,environment,spec,status,created_at) VALUES(?,?,?,?,?,?,?)`,
+		_, err := tx.Exec(`INSERT INTO compute_jobs(id,owner,did,environment,spec,status,created_at,seq) VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM compute_jobs))`,
 			id, strings.ToLower(req.Consumer), main.DocumentID, env.ID, string(specJSON), StatusWarmingUp, store.Time(now))
 		return err
 	})

@@ -36,7 +36,7 @@ func (s *Service) jobs(ctx context.Context, q jobQuery) ([]api.ComputeJob, error
 		query += ` AND did=?`
 		args = append(args, q.DocumentID)
 	}
-	rows, err := s.db.QueryContext(ctx, query+` ORDER BY created_at, rowid LIMIT 1000`, args...)
+	rows, err := s.db.QueryContext(ctx, query+` ORDER BY created_at, seq LIMIT 1000`, args...)
 	if err != nil {
 		return nil, err
 	}

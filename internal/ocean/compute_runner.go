@@ -55,7 +55,7 @@ func (s *Service) worker(ctx context.Context, env *environment) {
 func (s *Service) claim(ctx context.Context, env *environment) (string, jobSpec, error) {
 	var id, specText string
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(`SELECT id, spec FROM compute_jobs WHERE environment=? AND status=? ORDER BY created_at, rowid LIMIT 1`,
+		err := tx.QueryRow(`SELECT id, spec FROM compute_jobs WHERE environment=? AND status=? ORDER BY created_at, seq LIMIT 1`,
 			env.ID, StatusWarmingUp).Scan(&id, &specText)
 		if errors.Is(err, sql.ErrNoRows) {
 			id = ""

@@ -400,6 +400,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if !ok {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	apierr.RetryAfter(w, e)
 	httpjson.Write(w, e.Status, map[string]string{"error": e.Detail})
 }
 

@@ -1,27 +1,65 @@
-// Package store is the node's metadata store: one SQLite database (pure Go, no
-// cgo) in WAL mode with full fsync, shared by every part of the node. Each part
-// owns its tables and brings its own numbered migrations, applied in order at
-// start-up under a component name, so parts can evolve independently.
+// Package store is the node's metadata store, shared by every part of the
+// node: by default one SQLite database (pure Go, no cgo) in WAL mode with full
+// fsync in the data directory, or a PostgreSQL database (pgx). Each part owns
+// its tables and brings its own numbered migrations, applied in order at
+// start-up under a component name, so parts can evolve independently; domain
+// SQL is written once for both (see dialect.go).
 package store
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 )
 
-// DB is the metadata database.
+// DB is the metadata database. Its Exec, Query and QueryRow (with or without
+// Context) take SQL with ? placeholders on either backend.
 type DB struct {
 	*sql.DB
+	dialect Dialect
 }
 
-// Open opens (creating if needed) the database file at path.
-func Open(path string) (*DB, error) {
+// IsPostgres tells whether dsn names a PostgreSQL database rather than a
+// SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the database dsn names: postgres://user:password@host:port/db
+// (PostgreSQL) or the path of a SQLite file (created if needed).
+func Open(dsn string) (*DB, error) {
+	var db *DB
+	var err error
+	if IsPostgres(dsn) {
+		db, err = openPostgres(dsn)
+	} else {
+		db, err = openSQLite(dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(translateDDL(db.dialect, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,
+		PRIMARY KEY (component, version))`)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(path string) (*DB, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(15000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
@@ -37,14 +75,85 @@ func Open(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: %w", path, err)
 	}
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,
-		PRIMARY KEY (component, version))`); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &DB{db}, nil
+	return &DB{DB: db, dialect: SQLite}, nil
 }
+
+func openPostgres(dsn string) (*DB, error) {
+	shown := dsn
+	if u, err := url.Parse(dsn); err == nil {
+		shown = u.Redacted()
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("metadata database %s: %w: fix --meta (postgres://user:password@host:port/database)", shown, err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("metadata database %s: %s", shown, startHint(err))
+	}
+	return &DB{DB: db, dialect: Postgres}, nil
+}
+
+// startHint says what to fix when PostgreSQL cannot be opened.
+func startHint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "28P01" || pe.Code == "28000":
+			return fmt.Sprintf("the server refused the user or password (%s): fix them in --meta, or the server's pg_hba.conf", pe.Message)
+		case pe.Code == "3D000":
+			return fmt.Sprintf("%s: create it (createdb NAME, or CREATE DATABASE) or fix the database name in --meta", pe.Message)
+		case pe.Code == "42501":
+			return fmt.Sprintf("%s: grant the user CONNECT and CREATE on the database", pe.Message)
+		}
+		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+	}
+	return fmt.Sprintf("cannot reach the server (%v): start PostgreSQL, or fix the host and port in --meta", err)
+}
+
+// Dialect is the SQL of db's backend.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	r, err := db.DB.ExecContext(ctx, bind(db.dialect, q), args...)
+	return r, classify(err)
+}
+func (db *DB) Exec(q string, args ...any) (sql.Result, error) {
+	return db.ExecContext(context.Background(), q, args...)
+}
+func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := db.DB.QueryContext(ctx, bind(db.dialect, q), args...)
+	return r, classify(err)
+}
+func (db *DB) Query(q string, args ...any) (*sql.Rows, error) {
+	return db.QueryContext(context.Background(), q, args...)
+}
+func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
+	return &Row{row: db.DB.QueryRowContext(ctx, bind(db.dialect, q), args...)}
+}
+func (db *DB) QueryRow(q string, args ...any) *Row {
+	return db.QueryRowContext(context.Background(), q, args...)
+}
+
+// Row is sql.Row whose Scan reports an unreachable database as Unavailable.
+type Row struct {
+	row *sql.Row
+	tx  *Tx // nil outside a transaction
+}
+
+func (r *Row) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if r.tx != nil {
+		return r.tx.note(err)
+	}
+	return classify(err)
+}
+func (r *Row) Err() error { return classify(r.row.Err()) }
 
 // Migrate applies the steps of component that are not applied yet, each in its
 // own transaction. Step i (0-based) is version i+1; steps are never edited once
@@ -59,7 +168,7 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 	}
 	for v := have + 1; v <= len(steps); v++ {
 		err := db.Tx(ctx, func(tx *Tx) error {
-			if _, err := tx.ExecContext(ctx, steps[v-1]); err != nil {
+			if _, err := tx.ExecContext(ctx, stepFor(db.dialect, steps[v-1])); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(component,version,applied_at) VALUES(?,?,?)`,
@@ -77,30 +186,152 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 // files that the committed state no longer references, for instance).
 type Tx struct {
 	*sql.Tx
-	after []func()
+	dialect Dialect
+	after   []func()
+	retry   bool // a statement failed in a way that a new attempt may not
 }
 
 // AfterCommit runs f after the transaction commits; never if it rolls back.
 func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
-// Tx runs fn in a transaction, committing if it returns nil.
-func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
-	stx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// Dialect is the SQL of tx's backend.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	r, err := tx.Tx.ExecContext(ctx, bind(tx.dialect, q), args...)
+	return r, tx.note(err)
+}
+func (tx *Tx) Exec(q string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(context.Background(), q, args...)
+}
+func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := tx.Tx.QueryContext(ctx, bind(tx.dialect, q), args...)
+	return r, tx.note(err)
+}
+func (tx *Tx) Query(q string, args ...any) (*sql.Rows, error) {
+	return tx.QueryContext(context.Background(), q, args...)
+}
+func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
+	return &Row{tx.Tx.QueryRowContext(ctx, bind(tx.dialect, q), args...), tx}
+}
+func (tx *Tx) QueryRow(q string, args ...any) *Row {
+	return tx.QueryRowContext(context.Background(), q, args...)
+}
+
+func (tx *Tx) note(err error) error {
+	if retryable(err) {
+		tx.retry = true
 	}
-	tx := &Tx{Tx: stx}
-	if err := fn(tx); err != nil {
+	return classify(err)
+}
+
+// maxAttempts bounds how often Tx runs a function that keeps meeting
+// concurrent transactions.
+const maxAttempts = 50
+
+// Tx runs fn in a transaction, committing if it returns nil. On SQLite
+// writers queue (BEGIN IMMEDIATE); on PostgreSQL the transaction is
+// SERIALIZABLE, so fn sees what SQLite would show it, and fn runs again when
+// the server aborted it for a concurrent one (serialization failure or
+// deadlock): fn must not have effects outside the transaction but through
+// AfterCommit.
+func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
+	var opts *sql.TxOptions
+	if db.dialect == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.tx(ctx, opts, fn)
+		if !errors.Is(err, errRetry) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("store: transaction aborted by concurrent ones %d times: %w", attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff(attempt)):
+		}
+	}
+}
+
+var errRetry = errors.New("concurrent transaction")
+
+// backoff is a random wait before attempt+1, growing up to 50 ms so that
+// writers of one hot row spread out.
+func backoff(attempt int) time.Duration {
+	ceiling := min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)
+	return time.Duration(rand.Int64N(int64(ceiling))) + 100*time.Microsecond
+}
+
+func (db *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(*Tx) error) error {
+	stx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return classify(err)
+	}
+	tx := &Tx{Tx: stx, dialect: db.dialect}
+	if err := fn(tx); err != nil || tx.retry {
 		_ = stx.Rollback()
+		if tx.retry {
+			return fmt.Errorf("%w: %v", errRetry, err)
+		}
 		return err
 	}
 	if err := stx.Commit(); err != nil {
-		return err
+		if retryable(err) {
+			return fmt.Errorf("%w: %v", errRetry, err)
+		}
+		return classify(err)
 	}
 	for _, f := range tx.after {
 		f()
 	}
 	return nil
+}
+
+// retryable tells whether err is PostgreSQL aborting a transaction for a
+// concurrent one.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// Unavailable is an error from a database the node cannot reach for now
+// (connection refused or lost, server shutting down): the request may be
+// retried, and nothing it asked for was acknowledged. apierr makes it a 503.
+type Unavailable struct{ Err error }
+
+func (e *Unavailable) Error() string     { return "metadata database unavailable: " + e.Err.Error() }
+func (e *Unavailable) Unwrap() error     { return e.Err }
+func (e *Unavailable) Unavailable() bool { return true }
+
+// classify wraps errors that say the database is out of reach in Unavailable.
+func classify(err error) error {
+	if err == nil || errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var u *Unavailable
+	if errors.As(err, &u) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 57P01-3: admin shutdown, crash
+		// shutdown, cannot connect now; 53300: too many connections.
+		if strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P0") || pe.Code == "53300" {
+			return &Unavailable{err}
+		}
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || pgconn.SafeToRetry(err) ||
+		strings.Contains(err.Error(), "conn closed") {
+		return &Unavailable{err}
+	}
+	return err
 }
 
 // ErrNotFound is returned by lookups that find nothing.
@@ -112,6 +343,15 @@ func NotFound(err error) error {
 		return ErrNotFound
 	}
 	return err
+}
+
+// IsConflict tells whether err is a unique or primary key violation.
+func IsConflict(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 // Time formats t for storage: RFC 3339 UTC with nanoseconds, which sorts as text.

@@ -14,9 +14,7 @@ func (s *Service) writeError(w http.ResponseWriter, err error) {
 	if !ok {
 		s.log.Error("storlets request failed", "err", err)
 	}
-	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
-	}
+	apierr.RetryAfter(w, e)
 	writeJSON(w, e.Status, api.StorletsError{Error: e.Code, Message: e.Detail})
 }
 

@@ -2,9 +2,7 @@ package storlets
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/blob"
@@ -27,7 +25,7 @@ type catalog struct {
 type scanner interface{ Scan(...any) error }
 
 type querier interface {
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, q string, args ...any) *store.Row
 }
 
 // table is what storlets and dependencies share in the schema: records with
@@ -188,7 +186,7 @@ func (t table[T]) undeploy(ctx context.Context, db *store.DB, account string, id
 
 // nameTaken maps the store's unique-name violation to errNameTaken.
 func nameTaken(err error) error {
-	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+	if store.IsConflict(err) {
 		return errNameTaken
 	}
 	return err
@@ -198,13 +196,9 @@ func nameTaken(err error) error {
 
 // createStorlet adds st and sets its ID.
 func (c catalog) createStorlet(ctx context.Context, st *Storlet) error {
-	res, err := c.db.ExecContext(ctx, `INSERT INTO storlets(name,language,interface_version,dependency,object_metadata,main,created_at) VALUES(?,?,?,?,?,?,?)`,
-		st.Name, st.Language, st.InterfaceVersion, st.Dependency, st.ObjectMetadata, st.Main, store.Time(st.Created))
-	if err != nil {
-		return nameTaken(err)
-	}
-	st.ID, _ = res.LastInsertId()
-	return nil
+	err := c.db.QueryRowContext(ctx, `INSERT INTO storlets(name,language,interface_version,dependency,object_metadata,main,created_at) VALUES(?,?,?,?,?,?,?) RETURNING id`,
+		st.Name, st.Language, st.InterfaceVersion, st.Dependency, st.ObjectMetadata, st.Main, store.Time(st.Created)).Scan(&st.ID)
+	return nameTaken(err)
 }
 
 // updateStorlet stores the metadata edit makes of the current storlet.
@@ -267,13 +261,9 @@ func (c catalog) deployStorlet(ctx context.Context, account string, id int64, pa
 
 // createDependency adds d and sets its ID.
 func (c catalog) createDependency(ctx context.Context, d *Dependency) error {
-	res, err := c.db.ExecContext(ctx, `INSERT INTO storlet_dependencies(name,version,permissions,created_at) VALUES(?,?,?,?)`,
-		d.Name, d.Version, d.Permissions, store.Time(d.Created))
-	if err != nil {
-		return nameTaken(err)
-	}
-	d.ID, _ = res.LastInsertId()
-	return nil
+	err := c.db.QueryRowContext(ctx, `INSERT INTO storlet_dependencies(name,version,permissions,created_at) VALUES(?,?,?,?) RETURNING id`,
+		d.Name, d.Version, d.Permissions, store.Time(d.Created)).Scan(&d.ID)
+	return nameTaken(err)
 }
 
 // updateDependency stores the metadata edit makes of the current dependency.

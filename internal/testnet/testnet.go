@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // Start is the fake clock every node of a test network starts at.
@@ -85,6 +86,7 @@ func (nw *Network) add(t testing.TB) *Node {
 	i := len(nw.Nodes)
 	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
+	cfg.Meta = testtool.Meta(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SweepEvery = -1 // tests sweep and replicate explicitly, after moving the clock
 	cfg.Network.ReplicateEvery = -1
