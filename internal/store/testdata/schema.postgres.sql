@@ -7,7 +7,9 @@
 -- compute: version 2
 -- dds: version 2
 -- deals: version 2
+-- lease: version 1
 -- ledger: version 2
+-- node: version 1
 -- provider: version 1
 -- provider_chain: version 1
 -- replica: version 3
@@ -241,6 +243,19 @@ CREATE TABLE files (
 CREATE INDEX files_hash ON files USING btree (content_hash, state);
 CREATE INDEX files_owner ON files USING btree (owner_id);
 CREATE INDEX files_state ON files USING btree (state, expires_at);
+
+CREATE TABLE leases (
+	name TEXT COLLATE "C" NOT NULL,
+	holder TEXT COLLATE "C" NOT NULL,
+	expires BIGINT NOT NULL,
+	PRIMARY KEY (name)
+);
+
+CREATE TABLE node_secrets (
+	name TEXT COLLATE "C" NOT NULL,
+	value TEXT COLLATE "C" NOT NULL,
+	PRIMARY KEY (name)
+);
 
 CREATE TABLE payments (
 	id TEXT COLLATE "C" NOT NULL,

@@ -7,7 +7,9 @@
 -- compute: version 2
 -- dds: version 2
 -- deals: version 2
+-- lease: version 1
 -- ledger: version 2
+-- node: version 1
 -- provider: version 1
 -- provider_chain: version 1
 -- replica: version 3
@@ -232,6 +234,17 @@ CREATE INDEX files_hash ON files(content_hash, state);
 CREATE INDEX files_owner ON files(owner_id);
 
 CREATE INDEX files_state ON files(state, expires_at);
+
+CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		expires BIGINT NOT NULL -- Unix nanoseconds, wall clock
+	);
+
+CREATE TABLE node_secrets (
+		name TEXT PRIMARY KEY, -- the file's name in a data directory
+		value TEXT NOT NULL
+	);
 
 CREATE TABLE payments (
 		id TEXT PRIMARY KEY,
