@@ -49,6 +49,7 @@ type Config struct {
 	PublicURL  string        // how others reach this node; "" means http://<listen>
 	SweepEvery time.Duration // how often ended terms, lapsed quotes and old jobs are swept; <=0: never in the background
 	AccessLog  bool          // log every request at info level
+	Pprof      bool          // serve Go's profiler under /debug/pprof/ to admins
 	// WasmCacheDir keeps compiled storlet code across restarts; "" means
 	// DATA/wasm-cache.
 	WasmCacheDir string
@@ -89,6 +90,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SweepEvery, "sweep-every", c.SweepEvery, "how often ended terms and expired quotes are swept")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request (method, path, status, bytes, time; never query strings or tokens)")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler (net/http/pprof) under /debug/pprof/ to admin tokens")
 	c.Ledger.RegisterFlags(fs)
 	c.DDS.RegisterFlags(fs)
 	c.Network.RegisterFlags(fs)
@@ -338,6 +340,7 @@ func (n *Node) routes() http.Handler {
 		p, err := n.Auth.Bearer(r)
 		return err == nil && p.IsAdmin(), err
 	}))
+	n.profileRoutes(mux)
 	for _, p := range n.parts {
 		if r, ok := p.(router); ok {
 			r.Routes(mux)
