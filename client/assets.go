@@ -194,7 +194,7 @@ func (c *Client) DownloadAsset(ctx context.Context, id string, w io.Writer, o As
 	if _, p, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
 		ac.FileName = p["filename"]
 	}
-	ac.Size, err = io.Copy(w, resp.Body)
+	ac.Size, err = copyBody(w, resp.Body)
 	return ac, err
 }
 

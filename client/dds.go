@@ -255,7 +255,7 @@ func (c *Client) Download(ctx context.Context, id string, w io.Writer) (int64, e
 		return 0, err
 	}
 	defer body.Close()
-	return io.CopyBuffer(w, body, make([]byte, 256<<10))
+	return copyBody(w, body)
 }
 
 // Extend asks for a new total term (and merges additional attributes). A
