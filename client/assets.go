@@ -99,6 +99,51 @@ func (c *Client) UploadAssetForm(ctx context.Context, id, fileName string, body 
 	return c.upload(ctx, http.MethodPost, id, pr, mw.FormDataContentType())
 }
 
+// CreateAsset registers metadata and stores body as the asset's content in
+// one request (POST /api/v1/assets, a multipart form with the fields
+// "metadata" then "file") and returns the asset id. The node registers and
+// stores both in one transaction, or neither.
+func (c *Client) CreateAsset(ctx context.Context, metadata []byte, body io.Reader) (id string, err error) {
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	if err := mw.WriteField("metadata", string(metadata)); err != nil {
+		return "", err
+	}
+	if _, err := mw.CreateFormFile("file", "content"); err != nil {
+		return "", err
+	}
+	split := head.Len()
+	if err := mw.Close(); err != nil {
+		return "", err
+	}
+	tail := bytes.Clone(head.Bytes()[split:])
+	head.Truncate(split)
+	// No goroutine and, for content of a known length, no chunked encoding.
+	form := io.MultiReader(&head, body, bytes.NewReader(tail))
+	req, err := c.NewRequest(ctx, http.MethodPost, "/api/v1/assets", form)
+	if err != nil {
+		return "", err
+	}
+	if n := knownLength(body); n >= 0 {
+		req.ContentLength = int64(head.Len()+len(tail)) + n
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := c.Do(req, http.StatusCreated)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	return id, decodeJSON(resp, &id)
+}
+
+// knownLength is how many bytes are left in r when it tells, else -1.
+func knownLength(r io.Reader) int64 {
+	if l, ok := r.(interface{ Len() int }); ok {
+		return int64(l.Len())
+	}
+	return -1
+}
+
 func (c *Client) upload(ctx context.Context, method, id string, body io.Reader, contentType string) (string, error) {
 	req, err := c.NewRequest(ctx, method, "/api/v1/assets/"+url.PathEscape(id), body)
 	if err != nil {
@@ -149,7 +194,7 @@ func (c *Client) DownloadAsset(ctx context.Context, id string, w io.Writer, o As
 	if _, p, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
 		ac.FileName = p["filename"]
 	}
-	ac.Size, err = io.Copy(w, resp.Body)
+	ac.Size, err = copyBody(w, resp.Body)
 	return ac, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus-dds/dds/api"
 )
@@ -25,8 +26,30 @@ type Client struct {
 
 // New returns a client for the node at baseURL.
 func New(baseURL, token string) *Client {
-	return &Client{URL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{}}
+	return &Client{URL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Transport: transport}}
 }
+
+// transport is the clients' connections, shared. Unlike Go's default it
+// keeps enough idle connections to a node for concurrent calls (the default
+// 2 made every third of 8 concurrent requests open a new connection), and
+// moves bodies in 64 KiB writes and reads rather than 4 KiB.
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.WriteBufferSize = 64 << 10
+	t.ReadBufferSize = 64 << 10
+	return t
+}()
+
+// copyBody copies a response body to w in 256 KiB reads (io.Copy would
+// take w's ReadFrom, which for io.Discard or a pipe reads 8 KiB at a time).
+func copyBody(w io.Writer, body io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{w}, body, *buf)
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // Error is an error answered by the node.
 type Error struct {

@@ -70,33 +70,99 @@ func (c *Client) Upload(ctx context.Context, name string, content io.Reader, opt
 	if err != nil {
 		return nil, err
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		// {"data":{"type":"file","attributes":{...,"data":"<base64>"}}}
-		_, err := io.WriteString(pw, `{"data":{"type":"file","attributes":`+string(head[:len(head)-1])+`,"data":"`)
-		if err == nil {
-			enc := base64.NewEncoder(base64.StdEncoding, pw)
-			if _, err = io.CopyBuffer(enc, content, make([]byte, 192<<10)); err == nil {
-				err = enc.Close()
-			}
-		}
-		if err == nil {
-			_, err = io.WriteString(pw, `"}}}`)
-		}
-		pw.CloseWithError(err)
-	}()
-	req, err := c.NewRequest(ctx, http.MethodPost, "/files", pr)
+	// {"data":{"type":"file","attributes":{...,"data":"<base64>"}}}
+	doc := &base64Doc{head: []byte(`{"data":{"type":"file","attributes":` + string(head[:len(head)-1]) + `,"data":"`),
+		tail: []byte(`"}}}`), src: content}
+	req, err := c.NewRequest(ctx, http.MethodPost, "/files", doc)
 	if err != nil {
-		pr.Close()
 		return nil, err
+	}
+	if n := knownLength(content); n >= 0 {
+		req.ContentLength = int64(len(doc.head)+len(doc.tail)) + int64(base64.StdEncoding.EncodedLen(int(n)))
 	}
 	req.Header.Set("Content-Type", "application/vnd.api+json")
 	resp, err := c.Do(req, http.StatusPaymentRequired, http.StatusCreated, http.StatusOK)
-	pr.Close()
 	if err != nil {
 		return nil, err
 	}
 	return decodeFile(resp)
+}
+
+// base64Doc is an upload document with the content base64-encoded as it is
+// read, in large blocks: no goroutine, and each block is one write to the
+// connection (one HTTP chunk when the length is not known).
+type base64Doc struct {
+	head, tail []byte
+	src        io.Reader
+	in, out    []byte
+	pending    []byte // encoded, not yet read
+	state      int    // 0: head next, 1: content, 2: tail next, 3: done
+	err        error
+}
+
+// base64Block is the raw bytes encoded at a time (a multiple of 3).
+const base64Block = 192 << 10
+
+// next sets pending to the next piece of the document.
+func (d *base64Doc) next() error {
+	switch d.state {
+	case 0:
+		d.pending, d.state = d.head, 1
+	case 1:
+		if d.in == nil {
+			d.in = make([]byte, base64Block)
+			d.out = make([]byte, base64.StdEncoding.EncodedLen(base64Block))
+		}
+		n, err := io.ReadFull(d.src, d.in)
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			d.state = 2
+		default:
+			return err
+		}
+		d.pending = d.out[:base64.StdEncoding.EncodedLen(n)]
+		base64.StdEncoding.Encode(d.pending, d.in[:n])
+	case 2:
+		d.pending, d.state = d.tail, 3
+	default:
+		return io.EOF
+	}
+	return nil
+}
+
+func (d *base64Doc) Read(p []byte) (int, error) {
+	for len(d.pending) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		d.err = d.next()
+	}
+	n := copy(p, d.pending)
+	d.pending = d.pending[n:]
+	return n, nil
+}
+
+// WriteTo hands each encoded block to w whole (io.Copy, and so net/http,
+// use it).
+func (d *base64Doc) WriteTo(w io.Writer) (total int64, err error) {
+	for {
+		if len(d.pending) > 0 {
+			n, err := w.Write(d.pending)
+			total += int64(n)
+			d.pending = d.pending[n:]
+			if err != nil {
+				return total, err
+			}
+		}
+		if d.err != nil {
+			if d.err == io.EOF {
+				return total, nil
+			}
+			return total, d.err
+		}
+		d.err = d.next()
+	}
 }
 
 // Info returns a file's info.
@@ -189,7 +255,7 @@ func (c *Client) Download(ctx context.Context, id string, w io.Writer) (int64, e
 		return 0, err
 	}
 	defer body.Close()
-	return io.CopyBuffer(w, body, make([]byte, 256<<10))
+	return copyBody(w, body)
 }
 
 // Extend asks for a new total term (and merges additional attributes). A

@@ -34,7 +34,7 @@ const readableSQL = `(owner_id=? OR access='public' OR (access='shared' AND EXIS
 // readable returns an asset p may read; 404 for one it may not, as for one
 // that is not there, so that its existence is not told either.
 func (s *Service) readable(ctx context.Context, p auth.Principal, id string) (Asset, error) {
-	a, err := scanAsset(s.db.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE id=? AND `+readableSQL, id, p.ID, p.ID))
+	a, err := scanAsset(s.readableStmt.QueryRowContext(ctx, id, p.ID, p.ID))
 	if errors.Is(err, store.ErrNotFound) {
 		return Asset{}, notReadable(p, id)
 	}

@@ -15,6 +15,7 @@
 //	GET    /api/v1/meta/data           ["<id>", ...]; GET /api/v1/meta/index: {"<id>": metadata, ...}
 //	GET|PUT /api/v1/meta/access/{id}   who may read it: private (default), shared, public (owner)
 //	DELETE /api/v1/meta/data/{id}      unregister (owner or admin) → 204
+//	POST   /api/v1/assets              multipart "metadata" then "file": register and store in one → 201, Location
 //	PUT    /api/v1/assets/{id}         raw content (owner only) → 201, Location
 //	POST   /api/v1/assets/{id}         multipart field "file" (owner only) → 201, Location
 //	GET    /api/v1/assets/{id}         content: Content-Type, Content-Disposition, ETag, Range
@@ -152,6 +153,8 @@ type Service struct {
 	log    *slog.Logger
 	cfg    Config
 
+	readableStmt *store.Stmt // an asset if the principal may read it: every read asks
+
 	// passwords bounds concurrent password checks: each argon2id check takes
 	// 19 MiB and tens of milliseconds, and Basic auth is accepted everywhere.
 	passwords chan struct{}
@@ -163,7 +166,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{db: deps.DB, blobs: deps.Blobs, auth: deps.Auth, key: deps.Key, filter: deps.Filter,
-		clock: deps.Clock, log: deps.Log, cfg: cfg, passwords: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
+		clock: deps.Clock, log: deps.Log, cfg: cfg, passwords: make(chan struct{}, max(2, runtime.NumCPU())),
+		readableStmt: deps.DB.Stmt(`SELECT ` + assetCols + ` FROM assets WHERE id=? AND ` + readableSQL)}, nil
 }
 
 // Gauges registers the face's gauges.
@@ -184,6 +188,7 @@ func (s *Service) Routes(mux route.Mux) {
 	mux.HandleFunc("GET /api/v1/meta/access/{id}", s.authed(s.getAccess))
 	mux.HandleFunc("PUT /api/v1/meta/access/{id}", s.authed(s.putAccess))
 	// Storage API (DEP-7).
+	mux.HandleFunc("POST /api/v1/assets", s.authed(s.createAsset))
 	mux.HandleFunc("PUT /api/v1/assets/{id}", s.authed(s.putContent))
 	mux.HandleFunc("POST /api/v1/assets/{id}", s.authed(s.postContent))
 	mux.HandleFunc("GET /api/v1/assets/{id}", s.reader(s.download))

@@ -1,7 +1,9 @@
 package assets
 
 import (
+	"context"
 	"crypto/sha3"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -20,7 +22,11 @@ import (
 
 // putContent stores the raw request body as the asset's content.
 func (s *Service) putContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.upload(w, r, p, func(stage func(io.Reader) error) error {
+	a, err := s.ownAsset(r, p)
+	if err != nil {
+		return err
+	}
+	return s.upload(w, r, p, a, nil, func(stage func(io.Reader) error) error {
 		return stage(r.Body)
 	})
 }
@@ -28,22 +34,86 @@ func (s *Service) putContent(w http.ResponseWriter, r *http.Request, p auth.Prin
 // postContent stores the multipart/form-data field "file" as the asset's
 // content, streaming it: the form is never spooled to memory or disk first.
 func (s *Service) postContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.upload(w, r, p, func(stage func(io.Reader) error) error {
-		return stageFilePart(r, stage)
+	a, err := s.ownAsset(r, p)
+	if err != nil {
+		return err
+	}
+	return s.upload(w, r, p, a, nil, func(stage func(io.Reader) error) error {
+		return readForm(r, nil, stage)
 	})
 }
 
-// stageFilePart finds the part named "file" of a multipart/form-data body
-// and passes it to stage. Other parts are skipped; the body must be a
+// createAsset registers an asset and stores its content in one request and
+// one transaction: a multipart/form-data body with the field "metadata" (the
+// document, byte for byte) before the field "file" (the content). An asset
+// the caller registered already gets the content, as with PUT.
+func (s *Service) createAsset(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var a Asset
+	var doc []byte
+	return s.upload(w, r, p, a, &doc, func(stage func(io.Reader) error) error {
+		return readForm(r, func(part io.Reader) error {
+			var err error
+			doc, err = io.ReadAll(io.LimitReader(part, MaxMetadata+1))
+			if err != nil {
+				return err
+			}
+			if len(doc) > MaxMetadata {
+				return apierr.New(http.StatusRequestEntityTooLarge, "too_large", "the metadata exceeds %d bytes", MaxMetadata)
+			}
+			return nil
+		}, stage)
+	})
+}
+
+// ownAsset is the asset in the path, which p must own to upload content.
+func (s *Service) ownAsset(r *http.Request, p auth.Principal) (Asset, error) {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return Asset{}, err
+	}
+	a, err := s.readable(r.Context(), p, id) // who may not see it learns nothing more
+	if err != nil {
+		return Asset{}, err
+	}
+	if a.Owner != p.ID {
+		return Asset{}, apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
+	}
+	return a, nil
+}
+
+// mayFill refuses, before its content is read, an upload to an asset
+// registered by another principal.
+func (s *Service) mayFill(ctx context.Context, p auth.Principal, id string) error {
+	var owner string
+	err := s.db.QueryRowContext(ctx, `SELECT owner_id FROM assets WHERE id=?`, id).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && owner == p.ID {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.readable(ctx, p, id); err != nil {
+		return err
+	}
+	return apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
+}
+
+// readForm reads a multipart/form-data body: the part named "metadata" goes
+// to meta (when meta is not nil: then it is required, before "file"), the
+// part named "file" to stage. Other parts are skipped; the body must be a
 // well-formed form to its closing boundary.
-func stageFilePart(r *http.Request, stage func(io.Reader) error) error {
+func readForm(r *http.Request, meta, stage func(io.Reader) error) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		if meta != nil {
+			return apierr.New(http.StatusUnsupportedMediaType, "not_multipart",
+				"POST /api/v1/assets takes multipart/form-data with the field \"metadata\" then the field \"file\"")
+		}
 		return apierr.New(http.StatusUnsupportedMediaType, "not_multipart",
 			"POST uploads are multipart/form-data with the content in the field \"file\"; to send the raw bytes, use PUT")
 	}
 	mr := multipart.NewReader(r.Body, params["boundary"])
-	found := false
+	found, haveMeta := false, false
 	for {
 		part, err := mr.NextRawPart() // raw: never decode a Content-Transfer-Encoding the client did not mean
 		if err == io.EOF {
@@ -52,18 +122,30 @@ func stageFilePart(r *http.Request, stage func(io.Reader) error) error {
 		if err != nil {
 			return badForm(err)
 		}
-		if part.FormName() != "file" {
+		switch name := part.FormName(); {
+		case name == "metadata" && meta != nil:
+			if haveMeta || found {
+				return apierr.BadRequest("bad_multipart", "the form has one field \"metadata\", before the field \"file\"")
+			}
+			haveMeta = true
+			if err := meta(part); err != nil {
+				return badForm(err)
+			}
+		case name == "file":
+			if found {
+				return apierr.BadRequest("bad_multipart", "the form has more than one field \"file\"")
+			}
+			if meta != nil && !haveMeta {
+				return apierr.BadRequest("missing_metadata", "the form's field \"metadata\" must come before the field \"file\"")
+			}
+			found = true
+			if err := stage(part); err != nil {
+				return err
+			}
+		default:
 			if _, err := io.Copy(io.Discard, part); err != nil {
 				return badForm(err)
 			}
-			continue
-		}
-		if found {
-			return apierr.BadRequest("bad_multipart", "the form has more than one field \"file\"")
-		}
-		found = true
-		if err := stage(part); err != nil {
-			return err
 		}
 	}
 	if !found {
@@ -112,23 +194,14 @@ func (f filler) Read(p []byte) (n int, err error) {
 	return n, err
 }
 
-// upload checks that p may upload the asset's content, stages what body
-// passes to its stage function (hashing it with SHA3-256 on the way), checks
-// the hash against the metadata and commits it. Whatever fails leaves
-// nothing behind.
-func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, body func(stage func(io.Reader) error) error) error {
+// upload stages what body passes to its stage function as asset a's content
+// (hashing it with SHA3-256 on the way), checks the hash against the
+// metadata and commits it. With doc not nil, body reads the metadata first
+// into *doc, and the asset is registered (unless p registered it already)
+// in the transaction that stores the content. Whatever fails leaves nothing
+// behind.
+func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, a Asset, doc *[]byte, body func(stage func(io.Reader) error) error) error {
 	ctx := r.Context()
-	id, err := parseID(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	a, err := s.readable(ctx, p, id) // who may not see it learns nothing more
-	if err != nil {
-		return err
-	}
-	if a.Owner != p.ID {
-		return apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
-	}
 	limit, byQuota, err := s.room(r, a)
 	if err != nil {
 		return err
@@ -141,12 +214,27 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	// Multipart framing adds a little around the content.
-	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+	slack := int64(64 << 10)
+	if doc != nil {
+		slack += MaxMetadata
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit+slack)
 
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
 	h := sha3.New256()
 	err = body(func(rd io.Reader) error {
+		if doc != nil {
+			// The metadata has been read: it names the asset.
+			md, err := ParseMetadata(*doc)
+			if err != nil {
+				return err
+			}
+			a = Asset{ID: AssetID(*doc), Owner: p.ID, Metadata: *doc, Meta: md}
+			if err := s.mayFill(ctx, p, a.ID); err != nil {
+				return err
+			}
+		}
 		src, done, err := filter.Transform(ctx, s.filter, p.ID, freq, clientReader{filler{rd}})
 		if err != nil {
 			return err
@@ -162,17 +250,33 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return s.stageError(err, byQuota)
 	}
+	id := a.ID
 	sum := hex.EncodeToString(h.Sum(nil))
 	if a.Meta.ContentHash != "" && sum != a.Meta.ContentHash {
 		return apierr.BadRequest("content_hash_mismatch", "the SHA3-256 of the upload is %s; the asset's metadata says contentHash %s", sum, a.Meta.ContentHash)
 	}
+	now := store.Time(s.clock.Now())
+	registered := false
 	err = s.blobs.Commit(ctx, staged, func(tx *store.Tx) error {
+		if doc != nil {
+			res, err := tx.Exec(`INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at)
+				VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,
+				id, p.ID, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, now)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			registered = n > 0
+		}
 		cur, err := s.ownedIn(tx, p, id) // it may have been deleted meanwhile
 		if err != nil {
 			return err
 		}
+		if cur.Owner != p.ID { // an admin may delete others' assets, not fill them
+			return apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
+		}
 		if _, err := tx.Exec(`UPDATE assets SET blob_hash=?, size=?, sha3=?, uploaded_at=? WHERE id=?`,
-			staged.Hash, staged.Size, sum, store.Time(s.clock.Now()), id); err != nil {
+			staged.Hash, staged.Size, sum, now, id); err != nil {
 			return err
 		}
 		if cur.BlobHash != "" {
@@ -193,6 +297,9 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	})
 	if err != nil {
 		return err
+	}
+	if registered {
+		s.log.Info("asset registered", "asset", id, "owner", p.Name, "type", a.Meta.Type)
 	}
 	s.log.Info("asset content stored", "asset", id, "owner", p.Name, "size", staged.Size)
 	w.Header().Set("Location", "/api/v1/assets/"+id)

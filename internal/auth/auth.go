@@ -82,6 +82,7 @@ var migrations = []string{
 // Service manages principals and tokens.
 type Service struct {
 	db     *store.DB
+	byHash *store.Stmt // the principal of a token hash: every authenticated request asks
 	clock  clock.Clock
 	aead   cipher.AEAD
 	signer Signer
@@ -117,7 +118,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{db: deps.DB, clock: deps.Clock, aead: aead, signer: deps.Signer}
+	s := &Service{db: deps.DB, clock: deps.Clock, aead: aead, signer: deps.Signer,
+		byHash: deps.DB.Stmt(`SELECT p.id,p.name,p.role,p.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE t.hash=?`)}
 	if err := s.backfill(ctx); err != nil {
 		return nil, fmt.Errorf("auth: log the accounts of an earlier version: %w", err)
 	}
@@ -217,8 +219,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	}
 	var p Principal
 	var role, created string
-	err := s.db.QueryRowContext(ctx, `SELECT p.id,p.name,p.role,p.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE t.hash=?`,
-		tokenHash(token)).Scan(&p.ID, &p.Name, &role, &created)
+	err := s.byHash.QueryRowContext(ctx, tokenHash(token)).Scan(&p.ID, &p.Name, &role, &created)
 	if err != nil {
 		if errors.Is(store.NotFound(err), store.ErrNotFound) {
 			return Principal{}, ErrUnauthorized

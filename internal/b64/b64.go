@@ -54,9 +54,33 @@ func init() {
 	decodeMap['='] = pad
 }
 
+// Lender is a source that lends the input it holds, so that the decoder
+// reads it in place instead of copying it first. Lend returns the next bytes
+// (at least one, unless the error is set; io.EOF at the end) without
+// consuming them; Consume consumes the first n of what Lend returned. The
+// JSON reader of uploads is one.
+type Lender interface {
+	Lend() ([]byte, error)
+	Consume(n int)
+}
+
+// bufLender lends a bufio.Reader's buffer.
+type bufLender struct{ r *bufio.Reader }
+
+func (b bufLender) Lend() ([]byte, error) {
+	if b.r.Buffered() == 0 {
+		if _, err := b.r.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	return b.r.Peek(b.r.Buffered())
+}
+
+func (b bufLender) Consume(n int) { b.r.Discard(n) }
+
 // Decoder reads base64 text from an underlying reader and yields the bytes.
 type Decoder struct {
-	r      *bufio.Reader
+	src    Lender
 	off    int64 // offset of the next input byte
 	quad   [4]byte
 	nq     int
@@ -66,13 +90,17 @@ type Decoder struct {
 	err    error
 }
 
-// NewDecoder returns a streaming decoder reading from r.
+// NewDecoder returns a streaming decoder reading from r: in place when r is
+// a Lender (or a *bufio.Reader), else through a buffer of its own.
 func NewDecoder(r io.Reader) *Decoder {
+	if l, ok := r.(Lender); ok {
+		return &Decoder{src: l}
+	}
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	return &Decoder{r: br}
+	return &Decoder{src: bufLender{br}}
 }
 
 // Read implements io.Reader.
@@ -104,27 +132,25 @@ func (d *Decoder) Read(p []byte) (int, error) {
 	return 0, d.err
 }
 
-// fast decodes buffered input while it is plain alphabet or white space and p
+// fast decodes lent input while it is plain alphabet or line breaks and p
 // has room for a whole group. It reports whether it consumed anything.
 func (d *Decoder) fast(p []byte) (n int, used bool) {
-	if d.r.Buffered() == 0 {
-		if _, err := d.r.Peek(1); err != nil {
-			return 0, false
-		}
+	buf, err := d.src.Lend()
+	if err != nil {
+		return 0, false
 	}
-	buf, _ := d.r.Peek(d.r.Buffered())
 	i := 0
 	if d.nq == 0 {
-		// Whole groups of the standard alphabet: let encoding/base64 decode
-		// them in bulk.
-		k := 0
-		for k < len(buf) && k/4*3+3 <= len(p) && stdAlphabet[buf[k]] {
-			k++
+		// Whole groups without padding: encoding/base64 decodes and checks
+		// them in one pass. It also skips line breaks, which would shift
+		// the groups: the decoded length tells there were none. Anything
+		// else falls to the loop below, which says what is wrong.
+		k := min(len(buf), len(p)/3*4) &^ 3
+		if k > 0 && buf[k-1] == '=' {
+			k -= 4 // the padded last group goes through fill
 		}
-		k -= k % 4
 		if k > 0 {
-			m, err := base64.StdEncoding.Decode(p, buf[:k])
-			if err == nil {
+			if m, err := base64.StdEncoding.Decode(p, buf[:k]); err == nil && m == k/4*3 {
 				n, i = m, k
 			}
 		}
@@ -148,9 +174,19 @@ func (d *Decoder) fast(p []byte) (n int, used bool) {
 			d.nq = 0
 		}
 	}
-	d.r.Discard(i)
+	d.src.Consume(i)
 	d.off += int64(i)
 	return n, i > 0
+}
+
+// readByte consumes one byte of input.
+func (d *Decoder) readByte() (byte, error) {
+	buf, err := d.src.Lend()
+	if err != nil {
+		return 0, err
+	}
+	d.src.Consume(1)
+	return buf[0], nil
 }
 
 // fill decodes input until one group of up to 3 bytes is ready or an error
@@ -158,7 +194,7 @@ func (d *Decoder) fast(p []byte) (n int, used bool) {
 func (d *Decoder) fill() {
 	d.oi, d.no = 0, 0
 	for {
-		c, err := d.r.ReadByte()
+		c, err := d.readByte()
 		if err == io.EOF {
 			d.finish()
 			return

@@ -10,6 +10,27 @@ import (
 
 func decode(s string) ([]byte, error) { return io.ReadAll(NewDecoder(strings.NewReader(s))) }
 
+// chunky lends its input a few bytes at a time, as a JSON string with
+// escapes would.
+type chunky struct {
+	s    string
+	step int
+}
+
+func (c *chunky) Read(p []byte) (int, error) { panic("a Lender is not read") }
+func (c *chunky) Lend() ([]byte, error) {
+	if c.s == "" {
+		return nil, io.EOF
+	}
+	return []byte(c.s[:min(len(c.s), c.step)]), nil
+}
+func (c *chunky) Consume(n int) { c.s = c.s[n:] }
+
+// decodeLent decodes s lent step bytes at a time.
+func decodeLent(s string, step int) ([]byte, error) {
+	return io.ReadAll(NewDecoder(&chunky{s, step}))
+}
+
 func TestDecode(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 3, 4, 5, 100, 1000} {
 		raw := make([]byte, n)
@@ -59,10 +80,15 @@ func FuzzDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		// The rule: exactly what the standard library's strict standard
 		// encoding accepts (padded, line breaks ignored), with its bytes.
-		got, err := decode(s)
 		want, werr := base64.StdEncoding.Strict().DecodeString(s)
-		if (err == nil) != (werr == nil) || (err == nil && !bytes.Equal(got, want)) {
-			t.Fatalf("decode(%q) = %x, %v; stdlib %x, %v", s, got, err, want, werr)
+		for _, step := range []int{0, 1, 3, 5, 8, 13} {
+			got, err := decode(s)
+			if step > 0 {
+				got, err = decodeLent(s, step)
+			}
+			if (err == nil) != (werr == nil) || (err == nil && !bytes.Equal(got, want)) {
+				t.Fatalf("decode(%q) lent %d at a time = %x, %v; stdlib %x, %v", s, step, got, err, want, werr)
+			}
 		}
 	})
 }

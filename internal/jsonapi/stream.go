@@ -3,6 +3,7 @@ package jsonapi
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -404,6 +405,7 @@ func (s *scanner) copyValue(out *bytes.Buffer, depth int) error {
 type stringReader struct {
 	s       *scanner
 	pending [8]byte // decoded runes waiting for room
+	plain   int     // buffered bytes known to be plain content
 	np, ip  int
 	done    bool
 	err     error
@@ -412,20 +414,32 @@ type stringReader struct {
 func (sr *stringReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
+		buf, err := sr.Lend()
+		if err != nil {
+			return n, err
+		}
+		c := copy(p[n:], buf)
+		sr.Consume(c)
+		n += c
+	}
+	return n, nil
+}
+
+// Lend returns the next bytes of the string's content without consuming
+// them: plain bytes in place in the scanner's buffer, or an unescaped
+// character. At least one, unless the error is set (io.EOF after the closing
+// quote). It makes the reader a b64.Lender: base64 is decoded in place.
+func (sr *stringReader) Lend() ([]byte, error) {
+	for {
 		if sr.ip < sr.np {
-			c := copy(p[n:], sr.pending[sr.ip:sr.np])
-			sr.ip += c
-			n += c
-			continue
+			return sr.pending[sr.ip:sr.np], nil
 		}
 		if sr.done {
-			return n, io.EOF
+			return nil, io.EOF
 		}
 		if sr.err != nil {
-			return n, sr.err
+			return nil, sr.err
 		}
-		// Fast path: copy plain bytes from the buffer up to a quote, a
-		// backslash or a control character.
 		if sr.s.r.Buffered() == 0 {
 			if _, err := sr.s.r.Peek(1); err != nil {
 				if err == io.EOF {
@@ -437,24 +451,49 @@ func (sr *stringReader) Read(p []byte) (int, error) {
 			}
 		}
 		buf, _ := sr.s.r.Peek(sr.s.r.Buffered())
-		i := 0
-		for i < len(buf) && n+i < len(p) {
-			c := buf[i]
-			if c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
-			i++
+		if sr.plain == 0 {
+			sr.plain = plain(buf) // scanned once, however little each Consume takes
 		}
-		if i > 0 {
-			copy(p[n:], buf[:i])
-			n += i
-			sr.s.r.Discard(i)
-			sr.s.off += int64(i)
-			continue
+		if sr.plain > 0 {
+			return buf[:sr.plain], nil
 		}
 		sr.special()
 	}
-	return n, nil
+}
+
+// Consume consumes the first n bytes of what Lend returned.
+func (sr *stringReader) Consume(n int) {
+	if sr.ip < sr.np {
+		sr.ip += n
+		return
+	}
+	sr.s.r.Discard(n)
+	sr.s.off += int64(n)
+	sr.plain -= n
+}
+
+// plain is the length of buf's prefix that a string holds as is: up to a
+// quote, a backslash or a control character. The quote and the backslash
+// are found with bytes.IndexByte (vectorised); control characters eight
+// bytes at a time.
+func plain(buf []byte) int {
+	if q := bytes.IndexByte(buf, '"'); q >= 0 {
+		buf = buf[:q]
+	}
+	if b := bytes.IndexByte(buf, '\\'); b >= 0 {
+		buf = buf[:b]
+	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(buf); i += 8 {
+		w := binary.LittleEndian.Uint64(buf[i:])
+		if (w-ones*0x20)&^w&highs != 0 { // some byte is below 0x20
+			break
+		}
+	}
+	for ; i < len(buf) && buf[i] >= 0x20; i++ {
+	}
+	return i
 }
 
 // special handles the byte at the cursor that ends the fast path.

@@ -167,5 +167,15 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom keeps the server's own ReadFrom reachable, so that a file served
+// through the recorder (http.ServeContent) goes by sendfile(2) instead of
+// being copied through a buffer.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wrote = true
+	n, err := io.Copy(r.ResponseWriter, src)
+	r.n += n
+	return n, err
+}
+
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -62,6 +62,7 @@ type Config struct {
 	// background work runs in whichever process holds its lease.
 	Shared bool
 	Lease  lease.Config
+	Pprof  bool // serve Go's profiler under /debug/pprof/ to admins
 	// WasmCacheDir keeps compiled storlet code across restarts; "" means
 	// DATA/wasm-cache.
 	WasmCacheDir string
@@ -105,6 +106,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request (method, path, status, bytes, time; never query strings or tokens)")
 	fs.BoolVar(&c.Shared, "shared", c.Shared, "several dds processes serve this one node, sharing its data directory: each piece of background work (sweeps, replication, compute, deal watching) runs in one of them at a time, under a lease")
 	fs.DurationVar(&c.Lease.TTL, "lease-ttl", c.Lease.TTL, "with --shared: how soon another process takes over the background work of one that died")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler (net/http/pprof) under /debug/pprof/ to admin tokens")
 	c.Ledger.RegisterFlags(fs)
 	c.DDS.RegisterFlags(fs)
 	c.Network.RegisterFlags(fs)
@@ -373,6 +375,7 @@ func (n *Node) buildHandler() http.Handler {
 		p, err := n.Auth.Bearer(r)
 		return err == nil && p.IsAdmin(), err
 	}))
+	n.profileRoutes(mux)
 	for _, p := range n.parts {
 		if r, ok := p.(router); ok {
 			r.Routes(mux)

@@ -33,7 +33,7 @@ func normal(path string) string {
 // The node serves /openapi.json, a valid OpenAPI 3.1 document that
 // documents every route on the node's mux, and nothing the mux lacks.
 func TestOpenAPIRoutes(t *testing.T) {
-	nd := testnet.New(t, 1).Nodes[0]
+	nd := testnet.New(t, 1, func(_ int, s *testnet.Setup) { s.Pprof = true }).Nodes[0] // every optional route on
 	resp, err := http.Get(nd.URL() + "/openapi.json")
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,17 @@ func nodeRoutes(d *doc) {
 	d.op("get", "/healthz", "node", "answers ok while the node serves").resp("200", "ok", map[string]any{textPlain: stringSchema})
 	d.op("get", "/metrics", "node", "Prometheus metrics (admin, unless --metrics-public)").sec(bearer).
 		resp("200", "Prometheus text format", map[string]any{textPlain: stringSchema})
+	profile := map[string]any{"application/octet-stream": bytesSchema, textPlain: stringSchema}
+	for _, p := range []struct{ method, path, what string }{
+		{"get", "/debug/pprof/", "the profiles' index; /debug/pprof/heap, goroutine, allocs, block, mutex..."},
+		{"get", "/debug/pprof/cmdline", "the node's command line"},
+		{"get", "/debug/pprof/profile", "a CPU profile (?seconds=30)"},
+		{"get", "/debug/pprof/symbol", "symbols of program counters"},
+		{"post", "/debug/pprof/symbol", "symbols of program counters"},
+		{"get", "/debug/pprof/trace", "an execution trace (?seconds=5)"},
+	} {
+		d.op(p.method, p.path, "node", "Go's profiler, with --pprof (admin): "+p.what).sec(bearer).resp("200", "the profile", profile)
+	}
 	d.op("get", "/openapi.json", "node", "this document").resp("200", "OpenAPI 3.1", jsonOf(objectSchema))
 	d.op("get", "/network", "node", "the network's members, their state and last contact (admin)").sec(bearer).
 		resp("200", "the members", jsonAPI("member", d.s.of(api.Member{}), true))
@@ -179,6 +190,10 @@ func dep7Routes(d *doc) {
 		body("the raw content", content).resp("200", "the id; Location names the content", id)
 	d.op("post", "/api/v1/assets/{id}", "dep7", "upload the content as multipart form field 'file'").sec(bearer, basic).
 		body("the content", map[string]any{"multipart/form-data": map[string]any{"type": "object", "properties": map[string]any{"file": bytesSchema}}}).
+		resp("200", "the id", id)
+	d.op("post", "/api/v1/assets", "dep7", "register and store a small asset in one request: multipart fields 'metadata' (first) and 'file'").sec(bearer, basic).
+		body("the metadata and the content", map[string]any{"multipart/form-data": map[string]any{"type": "object",
+			"properties": map[string]any{"metadata": meta, "file": bytesSchema}}}).
 		resp("200", "the id", id)
 	d.op("get", "/api/v1/assets/{id}", "dep7", "download the content (Content-Disposition, ETag, Range); storlets may run").sec(readers...).
 		header("Range", "a byte range").resp("200", "the content", content).resp("206", "the range", content)

@@ -70,6 +70,7 @@ func openSQLite(path string) (*DB, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8) // the default 2 closed and reopened connections under 8 concurrent requests
 	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.Ping(); err != nil {
 		db.Close()
