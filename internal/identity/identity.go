@@ -21,7 +21,10 @@ import (
 // Key is the node's private key.
 type Key struct {
 	priv *btcec.PrivateKey
+	addr string // derived once: deriving it is a scalar multiplication
 }
+
+func newKey(priv *btcec.PrivateKey) *Key { return &Key{priv: priv, addr: AddressOf(priv.PubKey())} }
 
 // LoadOrCreate reads the hex key in path, or creates one (mode 0600).
 func LoadOrCreate(path string) (k *Key, created bool, err error) {
@@ -32,7 +35,7 @@ func LoadOrCreate(path string) (k *Key, created bool, err error) {
 			return nil, false, fmt.Errorf("identity: %s is not a hex secp256k1 key", path)
 		}
 		priv, _ := btcec.PrivKeyFromBytes(raw)
-		return &Key{priv: priv}, false, nil
+		return newKey(priv), false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
@@ -44,7 +47,7 @@ func LoadOrCreate(path string) (k *Key, created bool, err error) {
 	if err := WriteSecret(path, []byte(hex.EncodeToString(priv.Serialize())+"\n")); err != nil {
 		return nil, false, err
 	}
-	return &Key{priv: priv}, true, nil
+	return newKey(priv), true, nil
 }
 
 // FromHex builds a key from 32 hex-encoded bytes (for tests and tools).
@@ -54,7 +57,7 @@ func FromHex(s string) (*Key, error) {
 		return nil, errors.New("identity: want 32 hex-encoded bytes")
 	}
 	priv, _ := btcec.PrivKeyFromBytes(raw)
-	return &Key{priv: priv}, nil
+	return newKey(priv), nil
 }
 
 // WriteSecret writes a file readable by the owner only, atomically.
@@ -91,7 +94,7 @@ func (k *Key) ECDSA() *ecdsa.PrivateKey { return k.priv.ToECDSA() }
 func (k *Key) PublicKey() []byte { return k.priv.PubKey().SerializeCompressed() }
 
 // Address is the Ethereum-style address of the key, EIP-55 checksummed.
-func (k *Key) Address() string { return AddressOf(k.priv.PubKey()) }
+func (k *Key) Address() string { return k.addr }
 
 // ID is the node's id in the network: its address in lowercase.
 func (k *Key) ID() string { return strings.ToLower(k.Address()) }

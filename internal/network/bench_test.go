@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -24,6 +25,28 @@ func BenchmarkQuoteWith3Confirmations(b *testing.B) {
 	for b.Loop() {
 		f, err := user.Upload(ctx, "q", strings.NewReader("a small file"), client.UploadOptions{})
 		if err != nil || !f.PaymentRequired {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConfirm3 measures the confirmation alone: 3 peers asked at once
+// over kept-alive connections, each checking the signed request, pricing
+// and signing the quote, and their signatures verified.
+func BenchmarkConfirm3(b *testing.B) {
+	nw := testnet.New(b, 4)
+	a := nw.Nodes[0]
+	ctx := context.Background()
+	const size = 1 << 20
+	price, err := a.Ledger.Price(size, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := ledger.Confirmation{FileID: "f", Size: size, Hash: strings.Repeat("ab", 32), Duration: time.Hour, Price: price,
+		ExpiresAt: a.Ledger.QuoteExpiry()}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := a.Net.Confirm(ctx, c); err != nil {
 			b.Fatal(err)
 		}
 	}

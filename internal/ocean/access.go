@@ -1,6 +1,7 @@
 package ocean
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -210,25 +211,46 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	did, serviceID, consumer, txID := q.DocumentID, q.ServiceID, q.ConsumerAddress, q.TransferTxID
-	if err := s.authorize(r, consumer, did, q.signed); err != nil {
-		return err
-	}
-	d, svc, err := s.service(r.Context(), did, serviceID)
+	finish, err := s.beginAuthorize(r, consumer, did, q.signed)
 	if err != nil {
 		return err
 	}
+	// The lookups run while the nonce is written; its verdict comes first.
+	f, local, err := s.downloadable(r, did, serviceID, consumer, txID, idx)
+	if nerr := finish(); nerr != nil || err != nil {
+		if local != nil {
+			local.content.Close()
+		}
+		return cmp.Or(nerr, err)
+	}
+	s.log.Info("download", "did", did, "service", serviceID, "consumer", consumer, "order", txID, "file", idx)
+	if local != nil {
+		defer local.content.Close()
+		serveLocal(w, r, local)
+		return nil
+	}
+	return s.serveFile(w, r, f)
+}
+
+// downloadable checks that txID pays for file idx of a document's access
+// service and returns the file, opened when it is stored on this node.
+func (s *Service) downloadable(r *http.Request, did, serviceID, consumer, txID string, idx int) (api.FileObject, *localFile, error) {
+	d, svc, err := s.service(r.Context(), did, serviceID)
+	if err != nil {
+		return api.FileObject{}, nil, err
+	}
 	if svc.Type != "access" {
-		return apierr.BadRequest("invalid_parameter", "service %q is a %s service: its files are not for download", serviceID, svc.Type)
+		return api.FileObject{}, nil, apierr.BadRequest("invalid_parameter", "service %q is a %s service: its files are not for download", serviceID, svc.Type)
 	}
 	if err := s.checkOrder(r, txID, did, svc, consumer); err != nil {
-		return err
+		return api.FileObject{}, nil, err
 	}
 	f, err := s.file(d, svc, idx)
 	if err != nil {
-		return err
+		return api.FileObject{}, nil, err
 	}
-	s.log.Info("download", "did", did, "service", svc.ID, "consumer", consumer, "order", txID, "file", idx)
-	return s.serveFile(w, r, f)
+	local, err := s.openLocal(r.Context(), f)
+	return f, local, err
 }
 
 // checkOrder verifies that payment txID is an order of this consumer for

@@ -2,12 +2,14 @@ package ocean
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -18,6 +20,71 @@ type environment struct {
 	Environment
 	rt   *sandbox.Runtime
 	wake chan struct{} // a job may be waiting
+
+	// Compiled algorithms by content hash: decoding and validating a
+	// Go-built module takes tens of milliseconds even when its machine code
+	// comes from the cache on disk.
+	mu       sync.Mutex
+	compiled map[[32]byte]*compiledModule
+}
+
+type compiledModule struct {
+	mod   *sandbox.Module
+	users int // runs using it: it is closed only when unused
+}
+
+// maxCompiled bounds the compiled modules an environment keeps.
+const maxCompiled = 8
+
+// compile returns wasm compiled, and the function to call once the run
+// no longer needs it.
+func (e *environment) compile(ctx context.Context, wasm []byte) (*sandbox.Module, func(), error) {
+	key := sha256.Sum256(wasm)
+	e.mu.Lock()
+	if c, ok := e.compiled[key]; ok {
+		c.users++
+		e.mu.Unlock()
+		return c.mod, e.release(c), nil
+	}
+	e.mu.Unlock()
+	mod, err := e.rt.Compile(ctx, wasm, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.compiled[key]; ok { // compiled meanwhile by another run
+		mod.Close(context.Background())
+		c.users++
+		return c.mod, e.release(c), nil
+	}
+	if e.compiled == nil {
+		e.compiled = map[[32]byte]*compiledModule{}
+	}
+	for k, c := range e.compiled {
+		if len(e.compiled) < maxCompiled {
+			break
+		}
+		if c.users == 0 {
+			c.mod.Close(context.Background())
+			delete(e.compiled, k)
+		}
+	}
+	c := &compiledModule{mod: mod, users: 1}
+	if len(e.compiled) < maxCompiled {
+		e.compiled[key] = c
+		return mod, e.release(c), nil
+	}
+	// Every kept module is in use: this one is the run's alone.
+	return mod, func() { mod.Close(context.Background()) }, nil
+}
+
+func (e *environment) release(c *compiledModule) func() {
+	return func() {
+		e.mu.Lock()
+		c.users--
+		e.mu.Unlock()
+	}
 }
 
 var computeMigrations = []string{

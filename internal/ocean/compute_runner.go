@@ -211,11 +211,11 @@ func (s *Service) execute(ctx context.Context, env *environment, id string, spec
 	if err != nil {
 		return err
 	}
-	mod, err := s.stageAlgorithm(ctx, env, spec, paths)
+	mod, release, err := s.stageAlgorithm(ctx, env, spec, paths)
 	if err != nil {
 		return err
 	}
-	defer mod.Close(context.Background())
+	defer release()
 	if err := s.advance(ctx, id, StatusProvisioned); err != nil {
 		return err
 	}
@@ -325,7 +325,8 @@ func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, 
 		return 0, err
 	}
 	defer out.Close()
-	n, err := io.Copy(out, io.LimitReader(rc, budget+1))
+	// Large reads and writes: a dataset of tens of MiB moves in few calls.
+	n, err := io.CopyBuffer(out, io.LimitReader(rc, budget+1), make([]byte, 1<<20))
 	if err != nil {
 		return n, fmt.Errorf("reading the file failed")
 	}
@@ -336,55 +337,55 @@ func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, 
 }
 
 // stageAlgorithm fetches the algorithm to transformations/algorithm, with
-// its document in ddos/, and compiles it.
-func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec jobSpec, paths map[string]string) (*sandbox.Module, error) {
+// its document in ddos/, and compiles it; release once the run is over.
+func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec jobSpec, paths map[string]string) (*sandbox.Module, func(), error) {
 	path := filepath.Join(paths["transformations"], "algorithm")
 	var src api.FileObject
 	switch {
 	case spec.AlgoCode != nil:
 		if err := os.WriteFile(path, spec.AlgoCode, 0o600); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	case spec.AlgoURL != "":
 		src = api.FileObject{Type: "url", URL: spec.AlgoURL}
 	default:
 		raw, d, _, err := s.loadDDO(ctx, spec.AlgoDID)
 		if err != nil {
-			return nil, failure(StatusAlgorithmFailed, "algorithm %s is no longer published", spec.AlgoDID)
+			return nil, nil, failure(StatusAlgorithmFailed, "algorithm %s is no longer published", spec.AlgoDID)
 		}
 		svc, ok := d.Service(spec.AlgoSvc)
 		if !ok {
-			return nil, failure(StatusAlgorithmFailed, "algorithm %s no longer has service %q", spec.AlgoDID, spec.AlgoSvc)
+			return nil, nil, failure(StatusAlgorithmFailed, "algorithm %s no longer has service %q", spec.AlgoDID, spec.AlgoSvc)
 		}
 		fl, err := s.files(d, svc)
 		if err != nil {
-			return nil, failure(StatusAlgorithmFailed, "algorithm %s: %s", spec.AlgoDID, apiMessage(err))
+			return nil, nil, failure(StatusAlgorithmFailed, "algorithm %s: %s", spec.AlgoDID, apiMessage(err))
 		}
 		src = fl.Files[0]
 		if err := os.WriteFile(filepath.Join(paths["ddos"], d.ID), raw, 0o600); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if src.Type != "" {
 		if _, err := s.stageFile(ctx, src, path, maxAlgorithm); err != nil {
 			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
+				return nil, nil, context.Cause(ctx)
 			}
-			return nil, failure(StatusAlgorithmFailed, "fetching the algorithm: %s", apiMessage(err))
+			return nil, nil, failure(StatusAlgorithmFailed, "fetching the algorithm: %s", apiMessage(err))
 		}
 	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	mod, err := env.rt.Compile(ctx, wasm, "")
+	mod, release, err := env.compile(ctx, wasm)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return nil, nil, context.Cause(ctx)
 		}
-		return nil, failure(StatusAlgorithmFailed, "the algorithm is not a module this node runs: %v", err)
+		return nil, nil, failure(StatusAlgorithmFailed, "the algorithm is not a module this node runs: %v", err)
 	}
-	return mod, nil
+	return mod, release, nil
 }
 
 // errOutputQuota ends a run that wrote more than its environment allows.

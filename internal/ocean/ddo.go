@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -150,13 +151,16 @@ func (s *Service) ParseFileList(plain []byte) (*api.FileList, error) {
 
 // files decrypts and reads a service's file list.
 func (s *Service) files(d *api.DDO, svc api.DDOService) (*api.FileList, error) {
-	ct, err := decodeHex(svc.Files)
-	if err != nil {
-		return nil, apierr.BadRequest("invalid_files", "the files of service %q are not hex", svc.ID)
-	}
-	plain, err := ecies.Decrypt(s.key.Private(), ct)
-	if err != nil {
-		return nil, apierr.BadRequest("invalid_files", "cannot decrypt files for this service: they were not encrypted for this provider (%s); use its encrypt endpoint", s.key.Address())
+	plain, ok := s.plainFiles.get(svc.Files)
+	if !ok {
+		ct, err := decodeHex(svc.Files)
+		if err != nil {
+			return nil, apierr.BadRequest("invalid_files", "the files of service %q are not hex", svc.ID)
+		}
+		if plain, err = ecies.Decrypt(s.key.Private(), ct); err != nil {
+			return nil, apierr.BadRequest("invalid_files", "cannot decrypt files for this service: they were not encrypted for this provider (%s); use its encrypt endpoint", s.key.Address())
+		}
+		s.plainFiles.put(svc.Files, plain)
 	}
 	fl, err := s.ParseFileList(plain)
 	if err != nil {
@@ -375,4 +379,29 @@ func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpjson.Write(w, http.StatusOK, api.DDOList{Total: total, Offset: offset, Limit: limit, Results: results})
 	return nil
+}
+
+// plainCache keeps decrypted file lists by their ciphertext. It is bounded:
+// when full it starts afresh.
+type plainCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+const plainCacheSize = 1024
+
+func (c *plainCache) get(ct string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[ct]
+	return p, ok
+}
+
+func (c *plainCache) put(ct string, plain []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= plainCacheSize {
+		c.m = map[string][]byte{}
+	}
+	c.m[ct] = plain
 }

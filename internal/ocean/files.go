@@ -217,20 +217,13 @@ func contentDisposition(name, also string) string {
 
 // serveFile streams a file of a list to w, honouring Range.
 func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f api.FileObject) error {
-	if src, ok := s.local[f.Type]; ok {
-		rc, obj, err := src.Open(r.Context(), f.ID)
-		if err != nil {
-			return apierr.NotFound("the file is no longer stored on this node")
-		}
-		defer rc.Close()
-		if obj.ContentType != "" {
-			w.Header().Set("Content-Type", obj.ContentType)
-		}
-		w.Header().Set("Content-Disposition", contentDisposition(obj.Name, ""))
-		if obj.Checksum != "" {
-			w.Header().Set("ETag", `"`+obj.Checksum+`"`)
-		}
-		http.ServeContent(w, r, obj.Name, obj.ModTime, rc)
+	local, err := s.openLocal(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if local != nil {
+		defer local.content.Close()
+		serveLocal(w, r, local)
 		return nil
 	}
 	extra := http.Header{}
@@ -260,6 +253,37 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, f api.FileOb
 		s.log.Warn("download interrupted", "err", err)
 	}
 	return nil
+}
+
+// localFile is content stored on this node, opened.
+type localFile struct {
+	content io.ReadSeekCloser
+	obj     LocalObject
+}
+
+// openLocal opens a file stored on this node; nil for a remote file.
+func (s *Service) openLocal(ctx context.Context, f api.FileObject) (*localFile, error) {
+	src, ok := s.local[f.Type]
+	if !ok {
+		return nil, nil
+	}
+	rc, obj, err := src.Open(ctx, f.ID)
+	if err != nil {
+		return nil, apierr.NotFound("the file is no longer stored on this node")
+	}
+	return &localFile{rc, obj}, nil
+}
+
+// serveLocal streams an opened local file, honouring Range.
+func serveLocal(w http.ResponseWriter, r *http.Request, l *localFile) {
+	if l.obj.ContentType != "" {
+		w.Header().Set("Content-Type", l.obj.ContentType)
+	}
+	w.Header().Set("Content-Disposition", contentDisposition(l.obj.Name, ""))
+	if l.obj.Checksum != "" {
+		w.Header().Set("ETag", `"`+l.obj.Checksum+`"`)
+	}
+	http.ServeContent(w, r, l.obj.Name, l.obj.ModTime, l.content)
 }
 
 // openFile opens a file of a list for reading: content stored on this node,

@@ -109,6 +109,18 @@ func absent(sig string) bool { return sig == "" || sig == "null" || sig == "unde
 // original+nonce with a fresh nonce, or, when no signature is given, by an
 // auth token of that address in the AuthToken (or Authorization) header.
 func (s *Service) authorize(r *http.Request, address, original string, sig signed) error {
+	finish, err := s.beginAuthorize(r, address, original, sig)
+	if err != nil {
+		return err
+	}
+	return finish()
+}
+
+// beginAuthorize is authorize in two steps: it checks the token or the
+// signature, then records the nonce in the background; finish waits for
+// that durable write. A download overlaps it with its own lookups, and
+// writes nothing before finish has returned nil.
+func (s *Service) beginAuthorize(r *http.Request, address, original string, sig signed) (finish func() error, err error) {
 	nonce, signature := sig.Nonce, sig.Signature
 	if absent(signature) {
 		tok := r.Header.Get("AuthToken")
@@ -116,28 +128,30 @@ func (s *Service) authorize(r *http.Request, address, original string, sig signe
 			tok = strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 		}
 		if tok == "" {
-			return apierr.BadRequest("missing_parameter", "signature is required (or an AuthToken header)")
+			return nil, apierr.BadRequest("missing_parameter", "signature is required (or an AuthToken header)")
 		}
 		holder, err := s.checkToken(r, tok)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !strings.EqualFold(holder, address) {
-			return apierr.Unauthorized("the auth token belongs to %s, not %s", holder, address)
+			return nil, apierr.Unauthorized("the auth token belongs to %s, not %s", holder, address)
 		}
-		return nil
+		return func() error { return nil }, nil
 	}
 	if nonce == "" {
-		return apierr.BadRequest("missing_parameter", "nonce is required")
+		return nil, apierr.BadRequest("missing_parameter", "nonce is required")
 	}
 	if _, err := ParseNonce(nonce); err != nil {
-		return err
+		return nil, err
 	}
 	// The signature first: an unsigned request must not burn a nonce.
 	if err := VerifySignature(address, original, nonce, signature); err != nil {
-		return err
+		return nil, err
 	}
-	return s.useNonce(r, address, nonce)
+	done := make(chan error, 1)
+	go func() { done <- s.useNonce(r, address, nonce) }()
+	return func() error { return <-done }, nil
 }
 
 type nonceRequest struct {

@@ -259,6 +259,7 @@ type Service struct {
 	jwtKey     []byte
 	decrypters map[string]bool
 	chains     map[int64]*chain // connected chains by id
+	plainFiles plainCache       // decrypted file lists: ECIES costs more than the rest of a download's checks
 
 	// Compute-to-data.
 	workDir  string

@@ -3,9 +3,12 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,11 +52,38 @@ func count(path string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
+	buf := make([]byte, 1<<20)
+	n, last := 0, byte('\n')
+	for {
+		k, err := io.ReadFull(f, buf)
+		if k > 0 {
+			n += newlines(buf[:k])
+			last = buf[k-1]
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
 	}
-	return n, sc.Err()
+	if last != '\n' {
+		n++ // a last line without its newline
+	}
+	return n, nil
+}
+
+// newlines counts the '\n' in b eight bytes at a time. A sandbox that can
+// stop a run checks at every loop iteration, and in a Go-built module every
+// branch is one: a byte-by-byte scan spends most of its time there.
+func newlines(b []byte) int {
+	const lo7, nl = 0x7f7f7f7f7f7f7f7f, 0x0a0a0a0a0a0a0a0a
+	n := 0
+	for ; len(b) >= 8; b = b[8:] {
+		y := binary.LittleEndian.Uint64(b) ^ nl // newline bytes are now 0
+		// The high bit of each byte of t is clear exactly where y's byte is 0.
+		t := ((y & lo7) + lo7) | y
+		n += bits.OnesCount64(^t & ^uint64(lo7))
+	}
+	return n + bytes.Count(b, []byte{'\n'})
 }
