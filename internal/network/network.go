@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/blob"
@@ -74,7 +73,7 @@ type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
 	Restore(st *blob.Staged, want string) error
-	Open(hash string) (*os.File, error)
+	Open(hash string) (blob.Object, error)
 	Unref(tx *store.Tx, hash string) error
 	Verify(hash string) error // re-hash an object: an error if it is damaged or missing
 }

@@ -53,6 +53,7 @@ type Config struct {
 	// DATA/wasm-cache.
 	WasmCacheDir string
 
+	Blobs    blob.Config // "" location: DATA/blobs
 	Ledger   ledger.Config
 	DDS      dds.Config // its MaxFileSize bounds every face's uploads
 	Network  network.Config
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:     "127.0.0.1:8080",
 		SweepEvery: 30 * time.Second,
+		Blobs:      blob.DefaultConfig(),
 		Ledger:     ledger.DefaultConfig(),
 		DDS:        dds.DefaultConfig(),
 		Network:    network.DefaultConfig(),
@@ -89,6 +91,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SweepEvery, "sweep-every", c.SweepEvery, "how often ended terms and expired quotes are swept")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request (method, path, status, bytes, time; never query strings or tokens)")
+	c.Blobs.RegisterFlags(fs)
 	c.Ledger.RegisterFlags(fs)
 	c.DDS.RegisterFlags(fs)
 	c.Network.RegisterFlags(fs)
@@ -211,7 +214,9 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	if n.DB, err = OpenDB(cfg.DataDir); err != nil {
 		return err
 	}
-	if n.Blobs, err = blob.New(ctx, blob.Config{Dir: filepath.Join(cfg.DataDir, "blobs")}, blob.Deps{DB: n.DB, Log: log}); err != nil {
+	bcfg := cfg.Blobs
+	bcfg.Dir = filepath.Join(cfg.DataDir, "blobs")
+	if n.Blobs, err = blob.New(ctx, bcfg, blob.Deps{DB: n.DB, Log: log}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Blobs)
@@ -350,8 +355,27 @@ func (n *Node) routes() http.Handler {
 	if n.cfg.AccessLog {
 		access = n.log.With("log", "access")
 	}
-	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux, access)))
+	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(retryAfter(n.Metrics.Wrap(mux, access))))
 }
+
+// retryAfter tells a client refused with 503 (storage or database gone for
+// a while) when to retry, whichever face refused it.
+func retryAfter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&unavailableWriter{ResponseWriter: w}, r)
+	})
+}
+
+type unavailableWriter struct{ http.ResponseWriter }
+
+func (w *unavailableWriter) WriteHeader(code int) {
+	if code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *unavailableWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Handler is the node's HTTP handler (every face).
 func (n *Node) Handler() http.Handler { return n.handler }

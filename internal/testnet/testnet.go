@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // Start is the fake clock every node of a test network starts at.
@@ -86,7 +87,8 @@ func (nw *Network) add(t testing.TB) *Node {
 	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SweepEvery = -1 // tests sweep and replicate explicitly, after moving the clock
+	cfg.Blobs.Location = testtool.Blobs(t) // DDS_TEST_BLOBS=s3: a fresh bucket
+	cfg.SweepEvery = -1                    // tests sweep and replicate explicitly, after moving the clock
 	cfg.Network.ReplicateEvery = -1
 	cfg.Network.Confirmations = min(3, nw.size-1)
 	cfg.Network.Replicas = min(3, nw.size)

@@ -1,0 +1,316 @@
+package blob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/prometheus-dds/dds/internal/apierr"
+)
+
+// S3 is a parsed s3:// location:
+//
+//	s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION&insecure=true
+//
+// endpoint defaults to s3.amazonaws.com, region to the server's answer, and
+// TLS is used unless insecure=true. Objects go under PREFIX/ if given.
+type S3 struct {
+	Bucket, Prefix   string
+	Endpoint, Region string
+	Insecure         bool
+}
+
+// ParseS3 parses an s3:// location, saying what is wrong with a bad one.
+func ParseS3(raw string) (S3, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return S3{}, fmt.Errorf("blob: %q is not s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION[&insecure=true]", raw)
+	}
+	if u.User != nil {
+		return S3{}, errors.New("blob: put no credentials in --blobs: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
+	}
+	loc := S3{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/"), Endpoint: "s3.amazonaws.com"}
+	if loc.Prefix != "" {
+		loc.Prefix += "/"
+	}
+	for k, v := range u.Query() {
+		switch k {
+		case "endpoint":
+			loc.Endpoint = v[0]
+		case "region":
+			loc.Region = v[0]
+		case "insecure":
+			if loc.Insecure, err = strconv.ParseBool(v[0]); err != nil {
+				return S3{}, fmt.Errorf("blob: insecure=%q in --blobs: want true or false", v[0])
+			}
+		default:
+			return S3{}, fmt.Errorf("blob: unknown parameter %q in --blobs (known: endpoint, region, insecure)", k)
+		}
+	}
+	return loc, nil
+}
+
+// bucket keeps each object under the key it was uploaded to,
+// PREFIX/o/<random>, found through the blobs table.
+type bucket struct {
+	S3
+	cl    *minio.Client
+	part  uint64
+	grace time.Duration
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[string]bool // keys this process is uploading: never collected
+}
+
+func openS3(ctx context.Context, raw string, cfg Config, log *slog.Logger) (*bucket, error) {
+	loc, err := ParseS3(raw)
+	if err != nil {
+		return nil, err
+	}
+	creds := credentials.NewEnvAWS()
+	if v, _ := creds.Get(); v.AccessKeyID == "" || v.SecretAccessKey == "" {
+		return nil, errors.New("blob: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)")
+	}
+	tr, err := minio.DefaultTransport(!loc.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	tr.MaxIdleConnsPerHost = 64
+	cl, err := minio.New(loc.Endpoint, &minio.Options{Creds: creds, Secure: !loc.Insecure, Region: loc.Region, Transport: tr})
+	if err != nil {
+		return nil, fmt.Errorf("blob: endpoint=%q in --blobs: %w", loc.Endpoint, err)
+	}
+	b := &bucket{S3: loc, cl: cl, part: uint64(cfg.PartSize), grace: cfg.Grace, log: log, inflight: map[string]bool{}}
+	if b.part == 0 {
+		b.part = uint64(DefaultConfig().PartSize)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ok, err := cl.BucketExists(ctx, loc.Bucket)
+	if err != nil {
+		switch minio.ToErrorResponse(err).Code {
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+			return nil, fmt.Errorf("blob: S3 at %s refused the credentials (%v): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN", loc.Endpoint, err)
+		}
+		return nil, fmt.Errorf("blob: cannot reach S3 at %s (%v): check endpoint= (and insecure=) in --blobs and that the server is up", loc.Endpoint, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("blob: bucket %q does not exist at %s: create it, or name an existing one in --blobs", loc.Bucket, loc.Endpoint)
+	}
+	return b, nil
+}
+
+func (b *bucket) byHash() bool { return false }
+
+// unavailable is what a failing bucket means to a client: retry later.
+func (b *bucket) unavailable(op string, err error) error {
+	b.log.Error("blob: S3 request failed", "op", op, "bucket", b.Bucket, "endpoint", b.Endpoint, "err", err)
+	return apierr.New(http.StatusServiceUnavailable, "storage_unavailable", "the node's storage is unavailable; retry later")
+}
+
+func missing(err error) bool {
+	code := minio.ToErrorResponse(err).Code
+	return code == minio.NoSuchKey || code == "NotFound"
+}
+
+func (b *bucket) track(key string, on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if on {
+		b.inflight[key] = true
+	} else {
+		delete(b.inflight, key)
+	}
+}
+
+func (b *bucket) tracked(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inflight[key]
+}
+
+// upload streams into a multipart upload of unknown length, buffering one
+// part at a time.
+type upload struct {
+	b    *bucket
+	key  string
+	pw   *io.PipeWriter
+	done chan error
+}
+
+var errAborted = errors.New("blob: upload abandoned")
+
+func (b *bucket) create() (sink, error) {
+	var r [16]byte
+	rand.Read(r[:])
+	key := b.Prefix + "o/" + hex.EncodeToString(r[:])
+	b.track(key, true)
+	pr, pw := io.Pipe()
+	u := &upload{b: b, key: key, pw: pw, done: make(chan error, 1)}
+	go func() {
+		// The payload is not signed (its hash would be computed twice):
+		// each part carries a CRC32C the server checks.
+		_, err := b.cl.PutObject(context.Background(), b.Bucket, key, pr, -1,
+			minio.PutObjectOptions{PartSize: b.part, DisableContentSha256: true, ContentType: "application/octet-stream"})
+		pr.CloseWithError(cmpErr(err, io.ErrClosedPipe))
+		u.done <- err
+	}()
+	return u, nil
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+func (u *upload) Write(p []byte) (int, error) { return u.pw.Write(p) }
+
+func (u *upload) finish() (string, error) {
+	u.pw.Close()
+	if err := <-u.done; err != nil {
+		u.b.track(u.key, false)
+		return "", u.b.unavailable("upload", err)
+	}
+	return u.key, nil
+}
+
+func (u *upload) abort() {
+	u.pw.CloseWithError(errAborted) // the client aborts the multipart upload
+	<-u.done
+	u.b.track(u.key, false)
+}
+
+func (b *bucket) drop(key string) {
+	if err := b.cl.RemoveObject(context.Background(), b.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		b.log.Warn("blob: cannot remove a staged upload; the next collection will", "key", key, "err", err)
+	}
+	b.track(key, false)
+}
+
+// keep leaves the upload where it is: the row that refers to it names it.
+func (b *bucket) keep(_ context.Context, st *Staged) (string, error) {
+	key := st.tmp
+	st.tmp = ""
+	b.track(key, false)
+	return key, nil
+}
+
+func (b *bucket) open(h, key string) (Object, error) {
+	if key == "" {
+		return nil, fs.ErrNotExist
+	}
+	obj, err := b.cl.GetObject(context.Background(), b.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, b.unavailable("get", err)
+	}
+	info, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		if missing(err) {
+			return nil, fmt.Errorf("%w: %s", fs.ErrNotExist, key)
+		}
+		return nil, b.unavailable("get", err)
+	}
+	return &object{Object: obj, info: objectInfo{name: h, size: info.Size, mod: info.LastModified}}, nil
+}
+
+func (b *bucket) size(_ string, key string) (int64, error) {
+	if key == "" {
+		return -1, fs.ErrNotExist
+	}
+	info, err := b.cl.StatObject(context.Background(), b.Bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		if missing(err) {
+			return -1, fs.ErrNotExist
+		}
+		return -1, b.unavailable("stat", err)
+	}
+	return info.Size, nil
+}
+
+func (b *bucket) remove(_ string, key string) error {
+	if key == "" {
+		return nil
+	}
+	if err := b.cl.RemoveObject(context.Background(), b.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return b.unavailable("remove", err)
+	}
+	return nil
+}
+
+// leftovers removes objects no row names and unfinished uploads, once older
+// than the grace period and not this process's own uploads in flight.
+func (b *bucket) leftovers(ctx context.Context, s *Store) (removed int, err error) {
+	cutoff := time.Now().Add(-b.grace)
+	for o := range b.cl.ListObjects(ctx, b.Bucket, minio.ListObjectsOptions{Prefix: b.Prefix + "o/", Recursive: true}) {
+		if o.Err != nil {
+			return removed, b.unavailable("list", o.Err)
+		}
+		if o.LastModified.After(cutoff) || b.tracked(o.Key) {
+			continue
+		}
+		ref, err := s.referenced(ctx, o.Key)
+		if err != nil {
+			return removed, err
+		}
+		if !ref {
+			if err := b.remove("", o.Key); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	// Every upload is listed: MinIO lists none under a prefix that is not a
+	// whole object name.
+	for u := range b.cl.ListIncompleteUploads(ctx, b.Bucket, "", true) {
+		if u.Err != nil {
+			return removed, b.unavailable("list uploads", u.Err)
+		}
+		if !strings.HasPrefix(u.Key, b.Prefix+"o/") || u.Initiated.After(cutoff) || b.tracked(u.Key) {
+			continue
+		}
+		if err := b.cl.RemoveIncompleteUpload(ctx, b.Bucket, u.Key); err != nil {
+			return removed, b.unavailable("abort upload", err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// object is an open S3 object: reads past a seek are ranged GETs.
+type object struct {
+	*minio.Object
+	info objectInfo
+}
+
+func (o *object) Stat() (fs.FileInfo, error) { return o.info, nil }
+
+type objectInfo struct {
+	name string
+	size int64
+	mod  time.Time
+}
+
+func (i objectInfo) Name() string       { return i.name }
+func (i objectInfo) Size() int64        { return i.size }
+func (i objectInfo) Mode() fs.FileMode  { return 0o444 }
+func (i objectInfo) ModTime() time.Time { return i.mod }
+func (i objectInfo) IsDir() bool        { return false }
+func (i objectInfo) Sys() any           { return nil }
