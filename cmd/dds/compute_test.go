@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // Compute environments come from --compute-env or its environment twin,
@@ -19,7 +21,7 @@ func TestComputeEnvironmentsFromEnv(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "DDS_DATA="+t.TempDir(), "DDS_LISTEN="+addr,
+	srv.Env = append(testtool.ServeEnv(t), "DDS_DATA="+t.TempDir(), "DDS_LISTEN="+addr,
 		"DDS_COMPUTE_ENV=id=small,max-jobs=1,max-duration=30s;id=big,memory=1024,price-min=0.5,desc=Big, slow jobs")
 	var logs bytes.Buffer
 	srv.Stderr = &logs

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 var bin string
@@ -72,7 +74,7 @@ func TestServeAndClientCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2")
+	srv.Env = append(testtool.ServeEnv(t), "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2")
 	var logs bytes.Buffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {

@@ -105,6 +105,7 @@ type backend interface {
 	// leftovers removes what a crash may have left: temporary objects and
 	// objects no row refers to.
 	leftovers(ctx context.Context, s *Store) (int, error)
+	holdings(ctx context.Context) (objects, temporaries int, err error)
 	// byHash tells whether objects are kept at their hash (then one with no
 	// row at all is unreferenced, and Commit pins it while placing it).
 	byHash() bool
@@ -549,4 +550,11 @@ func (s *Store) Scrub(ctx context.Context) ([]string, error) {
 		}
 		after = page[len(page)-1]
 	}
+}
+
+// Holdings counts what the backend holds: objects (referenced or not yet
+// collected) and temporaries (staging files, unfinished uploads). Tests and
+// operators compare it with Usage to see leftovers.
+func (s *Store) Holdings(ctx context.Context) (objects, temporaries int, err error) {
+	return s.be.holdings(ctx)
 }

@@ -132,3 +132,20 @@ func syncDir(dir string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+func (d *dir) holdings(context.Context) (objects, temporaries int, err error) {
+	count := func(dir string) (n int, err error) {
+		err = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				n++
+			}
+			return err
+		})
+		return n, err
+	}
+	if objects, err = count(filepath.Join(d.root, "objects")); err != nil {
+		return
+	}
+	temporaries, err = count(filepath.Join(d.root, "tmp"))
+	return
+}

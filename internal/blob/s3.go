@@ -180,7 +180,14 @@ func cmpErr(err, otherwise error) error {
 	return otherwise
 }
 
-func (u *upload) Write(p []byte) (int, error) { return u.pw.Write(p) }
+// Write fails once the upload has failed, with the upload's error.
+func (u *upload) Write(p []byte) (int, error) {
+	n, err := u.pw.Write(p)
+	if err != nil {
+		err = u.b.unavailable("upload", err)
+	}
+	return n, err
+}
 
 func (u *upload) finish() (string, error) {
 	u.pw.Close()
@@ -292,6 +299,24 @@ func (b *bucket) leftovers(ctx context.Context, s *Store) (removed int, err erro
 		removed++
 	}
 	return removed, nil
+}
+
+func (b *bucket) holdings(ctx context.Context) (objects, temporaries int, err error) {
+	for o := range b.cl.ListObjects(ctx, b.Bucket, minio.ListObjectsOptions{Prefix: b.Prefix + "o/", Recursive: true}) {
+		if o.Err != nil {
+			return objects, temporaries, b.unavailable("list", o.Err)
+		}
+		objects++
+	}
+	for u := range b.cl.ListIncompleteUploads(ctx, b.Bucket, "", true) {
+		if u.Err != nil {
+			return objects, temporaries, b.unavailable("list uploads", u.Err)
+		}
+		if strings.HasPrefix(u.Key, b.Prefix+"o/") {
+			temporaries++
+		}
+	}
+	return objects, temporaries, nil
 }
 
 // object is an open S3 object: reads past a seek are ranged GETs.

@@ -70,3 +70,15 @@ func Blobs(t testing.TB) string {
 	}
 	return S3(t).Blobs
 }
+
+// ServeEnv is the environment for a `dds serve` a test starts: this
+// process's, with DDS_BLOBS set to a fresh bucket when DDS_TEST_BLOBS=s3.
+func ServeEnv(t testing.TB) []string {
+	t.Helper()
+	blobs := Blobs(t) // first: it sets the credentials the node inherits
+	env := os.Environ()
+	if blobs != "" {
+		env = append(env, "DDS_BLOBS="+blobs)
+	}
+	return env
+}
