@@ -3,8 +3,8 @@ package blob_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha3"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -197,4 +197,3 @@ func TestS3BucketGoneWhileServing(t *testing.T) {
 		t.Fatalf("read %q: %v", got.String(), err)
 	}
 }
-
