@@ -85,7 +85,7 @@ func forEach(t *testing.T, test func(t *testing.T, cfg Config, list func() []str
 	}
 }
 
-func openDB(t *testing.T, dir string) *store.DB {
+func openDB(t testing.TB, dir string) *store.DB {
 	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "meta.db"))
 	if err != nil {
@@ -95,7 +95,7 @@ func openDB(t *testing.T, dir string) *store.DB {
 	return db
 }
 
-func open(t *testing.T, cfg Config, db *store.DB) *Store {
+func open(t testing.TB, cfg Config, db *store.DB) *Store {
 	t.Helper()
 	s, err := New(context.Background(), cfg, Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
