@@ -409,6 +409,19 @@ func TestRangeRead(t *testing.T) {
 		if _, err := f.ReadAt(buf, 6_999_990); err != nil || string(buf) != "0123" {
 			t.Fatalf("ReadAt: %q %v", buf, err)
 		}
+		// Reads and relative seeks agree on where the reader is.
+		if _, err := io.ReadFull(f, buf); err != nil || string(buf) != "0123" {
+			t.Fatalf("first read: %q %v", buf, err)
+		}
+		if at, err := f.Seek(0, io.SeekCurrent); err != nil || at != 4 {
+			t.Fatalf("at %d after 4 bytes (%v)", at, err)
+		}
+		if at, err := f.Seek(3, io.SeekCurrent); err != nil || at != 7 {
+			t.Fatalf("at %d after seeking 3 more (%v)", at, err)
+		}
+		if _, err := io.ReadFull(f, buf); err != nil || string(buf) != "7890" {
+			t.Fatalf("read after a seek: %q %v", buf, err)
+		}
 	})
 }
 

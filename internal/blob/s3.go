@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -319,13 +320,33 @@ func (b *bucket) holdings(ctx context.Context) (objects, temporaries int, err er
 	return objects, temporaries, nil
 }
 
-// object is an open S3 object: reads past a seek are ranged GETs.
+// object is an open S3 object: reads past a seek are ranged GETs. Reads are
+// buffered: each read of the client's object is a round trip to its
+// goroutine, and http.ServeContent reads 32 KiB at a time.
 type object struct {
 	*minio.Object
 	info objectInfo
+	buf  *bufio.Reader // nil until the first Read
 }
 
 func (o *object) Stat() (fs.FileInfo, error) { return o.info, nil }
+
+func (o *object) Read(p []byte) (int, error) {
+	if o.buf == nil {
+		o.buf = bufio.NewReaderSize(o.Object, int(min(max(o.info.size, 16), 512<<10)))
+	}
+	return o.buf.Read(p)
+}
+
+func (o *object) Seek(offset int64, whence int) (int64, error) {
+	if o.buf != nil {
+		if whence == io.SeekCurrent {
+			offset -= int64(o.buf.Buffered()) // the object is ahead of the reader
+		}
+		defer o.buf.Reset(o.Object)
+	}
+	return o.Object.Seek(offset, whence)
+}
 
 type objectInfo struct {
 	name string
