@@ -126,14 +126,17 @@ type Store struct {
 	db  *store.DB
 	log *slog.Logger
 
-	mu   sync.Mutex
-	pins map[string]int // objects being committed: never collected meanwhile
+	grace time.Duration
+
+	mu    sync.Mutex
+	pins  map[string]int // objects being committed: never collected meanwhile
+	swept time.Time      // the last sweep's collection
 }
 
 // New opens the store: a local directory (created if needed) or an S3 bucket,
 // which must exist and accept the credentials.
 func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
-	s := &Store{db: deps.DB, log: deps.Log, pins: map[string]int{}}
+	s := &Store{db: deps.DB, log: deps.Log, grace: cfg.Grace, swept: time.Now(), pins: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -376,9 +379,19 @@ func (s *Store) Collect(ctx context.Context) (removed int, err error) {
 }
 
 // Sweep collects a bucket's leftovers old enough to be nobody's upload in
-// flight. A local directory is collected at start only.
+// flight, at most once per grace period (it lists the whole bucket). A local
+// directory is collected at start only.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	if s.be.byHash() {
+		return 0, nil
+	}
+	s.mu.Lock()
+	due := time.Since(s.swept) >= s.grace
+	if due {
+		s.swept = time.Now()
+	}
+	s.mu.Unlock()
+	if !due {
 		return 0, nil
 	}
 	return s.Collect(ctx)

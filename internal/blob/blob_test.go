@@ -277,7 +277,8 @@ func TestCollectAfterCrash(t *testing.T) {
 // to (younger than the grace period) is left alone.
 func TestCollectLeavesYoungUploads(t *testing.T) {
 	cfg, list := backends[1].new(t)
-	s := open(t, cfg, openDB(t, t.TempDir()))
+	db := openDB(t, t.TempDir())
+	s := open(t, cfg, db)
 	st, err := s.Stage(strings.NewReader("in flight elsewhere"), -1)
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +292,25 @@ func TestCollectLeavesYoungUploads(t *testing.T) {
 	}
 	if read(t, s, st.Hash) != "in flight elsewhere" || len(list()) != 1 {
 		t.Fatal("a young upload was collected")
+	}
+	// Left by a process that crashed: the sweep collects it once it is
+	// older than the grace period.
+	cfg.Grace = time.Second
+	s = open(t, cfg, db)
+	orphan, err := s.Stage(strings.NewReader("orphan"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.be.(*bucket).track(orphan.tmp, false)
+	if n, err := s.Sweep(context.Background()); err != nil || n != 0 {
+		t.Fatalf("sweep within the grace period removed %d, err %v", n, err)
+	}
+	time.Sleep(1100 * time.Millisecond) // S3 times are in whole seconds
+	if n, err := s.Sweep(context.Background()); err != nil || n != 1 {
+		t.Fatalf("sweep removed %d, err %v; the bucket holds %v", n, err, list())
+	}
+	if len(list()) != 1 {
+		t.Fatalf("after the sweep: %v", list())
 	}
 }
 
