@@ -59,13 +59,16 @@ type Config struct {
 	// must be before a collection removes it: another process sharing the
 	// bucket may still be about to refer to a younger one.
 	Grace time.Duration
-	// PartSize is the S3 multipart part size: the memory one upload buffers.
-	PartSize int64
+	// PartSize is the S3 multipart part size, and PartsInFlight how many
+	// parts an upload buffers and sends at once: an upload holds
+	// PartSize*PartsInFlight bytes, and is at most 10,000 parts.
+	PartSize      int64
+	PartsInFlight int
 }
 
 // DefaultConfig keeps the bytes in the node's data directory.
 func DefaultConfig() Config {
-	return Config{Grace: time.Hour, PartSize: 16 << 20}
+	return Config{Grace: time.Hour, PartSize: 16 << 20, PartsInFlight: 1}
 }
 
 // RegisterFlags registers --blobs.

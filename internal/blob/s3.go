@@ -2,6 +2,7 @@ package blob
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -71,6 +72,7 @@ type bucket struct {
 	S3
 	cl    *minio.Client
 	part  uint64
+	parts int // parts buffered and sent at once
 	grace time.Duration
 	log   *slog.Logger
 
@@ -96,7 +98,7 @@ func openS3(ctx context.Context, raw string, cfg Config, log *slog.Logger) (*buc
 	if err != nil {
 		return nil, fmt.Errorf("blob: endpoint=%q in --blobs: %w", loc.Endpoint, err)
 	}
-	b := &bucket{S3: loc, cl: cl, part: uint64(cfg.PartSize), grace: cfg.Grace, log: log, inflight: map[string]bool{}}
+	b := &bucket{S3: loc, cl: cl, part: uint64(cfg.PartSize), parts: cfg.PartsInFlight, grace: cfg.Grace, log: log, inflight: map[string]bool{}}
 	if b.part == 0 {
 		b.part = uint64(DefaultConfig().PartSize)
 	}
@@ -145,13 +147,15 @@ func (b *bucket) tracked(key string) bool {
 	return b.inflight[key]
 }
 
-// upload streams into a multipart upload of unknown length, buffering one
-// part at a time.
+// upload stores one temporary object: content read whole in one request,
+// larger content streamed into a multipart upload of unknown length, a
+// bounded number of parts buffered at a time.
 type upload struct {
-	b    *bucket
-	key  string
-	pw   *io.PipeWriter
-	done chan error
+	b     *bucket
+	key   string
+	pw    *io.PipeWriter // nil until streaming starts
+	done  chan error
+	whole bool // stored by writeWhole
 }
 
 var errAborted = errors.New("blob: upload abandoned")
@@ -161,17 +165,38 @@ func (b *bucket) create() (sink, error) {
 	rand.Read(r[:])
 	key := b.Prefix + "o/" + hex.EncodeToString(r[:])
 	b.track(key, true)
+	return &upload{b: b, key: key}, nil
+}
+
+// The payload is not signed (it would be hashed once more for that): each
+// part carries a CRC32C that the server checks.
+func (b *bucket) putOptions() minio.PutObjectOptions {
+	return minio.PutObjectOptions{DisableContentSha256: true, ContentType: "application/octet-stream"}
+}
+
+// writeWhole stores content that fanOut read whole, in one request.
+func (u *upload) writeWhole(p []byte) error {
+	_, err := u.b.cl.PutObject(context.Background(), u.b.Bucket, u.key, bytes.NewReader(p), int64(len(p)), u.b.putOptions())
+	if err != nil {
+		return u.b.unavailable("upload", err)
+	}
+	u.whole = true
+	return nil
+}
+
+func (u *upload) stream() {
 	pr, pw := io.Pipe()
-	u := &upload{b: b, key: key, pw: pw, done: make(chan error, 1)}
+	u.pw, u.done = pw, make(chan error, 1)
+	opts := u.b.putOptions()
+	opts.PartSize = u.b.part
+	if u.b.parts > 1 { // read the next part while the last one is sent
+		opts.ConcurrentStreamParts, opts.NumThreads = true, uint(u.b.parts)
+	}
 	go func() {
-		// The payload is not signed (its hash would be computed twice):
-		// each part carries a CRC32C the server checks.
-		_, err := b.cl.PutObject(context.Background(), b.Bucket, key, pr, -1,
-			minio.PutObjectOptions{PartSize: b.part, DisableContentSha256: true, ContentType: "application/octet-stream"})
+		_, err := u.b.cl.PutObject(context.Background(), u.b.Bucket, u.key, pr, -1, opts)
 		pr.CloseWithError(cmpErr(err, io.ErrClosedPipe))
 		u.done <- err
 	}()
-	return u, nil
 }
 
 func cmpErr(err, otherwise error) error {
@@ -183,6 +208,9 @@ func cmpErr(err, otherwise error) error {
 
 // Write fails once the upload has failed, with the upload's error.
 func (u *upload) Write(p []byte) (int, error) {
+	if u.pw == nil {
+		u.stream()
+	}
 	n, err := u.pw.Write(p)
 	if err != nil {
 		err = u.b.unavailable("upload", err)
@@ -191,6 +219,15 @@ func (u *upload) Write(p []byte) (int, error) {
 }
 
 func (u *upload) finish() (string, error) {
+	if u.pw == nil {
+		if !u.whole {
+			if err := u.writeWhole(nil); err != nil { // empty content
+				u.b.track(u.key, false)
+				return "", err
+			}
+		}
+		return u.key, nil
+	}
 	u.pw.Close()
 	if err := <-u.done; err != nil {
 		u.b.track(u.key, false)
@@ -200,8 +237,13 @@ func (u *upload) finish() (string, error) {
 }
 
 func (u *upload) abort() {
-	u.pw.CloseWithError(errAborted) // the client aborts the multipart upload
-	<-u.done
+	switch {
+	case u.pw != nil:
+		u.pw.CloseWithError(errAborted) // the client aborts the multipart upload
+		<-u.done
+	case u.whole:
+		u.b.drop(u.key)
+	}
 	u.b.track(u.key, false)
 }
 

@@ -31,9 +31,16 @@ func fanOut(src io.Reader, sinks []io.Writer) (int64, error) {
 	defer chunkPool.Put(first.buf)
 	n, err := io.ReadFull(src, *first.buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		// Small content, read whole: goroutines would cost more than they save.
+		// Small content, read whole: goroutines would cost more than they
+		// save, and a sink that can store it in one go does.
 		for _, w := range sinks {
-			if _, err := w.Write((*first.buf)[:n]); err != nil {
+			var err error
+			if ww, ok := w.(interface{ writeWhole([]byte) error }); ok {
+				err = ww.writeWhole((*first.buf)[:n])
+			} else {
+				_, err = w.Write((*first.buf)[:n])
+			}
+			if err != nil {
 				return int64(n), err
 			}
 		}
