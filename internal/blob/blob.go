@@ -68,7 +68,7 @@ type Config struct {
 
 // DefaultConfig keeps the bytes in the node's data directory.
 func DefaultConfig() Config {
-	return Config{Grace: time.Hour, PartSize: 16 << 20, PartsInFlight: 1}
+	return Config{Grace: time.Hour, PartSize: 8 << 20, PartsInFlight: 2}
 }
 
 // RegisterFlags registers --blobs.
