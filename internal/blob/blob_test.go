@@ -467,3 +467,18 @@ func TestStageHashesEverySink(t *testing.T) {
 		}
 	})
 }
+
+func TestSub(t *testing.T) {
+	for in, want := range map[string]string{
+		"/srv/blobs":                               "/srv/blobs/node1",
+		"s3://b?endpoint=h:9000&insecure=true":     "s3://b/node1?endpoint=h:9000&insecure=true",
+		"s3://b/pre?endpoint=h:9000&insecure=true": "s3://b/pre/node1?endpoint=h:9000&insecure=true",
+	} {
+		if got := Sub(in, "node1"); got != want {
+			t.Errorf("Sub(%q) = %q, want %q", in, got, want)
+		}
+		if loc, err := ParseS3(Sub(in, "node1")); strings.HasPrefix(in, "s3://") && (err != nil || !strings.HasSuffix(loc.Prefix, "node1/")) {
+			t.Errorf("Sub(%q) parses to %+v, %v", in, loc, err)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -402,3 +404,18 @@ func (i objectInfo) Mode() fs.FileMode  { return 0o444 }
 func (i objectInfo) ModTime() time.Time { return i.mod }
 func (i objectInfo) IsDir() bool        { return false }
 func (i objectInfo) Sys() any           { return nil }
+
+// Sub is the location of a part of location, for one of several nodes
+// sharing it: a subdirectory, or a prefix within the bucket's. Nodes must not
+// share one place: each removes what its own metadata does not name.
+func Sub(location, name string) string {
+	if !strings.HasPrefix(location, "s3://") {
+		return filepath.Join(location, name)
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		return location // New says what is wrong with it
+	}
+	u.Path = path.Join("/", u.Path, name)
+	return u.String()
+}
