@@ -21,7 +21,7 @@ import (
 
 // putContent stores the raw request body as the asset's content.
 func (s *Service) putContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.upload(w, r, p, func(stage func(io.Reader) error) error {
+	return s.upload(w, r, p, r.ContentLength, func(stage func(io.Reader) error) error {
 		return stage(r.Body)
 	})
 }
@@ -29,7 +29,7 @@ func (s *Service) putContent(w http.ResponseWriter, r *http.Request, p auth.Prin
 // postContent stores the multipart/form-data field "file" as the asset's
 // content, streaming it: the form is never spooled to memory or disk first.
 func (s *Service) postContent(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.upload(w, r, p, func(stage func(io.Reader) error) error {
+	return s.upload(w, r, p, -1, func(stage func(io.Reader) error) error {
 		return stageFilePart(r, stage)
 	})
 }
@@ -117,7 +117,8 @@ func (f filler) Read(p []byte) (n int, err error) {
 // passes to its stage function (hashing it with SHA3-256 on the way), checks
 // the hash against the metadata and commits it. Whatever fails leaves
 // nothing behind.
-func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, body func(stage func(io.Reader) error) error) error {
+// size is the content's length when known (a raw PUT's Content-Length), else -1.
+func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, size int64, body func(stage func(io.Reader) error) error) error {
 	ctx := r.Context()
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
@@ -153,6 +154,9 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 			return err
 		}
 		defer done()
+		if !freq.Explicit() { // stored as sent: its length is known
+			src = blob.Sized(src, size)
+		}
 		st, err := s.blobs.Stage(src, limit, h)
 		if err != nil {
 			return err

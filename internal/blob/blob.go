@@ -95,8 +95,8 @@ type Object interface {
 // backend keeps the bytes. Objects are named by hash and location (see the
 // blobs table); errors for a missing object wrap fs.ErrNotExist.
 type backend interface {
-	// create starts a new temporary object.
-	create() (sink, error)
+	// create starts a new temporary object of size bytes (-1: unknown).
+	create(size int64) (sink, error)
 	// keep makes staged content the object of its hash and says where it
 	// is; it takes the staged temporary over (st.tmp is cleared).
 	keep(ctx context.Context, st *Staged) (location string, err error)
@@ -187,7 +187,11 @@ var ErrDamaged = errors.New("blob: stored content is damaged")
 // hashes, if given, see the same bytes (a face that needs another digest adds
 // one); each hash and the writing run side by side. limit < 0 means no limit.
 func (s *Store) Stage(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, error) {
-	w, err := s.be.create()
+	size := int64(-1)
+	if sz, ok := r.(*sized); ok {
+		r, size = sz.Reader, sz.n
+	}
+	w, err := s.be.create(size)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +205,12 @@ func (s *Store) Stage(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, er
 		src = io.LimitReader(r, limit+1)
 	}
 	n, err := fanOut(src, sinks)
-	if err == nil && limit >= 0 && n > limit {
+	switch {
+	case err != nil:
+	case limit >= 0 && n > limit:
 		err = ErrTooLarge
+	case size >= 0 && n != size:
+		err = fmt.Errorf("blob: content of %d bytes announced, %d read", size, n)
 	}
 	if err != nil {
 		w.abort()
@@ -213,6 +221,21 @@ func (s *Store) Stage(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, er
 		return nil, err
 	}
 	return &Staged{Info: Info{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, tmp: tmp, drop: s.be.drop}, nil
+}
+
+// Sized tells Stage the exact length of r (a request's Content-Length, say):
+// a bucket then takes it in one streamed PUT (up to 5 GiB), without a
+// multipart upload or its part buffers. Content of another length fails.
+func Sized(r io.Reader, n int64) io.Reader {
+	if n < 0 {
+		return r
+	}
+	return &sized{Reader: r, n: n}
+}
+
+type sized struct {
+	io.Reader
+	n int64
 }
 
 // Discard removes the staged content if it was not committed.

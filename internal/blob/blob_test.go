@@ -464,6 +464,24 @@ func TestStageHashesEverySink(t *testing.T) {
 			if got := read(t, s, st.Hash); got != string(content) {
 				t.Fatalf("%d bytes: read back %d", size, len(got))
 			}
+			// The same with its length told in advance.
+			sst, err := s.Stage(Sized(bytes.NewReader(content), int64(size)), -1)
+			if err != nil || sst.Hash != st.Hash {
+				t.Fatalf("%d bytes, sized: %v", size, err)
+			}
+			sst.Discard()
+		}
+		// A length told wrong fails the stage and leaves nothing.
+		before := list()
+		content := make([]byte, 3<<20)
+		for _, told := range []int64{2 << 20, 4 << 20, 10} {
+			if st, err := s.Stage(Sized(bytes.NewReader(content), told), -1); err == nil {
+				st.Discard()
+				t.Fatalf("%d bytes told as %d: staged", len(content), told)
+			}
+		}
+		if got := list(); len(got) != len(before) {
+			t.Fatalf("wrongly sized stages left %v", got)
 		}
 	})
 }

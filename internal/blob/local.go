@@ -43,7 +43,7 @@ func (f fileSink) abort() {
 	os.Remove(f.Name())
 }
 
-func (d *dir) create() (sink, error) {
+func (d *dir) create(int64) (sink, error) {
 	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), "stage-*")
 	if err != nil {
 		return nil, err

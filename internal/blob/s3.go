@@ -155,6 +155,7 @@ func (b *bucket) tracked(key string) bool {
 type upload struct {
 	b     *bucket
 	key   string
+	size  int64          // -1: unknown
 	pw    *io.PipeWriter // nil until streaming starts
 	done  chan error
 	whole bool // stored by writeWhole
@@ -162,12 +163,15 @@ type upload struct {
 
 var errAborted = errors.New("blob: upload abandoned")
 
-func (b *bucket) create() (sink, error) {
+// maxSinglePut is the largest object S3 takes in one PUT.
+const maxSinglePut = 5 << 30
+
+func (b *bucket) create(size int64) (sink, error) {
 	var r [16]byte
 	rand.Read(r[:])
 	key := b.Prefix + "o/" + hex.EncodeToString(r[:])
 	b.track(key, true)
-	return &upload{b: b, key: key}, nil
+	return &upload{b: b, key: key, size: size}, nil
 }
 
 // The payload is not signed (it would be hashed once more for that): each
@@ -190,12 +194,19 @@ func (u *upload) stream() {
 	pr, pw := io.Pipe()
 	u.pw, u.done = pw, make(chan error, 1)
 	opts := u.b.putOptions()
-	opts.PartSize = u.b.part
-	if u.b.parts > 1 { // read the next part while the last one is sent
-		opts.ConcurrentStreamParts, opts.NumThreads = true, uint(u.b.parts)
+	size := u.size
+	switch {
+	case size >= 0 && size <= maxSinglePut:
+		opts.DisableMultipart = true // one PUT, streamed: nothing buffered
+	default:
+		size = -1
+		opts.PartSize = u.b.part
+		if u.b.parts > 1 { // read the next part while the last one is sent
+			opts.ConcurrentStreamParts, opts.NumThreads = true, uint(u.b.parts)
+		}
 	}
 	go func() {
-		_, err := u.b.cl.PutObject(context.Background(), u.b.Bucket, u.key, pr, -1, opts)
+		_, err := u.b.cl.PutObject(context.Background(), u.b.Bucket, u.key, pr, size, opts)
 		pr.CloseWithError(cmpErr(err, io.ErrClosedPipe))
 		u.done <- err
 	}()
@@ -242,7 +253,9 @@ func (u *upload) abort() {
 	switch {
 	case u.pw != nil:
 		u.pw.CloseWithError(errAborted) // the client aborts the multipart upload
-		<-u.done
+		if err := <-u.done; err == nil {
+			u.b.drop(u.key) // a sized PUT completed before the rest failed
+		}
 	case u.whole:
 		u.b.drop(u.key)
 	}
