@@ -253,8 +253,11 @@ func (u *upload) abort() {
 	switch {
 	case u.pw != nil:
 		u.pw.CloseWithError(errAborted) // the client aborts the multipart upload
-		if err := <-u.done; err == nil {
-			u.b.drop(u.key) // a sized PUT completed before the rest failed
+		if err := <-u.done; err == nil || u.size >= 0 {
+			// A single PUT may have completed before the rest failed, even
+			// if the client says otherwise (it drains the body to check its
+			// length after sending it).
+			u.b.drop(u.key)
 		}
 	case u.whole:
 		u.b.drop(u.key)
