@@ -21,7 +21,7 @@ func TestComputeEnvironmentsFromEnv(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "DDS_DATA="+t.TempDir(), "DDS_LISTEN="+addr, "DDS_META="+testtool.Meta(t),
+	srv.Env = append(testtool.ServeEnv(t), "DDS_DATA="+t.TempDir(), "DDS_LISTEN="+addr,
 		"DDS_COMPUTE_ENV=id=small,max-jobs=1,max-duration=30s;id=big,memory=1024,price-min=0.5,desc=Big, slow jobs")
 	var logs bytes.Buffer
 	srv.Stderr = &logs

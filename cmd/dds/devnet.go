@@ -11,6 +11,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/node"
 )
 
@@ -49,6 +50,9 @@ DIR/devnet.json. Runs until interrupted; data and tokens are kept between runs.`
 				c := cfg
 				c.DataDir = filepath.Join(*data, fmt.Sprintf("node%d", i))
 				c.Listen = fmt.Sprintf("127.0.0.1:%d", *basePort+i)
+				if cfg.Blobs.Location != "" { // each node its own part of --blobs
+					c.Blobs.Location = blob.Sub(cfg.Blobs.Location, fmt.Sprintf("node%d", i))
+				}
 				c.Network.Confirmations = min(c.Network.Confirmations, *nodes-1)
 				c.Network.Replicas = min(c.Network.Replicas, *nodes)
 				if i > 0 {

@@ -74,8 +74,14 @@ func TestServeAndClientCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--log-level", "warn")
-	meta := "DDS_META=" + testtool.Meta(t) // the env twin of --meta: SQLite in DATA unless DDS_TEST_META=postgres
-	srv.Env = append(os.Environ(), "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2", meta)
+	serveEnv := testtool.ServeEnv(t)
+	meta := "DDS_META=" // the node's metadata: SQLite in DATA unless DDS_TEST_META=postgres
+	for _, kv := range serveEnv {
+		if strings.HasPrefix(kv, "DDS_META=") {
+			meta = kv
+		}
+	}
+	srv.Env = append(serveEnv, "DDS_DATA="+data, "DDS_LISTEN="+addr, "DDS_PRICE_PER_GIB_MONTH=2")
 	var logs bytes.Buffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {

@@ -40,7 +40,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -120,7 +119,7 @@ type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
 	Unref(tx *store.Tx, hash string) error
-	Open(hash string) (*os.File, error)
+	Open(hash string) (blob.Object, error)
 }
 
 // Identity is the node's key, shown in the status and the DDO.

@@ -5,10 +5,11 @@ package assets_test
 import (
 	"bytes"
 	"context"
-	"github.com/prometheus-dds/dds/internal/testtool"
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/prometheus-dds/dds/internal/testtool"
 
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
@@ -28,7 +29,10 @@ func TestDiskFull507(t *testing.T) {
 	// Registered before the node's cleanup, so it runs after the node closed.
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 
-	nd := testnet.New(t, 1, func(_ int, c *testnet.Setup) { c.DataDir = dir }).Nodes[0]
+	nd := testnet.New(t, 1, func(_ int, c *testnet.Setup) {
+		c.DataDir = dir
+		c.Blobs.Location = "" // the full disk is the local one
+	}).Nodes[0]
 	c := nd.User()
 	id := register(t, c, `{"name":"too big for the disk"}`)
 	_, err := c.UploadAsset(context.Background(), id, bytes.NewReader(make([]byte, 32<<20)))

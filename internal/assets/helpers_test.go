@@ -8,10 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -113,22 +110,13 @@ func passwordUser(t testing.TB, nd *testnet.Node, name, password string) {
 	}
 }
 
-// blobFiles counts the objects and the temporary files in a node's blob store.
+// blobFiles counts the objects and the temporaries (staging files,
+// unfinished uploads) in a node's blob store, whichever its backend.
 func blobFiles(t testing.TB, nd *testnet.Node) (objects, tmp int) {
 	t.Helper()
-	count := func(dir string) int {
-		n := 0
-		filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				n++
-			}
-			return nil
-		})
-		return n
-	}
-	dir := filepath.Join(nd.Config.DataDir, "blobs")
-	if _, err := os.Stat(dir); err != nil {
+	objects, tmp, err := nd.Blobs.Holdings(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return count(filepath.Join(dir, "objects")), count(filepath.Join(dir, "tmp"))
+	return objects, tmp
 }

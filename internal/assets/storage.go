@@ -26,7 +26,7 @@ func (s *Service) putContent(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if err != nil {
 		return err
 	}
-	return s.upload(w, r, p, a, nil, func(stage func(io.Reader) error) error {
+	return s.upload(w, r, p, a, nil, r.ContentLength, func(stage func(io.Reader) error) error {
 		return stage(r.Body)
 	})
 }
@@ -38,7 +38,7 @@ func (s *Service) postContent(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	return s.upload(w, r, p, a, nil, func(stage func(io.Reader) error) error {
+	return s.upload(w, r, p, a, nil, -1, func(stage func(io.Reader) error) error {
 		return readForm(r, nil, stage)
 	})
 }
@@ -50,7 +50,7 @@ func (s *Service) postContent(w http.ResponseWriter, r *http.Request, p auth.Pri
 func (s *Service) createAsset(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var a Asset
 	var doc []byte
-	return s.upload(w, r, p, a, &doc, func(stage func(io.Reader) error) error {
+	return s.upload(w, r, p, a, &doc, -1, func(stage func(io.Reader) error) error {
 		return readForm(r, func(part io.Reader) error {
 			var err error
 			doc, err = io.ReadAll(io.LimitReader(part, MaxMetadata+1))
@@ -199,8 +199,9 @@ func (f filler) Read(p []byte) (n int, err error) {
 // metadata and commits it. With doc not nil, body reads the metadata first
 // into *doc, and the asset is registered (unless p registered it already)
 // in the transaction that stores the content. Whatever fails leaves nothing
-// behind.
-func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, a Asset, doc *[]byte, body func(stage func(io.Reader) error) error) error {
+// behind. size is the content's length when known (a raw PUT's
+// Content-Length), else -1.
+func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, a Asset, doc *[]byte, size int64, body func(stage func(io.Reader) error) error) error {
 	ctx := r.Context()
 	limit, byQuota, err := s.room(r, a)
 	if err != nil {
@@ -240,6 +241,9 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 			return err
 		}
 		defer done()
+		if !freq.Explicit() { // stored as sent: its length is known
+			src = blob.Sized(src, size)
+		}
 		st, err := s.blobs.Stage(src, limit, h)
 		if err != nil {
 			return err

@@ -1,9 +1,17 @@
-// Package blob is the content-addressed store of the node's bytes. Every
-// object is named by the SHA-256 of its content, written to a temporary file,
-// fsynced and renamed into place, so a reader never sees half an object.
-// Objects are reference-counted in the metadata store, in the same
-// transaction as the record that refers to them: an object nobody refers to
-// after a crash is collected at the next start.
+// Package blob is the content-addressed store of the node's bytes: every
+// object is found by the SHA-256 of its content. Content is staged first
+// (written in full, durably: fsynced, or a completed S3 upload) and only then
+// referenced, in the same metadata transaction as the record that refers to
+// it, so a reader never sees half an object and nothing acknowledged is lost.
+// Objects are reference-counted in the metadata store; an object nobody
+// refers to after a crash is collected at the next start (or sweep).
+//
+// Two backends keep the bytes: a local directory (the default), where an
+// object's file is named by its hash, and an S3-compatible bucket, where each
+// upload keeps the key it was uploaded under and the metadata store maps the
+// hash to it (S3 has no rename, and a server-side copy to a hash-named key
+// costs as much as the upload itself). Identical content is stored once in
+// both.
 package blob
 
 import (
@@ -12,15 +20,15 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/metrics"
@@ -33,21 +41,40 @@ var migrations = []string{
 		size INTEGER NOT NULL,
 		refs INTEGER NOT NULL CHECK (refs >= 0)
 	)`,
+	// Where the backend keeps the object: '' is at its hash (a local
+	// directory), otherwise the key it was uploaded under (S3).
+	`ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT ''`,
+	`CREATE INDEX blobs_location ON blobs(location)`,
 }
 
-// Store keeps objects under dir/objects/ab/abcdef... .
-type Store struct {
-	dir string
-	db  *store.DB
-	log *slog.Logger
-
-	mu   sync.Mutex
-	pins map[string]int // objects being committed: never collected meanwhile
-}
-
-// Config is where the store keeps its files.
+// Config is where the store keeps its bytes.
 type Config struct {
-	Dir string // objects/ and tmp/ below it; created if needed
+	// Location is a directory, or an S3 bucket as
+	// s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION&insecure=true
+	// (see ParseS3). "" means Dir.
+	Location string
+	// Dir is the default directory (the node sets DATA/blobs).
+	Dir string
+	// Grace is how old a bucket's unreferenced object or unfinished upload
+	// must be before a collection removes it: another process sharing the
+	// bucket may still be about to refer to a younger one.
+	Grace time.Duration
+	// PartSize is the S3 multipart part size, and PartsInFlight how many
+	// parts an upload buffers and sends at once: an upload holds
+	// PartSize*PartsInFlight bytes, and is at most 10,000 parts.
+	PartSize      int64
+	PartsInFlight int
+}
+
+// DefaultConfig keeps the bytes in the node's data directory.
+func DefaultConfig() Config {
+	return Config{Grace: time.Hour, PartSize: 8 << 20, PartsInFlight: 2}
+}
+
+// RegisterFlags registers --blobs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Location, "blobs", c.Location, "where content is kept: a directory (default DATA/blobs), or an S3-compatible bucket as "+
+		"s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION[&insecure=true] with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)")
 }
 
 // Deps are the store's dependencies: the metadata store counts references.
@@ -56,18 +83,83 @@ type Deps struct {
 	Log *slog.Logger
 }
 
-// New opens the store, creating its directories if needed.
+// Object is an open stored object: readable, seekable and readable at an
+// offset, as http.ServeContent, Merkle proofs and the sandbox need. A file
+// (*os.File) is one.
+type Object interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	Stat() (fs.FileInfo, error)
+}
+
+// backend keeps the bytes. Objects are named by hash and location (see the
+// blobs table); errors for a missing object wrap fs.ErrNotExist.
+type backend interface {
+	// create starts a new temporary object of size bytes (-1: unknown).
+	create(size int64) (sink, error)
+	// keep makes staged content the object of its hash and says where it
+	// is; it takes the staged temporary over (st.tmp is cleared).
+	keep(ctx context.Context, st *Staged) (location string, err error)
+	// drop removes a temporary object.
+	drop(tmp string)
+	open(hash, location string) (Object, error)
+	size(hash, location string) (int64, error)
+	remove(hash, location string) error
+	// leftovers removes what a crash may have left: temporary objects and
+	// objects no row refers to.
+	leftovers(ctx context.Context, s *Store) (int, error)
+	holdings(ctx context.Context) (objects, temporaries int, err error)
+	// byHash tells whether objects are kept at their hash (then one with no
+	// row at all is unreferenced, and Commit pins it while placing it).
+	byHash() bool
+}
+
+// sink receives a temporary object's bytes.
+type sink interface {
+	io.Writer
+	// finish makes the written bytes durable and names the temporary.
+	finish() (tmp string, err error)
+	// abort gives up the object.
+	abort()
+}
+
+// Store is the content-addressed store.
+type Store struct {
+	be  backend
+	db  *store.DB
+	log *slog.Logger
+
+	grace time.Duration
+
+	mu    sync.Mutex
+	pins  map[string]int // objects being committed: never collected meanwhile
+	swept time.Time      // the last sweep's collection
+}
+
+// New opens the store: a local directory (created if needed) or an S3 bucket,
+// which must exist and accept the credentials.
 func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
-	dir, db, log := cfg.Dir, deps.DB, deps.Log
-	for _, d := range []string{filepath.Join(dir, "objects"), filepath.Join(dir, "tmp")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
+	s := &Store{db: deps.DB, log: deps.Log, grace: cfg.Grace, swept: time.Now(), pins: map[string]int{}}
+	if s.log == nil {
+		s.log = slog.Default()
 	}
-	if err := db.Migrate(ctx, "blob", migrations); err != nil {
+	var err error
+	loc := cfg.Location
+	if loc == "" {
+		loc = cfg.Dir
+	}
+	if strings.HasPrefix(loc, "s3://") {
+		s.be, err = openS3(ctx, loc, cfg, s.log)
+	} else {
+		s.be, err = openDir(loc)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, db: db, log: log, pins: map[string]int{}}, nil
+	if err := s.db.Migrate(ctx, "blob", migrations); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Info describes a stored object.
@@ -76,63 +168,80 @@ type Info struct {
 	Size int64
 }
 
-// Staged is content written to a temporary file and fsynced, not yet visible.
-// Commit makes it visible; Discard (safe to defer) removes it otherwise.
+// Staged is content written in full and durably, not yet visible. Commit
+// makes it visible; Discard (safe to defer) removes it otherwise.
 type Staged struct {
 	Info
-	tmp string
+	tmp  string
+	drop func(string)
 }
 
 // ErrTooLarge is returned by Stage when the content exceeds the limit.
 var ErrTooLarge = errors.New("content exceeds the size limit")
 
-// Stage streams r into a temporary file, hashing it on the way. extra hashes,
-// if given, see the same bytes (a face that needs another digest adds one).
-// limit < 0 means no limit.
+// ErrDamaged is returned by Verify for content that no longer hashes to its
+// name.
+var ErrDamaged = errors.New("blob: stored content is damaged")
+
+// Stage streams r into a temporary object, hashing it on the way. extra
+// hashes, if given, see the same bytes (a face that needs another digest adds
+// one); each hash and the writing run side by side. limit < 0 means no limit.
 func (s *Store) Stage(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, error) {
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "stage-*")
+	size := int64(-1)
+	if sz, ok := r.(*sized); ok {
+		r, size = sz.Reader, sz.n
+	}
+	w, err := s.be.create(size)
 	if err != nil {
 		return nil, err
 	}
-	st := &Staged{tmp: f.Name()}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(st.tmp)
-		}
-	}()
 	h := sha256.New()
-	writers := []io.Writer{f, h}
+	sinks := []io.Writer{w, h}
 	for _, x := range extra {
-		writers = append(writers, x)
+		sinks = append(sinks, x)
 	}
 	src := r
 	if limit >= 0 {
 		src = io.LimitReader(r, limit+1)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(writers...), src, make([]byte, 256<<10))
+	n, err := fanOut(src, sinks)
+	switch {
+	case err != nil:
+	case limit >= 0 && n > limit:
+		err = ErrTooLarge
+	case size >= 0 && n != size:
+		err = fmt.Errorf("blob: content of %d bytes announced, %d read", size, n)
+	}
+	if err != nil {
+		w.abort()
+		return nil, err
+	}
+	tmp, err := w.finish()
 	if err != nil {
 		return nil, err
 	}
-	if limit >= 0 && n > limit {
-		return nil, ErrTooLarge
-	}
-	if err := f.Sync(); err != nil {
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	st.Hash, st.Size = hex.EncodeToString(h.Sum(nil)), n
-	ok = true
-	return st, nil
+	return &Staged{Info: Info{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, tmp: tmp, drop: s.be.drop}, nil
 }
 
-// Discard removes the staged file if it was not committed.
+// Sized tells Stage the exact length of r (a request's Content-Length, say):
+// a bucket then takes it in one streamed PUT (up to 5 GiB), without a
+// multipart upload or its part buffers. Content of another length fails.
+func Sized(r io.Reader, n int64) io.Reader {
+	if n < 0 {
+		return r
+	}
+	return &sized{Reader: r, n: n}
+}
+
+type sized struct {
+	io.Reader
+	n int64
+}
+
+// Discard removes the staged content if it was not committed.
 func (st *Staged) Discard() {
 	if st != nil && st.tmp != "" {
-		os.Remove(st.tmp)
+		st.drop(st.tmp)
 		st.tmp = ""
 	}
 }
@@ -145,48 +254,44 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(tx *store.Tx) er
 		return errors.New("blob: staged content already committed or discarded")
 	}
 	s.pin(st.Hash)
-	if err := s.place(st); err != nil {
+	loc, err := s.be.keep(ctx, st)
+	if err != nil {
 		s.unpin(st.Hash)
 		return err
 	}
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if err := s.Ref(tx, st.Info); err != nil {
+	var live string
+	var fnErr error
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		if live, err = s.ref(tx, st.Info, loc); err != nil {
 			return err
 		}
-		return fn(tx)
+		fnErr = fn(tx)
+		return fnErr
 	})
 	s.unpin(st.Hash)
+	// An upload kept under its own key is dropped if the content was stored
+	// already (live names the older copy) or nothing refers to it. Not when
+	// the commit itself failed: it may have happened, and the next
+	// collection sees from the rows which it is.
+	if loc != "" && (live != loc || (err != nil && fnErr != nil)) {
+		if rerr := s.be.remove(st.Hash, loc); rerr != nil {
+			s.log.Warn("blob: cannot remove a duplicate upload; the next collection will", "location", loc, "err", rerr)
+		}
+	}
 	// Collect even on success: another transaction may have dropped the new
 	// reference while the pin kept its own collection from removing the
-	// object. Unreferenced, it would stay on disk until the next start.
+	// object. Unreferenced, it would stay until the next start.
 	s.collect(st.Hash)
 	return err
 }
 
-// place renames the staged file to its content address.
-func (s *Store) place(st *Staged) error {
-	dst := s.path(st.Hash)
-	if _, err := os.Stat(dst); err == nil {
-		os.Remove(st.tmp) // identical content is stored once
-		st.tmp = ""
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(st.tmp, dst); err != nil {
-		return err
-	}
-	st.tmp = ""
-	return syncDir(filepath.Dir(dst))
-}
-
-// Ref adds a reference to an object inside tx. The object must exist: it was
-// committed by Commit or is already referenced.
-func (s *Store) Ref(tx *store.Tx, in Info) error {
-	_, err := tx.Exec(`INSERT INTO blobs(hash,size,refs) VALUES(?,?,1)
-		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1`, in.Hash, in.Size)
-	return err
+// ref adds a reference inside tx and returns where the referenced object is
+// kept: location, or that of the copy stored before.
+func (s *Store) ref(tx *store.Tx, in Info, location string) (live string, err error) {
+	err = tx.QueryRow(`INSERT INTO blobs(hash,size,refs,location) VALUES(?,?,1,?)
+		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location).Scan(&live)
+	return live, err
 }
 
 // Unref drops a reference inside tx; once tx commits, an object nobody refers
@@ -203,25 +308,55 @@ func (s *Store) Unref(tx *store.Tx, hash string) error {
 	return nil
 }
 
+// location is where the object of hash is kept; "" for a local object or
+// one with no row.
+func (s *Store) location(hash string) (string, error) {
+	if s.be.byHash() {
+		return "", nil // no query on a local read
+	}
+	var loc string
+	err := s.db.QueryRow(`SELECT location FROM blobs WHERE hash=?`, hash).Scan(&loc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return loc, err
+}
+
 // Open opens an object for reading. A missing object is apierr 404.
-func (s *Store) Open(hash string) (*os.File, error) {
+func (s *Store) Open(hash string) (Object, error) {
 	if !validHash(hash) {
 		return nil, apierr.NotFound("no such object")
 	}
-	f, err := os.Open(s.path(hash))
+	loc, err := s.location(hash)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.be.open(hash, loc)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, apierr.NotFound("object %s is missing from the blob store", hash)
 	}
 	return f, err
 }
 
-// Has tells whether an object exists on disk.
+// Has tells whether an object is stored.
 func (s *Store) Has(hash string) bool {
+	return s.Size(hash) >= 0
+}
+
+// Size returns the stored size of an object, or -1 if it is missing.
+func (s *Store) Size(hash string) int64 {
 	if !validHash(hash) {
-		return false
+		return -1
 	}
-	_, err := os.Stat(s.path(hash))
-	return err == nil
+	loc, err := s.location(hash)
+	if err != nil {
+		return -1
+	}
+	n, err := s.be.size(hash, loc)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // Verify re-reads an object and checks its hash.
@@ -232,54 +367,80 @@ func (s *Store) Verify(hash string) error {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.CopyBuffer(h, f, make([]byte, 256<<10)); err != nil {
 		return err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return fmt.Errorf("blob %s is damaged: content hashes to %s", hash, got)
+		return fmt.Errorf("%w: %s hashes to %s", ErrDamaged, hash, got)
 	}
 	return nil
 }
 
-// Collect removes temporary files and objects nobody refers to: what a crash
-// may have left. Run it at start-up, before serving.
+// Collect removes temporary objects and objects nobody refers to: what a
+// crash may have left. Run it at start-up, before serving; on a bucket the
+// sweep runs it too (see Config.Grace).
 func (s *Store) Collect(ctx context.Context) (removed int, err error) {
-	tmp := filepath.Join(s.dir, "tmp")
-	entries, err := os.ReadDir(tmp)
+	removed, err = s.be.leftovers(ctx, s)
 	if err != nil {
-		return 0, err
+		return removed, err
 	}
-	for _, e := range entries {
-		if os.Remove(filepath.Join(tmp, e.Name())) == nil {
+	// Rows nobody refers to whose removal a crash interrupted.
+	var zero []string
+	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blobs WHERE refs=0`)
+	if err != nil {
+		return removed, err
+	}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return removed, err
+		}
+		zero = append(zero, h)
+	}
+	rows.Close()
+	for _, h := range zero {
+		if s.collect(h) {
 			removed++
 		}
 	}
-	root := filepath.Join(s.dir, "objects")
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		h := d.Name()
-		var refs int
-		qerr := s.db.QueryRowContext(ctx, `SELECT refs FROM blobs WHERE hash=?`, h).Scan(&refs)
-		if qerr != nil && !errors.Is(qerr, sql.ErrNoRows) {
-			return qerr
-		}
-		if refs == 0 {
-			s.mu.Lock()
-			if s.pins[h] == 0 {
-				if os.Remove(p) == nil {
-					removed++
-				}
-			}
-			s.mu.Unlock()
-		}
-		return nil
-	})
-	if _, derr := s.db.ExecContext(ctx, `DELETE FROM blobs WHERE refs=0`); err == nil {
-		err = derr
+	return removed, rows.Err()
+}
+
+// Sweep collects a bucket's leftovers old enough to be nobody's upload in
+// flight, at most once per grace period (it lists the whole bucket). A local
+// directory is collected at start only.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	if s.be.byHash() {
+		return 0, nil
 	}
-	return removed, err
+	s.mu.Lock()
+	due := time.Since(s.swept) >= s.grace
+	if due {
+		s.swept = time.Now()
+	}
+	s.mu.Unlock()
+	if !due {
+		return 0, nil
+	}
+	return s.Collect(ctx)
+}
+
+// referenced tells whether any row keeps an object at location.
+func (s *Store) referenced(ctx context.Context, location string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE location=?`, location).Scan(&n)
+	return n > 0, err
+}
+
+// unreferenced tells whether nothing refers to the object of hash.
+func (s *Store) unreferenced(ctx context.Context, hash string) (bool, error) {
+	var refs int
+	err := s.db.QueryRowContext(ctx, `SELECT refs FROM blobs WHERE hash=?`, hash).Scan(&refs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	return refs == 0, err
 }
 
 // Usage returns the number of objects and their total size.
@@ -296,32 +457,39 @@ func (s *Store) Gauges(m *metrics.Metrics) {
 	})
 }
 
-func (s *Store) collect(h string) {
+// collect deletes h if nothing refers to it and it is not being committed,
+// and tells whether it did.
+func (s *Store) collect(h string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pins[h] > 0 {
-		return
+		return false
 	}
-	s.collectLocked(h)
-}
-
-// collectLocked deletes h if nothing refers to it. s.mu is held, so no Commit
-// of the same content can place it between the check and the removal.
-func (s *Store) collectLocked(h string) {
-	var refs int
-	err := s.db.QueryRow(`SELECT refs FROM blobs WHERE hash=?`, h).Scan(&refs)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The row goes first, in one statement: a commit of the same content
+	// by another process then inserts a new row for its own upload rather
+	// than referring to the object being removed.
+	var loc string
+	err := s.db.QueryRow(`DELETE FROM blobs WHERE hash=? AND refs=0 RETURNING location`, h).Scan(&loc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if !s.be.byHash() {
+			return false // referenced, or gone already
+		}
+		// A local object with no row at all is unreferenced too (a failed
+		// first commit); s.mu keeps a commit from placing it meanwhile.
+		if unref, err := s.unreferenced(context.Background(), h); err != nil || !unref {
+			return false
+		}
+	case err != nil:
 		s.log.Warn("blob: cannot check references; leaving object for the next start", "hash", h, "err", err)
-		return
+		return false
 	}
-	if refs > 0 {
-		return
+	rerr := s.be.remove(h, loc)
+	if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		s.log.Warn("blob: cannot remove object; the next collection will", "hash", h, "err", rerr)
+		return false
 	}
-	if err := os.Remove(s.path(h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("blob: cannot remove object", "hash", h, "err", err)
-		return
-	}
-	_, _ = s.db.Exec(`DELETE FROM blobs WHERE hash=? AND refs=0`, h)
+	return rerr == nil
 }
 
 func (s *Store) pin(h string) {
@@ -338,7 +506,11 @@ func (s *Store) unpin(h string) {
 	s.mu.Unlock()
 }
 
-func (s *Store) path(h string) string { return filepath.Join(s.dir, "objects", h[:2], h) }
+func (s *Store) pinned(h string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pins[h] > 0
+}
 
 func validHash(h string) bool {
 	if len(h) != 64 {
@@ -347,63 +519,84 @@ func validHash(h string) bool {
 	return strings.Trim(h, "0123456789abcdef") == ""
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // Restore puts back the content of an object that is referenced but missing
-// or damaged on disk. The staged content must hash to want.
+// or damaged. The staged content must hash to want.
 func (s *Store) Restore(st *Staged, want string) error {
 	if st.Hash != want {
 		return fmt.Errorf("blob: restored content hashes to %s, want %s", st.Hash, want)
 	}
 	s.pin(want)
 	defer s.unpin(want)
-	if err := os.Remove(s.path(want)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	old, err := s.location(want)
+	if err != nil {
 		return err
 	}
-	return s.place(st)
-}
-
-// Size returns the size on disk of an object, or -1 if it is missing.
-func (s *Store) Size(hash string) int64 {
-	if !validHash(hash) {
-		return -1
+	if s.be.byHash() {
+		// keep would take the damaged file for the same content.
+		if err := s.be.remove(want, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
-	st, err := os.Stat(s.path(hash))
-	if err != nil {
-		return -1
+	loc, err := s.be.keep(context.Background(), st)
+	if err != nil || loc == old {
+		return err
 	}
-	return st.Size()
+	if _, err := s.db.Exec(`UPDATE blobs SET location=? WHERE hash=?`, loc, want); err != nil {
+		s.be.remove(want, loc)
+		return err
+	}
+	if err := s.be.remove(want, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("blob: cannot remove the damaged copy; the next collection will", "location", old, "err", err)
+	}
+	return nil
 }
 
 // Scrub re-hashes every object and removes the damaged ones, so that the
 // next read repairs them from a replica. It returns the damaged hashes.
 func (s *Store) Scrub(ctx context.Context) ([]string, error) {
 	var damaged []string
-	err := filepath.WalkDir(filepath.Join(s.dir, "objects"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || ctx.Err() != nil {
-			return err
+	after := ""
+	for {
+		var page []string
+		rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blobs WHERE hash>? AND refs>0 ORDER BY hash LIMIT 1000`, after)
+		if err != nil {
+			return damaged, err
 		}
-		h := d.Name()
-		if !validHash(h) {
-			return nil
-		}
-		if verr := s.Verify(h); verr != nil {
-			s.mu.Lock()
-			if s.pins[h] == 0 {
-				os.Remove(p)
-				damaged = append(damaged, h)
+		for rows.Next() {
+			var h string
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return damaged, err
 			}
-			s.mu.Unlock()
+			page = append(page, h)
+		}
+		rows.Close()
+		if len(page) == 0 || ctx.Err() != nil {
+			return damaged, ctx.Err()
+		}
+		for _, h := range page {
+			verr := s.Verify(h)
+			if !errors.Is(verr, ErrDamaged) || s.pinned(h) {
+				// Sound, missing (a read repairs it) or unreadable for now.
+				continue
+			}
+			loc, err := s.location(h)
+			if err != nil {
+				return damaged, err
+			}
+			if err := s.be.remove(h, loc); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return damaged, err
+			}
+			damaged = append(damaged, h)
 			s.log.Warn("blob: removed a damaged object", "hash", h, "err", verr)
 		}
-		return nil
-	})
-	return damaged, err
+		after = page[len(page)-1]
+	}
+}
+
+// Holdings counts what the backend holds: objects (referenced or not yet
+// collected) and temporaries (staging files, unfinished uploads). Tests and
+// operators compare it with Usage to see leftovers.
+func (s *Store) Holdings(ctx context.Context) (objects, temporaries int, err error) {
+	return s.be.holdings(ctx)
 }

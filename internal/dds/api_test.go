@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,9 +238,8 @@ func TestInterruptedUpload(t *testing.T) {
 	if n, _, _ := nd.Blobs.Usage(ctx); n != 0 {
 		t.Fatalf("%d blobs after an interrupted upload", n)
 	}
-	tmp, _ := os.ReadDir(filepath.Join(nd.Config.DataDir, "blobs", "tmp"))
-	if len(tmp) != 0 {
-		t.Fatalf("%d temp files after an interrupted upload", len(tmp))
+	if objs, tmp, err := nd.Blobs.Holdings(ctx); err != nil || objs != 0 || tmp != 0 {
+		t.Fatalf("%d objects and %d temporaries after an interrupted upload (%v)", objs, tmp, err)
 	}
 	if _, err := nd.User().Upload(ctx, "b", strings.NewReader("ok"), client.UploadOptions{}); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -73,7 +72,7 @@ type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
 	Size(hash string) int64
-	Open(hash string) (*os.File, error)
+	Open(hash string) (blob.Object, error)
 }
 
 // Auth tells who calls.

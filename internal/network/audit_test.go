@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,15 +18,17 @@ import (
 // stays the same, so only hashing finds it.
 func flipByte(t *testing.T, nd *testnet.Node, hash string) {
 	t.Helper()
-	path := filepath.Join(nd.Config.DataDir, "blobs", "objects", hash[:2], hash)
-	b, err := os.ReadFile(path)
+	f, err := nd.Blobs.Open(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 0x01
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	nd.SetBlob(t, hash, b)
 }
 
 func auditMetric(t *testing.T, nd *testnet.Node, result string) string {

@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/blob"
@@ -77,7 +76,7 @@ type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
 	Restore(st *blob.Staged, want string) error
-	Open(hash string) (*os.File, error)
+	Open(hash string) (blob.Object, error)
 	Unref(tx *store.Tx, hash string) error
 	Verify(hash string) error // re-hash an object: an error if it is damaged or missing
 }

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +129,7 @@ func TestConfirmReplicateRepair(t *testing.T) {
 	}
 
 	// The origin loses its copy: a read heals it from a replica.
-	os.Remove(filepath.Join(a.Config.DataDir, "blobs", "objects", f.ContentHash[:2], f.ContentHash))
+	a.SetBlob(t, f.ContentHash, nil)
 	var buf bytes.Buffer
 	if _, err := a.User().Download(ctx, f.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), content) {
 		t.Fatalf("download after loss: %v", err)
@@ -140,10 +138,9 @@ func TestConfirmReplicateRepair(t *testing.T) {
 		t.Fatalf("not healed: %v", err)
 	}
 	// Damage that keeps the size is found by the scrubber, then healed.
-	p := filepath.Join(a.Config.DataDir, "blobs", "objects", f.ContentHash[:2], f.ContentHash)
 	damaged := bytes.Clone(content)
 	damaged[100] ^= 0xff
-	os.WriteFile(p, damaged, 0o600)
+	a.SetBlob(t, f.ContentHash, damaged)
 	if bad, _ := a.Blobs.Scrub(ctx); len(bad) != 1 {
 		t.Fatalf("scrub found %v", bad)
 	}
@@ -256,9 +253,8 @@ func TestNoQuorumLeavesNothing(t *testing.T) {
 			t.Fatalf("%d files %s left", n, state)
 		}
 	}
-	tmp, _ := os.ReadDir(filepath.Join(a.Config.DataDir, "blobs", "tmp"))
-	if len(tmp) != 0 {
-		t.Fatalf("%d temp files left", len(tmp))
+	if objs, tmp, err := a.Blobs.Holdings(ctx); err != nil || objs != 0 || tmp != 0 {
+		t.Fatalf("%d objects and %d temporaries left (%v)", objs, tmp, err)
 	}
 }
 

@@ -67,6 +67,7 @@ type Config struct {
 	// DATA/wasm-cache.
 	WasmCacheDir string
 
+	Blobs    blob.Config // "" location: DATA/blobs
 	Ledger   ledger.Config
 	DDS      dds.Config // its MaxFileSize bounds every face's uploads
 	Network  network.Config
@@ -85,6 +86,7 @@ func DefaultConfig() Config {
 		Listen:     "127.0.0.1:8080",
 		SweepEvery: 30 * time.Second,
 		Lease:      lease.DefaultConfig(),
+		Blobs:      blob.DefaultConfig(),
 		Ledger:     ledger.DefaultConfig(),
 		DDS:        dds.DefaultConfig(),
 		Network:    network.DefaultConfig(),
@@ -107,6 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Shared, "shared", c.Shared, "several dds processes serve this one node, sharing its data directory: each piece of background work (sweeps, replication, compute, deal watching) runs in one of them at a time, under a lease")
 	fs.DurationVar(&c.Lease.TTL, "lease-ttl", c.Lease.TTL, "with --shared: how soon another process takes over the background work of one that died")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler (net/http/pprof) under /debug/pprof/ to admin tokens")
+	c.Blobs.RegisterFlags(fs)
 	c.Ledger.RegisterFlags(fs)
 	c.DDS.RegisterFlags(fs)
 	c.Network.RegisterFlags(fs)
@@ -239,7 +242,9 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	if n.Leases, err = lease.New(ctx, cfg.Lease, lease.Deps{DB: n.DB, Log: log}); err != nil {
 		return err
 	}
-	if n.Blobs, err = blob.New(ctx, blob.Config{Dir: filepath.Join(cfg.DataDir, "blobs")}, blob.Deps{DB: n.DB, Log: log}); err != nil {
+	bcfg := cfg.Blobs
+	bcfg.Dir = filepath.Join(cfg.DataDir, "blobs")
+	if n.Blobs, err = blob.New(ctx, bcfg, blob.Deps{DB: n.DB, Log: log}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Blobs)
@@ -390,12 +395,31 @@ func (n *Node) buildHandler() http.Handler {
 	if n.cfg.AccessLog {
 		access = n.log.With("log", "access")
 	}
-	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(n.Metrics.Wrap(mux, access)))
+	return console.RedirectBrowsers(limits.New(n.cfg.Limits, n.log).Wrap(retryAfter(n.Metrics.Wrap(mux, access))))
 }
 
 // Routes lists the patterns of every route the node serves, as registered on
 // its mux (a mounted table's routes joined to its root).
 func (n *Node) Routes() []string { return n.routes }
+
+// retryAfter tells a client refused with 503 (storage or database gone for
+// a while) when to retry, whichever face refused it.
+func retryAfter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&unavailableWriter{ResponseWriter: w}, r)
+	})
+}
+
+type unavailableWriter struct{ http.ResponseWriter }
+
+func (w *unavailableWriter) WriteHeader(code int) {
+	if code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *unavailableWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Handler is the node's HTTP handler (every face).
 func (n *Node) Handler() http.Handler { return n.handler }

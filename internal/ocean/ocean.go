@@ -42,7 +42,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,7 +223,7 @@ type Auth interface {
 
 // Blobs keeps compute results.
 type Blobs interface {
-	Open(hash string) (*os.File, error)
+	Open(hash string) (blob.Object, error)
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
 	Unref(tx *store.Tx, hash string) error

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"io"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
 )
@@ -12,7 +11,15 @@ import (
 // other names (for example content-addressed blobs under the names a module
 // expects): each name maps to a function that opens its file. Mount it with
 // Mount{Guest: "/deps", FS: Files{...}}.
-type Files map[string]func() (*os.File, error)
+type Files map[string]func() (File, error)
+
+// File is what an entry opens: a host file (*os.File) or any stored object
+// that reads, seeks and stats like one.
+type File interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	Stat() (fs.FileInfo, error)
+}
 
 // Open implements fs.FS.
 func (f Files) Open(name string) (fs.File, error) {
@@ -35,7 +42,7 @@ func (f Files) Open(name string) (fs.File, error) {
 
 // namedFile is a host file that stats under its guest name and read-only mode.
 type namedFile struct {
-	*os.File
+	File
 	name string
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 
@@ -147,7 +146,7 @@ func (s *Service) depFiles(ctx context.Context, account string, st Storlet) (san
 		} else if err != nil {
 			return nil, err
 		}
-		files[name] = func() (*os.File, error) { return s.store.blobs.Open(hash) }
+		files[name] = func() (sandbox.File, error) { return s.store.blobs.Open(hash) }
 	}
 	return files, nil
 }

@@ -32,7 +32,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 
 	"github.com/prometheus-dds/dds/internal/auth"
@@ -58,7 +57,7 @@ type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
 	Unref(tx *store.Tx, hash string) error
-	Open(hash string) (*os.File, error)
+	Open(hash string) (blob.Object, error)
 }
 
 // Auth knows the principals: admins use the controller, storlets are

@@ -4,16 +4,22 @@
 package testnet
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/node"
 	"github.com/prometheus-dds/dds/internal/testtool"
@@ -88,7 +94,8 @@ func (nw *Network) add(t testing.TB) *Node {
 	cfg.DataDir = t.TempDir()
 	cfg.Meta = testtool.Meta(t)
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SweepEvery = -1 // tests sweep and replicate explicitly, after moving the clock
+	cfg.Blobs.Location = testtool.Blobs(t) // DDS_TEST_BLOBS=s3: a fresh bucket
+	cfg.SweepEvery = -1                    // tests sweep and replicate explicitly, after moving the clock
 	cfg.Network.ReplicateEvery = -1
 	cfg.Network.Confirmations = min(3, nw.size-1)
 	cfg.Network.Replicas = min(3, nw.size)
@@ -256,4 +263,45 @@ func (nw *Network) AddProcess(t testing.TB, i int) *Node {
 	})
 	nd.start(t)
 	return nd
+}
+
+// SetBlob replaces the bytes the node keeps for hash with content, or
+// removes them if content is nil: damage or loss behind the node's back,
+// in its directory or its bucket.
+func (nd *Node) SetBlob(t testing.TB, hash string, content []byte) {
+	t.Helper()
+	if nd.Config.Blobs.Location == "" {
+		p := filepath.Join(nd.Config.DataDir, "blobs", "objects", hash[:2], hash)
+		var err error
+		if content == nil {
+			err = os.Remove(p)
+		} else {
+			err = os.WriteFile(p, content, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	loc, err := blob.ParseS3(nd.Config.Blobs.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	if err := nd.DB.QueryRow(`SELECT location FROM blobs WHERE hash=?`, hash).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := minio.New(loc.Endpoint, &minio.Options{Creds: credentials.NewEnvAWS(), Secure: !loc.Insecure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if content == nil {
+		err = cl.RemoveObject(ctx, loc.Bucket, key, minio.RemoveObjectOptions{})
+	} else {
+		_, err = cl.PutObject(ctx, loc.Bucket, key, bytes.NewReader(content), int64(len(content)), minio.PutObjectOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
