@@ -3,7 +3,7 @@
 -- audit: version 1
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 1
+-- blob: version 3
 -- compute: version 2
 -- dds: version 2
 -- deals: version 2
@@ -68,9 +68,11 @@ CREATE TABLE blobs (
 	hash TEXT COLLATE "C" NOT NULL,
 	size BIGINT NOT NULL,
 	refs BIGINT NOT NULL,
+	location TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	PRIMARY KEY (hash),
 	CHECK ((refs >= 0))
 );
+CREATE INDEX blobs_location ON blobs USING btree (location);
 
 CREATE TABLE compute_jobs (
 	id TEXT COLLATE "C" NOT NULL,

@@ -3,7 +3,7 @@
 -- audit: version 1
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 1
+-- blob: version 3
 -- compute: version 2
 -- dds: version 2
 -- deals: version 2
@@ -67,7 +67,9 @@ CREATE TABLE blobs (
 		hash TEXT PRIMARY KEY,      -- lowercase hex SHA-256
 		size INTEGER NOT NULL,
 		refs INTEGER NOT NULL CHECK (refs >= 0)
-	);
+	, location TEXT NOT NULL DEFAULT '');
+
+CREATE INDEX blobs_location ON blobs(location);
 
 CREATE TABLE compute_jobs (
 		id TEXT PRIMARY KEY,
