@@ -55,6 +55,10 @@ type Config struct {
 	Location string
 	// Dir is the default directory (the node sets DATA/blobs).
 	Dir string
+	// Shared: several processes of the node keep objects in this one
+	// place (a bucket always allows for it; a directory then names each
+	// upload apart, as a bucket does).
+	Shared bool
 	// Grace is how old a bucket's unreferenced object or unfinished upload
 	// must be before a collection removes it: another process sharing the
 	// bucket may still be about to refer to a younger one.
@@ -151,7 +155,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	if strings.HasPrefix(loc, "s3://") {
 		s.be, err = openS3(ctx, loc, cfg, s.log)
 	} else {
-		s.be, err = openDir(loc)
+		s.be, err = openDir(loc, cfg.Shared, cfg.Grace)
 	}
 	if err != nil {
 		return nil, err

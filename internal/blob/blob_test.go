@@ -55,6 +55,17 @@ var backends = []backendCase{
 		cfg.PartSize = 5 << 20
 		return cfg, func() []string { return bucketContents(t, b) }
 	}},
+	// A directory that several processes of a node share names each upload.
+	{"local-shared", func(t *testing.T) (Config, func() []string) {
+		dir := filepath.Join(t.TempDir(), "blobs")
+		cfg := DefaultConfig()
+		cfg.Dir, cfg.Shared = dir, true
+		return cfg, func() []string {
+			objs, _ := filepath.Glob(filepath.Join(dir, "objects", "*", "*"))
+			tmp, _ := filepath.Glob(filepath.Join(dir, "tmp", "*"))
+			return append(objs, tmp...)
+		}
+	}},
 }
 
 func bucketContents(t *testing.T, b testtool.Bucket) []string {
@@ -321,7 +332,8 @@ func TestVerifyDetectsDamage(t *testing.T) {
 		in := put(t, s, "precious", nil)
 		switch b := s.be.(type) {
 		case *dir:
-			os.WriteFile(b.path(in.Hash), []byte("tampered"), 0o600)
+			loc, _ := s.location(in.Hash)
+			os.WriteFile(b.file(in.Hash, loc), []byte("tampered"), 0o600)
 		case *bucket:
 			loc, _ := s.location(in.Hash)
 			if _, err := b.cl.PutObject(context.Background(), b.Bucket, loc, strings.NewReader("tampered"), 8, minio.PutObjectOptions{}); err != nil {

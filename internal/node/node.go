@@ -244,6 +244,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	}
 	bcfg := cfg.Blobs
 	bcfg.Dir = filepath.Join(cfg.DataDir, "blobs")
+	bcfg.Shared = cfg.Shared
 	if n.Blobs, err = blob.New(ctx, bcfg, blob.Deps{DB: n.DB, Log: log}); err != nil {
 		return err
 	}
