@@ -45,8 +45,8 @@ type config struct {
 	objects, files, window, workers, size, reads, rows int
 	page                                               int
 	bin, work                                          string
-	keep, short                                        bool
-	budget                                             time.Duration
+	keep, short, restart                               bool
+	budget, idle                                       time.Duration
 	serveFlags                                         string
 }
 
@@ -64,7 +64,9 @@ func main() {
 	flag.StringVar(&c.work, "work", "", "directory for the node's data (default: a new temporary one)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for dds serve, space-separated")
 	flag.BoolVar(&c.keep, "keep", false, "keep the node's data directory")
+	flag.BoolVar(&c.restart, "restart", true, "at the end, restart the node and time its start")
 	flag.BoolVar(&c.short, "short", false, "a quick check: 20,000 objects and 200 files")
+	flag.DurationVar(&c.idle, "idle", 20*time.Second, "after the first window and at the end, how long to measure the node's CPU use with no request (0: skip)")
 	flag.DurationVar(&c.budget, "max-time", 0, "stop filling after this long and report what was reached (0: no limit)")
 	flag.Parse()
 	if c.short {
@@ -145,6 +147,7 @@ func (b *bench) fill(ctx context.Context) error {
 	printEvery := max(1, nWin/max(b.rows, 1))
 	var wins []window
 	var probes []probe
+	var idleFirst float64
 	start := time.Now()
 	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %5s | %9s %9s %10s %10s\n",
 		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "node RSS", "load",
@@ -160,6 +163,9 @@ func (b *bench) fill(ctx context.Context) error {
 			return err
 		}
 		wins = append(wins, win)
+		if w == 0 {
+			idleFirst = b.idleCPU(ctx)
+		}
 		last := w == nWin-1 || (b.budget > 0 && time.Since(start) > b.budget)
 		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %9s %9s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate,
 			rateOrDash(win.fileRate), ms(win.cpuPerObject), run.MiB(win.rss), win.load)
@@ -178,7 +184,21 @@ func (b *bench) fill(ctx context.Context) error {
 	_, peak := b.node.Memory()
 	fmt.Printf("\nfilled in %s; node peak RSS %s\n", time.Since(start).Round(time.Second), run.MiB(peak))
 	b.verdict(wins, probes)
+	if b.idle > 0 {
+		// Background work (housekeeping passes over the stored files) costs
+		// the same whether or not anyone asks anything.
+		fmt.Printf("  %-22s %9.1f %% -> %9.1f %% of a core, over %s with no request\n", "node CPU when idle", idleFirst, b.idleCPU(ctx), b.idle)
+	}
 	b.plans(ctx)
+	if b.restart {
+		// A start walks the blob store (blob.Store.Collect): its time grows
+		// with the objects held.
+		d, err := b.node.Restart(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nrestart with %d objects and %d files: %s until /healthz answered\n", len(b.ids), len(b.fileIDs), d.Round(time.Millisecond))
+	}
 	fmt.Println("after:", run.Uptime())
 	return nil
 }
@@ -191,6 +211,20 @@ func rateOrDash(r float64) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+
+// idleCPU is the node's CPU use, in percent of one core, while nobody asks
+// it anything.
+func (b *bench) idleCPU(ctx context.Context) float64 {
+	if b.idle <= 0 {
+		return 0
+	}
+	c0, t0 := b.node.CPU(), time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(b.idle):
+	}
+	return 100 * float64(b.node.CPU()-c0) / float64(time.Since(t0))
+}
 
 // oneWindow creates a window of objects and its share of files, then reads.
 func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) (window, error) {

@@ -122,6 +122,8 @@ type DDS struct {
 	*Proc
 	Data                 string
 	User, Payment, Admin string // tokens
+	bin                  string
+	args                 []string
 }
 
 // StartDDS starts `bin serve` on a fresh data directory with extra flags and
@@ -136,7 +138,7 @@ func StartDDS(ctx context.Context, bin, data string, extra ...string) (*DDS, err
 	if err != nil {
 		return nil, err
 	}
-	n := &DDS{Proc: p, Data: data}
+	n := &DDS{Proc: p, Data: data, bin: bin, args: args}
 	tok := func(role string) (string, error) {
 		out, err := exec.Command(bin, "token", "create", "--data", data, "--role", role).Output()
 		if err != nil {
@@ -158,6 +160,19 @@ func StartDDS(ctx context.Context, bin, data string, extra ...string) (*DDS, err
 	}
 	n.Admin = string(bytes.TrimSpace(a))
 	return n, nil
+}
+
+// Restart stops the node and starts it again on the same data and address;
+// it returns how long the new process took to answer /healthz.
+func (n *DDS) Restart(ctx context.Context) (time.Duration, error) {
+	n.Stop()
+	t := time.Now()
+	p, err := Start(ctx, n.URL, "/healthz", n.Data+".log", nil, n.bin, n.args...)
+	if err != nil {
+		return 0, err
+	}
+	n.Proc = p
+	return time.Since(t), nil
 }
 
 // Uptime is what `uptime` prints (the load average is what matters).
