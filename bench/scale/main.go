@@ -395,10 +395,10 @@ func (b *bench) verdict(wins []window, probes []probe) {
 	fmt.Println("\nfirst windows vs last (median of up to 3 at each end):")
 	check := func(name string, first, last float64, higherIsWorse bool, unit string) {
 		r := last / first
-		bad := (!higherIsWorse && r < 0.8) || (higherIsWorse && r > 1.2)
 		verdict := "flat within 20 %"
-		if bad {
-			verdict = "NOT flat"
+		if r < 0.8 || r > 1.2 {
+			worse := (r > 1) == higherIsWorse
+			verdict = map[bool]string{true: "NOT flat: worse", false: "NOT flat: better"}[worse]
 		}
 		fmt.Printf("  %-22s %10.1f -> %10.1f %-4s (%.2f×)  %s\n", name, first, last, unit, r, verdict)
 	}
