@@ -68,6 +68,10 @@ func main() {
 	flag.BoolVar(&c.short, "short", false, "a quick check: 20,000 objects and 200 files")
 	flag.DurationVar(&c.idle, "idle", 20*time.Second, "after the first window and at the end, how long to measure the node's CPU use with no request (0: skip)")
 	flag.DurationVar(&c.budget, "max-time", 0, "stop filling after this long and report what was reached (0: no limit)")
+	if err := run.EnvFlags("SCALE"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	flag.Parse()
 	if c.short {
 		c.objects, c.files = 20_000, 200

@@ -59,6 +59,10 @@ func main() {
 	flag.BoolVar(&c.signedPayload, "s3-signed-payload", false, "S3: sign the payload (streaming SHA-256 chunks, minio-go's default over plain HTTP) instead of UNSIGNED-PAYLOAD with a CRC32C trailer")
 	flag.BoolVar(&c.keep, "keep", false, "keep the data directories and logs")
 	flag.BoolVar(&c.short, "short", false, "a quick check: 32 MiB, one run, 100 small objects, 1000 GETs")
+	if err := run.EnvFlags("VSMINIO"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	flag.Parse()
 	if c.short {
 		c.largeMiB, c.runs, c.smallCount, c.smallGets = 32, 1, 100, 1000

@@ -6,6 +6,7 @@ package run
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -231,4 +232,21 @@ func (p *Proc) CPU() time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// EnvFlags gives every flag of the command line an environment twin, as the
+// node's flags have: PREFIX_ and the flag's name in capitals with _ for -
+// (--large-mib is VSMINIO_LARGE_MIB). Call it before flag.Parse, so that a
+// flag given wins over its twin.
+func EnvFlags(prefix string) error {
+	var err error
+	flag.VisitAll(func(f *flag.Flag) {
+		name := prefix + "_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
 }
