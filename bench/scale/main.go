@@ -105,6 +105,9 @@ type bench struct {
 	admin       *client.Client
 	ids         []string // created assets, in order
 	fileIDs     []string
+	mu          sync.Mutex
+	failures    int      // server errors tolerated
+	failed      []string // the first few
 	seed        uint64
 }
 
@@ -187,6 +190,9 @@ func (b *bench) fill(ctx context.Context) error {
 	}
 	_, peak := b.node.Memory()
 	fmt.Printf("\nfilled in %s; node peak RSS %s\n", time.Since(start).Round(time.Second), run.MiB(peak))
+	if b.failures > 0 {
+		fmt.Printf("%d requests failed with a server error (5xx); the first: %s\n", b.failures, strings.Join(b.failed, "; "))
+	}
 	b.verdict(wins, probes)
 	if b.idle > 0 {
 		// Background work (housekeeping passes over the stored files) costs
@@ -239,12 +245,16 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	err := parallel(ctx, b.workers, b.window, func(i int) error {
 		id, err := b.createAsset(ctx, base+i)
 		ids[i] = id
-		return err
+		return b.tolerate(w, err)
 	})
 	if err != nil {
 		return window{}, err
 	}
 	createRate := float64(b.window) / time.Since(t0).Seconds()
+	ids = slices.DeleteFunc(ids, func(id string) bool { return id == "" })
+	if len(ids) == 0 {
+		return window{}, fmt.Errorf("window %d: every create failed", w+1)
+	}
 	b.ids = append(b.ids, ids...)
 
 	// Files are spread evenly: after window w, (w+1)/nWin of them exist.
@@ -256,14 +266,14 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 		err := parallel(ctx, b.workers, nFiles, func(i int) error {
 			id, err := b.createFile(ctx, *filesDone+i)
 			fids[i] = id
-			return err
+			return b.tolerate(w, err)
 		})
 		if err != nil {
 			return window{}, err
 		}
 		fileRate = float64(nFiles) / time.Since(t1).Seconds()
 		*filesDone += nFiles
-		b.fileIDs = append(b.fileIDs, fids...)
+		b.fileIDs = append(b.fileIDs, slices.DeleteFunc(fids, func(id string) bool { return id == "" })...)
 	}
 
 	t2 := time.Now()
@@ -273,7 +283,7 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 		if err == nil && n.Size != int64(b.size) {
 			err = fmt.Errorf("asset %s: read %d bytes, want %d", id, n.Size, b.size)
 		}
-		return err
+		return b.tolerate(w, err)
 	})
 	if err != nil {
 		return window{}, err
@@ -282,6 +292,24 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	return window{objects: len(b.ids), files: *filesDone, createRate: createRate,
 		readRate: float64(b.reads) / time.Since(t2).Seconds(), fileRate: fileRate, rss: rss, load: run.Load1(),
 		cpuPerObject: (b.node.CPU() - cpu0) / time.Duration(b.window)}, nil
+}
+
+// tolerate counts a server error (5xx) and lets the fill go on: a long run
+// reports it rather than losing what it measured. Any other error stops it.
+func (b *bench) tolerate(w int, err error) error {
+	var ce *client.Error
+	if err == nil || !errors.As(err, &ce) || ce.Status < 500 {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failures++
+	if b.failures <= 5 {
+		msg := fmt.Sprintf("window %d (%s): %v", w+1, time.Now().UTC().Format("15:04:05"), err)
+		b.failed = append(b.failed, msg)
+		fmt.Println("  SERVER ERROR in", msg)
+	}
+	return nil
 }
 
 // content is object i's bytes: unique (the blob store keeps each once).
@@ -344,7 +372,7 @@ func (b *bench) probe(ctx context.Context) (probe, error) {
 	}
 	err := timed(&p.firstPage, func() error {
 		page, err := b.user.Files(ctx, b.page, "")
-		if err == nil && page.Total != len(b.fileIDs) {
+		if err == nil && b.failures == 0 && page.Total != len(b.fileIDs) {
 			err = fmt.Errorf("GET /files: total %d, want %d", page.Total, len(b.fileIDs))
 		}
 		return err
@@ -363,7 +391,7 @@ func (b *bench) probe(ctx context.Context) (probe, error) {
 	now := time.Now().UTC()
 	err = timed(&p.statement, func() error {
 		st, err := b.admin.Statement(ctx, now.Format("20060102"), now.AddDate(0, 0, 31).Format("20060102"))
-		if err == nil && st.Files != len(b.fileIDs) {
+		if err == nil && b.failures == 0 && st.Files != len(b.fileIDs) {
 			err = fmt.Errorf("statement: %d files, want %d", st.Files, len(b.fileIDs))
 		}
 		return err
@@ -373,7 +401,7 @@ func (b *bench) probe(ctx context.Context) (probe, error) {
 	}
 	err = timed(&p.listing, func() error {
 		ids, err := b.user.AssetIDs(ctx)
-		if err == nil && len(ids) != len(b.ids) {
+		if err == nil && b.failures == 0 && len(ids) != len(b.ids) {
 			err = fmt.Errorf("DEP-7 listing: %d ids, want %d", len(ids), len(b.ids))
 		}
 		return err
