@@ -94,6 +94,7 @@ type window struct {
 	createRate, readRate float64
 	fileRate             float64
 	cpuPerObject         time.Duration // the node's CPU time for the window's creates and reads, per object
+	writtenPerObject     int64         // bytes the node wrote to storage in the window, per object
 	rss                  int64
 	load                 float64
 }
@@ -156,8 +157,8 @@ func (b *bench) fill(ctx context.Context) error {
 	var probes []probe
 	var idleFirst float64
 	start := time.Now()
-	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %5s | %9s %9s %10s %10s\n",
-		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "node RSS", "load",
+	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %10s %5s | %9s %9s %10s %10s\n",
+		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "disk/obj", "node RSS", "load",
 		"files p1", "files pN", "statement", "DEP-7 list")
 	filesDone := 0
 	for w := 0; w < nWin; w++ {
@@ -174,8 +175,8 @@ func (b *bench) fill(ctx context.Context) error {
 			idleFirst = b.idleCPU(ctx)
 		}
 		last := w == nWin-1 || (b.budget > 0 && time.Since(start) > b.budget)
-		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %9s %9s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate,
-			rateOrDash(win.fileRate), ms(win.cpuPerObject), run.MiB(win.rss), win.load)
+		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %9s %9s %10s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate,
+			rateOrDash(win.fileRate), ms(win.cpuPerObject), kib(win.writtenPerObject), run.MiB(win.rss), win.load)
 		if w == 0 || w%printEvery == 0 || last {
 			p, err := b.probe(ctx)
 			if err != nil {
@@ -220,6 +221,8 @@ func rateOrDash(r float64) string {
 	return fmt.Sprintf("%.0f", r)
 }
 
+func kib(n int64) string { return fmt.Sprintf("%.0f KiB", float64(n)/1024) }
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 
 // idleCPU is the node's CPU use, in percent of one core, while nobody asks
@@ -239,7 +242,7 @@ func (b *bench) idleCPU(ctx context.Context) float64 {
 // oneWindow creates a window of objects and its share of files, then reads.
 func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) (window, error) {
 	base := len(b.ids)
-	cpu0 := b.node.CPU()
+	cpu0, written0 := b.node.CPU(), b.node.Written()
 	ids := make([]string, b.window)
 	t0 := time.Now()
 	err := parallel(ctx, b.workers, b.window, func(i int) error {
@@ -291,7 +294,7 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	rss, _ := b.node.Memory()
 	return window{objects: len(b.ids), files: *filesDone, createRate: createRate,
 		readRate: float64(b.reads) / time.Since(t2).Seconds(), fileRate: fileRate, rss: rss, load: run.Load1(),
-		cpuPerObject: (b.node.CPU() - cpu0) / time.Duration(b.window)}, nil
+		cpuPerObject: (b.node.CPU() - cpu0) / time.Duration(b.window), writtenPerObject: (b.node.Written() - written0) / int64(b.window)}, nil
 }
 
 // tolerate counts a server error (5xx) and lets the fill go on: a long run
@@ -442,6 +445,8 @@ func (b *bench) verdict(wins []window, probes []probe) {
 	check("node RSS", f, l, true, "MiB")
 	f, l = ends(func(w window) float64 { return float64(w.cpuPerObject) / 1e6 })
 	check("node CPU per object", f, l, true, "ms")
+	f, l = ends(func(w window) float64 { return float64(w.writtenPerObject) / 1024 })
+	check("node disk writes/object", f, l, true, "KiB")
 	if b.files > 0 {
 		// Few files per window: take the rate over the first and last tenth.
 		tenth := func(ws []window) float64 {

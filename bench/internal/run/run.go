@@ -250,3 +250,19 @@ func EnvFlags(prefix string) error {
 	})
 	return err
 }
+
+// Written is the bytes the process has caused to be written to storage
+// (write_bytes of /proc/PID/io): the blobs, the database and its log.
+func (p *Proc) Written() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
