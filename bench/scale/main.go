@@ -138,7 +138,7 @@ func (c config) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer node.Stop()
+	defer func() { node.Stop() }() // the node Restart started, not the first
 	hc := &http.Client{Transport: run.Transport(c.workers)}
 	b := &bench{config: c, node: node, seed: uint64(time.Now().UnixNano())}
 	for dst, tok := range map[**client.Client]string{&b.user: node.User, &b.payer: node.Payment, &b.admin: node.Admin} {
