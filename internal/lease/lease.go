@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -118,6 +119,11 @@ func (l *Leases) release(name string) {
 // it waits for the lease, runs work with a context that ends when the lease
 // is lost, and tries again. work must return when its context ends.
 func (l *Leases) Hold(ctx context.Context, name string, work func(ctx context.Context)) {
+	l.mu.Lock()
+	if _, ok := l.held[name]; !ok {
+		l.held[name] = false
+	}
+	l.mu.Unlock()
 	for ctx.Err() == nil {
 		ok, until, err := l.acquire(ctx, name)
 		if err != nil && ctx.Err() == nil {
@@ -179,6 +185,24 @@ func (l *Leases) run(ctx context.Context, name string, until time.Time, work fun
 		finish()
 		return
 	}
+}
+
+// Gauges reports, per lease this process takes part in, whether it holds it:
+// summed over a node's processes, each lease is held once.
+func (l *Leases) Gauges(m *metrics.Metrics) {
+	m.Gauges("dds_lease_held", "Background work this process runs under its lease (1) or leaves to another process of the node (0).", "lease",
+		func(context.Context) (map[string]int64, error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			out := map[string]int64{}
+			for n, held := range l.held {
+				out[n] = 0
+				if held {
+					out[n] = 1
+				}
+			}
+			return out, nil
+		})
 }
 
 func (l *Leases) setHeld(name string, held bool) {

@@ -205,6 +205,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (n *Node, err error) {
 		return nil, err
 	}
 	n.Metrics = metrics.New()
+	n.Leases.Gauges(n.Metrics)
 	for _, p := range n.parts {
 		if g, ok := p.(gauged); ok {
 			g.Gauges(n.Metrics)
