@@ -193,7 +193,9 @@ func (n *Network) pushIfBehind(ctx context.Context, m Member, f files.File) (fil
 func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 	now := n.clock.Now()
 	self := n.ID()
+	changed := false // most passes change nothing: then nothing is written
 	if _, ok := f.Holder(self); !ok {
+		changed = true
 		f.SetHolder(files.Holder{Node: self, Share: f.FreeShare(), State: files.HolderStored, Taken: now, Since: now, Updated: now})
 	}
 	gone := n.GoneSince()
@@ -210,6 +212,7 @@ func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 			}
 			h.State, h.Since, h.Updated = files.HolderLost, cut, now
 			f.SetHolder(h)
+			changed = true
 			continue
 		}
 		healthy++
@@ -234,10 +237,13 @@ func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 		}
 		f.SetHolder(files.Holder{Node: m.ID, Share: share, State: files.HolderPending, Taken: taken, Since: now, Updated: now})
 		healthy++
+		changed = true
 	}
-	f, err := n.files.Update(ctx, f)
-	if err != nil {
-		return err
+	var err error
+	if changed {
+		if f, err = n.files.Update(ctx, f); err != nil {
+			return err
+		}
 	}
 	var errs []error
 	for _, h := range f.Holders {
