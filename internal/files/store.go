@@ -60,6 +60,9 @@ var migrations = []string{
 		updated_at TEXT NOT NULL,
 		PRIMARY KEY (file_id, node_id)
 	);`,
+	// An owner's files newest first (GET /files) read in index order, not
+	// sorted in a temporary tree every time.
+	`CREATE INDEX files_owner_created ON files(owner_id, created_at DESC, id)`,
 }
 
 const fileCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,''),confirmations,merkle_root,additional_at,additional_by`

@@ -5,7 +5,7 @@
 -- auth-events: version 1
 -- blob: version 3
 -- compute: version 2
--- dds: version 2
+-- dds: version 3
 -- deals: version 2
 -- lease: version 1
 -- ledger: version 2
@@ -244,6 +244,7 @@ CREATE TABLE files (
 );
 CREATE INDEX files_hash ON files USING btree (content_hash, state);
 CREATE INDEX files_owner ON files USING btree (owner_id);
+CREATE INDEX files_owner_created ON files USING btree (owner_id, created_at DESC, id);
 CREATE INDEX files_state ON files USING btree (state, expires_at);
 
 CREATE TABLE leases (

@@ -5,7 +5,7 @@
 -- auth-events: version 1
 -- blob: version 3
 -- compute: version 2
--- dds: version 2
+-- dds: version 3
 -- deals: version 2
 -- lease: version 1
 -- ledger: version 2
@@ -234,6 +234,8 @@ CREATE TABLE files (
 CREATE INDEX files_hash ON files(content_hash, state);
 
 CREATE INDEX files_owner ON files(owner_id);
+
+CREATE INDEX files_owner_created ON files(owner_id, created_at DESC, id);
 
 CREATE INDEX files_state ON files(state, expires_at);
 
