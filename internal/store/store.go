@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,6 +30,11 @@ import (
 type DB struct {
 	*sql.DB
 	dialect Dialect
+	// writers queues this process's SQLite transactions in Go: SQLite lets
+	// one write at a time, and its busy handler only polls, so under load a
+	// transaction could lose the race for 15 s running and fail with
+	// SQLITE_BUSY (seen by bench/scale). A pointer: DB is copied.
+	writers *sync.Mutex
 }
 
 // IsPostgres tells whether dsn names a PostgreSQL database rather than a
@@ -76,7 +82,7 @@ func openSQLite(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: %w", path, err)
 	}
-	return &DB{DB: db, dialect: SQLite}, nil
+	return &DB{DB: db, dialect: SQLite, writers: new(sync.Mutex)}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -240,6 +246,10 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 	var opts *sql.TxOptions
 	if db.dialect == Postgres {
 		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	if db.writers != nil {
+		db.writers.Lock()
+		defer db.writers.Unlock()
 	}
 	for attempt := 1; ; attempt++ {
 		err := db.tx(ctx, opts, fn)
