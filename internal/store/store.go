@@ -56,6 +56,12 @@ func Open(dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := db.schemaLock(context.Background())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	defer unlock()
 	if _, err := db.Exec(translateDDL(db.dialect, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,
 		PRIMARY KEY (component, version))`)); err != nil {
@@ -166,6 +172,11 @@ func (r *Row) Err() error { return classify(r.row.Err()) }
 // own transaction. Step i (0-based) is version i+1; steps are never edited once
 // released, only appended.
 func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
+	unlock, err := db.schemaLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var have int
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations WHERE component=?`, component).Scan(&have); err != nil {
 		return err
@@ -372,4 +383,27 @@ func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00000
 func ParseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
 	return t
+}
+
+// schemaLock keeps processes that start together on one PostgreSQL
+// database (several processes of a node) from changing the schema at once:
+// a session-level advisory lock, held on a connection of its own until
+// unlock. SQLite's writers queue anyway.
+func (db *DB) schemaLock(ctx context.Context) (unlock func(), err error) {
+	if db.dialect != Postgres {
+		return func() {}, nil
+	}
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	const key = 0x646473 // "dds"
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		conn.Close()
+		return nil, classify(err)
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		conn.Close()
+	}, nil
 }

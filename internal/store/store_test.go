@@ -284,3 +284,26 @@ func ExampleDialects() {
 	fmt.Println(stepFor(Postgres, Dialects(`UPDATE t SET seq = rowid`, `SELECT 1`)))
 	// Output: SELECT 1
 }
+
+// Processes of one node starting together on one PostgreSQL database take
+// turns at the schema: none fails on a table another is creating.
+func TestConcurrentStartsMigrateOnce(t *testing.T) {
+	dsn := testtool.Postgres(t)
+	steps := []string{`CREATE TABLE together (id INTEGER PRIMARY KEY)`, `ALTER TABLE together ADD COLUMN name TEXT`}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			db, err := Open(dsn)
+			if err == nil {
+				err = db.Migrate(context.Background(), "together", steps)
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
