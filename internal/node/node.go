@@ -106,7 +106,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SweepEvery, "sweep-every", c.SweepEvery, "how often ended terms and expired quotes are swept")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request (method, path, status, bytes, time; never query strings or tokens)")
-	fs.BoolVar(&c.Shared, "shared", c.Shared, "several dds processes serve this one node, sharing its data directory: each piece of background work (sweeps, replication, compute, deal watching) runs in one of them at a time, under a lease")
+	fs.BoolVar(&c.Shared, "shared", c.Shared, "several dds processes serve this one node, sharing its --meta database and --blobs (or one data directory): the node's keys are kept in the database for them, and each piece of background work (sweeps, replication, compute, deal watching) runs in one of them at a time, under a lease")
 	fs.DurationVar(&c.Lease.TTL, "lease-ttl", c.Lease.TTL, "with --shared: how soon another process takes over the background work of one that died")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler (net/http/pprof) under /debug/pprof/ to admin tokens")
 	c.Blobs.RegisterFlags(fs)
