@@ -31,7 +31,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the node's own driver, to read its query plans
@@ -245,7 +244,7 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	cpu0, written0 := b.node.CPU(), b.node.Written()
 	ids := make([]string, b.window)
 	t0 := time.Now()
-	err := parallel(ctx, b.workers, b.window, func(i int) error {
+	err := run.Parallel(ctx, b.workers, b.window, func(i int) error {
 		id, err := b.createAsset(ctx, base+i)
 		ids[i] = id
 		return b.tolerate(w, err)
@@ -266,7 +265,7 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	if nFiles > 0 {
 		fids := make([]string, nFiles)
 		t1 := time.Now()
-		err := parallel(ctx, b.workers, nFiles, func(i int) error {
+		err := run.Parallel(ctx, b.workers, nFiles, func(i int) error {
 			id, err := b.createFile(ctx, *filesDone+i)
 			fids[i] = id
 			return b.tolerate(w, err)
@@ -280,7 +279,7 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	}
 
 	t2 := time.Now()
-	err = parallel(ctx, b.workers, b.reads, func(i int) error {
+	err = run.Parallel(ctx, b.workers, b.reads, func(i int) error {
 		id := b.ids[rand.IntN(len(b.ids))]
 		n, err := b.user.DownloadAsset(ctx, id, io.Discard, client.AssetRead{})
 		if err == nil && n.Size != int64(b.size) {
@@ -525,35 +524,4 @@ func (b *bench) plans(ctx context.Context) {
 		}
 		fmt.Printf("  %-48s %-20s %s\n", q.what, mark, strings.Join(steps, "; "))
 	}
-}
-
-// parallel runs f(0..n-1) on workers goroutines; the first error stops it.
-func parallel(ctx context.Context, workers, n int, f func(int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return first
 }

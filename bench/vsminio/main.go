@@ -14,20 +14,17 @@ import (
 	"crypto/sha3"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -280,7 +277,7 @@ func (b *bench) oneRun(ctx context.Context, r int) error {
 	skey := func(i int) string { return fmt.Sprintf("small-%d-%d", r, i) }
 	dds, mn, err = b.both(r, func(s side, _ string) (float64, error) {
 		t := time.Now()
-		err := parallel(ctx, b.clients, len(small), func(i int) error { return s.createSmall(ctx, skey(i), small[i]) })
+		err := run.Parallel(ctx, b.clients, len(small), func(i int) error { return s.createSmall(ctx, skey(i), small[i]) })
 		return float64(len(small)) / time.Since(t).Seconds(), err
 	})
 	if err != nil {
@@ -290,7 +287,7 @@ func (b *bench) oneRun(ctx context.Context, r int) error {
 
 	dds, mn, err = b.both(r, func(s side, _ string) (float64, error) {
 		t := time.Now()
-		err := parallel(ctx, b.clients, b.smallGets, func(i int) error {
+		err := run.Parallel(ctx, b.clients, b.smallGets, func(i int) error {
 			n, err := s.getSmall(ctx, skey(i%len(small)))
 			if err == nil && n != int64(b.smallSize) {
 				err = fmt.Errorf("small GET: %d bytes, want %d", n, b.smallSize)
@@ -445,37 +442,6 @@ func (m *minioSide) createSmall(ctx context.Context, key string, data []byte) er
 }
 func (m *minioSide) getSmall(ctx context.Context, key string) (int64, error) { return m.get(ctx, key) }
 
-// parallel runs f(0..n-1) on workers goroutines; the first error stops it.
-func parallel(ctx context.Context, workers, n int, f func(int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return first
-}
-
 // detectOneRequest tries the one-request create (POST /api/v1/assets, a
 // multipart form with "metadata" then "file") with a tiny asset: where the
 // node answers 201 the small objects are created so; where the route is
@@ -500,44 +466,7 @@ func (b *bench) detectOneRequest(ctx context.Context) error {
 }
 
 // createOne is the one-request create: the metadata and the content in one
-// multipart form, with its length known.
+// multipart form, with its length known (the typed client's CreateAsset).
 func (d *ddsSide) createOne(ctx context.Context, meta, data []byte) (string, error) {
-	var head bytes.Buffer
-	mw := multipart.NewWriter(&head)
-	if err := mw.WriteField("metadata", string(meta)); err != nil {
-		return "", err
-	}
-	if _, err := mw.CreateFormFile("file", "content"); err != nil {
-		return "", err
-	}
-	split := head.Len()
-	if err := mw.Close(); err != nil {
-		return "", err
-	}
-	tail := bytes.Clone(head.Bytes()[split:])
-	head.Truncate(split)
-	req, err := d.c.NewRequest(ctx, http.MethodPost, "/api/v1/assets", io.MultiReader(&head, bytes.NewReader(data), bytes.NewReader(tail)))
-	if err != nil {
-		return "", err
-	}
-	req.ContentLength = int64(head.Len() + len(data) + len(tail))
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	// A redirect means the route is missing (the face's catch-all is a
-	// subtree): do not follow it.
-	hc := *d.c.HTTP
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		return "", &client.Error{Status: resp.StatusCode}
-	}
-	var id string
-	if err := json.NewDecoder(resp.Body).Decode(&id); err != nil {
-		return "", err
-	}
-	return id, nil
+	return d.c.CreateAsset(ctx, meta, bytes.NewReader(data))
 }
