@@ -9,14 +9,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +37,7 @@ func TestTwoProcessesOnPostgresAndS3(t *testing.T) {
 	bucket := testtool.S3(t) // also sets the AWS credentials the processes inherit
 	ctx := context.Background()
 
-	lb := newBalancer(t)
+	lb := testtool.NewBalancer(t)
 	start := func(data, addr string) *exec.Cmd {
 		t.Helper()
 		cmd := exec.Command(bin, "serve", "--shared", "--lease-ttl", "2s", "--meta", meta, "--blobs", bucket.Blobs,
@@ -66,7 +62,7 @@ func TestTwoProcessesOnPostgresAndS3(t *testing.T) {
 	addrA, addrB := freePort(t), freePort(t)
 	procA := start(dirA, addrA)
 	start(dirB, addrB) // an empty data directory: it takes the node's keys from the database
-	lb.set(addrA, addrB)
+	lb.Set(addrA, addrB)
 	if a, b := helloID(t, addrA), helloID(t, addrB); a == "" || a != b {
 		t.Fatalf("two processes, ids %q and %q: want one node", a, b)
 	}
@@ -141,7 +137,7 @@ func TestTwoProcessesOnPostgresAndS3(t *testing.T) {
 		upErr <- err
 	}()
 	time.Sleep(time.Second)
-	lb.set(addrB)
+	lb.Set(addrB)
 	procA.Process.Signal(syscall.SIGKILL)
 	procA.Wait()
 	stall.Close()
@@ -266,34 +262,4 @@ func leaseGauges(t *testing.T, url, adminToken string) map[string]int {
 		}
 	}
 	return out
-}
-
-// balancer spreads requests over a node's live processes, round robin: the
-// one address in front of them.
-type balancer struct {
-	URL   string
-	mu    sync.Mutex
-	procs []string
-	next  int
-}
-
-func newBalancer(t *testing.T) *balancer {
-	lb := &balancer{}
-	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		lb.mu.Lock()
-		host := lb.procs[lb.next%len(lb.procs)]
-		lb.next++
-		lb.mu.Unlock()
-		r.SetURL(&url.URL{Scheme: "http", Host: host})
-		r.Out.Host = r.In.Host
-	}})
-	t.Cleanup(srv.Close)
-	lb.URL = srv.URL
-	return lb
-}
-
-func (lb *balancer) set(addrs ...string) {
-	lb.mu.Lock()
-	lb.procs = addrs
-	lb.mu.Unlock()
 }

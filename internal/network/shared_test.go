@@ -5,17 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/testnet"
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // Two processes serve one node (one key, one membership identity, one data
@@ -24,9 +21,9 @@ import (
 func TestTwoProcessesOneNode(t *testing.T) {
 	ctx := context.Background()
 	// Node 0's processes are behind one address, as behind a load balancer.
-	lb := newBalancer(t)
+	lb := testtool.NewBalancer(t)
 	first := freeAddr(t)
-	lb.set(first)
+	lb.Set(first)
 	nw := testnet.New(t, 3, func(i int, s *testnet.Setup) {
 		if i == 0 {
 			s.PublicURL, s.Listen = lb.URL, first
@@ -37,7 +34,7 @@ func TestTwoProcessesOneNode(t *testing.T) {
 	})
 	a := nw.Nodes[0]
 	b := nw.AddProcess(t, 0)
-	lb.set(a.Addr(), b.Addr())
+	lb.Set(a.Addr(), b.Addr())
 	if a.Key.ID() != b.Key.ID() {
 		t.Fatalf("two processes, two ids: %s %s", a.Key.ID(), b.Key.ID())
 	}
@@ -80,7 +77,7 @@ func TestTwoProcessesOneNode(t *testing.T) {
 
 	// One process stops: the other takes all the work, peers still see the
 	// node alive, and the file is still served.
-	lb.set(b.Addr())
+	lb.Set(b.Addr())
 	a.Stop(t)
 	waitLeases(t, want, b)
 	time.Sleep(2 * time.Second) // longer than the suspicion timeout
@@ -119,40 +116,6 @@ func waitLeases(t *testing.T, want []string, procs ...*testnet.Node) {
 			t.Fatalf("leases held: %v; want each of %v once", held, want)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// balancer spreads requests over the live processes of a node, round robin.
-type balancer struct {
-	*httptest.Server
-	mu    sync.Mutex
-	procs []*url.URL
-	next  int
-}
-
-func newBalancer(t *testing.T) *balancer {
-	lb := &balancer{}
-	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		lb.mu.Lock()
-		u := lb.procs[lb.next%len(lb.procs)]
-		lb.next++
-		lb.mu.Unlock()
-		r.SetURL(u)
-		r.Out.Host = r.In.Host
-	}}
-	lb.Server = httptest.NewServer(proxy)
-	t.Cleanup(lb.Close)
-	return lb
-}
-
-// set makes the processes at addrs the live ones (a health check's job in
-// production).
-func (lb *balancer) set(addrs ...string) {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	lb.procs = nil
-	for _, a := range addrs {
-		lb.procs = append(lb.procs, &url.URL{Scheme: "http", Host: a})
 	}
 }
 
