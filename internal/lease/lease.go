@@ -73,9 +73,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Leases, error) {
 	return &Leases{cfg: cfg, db: deps.DB, log: deps.Log, holder: hex.EncodeToString(b[:]), held: map[string]bool{}}, nil
 }
 
-// Holder is this process's name in the lease table.
-func (l *Leases) Holder() string { return l.holder }
-
 // Held reports the leases this process holds now, for metrics and tests.
 func (l *Leases) Held() []string {
 	l.mu.Lock()
