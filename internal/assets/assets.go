@@ -57,38 +57,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-var migrations = []string{
-	`CREATE TABLE assets (
-		id TEXT PRIMARY KEY,            -- lowercase hex SHA3-256 of metadata
-		owner_id TEXT NOT NULL,         -- the principal that registered it first
-		metadata BLOB NOT NULL,         -- the exact bytes received
-		name TEXT NOT NULL DEFAULT '',
-		content_type TEXT NOT NULL DEFAULT '',
-		content_hash TEXT NOT NULL DEFAULT '', -- declared SHA3-256 of the content, '' if none
-		created_at TEXT NOT NULL,
-		blob_hash TEXT,                 -- SHA-256 in the blob store; NULL until content is uploaded
-		size INTEGER,
-		sha3 TEXT,                      -- SHA3-256 of the uploaded content: the ETag
-		uploaded_at TEXT
-	);
-	CREATE INDEX assets_blob ON assets(blob_hash);
-	CREATE INDEX assets_owner ON assets(owner_id);`,
-	// Who may read an asset (access.go); assets registered before were
-	// readable by every principal, and become their owner's only.
-	`ALTER TABLE assets ADD COLUMN access TEXT NOT NULL DEFAULT 'private';
-	CREATE TABLE asset_shares (
-		asset_id TEXT NOT NULL,
-		principal_id TEXT NOT NULL,
-		PRIMARY KEY(asset_id, principal_id)
-	);`,
-	// Registration order, for listings (was SQLite's rowid).
-	store.Dialects(`ALTER TABLE assets ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-	UPDATE assets SET seq = rowid;
-	CREATE INDEX assets_seq ON assets(seq);`,
-		`ALTER TABLE assets ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
-	CREATE INDEX assets_seq ON assets(seq);`),
-}
-
 // Config is what the face is built with.
 type Config struct {
 	MaxSize   int64  // largest content accepted, in bytes
@@ -117,7 +85,7 @@ type Auth interface {
 // Blobs is the content-addressed store that keeps the assets' content.
 type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
-	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Unref(tx *store.Tx, hash string) error
 	Open(hash string) (blob.Object, error)
 }
@@ -161,9 +129,6 @@ type Service struct {
 
 // New opens the face.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := deps.DB.Migrate(ctx, "assets", migrations); err != nil {
-		return nil, err
-	}
 	return &Service{db: deps.DB, blobs: deps.Blobs, auth: deps.Auth, key: deps.Key, filter: deps.Filter,
 		clock: deps.Clock, log: deps.Log, cfg: cfg, passwords: make(chan struct{}, max(2, runtime.NumCPU())),
 		readableStmt: deps.DB.Stmt(`SELECT ` + assetCols + ` FROM assets WHERE id=? AND ` + readableSQL)}, nil

@@ -261,7 +261,8 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	now := store.Time(s.clock.Now())
 	registered := false
-	err = s.blobs.Commit(ctx, staged, func(tx *store.Tx) error {
+	err = s.blobs.Commit(ctx, staged, func(ctx context.Context) error {
+		tx := store.TxFrom(ctx)
 		if doc != nil {
 			res, err := tx.Exec(`INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at)
 				VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,

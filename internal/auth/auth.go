@@ -56,29 +56,6 @@ type Principal struct {
 // IsAdmin tells whether p has the admin role.
 func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
 
-var migrations = []string{
-	`CREATE TABLE principals (
-		id TEXT PRIMARY KEY,
-		name TEXT NOT NULL UNIQUE,
-		role TEXT NOT NULL,
-		password_hash TEXT,
-		created_at TEXT NOT NULL
-	);
-	CREATE TABLE tokens (
-		hash TEXT PRIMARY KEY,          -- hex SHA-256 of the token: the token itself is never stored in clear
-		principal_id TEXT NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
-		label TEXT NOT NULL DEFAULT '',
-		sealed BLOB NOT NULL,           -- the token sealed with the node secret, so its owner can list it
-		created_at TEXT NOT NULL
-	);
-	CREATE INDEX tokens_principal ON tokens(principal_id);`,
-	// Issue order, for listing tokens created at the same time in it
-	// (was SQLite's rowid).
-	store.Dialects(`ALTER TABLE tokens ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-	UPDATE tokens SET seq = rowid;`,
-		`ALTER TABLE tokens ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;`),
-}
-
 // Service manages principals and tokens.
 type Service struct {
 	db     *store.DB
@@ -104,12 +81,6 @@ type Deps struct {
 
 // New prepares the auth tables.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := deps.DB.Migrate(ctx, "auth", migrations); err != nil {
-		return nil, err
-	}
-	if err := deps.DB.Migrate(ctx, "auth-events", replicationMigrations); err != nil {
-		return nil, err
-	}
 	block, err := aes.NewCipher(cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("auth: node secret: %w", err)

@@ -12,7 +12,7 @@ import (
 
 func open(t *testing.T, secret byte) (*Service, *store.DB) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,19 +81,6 @@ type Signer interface {
 // nextTokenSeq numbers a new token after the others.
 const nextTokenSeq = `(SELECT COALESCE(MAX(seq),0)+1 FROM tokens)`
 
-var replicationMigrations = []string{
-	`CREATE TABLE account_events (
-		origin TEXT NOT NULL,
-		seq INTEGER NOT NULL,
-		body TEXT NOT NULL, -- the signed event, as received: relayed verbatim
-		PRIMARY KEY (origin, seq)
-	);
-	CREATE TABLE revoked_tokens (
-		hash TEXT PRIMARY KEY, -- kept so that a late "token" event cannot bring a revoked token back
-		revoked_at TEXT NOT NULL
-	);`,
-}
-
 // record appends an event made on this node, in the transaction that makes
 // the change. Without a signer (a node's accounts opened for a tool that has
 // no key) nothing is logged, so nothing is replicated.

@@ -15,7 +15,7 @@ import (
 
 func openSigned(t *testing.T, dir string, secret byte, key *identity.Key) *Service {
 	t.Helper()
-	db, err := store.Open(filepath.Join(dir, "meta.db"))
+	db, err := store.OpenSchema(context.Background(), filepath.Join(dir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

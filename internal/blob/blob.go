@@ -35,18 +35,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-var migrations = []string{
-	`CREATE TABLE blobs (
-		hash TEXT PRIMARY KEY,      -- lowercase hex SHA-256
-		size INTEGER NOT NULL,
-		refs INTEGER NOT NULL CHECK (refs >= 0)
-	)`,
-	// Where the backend keeps the object: '' is at its hash (a local
-	// directory), otherwise the key it was uploaded under (S3).
-	`ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT ''`,
-	`CREATE INDEX blobs_location ON blobs(location)`,
-}
-
 // Config is where the store keeps its bytes.
 type Config struct {
 	// Location is a directory, or an S3 bucket as
@@ -160,9 +148,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.Migrate(ctx, "blob", migrations); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -253,7 +238,7 @@ func (st *Staged) Discard() {
 // Commit makes the staged content visible and runs fn in the same metadata
 // transaction that adds a reference to it. If fn fails nothing is referenced
 // and the object is collected (unless something else refers to it).
-func (s *Store) Commit(ctx context.Context, st *Staged, fn func(tx *store.Tx) error) error {
+func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Context) error) error {
 	if st.tmp == "" {
 		return errors.New("blob: staged content already committed or discarded")
 	}
@@ -265,12 +250,12 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(tx *store.Tx) er
 	}
 	var live string
 	var fnErr error
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if live, err = s.ref(tx, st.Info, loc); err != nil {
+		if live, err = s.ref(store.TxFrom(ctx), st.Info, loc); err != nil {
 			return err
 		}
-		fnErr = fn(tx)
+		fnErr = fn(ctx)
 		return fnErr
 	})
 	s.unpin(st.Hash)

@@ -98,7 +98,7 @@ func forEach(t *testing.T, test func(t *testing.T, cfg Config, list func() []str
 
 func openDB(t testing.TB, dir string) *store.DB {
 	t.Helper()
-	db, err := store.Open(filepath.Join(dir, "meta.db"))
+	db, err := store.OpenSchema(context.Background(), filepath.Join(dir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func open(t testing.TB, cfg Config, db *store.DB) *Store {
 	return s
 }
 
-func put(t *testing.T, s *Store, content string, fn func(*store.Tx) error) Info {
+func put(t *testing.T, s *Store, content string, fn func(context.Context) error) Info {
 	t.Helper()
 	st, err := s.Stage(strings.NewReader(content), -1)
 	if err != nil {
@@ -123,7 +123,7 @@ func put(t *testing.T, s *Store, content string, fn func(*store.Tx) error) Info 
 	}
 	defer st.Discard()
 	if fn == nil {
-		fn = func(*store.Tx) error { return nil }
+		fn = func(context.Context) error { return nil }
 	}
 	if err := s.Commit(context.Background(), st, fn); err != nil {
 		return Info{}
@@ -186,7 +186,7 @@ func TestDedupAndRefcount(t *testing.T) {
 func TestFailedCommitLeavesNothing(t *testing.T) {
 	forEach(t, func(t *testing.T, cfg Config, list func() []string) {
 		s := open(t, cfg, openDB(t, t.TempDir()))
-		info := put(t, s, "doomed", func(*store.Tx) error { return errors.New("metadata refused") })
+		info := put(t, s, "doomed", func(context.Context) error { return errors.New("metadata refused") })
 		if info.Hash != "" {
 			t.Fatal("commit succeeded")
 		}
@@ -298,7 +298,7 @@ func TestCollectLeavesYoungUploads(t *testing.T) {
 	if n, err := s.Collect(context.Background()); err != nil || n != 0 {
 		t.Fatalf("collect removed %d, err %v", n, err)
 	}
-	if err := s.Commit(context.Background(), st, func(*store.Tx) error { return nil }); err != nil {
+	if err := s.Commit(context.Background(), st, func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if read(t, s, st.Hash) != "in flight elsewhere" || len(list()) != 1 {
@@ -404,7 +404,7 @@ func TestRangeRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(context.Background(), st, func(*store.Tx) error { return nil }); err != nil {
+		if err := s.Commit(context.Background(), st, func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if s.Size(st.Hash) != int64(len(content)) {
@@ -474,7 +474,7 @@ func TestStageHashesEverySink(t *testing.T) {
 			if !bytes.Equal(extra.Bytes(), content) || st.Size != int64(size) {
 				t.Fatalf("%d bytes: the extra hash saw %d, size %d", size, extra.Len(), st.Size)
 			}
-			if err := s.Commit(context.Background(), st, func(*store.Tx) error { return nil }); err != nil {
+			if err := s.Commit(context.Background(), st, func(context.Context) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if got := read(t, s, st.Hash); got != string(content) {

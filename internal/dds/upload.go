@@ -108,7 +108,8 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return err
 	}
 	var q ledger.Quote
-	err = s.blobs.Commit(r.Context(), staged, func(tx *store.Tx) error {
+	err = s.blobs.Commit(r.Context(), staged, func(ctx context.Context) error {
+		tx := store.TxFrom(ctx)
 		if err := s.files.Insert(tx, f); err != nil {
 			return err
 		}

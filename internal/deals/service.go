@@ -70,93 +70,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-var migrations = []string{
-	`CREATE TABLE deal_accounts (
-		address TEXT PRIMARY KEY,             -- Bitcoin address: the account's name
-		principal_id TEXT NOT NULL UNIQUE,    -- the node principal it maps onto
-		pubkey TEXT NOT NULL DEFAULT '',      -- hex, matches the address
-		pgp TEXT NOT NULL DEFAULT '',
-		bitmessage TEXT NOT NULL DEFAULT '[]',
-		email TEXT NOT NULL DEFAULT '',
-		account_urls TEXT NOT NULL DEFAULT '[]',
-		trusted_urls TEXT NOT NULL DEFAULT '[]',
-		feedback_total INTEGER NOT NULL DEFAULT 0,
-		feedback_positive INTEGER NOT NULL DEFAULT 0,
-		created_at TEXT NOT NULL,
-		updated_at TEXT NOT NULL
-	);
-	CREATE TABLE deal_sessions (
-		id TEXT PRIMARY KEY,                  -- the Session header
-		principal_id TEXT NOT NULL,
-		secret BLOB NOT NULL,                 -- the HMAC key, sealed (AES-GCM) with a key derived from the node key
-		created_at TEXT NOT NULL
-	);
-	CREATE INDEX deal_sessions_principal ON deal_sessions(principal_id);
-	CREATE TABLE deal_nonces (                -- HMAC nonces seen within the window: no replay
-		session_id TEXT NOT NULL,
-		nonce INTEGER NOT NULL,
-		seen_at TEXT NOT NULL,
-		PRIMARY KEY (session_id, nonce)
-	);
-	CREATE INDEX deal_nonces_seen ON deal_nonces(seen_at);
-	CREATE TABLE deal_signed (                -- Bitcoin-signed account requests accepted: no replay
-		hash TEXT PRIMARY KEY,
-		used_at TEXT NOT NULL,
-		keep_until TEXT                       -- NULL: for ever (token codes carry no date)
-	);
-	CREATE TABLE deals (
-		id TEXT PRIMARY KEY,                  -- hex SHA-256 of the canonical deal text, first 16 bytes
-		state TEXT NOT NULL,
-		type TEXT NOT NULL,
-		at TEXT NOT NULL,
-		date TEXT NOT NULL,
-		seller TEXT NOT NULL,
-		customer TEXT NOT NULL,
-		sum_sat INTEGER NOT NULL,
-		until_at TEXT NOT NULL,
-		leave_before TEXT NOT NULL,
-		file_id TEXT NOT NULL DEFAULT '',
-		file_amount INTEGER NOT NULL DEFAULT 0, -- base units the deal pays the ledger for the file
-		canonical TEXT NOT NULL,
-		address TEXT NOT NULL UNIQUE,
-		witness_script TEXT NOT NULL,
-		redeem_script TEXT NOT NULL,
-		module_key TEXT NOT NULL,
-		txid TEXT NOT NULL DEFAULT '',
-		feedback_status TEXT NOT NULL DEFAULT '',
-		feedback_comments TEXT NOT NULL DEFAULT '',
-		created_by TEXT NOT NULL,
-		created_at TEXT NOT NULL,
-		updated_at TEXT NOT NULL
-	);
-	CREATE INDEX deals_seller ON deals(seller);
-	CREATE INDEX deals_customer ON deals(customer);
-	CREATE TABLE deal_events (                -- every transition, for the record
-		deal_id TEXT NOT NULL REFERENCES deals(id),
-		at TEXT NOT NULL,
-		action TEXT NOT NULL,
-		principal_id TEXT NOT NULL,
-		detail TEXT NOT NULL DEFAULT ''
-	);
-	CREATE INDEX deal_events_deal ON deal_events(deal_id);`,
-	`CREATE TABLE deal_payments (             -- outputs paying a deal's escrow, as the Bitcoin node last saw them
-		txid TEXT NOT NULL,
-		vout INTEGER NOT NULL,
-		deal_id TEXT NOT NULL REFERENCES deals(id),
-		amount_sat INTEGER NOT NULL,
-		pk_script TEXT NOT NULL,              -- hex
-		confirmations INTEGER NOT NULL,       -- 0: in the mempool
-		gone INTEGER NOT NULL DEFAULT 0,      -- 1: left the chain and the mempool (a reorg)
-		late INTEGER NOT NULL DEFAULT 0,      -- 1: first seen after payment.until: not a payment of the deal
-		seen_at TEXT NOT NULL,                -- first seen
-		PRIMARY KEY (txid, vout)
-	);
-	CREATE INDEX deal_payments_deal ON deal_payments(deal_id);
-	ALTER TABLE deals ADD COLUMN spend_kind TEXT NOT NULL DEFAULT '';   -- release or refund, once asked for
-	ALTER TABLE deals ADD COLUMN spend_psbt TEXT NOT NULL DEFAULT '';   -- base64, signed by the module key
-	ALTER TABLE deals ADD COLUMN spend_txid TEXT NOT NULL DEFAULT '';   -- once broadcast`,
-}
-
 // NonceWindow is how far an HMAC nonce (microseconds) may be from now.
 const NonceWindow = time.Minute
 
@@ -282,9 +195,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.Confirmations < 1 || cfg.FeeRate < 1 || cfg.Poll <= 0 {
 		return nil, fmt.Errorf("deals: --bitcoin-confirmations and --bitcoin-fee-rate must be at least 1, --bitcoin-poll positive")
-	}
-	if err := deps.DB.Migrate(ctx, "deals", migrations); err != nil {
-		return nil, err
 	}
 	if deps.Confirmer == nil {
 		deps.Confirmer = Manual{}

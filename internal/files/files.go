@@ -63,9 +63,6 @@ type Registry struct {
 
 // New opens the registry and has the ledger tell it of paid quotes.
 func New(ctx context.Context, cfg Config, deps Deps) (*Registry, error) {
-	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
-		return nil, err
-	}
 	r := &Registry{node: deps.Node, db: deps.DB, ledger: deps.Ledger, blobs: deps.Blobs, clock: deps.Clock, log: deps.Log}
 	deps.Ledger.OnPaid(r.paid)
 	return r, nil

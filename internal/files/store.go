@@ -16,55 +16,6 @@ import (
 // The component keeps the DDS face's name, so existing data directories open.
 const component = "dds"
 
-var migrations = []string{
-	`CREATE TABLE files (
-		id TEXT PRIMARY KEY,
-		owner_id TEXT NOT NULL,
-		name TEXT NOT NULL,
-		size INTEGER NOT NULL,
-		content_hash TEXT NOT NULL,
-		state TEXT NOT NULL,
-		term_s INTEGER NOT NULL DEFAULT 0,
-		additional TEXT NOT NULL DEFAULT '{}',
-		created_at TEXT NOT NULL,
-		stored_at TEXT,
-		expires_at TEXT
-	);
-	CREATE INDEX files_state ON files(state, expires_at);
-	CREATE INDEX files_owner ON files(owner_id);`,
-	// The record travels with every copy (network's migration moves the
-	// copies held for others into this table).
-	`ALTER TABLE files ADD COLUMN confirmations TEXT NOT NULL DEFAULT '';
-	ALTER TABLE files ADD COLUMN merkle_root TEXT NOT NULL DEFAULT '';
-	ALTER TABLE files ADD COLUMN additional_at TEXT NOT NULL DEFAULT '';
-	ALTER TABLE files ADD COLUMN additional_by TEXT NOT NULL DEFAULT '';
-	CREATE INDEX files_hash ON files(content_hash, state);
-	CREATE TABLE file_payments (
-		file_id TEXT NOT NULL,
-		payment_id TEXT NOT NULL,
-		quote_id TEXT NOT NULL,
-		amount INTEGER NOT NULL,
-		price INTEGER NOT NULL,
-		start_at TEXT NOT NULL,
-		end_at TEXT NOT NULL,
-		replicas INTEGER NOT NULL,
-		PRIMARY KEY (file_id, payment_id)
-	);
-	CREATE TABLE file_holders (
-		file_id TEXT NOT NULL,
-		node_id TEXT NOT NULL,
-		share INTEGER NOT NULL,
-		state TEXT NOT NULL,
-		taken_at TEXT NOT NULL,
-		since TEXT NOT NULL,
-		updated_at TEXT NOT NULL,
-		PRIMARY KEY (file_id, node_id)
-	);`,
-	// An owner's files newest first (GET /files) read in index order, not
-	// sorted in a temporary tree every time.
-	`CREATE INDEX files_owner_created ON files(owner_id, created_at DESC, id)`,
-}
-
 const fileCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,''),confirmations,merkle_root,additional_at,additional_by`
 
 type scanner interface{ Scan(...any) error }

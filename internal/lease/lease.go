@@ -20,14 +20,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-var migrations = []string{
-	`CREATE TABLE leases (
-		name TEXT PRIMARY KEY,
-		holder TEXT NOT NULL,
-		expires BIGINT NOT NULL -- Unix nanoseconds, wall clock
-	)`,
-}
-
 // Config is how long a lease lasts and how often it is renewed.
 type Config struct {
 	TTL   time.Duration // a lease not renewed for this long may be taken
@@ -64,9 +56,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Leases, error) {
 	}
 	if cfg.Renew <= 0 || cfg.Renew >= cfg.TTL/2 {
 		cfg.Renew = cfg.TTL / 5
-	}
-	if err := deps.DB.Migrate(ctx, "lease", migrations); err != nil {
-		return nil, err
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])

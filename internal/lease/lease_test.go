@@ -26,7 +26,7 @@ func onBackends(t *testing.T, test func(t *testing.T, db *store.DB)) {
 		{"postgres", func(t *testing.T) string { return testtool.Postgres(t) }},
 	} {
 		t.Run(b.name, func(t *testing.T) {
-			db, err := store.Open(b.dsn(t))
+			db, err := store.OpenSchema(context.Background(), b.dsn(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -127,49 +127,6 @@ type Term struct {
 	Price   money.Amount
 }
 
-var migrations = []string{
-	`CREATE TABLE quotes (
-		id TEXT PRIMARY KEY,
-		file_id TEXT NOT NULL,
-		kind TEXT NOT NULL,
-		duration_s INTEGER NOT NULL,
-		size INTEGER NOT NULL,
-		price INTEGER NOT NULL,
-		paid INTEGER NOT NULL DEFAULT 0,
-		state TEXT NOT NULL,
-		created_at TEXT NOT NULL,
-		expires_at TEXT NOT NULL,
-		paid_at TEXT,
-		confirmations TEXT NOT NULL DEFAULT '[]'
-	);
-	CREATE INDEX quotes_file ON quotes(file_id, state);
-	CREATE INDEX quotes_open ON quotes(state, expires_at);
-	CREATE TABLE payments (
-		id TEXT PRIMARY KEY,
-		file_id TEXT NOT NULL DEFAULT '',
-		quote_id TEXT NOT NULL DEFAULT '',
-		status TEXT NOT NULL,
-		amount INTEGER NOT NULL,
-		idempotency_key TEXT UNIQUE,
-		attrs TEXT NOT NULL DEFAULT '{}',
-		created_at TEXT NOT NULL
-	);
-	CREATE INDEX payments_file ON payments(file_id);
-	CREATE TABLE terms (
-		file_id TEXT NOT NULL,
-		quote_id TEXT NOT NULL,
-		start_at TEXT NOT NULL,
-		end_at TEXT NOT NULL,
-		size INTEGER NOT NULL,
-		price INTEGER NOT NULL,
-		PRIMARY KEY (file_id, quote_id)
-	);
-	CREATE INDEX terms_span ON terms(end_at, start_at);`,
-	// Orders for documents' services (Ocean provider face) are found by
-	// their attributes.
-	`CREATE INDEX payments_document ON payments(json_extract(attrs, '$.document_id'));`,
-}
-
 // PaidFunc is told, inside the payment's transaction, that a quote is now
 // fully paid; it turns the quote into storage (a term).
 type PaidFunc func(tx *store.Tx, q Quote) error
@@ -192,9 +149,6 @@ type Deps struct {
 
 // New prepares the ledger tables.
 func New(ctx context.Context, cfg Config, deps Deps) (*Ledger, error) {
-	if err := deps.DB.Migrate(ctx, "ledger", migrations); err != nil {
-		return nil, err
-	}
 	return &Ledger{db: deps.DB, clock: deps.Clock, Schedule: cfg.Schedule(), TTL: cfg.QuoteTTL}, nil
 }
 

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 func TestPaymentsWhere(t *testing.T) {
 	ctx := t.Context()
-	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestPaymentsWhere(t *testing.T) {
 // when they arrived, within the period only.
 func TestFlows(t *testing.T) {
 	ctx := t.Context()
-	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
+	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

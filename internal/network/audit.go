@@ -28,22 +28,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-var auditMigrations = []string{
-	`CREATE TABLE audits (
-		file_id TEXT NOT NULL,
-		node_id TEXT NOT NULL,   -- the holder audited
-		at TEXT NOT NULL,
-		leaf INTEGER NOT NULL,
-		passed INTEGER NOT NULL, -- 1 passed, 0 failed
-		detail TEXT NOT NULL DEFAULT '',
-		PRIMARY KEY (file_id, node_id)  -- the last audit of each copy
-	);
-	CREATE TABLE audit_counts (
-		result TEXT PRIMARY KEY, -- passed, failed
-		count INTEGER NOT NULL
-	);`,
-}
-
 // Challenge is what an auditor asks a holder.
 type Challenge struct {
 	FileID      string `json:"file_id"`

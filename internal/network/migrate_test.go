@@ -31,7 +31,7 @@ func TestOldReplicasBecomeRecords(t *testing.T) {
 	if err := db.Migrate(ctx, "dds", []string{oldFiles}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Migrate(ctx, component, migrations[:1]); err != nil {
+	if err := db.Migrate(ctx, "replica", schemaOf(t, "replica")[:1]); err != nil {
 		t.Fatal(err)
 	}
 	now := store.Time(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
@@ -45,6 +45,9 @@ func TestOldReplicasBecomeRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := db.MigrateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
 	c := clock.NewFake(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
 	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{DB: db, Clock: c})
 	if err != nil {
@@ -52,9 +55,6 @@ func TestOldReplicasBecomeRecords(t *testing.T) {
 	}
 	reg, err := files.New(ctx, files.Config{}, files.Deps{Node: "n0", DB: db, Ledger: l, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx, component, migrations); err != nil {
 		t.Fatal(err)
 	}
 	theirs, err := reg.Get(ctx, "theirs")
@@ -83,4 +83,14 @@ func hash64(s string) string {
 		out += s
 	}
 	return out[:64]
+}
+
+func schemaOf(t *testing.T, component string) []string {
+	for _, c := range store.Schema {
+		if c.Name == component {
+			return c.Steps
+		}
+	}
+	t.Fatalf("no component %q in store.Schema", component)
+	return nil
 }

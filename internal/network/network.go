@@ -74,7 +74,7 @@ type Key interface {
 // Blobs holds the content of the files and of the copies held for others.
 type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
-	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Restore(st *blob.Staged, want string) error
 	Open(hash string) (blob.Object, error)
 	Unref(tx *store.Tx, hash string) error
@@ -127,12 +127,6 @@ const component = "replica"
 func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
 	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
-	if err := deps.DB.Migrate(ctx, component, migrations); err != nil {
-		return nil, err
-	}
-	if err := deps.DB.Migrate(ctx, "audit", auditMigrations); err != nil {
-		return nil, err
-	}
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{}, procs: map[string]map[string]process{}, proc: newProcessID(),
 		client: &http.Client{Transport: transport()}, replay: newReplayCache(),
 		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}

@@ -32,50 +32,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-var migrations = []string{
-	`CREATE TABLE copies (
-		file_id TEXT NOT NULL,
-		node_id TEXT NOT NULL,
-		state TEXT NOT NULL,
-		expires_at TEXT NOT NULL DEFAULT '',
-		updated_at TEXT NOT NULL,
-		PRIMARY KEY (file_id, node_id)
-	);
-	CREATE TABLE replicas (
-		file_id TEXT PRIMARY KEY,
-		origin_id TEXT NOT NULL,
-		content_hash TEXT NOT NULL,
-		size INTEGER NOT NULL,
-		name TEXT NOT NULL,
-		expires_at TEXT NOT NULL,
-		state TEXT NOT NULL,
-		created_at TEXT NOT NULL
-	);
-	CREATE INDEX replicas_hash ON replicas(content_hash, state);
-	CREATE INDEX replicas_expiry ON replicas(state, expires_at);`,
-	// The files registry holds every record now: the copies held for others
-	// become records (the housekeeper's next push fills in their owner and
-	// payments), the origin's copies become the records' holders (this
-	// node's own entry is added by its next pass).
-	// (WHERE true: SQLite would read ON CONFLICT as a join's ON.)
-	`INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at)
-		SELECT file_id,'',name,size,content_hash,state,0,'{}',created_at,created_at,expires_at FROM replicas WHERE true
-		ON CONFLICT DO NOTHING;
-	INSERT INTO file_holders(file_id,node_id,share,state,taken_at,since,updated_at)
-		SELECT file_id,node_id,ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY node_id),state,updated_at,updated_at,updated_at FROM copies WHERE true
-		ON CONFLICT DO NOTHING;
-	DROP TABLE replicas;
-	DROP TABLE copies;`,
-	// Which version of each record a node is known to have: pushes stop
-	// once every holder has the newest.
-	`CREATE TABLE record_acks (
-		file_id TEXT NOT NULL,
-		node_id TEXT NOT NULL,
-		digest TEXT NOT NULL,
-		PRIMARY KEY (file_id, node_id)
-	);`,
-}
-
 // kick asks the background loop for a pass soon (after a payment).
 func (n *Network) kick() {
 	select {
@@ -321,7 +277,8 @@ func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
 			return apierr.New(http.StatusBadGateway, "pull_failed", "cannot fetch the content: %v", err)
 		}
 		defer st.Discard()
-		err = n.blobs.Commit(ctx, st, func(tx *store.Tx) error {
+		err = n.blobs.Commit(ctx, st, func(ctx context.Context) error {
+			tx := store.TxFrom(ctx)
 			if _, err := n.files.Merge(tx, rec); err != nil {
 				return err
 			}

@@ -25,18 +25,6 @@ import (
 // its own (mode 0600), beside the metadata store and the blob store. The
 // node owns them all: parts are handed keys, never paths.
 
-// The node's secrets are also kept in the metadata store, so that several
-// processes serving one node from one database (each with a data directory
-// of its own, on machines of their own) share its keys: a process whose
-// data directory lacks a secret takes the node's, and the first process
-// publishes what it created or found.
-var secretMigrations = []string{
-	`CREATE TABLE node_secrets (
-		name TEXT PRIMARY KEY, -- the file's name in a data directory
-		value TEXT NOT NULL
-	)`,
-}
-
 // secretFiles are the secrets every process of a node must share.
 var secretFiles = []string{"node.key", "secret.key", "deal-pgp.asc"}
 
@@ -44,9 +32,6 @@ var secretFiles = []string{"node.key", "secret.key", "deal-pgp.asc"}
 // store has and the directory lacks; a directory holding a different
 // secret belongs to another node and is refused.
 func adoptSecrets(ctx context.Context, db *store.DB, dataDir string) error {
-	if err := db.Migrate(ctx, "node", secretMigrations); err != nil {
-		return err
-	}
 	for _, name := range secretFiles {
 		var shared string
 		err := db.QueryRowContext(ctx, `SELECT value FROM node_secrets WHERE name=?`, name).Scan(&shared)
@@ -91,13 +76,14 @@ func publishSecrets(ctx context.Context, db *store.DB, dataDir string) error {
 	return adoptSecrets(ctx, db, dataDir)
 }
 
-// OpenDB opens the metadata store: meta (a postgres:// URL or a SQLite
-// file), or "" for the data directory's own SQLite file.
-func OpenDB(meta, dataDir string) (*store.DB, error) {
+// OpenDB opens the metadata store, meta (a postgres:// URL or a SQLite
+// file) or "" for the data directory's own SQLite file, and brings its
+// schema up to date.
+func OpenDB(ctx context.Context, meta, dataDir string) (*store.DB, error) {
 	if meta == "" {
 		meta = filepath.Join(dataDir, "meta.db")
 	}
-	return store.Open(meta)
+	return store.OpenSchema(ctx, meta)
 }
 
 // LoadKey loads the node key of a data directory, creating it the first time.
@@ -155,7 +141,7 @@ func OpenAccounts(ctx context.Context, dataDir, meta string) (a *auth.Service, c
 			return nil, nil, fmt.Errorf("%s is not a node's data directory (no %s): start the node once with 'dds serve --data %s', or pass the --data of a node", dataDir, f, dataDir)
 		}
 	}
-	db, err := OpenDB(meta, dataDir)
+	db, err := OpenDB(ctx, meta, dataDir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -231,7 +231,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 			return err
 		}
 	}
-	if n.DB, err = OpenDB(cfg.Meta, cfg.DataDir); err != nil {
+	if n.DB, err = OpenDB(ctx, cfg.Meta, cfg.DataDir); err != nil {
 		return err
 	}
 	if err := adoptSecrets(ctx, n.DB, cfg.DataDir); err != nil {

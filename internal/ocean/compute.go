@@ -87,38 +87,6 @@ func (e *environment) release(c *compiledModule) func() {
 	}
 }
 
-var computeMigrations = []string{
-	`CREATE TABLE compute_jobs (
-		id TEXT PRIMARY KEY,
-		owner TEXT NOT NULL,        -- lowercase 0x address of the consumer
-		did TEXT NOT NULL,          -- the main dataset
-		environment TEXT NOT NULL,
-		spec TEXT NOT NULL,         -- the validated request (JSON): datasets, algorithm, custom data
-		status INTEGER NOT NULL,
-		error TEXT NOT NULL DEFAULT '',
-		created_at TEXT NOT NULL,
-		finished_at TEXT,
-		expires_at TEXT             -- when a finished job and its results are deleted
-	);
-	CREATE INDEX compute_jobs_owner ON compute_jobs(owner, created_at);
-	CREATE INDEX compute_jobs_queue ON compute_jobs(environment, status, created_at);
-	CREATE INDEX compute_jobs_expiry ON compute_jobs(expires_at);
-	CREATE TABLE compute_results (
-		job_id TEXT NOT NULL,
-		idx INTEGER NOT NULL,
-		name TEXT NOT NULL,
-		type TEXT NOT NULL,         -- output | algorithmLog
-		size INTEGER NOT NULL,
-		hash TEXT NOT NULL,         -- blob store object
-		PRIMARY KEY (job_id, idx)
-	);`,
-	// Submission order, for jobs submitted at the same time (was SQLite's
-	// rowid).
-	store.Dialects(`ALTER TABLE compute_jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-	UPDATE compute_jobs SET seq = rowid;`,
-		`ALTER TABLE compute_jobs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;`),
-}
-
 // openCompute creates compute's tables, its environments' sandboxes and its
 // scratch space, and marks the jobs an earlier run left running as failed.
 func (s *Service) openCompute(ctx context.Context) error {
@@ -145,9 +113,6 @@ func (s *Service) openCompute(ctx context.Context) error {
 	}
 	if c.CacheDir == "" {
 		c.CacheDir = filepath.Join(s.cfg.Dir, "cache")
-	}
-	if err := s.db.Migrate(ctx, "compute", computeMigrations); err != nil {
-		return err
 	}
 	s.workDir = filepath.Join(s.cfg.Dir, "jobs")
 	s.envs, s.running = map[string]*environment{}, map[string]context.CancelCauseFunc{}

@@ -543,7 +543,8 @@ func (s *Service) publishResults(ctx context.Context, id string, files []resultF
 		if err != nil {
 			return idx, err
 		}
-		err = s.blobs.Commit(ctx, st, func(tx *store.Tx) error {
+		err = s.blobs.Commit(ctx, st, func(ctx context.Context) error {
+			tx := store.TxFrom(ctx)
 			res, err := tx.Exec(`UPDATE compute_jobs SET status=status WHERE id=? AND status IN `+runningSQL, id)
 			if err != nil {
 				return err

@@ -32,22 +32,6 @@ type chainDDO struct {
 	state uint8 // the metadata state its NFT last set
 }
 
-// The DDOs read from the chains and how far each chain was scanned are kept,
-// so that a restart reads only the blocks that came since.
-var chainMigrations = []string{
-	`CREATE TABLE provider_chain_ddos (
-		chain_id INTEGER NOT NULL,
-		did TEXT NOT NULL,
-		doc TEXT NOT NULL, -- the DDO as its last metadata event carried it (JSON)
-		state INTEGER NOT NULL, -- the metadata state its NFT last set
-		PRIMARY KEY (chain_id, did)
-	);
-	CREATE TABLE provider_chain_scans (
-		chain_id INTEGER PRIMARY KEY,
-		next_block INTEGER NOT NULL -- the blocks below it were scanned
-	);`,
-}
-
 // The bits of a metadata event's flags (Ocean's DDO encoding).
 const (
 	flagCompressed = 1 // xz (lzma), as Python's lzma.compress writes it

@@ -225,7 +225,7 @@ type Auth interface {
 type Blobs interface {
 	Open(hash string) (blob.Object, error)
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
-	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Unref(tx *store.Tx, hash string) error
 }
 
@@ -269,32 +269,10 @@ type Service struct {
 	wg       sync.WaitGroup
 }
 
-var migrations = []string{
-	`CREATE TABLE provider_nonces (
-		address TEXT PRIMARY KEY, -- lowercase 0x address
-		nonce TEXT NOT NULL,      -- the last nonce used, as the client sent it
-		updated_at TEXT NOT NULL
-	);
-	CREATE TABLE provider_ddos (
-		did TEXT PRIMARY KEY,
-		owner_id TEXT NOT NULL,   -- the principal that published it
-		doc TEXT NOT NULL,        -- the DDO as stored (JSON)
-		created_at TEXT NOT NULL
-	);
-	CREATE INDEX provider_ddos_created ON provider_ddos(created_at, did);
-	CREATE TABLE provider_revoked_tokens (
-		token_hash TEXT PRIMARY KEY, -- hex SHA-256 of the JWT
-		expires_at TEXT NOT NULL
-	);`,
-}
-
 // New returns the face, creating its tables and marking the compute jobs an
 // earlier run left running as failed.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	cfg.fill()
-	if err := deps.DB.Migrate(ctx, "provider", migrations); err != nil {
-		return nil, err
-	}
 	s := &Service{cfg: cfg, db: deps.DB, key: deps.Key, ledger: deps.Ledger, auth: deps.Auth, blobs: deps.Blobs,
 		local: deps.Local, clock: deps.Clock, log: deps.Log.With("face", "ocean"), decrypters: map[string]bool{}}
 	for _, d := range cfg.Decrypters {
@@ -315,9 +293,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s.jwtKey = jk
-	if err := deps.DB.Migrate(ctx, "provider_chain", chainMigrations); err != nil {
-		return nil, err
-	}
 	if s.chains, err = openChains(ctx, cfg.Chains); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package ocean_test
 
 import (
+	"context"
 	"encoding/hex"
 	"log/slog"
 	"math/big"
@@ -140,7 +141,7 @@ func FuzzParseDDO(f *testing.F) {
 // publishers: untrusted).
 func FuzzParseFileList(f *testing.F) {
 	ctx := f.Context()
-	db, err := store.Open(filepath.Join(f.TempDir(), "meta.db"))
+	db, err := store.OpenSchema(context.Background(), filepath.Join(f.TempDir(), "meta.db"))
 	if err != nil {
 		f.Fatal(err)
 	}

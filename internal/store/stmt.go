@@ -31,8 +31,12 @@ func (s *Stmt) prepared(ctx context.Context) *sql.Stmt {
 	return s.st
 }
 
-// QueryRowContext runs the query for at most one row.
+// QueryRowContext runs the query for at most one row, in ctx's transaction
+// if it carries one.
 func (s *Stmt) QueryRowContext(ctx context.Context, args ...any) *Row {
+	if tx := txOf(ctx, s.db); tx != nil {
+		return tx.QueryRowContext(ctx, s.q, args...)
+	}
 	if st := s.prepared(ctx); st != nil {
 		return &Row{row: st.QueryRowContext(ctx, args...)}
 	}

@@ -204,6 +204,7 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 // files that the committed state no longer references, for instance).
 type Tx struct {
 	*sql.Tx
+	db      *DB
 	dialect Dialect
 	after   []func()
 	retry   bool // a statement failed in a way that a new attempt may not
@@ -292,7 +293,7 @@ func (db *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(*Tx) error) e
 	if err != nil {
 		return classify(err)
 	}
-	tx := &Tx{Tx: stx, dialect: db.dialect}
+	tx := &Tx{Tx: stx, db: db, dialect: db.dialect}
 	if err := fn(tx); err != nil || tx.retry {
 		_ = stx.Rollback()
 		if tx.retry {

@@ -156,7 +156,8 @@ func deployedTo(tx *store.Tx, q string, id int64) []string {
 // setData commits staged as the record's data, releasing the data it
 // replaces, once check allows. It returns the record as it was.
 func (t table[T]) setData(ctx context.Context, c catalog, id int64, staged *blob.Staged, check func(cur T) error) (cur T, err error) {
-	err = c.blobs.Commit(ctx, staged, func(tx *store.Tx) error {
+	err = c.blobs.Commit(ctx, staged, func(ctx context.Context) error {
+		tx := store.TxFrom(ctx)
 		if cur, err = t.get(ctx, tx, id); err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ func DefaultConfig() Config { return Config{MaxDependency: 16 << 30} }
 // Blobs keeps modules and dependency files.
 type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
-	Commit(ctx context.Context, st *blob.Staged, fn func(tx *store.Tx) error) error
+	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Unref(tx *store.Tx, hash string) error
 	Open(hash string) (blob.Object, error)
 }
@@ -100,9 +100,6 @@ type Service struct {
 
 // New opens the face.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := deps.DB.Migrate(ctx, "storlets", migrations); err != nil {
-		return nil, err
-	}
 	return &Service{cfg: cfg, store: catalog{db: deps.DB, blobs: deps.Blobs}, auth: deps.Auth, rt: deps.Sandbox,
 		clock: deps.Clock, log: deps.Log, modules: map[moduleKey]*compiled{}, runs: map[string]int64{}}, nil
 }
