@@ -329,6 +329,10 @@ func (e *Unavailable) Error() string     { return "metadata database unavailable
 func (e *Unavailable) Unwrap() error     { return e.Err }
 func (e *Unavailable) Unavailable() bool { return true }
 
+// Classify wraps an error of a statement's result (a row scan, rows.Err) in
+// Unavailable when it says the database is out of reach.
+func Classify(err error) error { return classify(err) }
+
 // classify wraps errors that say the database is out of reach in Unavailable.
 func classify(err error) error {
 	if err == nil || errors.Is(err, sql.ErrNoRows) {
