@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha3"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -12,8 +15,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/node"
 )
 
@@ -22,49 +27,7 @@ import (
 // back through the API.
 func TestOpensOlderDataDirectory(t *testing.T) {
 	ctx := context.Background()
-	src := filepath.Join("testdata", "datadir-7e2eff1")
-	dir := t.TempDir()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		to := filepath.Join(dir, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o700)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(path, ".gz") { // the SQLite file, mostly empty pages
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				return err
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				return err
-			}
-			to = strings.TrimSuffix(to, ".gz")
-		}
-		return os.WriteFile(to, b, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := node.DefaultConfig()
-	cfg.DataDir = dir
-	cfg.Listen = "127.0.0.1:0"
-	cfg.SweepEvery = -1
-	cfg.Network.ReplicateEvery = -1
-	n, err := node.Open(ctx, cfg, node.Deps{Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
+	n, dir := openFixture(t, "datadir-7e2eff1", nil)
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -109,5 +72,166 @@ func TestOpensOlderDataDirectory(t *testing.T) {
 	storlets, err := admin.Storlets().List(ctx)
 	if err != nil || len(storlets) != 1 || storlets[0].Name != "fixture-filter" || storlets[0].ID != 1 {
 		t.Fatalf("storlets %+v, %v", storlets, err)
+	}
+}
+
+// openFixture copies testdata/name (unzipping its .gz files: the SQLite file,
+// large blobs) to a temporary data directory and serves a standalone node on it.
+func openFixture(t *testing.T, name string, c clock.Clock) (*node.Node, string) {
+	t.Helper()
+	src := filepath.Join("testdata", name)
+	dir := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		to := filepath.Join(dir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o700)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(path, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return err
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				return err
+			}
+			to = strings.TrimSuffix(to, ".gz")
+		}
+		return os.WriteFile(to, b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = dir
+	cfg.Listen = "127.0.0.1:0"
+	cfg.SweepEvery = -1
+	cfg.Network.ReplicateEvery = -1
+	n, err := node.Open(context.Background(), cfg, node.Deps{Log: slog.New(slog.DiscardHandler), Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return n, dir
+}
+
+// A data directory written just before every part's SQL moved behind its
+// Store and the migrations into one list (see testdata/datadir-6ed1f87/README:
+// a devnet node after the README's walkthroughs) opens, and every face
+// reads back what it held.
+func TestOpensDataDirectoryBeforeTheStores(t *testing.T) {
+	ctx := context.Background()
+	// The day after it was written, whenever the test runs.
+	n, dir := openFixture(t, "datadir-6ed1f87", clock.NewFake(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)))
+	b, err := os.ReadFile(filepath.Join(dir, "fixture.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		UserToken       string `json:"user_token"`
+		AdminToken      string `json:"admin_token"`
+		PaymentAccount  string `json:"payment_account"`
+		PaidFile        string `json:"paid_file"`
+		PaidFileContent string `json:"paid_file_content"`
+		PendingFile     string `json:"pending_file"`
+		Asset           string `json:"asset"`
+		DDO             string `json:"ddo"`
+		ComputeJob      string `json:"compute_job"`
+		Consumer        string `json:"consumer"`
+		Deal            string `json:"deal"`
+		Storlet         string `json:"storlet"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	user, admin := client.New(n.URL(), fx.UserToken), client.New(n.URL(), fx.AdminToken)
+
+	// DDS: the file paid twice (upload, then an extension to 60 days) and
+	// one never paid.
+	info, err := user.Info(ctx, fx.PaidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "paid.txt" || info.State != "stored" || info.Duration != int64(60*24*time.Hour/time.Second) {
+		t.Fatalf("paid file: %+v", info)
+	}
+	var got bytes.Buffer
+	if _, err := user.Download(ctx, fx.PaidFile, &got); err != nil || got.String() != fx.PaidFileContent {
+		t.Fatalf("paid file content %q, %v", got.String(), err)
+	}
+	if info, err := user.Info(ctx, fx.PendingFile); err != nil || info.State != "pending" {
+		t.Fatalf("pending file: %+v, %v", info, err)
+	}
+	page, err := user.Files(ctx, 10, "")
+	if err != nil || len(page.Files) != 2 {
+		t.Fatalf("files: %+v, %v", page, err)
+	}
+
+	// DEP-7: the content still hashes to the contentHash its metadata names.
+	meta, err := user.AssetMetadata(ctx, fx.Asset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ ContentHash string }
+	if err := json.Unmarshal(meta, &m); err != nil {
+		t.Fatal(err)
+	}
+	got.Reset()
+	if _, err := user.DownloadAsset(ctx, fx.Asset, &got, client.AssetRead{}); err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha3.Sum256(got.Bytes()); hex.EncodeToString(sum[:]) != m.ContentHash {
+		t.Fatalf("asset content %q does not hash to %s", got.String(), m.ContentHash)
+	}
+
+	// Ocean: the published DDO and the finished compute job.
+	if ddo, err := user.DDO(ctx, fx.DDO); err != nil || !bytes.Contains(ddo, []byte(fx.DDO)) {
+		t.Fatalf("DDO %s: %s, %v", fx.DDO, ddo, err)
+	}
+	jobs, err := admin.ConsoleJobs(ctx, 10)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != fx.ComputeJob || !strings.EqualFold(jobs[0].Consumer, fx.Consumer) || jobs[0].Status != 70 {
+		t.Fatalf("compute jobs %+v, %v", jobs, err)
+	}
+
+	// Deals: the deal the admin confirmed.
+	deals, err := admin.ConsoleDeals(ctx, 10)
+	if err != nil || len(deals) != 1 || deals[0].ID != fx.Deal || deals[0].State != "Paid" {
+		t.Fatalf("deals %+v, %v", deals, err)
+	}
+
+	// Storlets: the storlet, its data, and its deployment.
+	storlets, err := admin.Storlets().List(ctx)
+	if err != nil || len(storlets) != 1 || storlets[0].Name != fx.Storlet || !storlets[0].HasData {
+		t.Fatalf("storlets %+v, %v", storlets, err)
+	}
+	deployed, err := admin.Storlets().Deployed(ctx, fx.PaymentAccount)
+	if err != nil || len(deployed) != 1 || deployed[0].Name != fx.Storlet {
+		t.Fatalf("deployed %+v, %v", deployed, err)
+	}
+
+	// Billing: over the whole term, the node is owed its share of both
+	// payments.
+	st, err := admin.Statement(ctx, "20261201", "20270301")
+	if err != nil || st.Files != 1 || st.AmountExact == "0" {
+		t.Fatalf("statement %+v, %v", st, err)
+	}
+
+	// And the node takes new work on the old directory.
+	id, err := user.RegisterAsset(ctx, []byte(`{"name":"after the stores","type":"dataset"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := user.AssetIDs(ctx); err != nil || !slices.Contains(ids, id) || !slices.Contains(ids, fx.Asset) {
+		t.Fatalf("asset ids %v, %v", ids, err)
 	}
 }
