@@ -39,7 +39,7 @@ Every flag has an environment variable twin: DDS_<FLAG>, upper case, '-' as '_'.
 		Subcommands: []*ffcli.Command{
 			serveCmd(), devnetCmd(), loginCmd(), whoamiCmd(), accountCmd(), tokenCmd(), userCmd(),
 			putCmd(), getCmd(), infoCmd(), lsCmd(), rmCmd(), payCmd(), extendCmd(), statementCmd(),
-			storletCmd(), dependencyCmd(), oceanCmd(),
+			storletCmd(), dependencyCmd(), oceanCmd(), metaCmd(),
 			versionCmd(), completionCmd(func() *ffcli.Command { return root }),
 		},
 		FlagSet: flag.NewFlagSet("dds", flag.ContinueOnError),

@@ -48,7 +48,7 @@ func run(t *testing.T, env []string, args ...string) string {
 }
 
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, c := range [][]string{{}, {"serve"}, {"devnet"}, {"token", "create"}, {"put"}, {"get"}, {"info"}, {"pay"}, {"extend"}, {"statement"}, {"version"}} {
+	for _, c := range [][]string{{}, {"serve"}, {"devnet"}, {"token", "create"}, {"put"}, {"get"}, {"info"}, {"pay"}, {"extend"}, {"statement"}, {"meta", "copy"}, {"version"}} {
 		cmd := exec.Command(bin, append(c, "--help")...)
 		out, _ := cmd.CombinedOutput()
 		if !strings.Contains(string(out), "USAGE") {

@@ -205,3 +205,38 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// CopyMeta copies the metadata of the node whose data directory is dataDir
+// from the database from ("" for its SQLite file) into the empty database to:
+// the way to move a node to PostgreSQL. The data directory stays the
+// node's (keys, local blobs); the node must be stopped, which the directory's
+// lock checks. It returns the rows copied per table.
+func CopyMeta(ctx context.Context, dataDir, from, to string) (map[string]int64, error) {
+	if to == "" {
+		return nil, errors.New("node: name the database to copy into (a postgres:// URL, or a SQLite file)")
+	}
+	if from == to || (from == "" && to == filepath.Join(dataDir, "meta.db")) {
+		return nil, errors.New("node: the source and the destination are the same database")
+	}
+	if from == "" {
+		if _, err := os.Stat(filepath.Join(dataDir, "meta.db")); err != nil {
+			return nil, fmt.Errorf("node: %s has no metadata to copy (is it a node's data directory?): %w", dataDir, err)
+		}
+	}
+	lock, err := lockDir(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stop it before copying its metadata", err)
+	}
+	defer lock.Close()
+	src, err := OpenDB(ctx, from, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, err := store.Open(to)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	return store.Copy(ctx, src, dst)
+}

@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // A data directory written before the metadata store knew PostgreSQL (see
@@ -75,9 +77,17 @@ func TestOpensOlderDataDirectory(t *testing.T) {
 	}
 }
 
-// openFixture copies testdata/name (unzipping its .gz files: the SQLite file,
-// large blobs) to a temporary data directory and serves a standalone node on it.
+// openFixture copies testdata/name to a temporary data directory and serves
+// a standalone node on it.
 func openFixture(t *testing.T, name string, c clock.Clock) (*node.Node, string) {
+	t.Helper()
+	dir := copyFixture(t, name)
+	return serveFixture(t, dir, "", c), dir
+}
+
+// copyFixture copies testdata/name to a temporary directory, unzipping its
+// .gz files (the SQLite file, large blobs).
+func copyFixture(t *testing.T, name string) string {
 	t.Helper()
 	src := filepath.Join("testdata", name)
 	dir := t.TempDir()
@@ -109,8 +119,16 @@ func openFixture(t *testing.T, name string, c clock.Clock) (*node.Node, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// serveFixture serves a standalone node on dir, its metadata in meta ("" for
+// dir's SQLite file).
+func serveFixture(t *testing.T, dir, meta string, c clock.Clock) *node.Node {
+	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.DataDir = dir
+	cfg.Meta = meta
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SweepEvery = -1
 	cfg.Network.ReplicateEvery = -1
@@ -122,7 +140,7 @@ func openFixture(t *testing.T, name string, c clock.Clock) (*node.Node, string) 
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return n, dir
+	return n
 }
 
 // A data directory written just before every part's SQL moved behind its
@@ -130,30 +148,45 @@ func openFixture(t *testing.T, name string, c clock.Clock) (*node.Node, string) 
 // a devnet node after the README's walkthroughs) opens, and every face
 // reads back what it held.
 func TestOpensDataDirectoryBeforeTheStores(t *testing.T) {
+	n, dir := openFixture(t, "datadir-6ed1f87", dayAfter())
+	checkBeforeTheStores(t, n, dir)
+}
+
+// The same data directory moved to PostgreSQL with dds meta copy (CopyMeta)
+// reads back the same.
+func TestCopyMetaToPostgres(t *testing.T) {
 	ctx := context.Background()
-	// The day after it was written, whenever the test runs.
-	n, dir := openFixture(t, "datadir-6ed1f87", clock.NewFake(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)))
-	b, err := os.ReadFile(filepath.Join(dir, "fixture.json"))
+	pg := testtool.Postgres(t)
+	dir := copyFixture(t, "datadir-6ed1f87")
+	rows, err := node.CopyMeta(ctx, dir, "", pg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fx struct {
-		UserToken       string `json:"user_token"`
-		AdminToken      string `json:"admin_token"`
-		PaymentAccount  string `json:"payment_account"`
-		PaidFile        string `json:"paid_file"`
-		PaidFileContent string `json:"paid_file_content"`
-		PendingFile     string `json:"pending_file"`
-		Asset           string `json:"asset"`
-		DDO             string `json:"ddo"`
-		ComputeJob      string `json:"compute_job"`
-		Consumer        string `json:"consumer"`
-		Deal            string `json:"deal"`
-		Storlet         string `json:"storlet"`
+	if rows["files"] != 2 || rows["assets"] != 2 || rows["deals"] != 1 || rows["storlets"] != 1 {
+		t.Fatalf("rows copied: %v", rows)
 	}
-	if err := json.Unmarshal(b, &fx); err != nil {
-		t.Fatal(err)
+	// Once more is refused: the destination is no longer empty.
+	if _, err := node.CopyMeta(ctx, dir, "", pg); err == nil || !strings.Contains(err.Error(), "already holds data") {
+		t.Fatalf("a second copy into the same database: %v", err)
 	}
+	n := serveFixture(t, dir, pg, dayAfter())
+	checkBeforeTheStores(t, n, dir)
+	// The identity sequences moved past the copied ids.
+	admin := client.New(n.URL(), readFixture(t, dir).AdminToken)
+	st, err := admin.Storlets().Create(ctx, api.StorletMeta{Name: ptr("after-the-copy"), Main: ptr("_start")})
+	if err != nil || st.ID != 2 {
+		t.Fatalf("a new storlet after the copy: %+v, %v", st, err)
+	}
+}
+
+// dayAfter is a clock on the day after the fixture was written, whenever the
+// test runs, so that its terms have not ended.
+func dayAfter() clock.Clock { return clock.NewFake(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)) }
+
+func checkBeforeTheStores(t *testing.T, n *node.Node, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	fx := readFixture(t, dir)
 	user, admin := client.New(n.URL(), fx.UserToken), client.New(n.URL(), fx.AdminToken)
 
 	// DDS: the file paid twice (upload, then an extension to 60 days) and
@@ -235,3 +268,33 @@ func TestOpensDataDirectoryBeforeTheStores(t *testing.T) {
 		t.Fatalf("asset ids %v, %v", ids, err)
 	}
 }
+
+type fixture struct {
+	UserToken       string `json:"user_token"`
+	AdminToken      string `json:"admin_token"`
+	PaymentAccount  string `json:"payment_account"`
+	PaidFile        string `json:"paid_file"`
+	PaidFileContent string `json:"paid_file_content"`
+	PendingFile     string `json:"pending_file"`
+	Asset           string `json:"asset"`
+	DDO             string `json:"ddo"`
+	ComputeJob      string `json:"compute_job"`
+	Consumer        string `json:"consumer"`
+	Deal            string `json:"deal"`
+	Storlet         string `json:"storlet"`
+}
+
+func readFixture(t *testing.T, dir string) fixture {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "fixture.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx fixture
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	return fx
+}
+
+func ptr[T any](v T) *T { return &v }
