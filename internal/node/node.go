@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/ocean"
 	"github.com/prometheus-dds/dds/internal/openapi"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/sandbox"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -310,7 +311,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	// One limit on the size of what any face stores.
 	scfg := cfg.Storlets
 	scfg.MaxDependency = cfg.DDS.MaxFileSize
-	if n.Storlets, err = storlets.New(ctx, scfg, storlets.Deps{DB: n.DB, Blobs: n.Blobs, Auth: n.Auth, Sandbox: n.Sandbox,
+	if n.Storlets, err = storlets.New(ctx, scfg, storlets.Deps{Store: persist.NewStorlets(n.DB), Blobs: n.Blobs, Auth: n.Auth, Sandbox: n.Sandbox,
 		Clock: c, Log: log}); err != nil {
 		return err
 	}

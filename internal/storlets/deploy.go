@@ -14,11 +14,11 @@ import (
 
 func (s *Service) listDeployedStorlets(w http.ResponseWriter, r *http.Request) error {
 	return listDeployed(s, w, r, func(ctx context.Context, account string) ([]api.Storlet, error) {
-		deployed, err := s.store.deployments(ctx, account)
+		deployed, err := s.store.Deployments(ctx, account)
 		out := make([]api.Storlet, len(deployed))
 		for i, d := range deployed {
 			out[i] = storletJSON(d.Storlet)
-			out[i].Params = &d.params
+			out[i].Params = &d.Params
 		}
 		return out, err
 	})
@@ -26,7 +26,7 @@ func (s *Service) listDeployedStorlets(w http.ResponseWriter, r *http.Request) e
 
 func (s *Service) listDeployedDeps(w http.ResponseWriter, r *http.Request) error {
 	return listDeployed(s, w, r, func(ctx context.Context, account string) ([]api.StorletDependency, error) {
-		deployed, err := s.store.deployedDependencies(ctx, account)
+		deployed, err := s.store.DeployedDependencies(ctx, account)
 		return renderAll(deployed, depJSON), err
 	})
 }
@@ -66,8 +66,12 @@ func (s *Service) deployStorlet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.store.deployStorlet(r.Context(), acct.ID, id, params, s.clock.Now(), func(st Storlet) error {
-		return storletKind.hasData(st, id)
+	now := s.clock.Now()
+	st, err := storletKind.change(r.Context(), s, id, func(ctx context.Context, st Storlet) error {
+		if err := storletKind.hasData(st, id); err != nil {
+			return err
+		}
+		return s.store.DeployStorlet(ctx, acct.ID, id, params, now)
 	})
 	if err != nil {
 		return storletKind.found(err, id)
@@ -117,8 +121,12 @@ func (s *Service) deployDep(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.deployDependency(r.Context(), acct.ID, id, s.clock.Now(), func(d Dependency) error {
-		return depKind.hasData(d, id)
+	now := s.clock.Now()
+	d, err := depKind.change(r.Context(), s, id, func(ctx context.Context, d Dependency) error {
+		if err := depKind.hasData(d, id); err != nil {
+			return err
+		}
+		return s.store.DeployDependency(ctx, acct.ID, id, now)
 	})
 	if err != nil {
 		return depKind.found(err, id)

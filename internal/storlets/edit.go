@@ -1,6 +1,7 @@
 package storlets
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -18,7 +19,7 @@ func (s *Service) createStorlet(w http.ResponseWriter, r *http.Request) error {
 	if err := m.apply(&st); err != nil {
 		return err
 	}
-	if err := s.store.createStorlet(r.Context(), &st); err != nil {
+	if err := s.store.CreateStorlet(r.Context(), &st); err != nil {
 		return uniqueErr(err, "storlet", st.Name)
 	}
 	s.log.Info("storlet created", "storlet", st.ID, "name", st.Name)
@@ -49,12 +50,12 @@ func (s *Service) updateStorlet(w http.ResponseWriter, r *http.Request) error {
 			return dataError(err)
 		}
 	}
-	st, err = s.store.updateStorlet(r.Context(), id, func(now Storlet) (Storlet, error) {
+	_, err = storletKind.change(r.Context(), s, id, func(ctx context.Context, now Storlet) error {
 		if now.DataHash != cur.DataHash || now.Main != cur.Main {
-			return st, apierr.Conflict("concurrent_change", "storlet %d changed while this request ran; retry it", id)
+			return apierr.Conflict("concurrent_change", "storlet %d changed while this request ran; retry it", id)
 		}
 		st.Deployed = now.Deployed
-		return st, nil
+		return s.store.UpdateStorlet(ctx, st)
 	})
 	if err != nil {
 		return uniqueErr(storletKind.found(err, id), "storlet", st.Name)
@@ -78,7 +79,7 @@ func (s *Service) createDep(w http.ResponseWriter, r *http.Request) error {
 	if err := m.apply(&d); err != nil {
 		return err
 	}
-	if err := s.store.createDependency(r.Context(), &d); err != nil {
+	if err := s.store.CreateDependency(r.Context(), &d); err != nil {
 		return uniqueErr(err, "dependency", d.Name)
 	}
 	s.log.Info("dependency created", "dependency", d.ID, "name", d.Name)
@@ -95,8 +96,13 @@ func (s *Service) updateDep(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeMeta(w, r, &m); err != nil {
 		return err
 	}
-	d, err := s.store.updateDependency(r.Context(), id, func(d Dependency) (Dependency, error) {
-		return d, m.apply(&d)
+	var d Dependency
+	_, err = depKind.change(r.Context(), s, id, func(ctx context.Context, cur Dependency) error {
+		d = cur
+		if err := m.apply(&d); err != nil {
+			return err
+		}
+		return s.store.UpdateDependency(ctx, d)
 	})
 	if err != nil {
 		return uniqueErr(depKind.found(err, id), "dependency", d.Name)

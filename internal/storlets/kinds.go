@@ -1,6 +1,7 @@
 package storlets
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
+	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -17,15 +19,35 @@ import (
 type kind[T record, J any] struct {
 	noun       string // in messages and logs
 	root       string // the URL root, for hints in messages
-	table      table[T]
+	ops        kindStore[T]
 	render     func(T) J
 	uploadWhat string // what the no-data hint says to upload
 }
 
-var storletKind = kind[Storlet, api.Storlet]{noun: "storlet", root: "/storlets", table: storletTable,
+// kindStore are the Store methods of a kind.
+type kindStore[T any] struct {
+	get      func(Store, context.Context, int64) (T, error)
+	all      func(Store, context.Context) ([]T, error)
+	accounts func(Store, context.Context, int64, int) ([]string, error)
+	delete   func(Store, context.Context, int64) error
+	setData  func(Store, context.Context, int64, string, int64) error
+	undeploy func(Store, context.Context, string, int64) (bool, error)
+}
+
+// record is what the shared code reads of a storlet or a dependency.
+type record interface{ dataHash() string }
+
+func (st Storlet) dataHash() string   { return st.DataHash }
+func (d Dependency) dataHash() string { return d.DataHash }
+
+var storletKind = kind[Storlet, api.Storlet]{noun: "storlet", root: "/storlets",
+	ops: kindStore[Storlet]{get: Store.Storlet, all: Store.Storlets, accounts: Store.StorletAccounts,
+		delete: Store.DeleteStorlet, setData: Store.SetStorletData, undeploy: Store.UndeployStorlet},
 	render: storletJSON, uploadWhat: "its module"}
 
-var depKind = kind[Dependency, api.StorletDependency]{noun: "dependency", root: "/storlets/dependencies", table: depTable,
+var depKind = kind[Dependency, api.StorletDependency]{noun: "dependency", root: "/storlets/dependencies",
+	ops: kindStore[Dependency]{get: Store.Dependency, all: Store.Dependencies, accounts: Store.DependencyAccounts,
+		delete: Store.DeleteDependency, setData: Store.SetDependencyData, undeploy: Store.UndeployDependency},
 	render: depJSON, uploadWhat: "it"}
 
 // id reads the record id of a path.
@@ -53,13 +75,44 @@ func (k kind[T, J]) get(s *Service, r *http.Request) (T, error) {
 		var zero T
 		return zero, err
 	}
-	rec, err := k.table.get(r.Context(), s.store.db, id)
+	rec, err := k.ops.get(s.store, r.Context(), id)
 	return rec, k.found(err, id)
+}
+
+// change runs fn on the current record in a transaction: what fn writes
+// commits with the check it made. It returns the record as fn got it.
+func (k kind[T, J]) change(ctx context.Context, s *Service, id int64, fn func(ctx context.Context, cur T) error) (cur T, err error) {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if cur, err = k.ops.get(s.store, ctx, id); err != nil {
+			return err
+		}
+		return fn(ctx, cur)
+	})
+	return cur, err
+}
+
+// setData commits staged as the record's data, releasing the data it
+// replaces, once check allows: the blob's reference and the record's
+// change commit together. It returns the record as it was.
+func (k kind[T, J]) setData(ctx context.Context, s *Service, id int64, staged *blob.Staged, check func(cur T) error) (cur T, err error) {
+	err = s.blobs.Commit(ctx, staged, func(ctx context.Context) error {
+		if cur, err = k.ops.get(s.store, ctx, id); err != nil {
+			return err
+		}
+		if err := check(cur); err != nil {
+			return err
+		}
+		if err := s.unref(ctx, cur.dataHash()); err != nil {
+			return err
+		}
+		return k.ops.setData(s.store, ctx, id, staged.Hash, staged.Size)
+	})
+	return cur, err
 }
 
 func (k kind[T, J]) list(s *Service) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		recs, err := k.table.all(r.Context(), s.store.db)
+		recs, err := k.ops.all(s.store, r.Context())
 		if err != nil {
 			return err
 		}
@@ -87,11 +140,18 @@ func (k kind[T, J]) delete(s *Service) handler {
 		if err != nil {
 			return err
 		}
-		err = k.table.remove(r.Context(), s.store, id, func(accounts []string) error {
+		_, err = k.change(r.Context(), s, id, func(ctx context.Context, cur T) error {
+			accounts, err := k.ops.accounts(s.store, ctx, id, 10) // enough for a message
+			if err != nil {
+				return err
+			}
 			if len(accounts) > 0 {
 				return apierr.Conflict("deployed", "%s %d is deployed to %s; undeploy it first (PUT %s/<account>/undeploy/%d)", k.noun, id, strings.Join(accounts, ", "), k.root, id)
 			}
-			return nil
+			if err := k.ops.delete(s.store, ctx, id); err != nil {
+				return err
+			}
+			return s.unref(ctx, cur.dataHash())
 		})
 		if err != nil {
 			return k.found(err, id)
@@ -126,7 +186,7 @@ func (k kind[T, J]) undeploy(s *Service) handler {
 		if err != nil {
 			return err
 		}
-		ok, err := k.table.undeploy(r.Context(), s.store.db, acct.ID, id)
+		ok, err := k.ops.undeploy(s.store, r.Context(), acct.ID, id)
 		if err != nil {
 			return err
 		}

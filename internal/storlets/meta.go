@@ -153,7 +153,7 @@ func (m depMeta) apply(d *Dependency) error {
 
 // uniqueErr says which name is taken.
 func uniqueErr(err error, kind, name string) error {
-	if errors.Is(err, errNameTaken) {
+	if errors.Is(err, ErrNameTaken) {
 		return apierr.Conflict("name_taken", "a %s named %q exists already", kind, name).At("/name")
 	}
 	return err

@@ -43,7 +43,7 @@ func (s *Service) module(ctx context.Context, hash, entry string) (*sandbox.Modu
 }
 
 func (s *Service) compileBlob(ctx context.Context, hash, entry string) (*sandbox.Module, error) {
-	f, err := s.store.blobs.Open(hash)
+	f, err := s.blobs.Open(hash)
 	if err != nil {
 		return nil, err
 	}

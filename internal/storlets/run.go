@@ -62,19 +62,19 @@ var heads = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // plan finds the storlets to run and prepares them.
 func (s *Service) plan(ctx context.Context, account string, req filter.Request) ([]stage, error) {
-	var rows []deployment
+	var rows []Deployment
 	var err error
 	if req.Explicit() {
 		rows, err = s.explicit(ctx, account, req.Storlet)
 	} else if !req.Upload {
-		rows, err = s.store.deployments(ctx, account)
+		rows, err = s.store.Deployments(ctx, account)
 	}
 	if err != nil {
 		return nil, err
 	}
 	stages := make([]stage, 0, len(rows))
 	for _, r := range rows {
-		params, err := filter.ParseParams(r.params)
+		params, err := filter.ParseParams(r.Params)
 		if err != nil {
 			return nil, err
 		}
@@ -96,20 +96,20 @@ func (s *Service) plan(ctx context.Context, account string, req filter.Request) 
 }
 
 // explicit is the storlet a request names, with its deployed parameters.
-func (s *Service) explicit(ctx context.Context, account, name string) ([]deployment, error) {
-	st, err := s.store.storletNamed(ctx, name)
+func (s *Service) explicit(ctx context.Context, account, name string) ([]Deployment, error) {
+	st, err := s.store.StorletNamed(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierr.BadRequest("unknown_storlet", "%s names no storlet: %q", filter.RunHeader, name)
 	} else if err != nil {
 		return nil, err
 	}
-	params, err := s.store.deployedParams(ctx, account, st.ID)
+	params, err := s.store.DeployedParams(ctx, account, st.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierr.BadRequest("storlet_not_deployed", "storlet %q is not deployed to the account that owns this object", name)
 	} else if err != nil {
 		return nil, err
 	}
-	return []deployment{{st, params}}, nil
+	return []Deployment{{st, params}}, nil
 }
 
 // merge overrides the deployed parameters with those of the request, key by
@@ -140,13 +140,13 @@ func (s *Service) depFiles(ctx context.Context, account string, st Storlet) (san
 	}
 	files := sandbox.Files{}
 	for _, name := range names {
-		hash, err := s.store.dependencyData(ctx, account, name)
+		hash, err := s.store.DeployedDependencyData(ctx, account, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, apierr.Conflict("dependency_not_deployed", "storlet %q needs dependency %q, which is not deployed to the account that owns this object", st.Name, name)
 		} else if err != nil {
 			return nil, err
 		}
-		files[name] = func() (sandbox.File, error) { return s.store.blobs.Open(hash) }
+		files[name] = func() (sandbox.File, error) { return s.blobs.Open(hash) }
 	}
 	return files, nil
 }

@@ -76,7 +76,7 @@ type Sandbox interface {
 
 // Deps are what the face uses.
 type Deps struct {
-	DB      *store.DB
+	Store   Store
 	Blobs   Blobs
 	Auth    Auth
 	Sandbox Sandbox
@@ -87,7 +87,8 @@ type Deps struct {
 // Service is the storlets face and filter.
 type Service struct {
 	cfg   Config
-	store catalog
+	store Store
+	blobs Blobs
 	auth  Auth
 	rt    Sandbox
 	clock clock.Clock
@@ -100,14 +101,33 @@ type Service struct {
 
 // New opens the face.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	return &Service{cfg: cfg, store: catalog{db: deps.DB, blobs: deps.Blobs}, auth: deps.Auth, rt: deps.Sandbox,
+	return &Service{cfg: cfg, store: deps.Store, blobs: deps.Blobs, auth: deps.Auth, rt: deps.Sandbox,
 		clock: deps.Clock, log: deps.Log, modules: map[moduleKey]*compiled{}, runs: map[string]int64{}}, nil
 }
 
 // Gauges registers the face's metrics: its records, and its runs by outcome.
 func (s *Service) Gauges(m *metrics.Metrics) {
-	m.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", s.store.counts)
+	m.Gauges("dds_storlets", "Storlets, dependencies and their deployments.", "kind", s.counts)
 	m.Gauges("dds_storlet_runs", "Storlet runs since start, by outcome.", "outcome", s.runCounts)
+}
+
+// counts returns how many storlets, dependencies and deployments there are.
+func (s *Service) counts(ctx context.Context) (map[string]int64, error) {
+	c, err := s.store.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"storlets": c.Storlets, "dependencies": c.Dependencies,
+		"storlet_deployments": c.StorletDeployments, "dependency_deployments": c.DependencyDeployments}, nil
+}
+
+// unref releases data a record no longer holds, in the transaction ctx
+// carries.
+func (s *Service) unref(ctx context.Context, hash string) error {
+	if hash == "" {
+		return nil
+	}
+	return s.blobs.Unref(store.TxFrom(ctx), hash) // blob.Unref still takes the transaction
 }
 
 // runCounts returns the number of storlet runs since start, by outcome.

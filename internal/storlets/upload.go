@@ -37,13 +37,13 @@ func (s *Service) uploadStorlet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return dataError(err)
 	}
-	staged, err := s.store.blobs.Stage(bytes.NewReader(wasm), -1)
+	staged, err := s.blobs.Stage(bytes.NewReader(wasm), -1)
 	if err != nil {
 		mod.Close(r.Context())
 		return uploadError(err, max)
 	}
 	defer staged.Discard()
-	st, err = storletTable.setData(r.Context(), s.store, id, staged, func(cur Storlet) error {
+	st, err = storletKind.setData(r.Context(), s, id, staged, func(cur Storlet) error {
 		if cur.Main != st.Main {
 			return apierr.Conflict("concurrent_change", "storlet %d changed while its data was uploaded; upload it again", id)
 		}
@@ -72,12 +72,12 @@ func (s *Service) uploadDep(w http.ResponseWriter, r *http.Request) error {
 		return uploadError(err, max)
 	}
 	defer closeSrc()
-	staged, err := s.store.blobs.Stage(src, max)
+	staged, err := s.blobs.Stage(src, max)
 	if err != nil {
 		return uploadError(err, max)
 	}
 	defer staged.Discard()
-	d, err = depTable.setData(r.Context(), s.store, id, staged, func(Dependency) error { return nil })
+	d, err = depKind.setData(r.Context(), s, id, staged, func(Dependency) error { return nil })
 	if err != nil {
 		return depKind.found(err, id)
 	}
