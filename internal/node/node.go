@@ -325,7 +325,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	n.parts = append(n.parts, n.Assets)
 	ocfg := cfg.Ocean
 	ocfg.Dir = filepath.Join(cfg.DataDir, "compute")
-	if n.Ocean, err = ocean.New(ctx, ocfg, ocean.Deps{DB: n.DB, Key: n.Key, Ledger: n.Ledger, Auth: n.Auth, Blobs: n.Blobs,
+	if n.Ocean, err = ocean.New(ctx, ocfg, ocean.Deps{Store: persist.NewOcean(n.DB), Jobs: persist.NewCompute(n.DB), Key: n.Key, Ledger: n.Ledger, Auth: n.Auth, Blobs: n.Blobs,
 		Local: map[string]ocean.LocalSource{"dds": ddsFiles{n.Files, n.Blobs}, "dep7": dep7Assets{n.Assets, n.Blobs}},
 		Clock: c, Log: log}); err != nil {
 		return err

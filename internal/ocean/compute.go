@@ -141,40 +141,35 @@ func (s *Service) openCompute(ctx context.Context) error {
 // taken but not begun to stage goes back to its queue.
 func (s *Service) recover(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`UPDATE compute_jobs SET status=? WHERE status=?`, StatusWarmingUp, StatusStarted); err != nil {
+	err := s.jobStore.InTx(ctx, func(ctx context.Context) error {
+		if err := s.jobStore.Requeue(ctx); err != nil {
 			return err
 		}
-		ids, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status IN `+runningSQL)
+		ids, err := s.jobStore.Running(ctx)
 		if err != nil {
 			return err
 		}
 		now := s.clock.Now()
+		expires := now.Add(s.cfg.Compute.Retention)
 		for _, id := range ids {
-			if err := s.dropResults(tx, id); err != nil {
+			if err := s.dropResults(ctx, id); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=?`,
-				StatusInterrupted, "the node stopped while the job ran", store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id); err != nil {
+			if err := s.jobStore.Interrupt(ctx, id, "the node stopped while the job ran", now, expires); err != nil {
 				return err
 			}
 		}
 		n = len(ids)
 		// A queue of an environment no longer offered would never move.
-		waiting, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE status=?`, StatusWarmingUp)
+		waiting, err := s.jobStore.Queued(ctx)
 		if err != nil {
 			return err
 		}
-		for _, id := range waiting {
-			var env string
-			if err := tx.QueryRow(`SELECT environment FROM compute_jobs WHERE id=?`, id).Scan(&env); err != nil {
-				return err
-			}
-			if _, ok := s.envs[env]; ok {
+		for _, j := range waiting {
+			if _, ok := s.envs[j.Environment]; ok {
 				continue
 			}
-			if _, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=?`,
-				StatusInterrupted, "its compute environment "+env+" is no longer offered", store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id); err != nil {
+			if err := s.jobStore.Interrupt(ctx, j.ID, "its compute environment "+j.Environment+" is no longer offered", now, expires); err != nil {
 				return err
 			}
 			n++
@@ -184,49 +179,20 @@ func (s *Service) recover(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func jobIDs(tx *store.Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.Query(query, args...)
+// dropResults removes a job's results, releasing their blobs, in ctx's
+// transaction.
+func (s *Service) dropResults(ctx context.Context, jobID string) error {
+	hashes, err := s.jobStore.DropResults(ctx, jobID)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
-
-// dropResults removes a job's results, releasing their blobs.
-func (s *Service) dropResults(tx *store.Tx, jobID string) error {
-	rows, err := tx.Query(`SELECT hash FROM compute_results WHERE job_id=?`, jobID)
-	if err != nil {
-		return err
-	}
-	var hashes []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return err
-		}
-		hashes = append(hashes, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, h := range hashes {
-		if err := s.blobs.Unref(tx, h); err != nil {
+		// The blob store still takes its transaction (a bridge).
+		if err := s.blobs.Unref(store.TxFrom(ctx), h); err != nil {
 			return err
 		}
 	}
-	_, err = tx.Exec(`DELETE FROM compute_results WHERE job_id=?`, jobID)
-	return err
+	return nil
 }
 
 // Run runs the environments' workers (and the chains' DDO scans) until ctx
@@ -284,17 +250,16 @@ func nudge(c chan struct{}) {
 // results.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		ids, err := jobIDs(tx, `SELECT id FROM compute_jobs WHERE expires_at IS NOT NULL AND expires_at<=? AND status NOT IN `+activeSQL,
-			store.Time(s.clock.Now()))
+	err := s.jobStore.InTx(ctx, func(ctx context.Context) error {
+		ids, err := s.jobStore.Expired(ctx, s.clock.Now())
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
-			if err := s.dropResults(tx, id); err != nil {
+			if err := s.dropResults(ctx, id); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`DELETE FROM compute_jobs WHERE id=?`, id); err != nil {
+			if err := s.jobStore.DeleteJob(ctx, id); err != nil {
 				return err
 			}
 		}
@@ -309,19 +274,13 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 
 // jobCounts is the number of jobs by status code.
 func (s *Service) jobCounts(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM compute_jobs GROUP BY status`)
+	counts, err := s.jobStore.StatusCounts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := map[string]int64{}
-	for rows.Next() {
-		var status int
-		var n int64
-		if err := rows.Scan(&status, &n); err != nil {
-			return nil, err
-		}
+	for status, n := range counts {
 		out[strconv.Itoa(status)] = n
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/money"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // initializeCompute answers initializeCompute: for each dataset its datatoken, a
@@ -246,17 +245,16 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := newJobID()
 	now := s.clock.Now()
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		var queued int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM compute_jobs WHERE environment=? AND status=?`, env.ID, StatusWarmingUp).Scan(&queued); err != nil {
+	err = s.jobStore.InTx(r.Context(), func(ctx context.Context) error {
+		queued, err := s.jobStore.Waiting(ctx, env.ID)
+		if err != nil {
 			return err
 		}
 		if queued >= s.cfg.Compute.MaxQueue {
 			return apierr.New(http.StatusServiceUnavailable, "queue_full", "compute environment %s has %d jobs waiting already: try again later", env.ID, queued)
 		}
-		_, err := tx.Exec(`INSERT INTO compute_jobs(id,owner,did,environment,spec,status,created_at,seq) VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM compute_jobs))`,
-			id, strings.ToLower(req.Consumer), main.DocumentID, env.ID, string(specJSON), StatusWarmingUp, store.Time(now))
-		return err
+		return s.jobStore.AddJob(ctx, Job{ID: id, Owner: strings.ToLower(req.Consumer), DID: main.DocumentID, Environment: env.ID,
+			Spec: specJSON, Status: StatusWarmingUp, Created: now})
 	})
 	if err != nil {
 		return err

@@ -186,8 +186,6 @@ const (
 	StatusPublishing      = 60
 	StatusPublishFailed   = 61
 	StatusFinished        = 70
-	activeSQL             = "(1,10,20,30,40,50,60)"
-	runningSQL            = "(10,20,30,40,50,60)"
 )
 
 var statusText = map[int]string{
@@ -216,28 +214,8 @@ func StatusText(code int) string { return statusText[code] }
 // environments lists the compute environments with their running and
 // waiting jobs.
 func (s *Service) environments(w http.ResponseWriter, r *http.Request) error {
-	counts := map[string][2]int{}
-	rows, err := s.db.QueryContext(r.Context(), `SELECT environment, status=1, COUNT(*) FROM compute_jobs WHERE status IN `+activeSQL+` GROUP BY 1, 2`)
+	load, err := s.jobStore.Load(r.Context())
 	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var env string
-		var queued bool
-		var n int
-		if err := rows.Scan(&env, &queued, &n); err != nil {
-			return err
-		}
-		c := counts[env]
-		if queued {
-			c[1] = n
-		} else {
-			c[0] = n
-		}
-		counts[env] = c
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	out := []api.ComputeEnvironment{}
@@ -245,7 +223,7 @@ func (s *Service) environments(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, api.ComputeEnvironment{
 			ID: e.ID, Desc: e.Description, CPUType: "wasm32 (WASI preview 1, wazero)", NCPU: 1, CPUNumber: 1,
 			RAMGB: float64(e.MemoryMiB) / 1024, DiskGB: float64(e.MaxInput+e.MaxOutput) / (1 << 30),
-			MaxJobs: e.MaxJobs, CurrentJobs: counts[e.ID][0], QueuedJobs: counts[e.ID][1],
+			MaxJobs: e.MaxJobs, CurrentJobs: load[e.ID].Running, QueuedJobs: load[e.ID].Queued,
 			PriceMin: e.PriceMin.Float64(), PricePerMinute: e.PriceMin.String(),
 			MaxJobDuration: int64(e.MaxJobDuration / time.Second), MaxOutputBytes: e.MaxOutput,
 			FeeToken: s.cfg.FeeToken, ConsumerAddress: s.key.Address(),

@@ -2,7 +2,6 @@ package ocean
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // unixText is a time as job objects carry it: seconds since the epoch,
@@ -25,79 +23,48 @@ func unixText(t time.Time) string {
 
 // jobs lists the jobs q selects, oldest first, with their results.
 func (s *Service) jobs(ctx context.Context, q jobQuery) ([]api.ComputeJob, error) {
-	query := `SELECT id, owner, did, environment, spec, status, error, created_at, COALESCE(finished_at,''), COALESCE(expires_at,'')
-		FROM compute_jobs WHERE owner=?`
-	args := []any{strings.ToLower(q.Owner)}
-	if q.JobID != "" {
-		query += ` AND id=?`
-		args = append(args, q.JobID)
-	}
-	if q.DocumentID != "" {
-		query += ` AND did=?`
-		args = append(args, q.DocumentID)
-	}
-	rows, err := s.db.QueryContext(ctx, query+` ORDER BY created_at, seq LIMIT 1000`, args...)
+	stored, err := s.jobStore.Jobs(ctx, JobFilter{Owner: strings.ToLower(q.Owner), ID: q.JobID, DID: q.DocumentID})
 	if err != nil {
 		return nil, err
 	}
 	out := []api.ComputeJob{}
-	for rows.Next() {
-		var j api.ComputeJob
-		var spec, created, finished, expires string
-		if err := rows.Scan(&j.JobID, &j.Owner, &j.DocumentID, &j.Environment, &spec, &j.Status, &j.Error, &created, &finished, &expires); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		j.Owner = identity.ChecksumAddress(j.Owner)
-		j.DID = j.DocumentID
-		j.StatusText = StatusText(j.Status)
-		j.DateCreated = unixText(store.ParseTime(created))
-		if finished != "" {
-			f := unixText(store.ParseTime(finished))
+	for _, sj := range stored {
+		j := api.ComputeJob{JobID: sj.ID, Owner: identity.ChecksumAddress(sj.Owner), DocumentID: sj.DID, DID: sj.DID,
+			Environment: sj.Environment, Status: sj.Status, StatusText: StatusText(sj.Status), Error: sj.Error,
+			DateCreated: unixText(sj.Created)}
+		if !sj.Finished.IsZero() {
+			f := unixText(sj.Finished)
 			j.DateFinished = &f
 		}
-		if expires != "" {
-			e := store.ParseTime(expires).Unix()
+		if !sj.Expires.IsZero() {
+			e := sj.Expires.Unix()
 			j.ExpireTimestamp = &e
 		}
 		var sp jobSpec
-		_ = json.Unmarshal([]byte(spec), &sp)
+		_ = json.Unmarshal(sj.Spec, &sp)
 		for _, d := range sp.Datasets {
 			j.InputDID = append(j.InputDID, d.DocumentID)
 		}
 		j.AlgoDID = sp.AlgoDID
-		j.Results, j.ResultsURLs = []api.ComputeResult{}, []string{}
-		out = append(out, j)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i := range out {
-		res, err := s.results(ctx, out[i].JobID)
-		if err != nil {
+		j.ResultsURLs = []string{}
+		if j.Results, err = s.results(ctx, j.JobID); err != nil {
 			return nil, err
 		}
-		out[i].Results = res
+		out = append(out, j)
 	}
 	return out, nil
 }
 
 func (s *Service) results(ctx context.Context, jobID string) ([]api.ComputeResult, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT idx, name, size, type FROM compute_results WHERE job_id=? ORDER BY idx`, jobID)
+	stored, err := s.jobStore.Results(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := []api.ComputeResult{}
-	for rows.Next() {
-		var r api.ComputeResult
-		if err := rows.Scan(&r.Index, &r.Filename, &r.Filesize, &r.Type); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	for _, r := range stored {
+		out = append(out, api.ComputeResult{Index: r.Index, Filename: r.Name, Filesize: r.Size, Type: r.Type})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // status lists the caller's jobs, only ever for the consumerAddress given.
@@ -176,17 +143,7 @@ func (s *Service) stopJobs(w http.ResponseWriter, r *http.Request) error {
 // run (if any) is cancelled.
 func (s *Service) stopJob(ctx context.Context, id string) error {
 	now := s.clock.Now()
-	var stopped bool
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE compute_jobs SET status=?, error='', finished_at=?, expires_at=? WHERE id=? AND status IN `+activeSQL,
-			StatusStopped, store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		stopped = n == 1
-		return nil
-	})
+	stopped, err := s.jobStore.Stop(ctx, id, now, now.Add(s.cfg.Compute.Retention))
 	if err != nil || !stopped {
 		return err
 	}
@@ -218,12 +175,11 @@ func (s *Service) deleteJobs(w http.ResponseWriter, r *http.Request) error {
 	for i, j := range jobs {
 		// A run is stopped first; the delete then removes what it left.
 		s.cancel(j.JobID, errDeleted)
-		err := s.db.Tx(r.Context(), func(tx *store.Tx) error {
-			if err := s.dropResults(tx, j.JobID); err != nil {
+		err := s.jobStore.InTx(r.Context(), func(ctx context.Context) error {
+			if err := s.dropResults(ctx, j.JobID); err != nil {
 				return err
 			}
-			_, err := tx.Exec(`DELETE FROM compute_jobs WHERE id=?`, j.JobID)
-			return err
+			return s.jobStore.DeleteJob(ctx, j.JobID)
 		})
 		if err != nil {
 			return err
@@ -260,16 +216,14 @@ func (s *Service) result(w http.ResponseWriter, r *http.Request) error {
 	if err := s.authorize(r, owner, owner+jobID+index, p.signed); err != nil {
 		return err
 	}
-	var name, hash string
-	var created string
-	err = s.db.QueryRowContext(r.Context(), `SELECT r.name, r.hash, j.created_at FROM compute_results r JOIN compute_jobs j ON j.id=r.job_id
-		WHERE r.job_id=? AND r.idx=? AND j.owner=?`, jobID, idx, strings.ToLower(owner)).Scan(&name, &hash, &created)
-	if errors.Is(err, sql.ErrNoRows) {
+	res, job, err := s.jobStore.Result(r.Context(), strings.ToLower(owner), jobID, idx)
+	if errors.Is(err, ErrNotFound) {
 		return apierr.NotFound("job %s of %s has no result %d", jobID, owner, idx)
 	}
 	if err != nil {
 		return err
 	}
+	name, hash := res.Name, res.Hash
 	f, err := s.blobs.Open(hash)
 	if err != nil {
 		return err
@@ -278,6 +232,6 @@ func (s *Service) result(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", contentDisposition(strings.ReplaceAll(name, "/", "_"), " "))
 	w.Header().Set("ETag", `"`+hash+`"`)
-	http.ServeContent(w, r, "", store.ParseTime(created), f)
+	http.ServeContent(w, r, "", job.Created, f)
 	return nil
 }

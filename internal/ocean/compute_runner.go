@@ -2,7 +2,6 @@ package ocean
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/sandbox"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // maxAlgorithm bounds an algorithm module.
@@ -53,28 +51,16 @@ func (s *Service) worker(ctx context.Context, env *environment) {
 
 // claim takes the oldest waiting job of env, moving it to started.
 func (s *Service) claim(ctx context.Context, env *environment) (string, jobSpec, error) {
-	var id, specText string
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(`SELECT id, spec FROM compute_jobs WHERE environment=? AND status=? ORDER BY created_at, seq LIMIT 1`,
-			env.ID, StatusWarmingUp).Scan(&id, &specText)
-		if errors.Is(err, sql.ErrNoRows) {
-			id = ""
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(`UPDATE compute_jobs SET status=? WHERE id=?`, StatusStarted, id)
-		return err
-	})
 	var spec jobSpec
-	if err == nil && id != "" {
-		if jerr := json.Unmarshal([]byte(specText), &spec); jerr != nil {
-			return id, spec, fmt.Errorf("job %s: stored spec: %w", id, jerr)
-		}
-		s.notify(id, StatusStarted)
+	j, ok, err := s.jobStore.Claim(ctx, env.ID)
+	if err != nil || !ok {
+		return "", spec, err
 	}
-	return id, spec, err
+	if jerr := json.Unmarshal(j.Spec, &spec); jerr != nil {
+		return j.ID, spec, fmt.Errorf("job %s: stored spec: %w", j.ID, jerr)
+	}
+	s.notify(j.ID, StatusStarted)
+	return j.ID, spec, nil
 }
 
 // jobFailure ends a job with a failure status.
@@ -144,9 +130,8 @@ func (s *Service) watchEnded(ctx context.Context, id string, cancel context.Canc
 			return
 		case <-t.C:
 		}
-		var active int
-		err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM compute_jobs WHERE id=? AND status IN `+activeSQL, id).Scan(&active)
-		if err == nil && active == 0 {
+		active, err := s.jobStore.Active(ctx, id)
+		if err == nil && !active {
 			cancel(errStopped)
 			return
 		}
@@ -155,14 +140,14 @@ func (s *Service) watchEnded(ctx context.Context, id string, cancel context.Canc
 
 // advance moves a job that has not ended to status.
 func (s *Service) advance(ctx context.Context, id string, status int) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE compute_jobs SET status=? WHERE id=? AND status IN `+runningSQL, status, id)
+	ok, err := s.jobStore.Advance(ctx, id, status)
 	if err != nil {
 		if ctx.Err() != nil {
 			return errGone
 		}
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !ok {
 		return errGone
 	}
 	s.notify(id, status)
@@ -173,17 +158,16 @@ func (s *Service) advance(ctx context.Context, id string, status int) error {
 // results could not all be published keeps none of them.
 func (s *Service) finish(ctx context.Context, id string, status int, msg string) error {
 	now := s.clock.Now()
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE compute_jobs SET status=?, error=?, finished_at=?, expires_at=? WHERE id=? AND status IN `+runningSQL,
-			status, msg, store.Time(now), store.Time(now.Add(s.cfg.Compute.Retention)), id)
+	err := s.jobStore.InTx(ctx, func(ctx context.Context) error {
+		ok, err := s.jobStore.Finish(ctx, id, status, msg, now, now.Add(s.cfg.Compute.Retention))
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !ok {
 			return errGone
 		}
 		if status == StatusPublishFailed {
-			return s.dropResults(tx, id)
+			return s.dropResults(ctx, id)
 		}
 		return nil
 	})
@@ -543,17 +527,13 @@ func (s *Service) publishResults(ctx context.Context, id string, files []resultF
 		if err != nil {
 			return idx, err
 		}
+		// The blob's reference and the result's row commit together.
 		err = s.blobs.Commit(ctx, st, func(ctx context.Context) error {
-			tx := store.TxFrom(ctx)
-			res, err := tx.Exec(`UPDATE compute_jobs SET status=status WHERE id=? AND status IN `+runningSQL, id)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			ok, err := s.jobStore.AddResult(ctx, JobResult{JobID: id, Index: idx, Name: strings.ToValidUTF8(f.name, "?"),
+				Type: f.typ, Size: st.Size, Hash: st.Hash})
+			if err == nil && !ok {
 				return errGone
 			}
-			_, err = tx.Exec(`INSERT INTO compute_results(job_id,idx,name,type,size,hash) VALUES(?,?,?,?,?,?)`,
-				id, idx, strings.ToValidUTF8(f.name, "?"), f.typ, st.Size, st.Hash)
 			return err
 		})
 		st.Discard()

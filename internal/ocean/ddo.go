@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/limits"
 	"github.com/prometheus-dds/dds/internal/money"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // MaxDDO bounds a DDO document.
@@ -202,9 +201,8 @@ func (s *Service) file(d *api.DDO, svc api.DDOService, idx int) (api.FileObject,
 
 // loadDDO returns a published DDO by DID.
 func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *api.DDO, string, error) {
-	var doc, owner string
-	err := s.db.QueryRowContext(ctx, `SELECT doc, owner_id FROM provider_ddos WHERE did=?`, did).Scan(&doc, &owner)
-	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+	sd, err := s.provStore.DDO(ctx, did)
+	if errors.Is(err, ErrNotFound) {
 		// Not registered here: perhaps published on a connected chain.
 		if c, err := s.chainDDO(ctx, did); err != nil || c != nil {
 			if err != nil {
@@ -218,10 +216,10 @@ func (s *Service) loadDDO(ctx context.Context, did string) ([]byte, *api.DDO, st
 		return nil, nil, "", err
 	}
 	var d api.DDO
-	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+	if err := json.Unmarshal(sd.Doc, &d); err != nil {
 		return nil, nil, "", fmt.Errorf("provider: stored DDO %s: %w", did, err)
 	}
-	return []byte(doc), &d, owner, nil
+	return sd.Doc, &d, sd.Owner, nil
 }
 
 // DocumentService validates an order for a document's service (the Billing
@@ -280,12 +278,11 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	_, err = s.db.ExecContext(r.Context(), `INSERT INTO provider_ddos(did,owner_id,doc,created_at) VALUES(?,?,?,?)`,
-		d.ID, who.ID, string(doc), store.Time(s.clock.Now()))
+	err = s.provStore.AddDDO(r.Context(), StoredDDO{DID: d.ID, Owner: who.ID, Doc: doc, Created: s.clock.Now()})
+	if errors.Is(err, ErrExists) {
+		return apierr.Conflict("exists", "asset %s is already published", d.ID)
+	}
 	if err != nil {
-		if _, _, _, lerr := s.loadDDO(r.Context(), d.ID); lerr == nil {
-			return apierr.Conflict("exists", "asset %s is already published", d.ID)
-		}
 		return err
 	}
 	s.log.Info("asset published", "did", d.ID, "owner", who.ID, "services", len(d.Services))
@@ -328,7 +325,7 @@ func (s *Service) deleteDDO(w http.ResponseWriter, r *http.Request) error {
 	if owner != who.ID && who.Role != auth.RoleAdmin {
 		return apierr.NotFound("Cannot resolve DID %q: no such asset of yours on this provider", did)
 	}
-	if _, err := s.db.ExecContext(r.Context(), `DELETE FROM provider_ddos WHERE did=?`, did); err != nil {
+	if err := s.provStore.DeleteDDO(r.Context(), did); err != nil {
 		return err
 	}
 	s.log.Info("asset unpublished", "did", did, "by", who.ID)
@@ -357,25 +354,13 @@ func (s *Service) listDDOs(w http.ResponseWriter, r *http.Request) error {
 			return apierr.BadRequest("invalid_parameter", "limit %q is not an integer from 1 to 100", v)
 		}
 	}
-	var total int
-	if err := s.db.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM provider_ddos`).Scan(&total); err != nil {
-		return err
-	}
-	rows, err := s.db.QueryContext(r.Context(), `SELECT doc FROM provider_ddos ORDER BY created_at, did LIMIT ? OFFSET ?`, limit, offset)
+	total, docs, err := s.provStore.DDOs(r.Context(), offset, limit)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	results := []json.RawMessage{}
-	for rows.Next() {
-		var doc string
-		if err := rows.Scan(&doc); err != nil {
-			return err
-		}
-		results = append(results, json.RawMessage(doc))
-	}
-	if err := rows.Err(); err != nil {
-		return err
+	results := make([]json.RawMessage, len(docs))
+	for i, doc := range docs {
+		results[i] = doc
 	}
 	httpjson.Write(w, http.StatusOK, api.DDOList{Total: total, Offset: offset, Limit: limit, Results: results})
 	return nil

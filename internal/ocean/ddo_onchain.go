@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/ecies"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // chainDDO is a DDO published on a chain: the document a data NFT's last
@@ -74,20 +73,18 @@ func (s *Service) lookupChainDDO(ctx context.Context, ch *chain, did string) (*c
 	}
 	// While the chain cannot be reached, what was read from it still
 	// answers (orders of it cannot be verified meanwhile anyway).
-	var doc string
-	var state uint8
-	err := s.db.QueryRowContext(ctx, `SELECT doc, state FROM provider_chain_ddos WHERE chain_id=? AND did=?`, ch.ID, did).Scan(&doc, &state)
-	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+	doc, state, err := s.provStore.ChainDDO(ctx, ch.ID, did)
+	if errors.Is(err, ErrNotFound) {
 		return nil, scanErr
 	}
 	if err != nil {
 		return nil, err
 	}
 	var d api.DDO
-	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, fmt.Errorf("provider: stored chain DDO %s: %w", did, err)
 	}
-	return &chainDDO{doc: []byte(doc), ddo: &d, state: state}, nil
+	return &chainDDO{doc: doc, ddo: &d, state: state}, nil
 }
 
 // notOnChain refuses to register a DDO that its chain already publishes:
@@ -157,9 +154,8 @@ func (s *Service) scanDDOs(ctx context.Context, ch *chain) error {
 func (s *Service) scanDDOsLocked(ctx context.Context, ch *chain, ranges int) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, chainTimeout)
 	defer cancel()
-	var next uint64
-	err := s.db.QueryRowContext(ctx, `SELECT next_block FROM provider_chain_scans WHERE chain_id=?`, ch.ID).Scan(&next)
-	if err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound) {
+	next, err := s.provStore.ChainScanNext(ctx, ch.ID)
+	if err != nil {
 		return false, err
 	}
 	head, err := ch.client.BlockNumber(ctx)
@@ -181,15 +177,13 @@ func (s *Service) scanDDOsLocked(ctx context.Context, ch *chain, ranges int) (bo
 		if err != nil {
 			return false, ch.unavailable(err)
 		}
-		err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		err = s.provStore.InTx(ctx, func(ctx context.Context) error {
 			for i := range logs {
-				if err := s.indexDDO(tx, ch, &logs[i]); err != nil {
+				if err := s.indexDDO(ctx, ch, &logs[i]); err != nil {
 					return err
 				}
 			}
-			_, err := tx.Exec(`INSERT INTO provider_chain_scans(chain_id,next_block) VALUES(?,?)
-				ON CONFLICT(chain_id) DO UPDATE SET next_block=excluded.next_block`, ch.ID, to+1)
-			return err
+			return s.provStore.SetChainScanNext(ctx, ch.ID, to+1)
 		})
 		if err != nil {
 			return false, err
@@ -203,7 +197,7 @@ func (s *Service) scanDDOsLocked(ctx context.Context, ch *chain, ranges int) (bo
 // MetadataState event sets (an asset whose state is not consumable is
 // hidden). Documents this node cannot read are skipped: they
 // are another provider's.
-func (s *Service) indexDDO(tx *store.Tx, ch *chain, l *types.Log) error {
+func (s *Service) indexDDO(ctx context.Context, ch *chain, l *types.Log) error {
 	if l.Removed {
 		return nil
 	}
@@ -222,14 +216,12 @@ func (s *Service) indexDDO(tx *store.Tx, ch *chain, l *types.Log) error {
 		if unpack(&ev, "MetadataState", l) != nil {
 			return nil
 		}
-		_, err := tx.Exec(`UPDATE provider_chain_ddos SET state=? WHERE chain_id=? AND did=?`, ev.State, ch.ID, did)
-		return err
+		return s.provStore.SetChainDDOState(ctx, ch.ID, did, ev.State)
 	}
 	// A document this node cannot take replaces the one it had: the asset
 	// moved to another provider or broke.
 	drop := func() error {
-		_, err := tx.Exec(`DELETE FROM provider_chain_ddos WHERE chain_id=? AND did=?`, ch.ID, did)
-		return err
+		return s.provStore.DropChainDDO(ctx, ch.ID, did)
 	}
 	var ev struct {
 		State        uint8
@@ -281,7 +273,5 @@ func (s *Service) indexDDO(tx *store.Tx, ch *chain, l *types.Log) error {
 		skip("its id or nftAddress is not the NFT's that published it", "id", d.ID)
 		return drop()
 	}
-	_, err = tx.Exec(`INSERT INTO provider_chain_ddos(chain_id,did,doc,state) VALUES(?,?,?,?)
-		ON CONFLICT(chain_id,did) DO UPDATE SET doc=excluded.doc, state=excluded.state`, ch.ID, did, string(doc), ev.State)
-	return err
+	return s.provStore.PutChainDDO(ctx, ch.ID, did, doc, ev.State)
 }

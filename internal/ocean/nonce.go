@@ -1,6 +1,7 @@
 package ocean
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,7 +17,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // MessageHash is what a client signs for a request: keccak256 of the UTF-8
@@ -66,9 +66,8 @@ func ParseNonce(s string) (*big.Rat, error) {
 
 // currentNonce is the last nonce address used ("0" for a new address).
 func (s *Service) currentNonce(r *http.Request, address string) (string, error) {
-	var n string
-	err := s.db.QueryRowContext(r.Context(), `SELECT nonce FROM provider_nonces WHERE address=?`, strings.ToLower(address)).Scan(&n)
-	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+	n, ok, err := s.provStore.Nonce(r.Context(), strings.ToLower(address))
+	if err == nil && !ok {
 		return "0", nil
 	}
 	return n, err
@@ -82,22 +81,18 @@ func (s *Service) useNonce(r *http.Request, address, nonce string) error {
 		return err
 	}
 	addr := strings.ToLower(address)
-	return s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		var last string
-		err := tx.QueryRow(`SELECT nonce FROM provider_nonces WHERE address=?`, addr).Scan(&last)
-		switch {
-		case err == nil:
+	return s.provStore.InTx(r.Context(), func(ctx context.Context) error {
+		last, ok, err := s.provStore.Nonce(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if ok {
 			prev, perr := ParseNonce(last)
 			if perr == nil && next.Cmp(prev) <= 0 {
 				return apierr.BadRequest("invalid_nonce", "Invalid nonce %s: it must be greater than the last nonce used by %s, %s (a replayed request?)", nonce, address, last)
 			}
-		case !errors.Is(store.NotFound(err), store.ErrNotFound):
-			return err
 		}
-		_, err = tx.Exec(`INSERT INTO provider_nonces(address,nonce,updated_at) VALUES(?,?,?)
-			ON CONFLICT(address) DO UPDATE SET nonce=excluded.nonce, updated_at=excluded.updated_at`,
-			addr, nonce, store.Time(s.clock.Now()))
-		return err
+		return s.provStore.SetNonce(ctx, addr, nonce, s.clock.Now())
 	})
 }
 
@@ -250,16 +245,11 @@ func (s *Service) deleteAuthToken(w http.ResponseWriter, r *http.Request) error 
 	if !strings.EqualFold(holder, addr) {
 		return apierr.Unauthorized("the token belongs to %s, not %s", holder, addr)
 	}
-	// Expired tokens are refused anyway: their revocations can go.
-	if _, err := s.db.ExecContext(r.Context(), `DELETE FROM provider_revoked_tokens WHERE expires_at<?`, store.Time(s.clock.Now())); err != nil {
-		return err
-	}
-	res, err := s.db.ExecContext(r.Context(), `INSERT INTO provider_revoked_tokens(token_hash,expires_at) VALUES(?,?) ON CONFLICT DO NOTHING`,
-		tokenHash(tok), store.Time(claims.ExpiresAt.Time))
+	revoked, err := s.provStore.RevokeToken(r.Context(), tokenHash(tok), claims.ExpiresAt.Time, s.clock.Now())
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !revoked {
 		return apierr.BadRequest("invalid_token", "Token is already deactivated")
 	}
 	httpjson.Write(w, http.StatusOK, api.OceanTokenDeleted{Success: "Token has been deactivated."})
@@ -299,13 +289,12 @@ func (s *Service) checkToken(r *http.Request, tok string) (string, error) {
 	if err != nil {
 		return "", apierr.Unauthorized("Token is invalid or expired: %v", err)
 	}
-	var one int
-	err = s.db.QueryRowContext(r.Context(), `SELECT 1 FROM provider_revoked_tokens WHERE token_hash=?`, tokenHash(tok)).Scan(&one)
-	if err == nil {
-		return "", apierr.Unauthorized("Token has been deactivated")
-	}
-	if !errors.Is(store.NotFound(err), store.ErrNotFound) {
+	revoked, err := s.provStore.TokenRevoked(r.Context(), tokenHash(tok))
+	if err != nil {
 		return "", err
+	}
+	if revoked {
+		return "", apierr.Unauthorized("Token has been deactivated")
 	}
 	return holder, nil
 }

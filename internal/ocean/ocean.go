@@ -231,7 +231,8 @@ type Blobs interface {
 
 // Deps are what the face uses.
 type Deps struct {
-	DB     *store.DB
+	Store  Store
+	Jobs   JobStore
 	Key    Key
 	Ledger Ledger
 	Auth   Auth
@@ -246,7 +247,8 @@ type Deps struct {
 // Service is the Ocean face.
 type Service struct {
 	cfg        Config
-	db         *store.DB
+	provStore  Store    // the provider's records
+	jobStore   JobStore // compute's
 	key        Key
 	ledger     Ledger
 	auth       Auth
@@ -273,7 +275,7 @@ type Service struct {
 // earlier run left running as failed.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	cfg.fill()
-	s := &Service{cfg: cfg, db: deps.DB, key: deps.Key, ledger: deps.Ledger, auth: deps.Auth, blobs: deps.Blobs,
+	s := &Service{cfg: cfg, provStore: deps.Store, jobStore: deps.Jobs, key: deps.Key, ledger: deps.Ledger, auth: deps.Auth, blobs: deps.Blobs,
 		local: deps.Local, clock: deps.Clock, log: deps.Log.With("face", "ocean"), decrypters: map[string]bool{}}
 	for _, d := range cfg.Decrypters {
 		if !identity.ValidAddress(d) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/ocean"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -155,7 +156,7 @@ func FuzzParseFileList(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := ocean.New(ctx, ocean.Config{Dir: f.TempDir()}, ocean.Deps{DB: db, Key: mustKey(f, hardhat0), Ledger: l, Auth: a,
+	s, err := ocean.New(ctx, ocean.Config{Dir: f.TempDir()}, ocean.Deps{Store: persist.NewOcean(db), Jobs: persist.NewCompute(db), Key: mustKey(f, hardhat0), Ledger: l, Auth: a,
 		Local: map[string]ocean.LocalSource{"dds": nil}, Clock: c, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
