@@ -58,8 +58,7 @@ func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
 
 // Service manages principals and tokens.
 type Service struct {
-	db     *store.DB
-	byHash *store.Stmt // the principal of a token hash: every authenticated request asks
+	store  Store
 	clock  clock.Clock
 	aead   cipher.AEAD
 	signer Signer
@@ -72,14 +71,14 @@ type Config struct {
 
 // Deps are what auth uses.
 type Deps struct {
-	DB    *store.DB
+	Store Store
 	Clock clock.Clock
 	// Signer signs the account events made here, so that the network accepts
 	// them; nil logs no events (the accounts stay on this node).
 	Signer Signer
 }
 
-// New prepares the auth tables.
+// New opens the principals, logging those of an earlier version.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	block, err := aes.NewCipher(cfg.Secret)
 	if err != nil {
@@ -89,8 +88,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{db: deps.DB, clock: deps.Clock, aead: aead, signer: deps.Signer,
-		byHash: deps.DB.Stmt(`SELECT p.id,p.name,p.role,p.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE t.hash=?`)}
+	s := &Service{store: deps.Store, clock: deps.Clock, aead: aead, signer: deps.Signer}
 	if err := s.backfill(ctx); err != nil {
 		return nil, fmt.Errorf("auth: log the accounts of an earlier version: %w", err)
 	}
@@ -118,17 +116,16 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (
 		return Principal{}, apierr.BadRequest("bad_name", "name %q: use 1-64 letters, digits, '.', '_', '@' or '-'", name)
 	}
 	p := Principal{ID: id, Name: name, Role: role, Created: s.clock.Now()}
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO principals(id,name,role,created_at) VALUES(?,?,?,?)`,
-			p.ID, p.Name, string(p.Role), store.Time(p.Created)); err != nil {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.AddPrincipal(ctx, p); err != nil {
 			return err
 		}
 		if role == RoleAdmin {
 			return nil // admins are per node
 		}
-		return s.record(tx, Event{Kind: EventPrincipal, Principal: p.ID, Name: p.Name, Role: p.Role, Time: p.Created})
+		return s.record(ctx, Event{Kind: EventPrincipal, Principal: p.ID, Name: p.Name, Role: p.Role, Time: p.Created})
 	})
-	if err != nil && store.IsConflict(err) {
+	if errors.Is(err, ErrNameTaken) {
 		return Principal{}, apierr.Conflict("name_taken", "a principal named %q exists already", name)
 	}
 	return p, err
@@ -136,22 +133,12 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, role Role) (
 
 // CountRole counts the principals with a role.
 func (s *Service) CountRole(ctx context.Context, role Role) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM principals WHERE role=?`, string(role)).Scan(&n)
-	return n, err
+	return s.store.CountRole(ctx, role)
 }
 
 // Principal looks a principal up by id or, failing that, by name.
 func (s *Service) Principal(ctx context.Context, idOrName string) (Principal, error) {
-	var p Principal
-	var role, created string
-	err := s.db.QueryRowContext(ctx, `SELECT id,name,role,created_at FROM principals WHERE id=? OR name=? ORDER BY id=? DESC LIMIT 1`,
-		idOrName, idOrName, idOrName).Scan(&p.ID, &p.Name, &role, &created)
-	if err != nil {
-		return Principal{}, store.NotFound(err)
-	}
-	p.Role, p.Created = Role(role), store.ParseTime(created)
-	return p, nil
+	return s.store.Principal(ctx, idOrName)
 }
 
 const tokenPrefix = "dds_"
@@ -170,12 +157,12 @@ func (s *Service) IssueToken(ctx context.Context, principalID, label string) (st
 	}
 	sealed := s.aead.Seal(nonce, nonce, []byte(tok), []byte(principalID))
 	now := s.clock.Now()
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at,seq) VALUES(?,?,?,?,?,`+nextTokenSeq+`)`,
-			tokenHash(tok), principalID, label, sealed, store.Time(now)); err != nil {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		t := StoredToken{Hash: tokenHash(tok), Principal: principalID, Label: label, Sealed: sealed, Created: now}
+		if err := s.store.AddToken(ctx, t); err != nil {
 			return err
 		}
-		return s.recordFor(tx, principalID, Event{Kind: EventToken, Principal: principalID, Token: tokenHash(tok), Label: label, Time: now})
+		return s.recordFor(ctx, principalID, Event{Kind: EventToken, Principal: principalID, Token: tokenHash(tok), Label: label, Time: now})
 	})
 	if err != nil {
 		return "", err
@@ -188,32 +175,22 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if token == "" || len(token) > 256 {
 		return Principal{}, ErrUnauthorized
 	}
-	var p Principal
-	var role, created string
-	err := s.byHash.QueryRowContext(ctx, tokenHash(token)).Scan(&p.ID, &p.Name, &role, &created)
-	if err != nil {
-		if errors.Is(store.NotFound(err), store.ErrNotFound) {
-			return Principal{}, ErrUnauthorized
-		}
-		return Principal{}, err
+	p, err := s.store.TokenPrincipal(ctx, tokenHash(token))
+	if errors.Is(err, ErrNoPrincipal) {
+		return Principal{}, ErrUnauthorized
 	}
-	p.Role, p.Created = Role(role), store.ParseTime(created)
-	return p, nil
+	return p, err
 }
 
 // Tokens lists the tokens of a principal, oldest first.
 func (s *Service) Tokens(ctx context.Context, principalID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sealed FROM tokens WHERE principal_id=? ORDER BY created_at, seq`, principalID)
+	toks, err := s.store.Tokens(ctx, principalID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var sealed []byte
-		if err := rows.Scan(&sealed); err != nil {
-			return nil, err
-		}
+	for _, t := range toks {
+		sealed := t.Sealed
 		n := s.aead.NonceSize()
 		if len(sealed) < n {
 			continue
@@ -224,13 +201,15 @@ func (s *Service) Tokens(ctx context.Context, principalID string) ([]string, err
 		}
 		out = append(out, string(tok))
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Revoke deletes a token, on every node of the network. Only its owner or an
 // admin may revoke it.
 func (s *Service) Revoke(ctx context.Context, by Principal, token string) error {
-	return s.revoke(ctx, by, `hash=?`, tokenHash(token))
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		return s.revoke(ctx, by, tokenHash(token))
+	})
 }
 
 // RevokeID revokes the token of a principal whose id (TokenInfo.ID) is given.
@@ -238,24 +217,33 @@ func (s *Service) RevokeID(ctx context.Context, by Principal, principalID, token
 	if len(tokenID) != tokenIDLen || strings.Trim(tokenID, "0123456789abcdef") != "" {
 		return apierr.NotFound("no such token")
 	}
-	return s.revoke(ctx, by, `principal_id=? AND substr(hash,1,?)=?`, principalID, tokenIDLen, tokenID)
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		toks, err := s.store.Tokens(ctx, principalID)
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			if strings.HasPrefix(t.Hash, tokenID) {
+				return s.revoke(ctx, by, t.Hash)
+			}
+		}
+		return apierr.NotFound("no such token")
+	})
 }
 
-func (s *Service) revoke(ctx context.Context, by Principal, where string, args ...any) error {
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		var owner, hash string
-		err := tx.QueryRow(`SELECT principal_id, hash FROM tokens WHERE `+where, args...).Scan(&owner, &hash)
-		if errors.Is(store.NotFound(err), store.ErrNotFound) || (err == nil && owner != by.ID && !by.IsAdmin()) {
-			return apierr.NotFound("no such token")
-		} else if err != nil {
-			return err
-		}
-		now := s.clock.Now()
-		if err := revokeHash(tx, hash, now); err != nil {
-			return err
-		}
-		return s.recordFor(tx, owner, Event{Kind: EventRevoke, Principal: owner, Token: hash, Time: now})
-	})
+// revoke revokes the token with hash; ctx carries the transaction.
+func (s *Service) revoke(ctx context.Context, by Principal, hash string) error {
+	owner, err := s.store.TokenOwner(ctx, hash)
+	if errors.Is(err, ErrNoToken) || (err == nil && owner != by.ID && !by.IsAdmin()) {
+		return apierr.NotFound("no such token")
+	} else if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	if err := s.store.RevokeToken(ctx, hash, now); err != nil {
+		return err
+	}
+	return s.recordFor(ctx, owner, Event{Kind: EventRevoke, Principal: owner, Token: hash, Time: now})
 }
 
 // tokenIDLen is the length of a token's id: the first hex digits of its
@@ -271,22 +259,15 @@ type TokenInfo struct {
 
 // TokenInfos lists a principal's tokens, oldest first.
 func (s *Service) TokenInfos(ctx context.Context, principalID string) ([]TokenInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT substr(hash,1,?),label,created_at FROM tokens WHERE principal_id=? ORDER BY created_at, seq`, tokenIDLen, principalID)
+	toks, err := s.store.Tokens(ctx, principalID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []TokenInfo
-	for rows.Next() {
-		var t TokenInfo
-		var created string
-		if err := rows.Scan(&t.ID, &t.Label, &created); err != nil {
-			return nil, err
-		}
-		t.Created = store.ParseTime(created)
-		out = append(out, t)
+	for _, t := range toks {
+		out = append(out, TokenInfo{ID: t.Hash[:min(tokenIDLen, len(t.Hash))], Label: t.Label, Created: t.Created})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // TokenID names a token as TokenInfos does.
@@ -295,34 +276,19 @@ func TokenID(token string) string { return tokenHash(token)[:tokenIDLen] }
 // Principals lists the principals this node knows (the network's users and
 // payment processors, and this node's admins), oldest first.
 func (s *Service) Principals(ctx context.Context) ([]Principal, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id,name,role,created_at FROM principals ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Principal
-	for rows.Next() {
-		var p Principal
-		var role, created string
-		if err := rows.Scan(&p.ID, &p.Name, &role, &created); err != nil {
-			return nil, err
-		}
-		p.Role, p.Created = Role(role), store.ParseTime(created)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return s.store.Principals(ctx)
 }
 
 // recordFor logs e unless its principal is an admin (admins are per node).
-func (s *Service) recordFor(tx *store.Tx, principalID string, e Event) error {
-	var role string
-	if err := tx.QueryRow(`SELECT role FROM principals WHERE id=?`, principalID).Scan(&role); err != nil {
-		return store.NotFound(err)
+func (s *Service) recordFor(ctx context.Context, principalID string, e Event) error {
+	role, err := s.store.PrincipalRole(ctx, principalID)
+	if err != nil {
+		return err
 	}
-	if Role(role) == RoleAdmin {
+	if role == RoleAdmin {
 		return nil
 	}
-	return s.record(tx, e)
+	return s.record(ctx, e)
 }
 
 // SetPassword gives a principal a password (stored as an argon2id hash).
@@ -337,30 +303,27 @@ func (s *Service) SetPassword(ctx context.Context, principalID, password string)
 	h := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, 32)
 	enc := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(h))
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE principals SET password_hash=? WHERE id=?`, enc, principalID)
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		ok, err := s.store.SetPasswordHash(ctx, principalID, enc)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !ok {
 			return apierr.NotFound("no such principal")
 		}
-		return s.recordFor(tx, principalID, Event{Kind: EventPassword, Principal: principalID, Password: enc})
+		return s.recordFor(ctx, principalID, Event{Kind: EventPassword, Principal: principalID, Password: enc})
 	})
 }
 
 // ClearPassword removes a principal's password, so it no longer logs in
 // with one.
 func (s *Service) ClearPassword(ctx context.Context, principalID string) error {
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE principals SET password_hash=NULL WHERE id=?`, principalID)
-		if err != nil {
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		ok, err := s.store.SetPasswordHash(ctx, principalID, "")
+		if err != nil || !ok {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		return s.recordFor(tx, principalID, Event{Kind: EventClearPassword, Principal: principalID})
+		return s.recordFor(ctx, principalID, Event{Kind: EventClearPassword, Principal: principalID})
 	})
 }
 
@@ -373,10 +336,8 @@ const (
 
 // CheckPassword returns the principal named name if password is right.
 func (s *Service) CheckPassword(ctx context.Context, name, password string) (Principal, error) {
-	var enc *string
-	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT id,password_hash FROM principals WHERE name=?`, name).Scan(&id, &enc)
-	if err != nil || enc == nil {
+	id, enc, err := s.store.PasswordHash(ctx, name)
+	if err != nil || enc == "" {
 		// Spend the same time as a real check, so names cannot be probed.
 		argon2.IDKey([]byte(password), make([]byte, 16), argonTime, argonMemory, argonThreads, 32)
 		return Principal{}, ErrUnauthorized
@@ -384,7 +345,7 @@ func (s *Service) CheckPassword(ctx context.Context, name, password string) (Pri
 	var m, t uint32
 	var p uint8
 	var salt64, hash64 string
-	parts := strings.Split(*enc, "$")
+	parts := strings.Split(enc, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return Principal{}, ErrUnauthorized
 	}

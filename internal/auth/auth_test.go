@@ -1,4 +1,4 @@
-package auth
+package auth_test
 
 import (
 	"context"
@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-func open(t *testing.T, secret byte) (*Service, *store.DB) {
+func open(t *testing.T, secret byte) (*auth.Service, *store.DB) {
 	t.Helper()
 	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
@@ -19,7 +21,7 @@ func open(t *testing.T, secret byte) (*Service, *store.DB) {
 	t.Cleanup(func() { db.Close() })
 	key := make([]byte, 32)
 	key[0] = secret
-	s, err := New(context.Background(), Config{Secret: key}, Deps{DB: db, Clock: clock.Real{}})
+	s, err := auth.New(context.Background(), auth.Config{Secret: key}, auth.Deps{Store: persist.NewAuth(db), Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,14 +31,14 @@ func open(t *testing.T, secret byte) (*Service, *store.DB) {
 func TestTokensAndPasswords(t *testing.T) {
 	ctx := context.Background()
 	s, _ := open(t, 1)
-	alice, err := s.CreatePrincipal(ctx, "alice", RoleUser)
+	alice, err := s.CreatePrincipal(ctx, "alice", auth.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreatePrincipal(ctx, "alice", RoleUser); err == nil {
+	if _, err := s.CreatePrincipal(ctx, "alice", auth.RoleUser); err == nil {
 		t.Fatal("duplicate name accepted")
 	}
-	if _, err := s.CreatePrincipal(ctx, "bad name!", RoleUser); err == nil {
+	if _, err := s.CreatePrincipal(ctx, "bad name!", auth.RoleUser); err == nil {
 		t.Fatal("bad name accepted")
 	}
 	if _, err := s.CreatePrincipal(ctx, "x", "root"); err == nil {
@@ -47,17 +49,17 @@ func TestTokensAndPasswords(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := s.Authenticate(ctx, tok)
-	if err != nil || p.ID != alice.ID || p.Role != RoleUser {
+	if err != nil || p.ID != alice.ID || p.Role != auth.RoleUser {
 		t.Fatalf("authenticate: %+v %v", p, err)
 	}
-	if _, err := s.Authenticate(ctx, tok+"x"); !errors.Is(err, ErrUnauthorized) {
+	if _, err := s.Authenticate(ctx, tok+"x"); !errors.Is(err, auth.ErrUnauthorized) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	list, err := s.Tokens(ctx, alice.ID)
 	if err != nil || len(list) != 1 || list[0] != tok {
 		t.Fatalf("tokens: %v %v", list, err)
 	}
-	bob, _ := s.CreatePrincipal(ctx, "bob", RoleUser)
+	bob, _ := s.CreatePrincipal(ctx, "bob", auth.RoleUser)
 	if err := s.Revoke(ctx, bob, tok); err == nil {
 		t.Fatal("bob revoked alice's token")
 	}

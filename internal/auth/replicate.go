@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/identity"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Accounts span the network. Every change to a user or payment principal
@@ -78,20 +77,19 @@ type Signer interface {
 	SignHash(hash []byte) ([]byte, error)
 }
 
-// nextTokenSeq numbers a new token after the others.
-const nextTokenSeq = `(SELECT COALESCE(MAX(seq),0)+1 FROM tokens)`
-
-// record appends an event made on this node, in the transaction that makes
-// the change. Without a signer (a node's accounts opened for a tool that has
-// no key) nothing is logged, so nothing is replicated.
-func (s *Service) record(tx *store.Tx, e Event) error {
+// record appends an event made on this node, in the transaction (ctx) that
+// makes the change. Without a signer (a node's accounts opened for a tool
+// that has no key) nothing is logged, so nothing is replicated.
+func (s *Service) record(ctx context.Context, e Event) error {
 	if s.signer == nil {
 		return nil
 	}
 	e.Origin = s.signer.ID()
-	if err := tx.QueryRow(`SELECT COALESCE(MAX(seq),0)+1 FROM account_events WHERE origin=?`, e.Origin).Scan(&e.Seq); err != nil {
+	head, err := s.store.EventHead(ctx, e.Origin)
+	if err != nil {
 		return err
 	}
+	e.Seq = head + 1
 	if e.Time.IsZero() {
 		e.Time = s.clock.Now().UTC()
 	}
@@ -100,35 +98,12 @@ func (s *Service) record(tx *store.Tx, e Event) error {
 		return err
 	}
 	e.Signature = "0x" + hex.EncodeToString(sig)
-	return insertEvent(tx, e)
-}
-
-func insertEvent(tx *store.Tx, e Event) error {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(`INSERT INTO account_events(origin,seq,body) VALUES(?,?,?)`, e.Origin, e.Seq, string(body))
-	return err
+	return s.store.AddEvent(ctx, e)
 }
 
 // Heads is how far this node's copy of each origin's log goes.
 func (s *Service) Heads(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT origin, MAX(seq) FROM account_events GROUP BY origin`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	heads := map[string]int64{}
-	for rows.Next() {
-		var o string
-		var n int64
-		if err := rows.Scan(&o, &n); err != nil {
-			return nil, err
-		}
-		heads[o] = n
-	}
-	return heads, rows.Err()
+	return s.store.Heads(ctx)
 }
 
 // MaxEvents bounds one answer of Since; the puller asks again for more.
@@ -146,25 +121,11 @@ func (s *Service) Since(ctx context.Context, heads map[string]int64) ([]Event, e
 		if head <= heads[origin] {
 			continue
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT body FROM account_events WHERE origin=? AND seq>? ORDER BY seq LIMIT ?`,
-			origin, heads[origin], MaxEvents-len(out))
+		events, err := s.store.Events(ctx, origin, heads[origin], MaxEvents-len(out))
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var body string
-			var e Event
-			if err := rows.Scan(&body); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if err := json.Unmarshal([]byte(body), &e); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("auth: stored account event of %s: %w", origin, err)
-			}
-			out = append(out, e)
-		}
-		rows.Close()
+		out = append(out, events...)
 		if len(out) >= MaxEvents {
 			break
 		}
@@ -211,10 +172,11 @@ func (s *Service) apply(ctx context.Context, e Event) (bool, error) {
 	if e.Role == RoleAdmin {
 		return false, fmt.Errorf("account event %s/%d: admin principals are never replicated", e.Origin, e.Seq)
 	}
-	done := true
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		var head int64
-		if err := tx.QueryRow(`SELECT COALESCE(MAX(seq),0) FROM account_events WHERE origin=?`, e.Origin).Scan(&head); err != nil {
+	var done bool
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		done = true // set again: the transaction may run more than once
+		head, err := s.store.EventHead(ctx, e.Origin)
+		if err != nil {
 			return err
 		}
 		switch {
@@ -225,72 +187,60 @@ func (s *Service) apply(ctx context.Context, e Event) (bool, error) {
 			return nil
 		}
 		if e.Kind != EventPrincipal {
-			var role string
-			err := tx.QueryRow(`SELECT role FROM principals WHERE id=?`, e.Principal).Scan(&role)
-			if errors.Is(store.NotFound(err), store.ErrNotFound) {
+			role, err := s.store.PrincipalRole(ctx, e.Principal)
+			if errors.Is(err, ErrNoPrincipal) {
 				done = false
 				return nil
 			} else if err != nil {
 				return err
 			}
-			if Role(role) == RoleAdmin {
+			if role == RoleAdmin {
 				return fmt.Errorf("account event %s/%d: touches an admin principal", e.Origin, e.Seq)
 			}
 		}
-		if err := applyChange(tx, e); err != nil {
+		if err := s.applyChange(ctx, e); err != nil {
 			return fmt.Errorf("account event %s/%d: %w", e.Origin, e.Seq, err)
 		}
-		return insertEvent(tx, e)
+		return s.store.AddEvent(ctx, e)
 	})
 	return done, err
 }
 
-// applyChange makes the change an event describes. Each is idempotent.
-func applyChange(tx *store.Tx, e Event) error {
+// applyChange makes the change an event describes, in the transaction
+// (ctx) that logs it. Each is idempotent.
+func (s *Service) applyChange(ctx context.Context, e Event) error {
 	switch e.Kind {
 	case EventPrincipal:
 		if _, err := ParseRole(string(e.Role)); err != nil || !nameRE.MatchString(e.Name) {
 			return fmt.Errorf("bad principal %q (%s)", e.Name, e.Role)
 		}
-		name := e.Name
-		var taken int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM principals WHERE name=? AND id<>?`, name, e.Principal).Scan(&taken); err != nil {
+		p := Principal{ID: e.Principal, Name: e.Name, Role: e.Role, Created: e.Time}
+		taken, err := s.store.NameTaken(ctx, p.Name, p.ID)
+		if err != nil {
 			return err
 		}
-		if taken > 0 {
+		if taken {
 			// Two nodes gave the same name to two principals at once: the
 			// one learnt later keeps its id and gets a name of its own here.
-			name = e.Name + "~" + e.Principal[:min(8, len(e.Principal))]
+			p.Name = e.Name + "~" + e.Principal[:min(8, len(e.Principal))]
 		}
-		_, err := tx.Exec(`INSERT INTO principals(id,name,role,created_at) VALUES(?,?,?,?) ON CONFLICT(id) DO NOTHING`,
-			e.Principal, name, string(e.Role), store.Time(e.Time))
-		return err
+		return s.store.AddPrincipal(ctx, p)
 	case EventToken:
-		var revoked int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM revoked_tokens WHERE hash=?`, e.Token).Scan(&revoked); err != nil || revoked > 0 {
+		revoked, err := s.store.Revoked(ctx, e.Token)
+		if err != nil || revoked {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO tokens(hash,principal_id,label,sealed,created_at,seq) VALUES(?,?,?,?,?,`+nextTokenSeq+`) ON CONFLICT(hash) DO NOTHING`,
-			e.Token, e.Principal, e.Label, []byte{}, store.Time(e.Time))
-		return err
+		return s.store.AddToken(ctx, StoredToken{Hash: e.Token, Principal: e.Principal, Label: e.Label, Sealed: []byte{}, Created: e.Time})
 	case EventRevoke:
-		return revokeHash(tx, e.Token, e.Time)
+		return s.store.RevokeToken(ctx, e.Token, e.Time)
 	case EventPassword:
-		_, err := tx.Exec(`UPDATE principals SET password_hash=? WHERE id=?`, e.Password, e.Principal)
+		_, err := s.store.SetPasswordHash(ctx, e.Principal, e.Password)
 		return err
 	case EventClearPassword:
-		_, err := tx.Exec(`UPDATE principals SET password_hash=NULL WHERE id=?`, e.Principal)
+		_, err := s.store.SetPasswordHash(ctx, e.Principal, "")
 		return err
 	}
 	return fmt.Errorf("unknown kind %q", e.Kind)
-}
-
-func revokeHash(tx *store.Tx, hash string, at time.Time) error {
-	if _, err := tx.Exec(`DELETE FROM tokens WHERE hash=?`, hash); err != nil {
-		return err
-	}
-	_, err := tx.Exec(`INSERT INTO revoked_tokens(hash,revoked_at) VALUES(?,?) ON CONFLICT(hash) DO NOTHING`, hash, store.Time(at))
-	return err
 }
 
 // backfill logs the principals that existed before accounts were replicated
@@ -299,45 +249,37 @@ func (s *Service) backfill(ctx context.Context) error {
 	if s.signer == nil {
 		return nil
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		var logged int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM account_events WHERE origin=?`, s.signer.ID()).Scan(&logged); err != nil || logged > 0 {
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if head, err := s.store.EventHead(ctx, s.signer.ID()); err != nil || head > 0 {
 			return err
 		}
-		type tok struct{ hash, principal, label, created string }
-		var events []Event
-		rows, err := tx.Query(`SELECT id,name,role,COALESCE(password_hash,''),created_at FROM principals WHERE role<>? ORDER BY created_at, id`, string(RoleAdmin))
+		principals, err := s.store.Principals(ctx)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id, name, role, pw, created string
-			if err := rows.Scan(&id, &name, &role, &pw, &created); err != nil {
-				rows.Close()
+		for _, p := range principals {
+			if p.Role == RoleAdmin {
+				continue
+			}
+			events := []Event{{Kind: EventPrincipal, Principal: p.ID, Name: p.Name, Role: p.Role, Time: p.Created}}
+			_, pw, err := s.store.PasswordHash(ctx, p.Name)
+			if err != nil {
 				return err
 			}
-			events = append(events, Event{Kind: EventPrincipal, Principal: id, Name: name, Role: Role(role), Time: store.ParseTime(created)})
 			if pw != "" {
-				events = append(events, Event{Kind: EventPassword, Principal: id, Password: pw, Time: store.ParseTime(created)})
+				events = append(events, Event{Kind: EventPassword, Principal: p.ID, Password: pw, Time: p.Created})
 			}
-		}
-		rows.Close()
-		rows, err = tx.Query(`SELECT t.hash,t.principal_id,t.label,t.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE p.role<>? ORDER BY t.created_at, t.seq`, string(RoleAdmin))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var t tok
-			if err := rows.Scan(&t.hash, &t.principal, &t.label, &t.created); err != nil {
-				rows.Close()
+			toks, err := s.store.Tokens(ctx, p.ID)
+			if err != nil {
 				return err
 			}
-			events = append(events, Event{Kind: EventToken, Principal: t.principal, Token: t.hash, Label: t.label, Time: store.ParseTime(t.created)})
-		}
-		rows.Close()
-		for _, e := range events {
-			if err := s.record(tx, e); err != nil {
-				return err
+			for _, t := range toks {
+				events = append(events, Event{Kind: EventToken, Principal: p.ID, Token: t.Hash, Label: t.Label, Time: t.Created})
+			}
+			for _, e := range events {
+				if err := s.record(ctx, e); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

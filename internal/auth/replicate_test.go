@@ -1,4 +1,4 @@
-package auth
+package auth_test
 
 import (
 	"context"
@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-func openSigned(t *testing.T, dir string, secret byte, key *identity.Key) *Service {
+func openSigned(t *testing.T, dir string, secret byte, key *identity.Key) *auth.Service {
 	t.Helper()
 	db, err := store.OpenSchema(context.Background(), filepath.Join(dir, "meta.db"))
 	if err != nil {
@@ -22,11 +24,11 @@ func openSigned(t *testing.T, dir string, secret byte, key *identity.Key) *Servi
 	t.Cleanup(func() { db.Close() })
 	sec := make([]byte, 32)
 	sec[0] = secret
-	deps := Deps{DB: db, Clock: clock.Real{}}
+	deps := auth.Deps{Store: persist.NewAuth(db), Clock: clock.Real{}}
 	if key != nil {
 		deps.Signer = key
 	}
-	s, err := New(context.Background(), Config{Secret: sec}, deps)
+	s, err := auth.New(context.Background(), auth.Config{Secret: sec}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func newKey(t *testing.T) *identity.Key {
 }
 
 // pull applies what from has that to lacks, as the network's sync does.
-func pull(t *testing.T, to, from *Service) int {
+func pull(t *testing.T, to, from *auth.Service) int {
 	t.Helper()
 	ctx := context.Background()
 	heads, err := to.Heads(ctx)
@@ -67,7 +69,7 @@ func TestAccountsReplicate(t *testing.T) {
 	b := openSigned(t, t.TempDir(), 2, newKey(t))
 	c := openSigned(t, t.TempDir(), 3, newKey(t))
 
-	alice, err := a.CreatePrincipal(ctx, "alice", RoleUser)
+	alice, err := a.CreatePrincipal(ctx, "alice", auth.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestAccountsReplicate(t *testing.T) {
 	if err := a.SetPassword(ctx, alice.ID, "correct horse"); err != nil {
 		t.Fatal(err)
 	}
-	admin, _ := a.CreatePrincipal(ctx, "root", RoleAdmin)
+	admin, _ := a.CreatePrincipal(ctx, "root", auth.RoleAdmin)
 	adminTok, _ := a.IssueToken(ctx, admin.ID, "")
 
 	// b learns from a; c learns a's events only through b (relayed, still signed by a).
@@ -85,15 +87,15 @@ func TestAccountsReplicate(t *testing.T) {
 	if n := pull(t, c, b); n != 3 {
 		t.Fatalf("c applied %d relayed events, want 3", n)
 	}
-	for i, s := range []*Service{b, c} {
+	for i, s := range []*auth.Service{b, c} {
 		p, err := s.Authenticate(ctx, tok)
-		if err != nil || p.ID != alice.ID || p.Role != RoleUser || p.Name != "alice" {
+		if err != nil || p.ID != alice.ID || p.Role != auth.RoleUser || p.Name != "alice" {
 			t.Fatalf("node %d: token of alice: %+v %v", i+1, p, err)
 		}
 		if _, err := s.CheckPassword(ctx, "alice", "correct horse"); err != nil {
 			t.Fatalf("node %d: password: %v", i+1, err)
 		}
-		if _, err := s.Authenticate(ctx, adminTok); !errors.Is(err, ErrUnauthorized) {
+		if _, err := s.Authenticate(ctx, adminTok); !errors.Is(err, auth.ErrUnauthorized) {
 			t.Fatalf("node %d: an admin token of another node works: %v", i+1, err)
 		}
 		if list, _ := s.Tokens(ctx, alice.ID); len(list) != 0 {
@@ -119,8 +121,8 @@ func TestAccountsReplicate(t *testing.T) {
 	}
 	pull(t, a, b)
 	pull(t, c, b)
-	for i, s := range []*Service{a, b, c} {
-		if _, err := s.Authenticate(ctx, tok2); !errors.Is(err, ErrUnauthorized) {
+	for i, s := range []*auth.Service{a, b, c} {
+		if _, err := s.Authenticate(ctx, tok2); !errors.Is(err, auth.ErrUnauthorized) {
 			t.Fatalf("node %d accepts a revoked token: %v", i, err)
 		}
 		if _, err := s.Authenticate(ctx, tok); err != nil {
@@ -131,14 +133,14 @@ func TestAccountsReplicate(t *testing.T) {
 	d := openSigned(t, t.TempDir(), 4, newKey(t))
 	heads, _ := d.Heads(ctx)
 	events, _ := b.Since(ctx, heads)
-	var reversed []Event
+	var reversed []auth.Event
 	for i := len(events) - 1; i >= 0; i-- {
 		reversed = append(reversed, events[i])
 	}
 	if _, err := d.Apply(ctx, reversed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Authenticate(ctx, tok2); !errors.Is(err, ErrUnauthorized) {
+	if _, err := d.Authenticate(ctx, tok2); !errors.Is(err, auth.ErrUnauthorized) {
 		t.Fatalf("late joiner accepts a revoked token: %v", err)
 	}
 	if _, err := d.Authenticate(ctx, tok); err != nil {
@@ -150,25 +152,25 @@ func TestAccountEventsForgedRefused(t *testing.T) {
 	ctx := context.Background()
 	a := openSigned(t, t.TempDir(), 1, newKey(t))
 	b := openSigned(t, t.TempDir(), 2, newKey(t))
-	alice, _ := a.CreatePrincipal(ctx, "alice", RoleUser)
+	alice, _ := a.CreatePrincipal(ctx, "alice", auth.RoleUser)
 	events, _ := a.Since(ctx, nil)
 
 	forged := events[0]
-	forged.Role = RoleAdmin // a relay tries to make alice an admin
-	if _, err := b.Apply(ctx, []Event{forged}); err == nil {
+	forged.Role = auth.RoleAdmin // a relay tries to make alice an admin
+	if _, err := b.Apply(ctx, []auth.Event{forged}); err == nil {
 		t.Fatal("a tampered event was applied")
 	}
 	other := newKey(t)
 	impostor := events[0]
 	impostor.Origin = other.ID() // signed by a, claims another origin
-	if _, err := b.Apply(ctx, []Event{impostor}); err == nil || !strings.Contains(err.Error(), "not its origin") {
+	if _, err := b.Apply(ctx, []auth.Event{impostor}); err == nil || !strings.Contains(err.Error(), "not its origin") {
 		t.Fatalf("an event with a false origin: %v", err)
 	}
 	// An admin principal signed by a real node is still refused.
-	adminEvent := Event{Origin: other.ID(), Seq: 1, Kind: EventPrincipal, Principal: "x", Name: "evil", Role: RoleAdmin}
+	adminEvent := auth.Event{Origin: other.ID(), Seq: 1, Kind: auth.EventPrincipal, Principal: "x", Name: "evil", Role: auth.RoleAdmin}
 	sig, _ := other.SignHash(adminEvent.Digest())
 	adminEvent.Signature = "0x" + hex.EncodeToString(sig)
-	if _, err := b.Apply(ctx, []Event{adminEvent}); err == nil {
+	if _, err := b.Apply(ctx, []auth.Event{adminEvent}); err == nil {
 		t.Fatal("an admin principal was replicated")
 	}
 	if _, err := b.Principal(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
@@ -181,7 +183,7 @@ func TestBackfillLogsEarlierAccounts(t *testing.T) {
 	dir := t.TempDir()
 	// Written by a version without events: no signer, nothing logged.
 	old := openSigned(t, dir, 1, nil)
-	bob, _ := old.CreatePrincipal(ctx, "bob", RoleUser)
+	bob, _ := old.CreatePrincipal(ctx, "bob", auth.RoleUser)
 	tok, _ := old.IssueToken(ctx, bob.ID, "")
 	if ev, _ := old.Since(ctx, nil); len(ev) != 0 {
 		t.Fatalf("events without a signer: %v", ev)

@@ -2,6 +2,7 @@ package dds
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -105,7 +106,8 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		}
 	}
 	var q *ledger.Quote
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
+	err = s.store.InTx(r.Context(), func(ctx context.Context) error {
+		tx := store.TxFrom(ctx) // files and ledger still take the transaction itself
 		cur, err := s.files.GetTx(tx, f.ID)
 		if err != nil {
 			return err

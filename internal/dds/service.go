@@ -109,7 +109,7 @@ type Replicas interface {
 
 // Deps are the face's dependencies.
 type Deps struct {
-	DB       *store.DB
+	Store    Store
 	Files    Files
 	Ledger   Ledger
 	Blobs    Blobs
@@ -123,7 +123,7 @@ type Deps struct {
 
 // Service is the DDS face.
 type Service struct {
-	db        *store.DB
+	store     Store
 	files     Files
 	ledger    Ledger
 	blobs     Blobs
@@ -138,7 +138,7 @@ type Service struct {
 
 // New returns the DDS face.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	return &Service{db: deps.DB, files: deps.Files, ledger: deps.Ledger, blobs: deps.Blobs, auth: deps.Auth,
+	return &Service{store: deps.Store, files: deps.Files, ledger: deps.Ledger, blobs: deps.Blobs, auth: deps.Auth,
 		confirmer: deps.Confirm, replicas: deps.Replicas, filter: deps.Filter, clock: deps.Clock, log: deps.Log,
 		maxSize: cfg.MaxFileSize}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/pgp"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -123,7 +124,7 @@ func OpenAuth(ctx context.Context, dataDir string, db *store.DB, c clock.Clock, 
 	if err != nil || len(secret) != 32 {
 		return nil, fmt.Errorf("node: %s is not 32 hex-encoded bytes", secretPath)
 	}
-	return auth.New(ctx, auth.Config{Secret: secret}, auth.Deps{DB: db, Clock: c, Signer: key})
+	return auth.New(ctx, auth.Config{Secret: secret}, auth.Deps{Store: persist.NewAuth(db), Clock: c, Signer: key})
 }
 
 // OpenAccounts opens the accounts of a node's data directory for a command

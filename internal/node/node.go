@@ -355,7 +355,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	if cfg.Network.Replicas > 1 {
 		replicas = n.Net
 	}
-	if n.DDS, err = dds.New(ctx, cfg.DDS, dds.Deps{DB: n.DB, Files: n.Files, Ledger: n.Ledger, Blobs: n.Blobs, Auth: n.Auth,
+	if n.DDS, err = dds.New(ctx, cfg.DDS, dds.Deps{Store: persist.NewDDS(n.DB), Files: n.Files, Ledger: n.Ledger, Blobs: n.Blobs, Auth: n.Auth,
 		Confirm: n.Net, Replicas: replicas, Filter: n.Storlets, Clock: c, Log: log}); err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func FuzzParseFileList(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, err := auth.New(ctx, auth.Config{Secret: make([]byte, 32)}, auth.Deps{DB: db, Clock: c})
+	a, err := auth.New(ctx, auth.Config{Secret: make([]byte, 32)}, auth.Deps{Store: persist.NewAuth(db), Clock: c})
 	if err != nil {
 		f.Fatal(err)
 	}
