@@ -106,7 +106,8 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	var q *ledger.Quote
 	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		cur, err := s.files.GetTx(tx, f.ID)
+		ctx := store.WithTx(r.Context(), tx)
+		cur, err := s.files.Get(ctx, f.ID)
 		if err != nil {
 			return err
 		}
@@ -120,12 +121,12 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if name == "" {
 			name = cur.Name
 		}
-		if err := s.files.Describe(tx, f.ID, name, add); err != nil {
+		if err := s.files.Describe(ctx, f.ID, name, add); err != nil {
 			return err
 		}
 		f.Additional, f.Name = add, name
 		if quoteDur > 0 {
-			nq, err := s.ledger.NewQuote(tx, f.ID, kind, f.Size, quoteDur, expires, conf)
+			nq, err := s.ledger.NewQuote(ctx, f.ID, kind, f.Size, quoteDur, expires, conf)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package ledger
+package ledger_test
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -19,13 +21,13 @@ func TestPaymentsWhere(t *testing.T) {
 	}
 	defer db.Close()
 	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := New(ctx, Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
 	order := func(doc, consumer, status string, amount money.Amount) {
 		t.Helper()
-		if _, _, err := l.RecordPayment(ctx, PaymentIn{Status: status, Amount: amount,
+		if _, _, err := l.RecordPayment(ctx, ledger.PaymentIn{Status: status, Amount: amount,
 			Attrs: map[string]any{"document_id": doc, "service_id": "s", "consumer_address": consumer}}); err != nil {
 			t.Fatal(err)
 		}
@@ -66,20 +68,18 @@ func TestFlows(t *testing.T) {
 	defer db.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := clock.NewFake(day.Add(time.Hour))
-	l, err := New(ctx, Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []PaymentIn{{Status: "success", Amount: 5}, {Status: "error", Amount: 7}} {
+	for _, p := range []ledger.PaymentIn{{Status: "success", Amount: 5}, {Status: "error", Amount: 7}} {
 		if _, _, err := l.RecordPayment(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var q Quote
-	if err := db.Tx(ctx, func(tx *store.Tx) (err error) {
-		q, err = l.NewQuote(tx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
-		return err
-	}); err != nil {
+	var q ledger.Quote
+	q, err = l.NewQuote(ctx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	quoted, paid, err := l.Flows(ctx, day, day.AddDate(0, 0, 1))

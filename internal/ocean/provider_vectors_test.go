@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/identity"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/ocean"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -147,7 +148,7 @@ func FuzzParseFileList(f *testing.F) {
 	}
 	f.Cleanup(func() { db.Close() })
 	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		f.Fatal(err)
 	}
