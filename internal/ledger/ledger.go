@@ -148,7 +148,7 @@ type Deps struct {
 	Clock clock.Clock
 }
 
-// New prepares the ledger tables.
+// New returns the ledger, keeping its records in deps.Store.
 func New(ctx context.Context, cfg Config, deps Deps) (*Ledger, error) {
 	return &Ledger{store: deps.Store, clock: deps.Clock, Schedule: cfg.Schedule(), TTL: cfg.QuoteTTL}, nil
 }
