@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/limits"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -107,8 +106,7 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	var q *ledger.Quote
 	err = s.store.InTx(r.Context(), func(ctx context.Context) error {
-		tx := store.TxFrom(ctx) // files and ledger still take the transaction itself
-		cur, err := s.files.GetTx(tx, f.ID)
+		cur, err := s.files.Get(ctx, f.ID)
 		if err != nil {
 			return err
 		}
@@ -122,12 +120,12 @@ func (s *Service) extend(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if name == "" {
 			name = cur.Name
 		}
-		if err := s.files.Describe(tx, f.ID, name, add); err != nil {
+		if err := s.files.Describe(ctx, f.ID, name, add); err != nil {
 			return err
 		}
 		f.Additional, f.Name = add, name
 		if quoteDur > 0 {
-			nq, err := s.ledger.NewQuote(tx, f.ID, kind, f.Size, quoteDur, expires, conf)
+			nq, err := s.ledger.NewQuote(ctx, f.ID, kind, f.Size, quoteDur, expires, conf)
 			if err != nil {
 				return err
 			}

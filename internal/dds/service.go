@@ -51,9 +51,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Files are the records of the files.
 type Files interface {
 	Get(ctx context.Context, id string) (files.File, error)
-	GetTx(tx *store.Tx, id string) (files.File, error)
-	Insert(tx *store.Tx, f files.File) error
-	Describe(tx *store.Tx, id, name string, additional json.RawMessage) error
+	Insert(ctx context.Context, f files.File) error
+	Describe(ctx context.Context, id, name string, additional json.RawMessage) error
 	Owned(ctx context.Context, owner string) ([]files.File, error)
 	Cancel(ctx context.Context, id string) error
 }
@@ -62,7 +61,7 @@ type Files interface {
 type Ledger interface {
 	Price(size int64, d time.Duration) (money.Amount, error)
 	QuoteExpiry() time.Time
-	NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (ledger.Quote, error)
+	NewQuote(ctx context.Context, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (ledger.Quote, error)
 	OpenQuote(ctx context.Context, fileID string) (ledger.Quote, error)
 	LatestQuote(ctx context.Context, fileID string) (ledger.Quote, error)
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/merkle"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -109,11 +108,10 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	var q ledger.Quote
 	err = s.blobs.Commit(r.Context(), staged, func(ctx context.Context) error {
-		tx := store.TxFrom(ctx)
-		if err := s.files.Insert(tx, f); err != nil {
+		if err := s.files.Insert(ctx, f); err != nil {
 			return err
 		}
-		q, err = s.ledger.NewQuote(tx, f.ID, ledger.KindUpload, f.Size, dur, expires, conf)
+		q, err = s.ledger.NewQuote(ctx, f.ID, ledger.KindUpload, f.Size, dur, expires, conf)
 		return err
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ package files
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,9 +26,9 @@ import (
 // Ledger is what the registry needs of the billing ledger.
 type Ledger interface {
 	OnPaid(f ledger.PaidFunc)
-	SetTerm(tx *store.Tx, t ledger.Term) error
-	ExpireQuotes(tx *store.Tx) ([]ledger.Quote, error)
-	CloseQuotes(tx *store.Tx, fileID string) error
+	SetTerm(ctx context.Context, t ledger.Term) error
+	ExpireQuotes(ctx context.Context) ([]ledger.Quote, error)
+	CloseQuotes(ctx context.Context, fileID string) error
 }
 
 // Blobs releases the content of closed files.
@@ -44,7 +45,7 @@ func DefaultConfig() Config { return Config{} }
 // Deps are the registry's dependencies.
 type Deps struct {
 	Node   string // this node's id: names it among a file's holders
-	DB     *store.DB
+	Store  Store
 	Ledger Ledger
 	Blobs  Blobs
 	Clock  clock.Clock
@@ -54,7 +55,7 @@ type Deps struct {
 // Registry is the registry of files.
 type Registry struct {
 	node   string
-	db     *store.DB
+	store  Store
 	ledger Ledger
 	blobs  Blobs
 	clock  clock.Clock
@@ -63,15 +64,21 @@ type Registry struct {
 
 // New opens the registry and has the ledger tell it of paid quotes.
 func New(ctx context.Context, cfg Config, deps Deps) (*Registry, error) {
-	r := &Registry{node: deps.Node, db: deps.DB, ledger: deps.Ledger, blobs: deps.Blobs, clock: deps.Clock, log: deps.Log}
+	r := &Registry{node: deps.Node, store: deps.Store, ledger: deps.Ledger, blobs: deps.Blobs, clock: deps.Clock, log: deps.Log}
 	deps.Ledger.OnPaid(r.paid)
 	return r, nil
 }
 
+// unref releases content in ctx's transaction (the blob store still takes
+// a SQL transaction).
+func (r *Registry) unref(ctx context.Context, hash string) error {
+	return r.blobs.Unref(store.TxFrom(ctx), hash)
+}
+
 // paid turns a fully paid quote into storage; the ledger calls it inside the
 // payment's transaction.
-func (r *Registry) paid(tx *store.Tx, q ledger.Quote) error {
-	f, err := r.GetTx(tx, q.FileID)
+func (r *Registry) paid(ctx context.Context, q ledger.Quote) error {
+	f, err := r.store.File(ctx, q.FileID)
 	if err != nil {
 		return fmt.Errorf("paid quote %s for unknown file %s: %w", q.ID, q.FileID, err)
 	}
@@ -96,20 +103,20 @@ func (r *Registry) paid(tx *store.Tx, q ledger.Quote) error {
 	if _, ok := f.Holder(r.node); !ok {
 		f.SetHolder(Holder{Node: r.node, Share: f.FreeShare(), State: HolderStored, Taken: now, Since: now, Updated: now})
 	}
-	if err := r.save(tx, f); err != nil {
+	if err := r.store.SaveFile(ctx, f); err != nil {
 		return err
 	}
 	r.log.Info("file paid", "file", f.ID, "quote", q.ID, "kind", q.Kind, "expires", end)
-	return r.shares(tx, f)
+	return r.shares(ctx, f)
 }
 
 // Sweep deletes the content of files whose quote expired unpaid or whose
 // term ended. It returns how many files it closed.
 func (r *Registry) Sweep(ctx context.Context) (int, error) {
 	n := 0
-	err := r.db.Tx(ctx, func(tx *store.Tx) error {
+	err := r.store.InTx(ctx, func(ctx context.Context) error {
 		n = 0 // a transaction PostgreSQL aborted runs again
-		expired, err := r.ledger.ExpireQuotes(tx)
+		expired, err := r.ledger.ExpireQuotes(ctx)
 		if err != nil {
 			return err
 		}
@@ -117,47 +124,38 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 			if q.Kind != ledger.KindUpload {
 				continue
 			}
-			res, err := tx.Exec(`UPDATE files SET state=? WHERE id=? AND state=?`, StateAbandoned, q.FileID, StatePending)
+			abandoned, err := r.store.SetState(ctx, q.FileID, StatePending, StateAbandoned)
 			if err != nil {
 				return err
 			}
-			if c, _ := res.RowsAffected(); c == 1 {
-				f, err := r.GetTx(tx, q.FileID)
+			if abandoned {
+				f, err := r.store.File(ctx, q.FileID)
 				if err != nil {
 					return err
 				}
-				if err := r.blobs.Unref(tx, f.Hash); err != nil {
+				if err := r.unref(ctx, f.Hash); err != nil {
 					return err
 				}
 				n++
 			}
 		}
+		now := r.clock.Now()
 		// Records kept without a copy end with their term too.
-		if _, err := tx.Exec(`UPDATE files SET state=? WHERE state=? AND expires_at<=?`, StateExpired, StateReleased, store.Time(r.clock.Now())); err != nil {
+		if err := r.store.ExpireReleased(ctx, now); err != nil {
 			return err
 		}
-		rows, err := tx.Query(`SELECT `+fileCols+` FROM files WHERE state=? AND expires_at<=?`, StateStored, store.Time(r.clock.Now()))
+		ended, err := r.store.Ended(ctx, now)
 		if err != nil {
 			return err
 		}
-		var ended []File
-		for rows.Next() {
-			f, err := scanFile(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			ended = append(ended, f)
-		}
-		rows.Close()
 		for _, f := range ended {
-			if _, err := tx.Exec(`UPDATE files SET state=? WHERE id=?`, StateExpired, f.ID); err != nil {
+			if _, err := r.store.SetState(ctx, f.ID, StateStored, StateExpired); err != nil {
 				return err
 			}
-			if err := r.ledger.CloseQuotes(tx, f.ID); err != nil {
+			if err := r.ledger.CloseQuotes(ctx, f.ID); err != nil {
 				return err
 			}
-			if err := r.blobs.Unref(tx, f.Hash); err != nil {
+			if err := r.unref(ctx, f.Hash); err != nil {
 				return err
 			}
 			n++
@@ -178,23 +176,211 @@ var ErrNotPending = errors.New("the file is not pending")
 // and its content released, in one transaction, so a payment racing it
 // either comes first (and Cancel answers ErrNotPending) or finds no quote.
 func (r *Registry) Cancel(ctx context.Context, id string) error {
-	return r.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE files SET state=? WHERE id=? AND state=?`, StateCancelled, id, StatePending)
+	return r.store.InTx(ctx, func(ctx context.Context) error {
+		cancelled, err := r.store.SetState(ctx, id, StatePending, StateCancelled)
 		if err != nil {
 			return err
 		}
-		if c, _ := res.RowsAffected(); c != 1 {
+		if !cancelled {
 			return ErrNotPending
 		}
-		f, err := r.GetTx(tx, id)
+		f, err := r.store.File(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := r.ledger.CloseQuotes(tx, id); err != nil {
+		if err := r.ledger.CloseQuotes(ctx, id); err != nil {
 			return err
 		}
-		return r.blobs.Unref(tx, f.Hash)
+		return r.unref(ctx, f.Hash)
 	})
+}
+
+// Get returns a file in any state, or store.ErrNotFound; with a context
+// carrying a transaction, as that transaction sees it.
+func (r *Registry) Get(ctx context.Context, id string) (File, error) {
+	return r.store.File(ctx, id)
+}
+
+// Insert records a new file.
+func (r *Registry) Insert(ctx context.Context, f File) error {
+	if f.AdditionalAt.IsZero() {
+		f.AdditionalAt, f.AdditionalBy = f.Created, r.node
+	}
+	return r.store.AddFile(ctx, f)
+}
+
+// Merge merges a version of a record into this node's (creating it, as
+// released, when new) and returns the result. When the record says this
+// node lost its copy, the copy is released and its share cut there.
+func (r *Registry) Merge(ctx context.Context, in File) (File, error) {
+	var f File
+	err := r.store.InTx(ctx, func(ctx context.Context) error {
+		cur, err := r.store.File(ctx, in.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			cur = File{ID: in.ID, State: StateReleased}
+		case err != nil:
+			return err
+		}
+		f = Merge(cur, in)
+		if h, ok := f.Holder(r.node); ok && h.State == HolderLost && f.State == StateStored {
+			r.log.Info("copy lost to another node: released", "file", f.ID, "cut_at", h.Since)
+			f.State = StateReleased
+			if err := r.unref(ctx, f.Hash); err != nil {
+				return err
+			}
+		}
+		if err := r.store.SaveFile(ctx, f); err != nil {
+			return err
+		}
+		return r.shares(ctx, f)
+	})
+	if err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+// Hold marks a record's content as kept here (the caller referenced it in
+// ctx's transaction): this node becomes a stored holder.
+func (r *Registry) Hold(ctx context.Context, id string) (File, error) {
+	var f File
+	err := r.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if f, err = r.store.File(ctx, id); err != nil {
+			return err
+		}
+		now := r.clock.Now()
+		h, ok := f.Holder(r.node)
+		if !ok {
+			h = Holder{Node: r.node, Share: f.FreeShare(), Taken: now}
+		}
+		h.State, h.Since, h.Updated = HolderStored, now, now
+		f.SetHolder(h)
+		f.State = StateStored
+		if err := r.store.SaveFile(ctx, f); err != nil {
+			return err
+		}
+		return r.shares(ctx, f)
+	})
+	if err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+// Update saves a record changed by this node (its housekeeper's decisions).
+func (r *Registry) Update(ctx context.Context, f File) (File, error) {
+	return r.Merge(ctx, f)
+}
+
+// shares records this node's part of each payment of a file it holds or held
+// (see ledger.Share): its share from when it took it to when it lost it.
+func (r *Registry) shares(ctx context.Context, f File) error {
+	h, ok := f.Holder(r.node)
+	if !ok || h.State == HolderPending {
+		return nil
+	}
+	to := time.Time{}
+	if h.State == HolderLost {
+		to = h.Since
+	}
+	for _, p := range f.Payments {
+		from, until := maxTime(p.Start, h.Taken), p.End
+		if !to.IsZero() && to.Before(until) {
+			until = to
+		}
+		if !until.After(from) {
+			until = from
+		}
+		amount := ledger.Share(p.Price, p.Replicas, h.Share, p.Start, p.End, from, until)
+		if err := r.ledger.SetTerm(ctx, ledger.Term{FileID: f.ID, QuoteID: "share:" + p.ID, Start: from, End: until, Size: f.Size, Price: amount}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Describe sets a file's name and additional attributes.
+// The change's time is after the one it replaces even if clocks disagree, so
+// that it wins wherever the two versions meet.
+func (r *Registry) Describe(ctx context.Context, id, name string, additional json.RawMessage) error {
+	return r.store.InTx(ctx, func(ctx context.Context) error {
+		prev, err := r.store.AdditionalAt(ctx, id)
+		if err != nil {
+			return err
+		}
+		at := r.clock.Now()
+		if !at.After(prev) {
+			at = prev.Add(time.Nanosecond)
+		}
+		return r.store.Describe(ctx, id, name, additional, at, r.node)
+	})
+}
+
+// SetReplicas sets the shares a payment's price is split into (the network
+// knows how many copies it keeps).
+func (r *Registry) SetReplicas(ctx context.Context, fileID, paymentID string, n int) error {
+	return r.store.InTx(ctx, func(ctx context.Context) error {
+		if err := r.store.RaiseReplicas(ctx, fileID, paymentID, n); err != nil {
+			return err
+		}
+		f, err := r.store.File(ctx, fileID)
+		if err != nil {
+			return err
+		}
+		return r.shares(ctx, f)
+	})
+}
+
+// Exists tells whether a file id names a file, in any state (the Billing face
+// asks before recording a payment for it).
+func (r *Registry) Exists(ctx context.Context, id string) (bool, error) {
+	_, err := r.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// StoredFile returns a file whose term runs, or store.ErrNotFound (the data
+// provider serves stored files as its native "dds" file type).
+func (r *Registry) StoredFile(ctx context.Context, id string) (File, error) {
+	f, err := r.Get(ctx, id)
+	if err == nil && (f.State != StateStored || !f.Expires.After(r.clock.Now())) {
+		err = store.ErrNotFound
+	}
+	return f, err
+}
+
+// Owned lists the records of an owner's files that this node has, newest
+// first (without their payments and holders: a listing needs neither).
+func (r *Registry) Owned(ctx context.Context, owner string) ([]File, error) {
+	return r.store.Owned(ctx, owner)
+}
+
+// Stored lists the paid files held here whose term has not ended, with
+// their payments and holders, for replication.
+func (r *Registry) Stored(ctx context.Context) ([]File, error) {
+	return r.store.Stored(ctx, r.clock.Now())
+}
+
+// HasContent tells whether a stored file has the content hash.
+func (r *Registry) HasContent(ctx context.Context, hash string) (bool, error) {
+	return r.store.HasContent(ctx, hash)
+}
+
+// Counts returns the number of files per state.
+func (r *Registry) Counts(ctx context.Context) (map[string]int64, error) {
+	counts, err := r.store.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{StatePending: 0, StateStored: 0, StateExpired: 0, StateAbandoned: 0, StateCancelled: 0}
+	for st, n := range counts {
+		out[st] = n
+	}
+	return out, nil
 }
 
 // Gauges registers the files by state.

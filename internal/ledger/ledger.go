@@ -127,15 +127,16 @@ type Term struct {
 	Price   money.Amount
 }
 
-// PaidFunc is told, inside the payment's transaction, that a quote is now
-// fully paid; it turns the quote into storage (a term).
-type PaidFunc func(tx *store.Tx, q Quote) error
+// PaidFunc is told that a quote is now fully paid; it turns the quote into
+// storage (a term). Its ctx carries the payment's transaction: what it
+// writes with ctx commits with the payment, or not at all.
+type PaidFunc func(ctx context.Context, q Quote) error
 
 // Ledger records quotes, payments and terms. It prices with its Schedule
 // (Price and Version are the schedule's).
 type Ledger struct {
 	Schedule
-	db     *store.DB
+	store  Store
 	clock  clock.Clock
 	TTL    time.Duration // how long a quote stands
 	onPaid []PaidFunc
@@ -143,13 +144,13 @@ type Ledger struct {
 
 // Deps are the ledger's dependencies.
 type Deps struct {
-	DB    *store.DB
+	Store Store
 	Clock clock.Clock
 }
 
-// New prepares the ledger tables.
+// New returns the ledger, keeping its records in deps.Store.
 func New(ctx context.Context, cfg Config, deps Deps) (*Ledger, error) {
-	return &Ledger{db: deps.DB, clock: deps.Clock, Schedule: cfg.Schedule(), TTL: cfg.QuoteTTL}, nil
+	return &Ledger{store: deps.Store, clock: deps.Clock, Schedule: cfg.Schedule(), TTL: cfg.QuoteTTL}, nil
 }
 
 // OnPaid adds a function told of every fully paid quote: the file records
@@ -162,7 +163,7 @@ func (l *Ledger) QuoteTTL() time.Duration { return l.TTL }
 // NewQuote prices a term for a file and records the quote, superseding any
 // open quote of the same file;
 // expires is when the quote lapses: the time the peers confirmed it until.
-func (l *Ledger) NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (Quote, error) {
+func (l *Ledger) NewQuote(ctx context.Context, fileID, kind string, size int64, d time.Duration, expires time.Time, confirmations json.RawMessage) (Quote, error) {
 	price, err := l.Schedule.Price(size, d)
 	if err != nil {
 		return Quote{}, err
@@ -173,72 +174,27 @@ func (l *Ledger) NewQuote(tx *store.Tx, fileID, kind string, size int64, d time.
 	}
 	q := Quote{ID: uuid.NewString(), FileID: fileID, Kind: kind, Duration: d, Size: size, Price: price,
 		State: QuoteOpen, Created: now, Expires: expires, Confirmations: confirmations}
-	if _, err := tx.Exec(`UPDATE quotes SET state=? WHERE file_id=? AND state=?`, QuoteSuperseded, fileID, QuoteOpen); err != nil {
-		return Quote{}, err
-	}
-	_, err = tx.Exec(`INSERT INTO quotes(id,file_id,kind,duration_s,size,price,state,created_at,expires_at,confirmations)
-		VALUES(?,?,?,?,?,?,?,?,?,?)`, q.ID, fileID, kind, int64(d/time.Second), size, int64(price), q.State,
-		store.Time(now), store.Time(q.Expires), string(confirmations))
-	return q, err
+	return q, l.store.AddQuote(ctx, q)
 }
 
 // SetConfirmations records the peers' signatures on a quote.
-func (l *Ledger) SetConfirmations(tx *store.Tx, quoteID string, c json.RawMessage) error {
-	_, err := tx.Exec(`UPDATE quotes SET confirmations=? WHERE id=?`, string(c), quoteID)
-	return err
-}
-
-const quoteCols = `id,file_id,kind,duration_s,size,price,paid,state,created_at,expires_at,COALESCE(paid_at,''),confirmations`
-
-type scanner interface{ Scan(...any) error }
-
-func scanQuote(r scanner) (Quote, error) {
-	var q Quote
-	var dur, price, paid int64
-	var created, expires, paidAt, conf string
-	if err := r.Scan(&q.ID, &q.FileID, &q.Kind, &dur, &q.Size, &price, &paid, &q.State, &created, &expires, &paidAt, &conf); err != nil {
-		return Quote{}, store.NotFound(err)
-	}
-	q.Duration, q.Price, q.Paid = time.Duration(dur)*time.Second, money.Amount(price), money.Amount(paid)
-	q.Created, q.Expires, q.Confirmations = store.ParseTime(created), store.ParseTime(expires), json.RawMessage(conf)
-	if paidAt != "" {
-		q.PaidAt = store.ParseTime(paidAt)
-	}
-	return q, nil
+func (l *Ledger) SetConfirmations(ctx context.Context, quoteID string, c json.RawMessage) error {
+	return l.store.SetConfirmations(ctx, quoteID, c)
 }
 
 // Quote returns a quote by id.
 func (l *Ledger) Quote(ctx context.Context, id string) (Quote, error) {
-	return scanQuote(l.db.QueryRowContext(ctx, `SELECT `+quoteCols+` FROM quotes WHERE id=?`, id))
+	return l.store.Quote(ctx, id)
 }
 
 // OpenQuote returns the open quote of a file, or store.ErrNotFound.
 func (l *Ledger) OpenQuote(ctx context.Context, fileID string) (Quote, error) {
-	return scanQuote(l.db.QueryRowContext(ctx, `SELECT `+quoteCols+` FROM quotes WHERE file_id=? AND state=? ORDER BY created_at DESC LIMIT 1`, fileID, QuoteOpen))
+	return l.store.OpenQuote(ctx, fileID)
 }
 
 // ExpireQuotes marks open quotes past their expiry as expired and returns them.
-func (l *Ledger) ExpireQuotes(tx *store.Tx) ([]Quote, error) {
-	rows, err := tx.Query(`SELECT `+quoteCols+` FROM quotes WHERE state=? AND expires_at<=?`, QuoteOpen, store.Time(l.clock.Now()))
-	if err != nil {
-		return nil, err
-	}
-	var out []Quote
-	for rows.Next() {
-		q, err := scanQuote(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	rows.Close()
-	for _, q := range out {
-		if _, err := tx.Exec(`UPDATE quotes SET state=? WHERE id=?`, QuoteExpired, q.ID); err != nil {
-			return nil, err
-		}
-	}
-	return out, rows.Err()
+func (l *Ledger) ExpireQuotes(ctx context.Context) ([]Quote, error) {
+	return l.store.ExpireQuotes(ctx, l.clock.Now())
 }
 
 // PaymentIn is a payment as reported.
@@ -261,13 +217,9 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 	if in.Attrs == nil {
 		in.Attrs = map[string]any{}
 	}
-	attrs, err := json.Marshal(in.Attrs)
-	if err != nil {
-		return Payment{}, false, err
-	}
-	err = l.db.Tx(ctx, func(tx *store.Tx) error {
+	err = l.store.InTx(ctx, func(ctx context.Context) error {
 		if in.IdempotencyKey != "" {
-			prev, err := scanPayment(tx.QueryRow(`SELECT `+paymentCols+` FROM payments WHERE idempotency_key=?`, in.IdempotencyKey))
+			prev, err := l.store.PaymentByKey(ctx, in.IdempotencyKey)
 			if err == nil {
 				if prev.FileID != in.FileID || prev.Amount != in.Amount || prev.Status != in.Status {
 					return apierr.Conflict("idempotency_key_reused", "Idempotency-Key %q was used for a different payment", in.IdempotencyKey)
@@ -283,8 +235,7 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 		p = Payment{ID: uuid.NewString(), FileID: in.FileID, Status: in.Status, Amount: in.Amount,
 			IdempotencyKey: in.IdempotencyKey, Attrs: in.Attrs, Created: now}
 		if in.Status == "success" && in.FileID != "" {
-			q, err := scanQuote(tx.QueryRow(`SELECT `+quoteCols+` FROM quotes WHERE file_id=? AND state=? AND expires_at>? ORDER BY created_at DESC LIMIT 1`,
-				in.FileID, QuoteOpen, store.Time(now)))
+			q, err := l.store.PayableQuote(ctx, in.FileID, now)
 			switch {
 			case err == nil:
 				p.QuoteID = q.ID
@@ -292,13 +243,13 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 				if q.Paid >= q.Price {
 					q.State, q.PaidAt = QuotePaid, now
 				}
-				if _, err := tx.Exec(`UPDATE quotes SET paid=?, state=?, paid_at=? WHERE id=?`, int64(q.Paid), q.State, nullTime(q.PaidAt), q.ID); err != nil {
+				if err := l.store.SetQuotePaid(ctx, q); err != nil {
 					return err
 				}
 				if q.State == QuotePaid {
 					q.PaidBy = p.ID
 					for _, paid := range l.onPaid {
-						if err := paid(tx, q); err != nil {
+						if err := paid(ctx, q); err != nil {
 							return err
 						}
 					}
@@ -307,59 +258,22 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 				return err
 			}
 		}
-		var key any
-		if in.IdempotencyKey != "" {
-			key = in.IdempotencyKey
-		}
-		_, err := tx.Exec(`INSERT INTO payments(id,file_id,quote_id,status,amount,idempotency_key,attrs,created_at) VALUES(?,?,?,?,?,?,?,?)`,
-			p.ID, p.FileID, p.QuoteID, p.Status, int64(p.Amount), key, string(attrs), store.Time(now))
-		return err
+		return l.store.AddPayment(ctx, p)
 	})
 	return p, dup, err
 }
 
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return store.Time(t)
-}
-
-const paymentCols = `id,file_id,quote_id,status,amount,COALESCE(idempotency_key,''),attrs,created_at`
-
-func scanPayment(r scanner) (Payment, error) {
-	var p Payment
-	var amount int64
-	var attrs, created string
-	if err := r.Scan(&p.ID, &p.FileID, &p.QuoteID, &p.Status, &amount, &p.IdempotencyKey, &attrs, &created); err != nil {
-		return Payment{}, store.NotFound(err)
-	}
-	p.Amount, p.Created = money.Amount(amount), store.ParseTime(created)
-	_ = json.Unmarshal([]byte(attrs), &p.Attrs)
-	return p, nil
-}
-
 // Payment returns a payment by id.
 func (l *Ledger) Payment(ctx context.Context, id string) (Payment, error) {
-	return scanPayment(l.db.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id=?`, id))
+	return l.store.Payment(ctx, id)
 }
 
 // AddTerm records a span of paid storage held by this node.
-func (l *Ledger) AddTerm(tx *store.Tx, t Term) error {
-	_, err := tx.Exec(`INSERT INTO terms(file_id,quote_id,start_at,end_at,size,price) VALUES(?,?,?,?,?,?)
-		ON CONFLICT(file_id,quote_id) DO NOTHING`,
-		t.FileID, t.QuoteID, store.Time(t.Start), store.Time(t.End), t.Size, int64(t.Price))
-	return err
-}
+func (l *Ledger) AddTerm(ctx context.Context, t Term) error { return l.store.AddTerm(ctx, t) }
 
 // SetTerm records a span of paid storage, replacing the one of the same file
 // and quote (a holder's share is cut when it loses its copy).
-func (l *Ledger) SetTerm(tx *store.Tx, t Term) error {
-	_, err := tx.Exec(`INSERT INTO terms(file_id,quote_id,start_at,end_at,size,price) VALUES(?,?,?,?,?,?)
-		ON CONFLICT(file_id,quote_id) DO UPDATE SET start_at=excluded.start_at, end_at=excluded.end_at, size=excluded.size, price=excluded.price`,
-		t.FileID, t.QuoteID, store.Time(t.Start), store.Time(t.End), t.Size, int64(t.Price))
-	return err
-}
+func (l *Ledger) SetTerm(ctx context.Context, t Term) error { return l.store.SetTerm(ctx, t) }
 
 // Share is what the holder of one of a paid term's shares earns for holding
 // it during [from, to). The price of the term [start, end) is split into
@@ -403,36 +317,28 @@ type Statement struct {
 // (byte-seconds × rate, as the term was priced).
 func (l *Ledger) Statement(ctx context.Context, from, to time.Time) (Statement, error) {
 	st := Statement{From: from, To: to}
-	rows, err := l.db.QueryContext(ctx, `SELECT file_id,start_at,end_at,size,price FROM terms WHERE end_at>? AND start_at<?`,
-		store.Time(from), store.Time(to))
+	terms, err := l.store.Terms(ctx, from, to)
 	if err != nil {
 		return st, err
 	}
-	defer rows.Close()
 	files := map[string]int64{}
 	total := new(big.Rat)
-	for rows.Next() {
-		var fileID, s, e string
-		var size, price int64
-		if err := rows.Scan(&fileID, &s, &e, &size, &price); err != nil {
-			return st, err
-		}
-		start, end := store.ParseTime(s), store.ParseTime(e)
-		lo, hi := maxTime(start, from), minTime(end, to)
-		span := end.Sub(start)
+	for _, t := range terms {
+		lo, hi := maxTime(t.Start, from), minTime(t.End, to)
+		span := t.End.Sub(t.Start)
 		if span <= 0 || !hi.After(lo) {
 			continue
 		}
 		total.Add(total, new(big.Rat).SetFrac(
-			new(big.Int).Mul(big.NewInt(price), big.NewInt(int64(hi.Sub(lo)))), big.NewInt(int64(span))))
-		files[fileID] = size
+			new(big.Int).Mul(big.NewInt(int64(t.Price)), big.NewInt(int64(hi.Sub(lo)))), big.NewInt(int64(span))))
+		files[t.FileID] = t.Size
 	}
 	for _, size := range files {
 		st.Size += size
 	}
 	st.Files = len(files)
 	st.Amount = money.Amount(new(big.Int).Quo(total.Num(), total.Denom()).Int64())
-	return st, rows.Err()
+	return st, nil
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -463,51 +369,23 @@ func ParseDay(s string) (time.Time, error) {
 
 // Counts returns the number of quotes and payments by state, for metrics.
 func (l *Ledger) Counts(ctx context.Context) (quotes, payments map[string]int64, err error) {
-	quotes, payments = map[string]int64{}, map[string]int64{}
-	for _, q := range []struct {
-		sql string
-		m   map[string]int64
-	}{{`SELECT state, COUNT(*) FROM quotes GROUP BY state`, quotes}, {`SELECT status, COUNT(*) FROM payments GROUP BY status`, payments}} {
-		rows, err := l.db.QueryContext(ctx, q.sql)
-		if err != nil {
-			return nil, nil, err
-		}
-		for rows.Next() {
-			var k string
-			var n int64
-			if err := rows.Scan(&k, &n); err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			q.m[k] = n
-		}
-		rows.Close()
-	}
-	return quotes, payments, nil
+	return l.store.Counts(ctx)
 }
 
 // Flows adds up the prices of the quotes made and the successful payments
 // received within [from, to), for earnings over time.
 func (l *Ledger) Flows(ctx context.Context, from, to time.Time) (quoted, paid money.Amount, err error) {
-	var q, p int64
-	err = l.db.QueryRowContext(ctx, `SELECT
-		(SELECT COALESCE(SUM(price),0) FROM quotes WHERE created_at>=? AND created_at<?),
-		(SELECT COALESCE(SUM(amount),0) FROM payments WHERE status='success' AND created_at>=? AND created_at<?)`,
-		store.Time(from), store.Time(to), store.Time(from), store.Time(to)).Scan(&q, &p)
-	return money.Amount(q), money.Amount(p), err
+	return l.store.Flows(ctx, from, to)
 }
 
 // PaidTotal is the sum of the prices of a file's paid quotes.
 func (l *Ledger) PaidTotal(ctx context.Context, fileID string) (money.Amount, error) {
-	var n int64
-	err := l.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(price),0) FROM quotes WHERE file_id=? AND state=?`, fileID, QuotePaid).Scan(&n)
-	return money.Amount(n), err
+	return l.store.PaidTotal(ctx, fileID)
 }
 
 // CloseQuotes expires the open quotes of a file (its term ended, or it is gone).
-func (l *Ledger) CloseQuotes(tx *store.Tx, fileID string) error {
-	_, err := tx.Exec(`UPDATE quotes SET state=? WHERE file_id=? AND state=?`, QuoteExpired, fileID, QuoteOpen)
-	return err
+func (l *Ledger) CloseQuotes(ctx context.Context, fileID string) error {
+	return l.store.CloseQuotes(ctx, fileID)
 }
 
 // QuoteExpiry is when a quote made now lapses (whole seconds, so that peers
@@ -516,7 +394,7 @@ func (l *Ledger) QuoteExpiry() time.Time { return l.clock.Now().Add(l.TTL).Trunc
 
 // LatestQuote returns the newest quote of a file in any state.
 func (l *Ledger) LatestQuote(ctx context.Context, fileID string) (Quote, error) {
-	return scanQuote(l.db.QueryRowContext(ctx, `SELECT `+quoteCols+` FROM quotes WHERE file_id=? AND state IN (?,?) ORDER BY created_at DESC LIMIT 1`, fileID, QuotePaid, QuoteOpen))
+	return l.store.LatestQuote(ctx, fileID)
 }
 
 var attrKey = regexp.MustCompile(`^[a-z_]{1,64}$`)
@@ -526,31 +404,12 @@ var attrKey = regexp.MustCompile(`^[a-z_]{1,64}$`)
 // Faces that sell something other than storage (orders for a document's
 // service, say) find their payments this way.
 func (l *Ledger) PaymentsWhere(ctx context.Context, attrs map[string]string) ([]Payment, error) {
-	q := `SELECT ` + paymentCols + ` FROM payments WHERE status='success'`
-	var args []any
-	for k, v := range attrs {
+	for k := range attrs {
 		if !attrKey.MatchString(k) {
 			return nil, fmt.Errorf("ledger: attribute name %q is not [a-z_]+", k)
 		}
-		// The path is inlined (it is a plain identifier) so that the
-		// expression index on document_id applies.
-		q += ` AND json_extract(attrs, '$.` + k + `') = ?`
-		args = append(args, v)
 	}
-	rows, err := l.db.QueryContext(ctx, q+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return l.store.PaymentsWhere(ctx, attrs)
 }
 
 // PaidWhere sums the successful payments matching attrs (as PaymentsWhere)

@@ -1,13 +1,16 @@
-package ledger
+package ledger_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/clock"
+	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -19,13 +22,13 @@ func TestPaymentsWhere(t *testing.T) {
 	}
 	defer db.Close()
 	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := New(ctx, Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
 	order := func(doc, consumer, status string, amount money.Amount) {
 		t.Helper()
-		if _, _, err := l.RecordPayment(ctx, PaymentIn{Status: status, Amount: amount,
+		if _, _, err := l.RecordPayment(ctx, ledger.PaymentIn{Status: status, Amount: amount,
 			Attrs: map[string]any{"document_id": doc, "service_id": "s", "consumer_address": consumer}}); err != nil {
 			t.Fatal(err)
 		}
@@ -66,20 +69,18 @@ func TestFlows(t *testing.T) {
 	defer db.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := clock.NewFake(day.Add(time.Hour))
-	l, err := New(ctx, Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []PaymentIn{{Status: "success", Amount: 5}, {Status: "error", Amount: 7}} {
+	for _, p := range []ledger.PaymentIn{{Status: "success", Amount: 5}, {Status: "error", Amount: 7}} {
 		if _, _, err := l.RecordPayment(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var q Quote
-	if err := db.Tx(ctx, func(tx *store.Tx) (err error) {
-		q, err = l.NewQuote(tx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
-		return err
-	}); err != nil {
+	var q ledger.Quote
+	q, err = l.NewQuote(ctx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	quoted, paid, err := l.Flows(ctx, day, day.AddDate(0, 0, 1))
@@ -89,5 +90,58 @@ func TestFlows(t *testing.T) {
 	quoted, paid, err = l.Flows(ctx, day.AddDate(0, 0, 1), day.AddDate(0, 0, 2))
 	if err != nil || quoted != 0 || paid != 0 {
 		t.Fatalf("the next day: quoted %d paid %d (%v)", quoted, paid, err)
+	}
+}
+
+// What OnPaid writes with its ctx commits with the payment, and a failing
+// OnPaid leaves neither the payment nor the quote paid.
+func TestPaidInPaymentsTransaction(t *testing.T) {
+	ctx := t.Context()
+	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	c := clock.NewFake(day)
+	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := errors.New("cannot store")
+	var refuse bool
+	l.OnPaid(func(ctx context.Context, q ledger.Quote) error {
+		if err := l.AddTerm(ctx, ledger.Term{FileID: q.FileID, QuoteID: q.ID, Start: c.Now(), End: c.Now().Add(q.Duration), Size: q.Size, Price: q.Price}); err != nil {
+			return err
+		}
+		if refuse {
+			return fail
+		}
+		return nil
+	})
+	q, err := l.NewQuote(ctx, "f", ledger.KindUpload, ledger.GiB, ledger.Month, c.Now().Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse = true
+	if _, _, err := l.RecordPayment(ctx, ledger.PaymentIn{FileID: "f", Status: "success", Amount: q.Price}); !errors.Is(err, fail) {
+		t.Fatalf("payment refused by OnPaid: %v", err)
+	}
+	_, payments, _ := l.Counts(ctx)
+	st, _ := l.Statement(ctx, day, day.AddDate(0, 2, 0))
+	if got, _ := l.OpenQuote(ctx, "f"); got.ID != q.ID || got.Paid != 0 || len(payments) != 0 || st.Files != 0 {
+		t.Fatalf("after a refused payment: quote %+v, payments %v, statement %+v", got, payments, st)
+	}
+	refuse = false
+	p, _, err := l.RecordPayment(ctx, ledger.PaymentIn{FileID: "f", Status: "success", Amount: q.Price})
+	if err != nil || p.QuoteID != q.ID {
+		t.Fatalf("payment: %+v %v", p, err)
+	}
+	st, err = l.Statement(ctx, day, day.AddDate(0, 2, 0))
+	if err != nil || st.Files != 1 || st.Amount != q.Price || st.Size != ledger.GiB {
+		t.Fatalf("statement: %+v %v", st, err)
+	}
+	if n, _ := l.PaidTotal(ctx, "f"); n != q.Price {
+		t.Fatalf("paid total %s", n)
 	}
 }

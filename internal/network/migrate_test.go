@@ -1,4 +1,4 @@
-package network
+package network_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/files"
 	"github.com/prometheus-dds/dds/internal/ledger"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
@@ -49,11 +50,11 @@ func TestOldReplicasBecomeRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := clock.NewFake(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
-	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := files.New(ctx, files.Config{}, files.Deps{Node: "n0", DB: db, Ledger: l, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	reg, err := files.New(ctx, files.Config{}, files.Deps{Node: "n0", Store: persist.NewFiles(db), Ledger: l, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,9 +88,9 @@ type Files interface {
 	Stored(ctx context.Context) ([]files.File, error)
 	HasContent(ctx context.Context, hash string) (bool, error)
 	Update(ctx context.Context, f files.File) (files.File, error)
-	Merge(tx *store.Tx, f files.File) (files.File, error)
-	Hold(tx *store.Tx, id string) (files.File, error)
-	SetReplicas(tx *store.Tx, fileID, paymentID string, n int) error
+	Merge(ctx context.Context, f files.File) (files.File, error)
+	Hold(ctx context.Context, id string) (files.File, error)
+	SetReplicas(ctx context.Context, fileID, paymentID string, n int) error
 }
 
 // Ledger prices what peers ask to confirm; it tells of paid quotes, whose

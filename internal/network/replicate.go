@@ -278,11 +278,10 @@ func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer st.Discard()
 		err = n.blobs.Commit(ctx, st, func(ctx context.Context) error {
-			tx := store.TxFrom(ctx)
-			if _, err := n.files.Merge(tx, rec); err != nil {
+			if _, err := n.files.Merge(ctx, rec); err != nil {
 				return err
 			}
-			merged, err = n.files.Hold(tx, rec.ID)
+			merged, err = n.files.Hold(ctx, rec.ID)
 			return err
 		})
 		if err != nil {
@@ -443,13 +442,13 @@ func (n *Network) Held(ctx context.Context) (map[string]string, error) {
 // paid is told of every paid quote inside the payment's transaction: the
 // price is split into as many shares as copies the network keeps now, and
 // the copies are placed soon.
-func (n *Network) paid(tx *store.Tx, q ledger.Quote) error {
+func (n *Network) paid(ctx context.Context, q ledger.Quote) error {
 	if r := min(max(n.cfg.Replicas, 1), len(n.Alive())); r > 1 {
-		if err := n.files.SetReplicas(tx, q.FileID, cmpOr(q.PaidBy, q.ID), r); err != nil {
+		if err := n.files.SetReplicas(ctx, q.FileID, cmpOr(q.PaidBy, q.ID), r); err != nil {
 			return err
 		}
 	}
-	tx.AfterCommit(n.kick)
+	store.AfterCommit(ctx, n.kick)
 	return nil
 }
 

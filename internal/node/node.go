@@ -255,11 +255,11 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	n.parts = append(n.parts, n.Auth)
-	if n.Ledger, err = ledger.New(ctx, cfg.Ledger, ledger.Deps{DB: n.DB, Clock: c}); err != nil {
+	if n.Ledger, err = ledger.New(ctx, cfg.Ledger, ledger.Deps{Store: persist.NewLedger(n.DB), Clock: c}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Ledger)
-	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{Node: n.Key.ID(), DB: n.DB, Ledger: n.Ledger, Blobs: n.Blobs, Clock: c, Log: log}); err != nil {
+	if n.Files, err = files.New(ctx, files.DefaultConfig(), files.Deps{Node: n.Key.ID(), Store: persist.NewFiles(n.DB), Ledger: n.Ledger, Blobs: n.Blobs, Clock: c, Log: log}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Files)

@@ -148,7 +148,7 @@ func FuzzParseFileList(f *testing.F) {
 	}
 	f.Cleanup(func() { db.Close() })
 	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{DB: db, Clock: c})
+	l, err := ledger.New(ctx, ledger.Config{QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
 	if err != nil {
 		f.Fatal(err)
 	}

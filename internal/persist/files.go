@@ -1,0 +1,229 @@
+package persist
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/files"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Files keeps the file registry: the records (files), the payments applied
+// to each (file_payments) and its holders (file_holders).
+type Files struct{ db *store.DB }
+
+// NewFiles returns the file registry's store in db.
+func NewFiles(db *store.DB) *Files { return &Files{db: db} }
+
+var _ files.Store = (*Files)(nil)
+
+// InTx runs fn in a transaction (joining ctx's).
+func (p *Files) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return p.db.InTx(ctx, fn)
+}
+
+const filesCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,''),confirmations,merkle_root,additional_at,additional_by`
+
+func filesScan(r scanner) (files.File, error) {
+	var f files.File
+	var term int64
+	var add, created, stored, expires, conf, addAt string
+	if err := r.Scan(&f.ID, &f.Owner, &f.Name, &f.Size, &f.Hash, &f.State, &term, &add, &created, &stored, &expires,
+		&conf, &f.MerkleRoot, &addAt, &f.AdditionalBy); err != nil {
+		return files.File{}, store.NotFound(err)
+	}
+	f.Term, f.Additional, f.Created = time.Duration(term)*time.Second, json.RawMessage(add), store.ParseTime(created)
+	f.StoredAt, f.Expires, f.AdditionalAt = filesParseTime(stored), filesParseTime(expires), filesParseTime(addAt)
+	if conf != "" {
+		f.Confirmations = json.RawMessage(conf)
+	}
+	return f, nil
+}
+
+func filesParseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	return store.ParseTime(s)
+}
+
+func filesOptTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return store.Time(t)
+}
+
+// load fills in a file's payments and holders.
+func (p *Files) load(ctx context.Context, f *files.File) error {
+	db := p.db.Q(ctx)
+	pays, err := queryAll(ctx, db, func(r scanner) (files.Payment, error) {
+		var p files.Payment
+		var s, e string
+		if err := r.Scan(&p.ID, &p.QuoteID, &p.Amount, &p.Price, &s, &e, &p.Replicas); err != nil {
+			return p, err
+		}
+		p.Start, p.End = store.ParseTime(s), store.ParseTime(e)
+		return p, nil
+	}, `SELECT payment_id,quote_id,amount,price,start_at,end_at,replicas FROM file_payments WHERE file_id=? ORDER BY start_at, payment_id`, f.ID)
+	if err != nil {
+		return err
+	}
+	f.Payments, f.Price = pays, 0
+	for _, p := range pays {
+		f.Price += p.Price
+	}
+	f.Holders, err = queryAll(ctx, db, func(r scanner) (files.Holder, error) {
+		var h files.Holder
+		var taken, since, upd string
+		if err := r.Scan(&h.Node, &h.Share, &h.State, &taken, &since, &upd); err != nil {
+			return h, err
+		}
+		h.Taken, h.Since, h.Updated = filesParseTime(taken), filesParseTime(since), filesParseTime(upd)
+		return h, nil
+	}, `SELECT node_id,share,state,taken_at,since,updated_at FROM file_holders WHERE file_id=? ORDER BY node_id`, f.ID)
+	return err
+}
+
+// File returns a record with its payments and holders, or store.ErrNotFound.
+func (p *Files) File(ctx context.Context, id string) (files.File, error) {
+	f, err := filesScan(p.db.Q(ctx).QueryRowContext(ctx, `SELECT `+filesCols+` FROM files WHERE id=?`, id))
+	if err == nil {
+		err = p.load(ctx, &f)
+	}
+	return f, err
+}
+
+// AddFile records a new file (its payments and holders are not written).
+func (p *Files) AddFile(ctx context.Context, f files.File) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,merkle_root,additional_at,additional_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+		f.ID, f.Owner, f.Name, f.Size, f.Hash, f.State, int64(f.Term/time.Second), string(f.Additional), store.Time(f.Created),
+		f.MerkleRoot, filesOptTime(f.AdditionalAt), f.AdditionalBy)
+	return err
+}
+
+// SaveFile writes a record over the stored one, with its payments and
+// holders; payments and holders it does not name are kept.
+func (p *Files) SaveFile(ctx context.Context, f files.File) error {
+	if len(f.Additional) == 0 {
+		f.Additional = json.RawMessage("{}")
+	}
+	return p.db.InTx(ctx, func(ctx context.Context) error {
+		db := p.db.Q(ctx)
+		if _, err := db.ExecContext(ctx, `INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at,confirmations,merkle_root,additional_at,additional_by)
+		VALUES(?,?,?,?,?,?,?,?,?,NULLIF(?,''),NULLIF(?,''),?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET owner_id=excluded.owner_id, name=excluded.name, size=excluded.size, content_hash=excluded.content_hash,
+		state=excluded.state, term_s=excluded.term_s, additional=excluded.additional, created_at=excluded.created_at, stored_at=excluded.stored_at,
+		expires_at=excluded.expires_at, confirmations=excluded.confirmations, merkle_root=excluded.merkle_root,
+		additional_at=excluded.additional_at, additional_by=excluded.additional_by`,
+			f.ID, f.Owner, f.Name, f.Size, f.Hash, f.State, int64(f.Term/time.Second), string(f.Additional), store.Time(f.Created),
+			filesOptTime(f.StoredAt), filesOptTime(f.Expires), string(f.Confirmations), f.MerkleRoot, filesOptTime(f.AdditionalAt), f.AdditionalBy); err != nil {
+			return err
+		}
+		for _, pay := range f.Payments {
+			if _, err := db.ExecContext(ctx, `INSERT INTO file_payments(file_id,payment_id,quote_id,amount,price,start_at,end_at,replicas) VALUES(?,?,?,?,?,?,?,?)
+			ON CONFLICT(file_id,payment_id) DO UPDATE SET replicas=CASE WHEN excluded.replicas > file_payments.replicas THEN excluded.replicas ELSE file_payments.replicas END`,
+				f.ID, pay.ID, pay.QuoteID, int64(pay.Amount), int64(pay.Price), store.Time(pay.Start), store.Time(pay.End), pay.Replicas); err != nil {
+				return err
+			}
+		}
+		for _, h := range f.Holders {
+			if _, err := db.ExecContext(ctx, `INSERT INTO file_holders(file_id,node_id,share,state,taken_at,since,updated_at) VALUES(?,?,?,?,?,?,?)
+			ON CONFLICT(file_id,node_id) DO UPDATE SET share=excluded.share, state=excluded.state, taken_at=excluded.taken_at,
+			since=excluded.since, updated_at=excluded.updated_at`,
+				f.ID, h.Node, h.Share, h.State, filesOptTime(h.Taken), filesOptTime(h.Since), filesOptTime(h.Updated)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetState moves a file from state from to state to, and tells whether it
+// was in state from.
+func (p *Files) SetState(ctx context.Context, id, from, to string) (bool, error) {
+	res, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET state=? WHERE id=? AND state=?`, to, id, from)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ExpireReleased ends the records kept without a copy whose term ended at now.
+func (p *Files) ExpireReleased(ctx context.Context, now time.Time) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET state=? WHERE state=? AND expires_at<=?`, files.StateExpired, files.StateReleased, store.Time(now))
+	return err
+}
+
+// Ended lists the stored files whose term ended at now, without their
+// payments and holders.
+func (p *Files) Ended(ctx context.Context, now time.Time) ([]files.File, error) {
+	return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE state=? AND expires_at<=?`, files.StateStored, store.Time(now))
+}
+
+// AdditionalAt returns when a file's name and additional attributes were
+// last set, or store.ErrNotFound.
+func (p *Files) AdditionalAt(ctx context.Context, id string) (time.Time, error) {
+	var at string
+	if err := p.db.Q(ctx).QueryRowContext(ctx, `SELECT additional_at FROM files WHERE id=?`, id).Scan(&at); err != nil {
+		return time.Time{}, store.NotFound(err)
+	}
+	return filesParseTime(at), nil
+}
+
+// Describe sets a file's name and additional attributes, as set at by node by.
+func (p *Files) Describe(ctx context.Context, id, name string, additional json.RawMessage, at time.Time, by string) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET additional=?, name=?, additional_at=?, additional_by=? WHERE id=?`,
+		string(additional), name, store.Time(at), by, id)
+	return err
+}
+
+// RaiseReplicas raises the shares of a file's payment to n (never lowers them).
+func (p *Files) RaiseReplicas(ctx context.Context, fileID, paymentID string, n int) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE file_payments SET replicas=CASE WHEN replicas > ? THEN replicas ELSE ? END WHERE file_id=? AND payment_id=?`, n, n, fileID, paymentID)
+	return err
+}
+
+// Owned lists an owner's records newest first, without payments and holders.
+func (p *Files) Owned(ctx context.Context, owner string) ([]files.File, error) {
+	return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE owner_id=? ORDER BY created_at DESC, id`, owner)
+}
+
+// Stored lists the stored files whose term runs past now, with their
+// payments and holders.
+func (p *Files) Stored(ctx context.Context, now time.Time) ([]files.File, error) {
+	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE state=? AND expires_at>?`, files.StateStored, store.Time(now))
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := p.load(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// HasContent tells whether a stored file has the content hash.
+func (p *Files) HasContent(ctx context.Context, hash string) (bool, error) {
+	var n int
+	err := p.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM files WHERE content_hash=? AND state=?`, hash, files.StateStored).Scan(&n)
+	return n > 0, err
+}
+
+// Counts returns the number of files per state (the states with files).
+func (p *Files) Counts(ctx context.Context) (map[string]int64, error) {
+	type count struct {
+		state string
+		n     int64
+	}
+	cs, err := queryAll(ctx, p.db.Q(ctx), func(r scanner) (c count, err error) { return c, r.Scan(&c.state, &c.n) },
+		`SELECT state, COUNT(*) FROM files GROUP BY state`)
+	out := map[string]int64{}
+	for _, c := range cs {
+		out[c.state] = c.n
+	}
+	return out, err
+}

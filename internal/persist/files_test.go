@@ -1,0 +1,197 @@
+package persist_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/files"
+	"github.com/prometheus-dds/dds/internal/persist"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+func record(id, owner string, created time.Time) files.File {
+	return files.File{ID: id, Owner: owner, Name: id + ".bin", Size: 3, Hash: "h-" + id, State: files.StatePending,
+		Additional: json.RawMessage(`{"k":1}`), Created: created, AdditionalAt: created, AdditionalBy: "n0", MerkleRoot: "root"}
+}
+
+func TestFilesRecords(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		var s files.Store = persist.NewFiles(db)
+		if _, err := s.File(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing file: %v", err)
+		}
+		if _, err := s.AdditionalAt(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing file's additional_at: %v", err)
+		}
+		a, b := record("a", "u", t0), record("b", "u", t0.Add(time.Minute))
+		for _, f := range []files.File{a, b, record("c", "v", t0)} {
+			if err := s.AddFile(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.AddFile(ctx, a); !store.IsConflict(err) {
+			t.Fatalf("the same file twice: %v", err)
+		}
+		got, err := s.File(ctx, "a")
+		if err != nil || got.Name != "a.bin" || got.Hash != "h-a" || got.State != files.StatePending || string(got.Additional) != `{"k":1}` ||
+			!got.Created.Equal(t0) || !got.AdditionalAt.Equal(t0) || got.AdditionalBy != "n0" || got.MerkleRoot != "root" ||
+			!got.StoredAt.IsZero() || !got.Expires.IsZero() || got.Confirmations != nil || len(got.Payments) != 0 || len(got.Holders) != 0 {
+			t.Fatalf("a: %+v %v", got, err)
+		}
+		// An owner's files, newest first.
+		owned, err := s.Owned(ctx, "u")
+		if err != nil || len(owned) != 2 || owned[0].ID != "b" || owned[1].ID != "a" {
+			t.Fatalf("owned: %+v %v", owned, err)
+		}
+		// Describe.
+		at := t0.Add(time.Hour)
+		if err := s.Describe(ctx, "a", "new.bin", json.RawMessage(`{"k":2}`), at, "n1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.AdditionalAt(ctx, "a"); !got.Equal(at) {
+			t.Fatalf("additional_at %v", got)
+		}
+		if got, _ := s.File(ctx, "a"); got.Name != "new.bin" || string(got.Additional) != `{"k":2}` || got.AdditionalBy != "n1" {
+			t.Fatalf("described: %+v", got)
+		}
+		// State moves only from the state named.
+		if ok, err := s.SetState(ctx, "a", files.StateStored, files.StateExpired); err != nil || ok {
+			t.Fatalf("moved from a state it is not in: %v %v", ok, err)
+		}
+		if ok, err := s.SetState(ctx, "a", files.StatePending, files.StateCancelled); err != nil || !ok {
+			t.Fatalf("pending to cancelled: %v %v", ok, err)
+		}
+		if ok, err := s.SetState(ctx, "nope", files.StatePending, files.StateCancelled); err != nil || ok {
+			t.Fatalf("missing file moved: %v %v", ok, err)
+		}
+		counts, err := s.Counts(ctx)
+		if err != nil || counts[files.StateCancelled] != 1 || counts[files.StatePending] != 2 || len(counts) != 2 {
+			t.Fatalf("counts %v %v", counts, err)
+		}
+	})
+}
+
+func TestFilesSaveAndTerms(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		var s files.Store = persist.NewFiles(db)
+		end := t0.Add(24 * time.Hour)
+		f := record("f", "u", t0)
+		f.State, f.StoredAt, f.Expires, f.Term = files.StateStored, t0, end, 24*time.Hour
+		f.Confirmations = json.RawMessage(`[1]`)
+		f.Payments = []files.Payment{{ID: "p2", QuoteID: "q2", Amount: 5, Price: 5, Start: t0.Add(time.Hour), End: end, Replicas: 2},
+			{ID: "p1", QuoteID: "q1", Amount: 9, Price: 8, Start: t0, End: t0.Add(time.Hour), Replicas: 1}}
+		f.Holders = []files.Holder{{Node: "n2", Share: 1, State: files.HolderPending, Taken: t0, Since: t0, Updated: t0},
+			{Node: "n1", State: files.HolderStored, Taken: t0, Since: t0, Updated: t0}}
+		if err := s.SaveFile(ctx, f); err != nil { // a new record
+			t.Fatal(err)
+		}
+		got, err := s.File(ctx, "f")
+		if err != nil || got.Price != 13 || len(got.Payments) != 2 || got.Payments[0].ID != "p1" || got.Payments[1] != f.Payments[0] ||
+			len(got.Holders) != 2 || got.Holders[0].Node != "n1" || got.Holders[1] != f.Holders[0] ||
+			string(got.Confirmations) != `[1]` || !got.Expires.Equal(end) || got.Term != f.Term {
+			t.Fatalf("saved: %+v %v", got, err)
+		}
+		// Saving again keeps the payments it does not name, and replicas
+		// never shrink.
+		g := got
+		g.Name = "g.bin"
+		g.Payments = []files.Payment{{ID: "p2", QuoteID: "q2", Amount: 5, Price: 5, Start: t0.Add(time.Hour), End: end, Replicas: 1}}
+		g.Holders = []files.Holder{{Node: "n2", Share: 1, State: files.HolderStored, Taken: t0, Since: t0.Add(time.Minute), Updated: t0.Add(time.Minute)}}
+		if err := s.SaveFile(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.File(ctx, "f")
+		if got.Name != "g.bin" || len(got.Payments) != 2 || got.Payments[1].Replicas != 2 || len(got.Holders) != 2 || got.Holders[1].State != files.HolderStored {
+			t.Fatalf("saved again: %+v", got)
+		}
+		if err := s.RaiseReplicas(ctx, "f", "p1", 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RaiseReplicas(ctx, "f", "p2", 1); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.File(ctx, "f")
+		if got.Payments[0].Replicas != 3 || got.Payments[1].Replicas != 2 {
+			t.Fatalf("replicas %+v", got.Payments)
+		}
+		if ok, err := s.HasContent(ctx, "h-f"); err != nil || !ok {
+			t.Fatalf("has content: %v %v", ok, err)
+		}
+		if ok, err := s.HasContent(ctx, "h-x"); err != nil || ok {
+			t.Fatalf("has other content: %v %v", ok, err)
+		}
+
+		// A released record and a stored one, both ending at end; a stored
+		// one running longer.
+		r := record("r", "u", t0)
+		r.State, r.Expires = files.StateReleased, end
+		long := record("l", "u", t0)
+		long.State, long.Expires = files.StateStored, end.Add(time.Hour)
+		for _, x := range []files.File{r, long} {
+			if err := s.SaveFile(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err := s.Stored(ctx, end.Add(-time.Second)); err != nil || len(st) != 2 || len(st[0].Payments)+len(st[1].Payments) != 2 {
+			t.Fatalf("stored before the end: %+v %v", st, err)
+		}
+		if ended, err := s.Ended(ctx, end.Add(-time.Second)); err != nil || len(ended) != 0 {
+			t.Fatalf("ended before the end: %+v %v", ended, err)
+		}
+		ended, err := s.Ended(ctx, end)
+		if err != nil || len(ended) != 1 || ended[0].ID != "f" {
+			t.Fatalf("ended: %+v %v", ended, err)
+		}
+		if st, err := s.Stored(ctx, end); err != nil || len(st) != 1 || st[0].ID != "l" {
+			t.Fatalf("stored at the end: %+v %v", st, err)
+		}
+		if err := s.ExpireReleased(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.File(ctx, "r"); got.State != files.StateExpired {
+			t.Fatalf("released record is %s", got.State)
+		}
+		if got, _ := s.File(ctx, "l"); got.State != files.StateStored {
+			t.Fatalf("running record is %s", got.State)
+		}
+	})
+}
+
+// A failed transaction leaves neither the record nor its payments.
+func TestFilesRollback(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		var s files.Store = persist.NewFiles(db)
+		f := record("f", "u", t0)
+		f.Payments = []files.Payment{{ID: "p", Start: t0, End: t0.Add(time.Hour), Replicas: 1}}
+		boom := errors.New("boom")
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			if err := s.SaveFile(ctx, f); err != nil {
+				return err
+			}
+			if got, err := s.File(ctx, "f"); err != nil || len(got.Payments) != 1 { // seen inside
+				t.Errorf("inside: %+v %v", got, err)
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if _, err := s.File(ctx, "f"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("rolled back record: %v", err)
+		}
+		// Nor the payment: saving the record alone shows none.
+		f.Payments = nil
+		if err := s.SaveFile(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.File(ctx, "f"); len(got.Payments) != 0 {
+			t.Fatalf("rolled back payment kept: %+v", got.Payments)
+		}
+	})
+}
