@@ -63,23 +63,6 @@ type Deal struct {
 	SpendKind, SpendPSBT, SpendTxID string // the release or refund
 }
 
-const dealCols = `id,state,type,at,date,seller,customer,sum_sat,until_at,leave_before,file_id,file_amount,canonical,address,
-	witness_script,redeem_script,module_key,txid,feedback_status,feedback_comments,created_by,created_at,updated_at,spend_kind,spend_psbt,spend_txid`
-
-func scanDeal(r scanner) (Deal, error) {
-	var d Deal
-	var date, until, leave, created, updated string
-	var amount int64
-	if err := r.Scan(&d.ID, &d.State, &d.Type, &d.At, &date, &d.Seller, &d.Customer, &d.Sum, &until, &leave, &d.FileID, &amount,
-		&d.Canonical, &d.Address, &d.WitnessScript, &d.RedeemScript, &d.ModuleKey, &d.TxID, &d.FeedbackStatus, &d.FeedbackComment,
-		&d.CreatedBy, &created, &updated, &d.SpendKind, &d.SpendPSBT, &d.SpendTxID); err != nil {
-		return Deal{}, store.NotFound(err)
-	}
-	d.Date, d.Until, d.LeaveBefore = store.ParseTime(date), store.ParseTime(until), store.ParseTime(leave)
-	d.Created, d.Updated, d.FileAmount = store.ParseTime(created), store.ParseTime(updated), money.Amount(amount)
-	return d, nil
-}
-
 // dealFields are the identifying fields of a deal, as sent.
 type dealFields struct {
 	Type, At, Seller, Customer, FileID string
@@ -264,21 +247,17 @@ func (s *Service) dealCreate(ctx context.Context, p *params) (answer, error) {
 	}
 	caller, _ := auth.From(ctx)
 	created := false
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`INSERT INTO deals(id,state,type,at,date,seller,customer,sum_sat,until_at,leave_before,file_id,file_amount,
-			canonical,address,witness_script,redeem_script,module_key,created_by,created_at,updated_at)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,
-			id, StateCreated, f.Type, f.At, store.Time(f.Date), f.Seller, f.Customer, f.Sum, store.Time(f.Until), store.Time(f.LeaveBefore),
-			f.FileID, int64(fileAmount), canonical, esc.Address, hex.EncodeToString(esc.WitnessScript), hex.EncodeToString(esc.RedeemScript),
-			hex.EncodeToString(esc.ModuleKey), caller.ID, store.Time(now), store.Time(now))
-		if err != nil {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		created, err = s.store.AddDeal(ctx, Deal{ID: id, State: StateCreated, Type: f.Type, At: f.At, Date: f.Date, Seller: f.Seller,
+			Customer: f.Customer, Sum: f.Sum, Until: f.Until, LeaveBefore: f.LeaveBefore, FileID: f.FileID, FileAmount: fileAmount,
+			Canonical: canonical, Address: esc.Address, WitnessScript: hex.EncodeToString(esc.WitnessScript),
+			RedeemScript: hex.EncodeToString(esc.RedeemScript), ModuleKey: hex.EncodeToString(esc.ModuleKey),
+			CreatedBy: caller.ID, Created: now, Updated: now})
+		if err != nil || !created {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			created = true
-			return event(tx, id, now, "create", caller.ID, "")
-		}
-		return nil
+		return s.store.AddEvent(ctx, Event{DealID: id, At: now, Action: "create", Principal: caller.ID})
 	})
 	if err != nil {
 		return answer{}, err
@@ -294,14 +273,8 @@ func (s *Service) dealCreate(ctx context.Context, p *params) (answer, error) {
 	return s.dealAnswer(ctx, d, StateCreated, msg)
 }
 
-func event(tx *store.Tx, dealID string, at time.Time, action, principal, detail string) error {
-	_, err := tx.Exec(`INSERT INTO deal_events(deal_id,at,action,principal_id,detail) VALUES(?,?,?,?,?)`,
-		dealID, store.Time(at), action, principal, detail)
-	return err
-}
-
 func (s *Service) loadDeal(ctx context.Context, id string) (Deal, error) {
-	d, err := scanDeal(s.db.QueryRowContext(ctx, `SELECT `+dealCols+` FROM deals WHERE id=?`, id))
+	d, err := s.store.Deal(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, apierr.NotFound("no deal %s", id)
 	}
@@ -315,7 +288,7 @@ func (s *Service) findDeal(ctx context.Context, p *params) (Deal, error) {
 		return s.loadDeal(ctx, strings.ToLower(id))
 	}
 	if addr := p.get("payment_address"); addr != "" {
-		d, err := scanDeal(s.db.QueryRowContext(ctx, `SELECT `+dealCols+` FROM deals WHERE address=?`, addr))
+		d, err := s.store.DealByAddress(ctx, addr)
 		if errors.Is(err, store.ErrNotFound) {
 			return d, apierr.NotFound("no deal pays to %s", addr)
 		}
@@ -328,31 +301,22 @@ func (s *Service) findDeal(ctx context.Context, p *params) (Deal, error) {
 	return s.loadDeal(ctx, dealID(f.canonical()))
 }
 
-// transition moves a deal from one of states to next, with set applied in
-// the same transaction. The state is checked in the UPDATE itself, so two
-// racing orders cannot both win.
-func (s *Service) transition(ctx context.Context, d Deal, from []string, next, action, detail, set string, args ...any) (Deal, error) {
+// transition moves a deal from one of the states m.From to m.To, recording
+// the event in the same transaction. The store checks the state as it
+// moves it, so two racing orders cannot both win.
+func (s *Service) transition(ctx context.Context, d Deal, m Move, action, detail string) (Deal, error) {
 	caller, _ := auth.From(ctx)
 	now := s.clock.Now()
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		q := `UPDATE deals SET state=?, updated_at=?` + set + ` WHERE id=? AND state IN (` + strings.TrimSuffix(strings.Repeat("?,", len(from)), ",") + `)`
-		a := append([]any{next, store.Time(now)}, args...)
-		a = append(a, d.ID)
-		for _, f := range from {
-			a = append(a, f)
-		}
-		res, err := tx.Exec(q, a...)
+	m.At = now
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		moved, cur, err := s.store.MoveDeal(ctx, d.ID, m)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			cur, err := scanDeal(tx.QueryRow(`SELECT `+dealCols+` FROM deals WHERE id=?`, d.ID))
-			if err != nil {
-				return err
-			}
-			return refuse(action, cur.State, from)
+		if !moved {
+			return refuse(action, cur, m.From)
 		}
-		return event(tx, d.ID, now, action, caller.ID, detail)
+		return s.store.AddEvent(ctx, Event{DealID: d.ID, At: now, Action: action, Principal: caller.ID, Detail: detail})
 	})
 	if err != nil {
 		return Deal{}, err
@@ -399,7 +363,8 @@ func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
 	if now := s.clock.Now(); now.After(d.Until) {
 		return answer{}, apierr.Conflict("payment_overdue", "payment.until (%s) has passed", formatTime(d.Until))
 	}
-	d, err = s.transition(ctx, d, []string{StateCreated}, StatePaying, "pay", txid, `, txid=?`, strings.ToLower(txid))
+	paid := strings.ToLower(txid)
+	d, err = s.transition(ctx, d, Move{From: []string{StateCreated}, To: StatePaying, TxID: &paid}, "pay", txid)
 	if err != nil {
 		return answer{}, err
 	}
@@ -461,7 +426,7 @@ func (s *Service) markPaid(ctx context.Context, d Deal) (Deal, string, error) {
 			msg += "; file " + d.FileID + " paid"
 		}
 	}
-	d, err := s.transition(ctx, d, []string{StatePaying}, StatePaid, "confirm", d.TxID, "")
+	d, err := s.transition(ctx, d, Move{From: []string{StatePaying}, To: StatePaid}, "confirm", d.TxID)
 	return d, msg, err
 }
 
@@ -476,7 +441,7 @@ func (s *Service) dealComplete(ctx context.Context, p *params) (answer, error) {
 	if s.chain != nil {
 		return s.spend(ctx, d, "release", p.get("psbt"), p.get("customer_signature"))
 	}
-	d, err = s.transition(ctx, d, []string{StatePaid}, StateCompleted, "complete", "", "")
+	d, err = s.transition(ctx, d, Move{From: []string{StatePaid}, To: StateCompleted}, "complete", "")
 	if err != nil {
 		return answer{}, err
 	}
@@ -546,7 +511,7 @@ func (s *Service) dealCancel(ctx context.Context, p *params) (answer, error) {
 	if s.clock.Now().After(d.Until) {
 		return answer{}, apierr.Conflict("too_late", "a deal can be cancelled only before payment.until (%s)", formatTime(d.Until))
 	}
-	d, err = s.transition(ctx, d, []string{StateCreated}, StateCancelled, "cancel", "", "")
+	d, err = s.transition(ctx, d, Move{From: []string{StateCreated}, To: StateCancelled}, "cancel", "")
 	if err != nil {
 		return answer{}, err
 	}
@@ -582,28 +547,23 @@ func (s *Service) dealFeedback(ctx context.Context, p *params) (answer, error) {
 	}
 	caller, _ := auth.From(ctx)
 	now := s.clock.Now()
-	positive := 0
-	if status == "positive" {
-		positive = 1
-	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE deals SET feedback_status=?, feedback_comments=?, updated_at=? WHERE id=? AND feedback_status='' AND state IN (?,?)`,
-			status, comments, store.Time(now), d.ID, StatePaid, StateCompleted)
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		set, err := s.store.SetFeedback(ctx, d.ID, status, comments, now, from)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !set {
 			return apierr.Conflict("feedback_given", "feedback was left already or the deal changed state")
 		}
 		// The feedback rates both parties: the seller by its status, the
 		// customer for having seen the deal through.
-		if _, err := tx.Exec(`UPDATE deal_accounts SET feedback_total=feedback_total+1, feedback_positive=feedback_positive+? WHERE address=?`, positive, d.Seller); err != nil {
+		if err := s.store.Rate(ctx, d.Seller, status == "positive"); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`UPDATE deal_accounts SET feedback_total=feedback_total+1, feedback_positive=feedback_positive+1 WHERE address=?`, d.Customer); err != nil {
+		if err := s.store.Rate(ctx, d.Customer, true); err != nil {
 			return err
 		}
-		return event(tx, d.ID, now, "feedback", caller.ID, status)
+		return s.store.AddEvent(ctx, Event{DealID: d.ID, At: now, Action: "feedback", Principal: caller.ID, Detail: status})
 	})
 	if err != nil {
 		return answer{}, err
