@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,38 +44,12 @@ func (a Account) Rating() string {
 	return fmt.Sprintf("%d, %d%%", a.FeedbackTotal, pct)
 }
 
-const accountCols = `address,principal_id,pubkey,pgp,bitmessage,email,account_urls,trusted_urls,feedback_total,feedback_positive,created_at,updated_at`
-
-type scanner interface{ Scan(...any) error }
-
-func scanAccount(r scanner) (Account, error) {
-	var a Account
-	var bm, au, tu, created, updated string
-	if err := r.Scan(&a.Address, &a.PrincipalID, &a.PubKey, &a.PGP, &bm, &a.Email, &au, &tu,
-		&a.FeedbackTotal, &a.FeedbackPositive, &created, &updated); err != nil {
-		return Account{}, store.NotFound(err)
-	}
-	_ = json.Unmarshal([]byte(bm), &a.Bitmessage)
-	_ = json.Unmarshal([]byte(au), &a.AccountURLs)
-	_ = json.Unmarshal([]byte(tu), &a.TrustedURLs)
-	a.Created, a.Updated = store.ParseTime(created), store.ParseTime(updated)
-	return a, nil
-}
-
 func (s *Service) loadAccount(ctx context.Context, address string) (Account, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM deal_accounts WHERE address=?`, address))
+	a, err := s.store.Account(ctx, address)
 	if errors.Is(err, store.ErrNotFound) {
 		return a, apierr.NotFound("no account for Bitcoin address %s", address)
 	}
 	return a, err
-}
-
-func jsonList(l []string) string {
-	if l == nil {
-		l = []string{}
-	}
-	b, _ := json.Marshal(l)
-	return string(b)
 }
 
 func (a Account) doc() doc {
@@ -237,17 +210,16 @@ func (s *Service) accountNew(ctx context.Context, in accountInput) (answer, erro
 	}
 	var acc, trusted []string
 	applyURLs(&acc, &trusted, in.urls)
-	now := store.Time(s.clock.Now())
+	now := s.clock.Now()
 	key := ""
 	if len(in.keys) == 1 {
 		key = in.keys[0]
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO deal_accounts(address,principal_id,pubkey,pgp,bitmessage,email,account_urls,trusted_urls,created_at,updated_at)
-		VALUES(?,?,?,?,?,?,?,?,?,?)`, in.address, pr.ID, key, in.pgp, jsonList(in.bitmessage), in.email, jsonList(acc), jsonList(trusted), now, now)
-	if err != nil {
-		if store.IsConflict(err) {
-			return answer{}, apierr.Conflict("account_exists", "an account for %s exists already", in.address)
-		}
+	err = s.store.AddAccount(ctx, Account{Address: in.address, PrincipalID: pr.ID, PubKey: key, PGP: in.pgp, Bitmessage: in.bitmessage,
+		Email: in.email, AccountURLs: acc, TrustedURLs: trusted, Created: now, Updated: now})
+	if errors.Is(err, ErrAccountExists) {
+		return answer{}, apierr.Conflict("account_exists", "an account for %s exists already", in.address)
+	} else if err != nil {
 		return answer{}, err
 	}
 	a, err := s.loadAccount(ctx, in.address)
@@ -294,8 +266,7 @@ func (s *Service) accountAdd(ctx context.Context, in accountInput) (answer, erro
 		}
 		a.PGP = in.pgp
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE deal_accounts SET pubkey=?, pgp=?, updated_at=? WHERE address=?`,
-		a.PubKey, a.PGP, store.Time(s.clock.Now()), a.Address); err != nil {
+	if err := s.store.SetAccountKeys(ctx, a.Address, a.PubKey, a.PGP, s.clock.Now()); err != nil {
 		return answer{}, err
 	}
 	a, err = s.loadAccount(ctx, a.Address)
@@ -332,25 +303,17 @@ func (s *Service) checkSigned(ctx context.Context, action string, a Account, in 
 	}
 	h := sha256.Sum256([]byte(action + "\x00" + a.Address + "\x00" + in.message))
 	now := s.clock.Now()
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`DELETE FROM deal_signed WHERE keep_until<?`, store.Time(now)); err != nil {
-			return err
-		}
-		// A dated request is dead after its date's window anyway; a token
-		// code has no date, so it is remembered for ever.
-		var keep any
-		if action != "token" {
-			keep = store.Time(now.Add(72 * time.Hour))
-		}
-		res, err := tx.Exec(`INSERT INTO deal_signed(hash,used_at,keep_until) VALUES(?,?,?) ON CONFLICT DO NOTHING`, hex.EncodeToString(h[:]), store.Time(now), keep)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return apierr.Conflict("replayed", "this signed request was used already: sign a new one")
-		}
-		return nil
-	})
+	// A dated request is dead after its date's window anyway; a token code
+	// has no date, so it is remembered for ever.
+	var keep time.Time
+	if action != "token" {
+		keep = now.Add(72 * time.Hour)
+	}
+	fresh, err := s.store.UseSigned(ctx, hex.EncodeToString(h[:]), now, keep)
+	if err == nil && !fresh {
+		err = apierr.Conflict("replayed", "this signed request was used already: sign a new one")
+	}
+	return err
 }
 
 func (s *Service) accountUpdate(ctx context.Context, a Account, in accountInput) (answer, error) {
@@ -358,8 +321,7 @@ func (s *Service) accountUpdate(ctx context.Context, a Account, in accountInput)
 		a.PGP = in.pgp
 	}
 	applyURLs(&a.AccountURLs, &a.TrustedURLs, in.urls)
-	if _, err := s.db.ExecContext(ctx, `UPDATE deal_accounts SET pgp=?, account_urls=?, trusted_urls=?, updated_at=? WHERE address=?`,
-		a.PGP, jsonList(a.AccountURLs), jsonList(a.TrustedURLs), store.Time(s.clock.Now()), a.Address); err != nil {
+	if err := s.store.SetAccountProfile(ctx, a.Address, a.PGP, a.AccountURLs, a.TrustedURLs, s.clock.Now()); err != nil {
 		return answer{}, err
 	}
 	a, err := s.loadAccount(ctx, a.Address)
@@ -370,9 +332,8 @@ func (s *Service) accountDelete(ctx context.Context, a Account, in accountInput)
 	if !slices.Contains(in.flags, "-account") {
 		return answer{}, apierr.BadRequest("missing_flag", "delete needs the flag -account")
 	}
-	var open int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deals WHERE (seller=? OR customer=?) AND state IN (?,?,?)`,
-		a.Address, a.Address, StateCreated, StatePaying, StatePaid).Scan(&open); err != nil {
+	open, err := s.store.CountDeals(ctx, a.Address, []string{StateCreated, StatePaying, StatePaid})
+	if err != nil {
 		return answer{}, err
 	}
 	if open > 0 {
@@ -396,14 +357,7 @@ func (s *Service) accountDelete(ctx context.Context, a Account, in accountInput)
 	if err := s.auth.ClearPassword(ctx, a.PrincipalID); err != nil {
 		return answer{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`DELETE FROM deal_sessions WHERE principal_id=?`, a.PrincipalID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(`DELETE FROM deal_accounts WHERE address=?`, a.Address)
-		return err
-	})
-	if err != nil {
+	if err := s.store.DeleteAccount(ctx, a.Address, a.PrincipalID); err != nil {
 		return answer{}, err
 	}
 	return answer{Action: "Delete", Message: "Account " + a.Address + " deleted", Payload: doc{{"account", doc{{"address", a.Address}, {"deleted", "true"}}}}}, nil

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/btc"
 	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Chain is the Bitcoin node the module watches escrows on and sends
@@ -67,20 +66,11 @@ func (s *Service) poke() {
 var watched = []string{StateCreated, StatePaying, StatePaid, StateExpired}
 
 func (s *Service) watchAll(ctx context.Context) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM deals WHERE spend_txid='' AND state IN (?,?,?,?)`,
-		watched[0], watched[1], watched[2], watched[3])
+	ids, err := s.store.Unspent(ctx, watched)
 	if err != nil {
 		s.log.Error("listing deals to watch", "err", err)
 		return
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if rows.Scan(&id) == nil {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
 	for _, id := range ids {
 		if err := s.watch(ctx, id); err != nil && ctx.Err() == nil {
 			s.log.Warn("watching a deal's escrow", "deal", id, "err", err)
@@ -103,24 +93,7 @@ func (s *Service) watch(ctx context.Context, id string) error {
 		return err
 	}
 	now := s.clock.Now()
-	late := 0
-	if now.After(d.Until) {
-		late = 1
-	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`UPDATE deal_payments SET gone=1 WHERE deal_id=?`, d.ID); err != nil {
-			return err
-		}
-		for _, o := range outs {
-			if _, err := tx.Exec(`INSERT INTO deal_payments(txid,vout,deal_id,amount_sat,pk_script,confirmations,late,seen_at) VALUES(?,?,?,?,?,?,?,?)
-				ON CONFLICT(txid,vout) DO UPDATE SET confirmations=excluded.confirmations, gone=0`,
-				o.TxID, o.Vout, d.ID, o.Amount, hex.EncodeToString(o.PkScript), o.Confirmations, late, store.Time(now)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.store.SeePayments(ctx, d.ID, outs, now.After(d.Until), now); err != nil {
 		return err
 	}
 	f, err := s.funding(ctx, d)
@@ -129,13 +102,14 @@ func (s *Service) watch(ctx context.Context, id string) error {
 	}
 	switch {
 	case d.State == StateCreated && f.seen > 0:
-		d, err = s.transition(ctx, d, []string{StateCreated}, StatePaying, "funded", f.first, `, txid=?`, f.first)
+		d, err = s.transition(ctx, d, Move{From: []string{StateCreated}, To: StatePaying, TxID: &f.first}, "funded", f.first)
 	case d.State == StateCreated && now.After(d.Until):
-		d, err = s.transition(ctx, d, []string{StateCreated}, StateExpired, "expire", "", "")
+		d, err = s.transition(ctx, d, Move{From: []string{StateCreated}, To: StateExpired}, "expire", "")
 	case d.State == StatePaying && f.seen == 0:
-		d, err = s.transition(ctx, d, []string{StatePaying}, StateCreated, "reorg", "the payments left the chain", `, txid=''`)
+		none := ""
+		d, err = s.transition(ctx, d, Move{From: []string{StatePaying}, To: StateCreated, TxID: &none}, "reorg", "the payments left the chain")
 	case d.State == StatePaid && f.confirmed < d.Sum && d.SpendTxID == "":
-		d, err = s.transition(ctx, d, []string{StatePaid}, StatePaying, "reorg", fmt.Sprintf("confirmed %d sat of %d", f.confirmed, d.Sum), "")
+		d, err = s.transition(ctx, d, Move{From: []string{StatePaid}, To: StatePaying}, "reorg", fmt.Sprintf("confirmed %d sat of %d", f.confirmed, d.Sum))
 	}
 	if err != nil {
 		return err
@@ -158,20 +132,12 @@ type funding struct {
 
 func (s *Service) funding(ctx context.Context, d Deal) (funding, error) {
 	var f funding
-	rows, err := s.db.QueryContext(ctx, `SELECT txid,vout,amount_sat,pk_script,confirmations,late FROM deal_payments
-		WHERE deal_id=? AND gone=0 ORDER BY seen_at, txid, vout`, d.ID)
+	pays, err := s.store.Payments(ctx, d.ID)
 	if err != nil {
 		return f, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var o btc.Output
-		var script string
-		var late bool
-		if err := rows.Scan(&o.TxID, &o.Vout, &o.Amount, &script, &o.Confirmations, &late); err != nil {
-			return f, err
-		}
-		o.PkScript, _ = hex.DecodeString(script)
+	for _, p := range pays {
+		o, late := p.Output, p.Late
 		deep := o.Confirmations >= s.cfg.Confirmations
 		line := fmt.Sprintf("%s:%d %s %s, %d confirmations", o.TxID, o.Vout, formatBTC(o.Amount), s.net.Unit, o.Confirmations)
 		switch {
@@ -195,7 +161,7 @@ func (s *Service) funding(ctx context.Context, d Deal) (funding, error) {
 		}
 		f.lines = append(f.lines, line)
 	}
-	return f, rows.Err()
+	return f, nil
 }
 
 func (f funding) doc(s *Service) doc {
@@ -257,11 +223,11 @@ func (s *Service) spend(ctx context.Context, d Deal, kind, signed, consent strin
 	}
 	txid, before := tx.TxHash().String(), d.State
 	// The state moves first, so two racing completions broadcast once.
-	if d, err = s.transition(ctx, d, from, final, kind, txid, `, spend_txid=?`, txid); err != nil {
+	if d, err = s.transition(ctx, d, Move{From: from, To: final, SpendTxID: txid}, kind, txid); err != nil {
 		return answer{}, err
 	}
 	if _, err := s.chain.Broadcast(ctx, tx); err != nil {
-		if _, rerr := s.db.ExecContext(ctx, `UPDATE deals SET state=?, spend_txid='' WHERE id=? AND spend_txid=?`, before, d.ID, txid); rerr != nil {
+		if rerr := s.store.UndoSpend(ctx, d.ID, before, txid); rerr != nil {
 			s.log.Error("undoing a failed broadcast", "deal", d.ID, "err", rerr)
 		}
 		return answer{}, apierr.New(http.StatusBadGateway, "broadcast_failed", "the Bitcoin node refused the %s %s: %v", kind, txid, err)
@@ -300,7 +266,7 @@ func (s *Service) newSpend(ctx context.Context, d Deal, kind, dest string) (Deal
 	if err := btc.SignSpend(p, s.dealKey(d)); err != nil {
 		return d, err
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE deals SET spend_kind=?, spend_psbt=? WHERE id=? AND spend_psbt=''`, kind, btc.EncodePSBT(p), d.ID); err != nil {
+	if err := s.store.SetSpend(ctx, d.ID, kind, btc.EncodePSBT(p)); err != nil {
 		return d, err
 	}
 	d, err = s.loadDeal(ctx, d.ID)

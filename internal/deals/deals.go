@@ -6,11 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -18,7 +15,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/btc"
-	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/store"
 )
@@ -61,23 +57,6 @@ type Deal struct {
 	CreatedBy                       string
 	Created, Updated                time.Time
 	SpendKind, SpendPSBT, SpendTxID string // the release or refund
-}
-
-const dealCols = `id,state,type,at,date,seller,customer,sum_sat,until_at,leave_before,file_id,file_amount,canonical,address,
-	witness_script,redeem_script,module_key,txid,feedback_status,feedback_comments,created_by,created_at,updated_at,spend_kind,spend_psbt,spend_txid`
-
-func scanDeal(r scanner) (Deal, error) {
-	var d Deal
-	var date, until, leave, created, updated string
-	var amount int64
-	if err := r.Scan(&d.ID, &d.State, &d.Type, &d.At, &date, &d.Seller, &d.Customer, &d.Sum, &until, &leave, &d.FileID, &amount,
-		&d.Canonical, &d.Address, &d.WitnessScript, &d.RedeemScript, &d.ModuleKey, &d.TxID, &d.FeedbackStatus, &d.FeedbackComment,
-		&d.CreatedBy, &created, &updated, &d.SpendKind, &d.SpendPSBT, &d.SpendTxID); err != nil {
-		return Deal{}, store.NotFound(err)
-	}
-	d.Date, d.Until, d.LeaveBefore = store.ParseTime(date), store.ParseTime(until), store.ParseTime(leave)
-	d.Created, d.Updated, d.FileAmount = store.ParseTime(created), store.ParseTime(updated), money.Amount(amount)
-	return d, nil
 }
 
 // dealFields are the identifying fields of a deal, as sent.
@@ -264,21 +243,17 @@ func (s *Service) dealCreate(ctx context.Context, p *params) (answer, error) {
 	}
 	caller, _ := auth.From(ctx)
 	created := false
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`INSERT INTO deals(id,state,type,at,date,seller,customer,sum_sat,until_at,leave_before,file_id,file_amount,
-			canonical,address,witness_script,redeem_script,module_key,created_by,created_at,updated_at)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,
-			id, StateCreated, f.Type, f.At, store.Time(f.Date), f.Seller, f.Customer, f.Sum, store.Time(f.Until), store.Time(f.LeaveBefore),
-			f.FileID, int64(fileAmount), canonical, esc.Address, hex.EncodeToString(esc.WitnessScript), hex.EncodeToString(esc.RedeemScript),
-			hex.EncodeToString(esc.ModuleKey), caller.ID, store.Time(now), store.Time(now))
-		if err != nil {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		created, err = s.store.AddDeal(ctx, Deal{ID: id, State: StateCreated, Type: f.Type, At: f.At, Date: f.Date, Seller: f.Seller,
+			Customer: f.Customer, Sum: f.Sum, Until: f.Until, LeaveBefore: f.LeaveBefore, FileID: f.FileID, FileAmount: fileAmount,
+			Canonical: canonical, Address: esc.Address, WitnessScript: hex.EncodeToString(esc.WitnessScript),
+			RedeemScript: hex.EncodeToString(esc.RedeemScript), ModuleKey: hex.EncodeToString(esc.ModuleKey),
+			CreatedBy: caller.ID, Created: now, Updated: now})
+		if err != nil || !created {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			created = true
-			return event(tx, id, now, "create", caller.ID, "")
-		}
-		return nil
+		return s.store.AddEvent(ctx, Event{DealID: id, At: now, Action: "create", Principal: caller.ID})
 	})
 	if err != nil {
 		return answer{}, err
@@ -294,14 +269,8 @@ func (s *Service) dealCreate(ctx context.Context, p *params) (answer, error) {
 	return s.dealAnswer(ctx, d, StateCreated, msg)
 }
 
-func event(tx *store.Tx, dealID string, at time.Time, action, principal, detail string) error {
-	_, err := tx.Exec(`INSERT INTO deal_events(deal_id,at,action,principal_id,detail) VALUES(?,?,?,?,?)`,
-		dealID, store.Time(at), action, principal, detail)
-	return err
-}
-
 func (s *Service) loadDeal(ctx context.Context, id string) (Deal, error) {
-	d, err := scanDeal(s.db.QueryRowContext(ctx, `SELECT `+dealCols+` FROM deals WHERE id=?`, id))
+	d, err := s.store.Deal(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, apierr.NotFound("no deal %s", id)
 	}
@@ -315,7 +284,7 @@ func (s *Service) findDeal(ctx context.Context, p *params) (Deal, error) {
 		return s.loadDeal(ctx, strings.ToLower(id))
 	}
 	if addr := p.get("payment_address"); addr != "" {
-		d, err := scanDeal(s.db.QueryRowContext(ctx, `SELECT `+dealCols+` FROM deals WHERE address=?`, addr))
+		d, err := s.store.DealByAddress(ctx, addr)
 		if errors.Is(err, store.ErrNotFound) {
 			return d, apierr.NotFound("no deal pays to %s", addr)
 		}
@@ -328,31 +297,22 @@ func (s *Service) findDeal(ctx context.Context, p *params) (Deal, error) {
 	return s.loadDeal(ctx, dealID(f.canonical()))
 }
 
-// transition moves a deal from one of states to next, with set applied in
-// the same transaction. The state is checked in the UPDATE itself, so two
-// racing orders cannot both win.
-func (s *Service) transition(ctx context.Context, d Deal, from []string, next, action, detail, set string, args ...any) (Deal, error) {
+// transition moves a deal from one of the states m.From to m.To, recording
+// the event in the same transaction. The store checks the state as it
+// moves it, so two racing orders cannot both win.
+func (s *Service) transition(ctx context.Context, d Deal, m Move, action, detail string) (Deal, error) {
 	caller, _ := auth.From(ctx)
 	now := s.clock.Now()
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		q := `UPDATE deals SET state=?, updated_at=?` + set + ` WHERE id=? AND state IN (` + strings.TrimSuffix(strings.Repeat("?,", len(from)), ",") + `)`
-		a := append([]any{next, store.Time(now)}, args...)
-		a = append(a, d.ID)
-		for _, f := range from {
-			a = append(a, f)
-		}
-		res, err := tx.Exec(q, a...)
+	m.At = now
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		moved, cur, err := s.store.MoveDeal(ctx, d.ID, m)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			cur, err := scanDeal(tx.QueryRow(`SELECT `+dealCols+` FROM deals WHERE id=?`, d.ID))
-			if err != nil {
-				return err
-			}
-			return refuse(action, cur.State, from)
+		if !moved {
+			return refuse(action, cur, m.From)
 		}
-		return event(tx, d.ID, now, action, caller.ID, detail)
+		return s.store.AddEvent(ctx, Event{DealID: d.ID, At: now, Action: action, Principal: caller.ID, Detail: detail})
 	})
 	if err != nil {
 		return Deal{}, err
@@ -362,256 +322,6 @@ func (s *Service) transition(ctx context.Context, d Deal, from []string, next, a
 
 func refuse(action, state string, from []string) error {
 	return apierr.Conflict("bad_state", "cannot %s a deal that is %s: %s needs a deal that is %s", action, state, action, strings.Join(from, " or "))
-}
-
-var sumRE = regexp.MustCompile(`^\d{0,9}(\.\d{0,20})?([eE][+-]?\d{1,2})?$`)
-
-var txidRE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-
-func (s *Service) dealPay(ctx context.Context, p *params) (answer, error) {
-	d, err := s.findDeal(ctx, p)
-	if err != nil {
-		return answer{}, err
-	}
-	// Naming a transaction blocks the seller's cancel, so not anyone may.
-	if err := mayAct(ctx, d, "pay", d.Customer); err != nil {
-		return answer{}, err
-	}
-	if s.chain != nil {
-		if d.State == StateExpired || d.State == StateCreated && s.clock.Now().After(d.Until) {
-			return answer{}, apierr.Conflict("payment_overdue", "payment.until (%s) has passed: a payment to %s now is refused as payment (cancel refunds it)", formatTime(d.Until), d.Address)
-		}
-		// The node sees payments itself: naming one only hurries it.
-		s.poke()
-		return s.dealAnswer(ctx, d, d.State, "The Bitcoin node watches "+d.Address+": the deal is Paid once "+
-			formatBTC(d.Sum)+" "+s.net.Unit+" there have "+fmt.Sprint(s.cfg.Confirmations)+" confirmations")
-	}
-	txid := p.get("payment_txid")
-	if txid == "" {
-		txid = p.get("txid")
-	}
-	if !txidRE.MatchString(txid) {
-		return answer{}, apierr.BadRequest("bad_txid", "pay needs payment.txid: the id of the transaction that pays %s (64 hex digits)", d.Address)
-	}
-	if d.State != StateCreated {
-		return answer{}, refuse("pay", d.State, []string{StateCreated})
-	}
-	if now := s.clock.Now(); now.After(d.Until) {
-		return answer{}, apierr.Conflict("payment_overdue", "payment.until (%s) has passed", formatTime(d.Until))
-	}
-	d, err = s.transition(ctx, d, []string{StateCreated}, StatePaying, "pay", txid, `, txid=?`, strings.ToLower(txid))
-	if err != nil {
-		return answer{}, err
-	}
-	ok, err := s.confirmer.Confirmed(ctx, PaymentClaim{DealID: d.ID, Address: d.Address, TxID: d.TxID, Sum: d.Sum})
-	if err != nil {
-		s.log.Warn("payment confirmation failed; it stays pending", "deal", d.ID, "err", err)
-	}
-	if !ok {
-		return s.dealAnswer(ctx, d, StatePaid, "Payment "+d.TxID+" submitted: awaiting confirmation")
-	}
-	d, msg, err := s.markPaid(ctx, d)
-	if err != nil {
-		return answer{}, err
-	}
-	return s.dealAnswer(ctx, d, StatePaid, msg)
-}
-
-// dealConfirm is how an admin confirms a payment while the node has no
-// Bitcoin backend.
-func (s *Service) dealConfirm(ctx context.Context, p *params) (answer, error) {
-	if caller, _ := auth.From(ctx); !caller.IsAdmin() {
-		return answer{}, apierr.Forbidden("only an admin confirms payments")
-	}
-	if s.chain != nil {
-		return answer{}, apierr.Conflict("chain_confirms", "this node watches the Bitcoin chain: payments are confirmed by their confirmations, not by an admin")
-	}
-	d, err := s.findDeal(ctx, p)
-	if err != nil {
-		return answer{}, err
-	}
-	if tx := p.get("payment_txid"); tx != "" && !strings.EqualFold(tx, d.TxID) {
-		return answer{}, apierr.Conflict("txid_mismatch", "the deal was paid by %s, not %s", d.TxID, tx)
-	}
-	d, msg, err := s.markPaid(ctx, d)
-	if err != nil {
-		return answer{}, err
-	}
-	return s.dealAnswer(ctx, d, StatePaid, msg)
-}
-
-// markPaid makes a Paying deal Paid. A deal that pays for a DDS file first
-// records the payment in the ledger, exactly as the payment processor
-// would; its idempotency key makes a retry after a crash record it once.
-func (s *Service) markPaid(ctx context.Context, d Deal) (Deal, string, error) {
-	if d.State != StatePaying {
-		return d, "", refuse("confirm", d.State, []string{StatePaying})
-	}
-	msg := "Payment " + d.TxID + " confirmed"
-	if d.FileID != "" {
-		pay, _, err := s.ledger.RecordPayment(ctx, ledger.PaymentIn{FileID: d.FileID, Status: "success", Amount: d.FileAmount,
-			IdempotencyKey: "deal:" + d.ID, Attrs: map[string]any{"deal": d.ID, "txid": d.TxID, "address": d.Address, "sum_sat": d.Sum}})
-		if err != nil {
-			return d, "", err
-		}
-		if pay.QuoteID == "" {
-			s.log.Warn("deal paid for a file whose quote is no longer open", "deal", d.ID, "file", d.FileID)
-			msg += "; file " + d.FileID + " was not stored: its price quote had expired"
-		} else {
-			msg += "; file " + d.FileID + " paid"
-		}
-	}
-	d, err := s.transition(ctx, d, []string{StatePaying}, StatePaid, "confirm", d.TxID, "")
-	return d, msg, err
-}
-
-func (s *Service) dealComplete(ctx context.Context, p *params) (answer, error) {
-	d, err := s.findDeal(ctx, p)
-	if err != nil {
-		return answer{}, err
-	}
-	if err := mayAct(ctx, d, "complete", d.Seller, d.Customer); err != nil {
-		return answer{}, err
-	}
-	if s.chain != nil {
-		return s.spend(ctx, d, "release", p.get("psbt"), p.get("customer_signature"))
-	}
-	d, err = s.transition(ctx, d, []string{StatePaid}, StateCompleted, "complete", "", "")
-	if err != nil {
-		return answer{}, err
-	}
-	return s.dealAnswer(ctx, d, StateCompleted, "Deal completed")
-}
-
-// mayAct lets the deal's creator, an admin or the accounts named (by their
-// principals, see account/token) act on a deal.
-func mayAct(ctx context.Context, d Deal, action string, accounts ...string) error {
-	caller, _ := auth.From(ctx)
-	if caller.IsAdmin() || caller.ID == d.CreatedBy {
-		return nil
-	}
-	for _, a := range accounts {
-		if caller.Name == a {
-			return nil
-		}
-	}
-	return apierr.Forbidden("only the deal's creator, an admin or %s (see account/token) may %s this deal", strings.Join(accounts, " or "), action)
-}
-
-// DealMessage is the text a party signs for an order on a deal.
-func DealMessage(order, dealID string, extra ...string) string {
-	return strings.Join(append([]string{strings.ToLower(order) + " " + dealID}, extra...), "\n")
-}
-
-func (s *Service) verifyParty(role, address, message, sig string) error {
-	if sig == "" {
-		return apierr.BadRequest("missing_signature", "%s.signature is required: the %s's Bitcoin signed message of %q", role, role, message)
-	}
-	addr, err := s.net.DecodeAddress(address)
-	if err != nil {
-		return err
-	}
-	if _, err := s.net.VerifyMessage(addr, message, sig); err != nil {
-		return apierr.New(http.StatusForbidden, "bad_signature", "%s.signature: %v (the signed text must be %q)", role, err, message)
-	}
-	return nil
-}
-
-func (s *Service) dealCancel(ctx context.Context, p *params) (answer, error) {
-	d, err := s.findDeal(ctx, p)
-	if err != nil {
-		return answer{}, err
-	}
-	err = s.verifyParty("seller", d.Seller, DealMessage("cancel", d.ID), p.get("seller_signature"))
-	if err != nil && d.State == StateExpired && p.get("customer_signature") != "" {
-		// Nobody paid in time: the customer may take back what came late.
-		err = s.verifyParty("customer", d.Customer, DealMessage("cancel", d.ID), p.get("customer_signature"))
-	}
-	if err != nil {
-		return answer{}, err
-	}
-	if s.chain != nil && d.State != StateCreated {
-		if f, err := s.funding(ctx, d); err != nil {
-			return answer{}, err
-		} else if len(f.spendable)+len(f.lateOuts) > 0 || d.SpendKind != "" {
-			return s.spend(ctx, d, "refund", p.get("psbt"), "")
-		}
-		if d.State == StateExpired {
-			return answer{}, apierr.Conflict("not_funded", "the deal expired unfunded: there is nothing to refund")
-		}
-	}
-	if d.State != StateCreated {
-		return answer{}, refuse("cancel", d.State, []string{StateCreated})
-	}
-	if s.clock.Now().After(d.Until) {
-		return answer{}, apierr.Conflict("too_late", "a deal can be cancelled only before payment.until (%s)", formatTime(d.Until))
-	}
-	d, err = s.transition(ctx, d, []string{StateCreated}, StateCancelled, "cancel", "", "")
-	if err != nil {
-		return answer{}, err
-	}
-	return s.dealAnswer(ctx, d, StateCancelled, "Deal cancelled by the seller")
-}
-
-var feedbackStatuses = map[string]bool{"positive": true, "neutral": true, "negative": true}
-
-func (s *Service) dealFeedback(ctx context.Context, p *params) (answer, error) {
-	d, err := s.findDeal(ctx, p)
-	if err != nil {
-		return answer{}, err
-	}
-	status, comments := strings.ToLower(p.get("feedback_status")), p.get("feedback_comments")
-	if !feedbackStatuses[status] {
-		return answer{}, apierr.BadRequest("bad_feedback_status", "feedback.status must be positive, neutral or negative")
-	}
-	if len(comments) > 4096 {
-		return answer{}, apierr.BadRequest("bad_feedback_comments", "feedback.comments is longer than 4096 bytes")
-	}
-	if err := s.verifyParty("customer", d.Customer, DealMessage("feedback", d.ID, status, comments), p.get("customer_signature")); err != nil {
-		return answer{}, err
-	}
-	if d.FeedbackStatus != "" {
-		return answer{}, apierr.Conflict("feedback_given", "feedback was left already (%s)", d.FeedbackStatus)
-	}
-	if s.clock.Now().After(d.LeaveBefore) {
-		return answer{}, apierr.Conflict("too_late", "feedback can be left only before feedback.leave-before (%s)", formatTime(d.LeaveBefore))
-	}
-	from := []string{StatePaid, StateCompleted}
-	if d.State != StatePaid && d.State != StateCompleted {
-		return answer{}, refuse("leave feedback on", d.State, from)
-	}
-	caller, _ := auth.From(ctx)
-	now := s.clock.Now()
-	positive := 0
-	if status == "positive" {
-		positive = 1
-	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(`UPDATE deals SET feedback_status=?, feedback_comments=?, updated_at=? WHERE id=? AND feedback_status='' AND state IN (?,?)`,
-			status, comments, store.Time(now), d.ID, StatePaid, StateCompleted)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return apierr.Conflict("feedback_given", "feedback was left already or the deal changed state")
-		}
-		// The feedback rates both parties: the seller by its status, the
-		// customer for having seen the deal through.
-		if _, err := tx.Exec(`UPDATE deal_accounts SET feedback_total=feedback_total+1, feedback_positive=feedback_positive+? WHERE address=?`, positive, d.Seller); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`UPDATE deal_accounts SET feedback_total=feedback_total+1, feedback_positive=feedback_positive+1 WHERE address=?`, d.Customer); err != nil {
-			return err
-		}
-		return event(tx, d.ID, now, "feedback", caller.ID, status)
-	})
-	if err != nil {
-		return answer{}, err
-	}
-	if d, err = s.loadDeal(ctx, d.ID); err != nil {
-		return answer{}, err
-	}
-	return s.dealAnswer(ctx, d, "Feedback", "Feedback recorded")
 }
 
 func (s *Service) rating(ctx context.Context, address string) string {
@@ -660,79 +370,4 @@ func (s *Service) dealAnswer(ctx context.Context, d Deal, action, msg string) (a
 	}
 	body = append(body, field{"canonical", d.Canonical})
 	return answer{Action: action, Message: msg, Payload: doc{{"deal", body}}}, nil
-}
-
-// formatTime renders times as the original does: "2022-04-11 11:14:46 UTC".
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" }
-
-var timeLayouts = []string{"2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05", time.RFC3339Nano, "2006-01-02T15:04:05"}
-
-// parseTime reads a date-time: the original's "2006-01-02 15:04:05 UTC",
-// RFC 3339, or milliseconds since the epoch (the spec's time unit).
-func parseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, errors.New("missing: use YYYY-MM-DD hh:mm:ss UTC")
-	}
-	t, err := time.Time{}, fmt.Errorf("%q is not a date-time: use YYYY-MM-DD hh:mm:ss UTC", clip(s))
-	if ms, perr := strconv.ParseInt(s, 10, 64); perr == nil && ms >= 0 && ms < 1e14 {
-		t, err = time.UnixMilli(ms), nil
-	}
-	for _, l := range timeLayouts {
-		if err == nil {
-			break
-		}
-		if pt, perr := time.Parse(l, s); perr == nil {
-			// Go reads an unknown zone abbreviation as a zero offset: only
-			// UTC and GMT are unambiguous.
-			if zone, _ := pt.Zone(); strings.Contains(l, "MST") && zone != "UTC" && zone != "GMT" {
-				return time.Time{}, fmt.Errorf("%q: give the time in UTC (or as an offset, +0300)", clip(s))
-			}
-			t, err = pt, nil
-		}
-	}
-	if err != nil {
-		return t, err
-	}
-	// Bitcoin did not exist before 2009; four-digit years keep the format.
-	if t.Year() < 2009 || t.Year() > 9999 {
-		return time.Time{}, fmt.Errorf("%q is out of range", clip(s))
-	}
-	return t.UTC().Truncate(time.Second), nil
-}
-
-const satPerBTC = 100_000_000
-
-// parseBTC reads a sum in bitcoins ("0.00001", "1e-05", an optional BTC or
-// tBTC unit) exactly into satoshis: a JSON client may send a number in any
-// notation, but never a fraction of a satoshi.
-func parseBTC(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	for _, unit := range []string{"tBTC", "BTC"} {
-		s = strings.TrimSpace(strings.TrimSuffix(s, unit))
-	}
-	bad := fmt.Errorf("%q is not a sum of bitcoins with at most 8 decimals", clip(s))
-	// The shape is checked first: big.Rat would happily expand 1e999999999.
-	if !sumRE.MatchString(s) || s == "." {
-		return 0, bad
-	}
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return 0, bad
-	}
-	r.Mul(r, big.NewRat(satPerBTC, 1))
-	if !r.IsInt() {
-		return 0, bad
-	}
-	sat := r.Num()
-	if sat.Sign() <= 0 || sat.Cmp(big.NewInt(21_000_000*satPerBTC)) > 0 {
-		return 0, fmt.Errorf("%q is out of range: more than 0 and at most 21 million", clip(s))
-	}
-	return sat.Int64(), nil
-}
-
-// formatBTC renders satoshis as bitcoins without trailing zeros.
-func formatBTC(sat int64) string {
-	s := fmt.Sprintf("%d.%08d", sat/satPerBTC, sat%satPerBTC)
-	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
 }

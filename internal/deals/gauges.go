@@ -14,18 +14,12 @@ func (s *Service) Gauges(m *metrics.Metrics) {
 // Counts returns the number of deals per state, every state present.
 func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{StateCreated: 0, StatePaying: 0, StatePaid: 0, StateCompleted: 0, StateCancelled: 0, StateExpired: 0}
-	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM deals GROUP BY state`)
+	counts, err := s.store.CountByState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var st string
-		var n int64
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
+	for st, n := range counts {
 		out[st] = n
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -156,7 +156,7 @@ type Signer interface {
 
 // Deps is what the module uses.
 type Deps struct {
-	DB     *store.DB
+	Store  Store
 	Auth   Auth
 	Ledger Ledger
 	Key    Key
@@ -173,7 +173,7 @@ type Deps struct {
 
 // Service is the deal module.
 type Service struct {
-	db        *store.DB
+	store     Store
 	auth      Auth
 	ledger    Ledger
 	key       Key
@@ -187,7 +187,7 @@ type Service struct {
 	log       *slog.Logger
 }
 
-// New prepares the deal module's tables.
+// New makes the deal module.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	network, err := btc.ParseNetwork(cfg.Network)
 	if err != nil {
@@ -199,7 +199,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.Confirmer == nil {
 		deps.Confirmer = Manual{}
 	}
-	return &Service{db: deps.DB, auth: deps.Auth, ledger: deps.Ledger, key: deps.Key, pgp: deps.PGP, net: network,
+	return &Service{store: deps.Store, auth: deps.Auth, ledger: deps.Ledger, key: deps.Key, pgp: deps.PGP, net: network,
 		confirmer: deps.Confirmer, chain: deps.Chain, cfg: cfg, wake: make(chan struct{}, 1), clock: deps.Clock, log: deps.Log}, nil
 }
 
@@ -321,10 +321,8 @@ func (s *Service) authenticate(r *http.Request, body []byte) (auth.Principal, er
 	if err != nil || sig == "" {
 		return auth.Principal{}, apierr.Unauthorized("HMAC authentication needs the Nonce (microseconds since the epoch) and Signature headers")
 	}
-	var principalID string
-	var sealed []byte
-	err = s.db.QueryRowContext(r.Context(), `SELECT principal_id, secret FROM deal_sessions WHERE id=?`, session).Scan(&principalID, &sealed)
-	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+	principalID, sealed, err := s.store.Session(r.Context(), session)
+	if errors.Is(err, store.ErrNotFound) {
 		return auth.Principal{}, apierr.Unauthorized("unknown session")
 	} else if err != nil {
 		return auth.Principal{}, err
@@ -342,21 +340,12 @@ func (s *Service) authenticate(r *http.Request, body []byte) (auth.Principal, er
 	if at.Before(now.Add(-NonceWindow)) || at.After(now.Add(NonceWindow)) {
 		return auth.Principal{}, apierr.Unauthorized("the nonce is outside the %s window around the server time %d (microseconds): check your clock", NonceWindow, now.UnixMicro())
 	}
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		if _, err := tx.Exec(`DELETE FROM deal_nonces WHERE seen_at<?`, store.Time(now.Add(-2*NonceWindow))); err != nil {
-			return err
-		}
-		res, err := tx.Exec(`INSERT INTO deal_nonces(session_id,nonce,seen_at) VALUES(?,?,?) ON CONFLICT DO NOTHING`, session, nonce, store.Time(now))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return apierr.Unauthorized("this nonce was used already: every request needs a new one")
-		}
-		return nil
-	})
+	fresh, err := s.store.UseNonce(r.Context(), session, nonce, now, now.Add(-2*NonceWindow))
 	if err != nil {
 		return auth.Principal{}, err
+	}
+	if !fresh {
+		return auth.Principal{}, apierr.Unauthorized("this nonce was used already: every request needs a new one")
 	}
 	return s.auth.Principal(r.Context(), principalID)
 }
@@ -368,8 +357,7 @@ func (s *Service) newSession(ctx context.Context, principalID string) (string, s
 	_, _ = rand.Read(id)
 	_, _ = rand.Read(secret)
 	sid := hex.EncodeToString(id)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO deal_sessions(id,principal_id,secret,created_at) VALUES(?,?,?,?)`,
-		sid, principalID, s.seal(sid, secret), store.Time(s.clock.Now()))
+	err := s.store.AddSession(ctx, sid, principalID, s.seal(sid, secret), s.clock.Now())
 	return sid, hex.EncodeToString(secret), err
 }
 

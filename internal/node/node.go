@@ -346,7 +346,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	} else if btcNode != nil {
 		chain = btcNode
 	}
-	if n.Deals, err = deals.New(ctx, cfg.Deals, deals.Deps{DB: n.DB, Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: pgpKey,
+	if n.Deals, err = deals.New(ctx, cfg.Deals, deals.Deps{Store: persist.NewDeals(n.DB), Auth: n.Auth, Ledger: n.Ledger, Key: n.Key, PGP: pgpKey,
 		Confirmer: deps.DealConfirmer, Chain: chain, Clock: c, Log: log.With("face", "deals")}); err != nil {
 		return err
 	}
