@@ -32,7 +32,7 @@ type Ledger interface {
 
 // Blobs releases the content of closed files.
 type Blobs interface {
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 }
 
 // Config configures the registry; it has no settings yet.
@@ -126,7 +126,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
-				if err := r.blobs.Unref(tx, f.Hash); err != nil {
+				if err := r.blobs.Unref(store.WithTx(ctx, tx), f.Hash); err != nil {
 					return err
 				}
 				n++
@@ -157,7 +157,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 			if err := r.ledger.CloseQuotes(tx, f.ID); err != nil {
 				return err
 			}
-			if err := r.blobs.Unref(tx, f.Hash); err != nil {
+			if err := r.blobs.Unref(store.WithTx(ctx, tx), f.Hash); err != nil {
 				return err
 			}
 			n++
@@ -193,7 +193,7 @@ func (r *Registry) Cancel(ctx context.Context, id string) error {
 		if err := r.ledger.CloseQuotes(tx, id); err != nil {
 			return err
 		}
-		return r.blobs.Unref(tx, f.Hash)
+		return r.blobs.Unref(store.WithTx(ctx, tx), f.Hash)
 	})
 }
 

@@ -176,7 +176,7 @@ func (r *Registry) Merge(tx *store.Tx, in File) (File, error) {
 	if h, ok := f.Holder(r.node); ok && h.State == HolderLost && f.State == StateStored {
 		r.log.Info("copy lost to another node: released", "file", f.ID, "cut_at", h.Since)
 		f.State = StateReleased
-		if err := r.blobs.Unref(tx, f.Hash); err != nil {
+		if err := r.blobs.Unref(store.WithTx(context.Background(), tx), f.Hash); err != nil {
 			return File{}, err
 		}
 	}

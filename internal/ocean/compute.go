@@ -221,7 +221,7 @@ func (s *Service) dropResults(tx *store.Tx, jobID string) error {
 		return err
 	}
 	for _, h := range hashes {
-		if err := s.blobs.Unref(tx, h); err != nil {
+		if err := s.blobs.Unref(store.WithTx(context.Background(), tx), h); err != nil {
 			return err
 		}
 	}

@@ -226,7 +226,7 @@ type Blobs interface {
 	Open(hash string) (blob.Object, error)
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 }
 
 // Deps are what the face uses.

@@ -129,7 +129,7 @@ func (t table[T]) remove(ctx context.Context, c catalog, id int64, check func(de
 			return err
 		}
 		if cur.dataHash() != "" {
-			return c.blobs.Unref(tx, cur.dataHash())
+			return c.blobs.Unref(store.WithTx(ctx, tx), cur.dataHash())
 		}
 		return nil
 	})
@@ -165,7 +165,7 @@ func (t table[T]) setData(ctx context.Context, c catalog, id int64, staged *blob
 			return err
 		}
 		if old := cur.dataHash(); old != "" {
-			if err := c.blobs.Unref(tx, old); err != nil {
+			if err := c.blobs.Unref(ctx, old); err != nil {
 				return err
 			}
 		}

@@ -56,7 +56,7 @@ func DefaultConfig() Config { return Config{MaxDependency: 16 << 30} }
 type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 	Open(hash string) (blob.Object, error)
 }
 
