@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/prometheus-dds/dds/api"
@@ -13,7 +12,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/limits"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Who may read an asset's metadata and content. Only the owner changes it
@@ -27,15 +25,11 @@ const (
 // maxShares bounds the principals an asset is shared with.
 const maxShares = 1000
 
-// readableSQL selects the assets principal ? (twice) may read.
-const readableSQL = `(owner_id=? OR access='public' OR (access='shared' AND EXISTS
-	(SELECT 1 FROM asset_shares sh WHERE sh.asset_id=assets.id AND sh.principal_id=?)))`
-
 // readable returns an asset p may read; 404 for one it may not, as for one
 // that is not there, so that its existence is not told either.
 func (s *Service) readable(ctx context.Context, p auth.Principal, id string) (Asset, error) {
-	a, err := scanAsset(s.readableStmt.QueryRowContext(ctx, id, p.ID, p.ID))
-	if errors.Is(err, store.ErrNotFound) {
+	a, err := s.store.Readable(ctx, p.ID, id)
+	if errors.Is(err, ErrNotFound) {
 		return Asset{}, notReadable(p, id)
 	}
 	return a, err
@@ -80,12 +74,12 @@ func (s *Service) getAccess(w http.ResponseWriter, r *http.Request, p auth.Princ
 		return err
 	}
 	var out api.AssetAccess
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		a, err := s.ownedIn(tx, p, id)
+	err = s.store.InTx(r.Context(), func(ctx context.Context) error {
+		a, err := s.owned(ctx, p, id)
 		if err != nil {
 			return err
 		}
-		out, err = accessIn(tx, a)
+		out, err = s.access(ctx, a)
 		return err
 	})
 	if err != nil {
@@ -124,24 +118,16 @@ func (s *Service) putAccess(w http.ResponseWriter, r *http.Request, p auth.Princ
 		}
 	}
 	var out api.AssetAccess
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		a, err := s.ownedIn(tx, p, id)
+	err = s.store.InTx(r.Context(), func(ctx context.Context) error {
+		a, err := s.owned(ctx, p, id)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`UPDATE assets SET access=? WHERE id=?`, in.Access, id); err != nil {
+		if err := s.store.SetAccess(ctx, id, in.Access, in.Principals); err != nil {
 			return err
-		}
-		if _, err := tx.Exec(`DELETE FROM asset_shares WHERE asset_id=?`, id); err != nil {
-			return err
-		}
-		for _, pid := range in.Principals {
-			if _, err := tx.Exec(`INSERT INTO asset_shares(asset_id,principal_id) VALUES(?,?) ON CONFLICT DO NOTHING`, id, pid); err != nil {
-				return err
-			}
 		}
 		a.Access = in.Access
-		out, err = accessIn(tx, a)
+		out, err = s.access(ctx, a)
 		return err
 	})
 	if err != nil {
@@ -152,20 +138,7 @@ func (s *Service) putAccess(w http.ResponseWriter, r *http.Request, p auth.Princ
 	return nil
 }
 
-func accessIn(tx *store.Tx, a Asset) (api.AssetAccess, error) {
-	out := api.AssetAccess{Access: a.Access}
-	rows, err := tx.Query(`SELECT principal_id FROM asset_shares WHERE asset_id=? ORDER BY principal_id`, a.ID)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pid string
-		if err := rows.Scan(&pid); err != nil {
-			return out, err
-		}
-		out.Principals = append(out.Principals, pid)
-	}
-	slices.Sort(out.Principals)
-	return out, rows.Err()
+func (s *Service) access(ctx context.Context, a Asset) (api.AssetAccess, error) {
+	principals, err := s.store.Shares(ctx, a.ID)
+	return api.AssetAccess{Access: a.Access, Principals: principals}, err
 }

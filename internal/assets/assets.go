@@ -54,7 +54,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/route"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Config is what the face is built with.
@@ -86,7 +85,7 @@ type Auth interface {
 type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error // in ctx's transaction
 	Open(hash string) (blob.Object, error)
 }
 
@@ -98,7 +97,7 @@ type Identity interface {
 
 // Deps is what the face uses.
 type Deps struct {
-	DB    *store.DB
+	Store Store
 	Blobs Blobs
 	Auth  Auth
 	Key   Identity
@@ -111,7 +110,7 @@ type Deps struct {
 
 // Service is the face.
 type Service struct {
-	db     *store.DB
+	store  Store
 	blobs  Blobs
 	auth   Auth
 	key    Identity
@@ -120,8 +119,6 @@ type Service struct {
 	log    *slog.Logger
 	cfg    Config
 
-	readableStmt *store.Stmt // an asset if the principal may read it: every read asks
-
 	// passwords bounds concurrent password checks: each argon2id check takes
 	// 19 MiB and tens of milliseconds, and Basic auth is accepted everywhere.
 	passwords chan struct{}
@@ -129,9 +126,8 @@ type Service struct {
 
 // New opens the face.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	return &Service{db: deps.DB, blobs: deps.Blobs, auth: deps.Auth, key: deps.Key, filter: deps.Filter,
-		clock: deps.Clock, log: deps.Log, cfg: cfg, passwords: make(chan struct{}, max(2, runtime.NumCPU())),
-		readableStmt: deps.DB.Stmt(`SELECT ` + assetCols + ` FROM assets WHERE id=? AND ` + readableSQL)}, nil
+	return &Service{store: deps.Store, blobs: deps.Blobs, auth: deps.Auth, key: deps.Key, filter: deps.Filter,
+		clock: deps.Clock, log: deps.Log, cfg: cfg, passwords: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
 }
 
 // Gauges registers the face's gauges.
@@ -262,29 +258,10 @@ type Asset struct {
 	Access     string // Private, Shared or Public
 }
 
-const assetCols = `id,owner_id,metadata,name,content_type,content_hash,created_at,COALESCE(blob_hash,''),COALESCE(size,0),COALESCE(sha3,''),COALESCE(uploaded_at,''),access`
-
-type scanner interface{ Scan(...any) error }
-
-func scanAsset(sc scanner) (Asset, error) {
-	var a Asset
-	var created, uploaded string
-	err := sc.Scan(&a.ID, &a.Owner, &a.Metadata, &a.Meta.Name, &a.Meta.ContentType, &a.Meta.ContentHash,
-		&created, &a.BlobHash, &a.Size, &a.SHA3, &uploaded, &a.Access)
-	if err != nil {
-		return Asset{}, store.NotFound(err)
-	}
-	a.Created = store.ParseTime(created)
-	if uploaded != "" {
-		a.UploadedAt = store.ParseTime(uploaded)
-	}
-	return a, nil
-}
-
 // asset returns a registered asset; 404 when there is none.
 func (s *Service) asset(ctx context.Context, id string) (Asset, error) {
-	a, err := scanAsset(s.db.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE id=?`, id))
-	if errors.Is(err, store.ErrNotFound) {
+	a, err := s.store.Asset(ctx, id)
+	if errors.Is(err, ErrNotFound) {
 		return Asset{}, apierr.NotFound("no asset %s is registered here", id)
 	}
 	return a, err
@@ -304,8 +281,7 @@ func (s *Service) baseURL(r *http.Request) string {
 
 // Counts returns how many assets are registered and how many have content.
 func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
-	var all, withContent int64
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(blob_hash) FROM assets`).Scan(&all, &withContent)
+	all, withContent, err := s.store.Counts(ctx)
 	return map[string]int64{"registered": all, "with_content": withContent}, err
 }
 

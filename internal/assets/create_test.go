@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"mime/multipart"
+	"slices"
 	"testing"
 
 	"github.com/prometheus-dds/dds/api"
@@ -88,4 +89,24 @@ func TestCreateInOneRequest(t *testing.T) {
 	wantErr(t, err, 415)
 	_, err = nd.Client("").CreateAsset(ctx, []byte(meta), bytes.NewReader(content))
 	wantErr(t, err, 401)
+}
+
+// An asset registered with its content takes its place in registration
+// order, like one registered by its metadata alone.
+func TestCreatedAssetsListInOrder(t *testing.T) {
+	ctx := context.Background()
+	c := testnet.New(t, 1).Nodes[0].User()
+	first := register(t, c, `{"name":"first"}`)
+	second, err := c.CreateAsset(ctx, []byte(`{"name":"second"}`), bytes.NewReader([]byte("content")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := register(t, c, `{"name":"third"}`)
+	ids, err := c.AssetIDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{first, second, third}; !slices.Equal(ids, want) {
+		t.Fatalf("listed %v, want %v", ids, want)
+	}
 }

@@ -3,7 +3,7 @@ package assets
 import (
 	"bufio"
 	"bytes"
-	"errors"
+	"context"
 	"io"
 	"net/http"
 
@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/httpjson"
 	"github.com/prometheus-dds/dds/internal/limits"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // readMetadata reads a metadata body whatever its Content-Type (clients send
@@ -69,17 +68,11 @@ func (s *Service) register(r *http.Request, p auth.Principal, id string, doc []b
 	if err != nil {
 		return false, err
 	}
-	res, err := s.db.ExecContext(r.Context(), `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq)
-		VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM assets)) ON CONFLICT(id) DO NOTHING`,
-		id, p.ID, doc, md.Name, md.ContentType, md.ContentHash, store.Time(s.clock.Now()))
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	if n > 0 {
+	created, err = s.store.Register(r.Context(), Asset{ID: id, Owner: p.ID, Metadata: doc, Meta: md, Created: s.clock.Now()})
+	if created {
 		s.log.Info("asset registered", "asset", id, "owner", p.Name, "type", md.Type)
 	}
-	return n > 0, nil
+	return created, err
 }
 
 // getMetadata answers the metadata exactly as it was registered, so that its
@@ -106,19 +99,16 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		a, err := s.ownedIn(tx, p, id)
+	err = s.store.InTx(r.Context(), func(ctx context.Context) error {
+		a, err := s.owned(ctx, p, id)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`DELETE FROM assets WHERE id=?`, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`DELETE FROM asset_shares WHERE asset_id=?`, id); err != nil {
+		if err := s.store.Delete(ctx, id); err != nil {
 			return err
 		}
 		if a.BlobHash != "" {
-			return s.blobs.Unref(tx, a.BlobHash)
+			return s.blobs.Unref(ctx, a.BlobHash)
 		}
 		return nil
 	})
@@ -130,21 +120,19 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request, p auth.Pri
 	return nil
 }
 
-// ownedIn reads an asset inside tx and checks that p may change it.
-func (s *Service) ownedIn(tx *store.Tx, p auth.Principal, id string) (Asset, error) {
-	a, err := scanAsset(tx.QueryRow(`SELECT `+assetCols+` FROM assets WHERE id=?`, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return Asset{}, apierr.NotFound("no asset %s is registered here", id)
-	}
+// owned reads an asset (in ctx's transaction) and checks that p may change
+// it.
+func (s *Service) owned(ctx context.Context, p auth.Principal, id string) (Asset, error) {
+	a, err := s.asset(ctx, id)
 	if err != nil {
 		return Asset{}, err
 	}
 	if a.Owner != p.ID && !p.IsAdmin() {
-		var shared int
-		if err := tx.QueryRow(`SELECT COUNT(*) FROM asset_shares WHERE asset_id=? AND principal_id=?`, id, p.ID).Scan(&shared); err != nil {
+		shared, err := s.store.SharedWith(ctx, id, p.ID)
+		if err != nil {
 			return Asset{}, err
 		}
-		if a.Access != Public && shared == 0 {
+		if a.Access != Public && !shared {
 			return Asset{}, notReadable(p, id) // who may not see it learns nothing more
 		}
 		return Asset{}, apierr.Forbidden("asset %s belongs to the principal that registered it", id)
@@ -155,7 +143,7 @@ func (s *Service) ownedIn(tx *store.Tx, p auth.Principal, id string) (Asset, err
 // listIDs answers the ids of the assets p may read as a JSON array, oldest
 // first, streamed so that a large registry needs no memory.
 func (s *Service) listIDs(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.stream(w, r, `SELECT id, '' FROM assets WHERE `+readableSQL+` ORDER BY seq, id`, []any{p.ID, p.ID}, '[', ']', func(bw *bufio.Writer, id string, _ []byte) {
+	return s.stream(w, r, p, false, '[', ']', func(bw *bufio.Writer, id string, _ []byte) {
 		bw.WriteString(`"` + id + `"`)
 	})
 }
@@ -163,22 +151,27 @@ func (s *Service) listIDs(w http.ResponseWriter, r *http.Request, p auth.Princip
 // index answers a map from asset id to metadata of the assets p may read
 // (GET /api/v1/meta/index, which starfish-py lists metadata with).
 func (s *Service) index(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return s.stream(w, r, `SELECT id, metadata FROM assets WHERE `+readableSQL+` ORDER BY seq, id`, []any{p.ID, p.ID}, '{', '}', func(bw *bufio.Writer, id string, doc []byte) {
+	return s.stream(w, r, p, true, '{', '}', func(bw *bufio.Writer, id string, doc []byte) {
 		bw.WriteString(`"` + id + `":`)
 		bw.Write(bytes.TrimSpace(doc)) // registered metadata is a valid JSON object
 	})
 }
 
-func (s *Service) stream(w http.ResponseWriter, r *http.Request, query string, args []any, open, close byte, item func(*bufio.Writer, string, []byte)) error {
-	rows, err := s.db.QueryContext(r.Context(), query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
+func (s *Service) stream(w http.ResponseWriter, r *http.Request, p auth.Principal, withMetadata bool, open, close byte, item func(*bufio.Writer, string, []byte)) error {
 	w.Header().Set("Content-Type", "application/json")
 	sw := &sentWriter{w: w}
 	bw := bufio.NewWriterSize(sw, 32<<10)
-	fail := func(err error) error {
+	bw.WriteByte(open)
+	n := 0
+	err := s.store.EachReadable(r.Context(), p.ID, withMetadata, func(id string, doc []byte) error {
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		item(bw, id, doc)
+		return nil
+	})
+	if err != nil {
 		if !sw.sent {
 			return err // nothing sent yet: a clean error answer
 		}
@@ -186,21 +179,6 @@ func (s *Service) stream(w http.ResponseWriter, r *http.Request, query string, a
 		// failure, not a short list.
 		s.log.Error("assets: listing failed midway", "err", err)
 		panic(http.ErrAbortHandler)
-	}
-	bw.WriteByte(open)
-	for n := 0; rows.Next(); n++ {
-		var id string
-		var doc []byte
-		if err := rows.Scan(&id, &doc); err != nil {
-			return fail(err)
-		}
-		if n > 0 {
-			bw.WriteByte(',')
-		}
-		item(bw, id, doc)
-	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
 	}
 	bw.WriteByte(close)
 	bw.WriteByte('\n')

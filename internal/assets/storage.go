@@ -3,7 +3,6 @@ package assets
 import (
 	"context"
 	"crypto/sha3"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/filter"
 	"github.com/prometheus-dds/dds/internal/httpjson"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // putContent stores the raw request body as the asset's content.
@@ -84,9 +82,8 @@ func (s *Service) ownAsset(r *http.Request, p auth.Principal) (Asset, error) {
 // mayFill refuses, before its content is read, an upload to an asset
 // registered by another principal.
 func (s *Service) mayFill(ctx context.Context, p auth.Principal, id string) error {
-	var owner string
-	err := s.db.QueryRowContext(ctx, `SELECT owner_id FROM assets WHERE id=?`, id).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && owner == p.ID {
+	owner, err := s.store.Owner(ctx, id)
+	if errors.Is(err, ErrNotFound) || err == nil && owner == p.ID {
 		return nil
 	}
 	if err != nil {
@@ -259,38 +256,34 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if a.Meta.ContentHash != "" && sum != a.Meta.ContentHash {
 		return apierr.BadRequest("content_hash_mismatch", "the SHA3-256 of the upload is %s; the asset's metadata says contentHash %s", sum, a.Meta.ContentHash)
 	}
-	now := store.Time(s.clock.Now())
+	now := s.clock.Now()
 	registered := false
 	err = s.blobs.Commit(ctx, staged, func(ctx context.Context) error {
-		tx := store.TxFrom(ctx)
 		if doc != nil {
-			res, err := tx.Exec(`INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at)
-				VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING`,
-				id, p.ID, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, now)
-			if err != nil {
+			a.Created = now
+			var err error
+			if registered, err = s.store.Register(ctx, a); err != nil {
 				return err
 			}
-			n, _ := res.RowsAffected()
-			registered = n > 0
 		}
-		cur, err := s.ownedIn(tx, p, id) // it may have been deleted meanwhile
+		cur, err := s.owned(ctx, p, id) // it may have been deleted meanwhile
 		if err != nil {
 			return err
 		}
 		if cur.Owner != p.ID { // an admin may delete others' assets, not fill them
 			return apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
 		}
-		if _, err := tx.Exec(`UPDATE assets SET blob_hash=?, size=?, sha3=?, uploaded_at=? WHERE id=?`,
-			staged.Hash, staged.Size, sum, now, id); err != nil {
+		content := Asset{ID: id, BlobHash: staged.Hash, Size: staged.Size, SHA3: sum, UploadedAt: now}
+		if err := s.store.SetContent(ctx, content); err != nil {
 			return err
 		}
 		if cur.BlobHash != "" {
-			if err := s.blobs.Unref(tx, cur.BlobHash); err != nil {
+			if err := s.blobs.Unref(ctx, cur.BlobHash); err != nil {
 				return err
 			}
 		}
 		if s.cfg.Quota > 0 {
-			used, err := usedIn(tx)
+			used, err := s.store.ContentBytes(ctx)
 			if err != nil {
 				return err
 			}
@@ -318,7 +311,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 func (s *Service) room(r *http.Request, a Asset) (limit int64, byQuota bool, err error) {
 	limit = s.cfg.MaxSize
 	if s.cfg.Quota > 0 {
-		used, err := usedIn(s.db)
+		used, err := s.store.ContentBytes(r.Context())
 		if err != nil {
 			return 0, false, err
 		}
@@ -337,15 +330,6 @@ func (s *Service) room(r *http.Request, a Asset) (limit int64, byQuota bool, err
 		return 0, false, noSpace(s.cfg.Quota)
 	}
 	return limit, byQuota, nil
-}
-
-// usedIn is the bytes of distinct asset contents.
-func usedIn(q interface {
-	QueryRow(string, ...any) *store.Row
-}) (int64, error) {
-	var n int64
-	err := q.QueryRow(`SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`).Scan(&n)
-	return n, err
 }
 
 func noSpace(quota int64) error {
@@ -420,18 +404,18 @@ func (s *Service) deleteContent(w http.ResponseWriter, r *http.Request, p auth.P
 	if err != nil {
 		return err
 	}
-	err = s.db.Tx(r.Context(), func(tx *store.Tx) error {
-		a, err := s.ownedIn(tx, p, id)
+	err = s.store.InTx(r.Context(), func(ctx context.Context) error {
+		a, err := s.owned(ctx, p, id)
 		if err != nil {
 			return err
 		}
 		if a.BlobHash == "" {
 			return apierr.NotFound("asset %s has no content", id)
 		}
-		if _, err := tx.Exec(`UPDATE assets SET blob_hash=NULL, size=NULL, sha3=NULL, uploaded_at=NULL WHERE id=?`, id); err != nil {
+		if err := s.store.DropContent(ctx, id); err != nil {
 			return err
 		}
-		return s.blobs.Unref(tx, a.BlobHash)
+		return s.blobs.Unref(ctx, a.BlobHash)
 	})
 	if err != nil {
 		return err

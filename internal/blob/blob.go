@@ -17,7 +17,6 @@ package blob
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -32,7 +31,6 @@ import (
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/metrics"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Config is where the store keeps its bytes.
@@ -71,8 +69,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Deps are the store's dependencies: the metadata store counts references.
 type Deps struct {
-	DB  *store.DB
-	Log *slog.Logger
+	Refs Refs
+	Log  *slog.Logger
 }
 
 // Object is an open stored object: readable, seekable and readable at an
@@ -117,9 +115,9 @@ type sink interface {
 
 // Store is the content-addressed store.
 type Store struct {
-	be  backend
-	db  *store.DB
-	log *slog.Logger
+	be   backend
+	refs Refs
+	log  *slog.Logger
 
 	grace time.Duration
 
@@ -131,7 +129,7 @@ type Store struct {
 // New opens the store: a local directory (created if needed) or an S3 bucket,
 // which must exist and accept the credentials.
 func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
-	s := &Store{db: deps.DB, log: deps.Log, grace: cfg.Grace, swept: time.Now(), pins: map[string]int{}}
+	s := &Store{refs: deps.Refs, log: deps.Log, grace: cfg.Grace, swept: time.Now(), pins: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -250,9 +248,9 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Cont
 	}
 	var live string
 	var fnErr error
-	err = s.db.InTx(ctx, func(ctx context.Context) error {
+	err = s.refs.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if live, err = s.ref(store.TxFrom(ctx), st.Info, loc); err != nil {
+		if live, err = s.refs.Ref(ctx, st.Info, loc); err != nil {
 			return err
 		}
 		fnErr = fn(ctx)
@@ -275,25 +273,17 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Cont
 	return err
 }
 
-// ref adds a reference inside tx and returns where the referenced object is
-// kept: location, or that of the copy stored before.
-func (s *Store) ref(tx *store.Tx, in Info, location string) (live string, err error) {
-	err = tx.QueryRow(`INSERT INTO blobs(hash,size,refs,location) VALUES(?,?,1,?)
-		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location).Scan(&live)
-	return live, err
-}
-
-// Unref drops a reference inside tx; once tx commits, an object nobody refers
-// to any more is deleted.
-func (s *Store) Unref(tx *store.Tx, hash string) error {
-	res, err := tx.Exec(`UPDATE blobs SET refs=refs-1 WHERE hash=? AND refs>0`, hash)
+// Unref drops a reference in ctx's transaction; once it commits, an object
+// nobody refers to any more is deleted.
+func (s *Store) Unref(ctx context.Context, hash string) error {
+	ok, err := s.refs.Unref(ctx, hash)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !ok {
 		return fmt.Errorf("blob: unref of unreferenced object %s", hash)
 	}
-	tx.AfterCommit(func() { s.collect(hash) })
+	s.refs.AfterCommit(ctx, func() { s.collect(hash) })
 	return nil
 }
 
@@ -303,11 +293,7 @@ func (s *Store) location(hash string) (string, error) {
 	if s.be.byHash() {
 		return "", nil // no query on a local read
 	}
-	var loc string
-	err := s.db.QueryRow(`SELECT location FROM blobs WHERE hash=?`, hash).Scan(&loc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
+	loc, _, err := s.refs.Location(context.Background(), hash)
 	return loc, err
 }
 
@@ -374,26 +360,16 @@ func (s *Store) Collect(ctx context.Context) (removed int, err error) {
 		return removed, err
 	}
 	// Rows nobody refers to whose removal a crash interrupted.
-	var zero []string
-	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blobs WHERE refs=0`)
+	zero, err := s.refs.Unreferenced(ctx)
 	if err != nil {
 		return removed, err
 	}
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return removed, err
-		}
-		zero = append(zero, h)
-	}
-	rows.Close()
 	for _, h := range zero {
 		if s.collect(h) {
 			removed++
 		}
 	}
-	return removed, rows.Err()
+	return removed, nil
 }
 
 // Sweep collects a bucket's leftovers old enough to be nobody's upload in
@@ -417,25 +393,18 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 
 // referenced tells whether any row keeps an object at location.
 func (s *Store) referenced(ctx context.Context, location string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE location=?`, location).Scan(&n)
-	return n > 0, err
+	return s.refs.LocationUsed(ctx, location)
 }
 
 // unreferenced tells whether nothing refers to the object of hash.
 func (s *Store) unreferenced(ctx context.Context, hash string) (bool, error) {
-	var refs int
-	err := s.db.QueryRowContext(ctx, `SELECT refs FROM blobs WHERE hash=?`, hash).Scan(&refs)
-	if errors.Is(err, sql.ErrNoRows) {
-		return true, nil
-	}
+	refs, err := s.refs.References(ctx, hash)
 	return refs == 0, err
 }
 
 // Usage returns the number of objects and their total size.
 func (s *Store) Usage(ctx context.Context) (objects int64, bytes int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs WHERE refs>0`).Scan(&objects, &bytes)
-	return
+	return s.refs.Usage(ctx)
 }
 
 // Gauges registers the objects and bytes in the store.
@@ -457,10 +426,9 @@ func (s *Store) collect(h string) bool {
 	// The row goes first, in one statement: a commit of the same content
 	// by another process then inserts a new row for its own upload rather
 	// than referring to the object being removed.
-	var loc string
-	err := s.db.QueryRow(`DELETE FROM blobs WHERE hash=? AND refs=0 RETURNING location`, h).Scan(&loc)
+	loc, ok, err := s.refs.Forget(context.Background(), h)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case err == nil && !ok:
 		if !s.be.byHash() {
 			return false // referenced, or gone already
 		}
@@ -530,7 +498,7 @@ func (s *Store) Restore(st *Staged, want string) error {
 	if err != nil || loc == old {
 		return err
 	}
-	if _, err := s.db.Exec(`UPDATE blobs SET location=? WHERE hash=?`, loc, want); err != nil {
+	if err := s.refs.Move(context.Background(), want, loc); err != nil {
 		s.be.remove(want, loc)
 		return err
 	}
@@ -546,20 +514,10 @@ func (s *Store) Scrub(ctx context.Context) ([]string, error) {
 	var damaged []string
 	after := ""
 	for {
-		var page []string
-		rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blobs WHERE hash>? AND refs>0 ORDER BY hash LIMIT 1000`, after)
+		page, err := s.refs.Referenced(ctx, after, 1000)
 		if err != nil {
 			return damaged, err
 		}
-		for rows.Next() {
-			var h string
-			if err := rows.Scan(&h); err != nil {
-				rows.Close()
-				return damaged, err
-			}
-			page = append(page, h)
-		}
-		rows.Close()
 		if len(page) == 0 || ctx.Err() != nil {
 			return damaged, ctx.Err()
 		}

@@ -96,6 +96,10 @@ func forEach(t *testing.T, test func(t *testing.T, cfg Config, list func() []str
 	}
 }
 
+// RefsOf is the store's records in db: persist.Blobs, which this package's
+// internal tests cannot import (persist imports blob); refs_test.go sets it.
+var RefsOf func(db *store.DB) Refs
+
 func openDB(t testing.TB, dir string) *store.DB {
 	t.Helper()
 	db, err := store.OpenSchema(context.Background(), filepath.Join(dir, "meta.db"))
@@ -108,7 +112,7 @@ func openDB(t testing.TB, dir string) *store.DB {
 
 func open(t testing.TB, cfg Config, db *store.DB) *Store {
 	t.Helper()
-	s, err := New(context.Background(), cfg, Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
+	s, err := New(context.Background(), cfg, Deps{Refs: RefsOf(db), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func TestDedupAndRefcount(t *testing.T) {
 			t.Fatalf("identical content stored as %v", got)
 		}
 		unref := func() {
-			if err := db.Tx(ctx, func(tx *store.Tx) error { return s.Unref(tx, a.Hash) }); err != nil {
+			if err := db.InTx(ctx, func(ctx context.Context) error { return s.Unref(ctx, a.Hash) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -177,7 +181,7 @@ func TestDedupAndRefcount(t *testing.T) {
 		if got := list(); len(got) != 0 {
 			t.Fatalf("left behind: %v", got)
 		}
-		if err := db.Tx(ctx, func(tx *store.Tx) error { return s.Unref(tx, a.Hash) }); err == nil {
+		if err := db.InTx(ctx, func(ctx context.Context) error { return s.Unref(ctx, a.Hash) }); err == nil {
 			t.Fatal("unref below zero accepted")
 		}
 	})
@@ -378,7 +382,7 @@ func TestConcurrentRefUnref(t *testing.T) {
 				defer wg.Done()
 				for j := 0; j < rounds; j++ {
 					in := put(t, s, "shared", nil)
-					if err := db.Tx(ctx, func(tx *store.Tx) error { return s.Unref(tx, in.Hash) }); err != nil {
+					if err := db.InTx(ctx, func(ctx context.Context) error { return s.Unref(ctx, in.Hash) }); err != nil {
 						t.Error(err)
 					}
 				}

@@ -33,7 +33,7 @@ type Ledger interface {
 
 // Blobs releases the content of closed files.
 type Blobs interface {
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 }
 
 // Config configures the registry; it has no settings yet.
@@ -67,12 +67,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Registry, error) {
 	r := &Registry{node: deps.Node, store: deps.Store, ledger: deps.Ledger, blobs: deps.Blobs, clock: deps.Clock, log: deps.Log}
 	deps.Ledger.OnPaid(r.paid)
 	return r, nil
-}
-
-// unref releases content in ctx's transaction (the blob store still takes
-// a SQL transaction).
-func (r *Registry) unref(ctx context.Context, hash string) error {
-	return r.blobs.Unref(store.TxFrom(ctx), hash)
 }
 
 // paid turns a fully paid quote into storage; the ledger calls it inside the
@@ -133,7 +127,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
-				if err := r.unref(ctx, f.Hash); err != nil {
+				if err := r.blobs.Unref(ctx, f.Hash); err != nil {
 					return err
 				}
 				n++
@@ -155,7 +149,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 			if err := r.ledger.CloseQuotes(ctx, f.ID); err != nil {
 				return err
 			}
-			if err := r.unref(ctx, f.Hash); err != nil {
+			if err := r.blobs.Unref(ctx, f.Hash); err != nil {
 				return err
 			}
 			n++
@@ -191,7 +185,7 @@ func (r *Registry) Cancel(ctx context.Context, id string) error {
 		if err := r.ledger.CloseQuotes(ctx, id); err != nil {
 			return err
 		}
-		return r.unref(ctx, f.Hash)
+		return r.blobs.Unref(ctx, f.Hash)
 	})
 }
 
@@ -226,7 +220,7 @@ func (r *Registry) Merge(ctx context.Context, in File) (File, error) {
 		if h, ok := f.Holder(r.node); ok && h.State == HolderLost && f.State == StateStored {
 			r.log.Info("copy lost to another node: released", "file", f.ID, "cut_at", h.Since)
 			f.State = StateReleased
-			if err := r.unref(ctx, f.Hash); err != nil {
+			if err := r.blobs.Unref(ctx, f.Hash); err != nil {
 				return err
 			}
 		}

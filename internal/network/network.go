@@ -77,7 +77,7 @@ type Blobs interface {
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Restore(st *blob.Staged, want string) error
 	Open(hash string) (blob.Object, error)
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 	Verify(hash string) error // re-hash an object: an error if it is damaged or missing
 }
 

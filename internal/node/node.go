@@ -247,7 +247,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	bcfg := cfg.Blobs
 	bcfg.Dir = filepath.Join(cfg.DataDir, "blobs")
 	bcfg.Shared = cfg.Shared
-	if n.Blobs, err = blob.New(ctx, bcfg, blob.Deps{DB: n.DB, Log: log}); err != nil {
+	if n.Blobs, err = blob.New(ctx, bcfg, blob.Deps{Refs: persist.NewBlobs(n.DB), Log: log}); err != nil {
 		return err
 	}
 	n.parts = append(n.parts, n.Blobs)
@@ -318,7 +318,7 @@ func (n *Node) openFaces(ctx context.Context, deps Deps) (err error) {
 	n.parts = append(n.parts, n.Storlets)
 	acfg := cfg.Assets
 	acfg.MaxSize, acfg.PublicURL = cfg.DDS.MaxFileSize, cfg.PublicURL
-	if n.Assets, err = assets.New(ctx, acfg, assets.Deps{DB: n.DB, Blobs: n.Blobs, Auth: n.Auth, Key: n.Key,
+	if n.Assets, err = assets.New(ctx, acfg, assets.Deps{Store: persist.NewAssets(n.DB), Blobs: n.Blobs, Auth: n.Auth, Key: n.Key,
 		Filter: n.Storlets, Clock: c, Log: log}); err != nil {
 		return err
 	}

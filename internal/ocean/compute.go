@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/prometheus-dds/dds/internal/sandbox"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // environment is an Environment with its sandbox and queue.
@@ -187,8 +186,7 @@ func (s *Service) dropResults(ctx context.Context, jobID string) error {
 		return err
 	}
 	for _, h := range hashes {
-		// The blob store still takes its transaction (a bridge).
-		if err := s.blobs.Unref(store.TxFrom(ctx), h); err != nil {
+		if err := s.blobs.Unref(ctx, h); err != nil {
 			return err
 		}
 	}

@@ -62,7 +62,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/route"
 	"github.com/prometheus-dds/dds/internal/safehttp"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Version is the provider API version this face reports.
@@ -226,7 +225,7 @@ type Blobs interface {
 	Open(hash string) (blob.Object, error)
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 }
 
 // Deps are what the face uses.

@@ -39,7 +39,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/metrics"
 	"github.com/prometheus-dds/dds/internal/sandbox"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Config is the face's configuration. The limits of runs are the sandbox's
@@ -56,7 +55,7 @@ func DefaultConfig() Config { return Config{MaxDependency: 16 << 30} }
 type Blobs interface {
 	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
-	Unref(tx *store.Tx, hash string) error
+	Unref(ctx context.Context, hash string) error
 	Open(hash string) (blob.Object, error)
 }
 
@@ -127,7 +126,7 @@ func (s *Service) unref(ctx context.Context, hash string) error {
 	if hash == "" {
 		return nil
 	}
-	return s.blobs.Unref(store.TxFrom(ctx), hash) // blob.Unref still takes the transaction
+	return s.blobs.Unref(ctx, hash)
 }
 
 // runCounts returns the number of storlet runs since start, by outcome.

@@ -1,0 +1,175 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+
+	"github.com/prometheus-dds/dds/internal/assets"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Assets keeps the DEP-7 face's assets: the tables assets and asset_shares.
+type Assets struct {
+	db       *store.DB
+	readable *store.Stmt // every read of an asset asks
+}
+
+// NewAssets returns the DEP-7 face's records in db.
+func NewAssets(db *store.DB) *Assets {
+	return &Assets{db: db, readable: db.Stmt(`SELECT ` + assetsCols + ` FROM assets WHERE id=? AND ` + assetsReadable)}
+}
+
+var _ assets.Store = (*Assets)(nil)
+
+const assetsCols = `id,owner_id,metadata,name,content_type,content_hash,created_at,COALESCE(blob_hash,''),COALESCE(size,0),COALESCE(sha3,''),COALESCE(uploaded_at,''),access`
+
+// assetsReadable selects the assets principal ? (twice) may read.
+const assetsReadable = `(owner_id=? OR access='public' OR (access='shared' AND EXISTS
+	(SELECT 1 FROM asset_shares sh WHERE sh.asset_id=assets.id AND sh.principal_id=?)))`
+
+func assetsScan(sc scanner) (assets.Asset, error) {
+	var a assets.Asset
+	var created, uploaded string
+	err := sc.Scan(&a.ID, &a.Owner, &a.Metadata, &a.Meta.Name, &a.Meta.ContentType, &a.Meta.ContentHash,
+		&created, &a.BlobHash, &a.Size, &a.SHA3, &uploaded, &a.Access)
+	if errors.Is(err, sql.ErrNoRows) {
+		return assets.Asset{}, assets.ErrNotFound
+	}
+	if err != nil {
+		return assets.Asset{}, err
+	}
+	a.Created = store.ParseTime(created)
+	if uploaded != "" {
+		a.UploadedAt = store.ParseTime(uploaded)
+	}
+	return a, nil
+}
+
+func (s *Assets) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.db.InTx(ctx, fn)
+}
+
+func (s *Assets) Asset(ctx context.Context, id string) (assets.Asset, error) {
+	return assetsScan(s.db.Q(ctx).QueryRowContext(ctx, `SELECT `+assetsCols+` FROM assets WHERE id=?`, id))
+}
+
+func (s *Assets) Readable(ctx context.Context, principal, id string) (assets.Asset, error) {
+	return assetsScan(s.readable.QueryRowContext(ctx, id, principal, principal))
+}
+
+func (s *Assets) Owner(ctx context.Context, id string) (string, error) {
+	var owner string
+	err := s.db.Q(ctx).QueryRowContext(ctx, `SELECT owner_id FROM assets WHERE id=?`, id).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", assets.ErrNotFound
+	}
+	return owner, err
+}
+
+// EachReadable streams the rows rather than collecting them (a registry's
+// index may be large); like queryAll, it reports a database lost between rows
+// as store.Unavailable.
+func (s *Assets) EachReadable(ctx context.Context, principal string, withMetadata bool, fn func(id string, metadata []byte) error) error {
+	cols := `id, ''`
+	if withMetadata {
+		cols = `id, metadata`
+	}
+	rows, err := s.db.Q(ctx).QueryContext(ctx, `SELECT `+cols+` FROM assets WHERE `+assetsReadable+` ORDER BY seq, id`, principal, principal)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var doc []byte
+		if err := rows.Scan(&id, &doc); err != nil {
+			return store.Classify(err)
+		}
+		if err := fn(id, doc); err != nil {
+			return err
+		}
+	}
+	return store.Classify(rows.Err())
+}
+
+func (s *Assets) Counts(ctx context.Context) (registered, withContent int64, err error) {
+	err = s.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*), COUNT(blob_hash) FROM assets`).Scan(&registered, &withContent)
+	return registered, withContent, err
+}
+
+func (s *Assets) ContentBytes(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.Q(ctx).QueryRowContext(ctx, `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`).Scan(&n)
+	return n, err
+}
+
+func (s *Assets) Register(ctx context.Context, a assets.Asset) (bool, error) {
+	res, err := s.db.Q(ctx).ExecContext(ctx, `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq)
+		VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM assets)) ON CONFLICT(id) DO NOTHING`,
+		a.ID, a.Owner, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, store.Time(a.Created))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (s *Assets) Delete(ctx context.Context, id string) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		q := s.db.Q(ctx)
+		if _, err := q.ExecContext(ctx, `DELETE FROM assets WHERE id=?`, id); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, `DELETE FROM asset_shares WHERE asset_id=?`, id)
+		return err
+	})
+}
+
+func (s *Assets) SetContent(ctx context.Context, a assets.Asset) error {
+	_, err := s.db.Q(ctx).ExecContext(ctx, `UPDATE assets SET blob_hash=?, size=?, sha3=?, uploaded_at=? WHERE id=?`,
+		a.BlobHash, a.Size, a.SHA3, store.Time(a.UploadedAt), a.ID)
+	return err
+}
+
+func (s *Assets) DropContent(ctx context.Context, id string) error {
+	_, err := s.db.Q(ctx).ExecContext(ctx, `UPDATE assets SET blob_hash=NULL, size=NULL, sha3=NULL, uploaded_at=NULL WHERE id=?`, id)
+	return err
+}
+
+func (s *Assets) SharedWith(ctx context.Context, id, principal string) (bool, error) {
+	var n int
+	err := s.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM asset_shares WHERE asset_id=? AND principal_id=?`, id, principal).Scan(&n)
+	return n > 0, err
+}
+
+func (s *Assets) Shares(ctx context.Context, id string) ([]string, error) {
+	out, err := queryAll(ctx, s.db.Q(ctx), assetsScanPrincipal, `SELECT principal_id FROM asset_shares WHERE asset_id=? ORDER BY principal_id`, id)
+	slices.Sort(out) // in byte order, whatever the database's collation
+	return out, err
+}
+
+func (s *Assets) SetAccess(ctx context.Context, id, access string, principals []string) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		q := s.db.Q(ctx)
+		if _, err := q.ExecContext(ctx, `UPDATE assets SET access=? WHERE id=?`, access, id); err != nil {
+			return err
+		}
+		if _, err := q.ExecContext(ctx, `DELETE FROM asset_shares WHERE asset_id=?`, id); err != nil {
+			return err
+		}
+		for _, pid := range principals {
+			if _, err := q.ExecContext(ctx, `INSERT INTO asset_shares(asset_id,principal_id) VALUES(?,?) ON CONFLICT DO NOTHING`, id, pid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func assetsScanPrincipal(sc scanner) (string, error) {
+	var pid string
+	err := sc.Scan(&pid)
+	return pid, err
+}

@@ -1,0 +1,250 @@
+package persist_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus-dds/dds/internal/assets"
+	"github.com/prometheus-dds/dds/internal/persist"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+var assetsT0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+
+// newAsset is a registration of owner's metadata doc.
+func newAsset(owner, doc string) assets.Asset {
+	return assets.Asset{ID: assets.AssetID([]byte(doc)), Owner: owner, Metadata: []byte(doc),
+		Meta: assets.Metadata{Name: "n " + doc, ContentType: "text/csv"}, Created: assetsT0}
+}
+
+func mustRegister(t *testing.T, s assets.Store, a assets.Asset) {
+	t.Helper()
+	if created, err := s.Register(context.Background(), a); err != nil || !created {
+		t.Fatalf("register %s: %v, %v", a.ID, created, err)
+	}
+}
+
+// readableIDs lists what principal may read, in order.
+func readableIDs(t *testing.T, s assets.Store, principal string) []string {
+	t.Helper()
+	var ids []string
+	err := s.EachReadable(context.Background(), principal, false, func(id string, _ []byte) error {
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestAssetsRegister(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var s assets.Store = persist.NewAssets(db)
+		a := newAsset("alice", `{"name":"a"}`)
+		if _, err := s.Asset(ctx, a.ID); !errors.Is(err, assets.ErrNotFound) {
+			t.Fatalf("missing asset: %v", err)
+		}
+		if _, err := s.Owner(ctx, a.ID); !errors.Is(err, assets.ErrNotFound) {
+			t.Fatalf("owner of a missing asset: %v", err)
+		}
+		mustRegister(t, s, a)
+		// The same metadata sent again, by anyone, is the same asset.
+		if created, err := s.Register(ctx, newAsset("bob", `{"name":"a"}`)); err != nil || created {
+			t.Fatalf("registered twice: %v, %v", created, err)
+		}
+		got, err := s.Asset(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Owner != "alice" || string(got.Metadata) != `{"name":"a"}` || got.Meta.Name != a.Meta.Name ||
+			got.Meta.ContentType != "text/csv" || !got.Created.Equal(assetsT0) || got.Access != assets.Private ||
+			got.BlobHash != "" || got.Size != 0 || !got.UploadedAt.IsZero() {
+			t.Fatalf("read back %+v", got)
+		}
+		if owner, err := s.Owner(ctx, a.ID); err != nil || owner != "alice" {
+			t.Fatalf("owner %q, %v", owner, err)
+		}
+	})
+}
+
+func TestAssetsContent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := persist.NewAssets(db)
+		a, b, c := newAsset("alice", `{"a":1}`), newAsset("alice", `{"b":1}`), newAsset("bob", `{"c":1}`)
+		for _, x := range []assets.Asset{a, b, c} {
+			mustRegister(t, s, x)
+		}
+		at := assetsT0.Add(time.Hour)
+		// a and b hold the same content: it counts once.
+		for _, x := range []assets.Asset{
+			{ID: a.ID, BlobHash: hashOf("1"), Size: 100, SHA3: "s1", UploadedAt: at},
+			{ID: b.ID, BlobHash: hashOf("1"), Size: 100, SHA3: "s1", UploadedAt: at},
+			{ID: c.ID, BlobHash: hashOf("2"), Size: 7, SHA3: "s2", UploadedAt: at},
+		} {
+			if err := s.SetContent(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.ContentBytes(ctx); err != nil || n != 107 {
+			t.Fatalf("content bytes = %d, %v", n, err)
+		}
+		got, err := s.Asset(ctx, a.ID)
+		if err != nil || got.BlobHash != hashOf("1") || got.Size != 100 || got.SHA3 != "s1" || !got.UploadedAt.Equal(at) {
+			t.Fatalf("content read back: %+v, %v", got, err)
+		}
+		if err := s.DropContent(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.Asset(ctx, c.ID)
+		if err != nil || got.BlobHash != "" || got.Size != 0 || got.SHA3 != "" || !got.UploadedAt.IsZero() {
+			t.Fatalf("dropped content read back: %+v, %v", got, err)
+		}
+		if all, with, err := s.Counts(ctx); err != nil || all != 3 || with != 2 {
+			t.Fatalf("counts = %d, %d, %v", all, with, err)
+		}
+		if n, err := s.ContentBytes(ctx); err != nil || n != 100 {
+			t.Fatalf("content bytes after a drop = %d, %v", n, err)
+		}
+	})
+}
+
+func TestAssetsAccess(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := persist.NewAssets(db)
+		a := newAsset("alice", `{"x":1}`)
+		mustRegister(t, s, a)
+		readable := func(who string) bool {
+			t.Helper()
+			_, err := s.Readable(ctx, who, a.ID)
+			if err != nil && !errors.Is(err, assets.ErrNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+		if !readable("alice") || readable("bob") || readable("") {
+			t.Fatal("a private asset is readable by others, or not by its owner")
+		}
+		if err := s.SetAccess(ctx, a.ID, assets.Shared, []string{"carol", "bob", "Dave"}); err != nil {
+			t.Fatal(err)
+		}
+		if !readable("bob") || !readable("carol") || readable("erin") || readable("") {
+			t.Fatal("a shared asset is readable by the wrong principals")
+		}
+		if sh, err := s.Shares(ctx, a.ID); err != nil || !slices.Equal(sh, []string{"Dave", "bob", "carol"}) {
+			t.Fatalf("shares = %v, %v (want byte order)", sh, err)
+		}
+		if ok, err := s.SharedWith(ctx, a.ID, "bob"); err != nil || !ok {
+			t.Fatalf("shared with bob: %v, %v", ok, err)
+		}
+		if got, err := s.Asset(ctx, a.ID); err != nil || got.Access != assets.Shared {
+			t.Fatalf("access %q, %v", got.Access, err)
+		}
+		// Setting access replaces the principals named before.
+		if err := s.SetAccess(ctx, a.ID, assets.Public, nil); err != nil {
+			t.Fatal(err)
+		}
+		if sh, err := s.Shares(ctx, a.ID); err != nil || len(sh) != 0 {
+			t.Fatalf("shares after going public = %v, %v", sh, err)
+		}
+		if ok, err := s.SharedWith(ctx, a.ID, "bob"); err != nil || ok {
+			t.Fatalf("still shared with bob: %v, %v", ok, err)
+		}
+		if !readable("erin") || !readable("") {
+			t.Fatal("a public asset is not readable by everyone")
+		}
+	})
+}
+
+func TestAssetsListingOrder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := persist.NewAssets(db)
+		var mine []string
+		for _, doc := range []string{`{"n":1}`, `{"n":2}`, `{"n":3}`, `{"n":4}`} {
+			a := newAsset("alice", doc)
+			mustRegister(t, s, a)
+			mine = append(mine, a.ID)
+		}
+		if slices.IsSorted(mine) {
+			t.Fatal("the test's ids are in id order: it cannot tell registration order from it")
+		}
+		other := newAsset("bob", `{"n":5}`)
+		mustRegister(t, s, other)
+		if got := readableIDs(t, s, "alice"); !slices.Equal(got, mine) {
+			t.Fatalf("alice lists %v, want %v", got, mine)
+		}
+		if err := s.SetAccess(ctx, other.ID, assets.Shared, []string{"alice"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := readableIDs(t, s, "alice"); !slices.Equal(got, append(mine, other.ID)) {
+			t.Fatalf("alice lists %v with bob's shared asset", got)
+		}
+		// With metadata; and fn's error stops the listing.
+		stop := errors.New("stop")
+		n := 0
+		err := s.EachReadable(ctx, "bob", true, func(id string, doc []byte) error {
+			n++
+			if id != other.ID || string(doc) != `{"n":5}` {
+				t.Errorf("bob lists %s %q", id, doc)
+			}
+			return stop
+		})
+		if !errors.Is(err, stop) || n != 1 {
+			t.Fatalf("EachReadable after fn failed: %v, %d calls", err, n)
+		}
+	})
+}
+
+// Deleting an asset takes its shares with it; a deletion and a registration
+// in a transaction that rolls back leave everything as it was.
+func TestAssetsDeleteAndRollback(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := persist.NewAssets(db)
+		a, b := newAsset("alice", `{"d":1}`), newAsset("alice", `{"d":2}`)
+		mustRegister(t, s, a)
+		if err := s.SetAccess(ctx, a.ID, assets.Shared, []string{"bob"}); err != nil {
+			t.Fatal(err)
+		}
+		refused := errors.New("refused")
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			if err := s.Delete(ctx, a.ID); err != nil {
+				return err
+			}
+			if created, err := s.Register(ctx, b); err != nil || !created {
+				t.Errorf("register in a transaction: %v, %v", created, err)
+			}
+			return refused
+		})
+		if !errors.Is(err, refused) {
+			t.Fatalf("InTx: %v", err)
+		}
+		if _, err := s.Asset(ctx, b.ID); !errors.Is(err, assets.ErrNotFound) {
+			t.Fatalf("a registration rolled back is there: %v", err)
+		}
+		if ok, err := s.SharedWith(ctx, a.ID, "bob"); err != nil || !ok {
+			t.Fatalf("a deletion rolled back took the shares: %v, %v", ok, err)
+		}
+		if err := s.Delete(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Asset(ctx, a.ID); !errors.Is(err, assets.ErrNotFound) {
+			t.Fatalf("deleted asset: %v", err)
+		}
+		if ok, err := s.SharedWith(ctx, a.ID, "bob"); err != nil || ok {
+			t.Fatalf("a deleted asset is still shared: %v, %v", ok, err)
+		}
+		// Registered again, it is private and last.
+		mustRegister(t, s, newAsset("carol", `{"d":1}`))
+		if _, err := s.Readable(ctx, "bob", a.ID); !errors.Is(err, assets.ErrNotFound) {
+			t.Fatalf("bob reads a registration made after his share was deleted: %v", err)
+		}
+	})
+}

@@ -1,0 +1,96 @@
+package persist
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Blobs keeps the blob store's reference counts: the table blobs.
+type Blobs struct{ db *store.DB }
+
+// NewBlobs returns the blob store's records in db.
+func NewBlobs(db *store.DB) *Blobs { return &Blobs{db: db} }
+
+var _ blob.Refs = (*Blobs)(nil)
+
+func (b *Blobs) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return b.db.InTx(ctx, fn)
+}
+
+func (b *Blobs) AfterCommit(ctx context.Context, f func()) { store.AfterCommit(ctx, f) }
+
+func (b *Blobs) Ref(ctx context.Context, in blob.Info, location string) (live string, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location) VALUES(?,?,1,?)
+		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location).Scan(&live)
+	return live, err
+}
+
+func (b *Blobs) Unref(ctx context.Context, hash string) (bool, error) {
+	res, err := b.db.Q(ctx).ExecContext(ctx, `UPDATE blobs SET refs=refs-1 WHERE hash=? AND refs>0`, hash)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (b *Blobs) Forget(ctx context.Context, hash string) (location string, ok bool, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `DELETE FROM blobs WHERE hash=? AND refs=0 RETURNING location`, hash).Scan(&location)
+	return blobsFound(location, err)
+}
+
+func (b *Blobs) Move(ctx context.Context, hash, location string) error {
+	_, err := b.db.Q(ctx).ExecContext(ctx, `UPDATE blobs SET location=? WHERE hash=?`, location, hash)
+	return err
+}
+
+func (b *Blobs) Location(ctx context.Context, hash string) (location string, ok bool, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT location FROM blobs WHERE hash=?`, hash).Scan(&location)
+	return blobsFound(location, err)
+}
+
+func (b *Blobs) References(ctx context.Context, hash string) (int, error) {
+	var refs int
+	err := b.db.Q(ctx).QueryRowContext(ctx, `SELECT refs FROM blobs WHERE hash=?`, hash).Scan(&refs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return refs, err
+}
+
+func (b *Blobs) LocationUsed(ctx context.Context, location string) (bool, error) {
+	var n int
+	err := b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE location=?`, location).Scan(&n)
+	return n > 0, err
+}
+
+func (b *Blobs) Unreferenced(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, b.db.Q(ctx), blobsScanHash, `SELECT hash FROM blobs WHERE refs=0`)
+}
+
+func (b *Blobs) Referenced(ctx context.Context, after string, limit int) ([]string, error) {
+	return queryAll(ctx, b.db.Q(ctx), blobsScanHash, `SELECT hash FROM blobs WHERE hash>? AND refs>0 ORDER BY hash LIMIT ?`, after, limit)
+}
+
+func (b *Blobs) Usage(ctx context.Context) (objects, bytes int64, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs WHERE refs>0`).Scan(&objects, &bytes)
+	return objects, bytes, err
+}
+
+func blobsScanHash(sc scanner) (string, error) {
+	var h string
+	err := sc.Scan(&h)
+	return h, err
+}
+
+// blobsFound makes a missing row ok=false rather than an error.
+func blobsFound(location string, err error) (string, bool, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return location, err == nil, err
+}

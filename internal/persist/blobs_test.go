@@ -1,0 +1,191 @@
+package persist_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus-dds/dds/internal/blob"
+	"github.com/prometheus-dds/dds/internal/persist"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// hashOf is a made-up object hash: c repeated.
+func hashOf(c string) string { return strings.Repeat(c, 64) }
+
+func TestBlobsRefCounting(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var r blob.Refs = persist.NewBlobs(db)
+		a := blob.Info{Hash: hashOf("a"), Size: 5}
+		if live, err := r.Ref(ctx, a, "o/first"); err != nil || live != "o/first" {
+			t.Fatalf("first ref: %q, %v", live, err)
+		}
+		// The same content uploaded again refers to the copy stored first.
+		if live, err := r.Ref(ctx, a, "o/second"); err != nil || live != "o/first" {
+			t.Fatalf("second ref: %q, %v", live, err)
+		}
+		if n, err := r.References(ctx, a.Hash); err != nil || n != 2 {
+			t.Fatalf("references = %d, %v", n, err)
+		}
+		if objs, bytes, err := r.Usage(ctx); err != nil || objs != 1 || bytes != 5 {
+			t.Fatalf("usage = %d objects, %d bytes, %v", objs, bytes, err)
+		}
+		if _, ok, err := r.Forget(ctx, a.Hash); err != nil || ok {
+			t.Fatalf("a referenced object forgotten: %v, %v", ok, err)
+		}
+		for i := range 2 {
+			if ok, err := r.Unref(ctx, a.Hash); err != nil || !ok {
+				t.Fatalf("unref %d: %v, %v", i, ok, err)
+			}
+		}
+		if ok, err := r.Unref(ctx, a.Hash); err != nil || ok {
+			t.Fatalf("unref below zero: %v, %v", ok, err)
+		}
+		if ok, err := r.Unref(ctx, hashOf("f")); err != nil || ok {
+			t.Fatalf("unref of an object with no row: %v, %v", ok, err)
+		}
+		if objs, _, err := r.Usage(ctx); err != nil || objs != 0 {
+			t.Fatalf("usage counts an unreferenced object: %d, %v", objs, err)
+		}
+		if zero, err := r.Unreferenced(ctx); err != nil || !slices.Equal(zero, []string{a.Hash}) {
+			t.Fatalf("unreferenced = %v, %v", zero, err)
+		}
+		if used, err := r.LocationUsed(ctx, "o/first"); err != nil || !used {
+			t.Fatalf("the row's location unused: %v, %v", used, err)
+		}
+		if loc, ok, err := r.Forget(ctx, a.Hash); err != nil || !ok || loc != "o/first" {
+			t.Fatalf("forget: %q, %v, %v", loc, ok, err)
+		}
+		if _, ok, err := r.Forget(ctx, a.Hash); err != nil || ok {
+			t.Fatalf("forgotten twice: %v, %v", ok, err)
+		}
+		if _, ok, err := r.Location(ctx, a.Hash); err != nil || ok {
+			t.Fatalf("a forgotten object has a location: %v, %v", ok, err)
+		}
+		if n, err := r.References(ctx, a.Hash); err != nil || n != 0 {
+			t.Fatalf("references of an object with no row = %d, %v", n, err)
+		}
+		if used, err := r.LocationUsed(ctx, "o/first"); err != nil || used {
+			t.Fatalf("a forgotten location used: %v, %v", used, err)
+		}
+	})
+}
+
+func TestBlobsMoveAndPages(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := persist.NewBlobs(db)
+		var want []string
+		for _, c := range []string{"3", "1", "b", "0", "a"} {
+			if _, err := r.Ref(ctx, blob.Info{Hash: hashOf(c), Size: 1}, ""); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, hashOf(c))
+		}
+		// An unreferenced one is not listed.
+		if _, err := r.Ref(ctx, blob.Info{Hash: hashOf("2"), Size: 1}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Unref(ctx, hashOf("2")); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(want)
+		var got []string
+		for after := ""; ; {
+			page, err := r.Referenced(ctx, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > 2 {
+				t.Fatalf("a page of %d, limit 2", len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pages = %v, want %v", got, want)
+		}
+		if err := r.Move(ctx, hashOf("a"), "o/restored"); err != nil {
+			t.Fatal(err)
+		}
+		if loc, ok, err := r.Location(ctx, hashOf("a")); err != nil || !ok || loc != "o/restored" {
+			t.Fatalf("location after move: %q, %v, %v", loc, ok, err)
+		}
+	})
+}
+
+// A reference made in a transaction that rolls back is not there, and what
+// was to run after its commit never runs; after a commit it does.
+func TestBlobsInTx(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := persist.NewBlobs(db)
+		h := hashOf("c")
+		ran := false
+		refused := errors.New("refused")
+		err := r.InTx(ctx, func(ctx context.Context) error {
+			if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 3}, ""); err != nil {
+				return err
+			}
+			r.AfterCommit(ctx, func() { ran = true })
+			return refused
+		})
+		if !errors.Is(err, refused) {
+			t.Fatalf("InTx: %v", err)
+		}
+		if n, err := r.References(ctx, h); err != nil || n != 0 || ran {
+			t.Fatalf("after a rollback: %d references (%v), after-commit ran: %v", n, err, ran)
+		}
+		err = r.InTx(ctx, func(ctx context.Context) error {
+			if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 3}, ""); err != nil {
+				return err
+			}
+			r.AfterCommit(ctx, func() { ran = true })
+			if ran {
+				t.Error("after-commit ran before the commit")
+			}
+			return nil
+		})
+		if err != nil || !ran {
+			t.Fatalf("InTx: %v, after-commit ran: %v", err, ran)
+		}
+		if n, err := r.References(ctx, h); err != nil || n != 1 {
+			t.Fatalf("after a commit: %d references, %v", n, err)
+		}
+	})
+}
+
+// Concurrent references to one object all count (PostgreSQL retries the
+// transactions it aborts for one another).
+func TestBlobsConcurrentRefs(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := persist.NewBlobs(db)
+		h := hashOf("d")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 5 {
+					err := r.InTx(ctx, func(ctx context.Context) error {
+						_, err := r.Ref(ctx, blob.Info{Hash: h, Size: 1}, "")
+						return err
+					})
+					if err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n, err := r.References(ctx, h); err != nil || n != 40 {
+			t.Fatalf("references = %d, want 40 (%v)", n, err)
+		}
+	})
+}
