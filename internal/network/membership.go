@@ -23,7 +23,6 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Member states as GET /network shows them.
@@ -52,7 +51,7 @@ type Network struct {
 	everHad bool                          // some other node was known at some point
 	proc    string                        // this process's suffix to the node id in gossip
 
-	db     *store.DB
+	store  Store
 	blobs  Blobs
 	files  Files
 	ledger Ledger

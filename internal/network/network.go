@@ -77,7 +77,6 @@ type Blobs interface {
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Restore(st *blob.Staged, want string) error
 	Open(hash string) (blob.Object, error)
-	Unref(tx *store.Tx, hash string) error
 	Verify(hash string) error // re-hash an object: an error if it is damaged or missing
 }
 
@@ -106,7 +105,7 @@ type Ledger interface {
 // Deps are the network's dependencies.
 type Deps struct {
 	Key    Key
-	DB     *store.DB
+	Store  Store
 	Blobs  Blobs
 	Files  Files
 	Ledger Ledger
@@ -119,17 +118,13 @@ type Deps struct {
 	Log    *slog.Logger
 }
 
-// component keeps the replication tables' migrations under their old name,
-// so existing data directories open.
-const component = "replica"
-
 // New joins (or starts) the network and prepares the replication tables.
 func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
 	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{}, procs: map[string]map[string]process{}, proc: newProcessID(),
 		client: &http.Client{Transport: transport()}, replay: newReplayCache(),
-		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
+		store: deps.Store, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.loadAudits(ctx); err != nil {
 		return nil, err
 	}

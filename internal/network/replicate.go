@@ -125,9 +125,8 @@ func version(f files.File) string {
 // version, and merges its answer; it returns the merged record.
 func (n *Network) pushIfBehind(ctx context.Context, m Member, f files.File) (files.File, error) {
 	d := version(f)
-	var acked string
-	err := n.db.QueryRowContext(ctx, `SELECT digest FROM record_acks WHERE file_id=? AND node_id=?`, f.ID, m.ID).Scan(&acked)
-	if err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound) {
+	acked, err := n.store.Acked(ctx, f.ID, m.ID)
+	if err != nil {
 		return f, err
 	}
 	if acked == d {
@@ -302,9 +301,7 @@ func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
 
 // ack remembers that a member has a version of a record.
 func (n *Network) ack(ctx context.Context, fileID, node, version string) error {
-	_, err := n.db.ExecContext(ctx, `INSERT INTO record_acks(file_id,node_id,digest) VALUES(?,?,?)
-		ON CONFLICT(file_id,node_id) DO UPDATE SET digest=excluded.digest`, fileID, node, version)
-	return err
+	return n.store.Ack(ctx, fileID, node, version)
 }
 
 // Copy is one copy of a file as file info shows it.

@@ -1,0 +1,28 @@
+package network
+
+import "context"
+
+// Store is what the network keeps in the metadata database (persist.Network
+// implements it): which version of a record each holder is known to have,
+// and the audits this node made.
+type Store interface {
+	// Acked is the version of the record fileID that node last
+	// acknowledged; "" if none.
+	Acked(ctx context.Context, fileID, node string) (string, error)
+	// Ack remembers that node has version of the record fileID.
+	Ack(ctx context.Context, fileID, node, version string) error
+	// RecordAudit keeps a as the last audit of node's copy of fileID and
+	// counts its result, both or neither.
+	RecordAudit(ctx context.Context, fileID, node string, a Audit) error
+	// Audits lists the last audit of every copy audited.
+	Audits(ctx context.Context) ([]CopyAudit, error)
+	// AuditCounts counts the audits made, by result ("passed", "failed").
+	AuditCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// CopyAudit is the last audit of one holder's copy of a file.
+type CopyAudit struct {
+	FileID string
+	Node   string
+	Audit  Audit
+}
