@@ -43,7 +43,6 @@ type Network struct {
 	ml     *memberlist.Memberlist
 	log    *slog.Logger
 	client *http.Client
-	replay *replayCache
 
 	mu      sync.Mutex
 	members map[string]*Member

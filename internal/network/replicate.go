@@ -419,9 +419,12 @@ func (n *Network) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// Sweep has nothing left to do: the files registry ends the terms of every
-// record, copies held for others included.
-func (n *Network) Sweep(ctx context.Context) (int, error) { return 0, nil }
+// Sweep forgets the nonces of signed requests too old to be taken anyway
+// (the files registry ends the terms of every record, copies held for
+// others included). It ends nothing: it counts 0.
+func (n *Network) Sweep(ctx context.Context) (int, error) {
+	return 0, n.store.SweepNonces(ctx, n.clock.Now())
+}
 
 // Held lists the files this node keeps a copy of, with their content hash
 // (for tests and the operator).

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/testnet"
 	"github.com/prometheus-dds/dds/internal/testtool"
 )
@@ -126,4 +128,34 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// A signed request taken by one process of a node is refused as a replay by
+// every other process of the node (they share the nonces through the
+// database), as by the one that took it.
+func TestReplayRefusedByEveryProcess(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 2, func(i int, s *testnet.Setup) { s.Shared = true })
+	a, peer := nw.Nodes[0], nw.Nodes[1]
+	b := nw.AddProcess(t, 0)
+	to, ok := peer.Net.Member(a.Key.ID())
+	if !ok {
+		t.Fatal("the peer does not know node 0")
+	}
+	signed, err := peer.Net.NewSigned(ctx, to, "GET", network.Prefix+"records/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, proc := range []*testnet.Node{a, b, a} {
+		r := signed.Clone(ctx)
+		r.URL.Host = proc.Addr()
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := []int{404, 409, 409}[i]; resp.StatusCode != want {
+			t.Fatalf("request %d (to process %s): %d, want %d", i, proc.Addr(), resp.StatusCode, want)
+		}
+	}
 }

@@ -1,6 +1,9 @@
 package network
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is what the network keeps in the metadata database (persist.Network
 // implements it): which version of a record each holder is known to have,
@@ -18,6 +21,13 @@ type Store interface {
 	Audits(ctx context.Context) ([]CopyAudit, error)
 	// AuditCounts counts the audits made, by result ("passed", "failed").
 	AuditCounts(ctx context.Context) (map[string]int64, error)
+
+	// UseNonce records the nonce of a signed request from node, kept until
+	// expires; it reports false if the nonce was recorded already (a
+	// replay), by this process or another of the node.
+	UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error)
+	// SweepNonces forgets the nonces that expired before now.
+	SweepNonces(ctx context.Context, now time.Time) error
 }
 
 // CopyAudit is the last audit of one holder's copy of a file.

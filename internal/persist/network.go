@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/store"
@@ -73,4 +74,19 @@ func (p *Network) AuditCounts(ctx context.Context) (map[string]int64, error) {
 		out[c.result] = c.n
 	}
 	return out, err
+}
+
+func (p *Network) UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error) {
+	res, err := p.db.Q(ctx).ExecContext(ctx, `INSERT INTO request_nonces(node_id,nonce,expires) VALUES(?,?,?)
+		ON CONFLICT(node_id,nonce) DO NOTHING`, node, nonce, expires.UnixNano())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (p *Network) SweepNonces(ctx context.Context, now time.Time) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `DELETE FROM request_nonces WHERE expires<?`, now.UnixNano())
+	return err
 }

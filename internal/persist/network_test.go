@@ -90,3 +90,30 @@ func TestNetworkAudits(t *testing.T) {
 func sameAudit(a, b network.Audit) bool {
 	return a.At.Equal(b.At) && a.Leaf == b.Leaf && a.Passed == b.Passed && a.Detail == b.Detail
 }
+
+// A nonce is taken once per sender, by whichever handle of the database
+// (process of the node) sees it, until swept after it expires.
+func TestNetworkNonces(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var s network.Store = persist.NewNetwork(db)
+		now := time.Unix(1000, 0)
+		use := func(node, nonce string, want bool) {
+			t.Helper()
+			if fresh, err := s.UseNonce(ctx, node, nonce, now.Add(time.Minute)); err != nil || fresh != want {
+				t.Fatalf("nonce %s/%s: fresh=%v, %v; want %v", node, nonce, fresh, err, want)
+			}
+		}
+		use("a", "1", true)
+		use("a", "1", false)
+		use("b", "1", true) // the same nonce from another node
+		if err := s.SweepNonces(ctx, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		use("a", "1", false) // not expired yet: kept
+		if err := s.SweepNonces(ctx, now.Add(time.Minute+time.Nanosecond)); err != nil {
+			t.Fatal(err)
+		}
+		use("a", "1", true) // swept
+	})
+}
