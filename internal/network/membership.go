@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -55,6 +56,8 @@ type Network struct {
 	files  Files
 	ledger Ledger
 	kicks  chan struct{}
+
+	replicating atomic.Bool // this process runs the replication loop
 
 	accounts Accounts
 	admins   Admins

@@ -43,6 +43,10 @@ type Config struct {
 	URL       string        // this node's HTTP base URL, as members reach it
 	PeersFile string        // remembers the URLs of the members met, to rejoin after a restart without flags; "" forgets them
 	MaxSkew   time.Duration // how far a signed request's time may be from ours
+
+	// Shared: other processes serve this node from the same database. A
+	// payment one of them takes wakes replication in the one that runs it.
+	Shared bool
 }
 
 // DefaultConfig is 3 confirmations and 3 copies, repaired after 10 minutes.
@@ -175,6 +179,16 @@ func (n *Network) Run(ctx context.Context) {
 	if n.cfg.ReplicateEvery <= 0 || n.cfg.Replicas <= 1 {
 		<-ctx.Done()
 		return
+	}
+	n.replicating.Store(true)
+	defer n.replicating.Store(false)
+	if n.cfg.Shared {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			clock.Every(ctx, wakePoll, nil, n.pollWakes)
+		}()
 	}
 	clock.Every(ctx, n.cfg.ReplicateEvery, n.kicks, func(ctx context.Context) {
 		if err := n.Sync(ctx); err != nil && ctx.Err() == nil {

@@ -40,6 +40,25 @@ func (n *Network) kick() {
 	}
 }
 
+// wakePoll is how often the process that replicates looks for payments
+// taken by the node's other processes (with Config.Shared).
+const wakePoll = 200 * time.Millisecond
+
+// pollWakes kicks the background loop if another process of the node took a
+// payment since the last look.
+func (n *Network) pollWakes(ctx context.Context) {
+	woken, err := n.store.Woken(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Debug("cannot look for payments taken by other processes", "err", err)
+		}
+		return
+	}
+	if woken {
+		n.kick()
+	}
+}
+
 // live tells whether a member is known and not gone (this node always is).
 func (n *Network) live(id string) (Member, bool) {
 	m, ok := n.Member(id)
@@ -442,10 +461,16 @@ func (n *Network) Held(ctx context.Context) (map[string]string, error) {
 
 // paid is told of every paid quote inside the payment's transaction: the
 // price is split into as many shares as copies the network keeps now, and
-// the copies are placed soon.
+// the copies are placed soon, by this process or, if another of the node
+// runs replication, by that one, woken with the payment.
 func (n *Network) paid(tx *store.Tx, q ledger.Quote) error {
 	if r := min(max(n.cfg.Replicas, 1), len(n.Alive())); r > 1 {
 		if err := n.files.SetReplicas(tx, q.FileID, cmpOr(q.PaidBy, q.ID), r); err != nil {
+			return err
+		}
+	}
+	if n.cfg.Shared && !n.replicating.Load() {
+		if err := n.store.Wake(store.WithTx(context.Background(), tx), q.FileID); err != nil {
 			return err
 		}
 	}

@@ -159,3 +159,41 @@ func TestReplayRefusedByEveryProcess(t *testing.T) {
 		}
 	}
 }
+
+// A payment taken by a process of a node that does not run replication
+// wakes the one that does: the copies are placed well before the next
+// periodic pass.
+func TestPaymentWakesTheReplicatingProcess(t *testing.T) {
+	const every = 10 * time.Second
+	nw := testnet.New(t, 2, func(i int, s *testnet.Setup) {
+		s.Shared = true
+		s.Network.ReplicateEvery = every
+	})
+	a := nw.Nodes[0]
+	b := nw.AddProcess(t, 0)
+	waitLeases(t, []string{"run deals", "run network", "run ocean"}, a, b)
+	idle := b // the process that does not replicate
+	if slices.Contains(b.Leases.Held(), "run network") {
+		idle = a
+	}
+	content := make([]byte, 64<<10)
+	rand.Read(content)
+	f := upload(t, idle, content)
+	time.Sleep(every / 4) // away from the periodic pass that started with the node
+	start := time.Now()
+	pay(t, idle, f)
+	for {
+		if _, ok := holders(nw, f.ID)[1]; ok {
+			break
+		}
+		if time.Since(start) > 2*every {
+			t.Fatal("the peer never got its copy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d := time.Since(start)
+	t.Logf("the peer holds its copy %v after the payment", d)
+	if d > every/4 {
+		t.Fatalf("the peer got its copy %v after the payment, as if at the next periodic pass (every %v)", d, every)
+	}
+}

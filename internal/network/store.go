@@ -28,6 +28,13 @@ type Store interface {
 	UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error)
 	// SweepNonces forgets the nonces that expired before now.
 	SweepNonces(ctx context.Context, now time.Time) error
+
+	// Wake asks the process of the node that runs replication for a pass
+	// soon, for the file fileID (called in the payment's transaction).
+	Wake(ctx context.Context, fileID string) error
+	// Woken reports whether a pass was asked for since the last call, and
+	// forgets the asks.
+	Woken(ctx context.Context) (bool, error)
 }
 
 // CopyAudit is the last audit of one holder's copy of a file.

@@ -268,6 +268,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	}
 	ncfg := cfg.Network
 	ncfg.URL, ncfg.PeersFile = n.URL(), filepath.Join(cfg.DataDir, "peers.json")
+	ncfg.Shared = cfg.Shared
 	if ncfg.GossipListen == "" { // the listen host, a port of the system's choice
 		host, _, _ := net.SplitHostPort(cfg.Listen)
 		ncfg.GossipListen = net.JoinHostPort(host, "0")

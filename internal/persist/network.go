@@ -90,3 +90,25 @@ func (p *Network) SweepNonces(ctx context.Context, now time.Time) error {
 	_, err := p.db.Q(ctx).ExecContext(ctx, `DELETE FROM request_nonces WHERE expires<?`, now.UnixNano())
 	return err
 }
+
+func (p *Network) Wake(ctx context.Context, fileID string) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `INSERT INTO replication_wakes(file_id) VALUES(?) ON CONFLICT(file_id) DO NOTHING`, fileID)
+	return err
+}
+
+// Woken reads before it deletes, so that the polls that find nothing, nearly
+// all of them, write nothing.
+func (p *Network) Woken(ctx context.Context) (bool, error) {
+	q := p.db.Q(ctx)
+	var fileID string
+	err := q.QueryRowContext(ctx, `SELECT file_id FROM replication_wakes LIMIT 1`).Scan(&fileID)
+	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	// An ask made since the read is forgotten too: the pass that follows
+	// comes after its payment.
+	_, err = q.ExecContext(ctx, `DELETE FROM replication_wakes`)
+	return err == nil, err
+}

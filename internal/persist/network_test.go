@@ -117,3 +117,36 @@ func TestNetworkNonces(t *testing.T) {
 		use("a", "1", true) // swept
 	})
 }
+
+// A wake is seen once; one asked in a transaction that rolls back (a
+// payment that failed) is never seen.
+func TestNetworkWakes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var s network.Store = persist.NewNetwork(db)
+		woken := func(want bool) {
+			t.Helper()
+			if got, err := s.Woken(ctx); err != nil || got != want {
+				t.Fatalf("woken = %v, %v; want %v", got, err, want)
+			}
+		}
+		woken(false)
+		boom := errors.New("boom")
+		if err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := s.Wake(ctx, "f1"); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("InTx = %v", err)
+		}
+		woken(false)
+		for _, f := range []string{"f1", "f2", "f1"} {
+			if err := db.InTx(ctx, func(ctx context.Context) error { return s.Wake(ctx, f) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		woken(true)
+		woken(false)
+	})
+}

@@ -238,6 +238,12 @@ var Schema = []Component{
 			PRIMARY KEY (node_id, nonce)
 		);
 		CREATE INDEX request_nonces_expires ON request_nonces(expires);`,
+		// Payments taken by a process of the node that does not replicate,
+		// for the one that does (it polls): their copies are placed at once,
+		// not at its next periodic pass.
+		`CREATE TABLE replication_wakes (
+			file_id TEXT PRIMARY KEY
+		);`,
 	}},
 	// storlets
 	// migrations are the face's tables, in the order they were added.
