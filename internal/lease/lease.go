@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/metrics"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Config is how long a lease lasts and how often it is renewed.
@@ -33,14 +32,14 @@ func DefaultConfig() Config {
 
 // Deps are the leases' dependencies.
 type Deps struct {
-	DB  *store.DB
-	Log *slog.Logger
+	Store Store
+	Log   *slog.Logger
 }
 
 // Leases holds leases on behalf of this process.
 type Leases struct {
 	cfg    Config
-	db     *store.DB
+	store  Store
 	log    *slog.Logger
 	holder string // this process: unique per start
 
@@ -59,7 +58,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Leases, error) {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Leases{cfg: cfg, db: deps.DB, log: deps.Log, holder: hex.EncodeToString(b[:]), held: map[string]bool{}}, nil
+	return &Leases{cfg: cfg, store: deps.Store, log: deps.Log, holder: hex.EncodeToString(b[:]), held: map[string]bool{}}, nil
 }
 
 // Held reports the leases this process holds now, for metrics and tests.
@@ -80,15 +79,8 @@ func (l *Leases) Held() []string {
 func (l *Leases) acquire(ctx context.Context, name string) (bool, time.Time, error) {
 	now := time.Now()
 	until := now.Add(l.cfg.TTL)
-	res, err := l.db.ExecContext(ctx, `INSERT INTO leases(name,holder,expires) VALUES(?,?,?)
-		ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, expires=excluded.expires
-		WHERE leases.holder=excluded.holder OR leases.expires<?`,
-		name, l.holder, until.UnixNano(), now.UnixNano())
-	if err != nil {
-		return false, time.Time{}, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, until, err
+	ok, err := l.store.Acquire(ctx, name, l.holder, now, until)
+	return ok, until, err
 }
 
 // release gives the lease up at once, so another process need not wait for
@@ -96,7 +88,7 @@ func (l *Leases) acquire(ctx context.Context, name string) (bool, time.Time, err
 func (l *Leases) release(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM leases WHERE name=? AND holder=?`, name, l.holder); err != nil {
+	if err := l.store.Release(ctx, name, l.holder); err != nil {
 		l.log.Warn("could not release lease; it lapses on its own", "lease", name, "err", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/lease"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
 	"github.com/prometheus-dds/dds/internal/testtool"
 )
@@ -46,7 +47,7 @@ func oneHolderAtATime(t *testing.T, db *store.DB) {
 	cfg := lease.Config{TTL: time.Minute, Renew: 50 * time.Millisecond}
 	var procs [2]*lease.Leases
 	for i := range procs {
-		l, err := lease.New(context.Background(), cfg, lease.Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
+		l, err := lease.New(context.Background(), cfg, lease.Deps{Store: persist.NewLeases(db), Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +107,7 @@ func renewalsKeepTheLease(t *testing.T, db *store.DB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
-		l, err := lease.New(context.Background(), cfg, lease.Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
+		l, err := lease.New(context.Background(), cfg, lease.Deps{Store: persist.NewLeases(db), Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func TestLostLeaseStopsWork(t *testing.T) { onBackends(t, lostLeaseStopsWork) }
 
 func lostLeaseStopsWork(t *testing.T, db *store.DB) {
 	cfg := lease.Config{TTL: 300 * time.Millisecond, Renew: 50 * time.Millisecond}
-	l, err := lease.New(context.Background(), cfg, lease.Deps{DB: db, Log: slog.New(slog.DiscardHandler)})
+	l, err := lease.New(context.Background(), cfg, lease.Deps{Store: persist.NewLeases(db), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,21 +168,12 @@ func (n *Network) auditFile(ctx context.Context, f files.File) (files.File, erro
 }
 
 func (n *Network) recordAudit(ctx context.Context, fileID, node string, leaf int64, failure error) error {
-	passed, result, detail := 1, "passed", ""
+	a := Audit{At: n.clock.Now(), Leaf: leaf, Passed: failure == nil}
 	if failure != nil {
-		passed, result, detail = 0, "failed", failure.Error()
+		a.Detail = failure.Error()
 	}
-	now := n.clock.Now()
-	defer n.audits.note(fileID, node, Audit{At: now, Leaf: leaf, Passed: failure == nil, Detail: detail})
-	return n.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO audits(file_id,node_id,at,leaf,passed,detail) VALUES(?,?,?,?,?,?)
-			ON CONFLICT(file_id,node_id) DO UPDATE SET at=excluded.at, leaf=excluded.leaf, passed=excluded.passed, detail=excluded.detail`,
-			fileID, node, store.Time(now), leaf, passed, detail); err != nil {
-			return err
-		}
-		_, err := tx.Exec(`INSERT INTO audit_counts(result,count) VALUES(?,1) ON CONFLICT(result) DO UPDATE SET count=audit_counts.count+1`, result)
-		return err
-	})
+	defer n.audits.note(fileID, node, a)
+	return n.store.RecordAudit(ctx, fileID, node, a)
 }
 
 // lastAudits keeps the last audit of each copy in memory, for file info
@@ -215,22 +206,11 @@ func (l *lastAudits) of(fileID, node string) *Audit {
 
 // loadAudits reads the last audits into memory.
 func (n *Network) loadAudits(ctx context.Context) error {
-	rows, err := n.db.QueryContext(ctx, `SELECT file_id,node_id,at,leaf,passed,detail FROM audits`)
-	if err != nil {
-		return err
+	all, err := n.store.Audits(ctx)
+	for _, a := range all {
+		n.audits.note(a.FileID, a.Node, a.Audit)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var fileID, node, at string
-		var a Audit
-		var passed int
-		if err := rows.Scan(&fileID, &node, &at, &a.Leaf, &passed, &a.Detail); err != nil {
-			return err
-		}
-		a.At, a.Passed = store.ParseTime(at), passed == 1
-		n.audits.note(fileID, node, a)
-	}
-	return rows.Err()
+	return err
 }
 
 // Gauges reports the audits this node made, passed and failed, since it
@@ -238,20 +218,11 @@ func (n *Network) loadAudits(ctx context.Context) error {
 func (n *Network) Gauges(m *metrics.Metrics) {
 	m.Gauges("dds_audits", "Audits of other holders' copies made by this node, by result.", "result", func(ctx context.Context) (map[string]int64, error) {
 		out := map[string]int64{"passed": 0, "failed": 0}
-		rows, err := n.db.QueryContext(ctx, `SELECT result,count FROM audit_counts`)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r string
-			var c int64
-			if err := rows.Scan(&r, &c); err != nil {
-				return nil, err
-			}
+		counts, err := n.store.AuditCounts(ctx)
+		for r, c := range counts {
 			out[r] = c
 		}
-		return out, rows.Err()
+		return out, err
 	})
 }
 

@@ -17,13 +17,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/internal/clock"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Member states as GET /network shows them.
@@ -44,7 +44,6 @@ type Network struct {
 	ml     *memberlist.Memberlist
 	log    *slog.Logger
 	client *http.Client
-	replay *replayCache
 
 	mu      sync.Mutex
 	members map[string]*Member
@@ -52,11 +51,13 @@ type Network struct {
 	everHad bool                          // some other node was known at some point
 	proc    string                        // this process's suffix to the node id in gossip
 
-	db     *store.DB
+	store  Store
 	blobs  Blobs
 	files  Files
 	ledger Ledger
 	kicks  chan struct{}
+
+	replicating atomic.Bool // this process runs the replication loop
 
 	accounts Accounts
 	admins   Admins

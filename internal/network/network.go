@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/money"
 	"github.com/prometheus-dds/dds/internal/route"
-	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Config configures this node's part in the network.
@@ -43,6 +42,10 @@ type Config struct {
 	URL       string        // this node's HTTP base URL, as members reach it
 	PeersFile string        // remembers the URLs of the members met, to rejoin after a restart without flags; "" forgets them
 	MaxSkew   time.Duration // how far a signed request's time may be from ours
+
+	// Shared: other processes serve this node from the same database. A
+	// payment one of them takes wakes replication in the one that runs it.
+	Shared bool
 }
 
 // DefaultConfig is 3 confirmations and 3 copies, repaired after 10 minutes.
@@ -77,7 +80,6 @@ type Blobs interface {
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Restore(st *blob.Staged, want string) error
 	Open(hash string) (blob.Object, error)
-	Unref(ctx context.Context, hash string) error
 	Verify(hash string) error // re-hash an object: an error if it is damaged or missing
 }
 
@@ -106,7 +108,7 @@ type Ledger interface {
 // Deps are the network's dependencies.
 type Deps struct {
 	Key    Key
-	DB     *store.DB
+	Store  Store
 	Blobs  Blobs
 	Files  Files
 	Ledger Ledger
@@ -119,17 +121,12 @@ type Deps struct {
 	Log    *slog.Logger
 }
 
-// component keeps the replication tables' migrations under their old name,
-// so existing data directories open.
-const component = "replica"
-
 // New joins (or starts) the network and prepares the replication tables.
 func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
 	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{}, procs: map[string]map[string]process{}, proc: newProcessID(),
-		client: &http.Client{Transport: transport()}, replay: newReplayCache(),
-		db: deps.DB, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
+		client: &http.Client{Transport: transport()}, store: deps.Store, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.loadAudits(ctx); err != nil {
 		return nil, err
 	}
@@ -181,6 +178,16 @@ func (n *Network) Run(ctx context.Context) {
 	if n.cfg.ReplicateEvery <= 0 || n.cfg.Replicas <= 1 {
 		<-ctx.Done()
 		return
+	}
+	n.replicating.Store(true)
+	defer n.replicating.Store(false)
+	if n.cfg.Shared {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			clock.Every(ctx, wakePoll, nil, n.pollWakes)
+		}()
 	}
 	clock.Every(ctx, n.cfg.ReplicateEvery, n.kicks, func(ctx context.Context) {
 		if err := n.Sync(ctx); err != nil && ctx.Err() == nil {

@@ -40,6 +40,25 @@ func (n *Network) kick() {
 	}
 }
 
+// wakePoll is how often the process that replicates looks for payments
+// taken by the node's other processes (with Config.Shared).
+const wakePoll = 200 * time.Millisecond
+
+// pollWakes kicks the background loop if another process of the node took a
+// payment since the last look.
+func (n *Network) pollWakes(ctx context.Context) {
+	woken, err := n.store.Woken(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Debug("cannot look for payments taken by other processes", "err", err)
+		}
+		return
+	}
+	if woken {
+		n.kick()
+	}
+}
+
 // live tells whether a member is known and not gone (this node always is).
 func (n *Network) live(id string) (Member, bool) {
 	m, ok := n.Member(id)
@@ -125,9 +144,8 @@ func version(f files.File) string {
 // version, and merges its answer; it returns the merged record.
 func (n *Network) pushIfBehind(ctx context.Context, m Member, f files.File) (files.File, error) {
 	d := version(f)
-	var acked string
-	err := n.db.QueryRowContext(ctx, `SELECT digest FROM record_acks WHERE file_id=? AND node_id=?`, f.ID, m.ID).Scan(&acked)
-	if err != nil && !errors.Is(store.NotFound(err), store.ErrNotFound) {
+	acked, err := n.store.Acked(ctx, f.ID, m.ID)
+	if err != nil {
 		return f, err
 	}
 	if acked == d {
@@ -301,9 +319,7 @@ func (n *Network) accept(w http.ResponseWriter, r *http.Request) error {
 
 // ack remembers that a member has a version of a record.
 func (n *Network) ack(ctx context.Context, fileID, node, version string) error {
-	_, err := n.db.ExecContext(ctx, `INSERT INTO record_acks(file_id,node_id,digest) VALUES(?,?,?)
-		ON CONFLICT(file_id,node_id) DO UPDATE SET digest=excluded.digest`, fileID, node, version)
-	return err
+	return n.store.Ack(ctx, fileID, node, version)
 }
 
 // Copy is one copy of a file as file info shows it.
@@ -421,9 +437,12 @@ func (n *Network) serveBlob(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// Sweep has nothing left to do: the files registry ends the terms of every
-// record, copies held for others included.
-func (n *Network) Sweep(ctx context.Context) (int, error) { return 0, nil }
+// Sweep forgets the nonces of signed requests too old to be taken anyway
+// (the files registry ends the terms of every record, copies held for
+// others included). It ends nothing: it counts 0.
+func (n *Network) Sweep(ctx context.Context) (int, error) {
+	return 0, n.store.SweepNonces(ctx, n.clock.Now())
+}
 
 // Held lists the files this node keeps a copy of, with their content hash
 // (for tests and the operator).
@@ -441,10 +460,16 @@ func (n *Network) Held(ctx context.Context) (map[string]string, error) {
 
 // paid is told of every paid quote inside the payment's transaction: the
 // price is split into as many shares as copies the network keeps now, and
-// the copies are placed soon.
+// the copies are placed soon, by this process or, if another of the node
+// runs replication, by that one, woken with the payment.
 func (n *Network) paid(ctx context.Context, q ledger.Quote) error {
 	if r := min(max(n.cfg.Replicas, 1), len(n.Alive())); r > 1 {
 		if err := n.files.SetReplicas(ctx, q.FileID, cmpOr(q.PaidBy, q.ID), r); err != nil {
+			return err
+		}
+	}
+	if n.cfg.Shared && !n.replicating.Load() {
+		if err := n.store.Wake(ctx, q.FileID); err != nil {
 			return err
 		}
 	}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/network"
 	"github.com/prometheus-dds/dds/internal/testnet"
 	"github.com/prometheus-dds/dds/internal/testtool"
 )
@@ -126,4 +128,72 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// A signed request taken by one process of a node is refused as a replay by
+// every other process of the node (they share the nonces through the
+// database), as by the one that took it.
+func TestReplayRefusedByEveryProcess(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 2, func(i int, s *testnet.Setup) { s.Shared = true })
+	a, peer := nw.Nodes[0], nw.Nodes[1]
+	b := nw.AddProcess(t, 0)
+	to, ok := peer.Net.Member(a.Key.ID())
+	if !ok {
+		t.Fatal("the peer does not know node 0")
+	}
+	signed, err := peer.Net.NewSigned(ctx, to, "GET", network.Prefix+"records/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, proc := range []*testnet.Node{a, b, a} {
+		r := signed.Clone(ctx)
+		r.URL.Host = proc.Addr()
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := []int{404, 409, 409}[i]; resp.StatusCode != want {
+			t.Fatalf("request %d (to process %s): %d, want %d", i, proc.Addr(), resp.StatusCode, want)
+		}
+	}
+}
+
+// A payment taken by a process of a node that does not run replication
+// wakes the one that does: the copies are placed well before the next
+// periodic pass.
+func TestPaymentWakesTheReplicatingProcess(t *testing.T) {
+	const every = 10 * time.Second
+	nw := testnet.New(t, 2, func(i int, s *testnet.Setup) {
+		s.Shared = true
+		s.Network.ReplicateEvery = every
+	})
+	a := nw.Nodes[0]
+	b := nw.AddProcess(t, 0)
+	waitLeases(t, []string{"run deals", "run network", "run ocean"}, a, b)
+	idle := b // the process that does not replicate
+	if slices.Contains(b.Leases.Held(), "run network") {
+		idle = a
+	}
+	content := make([]byte, 64<<10)
+	rand.Read(content)
+	f := upload(t, idle, content)
+	time.Sleep(every / 4) // away from the periodic pass that started with the node
+	start := time.Now()
+	pay(t, idle, f)
+	for {
+		if _, ok := holders(nw, f.ID)[1]; ok {
+			break
+		}
+		if time.Since(start) > 2*every {
+			t.Fatal("the peer never got its copy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d := time.Since(start)
+	t.Logf("the peer holds its copy %v after the payment", d)
+	if d > every/4 {
+		t.Fatalf("the peer got its copy %v after the payment, as if at the next periodic pass (every %v)", d, every)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -116,6 +115,9 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	if from == "" || sigHex == "" {
 		return "", deny("node-to-node requests must be signed by a member node")
 	}
+	if nonce == "" || len(nonce) > 64 {
+		return "", deny("bad %s header", hNonce)
+	}
 	if to != n.ID() {
 		return "", deny("request is addressed to node %q, not this one", to)
 	}
@@ -150,37 +152,15 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	if hex.EncodeToString(sum[:]) != bh {
 		return "", deny("body does not match the signed hash")
 	}
-	if !n.replay.add(from+"/"+nonce, t.Add(2*n.cfg.MaxSkew), now) {
+	// Kept in the database until the request is too old anyway: a replay
+	// is refused by whichever process of this node it reaches.
+	if fresh, err := n.store.UseNonce(r.Context(), from, nonce, t.Add(2*n.cfg.MaxSkew)); err != nil {
+		return "", err
+	} else if !fresh {
 		return "", apierr.New(http.StatusConflict, "replayed", "request nonce %s from %s was already used", nonce, from)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return from, nil
-}
-
-// replayCache remembers nonces until the requests carrying them would be
-// too old anyway.
-type replayCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func newReplayCache() *replayCache { return &replayCache{seen: map[string]time.Time{}} }
-
-func (c *replayCache) add(key string, until, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.seen) > 4096 {
-		for k, u := range c.seen {
-			if u.Before(now) {
-				delete(c.seen, k)
-			}
-		}
-	}
-	if _, ok := c.seen[key]; ok {
-		return false
-	}
-	c.seen[key] = until
-	return true
 }
 
 // serveHello adds the unsigned discovery endpoint.

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,14 +28,23 @@ import (
 // secretFiles are the secrets every process of a node must share.
 var secretFiles = []string{"node.key", "secret.key", "deal-pgp.asc"}
 
+// secretStore keeps the node's secrets in the metadata database, for every
+// process of the node (persist.Secrets implements it).
+type secretStore interface {
+	// Secret is the secret name; store.ErrNotFound if none was published.
+	Secret(ctx context.Context, name string) (string, error)
+	// PublishSecret stores value as the secret name, unless one is stored
+	// already (then the stored one stays).
+	PublishSecret(ctx context.Context, name, value string) error
+}
+
 // adoptSecrets writes into dataDir the node's secrets that the metadata
 // store has and the directory lacks; a directory holding a different
 // secret belongs to another node and is refused.
-func adoptSecrets(ctx context.Context, db *store.DB, dataDir string) error {
+func adoptSecrets(ctx context.Context, db secretStore, dataDir string) error {
 	for _, name := range secretFiles {
-		var shared string
-		err := db.QueryRowContext(ctx, `SELECT value FROM node_secrets WHERE name=?`, name).Scan(&shared)
-		if errors.Is(err, sql.ErrNoRows) {
+		shared, err := db.Secret(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
 			return err
@@ -60,7 +68,7 @@ func adoptSecrets(ctx context.Context, db *store.DB, dataDir string) error {
 // publishSecrets stores the data directory's secrets in the metadata store,
 // where another process of the node finds them; if another process
 // published a different one first, this one must not run as the same node.
-func publishSecrets(ctx context.Context, db *store.DB, dataDir string) error {
+func publishSecrets(ctx context.Context, db secretStore, dataDir string) error {
 	for _, name := range secretFiles {
 		own, err := os.ReadFile(filepath.Join(dataDir, name))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -68,7 +76,7 @@ func publishSecrets(ctx context.Context, db *store.DB, dataDir string) error {
 		} else if err != nil {
 			return err
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO node_secrets(name,value) VALUES(?,?) ON CONFLICT(name) DO NOTHING`, name, string(own)); err != nil {
+		if err := db.PublishSecret(ctx, name, string(own)); err != nil {
 			return err
 		}
 	}

@@ -235,13 +235,13 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	if n.DB, err = OpenDB(ctx, cfg.Meta, cfg.DataDir); err != nil {
 		return err
 	}
-	if err := adoptSecrets(ctx, n.DB, cfg.DataDir); err != nil {
+	if err := adoptSecrets(ctx, persist.NewSecrets(n.DB), cfg.DataDir); err != nil {
 		return err
 	}
 	if n.Key, err = loadKey(cfg.DataDir, log); err != nil {
 		return err
 	}
-	if n.Leases, err = lease.New(ctx, cfg.Lease, lease.Deps{DB: n.DB, Log: log}); err != nil {
+	if n.Leases, err = lease.New(ctx, cfg.Lease, lease.Deps{Store: persist.NewLeases(n.DB), Log: log}); err != nil {
 		return err
 	}
 	bcfg := cfg.Blobs
@@ -268,11 +268,12 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 	}
 	ncfg := cfg.Network
 	ncfg.URL, ncfg.PeersFile = n.URL(), filepath.Join(cfg.DataDir, "peers.json")
+	ncfg.Shared = cfg.Shared
 	if ncfg.GossipListen == "" { // the listen host, a port of the system's choice
 		host, _, _ := net.SplitHostPort(cfg.Listen)
 		ncfg.GossipListen = net.JoinHostPort(host, "0")
 	}
-	if n.Net, err = network.New(ctx, ncfg, network.Deps{Key: n.Key, DB: n.DB, Blobs: n.Blobs, Files: n.Files, Ledger: n.Ledger,
+	if n.Net, err = network.New(ctx, ncfg, network.Deps{Key: n.Key, Store: persist.NewNetwork(n.DB), Blobs: n.Blobs, Files: n.Files, Ledger: n.Ledger,
 		Accounts: n.Auth, Admins: n.Auth, Clock: c, Log: log}); err != nil {
 		return err
 	}
@@ -288,7 +289,7 @@ func (n *Node) open(ctx context.Context, deps Deps) (err error) {
 		return err
 	}
 	if cfg.Shared { // the database then holds the keys: guard it as the key files
-		if err := publishSecrets(ctx, n.DB, cfg.DataDir); err != nil {
+		if err := publishSecrets(ctx, persist.NewSecrets(n.DB), cfg.DataDir); err != nil {
 			return err
 		}
 	}

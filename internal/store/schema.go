@@ -228,6 +228,22 @@ var Schema = []Component{
 			result TEXT PRIMARY KEY, -- passed, failed
 			count INTEGER NOT NULL
 		);`,
+		// The nonces of the signed node-to-node requests taken, until the
+		// requests are too old to be taken anyway: every process of the node
+		// refuses a replay.
+		`CREATE TABLE request_nonces (
+			node_id TEXT NOT NULL, -- the sender
+			nonce TEXT NOT NULL,
+			expires BIGINT NOT NULL, -- Unix nanoseconds
+			PRIMARY KEY (node_id, nonce)
+		);
+		CREATE INDEX request_nonces_expires ON request_nonces(expires);`,
+		// Payments taken by a process of the node that does not replicate,
+		// for the one that does (it polls): their copies are placed at once,
+		// not at its next periodic pass.
+		`CREATE TABLE replication_wakes (
+			file_id TEXT PRIMARY KEY
+		);`,
 	}},
 	// storlets
 	// migrations are the face's tables, in the order they were added.
