@@ -121,7 +121,7 @@ type Deps struct {
 	Log    *slog.Logger
 }
 
-// New joins (or starts) the network and prepares the replication tables.
+// New joins (or starts) the network.
 func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
 	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")

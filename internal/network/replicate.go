@@ -473,7 +473,7 @@ func (n *Network) paid(ctx context.Context, q ledger.Quote) error {
 			return err
 		}
 	}
-	store.AfterCommit(ctx, n.kick)
+	n.store.AfterCommit(ctx, n.kick)
 	return nil
 }
 

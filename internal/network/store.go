@@ -35,6 +35,9 @@ type Store interface {
 	// Woken reports whether a pass was asked for since the last call, and
 	// forgets the asks.
 	Woken(ctx context.Context) (bool, error)
+	// AfterCommit runs f once ctx's transaction commits (never if it rolls
+	// back), or at once outside a transaction.
+	AfterCommit(ctx context.Context, f func())
 }
 
 // CopyAudit is the last audit of one holder's copy of a file.

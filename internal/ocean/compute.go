@@ -86,8 +86,9 @@ func (e *environment) release(c *compiledModule) func() {
 	}
 }
 
-// openCompute creates compute's tables, its environments' sandboxes and its
-// scratch space, and marks the jobs an earlier run left running as failed.
+// openCompute checks the compute environments and makes their sandboxes and
+// scratch space (jobs an earlier run left running are failed by Run, under
+// the node's lease).
 func (s *Service) openCompute(ctx context.Context) error {
 	if s.cfg.Dir == "" {
 		// Its jobs directory is emptied at every start: never the current one.

@@ -270,8 +270,7 @@ type Service struct {
 	wg       sync.WaitGroup
 }
 
-// New returns the face, creating its tables and marking the compute jobs an
-// earlier run left running as failed.
+// New returns the face with its compute environments ready.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	cfg.fill()
 	s := &Service{cfg: cfg, provStore: deps.Store, jobStore: deps.Jobs, key: deps.Key, ledger: deps.Ledger, auth: deps.Auth, blobs: deps.Blobs,

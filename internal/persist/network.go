@@ -15,6 +15,8 @@ type Network struct{ db *store.DB }
 
 func NewNetwork(db *store.DB) *Network { return &Network{db: db} }
 
+func (p *Network) AfterCommit(ctx context.Context, f func()) { store.AfterCommit(ctx, f) }
+
 var _ network.Store = (*Network)(nil)
 
 func (p *Network) Acked(ctx context.Context, fileID, node string) (string, error) {
