@@ -177,11 +177,6 @@ func (l *Ledger) NewQuote(ctx context.Context, fileID, kind string, size int64, 
 	return q, l.store.AddQuote(ctx, q)
 }
 
-// SetConfirmations records the peers' signatures on a quote.
-func (l *Ledger) SetConfirmations(ctx context.Context, quoteID string, c json.RawMessage) error {
-	return l.store.SetConfirmations(ctx, quoteID, c)
-}
-
 // Quote returns a quote by id.
 func (l *Ledger) Quote(ctx context.Context, id string) (Quote, error) {
 	return l.store.Quote(ctx, id)

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/money"
@@ -15,7 +14,6 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 
 	AddQuote(ctx context.Context, q Quote) error // supersedes the open quote of q's file
-	SetConfirmations(ctx context.Context, quoteID string, c json.RawMessage) error
 	Quote(ctx context.Context, id string) (Quote, error)
 	OpenQuote(ctx context.Context, fileID string) (Quote, error)                          // the newest open one
 	PayableQuote(ctx context.Context, fileID string, now time.Time) (Quote, error)        // the newest open one not lapsed at now

@@ -56,12 +56,6 @@ func (p *Ledger) AddQuote(ctx context.Context, q ledger.Quote) error {
 	})
 }
 
-// SetConfirmations records the peers' signatures on a quote.
-func (p *Ledger) SetConfirmations(ctx context.Context, quoteID string, c json.RawMessage) error {
-	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE quotes SET confirmations=? WHERE id=?`, string(c), quoteID)
-	return err
-}
-
 // Quote returns a quote by id, or store.ErrNotFound.
 func (p *Ledger) Quote(ctx context.Context, id string) (ledger.Quote, error) {
 	return ledgerScanQuote(p.db.Q(ctx).QueryRowContext(ctx, `SELECT `+ledgerQuoteCols+` FROM quotes WHERE id=?`, id))

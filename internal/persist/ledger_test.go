@@ -46,12 +46,6 @@ func TestLedgerQuotes(t *testing.T) {
 			!got.Created.Equal(q2.Created) || !got.Expires.Equal(q2.Expires) || !got.PaidAt.IsZero() {
 			t.Fatalf("open quote: %+v %v", got, err)
 		}
-		if err := s.SetConfirmations(ctx, "q2", json.RawMessage(`[{"node":"n1"}]`)); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := s.Quote(ctx, "q2"); string(got.Confirmations) != `[{"node":"n1"}]` {
-			t.Fatalf("confirmations %s", got.Confirmations)
-		}
 		// Payable only before it lapses.
 		if _, err := s.PayableQuote(ctx, "f", q2.Expires); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("lapsed quote payable: %v", err)
