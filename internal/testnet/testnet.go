@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/node"
+	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
@@ -287,15 +288,15 @@ func (nd *Node) SetBlob(t testing.TB, hash string, content []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var key string
-	if err := nd.DB.QueryRow(`SELECT location FROM blobs WHERE hash=?`, hash).Scan(&key); err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	key, ok, err := persist.NewBlobs(nd.DB).Location(ctx, hash)
+	if err != nil || !ok {
+		t.Fatalf("the location of blob %s: %v", hash, err)
 	}
 	cl, err := minio.New(loc.Endpoint, &minio.Options{Creds: credentials.NewEnvAWS(), Secure: !loc.Insecure})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	if content == nil {
 		err = cl.RemoveObject(ctx, loc.Bucket, key, minio.RemoveObjectOptions{})
 	} else {
