@@ -1,0 +1,102 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"testing"
+
+	"github.com/prometheus-dds/dds/internal/testtool"
+)
+
+// A bucket's object is read ahead in a goroutine: seeks in the middle of the
+// stream, closing it half read, reading it whole with WriteTo and reading an
+// object removed meanwhile all behave as a file would.
+func TestS3ReadAhead(t *testing.T) {
+	bkt := testtool.S3(t)
+	s := open(t, Config{Location: bkt.Blobs, Grace: DefaultConfig().Grace}, openDB(t, t.TempDir()))
+	content := make([]byte, (aheadChunks+2)*chunkSize+7) // more than is read ahead
+	for i := range content {
+		content[i] = byte(i * 7 / 3)
+	}
+	st, err := s.Stage(bytes.NewReader(content), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(context.Background(), st, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Open(st.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, chunkSize+chunkSize/2)
+	check := func(at int64, n int) {
+		t.Helper()
+		if _, err := io.ReadFull(f, buf[:n]); err != nil || !bytes.Equal(buf[:n], content[at:at+int64(n)]) {
+			t.Fatalf("%d bytes at %d: %v, or other bytes", n, at, err)
+		}
+	}
+	check(0, len(buf))
+	if at, err := f.Seek(-100, io.SeekCurrent); err != nil || at != int64(len(buf))-100 {
+		t.Fatalf("seek back: %d %v", at, err)
+	}
+	check(int64(len(buf))-100, 300)
+	if at, err := f.Seek(-5, io.SeekEnd); err != nil || at != int64(len(content))-5 {
+		t.Fatalf("seek to the end: %d %v", at, err)
+	}
+	if n, err := f.Read(buf); n != 5 || !bytes.Equal(buf[:5], content[len(content)-5:]) {
+		t.Fatalf("last bytes: %d %v", n, err)
+	}
+	if n, err := f.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("at the end: %d %v", n, err)
+	}
+	if _, err := f.Seek(-1, io.SeekStart); err == nil {
+		t.Fatal("seek before the start succeeded")
+	}
+	if _, err := f.Seek(chunkSize/2, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	check(chunkSize/2, 10)
+	if err := f.Close(); err != nil { // half read, its stream going on
+		t.Fatal(err)
+	}
+
+	// Whole, through WriteTo, as Verify reads it.
+	if err := s.Verify(st.Hash); err != nil {
+		t.Fatal(err)
+	}
+	f, err = s.Open(st.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if n, err := io.Copy(h, f); err != nil || n != int64(len(content)) || hex.EncodeToString(h.Sum(nil)) != st.Hash {
+		t.Fatalf("copied %d: %v", n, err)
+	}
+	f.Close()
+
+	// Removed after opening: the read fails as a missing file's does.
+	f, err = s.Open(st.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	loc, err := s.location(st.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.be.remove(st.Hash, loc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Read(buf); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read of a removed object: %v", err)
+	}
+	if _, err := f.ReadAt(buf, 10); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadAt of a removed object: %v", err)
+	}
+}
