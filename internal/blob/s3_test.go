@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
@@ -98,5 +100,33 @@ func TestS3ReadAhead(t *testing.T) {
 	}
 	if _, err := f.ReadAt(buf, 10); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ReadAt of a removed object: %v", err)
+	}
+}
+
+// Every upload carries a checksum that the server checks before storing it:
+// the payload is not signed, and over plain HTTP nothing else would catch
+// bytes damaged on the way.
+func TestS3UploadsCarryChecksum(t *testing.T) {
+	bkt := testtool.S3(t)
+	s := open(t, Config{Location: bkt.Blobs, Grace: DefaultConfig().Grace}, openDB(t, t.TempDir()))
+	content := bytes.Repeat([]byte("checksum"), 3*chunkSize/8+1)
+	for name, r := range map[string]io.Reader{
+		"small":           bytes.NewReader(content[:1000]),
+		"one PUT":         Sized(bytes.NewReader(content), int64(len(content))),
+		"multipart":       struct{ io.Reader }{bytes.NewReader(content)},
+		"small multipart": struct{ io.Reader }{bytes.NewReader(content[:chunkSize+1])},
+	} {
+		st, err := s.Stage(r, -1)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		info, err := bkt.Client.StatObject(context.Background(), bkt.Name, st.tmp, minio.StatObjectOptions{Checksum: true})
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		if info.ChecksumCRC32C == "" {
+			t.Errorf("%s: stored without a CRC32C", name)
+		}
+		st.Discard()
 	}
 }
