@@ -397,7 +397,7 @@ type object struct {
 	ra   *readAhead // the stream, nil until a Read
 }
 
-const aheadChunks = 4
+const aheadChunks = 2 // one filled while the other is consumed: 2 MiB a reader
 
 type readAhead struct {
 	cancel context.CancelFunc
