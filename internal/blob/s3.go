@@ -386,9 +386,8 @@ func (b *bucket) holdings(ctx context.Context) (objects, temporaries int, err er
 
 // object is an open S3 object. Reading streams it from the read offset in
 // one GET, read ahead in a goroutine into up to aheadChunks buffers: fetching
-// from the bucket and writing to the client overlap (they took turns, at half
-// of MinIO's own pace). A seek elsewhere ends the stream; ReadAt is a ranged
-// GET of its own.
+// from the bucket and writing to the client overlap instead of taking turns.
+// A seek elsewhere ends the stream; ReadAt is a ranged GET of its own.
 type object struct {
 	b    *bucket
 	key  string
