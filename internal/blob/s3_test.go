@@ -108,8 +108,10 @@ func TestS3ReadAhead(t *testing.T) {
 // bytes damaged on the way.
 func TestS3UploadsCarryChecksum(t *testing.T) {
 	bkt := testtool.S3(t)
-	s := open(t, Config{Location: bkt.Blobs, Grace: DefaultConfig().Grace}, openDB(t, t.TempDir()))
-	content := bytes.Repeat([]byte("checksum"), 3*chunkSize/8+1)
+	cfg := DefaultConfig()
+	cfg.Location, cfg.PartSize, cfg.PartsInFlight = bkt.Blobs, 5<<20, 2 // S3's smallest parts
+	s := open(t, cfg, openDB(t, t.TempDir()))
+	content := bytes.Repeat([]byte("checksum"), 11<<20/8+1) // three parts
 	for name, r := range map[string]io.Reader{
 		"small":           bytes.NewReader(content[:1000]),
 		"one PUT":         Sized(bytes.NewReader(content), int64(len(content))),
@@ -127,6 +129,11 @@ func TestS3UploadsCarryChecksum(t *testing.T) {
 		if info.ChecksumCRC32C == "" {
 			t.Errorf("%s: stored without a CRC32C", name)
 		}
-		st.Discard()
+		if err := s.Commit(context.Background(), st, func(context.Context) error { return nil }); err != nil {
+			t.Fatal(name, err)
+		}
+		if err := s.Verify(st.Hash); err != nil {
+			t.Error(name, err)
+		}
 	}
 }
