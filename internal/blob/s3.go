@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -289,18 +290,19 @@ func (b *bucket) open(h, key string) (Object, error) {
 	if key == "" {
 		return nil, fs.ErrNotExist
 	}
-	info, err := b.cl.StatObject(context.Background(), b.Bucket, key, minio.StatObjectOptions{})
+	obj, err := b.cl.GetObject(context.Background(), b.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, b.getErr(key, err)
+		return nil, b.unavailable("get", err)
 	}
-	return &object{b: b, key: key, info: objectInfo{name: h, size: info.Size, mod: info.LastModified}}, nil
-}
-
-func (b *bucket) getErr(key string, err error) error {
-	if missing(err) {
-		return fmt.Errorf("%w: %s", fs.ErrNotExist, key)
+	info, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		if missing(err) {
+			return nil, fmt.Errorf("%w: %s", fs.ErrNotExist, key)
+		}
+		return nil, b.unavailable("get", err)
 	}
-	return b.unavailable("get", err)
+	return &object{Object: obj, info: objectInfo{name: h, size: info.Size, mod: info.LastModified}}, nil
 }
 
 func (b *bucket) size(_ string, key string) (int64, error) {
@@ -384,203 +386,33 @@ func (b *bucket) holdings(ctx context.Context) (objects, temporaries int, err er
 	return objects, temporaries, nil
 }
 
-// object is an open S3 object. Reading streams it from the read offset in
-// one GET, read ahead in a goroutine into up to aheadChunks buffers: fetching
-// from the bucket and writing to the client overlap instead of taking turns.
-// A seek elsewhere ends the stream; ReadAt is a ranged GET of its own.
+// object is an open S3 object: reads past a seek are ranged GETs. Reads are
+// buffered: each read of the client's object is a round trip to its
+// goroutine, and http.ServeContent reads 32 KiB at a time.
 type object struct {
-	b    *bucket
-	key  string
+	*minio.Object
 	info objectInfo
-	pos  int64      // the reader's offset
-	ra   *readAhead // the stream, nil until a Read
-}
-
-const aheadChunks = 2 // one filled while the other is consumed: 2 MiB a reader
-
-type readAhead struct {
-	cancel context.CancelFunc
-	full   chan *aheadBuf // read, in order
-	free   chan *aheadBuf
-	done   chan struct{} // the reading goroutine has ended
-	cur    *aheadBuf     // being consumed; nil before the first
-	bufs   []*[]byte
-}
-
-type aheadBuf struct {
-	p   *[]byte
-	b   []byte // not consumed yet
-	err error  // what follows b
-}
-
-// readAhead streams the object from start.
-func (o *object) readAhead(start int64) *readAhead {
-	ctx, cancel := context.WithCancel(context.Background())
-	left := o.info.size - start
-	n := int(min(aheadChunks, (left+chunkSize-1)/chunkSize))
-	ra := &readAhead{cancel: cancel, full: make(chan *aheadBuf, n), free: make(chan *aheadBuf, n), done: make(chan struct{})}
-	for range n {
-		p := chunkPool.Get().(*[]byte)
-		ra.bufs = append(ra.bufs, p)
-		ra.free <- &aheadBuf{p: p}
-	}
-	go func() {
-		defer close(ra.done)
-		var opts minio.GetObjectOptions
-		if start > 0 {
-			opts.SetRange(start, 0)
-		}
-		body, _, _, err := minio.Core{Client: o.b.cl}.GetObject(ctx, o.b.Bucket, o.key, opts)
-		if err != nil {
-			c := <-ra.free
-			c.err = o.b.getErr(o.key, err)
-			ra.full <- c
-			return
-		}
-		defer body.Close()
-		for {
-			var c *aheadBuf
-			select {
-			case c = <-ra.free:
-			case <-ctx.Done():
-				return
-			}
-			k, err := io.ReadFull(body, (*c.p)[:min(left, int64(len(*c.p)))])
-			left -= int64(k)
-			c.b = (*c.p)[:k]
-			switch {
-			case err != nil && ctx.Err() != nil:
-				c.err = ctx.Err()
-			case err != nil:
-				c.err = o.b.unavailable("get", err)
-			case left == 0:
-				c.err = io.EOF
-			}
-			ra.full <- c
-			if c.err != nil {
-				return
-			}
-		}
-	}()
-	return ra
-}
-
-// next returns the unread bytes of the current buffer, waiting for the
-// next one when it is consumed.
-func (o *object) next() ([]byte, error) {
-	if o.ra == nil {
-		if o.pos >= o.info.size {
-			return nil, io.EOF
-		}
-		o.ra = o.readAhead(o.pos)
-	}
-	ra := o.ra
-	for ra.cur == nil || len(ra.cur.b) == 0 {
-		if ra.cur != nil {
-			if ra.cur.err != nil {
-				return nil, ra.cur.err
-			}
-			ra.free <- ra.cur
-		}
-		ra.cur = <-ra.full
-	}
-	return ra.cur.b, nil
-}
-
-func (o *object) Read(p []byte) (int, error) {
-	b, err := o.next()
-	n := copy(p, b)
-	if n > 0 {
-		o.ra.cur.b = b[n:]
-		o.pos += int64(n)
-	}
-	return n, err
-}
-
-// WriteTo hands w whole buffers (io.Copy into a hash, say).
-func (o *object) WriteTo(w io.Writer) (total int64, err error) {
-	for {
-		b, err := o.next()
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-		n, err := w.Write(b)
-		o.ra.cur.b = b[n:]
-		o.pos += int64(n)
-		total += int64(n)
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// stop ends the stream and gives its buffers back.
-func (o *object) stop() {
-	if o.ra == nil {
-		return
-	}
-	o.ra.cancel()
-	<-o.ra.done
-	for _, p := range o.ra.bufs {
-		chunkPool.Put(p)
-	}
-	o.ra = nil
-}
-
-func (o *object) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += o.pos
-	case io.SeekEnd:
-		offset += o.info.size
-	default:
-		return 0, fmt.Errorf("blob: seek: invalid whence %d", whence)
-	}
-	if offset < 0 {
-		return 0, errors.New("blob: seek before the start of an object")
-	}
-	if offset != o.pos {
-		o.stop()
-		o.pos = offset
-	}
-	return offset, nil
-}
-
-func (o *object) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("blob: read at a negative offset")
-	}
-	if off >= o.info.size {
-		return 0, io.EOF
-	}
-	want := min(int64(len(p)), o.info.size-off)
-	var opts minio.GetObjectOptions
-	opts.SetRange(off, off+want-1)
-	body, _, _, err := minio.Core{Client: o.b.cl}.GetObject(context.Background(), o.b.Bucket, o.key, opts)
-	if err != nil {
-		return 0, o.b.getErr(o.key, err)
-	}
-	defer body.Close()
-	n, err := io.ReadFull(body, p[:want])
-	if err != nil {
-		return n, o.b.unavailable("get", err)
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (o *object) Close() error {
-	o.stop()
-	return nil
+	buf  *bufio.Reader // nil until the first Read
 }
 
 func (o *object) Stat() (fs.FileInfo, error) { return o.info, nil }
+
+func (o *object) Read(p []byte) (int, error) {
+	if o.buf == nil {
+		o.buf = bufio.NewReaderSize(o.Object, int(min(max(o.info.size, 16), 512<<10)))
+	}
+	return o.buf.Read(p)
+}
+
+func (o *object) Seek(offset int64, whence int) (int64, error) {
+	if o.buf != nil {
+		if whence == io.SeekCurrent {
+			offset -= int64(o.buf.Buffered()) // the object is ahead of the reader
+		}
+		defer o.buf.Reset(o.Object)
+	}
+	return o.Object.Seek(offset, whence)
+}
 
 type objectInfo struct {
 	name string
