@@ -43,7 +43,7 @@ register() { curl -sSf -X POST -H "Authorization: Bearer $2" -H "Content-Type: t
 id=$(register $node "$user")
 id2=$(register $local "$user2")
 dds_put() { curl -sSf -X PUT -H "Authorization: Bearer $2" -H "Content-Type: application/octet-stream" -T "$work/in.bin" -o /dev/null -w '%{time_total}' "$1/api/v1/assets/$3"; }
-dds_get() { curl -sSf -H "Authorization: Bearer $2" -o "$work/out.bin" -w '%{time_total}' "$1/api/v1/assets/$3"; }
+dds_get() { curl -sSf -H "Authorization: Bearer $2" -o "${4:-/dev/null}" -w '%{time_total}' "$1/api/v1/assets/$3"; }
 head -c $((size_mib << 20)) /dev/urandom > "$work/in.bin"
 
 mbps() { awk -v s="$size_mib" -v t="$1" 'BEGIN { printf "%.0f", s * 1.048576 / t }'; }
@@ -57,8 +57,10 @@ for r in $(seq "$rounds"); do
   put_local=$(dds_put $local "$user2" "$id2")
   get_s3=$(s3 -o /dev/null -w '%{time_total}' "$s3url/$bucket-direct/obj")
   get_dds=$(dds_get $node "$user" "$id")
-  cmp -s "$work/in.bin" "$work/out.bin" || { echo "round $r: dds on S3 returned other bytes"; exit 1; }
   get_local=$(dds_get $local "$user2" "$id2")
+  # Checked apart: every timed GET writes to /dev/null, as the direct one.
+  dds_get $node "$user" "$id" "$work/out.bin" >/dev/null
+  cmp -s "$work/in.bin" "$work/out.bin" || { echo "round $r: dds on S3 returned other bytes"; exit 1; }
   rm -f "$work/out.bin"
   echo "$put_s3 $put_dds $put_local $get_s3 $get_dds $get_local" >> "$work/times"
   printf "%-6s %10s %10s %10s   %10s %10s %10s\n" "$r" "$(mbps "$put_s3")" "$(mbps "$put_dds")" "$(mbps "$put_local")" \

@@ -96,7 +96,11 @@ func openS3(ctx context.Context, raw string, cfg Config, log *slog.Logger) (*buc
 		return nil, err
 	}
 	tr.MaxIdleConnsPerHost = 64
-	cl, err := minio.New(loc.Endpoint, &minio.Options{Creds: creds, Secure: !loc.Insecure, Region: loc.Region, Transport: tr})
+	// TrailingHeaders: a streamed PUT ends with the CRC32C of its bytes, and
+	// a part carries its own; the server checks them (the payload is not
+	// signed, and without them nothing but TCP's checksum would catch bytes
+	// damaged on the way over plain HTTP).
+	cl, err := minio.New(loc.Endpoint, &minio.Options{Creds: creds, Secure: !loc.Insecure, Region: loc.Region, Transport: tr, TrailingHeaders: true})
 	if err != nil {
 		return nil, fmt.Errorf("blob: endpoint=%q in --blobs: %w", loc.Endpoint, err)
 	}
@@ -175,9 +179,11 @@ func (b *bucket) create(size int64) (sink, error) {
 }
 
 // The payload is not signed (it would be hashed once more for that): each
-// part carries a CRC32C that the server checks.
+// request carries a CRC32C that the server checks (see openS3).
 func (b *bucket) putOptions() minio.PutObjectOptions {
-	return minio.PutObjectOptions{DisableContentSha256: true, ContentType: "application/octet-stream"}
+	// Named, not left to the client's default: minio-go v7.4.1 then drops
+	// the trailing checksum of a single PUT.
+	return minio.PutObjectOptions{DisableContentSha256: true, Checksum: minio.ChecksumCRC32C, ContentType: "application/octet-stream"}
 }
 
 // writeWhole stores content that fanOut read whole, in one request.
