@@ -161,6 +161,11 @@ type Staged struct {
 	Info
 	tmp  string
 	drop func(string)
+	// Content from Begin: w is its sink until it is made durable; placed
+	// is the store that placed it at loc and pins it (Place).
+	w      sink
+	placed *Store
+	loc    string
 }
 
 // ErrTooLarge is returned by Stage when the content exceeds the limit.
@@ -174,6 +179,21 @@ var ErrDamaged = errors.New("blob: stored content is damaged")
 // hashes, if given, see the same bytes (a face that needs another digest adds
 // one); each hash and the writing run side by side. limit < 0 means no limit.
 func (s *Store) Stage(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, error) {
+	st, err := s.Begin(r, limit, extra...)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.finish(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Begin is Stage but for making the content durable: its hash and size are
+// known when it returns, and Place (or Commit) makes it durable, so that
+// work that needs only them (peers confirming a price) runs meanwhile.
+// Discard gives it up.
+func (s *Store) Begin(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, error) {
 	size := int64(-1)
 	if sz, ok := r.(*sized); ok {
 		r, size = sz.Reader, sz.n
@@ -203,11 +223,53 @@ func (s *Store) Stage(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, er
 		w.abort()
 		return nil, err
 	}
-	tmp, err := w.finish()
-	if err != nil {
-		return nil, err
+	return &Staged{Info: Info{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, w: w, drop: s.be.drop}, nil
+}
+
+// finish makes Begin's content durable (an fsync, or a completed upload).
+func (st *Staged) finish() error {
+	if st.w == nil {
+		return nil
 	}
-	return &Staged{Info: Info{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, tmp: tmp, drop: s.be.drop}, nil
+	w := st.w
+	st.w = nil
+	tmp, err := w.finish() // gives the temporary up if it fails
+	st.tmp = tmp
+	return err
+}
+
+// Place makes staged content durable at its address ahead of Commit, which
+// then only refers to it: the fsyncs of a local file and its directory, or
+// a bucket upload's completion, may then overlap other work. The object is
+// pinned (never collected) until Commit or Discard.
+func (s *Store) Place(ctx context.Context, st *Staged) error {
+	loc, err := s.place(ctx, st)
+	if err != nil {
+		return err
+	}
+	st.placed, st.loc = s, loc
+	return nil
+}
+
+// place makes st durable at its address, pinned, unless Place did already.
+func (s *Store) place(ctx context.Context, st *Staged) (string, error) {
+	if st.placed != nil {
+		st.placed = nil // the caller holds the pin now
+		return st.loc, nil
+	}
+	if err := st.finish(); err != nil {
+		return "", err
+	}
+	if st.tmp == "" {
+		return "", errors.New("blob: staged content already committed or discarded")
+	}
+	s.pin(st.Hash)
+	loc, err := s.be.keep(ctx, st)
+	if err != nil {
+		s.unpin(st.Hash)
+		return "", err
+	}
+	return loc, nil
 }
 
 // Sized tells Stage the exact length of r (a request's Content-Length, say):
@@ -227,7 +289,26 @@ type sized struct {
 
 // Discard removes the staged content if it was not committed.
 func (st *Staged) Discard() {
-	if st != nil && st.tmp != "" {
+	if st == nil {
+		return
+	}
+	if st.w != nil {
+		st.w.abort()
+		st.w = nil
+	}
+	if s := st.placed; s != nil {
+		// Placed but referenced by no row: as a Commit whose fn failed.
+		st.placed = nil
+		if st.loc != "" {
+			if err := s.be.remove(st.Hash, st.loc); err != nil {
+				s.log.Warn("blob: cannot remove a discarded upload; the next collection will", "location", st.loc, "err", err)
+			}
+		}
+		s.unpin(st.Hash)
+		s.collect(st.Hash)
+		return
+	}
+	if st.tmp != "" {
 		st.drop(st.tmp)
 		st.tmp = ""
 	}
@@ -237,13 +318,8 @@ func (st *Staged) Discard() {
 // transaction that adds a reference to it. If fn fails nothing is referenced
 // and the object is collected (unless something else refers to it).
 func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Context) error) error {
-	if st.tmp == "" {
-		return errors.New("blob: staged content already committed or discarded")
-	}
-	s.pin(st.Hash)
-	loc, err := s.be.keep(ctx, st)
+	loc, err := s.place(ctx, st)
 	if err != nil {
-		s.unpin(st.Hash)
 		return err
 	}
 	var live string
@@ -481,6 +557,9 @@ func validHash(h string) bool {
 func (s *Store) Restore(st *Staged, want string) error {
 	if st.Hash != want {
 		return fmt.Errorf("blob: restored content hashes to %s, want %s", st.Hash, want)
+	}
+	if err := st.finish(); err != nil {
+		return err
 	}
 	s.pin(want)
 	defer s.unpin(want)

@@ -68,7 +68,8 @@ type Ledger interface {
 
 // Blobs holds the content.
 type Blobs interface {
-	Stage(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
+	Begin(r io.Reader, limit int64, extra ...hash.Hash) (*blob.Staged, error)
+	Place(ctx context.Context, st *blob.Staged) error
 	Commit(ctx context.Context, st *blob.Staged, fn func(ctx context.Context) error) error
 	Size(hash string) int64
 	Open(hash string) (blob.Object, error)

@@ -47,7 +47,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		defer done()
 		// The Merkle root is computed as the content streams in; the
 		// confirming peers sign it, and holders prove their copies against it.
-		st, err := s.blobs.Stage(src, s.maxSize, tree)
+		st, err := s.blobs.Begin(src, s.maxSize, tree)
 		if err != nil {
 			return s.stageError(err)
 		}
@@ -102,7 +102,14 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	root := tree.Root()
 	f.MerkleRoot = hex.EncodeToString(root[:])
 	expires := s.ledger.QuoteExpiry()
+	// The peers confirm the price while the content is made durable (its
+	// fsyncs): both before the answer, neither waiting for the other.
+	placed := make(chan error, 1)
+	go func() { placed <- s.blobs.Place(r.Context(), staged) }()
 	conf, err := s.confirm(r.Context(), f, dur, expires)
+	if perr := <-placed; perr != nil {
+		return s.stageError(perr)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,13 @@
 package identity
 
 import (
+	"bytes"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
+
+	becdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 )
 
 // The well-known Hardhat/Anvil account 0 key and its address.
@@ -51,6 +54,24 @@ func TestSignRecover(t *testing.T) {
 	sig[3] ^= 1
 	if addr, _ := Recover(h, sig); addr == knownAddr {
 		t.Fatal("tampered signature recovered to the signer")
+	}
+}
+
+// TestSignsAsBtcec: the signatures are btcec's (deterministic, low S), so
+// that nothing signed changes with the library.
+func TestSignsAsBtcec(t *testing.T) {
+	k, _ := FromHex(knownKey)
+	for i := range 20 {
+		h := Keccak256([]byte{byte(i)})
+		sig, err := k.SignHash(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := becdsa.SignCompact(k.Private(), h, false)
+		want := append(append([]byte{}, c[1:]...), c[0])
+		if !bytes.Equal(sig, want) {
+			t.Fatalf("hash %d: signature %x, btcec %x", i, sig, want)
+		}
 	}
 }
 

@@ -154,13 +154,31 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	}
 	// Kept in the database until the request is too old anyway: a replay
 	// is refused by whichever process of this node it reaches.
-	if fresh, err := n.store.UseNonce(r.Context(), from, nonce, t.Add(2*n.cfg.MaxSkew)); err != nil {
+	if fresh, err := n.store.UseNonce(r.Context(), from, nonce, t.Add(2*n.cfg.MaxSkew), !replaySafe(r)); err != nil {
 		return "", err
 	} else if !fresh {
 		return "", apierr.New(http.StatusConflict, "replayed", "request nonce %s from %s was already used", nonce, from)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return from, nil
+}
+
+// replaySafe tells whether a replay of r would do no harm: it reads, or asks
+// for what the first request got again (a quote signature is deterministic,
+// an audit proof the same). Their nonces need not be fsynced (an fsync on
+// every confirming peer for every quote): only an operating system crash
+// can forget them, and a request captured before it can then be replayed
+// only until it expires, MaxSkew after it was signed. Writes (a record
+// pushed, a forwarded payment or PATCH) keep fsynced nonces.
+func replaySafe(r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	switch r.URL.Path {
+	case Prefix + "confirm", Prefix + "audit", accountsPath:
+		return r.Method == http.MethodPost
+	}
+	return false
 }
 
 // serveHello adds the unsigned discovery endpoint.

@@ -35,6 +35,8 @@ type DB struct {
 	// transaction could lose the race for 15 s running and fail with
 	// SQLITE_BUSY (seen by bench/scale). A pointer: DB is copied.
 	writers *sync.Mutex
+	// relaxed holds the connections of Relaxed (relaxed.go).
+	relaxed *sql.DB
 }
 
 // IsPostgres tells whether dsn names a PostgreSQL database rather than a
@@ -71,13 +73,17 @@ func Open(dsn string) (*DB, error) {
 	return db, nil
 }
 
-func openSQLite(path string) (*DB, error) {
+func sqliteParams(synchronous string) url.Values {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(15000)", "foreign_keys(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + synchronous + ")", "busy_timeout(15000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue at BEGIN instead of failing on upgrade
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	return q
+}
+
+func openSQLite(path string) (*DB, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?"+sqliteParams("FULL").Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +94,12 @@ func openSQLite(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: %w", path, err)
 	}
-	return &DB{DB: db, dialect: SQLite, writers: new(sync.Mutex)}, nil
+	relaxed, err := openRelaxedSQLite(path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &DB{DB: db, dialect: SQLite, writers: new(sync.Mutex), relaxed: relaxed}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -109,7 +120,12 @@ func openPostgres(dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("metadata database %s: %s", shown, startHint(err))
 	}
-	return &DB{DB: db, dialect: Postgres}, nil
+	relaxed, err := openRelaxedPostgres(dsn)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &DB{DB: db, dialect: Postgres, relaxed: relaxed}, nil
 }
 
 // startHint says what to fix when PostgreSQL cannot be opened.
