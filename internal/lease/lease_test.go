@@ -3,7 +3,6 @@ package lease_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,15 +18,9 @@ import (
 // no server is given): leases are what several processes of a node on one
 // database agree through.
 func onBackends(t *testing.T, test func(t *testing.T, db *store.DB)) {
-	for _, b := range []struct {
-		name string
-		dsn  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "meta.db") }},
-		{"postgres", func(t *testing.T) string { return testtool.Postgres(t) }},
-	} {
-		t.Run(b.name, func(t *testing.T) {
-			db, err := store.OpenSchema(context.Background(), b.dsn(t))
+	for _, b := range testtool.MetaBackends {
+		t.Run(b.Name, func(t *testing.T) {
+			db, err := store.OpenSchema(context.Background(), b.DSN(t))
 			if err != nil {
 				t.Fatal(err)
 			}

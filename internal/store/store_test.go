@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,19 +15,9 @@ import (
 	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
-// backends are the metadata backends every store test runs on: each gives
-// the DSN of a fresh, empty database.
-var backends = []struct {
-	name string
-	dsn  func(t *testing.T) string
-}{
-	{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "meta.db") }},
-	{"postgres", func(t *testing.T) string { return testtool.Postgres(t) }},
-}
-
 func forEachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { f(t, b.dsn(t)) })
+	for _, b := range testtool.MetaBackends {
+		t.Run(b.Name, func(t *testing.T) { f(t, b.DSN(t)) })
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -79,4 +80,15 @@ func Meta(t testing.TB) string {
 		t.Fatalf("DDS_TEST_META=%q: want sqlite or postgres", m)
 		return ""
 	}
+}
+
+// MetaBackends are the metadata databases a table-driven test runs on; DSN
+// gives a fresh, empty one (PostgreSQL is skipped loudly without
+// DDS_TEST_POSTGRES).
+var MetaBackends = []struct {
+	Name string
+	DSN  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "meta.db") }},
+	{"postgres", func(t *testing.T) string { return Postgres(t) }},
 }
