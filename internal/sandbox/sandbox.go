@@ -98,6 +98,8 @@ type Module struct {
 	alloc experimental.MemoryAllocator
 	stop  string // the export that stops a run (see instrument)
 
+	closed atomic.Bool
+
 	mu       sync.Mutex
 	noWarmup map[string]bool // reuse keys whose warm-up failed: their runs get an instance each
 }
@@ -205,6 +207,7 @@ func (m *Module) Reactor() bool { return m.reactor }
 
 // Close releases the compiled code and the instances kept for it.
 func (m *Module) Close(ctx context.Context) error {
+	m.closed.Store(true)
 	m.rt.idle.close(func(k poolKey) bool { return k.m == m })
 	return m.cm.Close(ctx)
 }
@@ -352,6 +355,9 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 	inst.io = call
 	out, err := inst.call(ctx, inst.entry)
 	inst.endCall()
+	if !m.reactor && key.key != "" && parent.Err() == nil {
+		go r.spare(m, in, key)
+	}
 	res.Output, res.Stderr, res.Duration = stdout.n, stderr.buf.Bytes(), time.Since(start)
 	if err == nil && m.code && uint32(out[0]) != 0 {
 		err = sys.NewExitError(uint32(out[0]))
@@ -458,6 +464,27 @@ func (r *Runtime) instantiate(ctx context.Context, cancel context.CancelFunc, m 
 	}
 	inst.snapshot()
 	return inst, nil
+}
+
+// spare makes an instance for the next run of a command with key, ahead
+// of it: instantiating is a large part of what a short run of a Go-built
+// module costs. It is kept (and dropped) like a reactor's, and it has run
+// nothing: its memory is the module's data.
+func (r *Runtime) spare(m *Module, in Run, key poolKey) {
+	in = Run{Name: in.Name, Args: in.Args, Env: in.Env}
+	inst, err := r.instantiate(context.Background(), func() {}, m, in, key, io.Discard)
+	if err != nil {
+		if inst != nil {
+			inst.close()
+		}
+		return
+	}
+	inst.endCall()
+	if m.closed.Load() {
+		inst.close()
+		return
+	}
+	r.idle.put(key, inst)
 }
 
 // classify turns what wazero returned into a RunError.

@@ -363,3 +363,34 @@ func TestLoopLetsGCRun(t *testing.T) {
 		t.Fatalf("loop: %v", err)
 	}
 }
+
+// TestCommandSpares: a command's runs sharing a reuse key get instances
+// made ahead of them, which have run nothing.
+func TestCommandSpares(t *testing.T) {
+	r := newRuntime(t, Limits{})
+	m := compile(t, r, wasmtest.Pristine)
+	want := "0123456789abcdef" + string(make([]byte, 8))
+	for i, in := range []string{"secret of run 0!", "run 1", ""} {
+		for n := int64(i); i > 0 && r.made.Load() == n; { // the spare the last run left
+			time.Sleep(time.Millisecond)
+		}
+		var out bytes.Buffer
+		if _, err := r.Run(context.Background(), m, Run{Stdin: strings.NewReader(in), Stdout: &out, Reuse: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Fatalf("run %d saw %q", i, out.String())
+		}
+	}
+	// Another key does not get alice's spare.
+	for r.made.Load() < 4 { // 3 runs, the first made at once, each leaving a spare
+		time.Sleep(time.Millisecond)
+	}
+	made := r.made.Load()
+	if _, err := r.Run(context.Background(), m, Run{Reuse: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if r.made.Load() == made {
+		t.Fatal("bob's run took alice's spare")
+	}
+}
