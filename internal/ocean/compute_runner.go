@@ -2,6 +2,7 @@ package ocean
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -268,7 +269,7 @@ func (s *Service) stageInputs(ctx context.Context, env *environment, spec jobSpe
 			return nil, err
 		}
 		for i, f := range fl.Files {
-			n, err := s.stageFile(ctx, f, filepath.Join(didDir, strconv.Itoa(i)), budget)
+			n, err := s.stageFile(ctx, f, filepath.Join(didDir, strconv.Itoa(i)), budget, nil)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
@@ -298,8 +299,9 @@ func apiMessage(err error) string {
 	return err.Error()
 }
 
-// stageFile copies one file to path, at most budget bytes.
-func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, budget int64) (int64, error) {
+// stageFile copies one file to path, at most budget bytes, and to also if
+// not nil.
+func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, budget int64, also io.Writer) (int64, error) {
 	rc, err := s.openFile(ctx, f)
 	if err != nil {
 		return 0, err
@@ -310,7 +312,11 @@ func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, 
 		return 0, err
 	}
 	defer out.Close()
-	n, err := copyLarge(out, io.LimitReader(rc, budget+1))
+	dst := io.Writer(out)
+	if also != nil {
+		dst = io.MultiWriter(out, also)
+	}
+	n, err := copyLarge(dst, io.LimitReader(rc, budget+1))
 	if err != nil {
 		return n, fmt.Errorf("reading the file failed")
 	}
@@ -353,11 +359,15 @@ func copyLarge(dst io.Writer, src io.Reader) (int64, error) {
 func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec jobSpec, paths map[string]string) (*sandbox.Module, func(), error) {
 	path := filepath.Join(paths["transformations"], "algorithm")
 	var src api.FileObject
+	// Hashed as it is staged: a compiled module is found without reading
+	// the file back.
+	h := sha256.New()
 	switch {
 	case spec.AlgoCode != nil:
 		if err := os.WriteFile(path, spec.AlgoCode, 0o600); err != nil {
 			return nil, nil, err
 		}
+		h.Write(spec.AlgoCode)
 	case spec.AlgoURL != "":
 		src = api.FileObject{Type: "url", URL: spec.AlgoURL}
 	default:
@@ -379,18 +389,14 @@ func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec job
 		}
 	}
 	if src.Type != "" {
-		if _, err := s.stageFile(ctx, src, path, maxAlgorithm); err != nil {
+		if _, err := s.stageFile(ctx, src, path, maxAlgorithm, h); err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, context.Cause(ctx)
 			}
 			return nil, nil, failure(StatusAlgorithmFailed, "fetching the algorithm: %s", apiMessage(err))
 		}
 	}
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	mod, release, err := env.compile(ctx, wasm)
+	mod, release, err := env.compile(ctx, [sha256.Size]byte(h.Sum(nil)), func() ([]byte, error) { return os.ReadFile(path) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, context.Cause(ctx)
