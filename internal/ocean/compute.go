@@ -35,10 +35,10 @@ type compiledModule struct {
 // maxCompiled bounds the compiled modules an environment keeps.
 const maxCompiled = 8
 
-// compile returns wasm compiled, and the function to call once the run
-// no longer needs it.
-func (e *environment) compile(ctx context.Context, wasm []byte) (*sandbox.Module, func(), error) {
-	key := sha256.Sum256(wasm)
+// compile returns the module whose SHA-256 is key compiled, and the
+// function to call once the run no longer needs it. load reads the module,
+// if it is not compiled yet.
+func (e *environment) compile(ctx context.Context, key [sha256.Size]byte, load func() ([]byte, error)) (*sandbox.Module, func(), error) {
 	e.mu.Lock()
 	if c, ok := e.compiled[key]; ok {
 		c.users++
@@ -46,6 +46,13 @@ func (e *environment) compile(ctx context.Context, wasm []byte) (*sandbox.Module
 		return c.mod, e.release(c), nil
 	}
 	e.mu.Unlock()
+	wasm, err := load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if sha256.Sum256(wasm) != key {
+		return nil, nil, errors.New("the algorithm changed while it was staged")
+	}
 	mod, err := e.rt.Compile(ctx, wasm, "")
 	if err != nil {
 		return nil, nil, err

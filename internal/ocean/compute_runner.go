@@ -2,6 +2,7 @@ package ocean
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -267,7 +269,7 @@ func (s *Service) stageInputs(ctx context.Context, env *environment, spec jobSpe
 			return nil, err
 		}
 		for i, f := range fl.Files {
-			n, err := s.stageFile(ctx, f, filepath.Join(didDir, strconv.Itoa(i)), budget)
+			n, err := s.stageFile(ctx, f, filepath.Join(didDir, strconv.Itoa(i)), budget, nil)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
@@ -297,8 +299,9 @@ func apiMessage(err error) string {
 	return err.Error()
 }
 
-// stageFile copies one file to path, at most budget bytes.
-func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, budget int64) (int64, error) {
+// stageFile copies one file to path, at most budget bytes, and to also if
+// not nil.
+func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, budget int64, also io.Writer) (int64, error) {
 	rc, err := s.openFile(ctx, f)
 	if err != nil {
 		return 0, err
@@ -309,8 +312,11 @@ func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, 
 		return 0, err
 	}
 	defer out.Close()
-	// Large reads and writes: a dataset of tens of MiB moves in few calls.
-	n, err := io.CopyBuffer(out, io.LimitReader(rc, budget+1), make([]byte, 1<<20))
+	dst := io.Writer(out)
+	if also != nil {
+		dst = io.MultiWriter(out, also)
+	}
+	n, err := copyLarge(dst, io.LimitReader(rc, budget+1))
 	if err != nil {
 		return n, fmt.Errorf("reading the file failed")
 	}
@@ -320,16 +326,48 @@ func (s *Service) stageFile(ctx context.Context, f api.FileObject, path string, 
 	return n, nil
 }
 
+// stageBufs are the buffers of copyLarge, kept: a fresh megabyte costs
+// hundreds of page faults (in a virtual machine, milliseconds).
+var stageBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// copyLarge copies src to dst in writes of a megabyte: a dataset of tens
+// of MiB moves in few calls. (io.CopyBuffer would hand an *os.File dst the
+// src, which it reads 32 KiB at a time.)
+func copyLarge(dst io.Writer, src io.Reader) (int64, error) {
+	bp := stageBufs.Get().(*[]byte)
+	defer stageBufs.Put(bp)
+	var n int64
+	for {
+		k, rerr := io.ReadFull(src, *bp)
+		if k > 0 {
+			if _, err := dst.Write((*bp)[:k]); err != nil {
+				return n, err
+			}
+			n += int64(k)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
 // stageAlgorithm fetches the algorithm to transformations/algorithm, with
 // its document in ddos/, and compiles it; release once the run is over.
 func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec jobSpec, paths map[string]string) (*sandbox.Module, func(), error) {
 	path := filepath.Join(paths["transformations"], "algorithm")
 	var src api.FileObject
+	// Hashed as it is staged: a compiled module is found without reading
+	// the file back.
+	h := sha256.New()
 	switch {
 	case spec.AlgoCode != nil:
 		if err := os.WriteFile(path, spec.AlgoCode, 0o600); err != nil {
 			return nil, nil, err
 		}
+		h.Write(spec.AlgoCode)
 	case spec.AlgoURL != "":
 		src = api.FileObject{Type: "url", URL: spec.AlgoURL}
 	default:
@@ -351,18 +389,14 @@ func (s *Service) stageAlgorithm(ctx context.Context, env *environment, spec job
 		}
 	}
 	if src.Type != "" {
-		if _, err := s.stageFile(ctx, src, path, maxAlgorithm); err != nil {
+		if _, err := s.stageFile(ctx, src, path, maxAlgorithm, h); err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, context.Cause(ctx)
 			}
 			return nil, nil, failure(StatusAlgorithmFailed, "fetching the algorithm: %s", apiMessage(err))
 		}
 	}
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	mod, release, err := env.compile(ctx, wasm)
+	mod, release, err := env.compile(ctx, [sha256.Size]byte(h.Sum(nil)), func() ([]byte, error) { return os.ReadFile(path) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, context.Cause(ctx)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -17,13 +15,15 @@ type instance struct {
 	mod   api.Module
 	entry api.Function
 	key   poolKey
-	io    *callIO // of the run in progress; idleIO between runs
+	io    *callIO           // of the run in progress; idleIO between runs
+	stop  api.MutableGlobal // set: the module traps at its next loop
+	mu    sync.Mutex        // orders setting stop with the end of a call
+	ended bool              // the call ended: stop must not be set
 
 	// What a kept reactor instance is reset to after each run: its memory
 	// and globals once initialized and warmed up, before any run.
 	image   []byte
 	globals []uint64
-	since   time.Time // kept idle since
 }
 
 // callIO is what the instance's stdio and clock serve during one call.
@@ -51,6 +51,27 @@ type (
 func (s stdinOf) Read(p []byte) (int, error)   { return s.i.io.stdin.Read(p) }
 func (s stdoutOf) Write(p []byte) (int, error) { return s.i.io.stdout.Write(p) }
 func (s stderrOf) Write(p []byte) (int, error) { return s.i.io.stderr.Write(p) }
+
+// call calls fn, stopping it when ctx ends (see instrument). If ctx ends
+// just as fn returns, stop may stay set, and a kept reactor instance is
+// then not reset but dropped (its globals changed).
+func (i *instance) call(ctx context.Context, fn api.Function) ([]uint64, error) {
+	i.ended = false
+	after := context.AfterFunc(ctx, func() {
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		if !i.ended {
+			i.stop.Set(1)
+		}
+	})
+	out, err := fn.Call(ctx)
+	if !after() {
+		i.mu.Lock()
+		i.ended = true
+		i.mu.Unlock()
+	}
+	return out, err
+}
 
 // endCall detaches the instance from the run it served.
 func (i *instance) endCall() { i.io = idleIO }
@@ -94,6 +115,9 @@ func (i *instance) reset() bool {
 	}
 	im := i.mod.(experimental.InternalModule)
 	for g, v := range i.globals {
+		if g == len(i.globals)-1 {
+			break // the fuel (see instrument), which the module cannot see
+		}
 		if im.Global(g).Get() != v {
 			return false
 		}
@@ -101,109 +125,9 @@ func (i *instance) reset() bool {
 	return mem.Write(0, i.image)
 }
 
-// idleTime is how long an unused instance is kept.
-const idleTime = time.Minute
-
 // poolKey says which runs may share an instance: those of one module with
 // the same reuse key (see reuseKey). An empty key shares with none.
 type poolKey struct {
 	m   *Module
 	key string
-}
-
-// pool keeps reset reactor instances for later runs: at most max, each
-// for at most ttl.
-type pool struct {
-	max int
-	ttl time.Duration
-
-	mu     sync.Mutex
-	idle   []*instance // oldest first
-	timer  *time.Timer // the next sweep, while any is kept
-	closed bool
-}
-
-func newPool(max int, ttl time.Duration) *pool { return &pool{max: max, ttl: ttl} }
-
-// take returns a kept instance for k, or nil.
-func (p *pool) take(k poolKey) *instance {
-	if k.key == "" {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for n := len(p.idle) - 1; n >= 0; n-- {
-		if p.idle[n].key == k {
-			inst := p.idle[n]
-			p.idle = slices.Delete(p.idle, n, n+1)
-			return inst
-		}
-	}
-	return nil
-}
-
-// put keeps a reset instance, dropping the oldest beyond max.
-func (p *pool) put(inst *instance) {
-	inst.since = time.Now()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		inst.close()
-		return
-	}
-	p.idle = append(p.idle, inst)
-	var drop *instance
-	if len(p.idle) > p.max {
-		drop = p.idle[0]
-		p.idle = slices.Delete(p.idle, 0, 1)
-	}
-	if p.timer == nil {
-		p.timer = time.AfterFunc(p.ttl, p.sweep)
-	}
-	p.mu.Unlock()
-	if drop != nil {
-		drop.close()
-	}
-}
-
-// sweep drops the instances kept longer than ttl.
-func (p *pool) sweep() {
-	p.mu.Lock()
-	cut := time.Now().Add(-p.ttl)
-	var drop []*instance
-	for len(p.idle) > 0 && !p.idle[0].since.After(cut) {
-		drop = append(drop, p.idle[0])
-		p.idle = p.idle[1:]
-	}
-	p.timer = nil
-	if len(p.idle) > 0 {
-		p.timer = time.AfterFunc(p.idle[0].since.Sub(cut), p.sweep)
-	}
-	p.mu.Unlock()
-	for _, inst := range drop {
-		inst.close()
-	}
-}
-
-// close drops the instances of m, or all of them for good if m is nil.
-func (p *pool) close(m *Module) {
-	p.mu.Lock()
-	var drop []*instance
-	p.idle = slices.DeleteFunc(p.idle, func(inst *instance) bool {
-		if m == nil || inst.key.m == m {
-			drop = append(drop, inst)
-			return true
-		}
-		return false
-	})
-	if m == nil {
-		p.closed = true
-		if p.timer != nil {
-			p.timer.Stop()
-		}
-	}
-	p.mu.Unlock()
-	for _, inst := range drop {
-		inst.close()
-	}
 }

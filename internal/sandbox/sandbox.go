@@ -35,8 +35,9 @@ type Runtime struct {
 	rt    wazero.Runtime
 	lim   Limits
 	slots chan struct{}
-	idle  *pool
-	made  atomic.Int64 // instances made, for tests
+	idle  *pool[poolKey, *instance] // reactor instances
+	mems  *pool[struct{}, *memory]  // linear memories
+	made  atomic.Int64              // instances made, for tests
 }
 
 // New starts a runtime. cacheDir, if not empty, keeps compiled machine code
@@ -47,7 +48,10 @@ func New(ctx context.Context, lim Limits, cacheDir string) (*Runtime, error) {
 		return nil, fmt.Errorf("sandbox: memory limit of %d pages exceeds the 4 GiB a module can address", lim.MemoryPages)
 	}
 	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true). // loops stop when the run's context ends
+		// Runs stop through the check instrument puts in every loop, not
+		// wazero's, which costs a call into Go at each iteration.
+		WithCloseOnContextDone(false).
+		WithDebugInfoEnabled(false). // its line numbers would be off in instrumented code
 		WithMemoryLimitPages(lim.MemoryPages)
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
@@ -61,7 +65,11 @@ func New(ctx context.Context, lim Limits, cacheDir string) (*Runtime, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Runtime{rt: rt, lim: lim, slots: make(chan struct{}, lim.Concurrency), idle: newPool(lim.Concurrency, idleTime)}, nil
+	return &Runtime{
+		rt: rt, lim: lim, slots: make(chan struct{}, lim.Concurrency),
+		idle: newPool[poolKey](lim.Concurrency, idleTime, (*instance).close),
+		mems: newPool[struct{}](lim.Concurrency, idleTime, (*memory).unmap),
+	}, nil
 }
 
 // Limits returns the runtime's limits, defaults filled in.
@@ -70,7 +78,9 @@ func (r *Runtime) Limits() Limits { return r.lim }
 // Close releases every compiled module and kept instance.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.idle.close(nil)
-	return r.rt.Close(ctx)
+	err := r.rt.Close(ctx)
+	r.mems.close(nil) // after the instances that use them
+	return err
 }
 
 // Module is a compiled module, ready to be instantiated for each run.
@@ -84,6 +94,11 @@ type Module struct {
 	// code: the entry returns an i32 exit code (0 is success).
 	code bool
 	rt   *Runtime
+	// alloc gives instances their memory, holding the module's data.
+	alloc experimental.MemoryAllocator
+	stop  string // the export that stops a run (see instrument)
+
+	closed atomic.Bool
 
 	mu       sync.Mutex
 	noWarmup map[string]bool // reuse keys whose warm-up failed: their runs get an instance each
@@ -128,12 +143,18 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte, entry string) (*Modu
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, invalid("not a binary WebAssembly module (no \\0asm header); a storlet must be compiled to WASI preview 1, e.g. GOOS=wasip1 GOARCH=wasm go build")
 	}
+	p := prepare(wasm)
 	// Compiling a large module takes seconds: use every core.
-	cm, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
+	cm, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), p.code)
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
-	m := &Module{cm: cm, entry: entry, rt: r}
+	if p.stop == "" {
+		// wazero took what instrument could not read: it would run unstoppable.
+		cm.Close(ctx)
+		return nil, invalid("it uses instructions the sandbox does not know")
+	}
+	m := &Module{cm: cm, entry: entry, rt: r, alloc: r.allocator(p.img), stop: p.stop}
 	if err := m.check(); err != nil {
 		cm.Close(ctx)
 		return nil, err
@@ -186,7 +207,8 @@ func (m *Module) Reactor() bool { return m.reactor }
 
 // Close releases the compiled code and the instances kept for it.
 func (m *Module) Close(ctx context.Context) error {
-	m.rt.idle.close(m)
+	m.closed.Store(true)
+	m.rt.idle.close(func(k poolKey) bool { return k.m == m })
 	return m.cm.Close(ctx)
 }
 
@@ -315,7 +337,10 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 		call.stdin = eofReader{}
 	}
 	key := poolKey{m: m, key: reuseKey(in)}
-	inst := r.idle.take(key)
+	var inst *instance
+	if key.key != "" {
+		inst, _ = r.idle.take(key)
+	}
 	if inst == nil {
 		var err error
 		if inst, err = r.instantiate(ctx, cancel, m, in, key, stderr); err != nil {
@@ -328,8 +353,11 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 		}
 	}
 	inst.io = call
-	out, err := inst.entry.Call(ctx)
+	out, err := inst.call(ctx, inst.entry)
 	inst.endCall()
+	if !m.reactor && key.key != "" && parent.Err() == nil {
+		go r.spare(m, in, key)
+	}
 	res.Output, res.Stderr, res.Duration = stdout.n, stderr.buf.Bytes(), time.Since(start)
 	if err == nil && m.code && uint32(out[0]) != 0 {
 		err = sys.NewExitError(uint32(out[0]))
@@ -341,7 +369,7 @@ func (r *Runtime) Run(ctx context.Context, m *Module, in Run) (Result, error) {
 	if key.key == "" || ctx.Err() != nil || !inst.reset() {
 		inst.close()
 	} else {
-		r.idle.put(inst)
+		r.idle.put(key, inst)
 	}
 	return res, nil
 }
@@ -405,23 +433,24 @@ func (r *Runtime) instantiate(ctx context.Context, cancel context.CancelFunc, m 
 	for _, kv := range in.Env {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
-	mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.cm, cfg)
+	mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, m.alloc), m.cm, cfg)
 	if err != nil {
 		return nil, err
 	}
 	r.made.Add(1)
 	inst.mod, inst.entry = mod, mod.ExportedFunction(m.entry)
+	inst.stop = mod.ExportedGlobal(m.stop).(api.MutableGlobal)
 	if !m.reactor {
 		return inst, nil
 	}
-	if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
+	if _, err := inst.call(ctx, mod.ExportedFunction("_initialize")); err != nil {
 		return inst, err
 	}
 	if key.key == "" || m.warmupFailed(key.key, false) {
 		return inst, nil
 	}
 	inst.io.stderr = io.Discard // the warm-up's failure is not the run's
-	_, err = inst.entry.Call(ctx)
+	_, err = inst.call(ctx, inst.entry)
 	inst.io.stderr = stderr
 	if err != nil || mod.IsClosed() {
 		// It cannot take an empty input, or exits: give this run an
@@ -435,6 +464,27 @@ func (r *Runtime) instantiate(ctx context.Context, cancel context.CancelFunc, m 
 	}
 	inst.snapshot()
 	return inst, nil
+}
+
+// spare makes an instance for the next run of a command with key, ahead
+// of it: instantiating is a large part of what a short run of a Go-built
+// module costs. It is kept (and dropped) like a reactor's, and it has run
+// nothing: its memory is the module's data.
+func (r *Runtime) spare(m *Module, in Run, key poolKey) {
+	in = Run{Name: in.Name, Args: in.Args, Env: in.Env}
+	inst, err := r.instantiate(context.Background(), func() {}, m, in, key, io.Discard)
+	if err != nil {
+		if inst != nil {
+			inst.close()
+		}
+		return
+	}
+	inst.endCall()
+	if m.closed.Load() {
+		inst.close()
+		return
+	}
+	r.idle.put(key, inst)
 }
 
 // classify turns what wazero returned into a RunError.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -285,5 +286,111 @@ func BenchmarkCatReactorThroughput(b *testing.B) {
 		if _, err := r.Run(context.Background(), m, Run{Stdin: bytes.NewReader(in), Stdout: io.Discard, Reuse: "k"}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMemoryPristine: instances reuse memories, and each finds its memory
+// as a fresh one: its data segments, zeros elsewhere, also in what an
+// earlier instance grew into.
+func TestMemoryPristine(t *testing.T) {
+	r := newRuntime(t, Limits{})
+	m := compile(t, r, wasmtest.Pristine)
+	want := "0123456789abcdef" + string(make([]byte, 8))
+	for i, in := range []string{"secret of run 0!", "run 1", ""} {
+		var out bytes.Buffer
+		if _, err := r.Run(context.Background(), m, Run{Stdin: strings.NewReader(in), Stdout: &out}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Fatalf("run %d saw %q", i, out.String())
+		}
+	}
+	if n := len(r.mems.idle); n != 1 {
+		t.Fatalf("%d memories kept after 3 runs in a row, want 1", n)
+	}
+}
+
+func TestMakeImage(t *testing.T) {
+	img := makeImage([]imageRun{
+		{off: 10, data: []byte("aaaa")},
+		{off: 12, data: []byte("bb")},           // overlaps: the later one wins
+		{off: 5000, data: []byte("c")},          // the next page: the same run
+		{off: 3 * osPage, data: []byte{}},       // empty: nothing
+		{off: 5*osPage - 1, data: []byte("dd")}, // across two pages
+	})
+	if len(img) != 2 || img[0].off != 0 || len(img[0].data) != 2*osPage || img[1].off != 4*osPage || len(img[1].data) != 2*osPage {
+		t.Fatalf("runs: %d", len(img))
+	}
+	if got := string(img[0].data[10:14]); got != "aabb" || img[0].data[5000] != 'c' || string(img[1].data[osPage-1:osPage+1]) != "dd" {
+		t.Fatalf("content: %q", got)
+	}
+}
+
+// TestStopUnreachable: a module cannot set the global that stops it.
+func TestStopUnreachable(t *testing.T) {
+	r := newRuntime(t, Limits{})
+	var ie *InvalidModuleError
+	if _, err := r.Compile(context.Background(), wasmtest.SetsGlobal, ""); !errors.As(err, &ie) {
+		t.Fatalf("got %v, want an InvalidModuleError", err)
+	}
+	// The global it sets would be the stop global: instrument refuses.
+	secs, _ := splitSections(wasmtest.SetsGlobal)
+	if _, _, err := instrument(secs); err == nil {
+		t.Fatal("instrumented a module that sets the stop global")
+	}
+}
+
+// TestLoopLetsGCRun: machine code cannot be preempted, so a module in a
+// loop must call into Go now and then, or a collection (which stops every
+// goroutine) would wait for it, and the whole process with it.
+func TestLoopLetsGCRun(t *testing.T) {
+	r := newRuntime(t, Limits{Timeout: time.Second})
+	m := compile(t, r, wasmtest.Loop)
+	done := make(chan error)
+	go func() {
+		_, err := r.Run(context.Background(), m, Run{})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	for range 5 {
+		runtime.GC()
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("5 collections took %s while a module looped", d)
+	}
+	if err := <-done; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("loop: %v", err)
+	}
+}
+
+// TestCommandSpares: a command's runs sharing a reuse key get instances
+// made ahead of them, which have run nothing.
+func TestCommandSpares(t *testing.T) {
+	r := newRuntime(t, Limits{})
+	m := compile(t, r, wasmtest.Pristine)
+	want := "0123456789abcdef" + string(make([]byte, 8))
+	for i, in := range []string{"secret of run 0!", "run 1", ""} {
+		for n := int64(i); i > 0 && r.made.Load() == n; { // the spare the last run left
+			time.Sleep(time.Millisecond)
+		}
+		var out bytes.Buffer
+		if _, err := r.Run(context.Background(), m, Run{Stdin: strings.NewReader(in), Stdout: &out, Reuse: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Fatalf("run %d saw %q", i, out.String())
+		}
+	}
+	// Another key does not get alice's spare.
+	for r.made.Load() < 4 { // 3 runs, the first made at once, each leaving a spare
+		time.Sleep(time.Millisecond)
+	}
+	made := r.made.Load()
+	if _, err := r.Run(context.Background(), m, Run{Reuse: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if r.made.Load() == made {
+		t.Fatal("bob's run took alice's spare")
 	}
 }

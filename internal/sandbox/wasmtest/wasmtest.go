@@ -207,3 +207,35 @@ var LoopReactor = Reactor([]byte{OpLoop, BlockVoid, OpBr, 0, OpEnd}, 1)
 
 // Exit7Reactor is a reactor whose run returns 7.
 var Exit7Reactor = ReactorCode(I32(7), 1)
+
+// WithData appends to a module a data section of active segments, each
+// data at its offset.
+func WithData(module []byte, segs map[int32][]byte) []byte {
+	var items [][]byte
+	for off, data := range segs {
+		items = append(items, Concat([]byte{0}, I32(off), []byte{OpEnd}, ULEB(uint64(len(data))), data))
+	}
+	return Concat(module, Section(11, Vec(items...)))
+}
+
+// Pristine writes the 16 bytes at 100 (its data: "0123456789abcdef"),
+// the i32 at 60000 (0), grows its memory by a page and writes the i32 at
+// 70000 (0); then it overwrites all three, with stdin at 100: were a
+// memory kept from one instance to the next, a run would print what the
+// one before left.
+var Pristine = WithData(Command(Concat(
+	write(100, 16), write(60000, 4),
+	I32(1), []byte{OpMemoryGrow, 0, OpDrop},
+	write(70000, 4),
+	Store(60000, I32(-1)), Store(70000, I32(-1)),
+	Store(0, I32(100)), Store(4, I32(16)),
+	I32(0), I32(0), I32(1), I32(8), Call(FnFdRead), []byte{OpDrop},
+), 1, ""), map[int32][]byte{100: []byte("0123456789abcdef")})
+
+// write writes n bytes at addr to stdout.
+func write(addr, n int32) []byte {
+	return Concat(Store(0, I32(addr)), Store(4, I32(n)), I32(1), I32(0), I32(1), I32(8), Call(FnFdWrite), []byte{OpDrop})
+}
+
+// SetsGlobal sets global 0, which it does not define.
+var SetsGlobal = Command(Concat(I32(1), []byte{0x24, 0}), 1, "")
