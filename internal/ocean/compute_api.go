@@ -253,13 +253,18 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) error {
 		if queued >= s.cfg.Compute.MaxQueue {
 			return apierr.New(http.StatusServiceUnavailable, "queue_full", "compute environment %s has %d jobs waiting already: try again later", env.ID, queued)
 		}
-		return s.jobStore.AddJob(ctx, Job{ID: id, Owner: strings.ToLower(req.Consumer), DID: main.DocumentID, Environment: env.ID,
-			Spec: specJSON, Status: StatusWarmingUp, Created: now})
+		if err := s.jobStore.AddJob(ctx, Job{ID: id, Owner: strings.ToLower(req.Consumer), DID: main.DocumentID, Environment: env.ID,
+			Spec: specJSON, Status: StatusWarmingUp, Created: now}); err != nil {
+			return err
+		}
+		// Told before the commit: once committed, a runner may claim the
+		// job and tell its next status first.
+		s.notify(id, StatusWarmingUp)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.notify(id, StatusWarmingUp)
 	nudge(env.wake)
 	s.log.Info("compute job accepted", "job", id, "owner", req.Consumer, "did", main.DocumentID, "environment", env.ID, "algorithm", spec.AlgoDID)
 	jobs, err := s.jobs(r.Context(), jobQuery{Owner: req.Consumer, JobID: id})
