@@ -160,8 +160,14 @@ func testChromium(t *testing.T, w world) {
 	}
 	for _, v := range views {
 		var text string
-		run("view "+v.name, chromedp.Click(`#nav a[href="#`+v.name+`"]`, chromedp.ByQuery),
-			chromedp.WaitVisible(`#view[data-view="`+v.name+`"][data-loaded]`, chromedp.ByQuery),
+		var before int
+		// A load newer than any before the click: the view shown at sign-in
+		// may be this one, loaded already and about to be cleared by the
+		// click's hashchange.
+		run("view "+v.name, chromedp.Evaluate(`Number(document.getElementById("view").dataset.loaded || 0)`, &before),
+			chromedp.Click(`#nav a[href="#`+v.name+`"]`, chromedp.ByQuery),
+			chromedp.Poll(fmt.Sprintf(`(() => { const v = document.getElementById("view"); return v.dataset.view === %q && Number(v.dataset.loaded || 0) > %d })()`, v.name, before),
+				nil, chromedp.WithPollingTimeout(30*time.Second)),
 			chromedp.Text("#view", &text, chromedp.ByID), shot(v.name))
 		for _, want := range v.want {
 			if !strings.Contains(text, want) {
