@@ -71,7 +71,16 @@ func (c *campaign) networkLoss(files, size, kills int) error {
 	for _, n := range nodes {
 		n.user, n.payer = client.New(n.url, user), client.New(n.url, payer)
 	}
-	if !waitFor(30*time.Second, func() bool { return len(alive(nodes[4])) == 5 }) {
+	// Every node must know every other before the first upload: a node
+	// that has met only two peers cannot get a price confirmed by three.
+	if !waitFor(30*time.Second, func() bool {
+		for _, n := range nodes {
+			if len(alive(n)) != 5 {
+				return false
+			}
+		}
+		return true
+	}) {
 		c.add("network of 5, nodes lost", false, "the 5 nodes did not all see each other within 30 s")
 		return nil
 	}

@@ -123,6 +123,9 @@ func (n *Network) Confirm(ctx context.Context, c ledger.Confirmation) (json.RawM
 		}
 		wg.Wait()
 	}
+	if len(candidates) < need {
+		reasons = append(reasons, fmt.Sprintf("this node knows only %d live peers", len(candidates)))
+	}
 	if len(rec.Signatures) < need {
 		n.log.Warn("price not confirmed", "file", c.FileID, "have", len(rec.Signatures), "need", need, "reasons", reasons)
 		return nil, apierr.New(http.StatusServiceUnavailable, "confirmation_unavailable",
