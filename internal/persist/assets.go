@@ -11,19 +11,18 @@ import (
 )
 
 // Assets keeps the DEP-7 face's assets: the tables assets and asset_shares.
-type Assets struct {
-	db       *store.DB
-	readable *store.Stmt // every read of an asset asks
-}
+type Assets struct{ db *store.DB }
 
 // NewAssets returns the DEP-7 face's records in db.
 func NewAssets(db *store.DB) *Assets {
-	return &Assets{db: db, readable: db.Stmt(`SELECT ` + assetsCols + ` FROM assets WHERE id=? AND ` + assetsReadable)}
+	return &Assets{db: db}
 }
 
 var _ assets.Store = (*Assets)(nil)
 
 const assetsCols = `id,owner_id,metadata,name,content_type,content_hash,created_at,COALESCE(blob_hash,''),COALESCE(size,0),COALESCE(sha3,''),COALESCE(uploaded_at,''),access`
+
+const assetsReadableByID = `SELECT ` + assetsCols + ` FROM assets WHERE id=? AND ` + assetsReadable
 
 // assetsReadable selects the assets principal ? (twice) may read.
 const assetsReadable = `(owner_id=? OR access='public' OR (access='shared' AND EXISTS
@@ -56,7 +55,7 @@ func (s *Assets) Asset(ctx context.Context, id string) (assets.Asset, error) {
 }
 
 func (s *Assets) Readable(ctx context.Context, principal, id string) (assets.Asset, error) {
-	return assetsScan(s.readable.QueryRowContext(ctx, id, principal, principal))
+	return assetsScan(s.db.Q(ctx).QueryRowContext(ctx, assetsReadableByID, id, principal, principal))
 }
 
 func (s *Assets) Owner(ctx context.Context, id string) (string, error) {

@@ -12,17 +12,13 @@ import (
 )
 
 // Auth keeps the principals, their tokens and the log of account events.
-type Auth struct {
-	db     *store.DB
-	byHash *store.Stmt // the principal of a token hash: every authenticated request asks
-}
+type Auth struct{ db *store.DB }
 
 var _ auth.Store = (*Auth)(nil)
 
 // NewAuth returns the principals of db.
 func NewAuth(db *store.DB) *Auth {
-	return &Auth{db: db,
-		byHash: db.Stmt(`SELECT p.id,p.name,p.role,p.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE t.hash=?`)}
+	return &Auth{db: db}
 }
 
 func (a *Auth) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -69,7 +65,7 @@ func (a *Auth) PrincipalRole(ctx context.Context, id string) (auth.Role, error) 
 }
 
 func (a *Auth) TokenPrincipal(ctx context.Context, hash string) (auth.Principal, error) {
-	p, err := authScanPrincipal(a.byHash.QueryRowContext(ctx, hash))
+	p, err := authScanPrincipal(a.db.Q(ctx).QueryRowContext(ctx, `SELECT p.id,p.name,p.role,p.created_at FROM tokens t JOIN principals p ON p.id=t.principal_id WHERE t.hash=?`, hash))
 	return p, authNotFound(err, auth.ErrNoPrincipal)
 }
 

@@ -30,6 +30,8 @@ func (db *DB) Relaxed() Querier {
 
 type relaxed struct{ db *DB }
 
+func (r relaxed) run() runner { return runner{c: r.db.relaxedStmts, db: r.db.relaxed} }
+
 func (r relaxed) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if r.db.writers != nil {
 		// Queued behind this process's transactions in Go rather than
@@ -37,17 +39,17 @@ func (r relaxed) ExecContext(ctx context.Context, q string, args ...any) (sql.Re
 		r.db.writers.Lock()
 		defer r.db.writers.Unlock()
 	}
-	res, err := r.db.relaxed.ExecContext(ctx, bind(r.db.dialect, q), args...)
+	res, err := r.run().exec(ctx, bind(r.db.dialect, q), args)
 	return res, classify(err)
 }
 
 func (r relaxed) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	rows, err := r.db.relaxed.QueryContext(ctx, bind(r.db.dialect, q), args...)
+	rows, err := r.run().query(ctx, bind(r.db.dialect, q), args)
 	return rows, classify(err)
 }
 
 func (r relaxed) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
-	return &Row{row: r.db.relaxed.QueryRowContext(ctx, bind(r.db.dialect, q), args...)}
+	return &Row{row: r.run().queryRow(ctx, bind(r.db.dialect, q), args)}
 }
 
 func openRelaxedSQLite(path string) (*sql.DB, error) {

@@ -37,6 +37,9 @@ type DB struct {
 	writers *sync.Mutex
 	// relaxed holds the connections of Relaxed (relaxed.go).
 	relaxed *sql.DB
+	// stmts and relaxedStmts keep SQLite's statements prepared (stmt.go);
+	// nil on PostgreSQL.
+	stmts, relaxedStmts *stmtCache
 }
 
 // IsPostgres tells whether dsn names a PostgreSQL database rather than a
@@ -99,7 +102,8 @@ func openSQLite(path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return &DB{DB: db, dialect: SQLite, writers: new(sync.Mutex), relaxed: relaxed}, nil
+	return &DB{DB: db, dialect: SQLite, writers: new(sync.Mutex), relaxed: relaxed,
+		stmts: newStmtCache(db), relaxedStmts: newStmtCache(relaxed)}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -148,22 +152,24 @@ func startHint(err error) string {
 // Dialect is the SQL of db's backend.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
+func (db *DB) run() runner { return runner{c: db.stmts, db: db.DB} }
+
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	r, err := db.DB.ExecContext(ctx, bind(db.dialect, q), args...)
+	r, err := db.run().exec(ctx, bind(db.dialect, q), args)
 	return r, classify(err)
 }
 func (db *DB) Exec(q string, args ...any) (sql.Result, error) {
 	return db.ExecContext(context.Background(), q, args...)
 }
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	r, err := db.DB.QueryContext(ctx, bind(db.dialect, q), args...)
+	r, err := db.run().query(ctx, bind(db.dialect, q), args)
 	return r, classify(err)
 }
 func (db *DB) Query(q string, args ...any) (*sql.Rows, error) {
 	return db.QueryContext(context.Background(), q, args...)
 }
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
-	return &Row{row: db.DB.QueryRowContext(ctx, bind(db.dialect, q), args...)}
+	return &Row{row: db.run().queryRow(ctx, bind(db.dialect, q), args)}
 }
 func (db *DB) QueryRow(q string, args ...any) *Row {
 	return db.QueryRowContext(context.Background(), q, args...)
@@ -232,22 +238,24 @@ func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 // Dialect is the SQL of tx's backend.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
+func (tx *Tx) run() runner { return runner{c: tx.db.stmts, db: tx.Tx, tx: tx.Tx} }
+
 func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	r, err := tx.Tx.ExecContext(ctx, bind(tx.dialect, q), args...)
+	r, err := tx.run().exec(ctx, bind(tx.dialect, q), args)
 	return r, tx.note(err)
 }
 func (tx *Tx) Exec(q string, args ...any) (sql.Result, error) {
 	return tx.ExecContext(context.Background(), q, args...)
 }
 func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	r, err := tx.Tx.QueryContext(ctx, bind(tx.dialect, q), args...)
+	r, err := tx.run().query(ctx, bind(tx.dialect, q), args)
 	return r, tx.note(err)
 }
 func (tx *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	return tx.QueryContext(context.Background(), q, args...)
 }
 func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
-	return &Row{tx.Tx.QueryRowContext(ctx, bind(tx.dialect, q), args...), tx}
+	return &Row{tx.run().queryRow(ctx, bind(tx.dialect, q), args), tx}
 }
 func (tx *Tx) QueryRow(q string, args ...any) *Row {
 	return tx.QueryRowContext(context.Background(), q, args...)
