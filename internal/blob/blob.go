@@ -54,17 +54,21 @@ type Config struct {
 	// PartSize*PartsInFlight bytes, and is at most 10,000 parts.
 	PartSize      int64
 	PartsInFlight int
+	// InlineMax is the size up to which an object is kept in its metadata
+	// row instead of the directory or bucket (inline.go); 0 keeps none.
+	InlineMax int64
 }
 
 // DefaultConfig keeps the bytes in the node's data directory.
 func DefaultConfig() Config {
-	return Config{Grace: time.Hour, PartSize: 8 << 20, PartsInFlight: 2}
+	return Config{Grace: time.Hour, PartSize: 8 << 20, PartsInFlight: 2, InlineMax: 64 << 10}
 }
 
 // RegisterFlags registers --blobs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Location, "blobs", c.Location, "where content is kept: a directory (default DATA/blobs), or an S3-compatible bucket as "+
 		"s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION[&insecure=true] with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)")
+	fs.Int64Var(&c.InlineMax, "blob-inline-max", c.InlineMax, "objects up to this many bytes are kept in the metadata database with their record, not as a file or bucket object each (0: none)")
 }
 
 // Deps are the store's dependencies: the metadata store counts references.
@@ -119,7 +123,8 @@ type Store struct {
 	refs Refs
 	log  *slog.Logger
 
-	grace time.Duration
+	grace     time.Duration
+	inlineMax int64
 
 	mu    sync.Mutex
 	pins  map[string]int // objects being committed: never collected meanwhile
@@ -129,7 +134,10 @@ type Store struct {
 // New opens the store: a local directory (created if needed) or an S3 bucket,
 // which must exist and accept the credentials.
 func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
-	s := &Store{refs: deps.Refs, log: deps.Log, grace: cfg.Grace, swept: time.Now(), pins: map[string]int{}}
+	if cfg.InlineMax < 0 || cfg.InlineMax > maxInline {
+		return nil, fmt.Errorf("--blob-inline-max %d: give 0 to %d bytes (a row holds an object whole, in memory)", cfg.InlineMax, maxInline)
+	}
+	s := &Store{refs: deps.Refs, log: deps.Log, grace: cfg.Grace, inlineMax: cfg.InlineMax, swept: time.Now(), pins: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -149,6 +157,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	return s, nil
 }
 
+// maxInline bounds Config.InlineMax: an inline object is read and written
+// whole, in memory.
+const maxInline = 16 << 20
+
 // Info describes a stored object.
 type Info struct {
 	Hash string // lowercase hex SHA-256
@@ -166,6 +178,8 @@ type Staged struct {
 	w      sink
 	placed *Store
 	loc    string
+	// inline is content small enough to be kept in its row (inline.go).
+	inline []byte
 }
 
 // ErrTooLarge is returned by Stage when the content exceeds the limit.
@@ -198,9 +212,14 @@ func (s *Store) Begin(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, er
 	if sz, ok := r.(*sized); ok {
 		r, size = sz.Reader, sz.n
 	}
-	w, err := s.be.create(size)
-	if err != nil {
-		return nil, err
+	var w sink
+	if s.inlineMax > 0 && size <= s.inlineMax {
+		w = &memSink{max: int(s.inlineMax), open: func() (sink, error) { return s.be.create(size) }}
+	} else {
+		var err error
+		if w, err = s.be.create(size); err != nil {
+			return nil, err
+		}
 	}
 	h := sha256.New()
 	sinks := []io.Writer{w, h}
@@ -223,7 +242,17 @@ func (s *Store) Begin(r io.Reader, limit int64, extra ...hash.Hash) (*Staged, er
 		w.abort()
 		return nil, err
 	}
-	return &Staged{Info: Info{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, w: w, drop: s.be.drop}, nil
+	st := &Staged{Info: Info{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, w: w, drop: s.be.drop}
+	if m, ok := w.(*memSink); ok && m.spill == nil {
+		if n == 0 { // an empty row would read as NULL: an empty file
+			if err := m.spillOut(); err != nil {
+				return nil, err
+			}
+			return st, nil
+		}
+		st.w, st.inline = nil, m.buf
+	}
+	return st, nil
 }
 
 // finish makes Begin's content durable (an fsync, or a completed upload).
@@ -256,6 +285,10 @@ func (s *Store) place(ctx context.Context, st *Staged) (string, error) {
 	if st.placed != nil {
 		st.placed = nil // the caller holds the pin now
 		return st.loc, nil
+	}
+	if st.inline != nil {
+		s.pin(st.Hash)
+		return "", nil // it goes into the row
 	}
 	if err := st.finish(); err != nil {
 		return "", err
@@ -326,7 +359,7 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Cont
 	var fnErr error
 	err = s.refs.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if live, err = s.refs.Ref(ctx, st.Info, loc); err != nil {
+		if live, err = s.refs.Ref(ctx, st.Info, loc, st.inline); err != nil {
 			return err
 		}
 		fnErr = fn(ctx)
@@ -363,14 +396,11 @@ func (s *Store) Unref(ctx context.Context, hash string) error {
 	return nil
 }
 
-// location is where the object of hash is kept; "" for a local object or
-// one with no row.
-func (s *Store) location(hash string) (string, error) {
-	if s.be.byHash() {
-		return "", nil // no query on a local read
-	}
-	loc, _, err := s.refs.Location(context.Background(), hash)
-	return loc, err
+// find is where the object of hash is kept: its content when its row keeps
+// it, else its location ("" for a local object or one with no row).
+func (s *Store) find(hash string) (location string, content []byte, err error) {
+	location, content, _, err = s.refs.Find(context.Background(), hash)
+	return location, content, err
 }
 
 // Open opens an object for reading. A missing object is apierr 404.
@@ -378,9 +408,12 @@ func (s *Store) Open(hash string) (Object, error) {
 	if !validHash(hash) {
 		return nil, apierr.NotFound("no such object")
 	}
-	loc, err := s.location(hash)
+	loc, content, err := s.find(hash)
 	if err != nil {
 		return nil, err
+	}
+	if content != nil {
+		return newMemObject(hash, content), nil
 	}
 	f, err := s.be.open(hash, loc)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -399,9 +432,12 @@ func (s *Store) Size(hash string) int64 {
 	if !validHash(hash) {
 		return -1
 	}
-	loc, err := s.location(hash)
+	loc, content, err := s.find(hash)
 	if err != nil {
 		return -1
+	}
+	if content != nil {
+		return int64(len(content))
 	}
 	n, err := s.be.size(hash, loc)
 	if err != nil {
@@ -563,9 +599,21 @@ func (s *Store) Restore(st *Staged, want string) error {
 	}
 	s.pin(want)
 	defer s.unpin(want)
-	old, err := s.location(want)
+	old, content, err := s.find(want)
 	if err != nil {
 		return err
+	}
+	if st.inline != nil {
+		// Back into the row; a damaged copy elsewhere goes.
+		if err := s.refs.Move(context.Background(), want, "", st.inline); err != nil {
+			return err
+		}
+		if content == nil {
+			if err := s.be.remove(want, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("blob: cannot remove the damaged copy; the next collection will", "location", old, "err", err)
+			}
+		}
+		return nil
 	}
 	if s.be.byHash() {
 		// keep would take the damaged file for the same content.
@@ -574,10 +622,10 @@ func (s *Store) Restore(st *Staged, want string) error {
 		}
 	}
 	loc, err := s.be.keep(context.Background(), st)
-	if err != nil || loc == old {
+	if err != nil || (loc == old && content == nil) {
 		return err
 	}
-	if err := s.refs.Move(context.Background(), want, loc); err != nil {
+	if err := s.refs.Move(context.Background(), want, loc, nil); err != nil {
 		s.be.remove(want, loc)
 		return err
 	}
@@ -606,11 +654,16 @@ func (s *Store) Scrub(ctx context.Context) ([]string, error) {
 				// Sound, missing (a read repairs it) or unreadable for now.
 				continue
 			}
-			loc, err := s.location(h)
+			loc, content, err := s.find(h)
 			if err != nil {
 				return damaged, err
 			}
-			if err := s.be.remove(h, loc); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if content != nil {
+				err = s.refs.Move(ctx, h, loc, nil)
+			} else if err = s.be.remove(h, loc); errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+			if err != nil {
 				return damaged, err
 			}
 			damaged = append(damaged, h)
@@ -624,5 +677,9 @@ func (s *Store) Scrub(ctx context.Context) ([]string, error) {
 // collected) and temporaries (staging files, unfinished uploads). Tests and
 // operators compare it with Usage to see leftovers.
 func (s *Store) Holdings(ctx context.Context) (objects, temporaries int, err error) {
-	return s.be.holdings(ctx)
+	if objects, temporaries, err = s.be.holdings(ctx); err != nil {
+		return objects, temporaries, err
+	}
+	inline, err := s.refs.Inline(ctx)
+	return objects + inline, temporaries, err
 }

@@ -31,6 +31,8 @@ type backendCase struct {
 	new func(t *testing.T) (Config, func() []string)
 }
 
+// The backends keep every object themselves (InlineMax 0); inline_test.go
+// sets InlineMax where it tests objects kept in their rows.
 var backends = []backendCase{
 	{"local", func(t *testing.T) (Config, func() []string) {
 		dir := filepath.Join(t.TempDir(), "blobs")
@@ -44,7 +46,7 @@ var backends = []backendCase{
 		b := testtool.S3(t)
 		cfg := DefaultConfig()
 		cfg.Location = b.Blobs
-		cfg.PartSize = 5 << 20
+		cfg.PartSize, cfg.InlineMax = 5<<20, 0
 		return cfg, func() []string { return bucketContents(t, b) }
 	}},
 	// A node sharing a bucket keeps its objects under a prefix.
@@ -52,14 +54,14 @@ var backends = []backendCase{
 		b := testtool.S3(t)
 		cfg := DefaultConfig()
 		cfg.Location = strings.Replace(b.Blobs, "?", "/node-a?", 1)
-		cfg.PartSize = 5 << 20
+		cfg.PartSize, cfg.InlineMax = 5<<20, 0
 		return cfg, func() []string { return bucketContents(t, b) }
 	}},
 	// A directory that several processes of a node share names each upload.
 	{"local-shared", func(t *testing.T) (Config, func() []string) {
 		dir := filepath.Join(t.TempDir(), "blobs")
 		cfg := DefaultConfig()
-		cfg.Dir, cfg.Shared = dir, true
+		cfg.Dir, cfg.Shared, cfg.InlineMax = dir, true, 0
 		return cfg, func() []string {
 			objs, _ := filepath.Glob(filepath.Join(dir, "objects", "*", "*"))
 			tmp, _ := filepath.Glob(filepath.Join(dir, "tmp", "*"))

@@ -14,3 +14,9 @@ func (recorder) Sum(b []byte) []byte   { return b }
 func (r recorder) Reset()              { r.Buffer.Reset() }
 func (recorder) Size() int             { return 0 }
 func (recorder) BlockSize() int        { return 1 }
+
+// location is where the backend keeps the object of hash.
+func (s *Store) location(hash string) (string, error) {
+	loc, _, err := s.find(hash)
+	return loc, err
+}

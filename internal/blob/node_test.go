@@ -150,14 +150,16 @@ func TestS3BadConfigurationFailsAtStart(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
 }
 
-// A bucket that goes away while the node serves: reads and writes are
-// refused with 503 and Retry-After, nothing is acknowledged, and once the
-// bucket is back the node stores again.
+// A bucket that goes away while the node serves: reads and writes of
+// objects kept in it are refused with 503 and Retry-After, nothing is
+// acknowledged, and once the bucket is back the node stores again. Small
+// objects, kept in the metadata database, are served meanwhile.
 func TestS3BucketGoneWhileServing(t *testing.T) {
 	nd, b := s3Node(t)
 	c := nd.User()
 	id := registerAsset(t, c, "kept")
-	if _, err := c.UploadAsset(context.Background(), id, strings.NewReader("before")); err != nil {
+	large := strings.Repeat("before", 100<<10/6) // over the inline maximum: in the bucket
+	if _, err := c.UploadAsset(context.Background(), id, strings.NewReader(large)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -168,7 +170,7 @@ func TestS3BucketGoneWhileServing(t *testing.T) {
 	for _, r := range []struct {
 		method, id string
 		body       io.Reader
-	}{{"GET", id, nil}, {"PUT", other, strings.NewReader("after")}, {"PUT", other, io.LimitReader(rand.NewChaCha8([32]byte{}), 40<<20)}} {
+	}{{"GET", id, nil}, {"PUT", other, strings.NewReader(large + "after")}, {"PUT", other, io.LimitReader(rand.NewChaCha8([32]byte{}), 40<<20)}} {
 		req, _ := c.NewRequest(ctx, r.method, "/api/v1/assets/"+r.id, r.body)
 		resp, err := c.HTTP.Do(req)
 		if err != nil {
@@ -181,10 +183,14 @@ func TestS3BucketGoneWhileServing(t *testing.T) {
 		}
 	}
 	// The DDS face's upload too.
-	_, err := c.Upload(ctx, "f", strings.NewReader("dds"), client.UploadOptions{})
+	_, err := c.Upload(ctx, "f", strings.NewReader(large+"dds"), client.UploadOptions{})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
 		t.Fatalf("DDS upload with the bucket gone: %v", err)
+	}
+	small := registerAsset(t, c, "small")
+	if _, err := c.UploadAsset(ctx, small, strings.NewReader("inline")); err != nil {
+		t.Fatalf("a small object with the bucket gone: %v", err)
 	}
 	if err := b.Client.MakeBucket(ctx, b.Name, minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)

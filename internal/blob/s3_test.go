@@ -87,6 +87,7 @@ func TestS3UploadsCarryChecksum(t *testing.T) {
 	bkt := testtool.S3(t)
 	cfg := DefaultConfig()
 	cfg.Location, cfg.PartSize, cfg.PartsInFlight = bkt.Blobs, 5<<20, 2 // S3's smallest parts
+	cfg.InlineMax = 0                                                   // every object in the bucket
 	s := open(t, cfg, openDB(t, t.TempDir()))
 	content := bytes.Repeat([]byte("checksum"), 11<<20/8+1) // three parts
 	for name, r := range map[string]io.Reader{

@@ -23,9 +23,9 @@ func (b *Blobs) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 
 func (b *Blobs) AfterCommit(ctx context.Context, f func()) { store.AfterCommit(ctx, f) }
 
-func (b *Blobs) Ref(ctx context.Context, in blob.Info, location string) (live string, err error) {
-	err = b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location) VALUES(?,?,1,?)
-		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location).Scan(&live)
+func (b *Blobs) Ref(ctx context.Context, in blob.Info, location string, content []byte) (live string, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location,content) VALUES(?,?,1,?,?)
+		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location, content).Scan(&live)
 	return live, err
 }
 
@@ -43,14 +43,20 @@ func (b *Blobs) Forget(ctx context.Context, hash string) (location string, ok bo
 	return blobsFound(location, err)
 }
 
-func (b *Blobs) Move(ctx context.Context, hash, location string) error {
-	_, err := b.db.Q(ctx).ExecContext(ctx, `UPDATE blobs SET location=? WHERE hash=?`, location, hash)
+func (b *Blobs) Move(ctx context.Context, hash, location string, content []byte) error {
+	_, err := b.db.Q(ctx).ExecContext(ctx, `UPDATE blobs SET location=?, content=? WHERE hash=?`, location, content, hash)
 	return err
 }
 
-func (b *Blobs) Location(ctx context.Context, hash string) (location string, ok bool, err error) {
-	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT location FROM blobs WHERE hash=?`, hash).Scan(&location)
-	return blobsFound(location, err)
+func (b *Blobs) Find(ctx context.Context, hash string) (location string, content []byte, ok bool, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT location, content FROM blobs WHERE hash=?`, hash).Scan(&location, &content)
+	location, ok, err = blobsFound(location, err)
+	return location, content, ok, err
+}
+
+func (b *Blobs) Inline(ctx context.Context) (n int, err error) {
+	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE content IS NOT NULL`).Scan(&n)
+	return n, err
 }
 
 func (b *Blobs) References(ctx context.Context, hash string) (int, error) {

@@ -1,6 +1,7 @@
 package persist_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -21,11 +22,11 @@ func TestBlobsRefCounting(t *testing.T) {
 		ctx := context.Background()
 		var r blob.Refs = persist.NewBlobs(db)
 		a := blob.Info{Hash: hashOf("a"), Size: 5}
-		if live, err := r.Ref(ctx, a, "o/first"); err != nil || live != "o/first" {
+		if live, err := r.Ref(ctx, a, "o/first", nil); err != nil || live != "o/first" {
 			t.Fatalf("first ref: %q, %v", live, err)
 		}
 		// The same content uploaded again refers to the copy stored first.
-		if live, err := r.Ref(ctx, a, "o/second"); err != nil || live != "o/first" {
+		if live, err := r.Ref(ctx, a, "o/second", nil); err != nil || live != "o/first" {
 			t.Fatalf("second ref: %q, %v", live, err)
 		}
 		if n, err := r.References(ctx, a.Hash); err != nil || n != 2 {
@@ -63,7 +64,7 @@ func TestBlobsRefCounting(t *testing.T) {
 		if _, ok, err := r.Forget(ctx, a.Hash); err != nil || ok {
 			t.Fatalf("forgotten twice: %v, %v", ok, err)
 		}
-		if _, ok, err := r.Location(ctx, a.Hash); err != nil || ok {
+		if _, _, ok, err := r.Find(ctx, a.Hash); err != nil || ok {
 			t.Fatalf("a forgotten object has a location: %v, %v", ok, err)
 		}
 		if n, err := r.References(ctx, a.Hash); err != nil || n != 0 {
@@ -81,13 +82,13 @@ func TestBlobsMoveAndPages(t *testing.T) {
 		r := persist.NewBlobs(db)
 		var want []string
 		for _, c := range []string{"3", "1", "b", "0", "a"} {
-			if _, err := r.Ref(ctx, blob.Info{Hash: hashOf(c), Size: 1}, ""); err != nil {
+			if _, err := r.Ref(ctx, blob.Info{Hash: hashOf(c), Size: 1}, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, hashOf(c))
 		}
 		// An unreferenced one is not listed.
-		if _, err := r.Ref(ctx, blob.Info{Hash: hashOf("2"), Size: 1}, ""); err != nil {
+		if _, err := r.Ref(ctx, blob.Info{Hash: hashOf("2"), Size: 1}, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.Unref(ctx, hashOf("2")); err != nil {
@@ -112,10 +113,10 @@ func TestBlobsMoveAndPages(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("pages = %v, want %v", got, want)
 		}
-		if err := r.Move(ctx, hashOf("a"), "o/restored"); err != nil {
+		if err := r.Move(ctx, hashOf("a"), "o/restored", nil); err != nil {
 			t.Fatal(err)
 		}
-		if loc, ok, err := r.Location(ctx, hashOf("a")); err != nil || !ok || loc != "o/restored" {
+		if loc, _, ok, err := r.Find(ctx, hashOf("a")); err != nil || !ok || loc != "o/restored" {
 			t.Fatalf("location after move: %q, %v, %v", loc, ok, err)
 		}
 	})
@@ -131,7 +132,7 @@ func TestBlobsInTx(t *testing.T) {
 		ran := false
 		refused := errors.New("refused")
 		err := r.InTx(ctx, func(ctx context.Context) error {
-			if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 3}, ""); err != nil {
+			if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 3}, "", nil); err != nil {
 				return err
 			}
 			r.AfterCommit(ctx, func() { ran = true })
@@ -144,7 +145,7 @@ func TestBlobsInTx(t *testing.T) {
 			t.Fatalf("after a rollback: %d references (%v), after-commit ran: %v", n, err, ran)
 		}
 		err = r.InTx(ctx, func(ctx context.Context) error {
-			if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 3}, ""); err != nil {
+			if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 3}, "", nil); err != nil {
 				return err
 			}
 			r.AfterCommit(ctx, func() { ran = true })
@@ -174,7 +175,7 @@ func TestBlobsConcurrentRefs(t *testing.T) {
 			wg.Go(func() {
 				for range 5 {
 					err := r.InTx(ctx, func(ctx context.Context) error {
-						_, err := r.Ref(ctx, blob.Info{Hash: h, Size: 1}, "")
+						_, err := r.Ref(ctx, blob.Info{Hash: h, Size: 1}, "", nil)
 						return err
 					})
 					if err != nil {
@@ -186,6 +187,46 @@ func TestBlobsConcurrentRefs(t *testing.T) {
 		wg.Wait()
 		if n, err := r.References(ctx, h); err != nil || n != 40 {
 			t.Fatalf("references = %d, want 40 (%v)", n, err)
+		}
+	})
+}
+
+// A row that keeps its object's content gives it back byte for byte (an
+// empty slice is not NULL), counts as inline, and a second reference to the
+// same content keeps the first copy; Move takes the content out.
+func TestBlobsInlineContent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := persist.NewBlobs(db)
+		content := []byte{0, 1, 2, 0xff, 'x'}
+		h := hashOf("inline")
+		if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 5}, "", content); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Ref(ctx, blob.Info{Hash: h, Size: 5}, "", []byte("other")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Ref(ctx, blob.Info{Hash: hashOf("file"), Size: 5}, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		loc, got, ok, err := r.Find(ctx, h)
+		if err != nil || !ok || loc != "" || !bytes.Equal(got, content) {
+			t.Fatalf("Find = %q, %x, %v, %v", loc, got, ok, err)
+		}
+		if n, err := r.Inline(ctx); err != nil || n != 1 {
+			t.Fatalf("Inline = %d, %v", n, err)
+		}
+		if _, got, _, err := r.Find(ctx, hashOf("file")); err != nil || got != nil {
+			t.Fatalf("a row without content gave %x, %v", got, err)
+		}
+		if refs, err := r.References(ctx, h); err != nil || refs != 2 {
+			t.Fatalf("references = %d, %v", refs, err)
+		}
+		if err := r.Move(ctx, h, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.Inline(ctx); err != nil || n != 0 {
+			t.Fatalf("Inline after Move = %d, %v", n, err)
 		}
 	})
 }

@@ -40,6 +40,9 @@ var Schema = []Component{
 		// directory), otherwise the key it was uploaded under (S3).
 		`ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT ''`,
 		`CREATE INDEX blobs_location ON blobs(location)`,
+		// A small object's content, kept in its row rather than as a file
+		// or bucket object of its own (Config.InlineMax); NULL otherwise.
+		`ALTER TABLE blobs ADD COLUMN content BLOB`,
 	}},
 	// auth
 	{"auth", []string{

@@ -268,12 +268,23 @@ func (nw *Network) AddProcess(t testing.TB, i int) *Node {
 
 // SetBlob replaces the bytes the node keeps for hash with content, or
 // removes them if content is nil: damage or loss behind the node's back,
-// in its directory or its bucket.
+// in its metadata row (a small object), its directory or its bucket.
 func (nd *Node) SetBlob(t testing.TB, hash string, content []byte) {
 	t.Helper()
+	ctx := context.Background()
+	refs := persist.NewBlobs(nd.DB)
+	key, inline, ok, err := refs.Find(ctx, hash)
+	if err != nil || !ok {
+		t.Fatalf("the row of blob %s: %v", hash, err)
+	}
+	if inline != nil {
+		if err := refs.Move(ctx, hash, key, content); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if nd.Config.Blobs.Location == "" {
 		p := filepath.Join(nd.Config.DataDir, "blobs", "objects", hash[:2], hash)
-		var err error
 		if content == nil {
 			err = os.Remove(p)
 		} else {
@@ -287,11 +298,6 @@ func (nd *Node) SetBlob(t testing.TB, hash string, content []byte) {
 	loc, err := blob.ParseS3(nd.Config.Blobs.Location)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ctx := context.Background()
-	key, ok, err := persist.NewBlobs(nd.DB).Location(ctx, hash)
-	if err != nil || !ok {
-		t.Fatalf("the location of blob %s: %v", hash, err)
 	}
 	cl, err := minio.New(loc.Endpoint, &minio.Options{Creds: credentials.NewEnvAWS(), Secure: !loc.Insecure})
 	if err != nil {

@@ -3,7 +3,7 @@
 -- audit: version 3
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 3
+-- blob: version 4
 -- compute: version 2
 -- dds: version 3
 -- deals: version 2
@@ -69,6 +69,7 @@ CREATE TABLE blobs (
 	size BIGINT NOT NULL,
 	refs BIGINT NOT NULL,
 	location TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	content BYTEA,
 	PRIMARY KEY (hash),
 	CHECK ((refs >= 0))
 );

@@ -3,7 +3,7 @@
 -- audit: version 3
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 3
+-- blob: version 4
 -- compute: version 2
 -- dds: version 3
 -- deals: version 2
@@ -67,7 +67,7 @@ CREATE TABLE blobs (
 			hash TEXT PRIMARY KEY,      -- lowercase hex SHA-256
 			size INTEGER NOT NULL,
 			refs INTEGER NOT NULL CHECK (refs >= 0)
-		, location TEXT NOT NULL DEFAULT '');
+		, location TEXT NOT NULL DEFAULT '', content BLOB);
 
 CREATE INDEX blobs_location ON blobs(location);
 
