@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,11 +29,12 @@ import (
 type DB struct {
 	*sql.DB
 	dialect Dialect
-	// writers queues this process's SQLite transactions in Go: SQLite lets
-	// one write at a time, and its busy handler only polls, so under load a
-	// transaction could lose the race for 15 s running and fail with
-	// SQLITE_BUSY (seen by bench/scale). A pointer: DB is copied.
-	writers *sync.Mutex
+	// writers queues this process's SQLite transactions in Go, and commits
+	// them in groups (group.go): SQLite lets one write at a time, and its
+	// busy handler only polls, so under load a transaction could lose the
+	// race for 15 s running and fail with SQLITE_BUSY (seen by bench/scale).
+	// A pointer: DB is copied.
+	writers *writeQueue
 	// relaxed holds the connections of Relaxed (relaxed.go).
 	relaxed *sql.DB
 	// stmts and relaxedStmts keep SQLite's statements prepared (stmt.go);
@@ -102,7 +102,7 @@ func openSQLite(path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return &DB{DB: db, dialect: SQLite, writers: new(sync.Mutex), relaxed: relaxed,
+	return &DB{DB: db, dialect: SQLite, writers: newWriteQueue(), relaxed: relaxed,
 		stmts: newStmtCache(db), relaxedStmts: newStmtCache(relaxed)}, nil
 }
 
@@ -230,6 +230,9 @@ type Tx struct {
 	dialect Dialect
 	after   []func()
 	retry   bool // a statement failed in a way that a new attempt may not
+	// shielded: run with others in one SQLite transaction (group.go), whose
+	// statements must not be interrupted by one caller's cancellation.
+	shielded bool
 }
 
 // AfterCommit runs f after the transaction commits; never if it rolls back.
@@ -240,7 +243,16 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 func (tx *Tx) run() runner { return runner{c: tx.db.stmts, db: tx.Tx, tx: tx.Tx} }
 
+// ctx is what tx's statements run under: never cancelled when shielded.
+func (tx *Tx) ctx(ctx context.Context) context.Context {
+	if tx.shielded {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = tx.ctx(ctx)
 	r, err := tx.run().exec(ctx, bind(tx.dialect, q), args)
 	return r, tx.note(err)
 }
@@ -248,6 +260,7 @@ func (tx *Tx) Exec(q string, args ...any) (sql.Result, error) {
 	return tx.ExecContext(context.Background(), q, args...)
 }
 func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = tx.ctx(ctx)
 	r, err := tx.run().query(ctx, bind(tx.dialect, q), args)
 	return r, tx.note(err)
 }
@@ -255,6 +268,7 @@ func (tx *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 	return tx.QueryContext(context.Background(), q, args...)
 }
 func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
+	ctx = tx.ctx(ctx)
 	return &Row{tx.run().queryRow(ctx, bind(tx.dialect, q), args), tx}
 }
 func (tx *Tx) QueryRow(q string, args ...any) *Row {
@@ -273,7 +287,9 @@ func (tx *Tx) note(err error) error {
 const maxAttempts = 50
 
 // Tx runs fn in a transaction, committing if it returns nil. On SQLite
-// writers queue (BEGIN IMMEDIATE); on PostgreSQL the transaction is
+// writers queue, and those that wait together commit together (group.go):
+// fn's statements then ignore its context's cancellation, which would roll
+// back the others too. On PostgreSQL the transaction is
 // SERIALIZABLE, so fn sees what SQLite would show it, and fn runs again when
 // the server aborted it for a concurrent one (serialization failure or
 // deadlock): fn must not have effects outside the transaction but through
@@ -284,8 +300,7 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
 	}
 	if db.writers != nil {
-		db.writers.Lock()
-		defer db.writers.Unlock()
+		return db.groupTx(ctx, fn)
 	}
 	for attempt := 1; ; attempt++ {
 		err := db.tx(ctx, opts, fn)
