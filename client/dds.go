@@ -110,8 +110,15 @@ func (d *base64Doc) next() error {
 		d.pending, d.state = d.head, 1
 	case 1:
 		if d.in == nil {
-			d.in = make([]byte, base64Block)
-			d.out = make([]byte, base64.StdEncoding.EncodedLen(base64Block))
+			// A block, or less for content known to be smaller: more than
+			// its length (ReadFull then sees its end in one call), and a
+			// multiple of 3 (no padding inside if it were longer).
+			size := base64Block
+			if n := knownLength(d.src); n >= 0 && n < base64Block {
+				size = (int(n) + 3) / 3 * 3
+			}
+			d.in = make([]byte, size)
+			d.out = make([]byte, base64.StdEncoding.EncodedLen(size))
 		}
 		n, err := io.ReadFull(d.src, d.in)
 		switch err {
