@@ -189,7 +189,6 @@ func (c *Client) Info(ctx context.Context, id string) (*File, error) {
 type FilePage struct {
 	Files []File
 	Next  string // the cursor of the next page ("": this is the last)
-	Total int
 	// Unreachable lists the nodes that did not answer: their files may be
 	// missing from the list.
 	Unreachable []string
@@ -214,14 +213,13 @@ func (c *Client) Files(ctx context.Context, size int, after string) (*FilePage, 
 			Next string `json:"next"`
 		} `json:"links"`
 		Meta struct {
-			Total       int      `json:"total"`
 			Unreachable []string `json:"unreachable_nodes"`
 		} `json:"meta"`
 	}
 	if err := c.call(ctx, http.MethodGet, "/files?"+q.Encode(), nil, "", &doc, http.StatusOK); err != nil {
 		return nil, err
 	}
-	page := &FilePage{Total: doc.Meta.Total, Unreachable: doc.Meta.Unreachable}
+	page := &FilePage{Unreachable: doc.Meta.Unreachable}
 	for _, d := range doc.Data {
 		page.Files = append(page.Files, File{ID: d.ID, File: d.Attributes})
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -24,7 +23,9 @@ const (
 // list answers the caller's files, newest first, wherever in the network
 // their records are (GET /files?page[size]=N&page[after]=ID). The cursor is
 // the id of the last file of the previous page, so pages stay right while
-// files are added.
+// files are added; each node reads one page from its index after it, so a
+// page costs the same however many files the caller has. There is no
+// total: counting files held by several nodes once would read them all.
 func (s *Service) list(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q := r.URL.Query()
 	size := defaultPage
@@ -35,44 +36,61 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request, p auth.Principal)
 		}
 		size = n
 	}
+	var after files.Cursor
+	if id := q.Get("page[after]"); id != "" {
+		f, err := s.cursorFile(r, p, id)
+		if err != nil {
+			return err
+		}
+		after = files.CursorAt(f)
+	}
+	// One more than a page: whether another page follows.
 	var (
-		all     []files.File
+		list    []files.File
 		missing []string
 		err     error
 	)
 	if s.replicas != nil && !s.forwarded(r) {
-		all, missing, err = s.replicas.Owned(r.Context(), p.ID)
+		list, missing, err = s.replicas.Owned(r.Context(), p.ID, after, size+1)
 	} else {
-		all, err = s.files.Owned(r.Context(), p.ID)
+		list, err = s.files.Owned(r.Context(), p.ID, after, size+1)
 	}
 	if err != nil {
 		return err
 	}
-	start := 0
-	if after := q.Get("page[after]"); after != "" {
-		i := slices.IndexFunc(all, func(f files.File) bool { return f.ID == after })
-		if i < 0 {
-			return apierr.BadRequest("bad_page", "page[after] names no file of yours: use the id from the previous page's next link").AtParam("page[after]")
-		}
-		start = i + 1
-	}
-	page := all[start:min(start+size, len(all))]
+	page := list[:min(size, len(list))]
 	base := jsonapi.BaseURL(r) + "/files"
 	data := make([]jsonapi.Out, 0, len(page))
 	for _, f := range page {
 		data = append(data, jsonapi.Out{Type: "file", ID: f.ID, Attributes: listing(f), Links: map[string]string{"self": base + "/" + f.ID}})
 	}
 	links := map[string]string{"self": base + "?" + r.URL.RawQuery}
-	if start+size < len(all) {
+	if len(list) > size {
 		next := url.Values{"page[size]": {strconv.Itoa(size)}, "page[after]": {page[len(page)-1].ID}}
 		links["next"] = base + "?" + next.Encode()
 	}
-	meta := map[string]any{"total": len(all)}
+	meta := map[string]any{}
 	if len(missing) > 0 {
 		meta["unreachable_nodes"] = missing // their files may be missing from the list
 	}
 	jsonapi.Write(w, http.StatusOK, map[string]any{"data": data, "links": links, "meta": meta})
 	return nil
+}
+
+// cursorFile is the file a page[after] names: its record here, or on
+// another node.
+func (s *Service) cursorFile(r *http.Request, p auth.Principal, id string) (files.File, error) {
+	f, _, err := s.visible(r.Context(), p, id)
+	if err == nil && f.ID == "" {
+		f, _, err = s.elsewhere(r, p, id)
+	}
+	if err != nil || f.Owner != p.ID {
+		if e, ok := apierr.As(err); err == nil || (ok && e.Status == http.StatusNotFound) {
+			return files.File{}, apierr.BadRequest("bad_page", "page[after] names no file of yours: use the id from the previous page's next link").AtParam("page[after]")
+		}
+		return files.File{}, err
+	}
+	return f, nil
 }
 
 // listing is a file's attributes in a list: what its record says.

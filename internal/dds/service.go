@@ -53,7 +53,7 @@ type Files interface {
 	Get(ctx context.Context, id string) (files.File, error)
 	Insert(ctx context.Context, f files.File) error
 	Describe(ctx context.Context, id, name string, additional json.RawMessage) error
-	Owned(ctx context.Context, owner string) ([]files.File, error)
+	Owned(ctx context.Context, owner string, after files.Cursor, limit int) ([]files.File, error)
 	Cancel(ctx context.Context, id string) error
 }
 
@@ -102,9 +102,9 @@ type Replicas interface {
 	Forward(w http.ResponseWriter, r *http.Request, node string, p auth.Principal, body []byte) error
 	Open(ctx context.Context, node string, p auth.Principal, fileID string) (io.ReadCloser, error) // the whole content, from node
 	Forwarded(r *http.Request) (p auth.Principal, ok bool)                                         // r came from another node, acting as p
-	// Owned gathers an owner's files from every live member (missing: the
-	// members that did not answer).
-	Owned(ctx context.Context, owner string) (list []files.File, missing []string, err error)
+	// Owned gathers up to limit of an owner's files after the cursor from
+	// every live member (missing: the members that did not answer).
+	Owned(ctx context.Context, owner string, after files.Cursor, limit int) (list []files.File, missing []string, err error)
 }
 
 // Deps are the face's dependencies.

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
@@ -347,10 +348,35 @@ func (r *Registry) StoredFile(ctx context.Context, id string) (File, error) {
 	return f, err
 }
 
-// Owned lists the records of an owner's files that this node has, newest
-// first (without their payments and holders: a listing needs neither).
-func (r *Registry) Owned(ctx context.Context, owner string) ([]File, error) {
-	return r.store.Owned(ctx, owner)
+// Owned lists up to limit records of an owner's files that this node has,
+// newest first, after the cursor (without their payments and holders: a
+// listing needs neither).
+func (r *Registry) Owned(ctx context.Context, owner string, after Cursor, limit int) ([]File, error) {
+	return r.store.Owned(ctx, owner, after, limit)
+}
+
+// Cursor is where a listing of files, newest first (ids ascending among
+// files created at the same instant), resumes: after the file created at
+// Created with id ID. The zero Cursor starts at the newest.
+type Cursor struct {
+	Created time.Time
+	ID      string
+}
+
+// CursorAt resumes a listing after f.
+func CursorAt(f File) Cursor { return Cursor{Created: f.Created, ID: f.ID} }
+
+// Compare orders a and b as a listing does: -1 when a comes first.
+func Compare(a, b File) int {
+	if c := b.Created.Compare(a.Created); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// After tells whether f comes after the cursor in a listing.
+func (c Cursor) After(f File) bool {
+	return c.ID == "" || Compare(File{Created: c.Created, ID: c.ID}, f) < 0
 }
 
 // Stored lists the paid files held here whose term has not ended, with

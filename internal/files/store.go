@@ -27,7 +27,9 @@ type Store interface {
 	// RaiseReplicas raises the shares of a file's payment to n, never lowering them.
 	RaiseReplicas(ctx context.Context, fileID, paymentID string, n int) error
 
-	Owned(ctx context.Context, owner string) ([]File, error)   // newest first, without payments and holders
+	// Owned lists up to limit of an owner's records after the cursor,
+	// newest first, without payments and holders.
+	Owned(ctx context.Context, owner string, after Cursor, limit int) ([]File, error)
 	Stored(ctx context.Context, now time.Time) ([]File, error) // stored, term running past now, with payments and holders
 	HasContent(ctx context.Context, hash string) (bool, error) // whether a stored file has the content
 	Counts(ctx context.Context) (map[string]int64, error)      // files by state

@@ -53,9 +53,23 @@ func (n *Network) serveRecord(w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(found)
 }
 
-// serveOwned answers the records of an owner's files this node has.
+// serveOwned answers up to limit records of an owner's files this node has,
+// after the cursor (after_created, after_id), newest first.
 func (n *Network) serveOwned(w http.ResponseWriter, r *http.Request) error {
-	list, err := n.files.Owned(r.Context(), r.PathValue("principal"))
+	q := r.URL.Query()
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit < 1 || limit > maxOwnedPage {
+		return apierr.BadRequest("bad_limit", "limit must be a whole number from 1 to %d", maxOwnedPage)
+	}
+	var after files.Cursor
+	if id := q.Get("after_id"); id != "" {
+		created, err := time.Parse(time.RFC3339Nano, q.Get("after_created"))
+		if err != nil {
+			return apierr.BadRequest("bad_cursor", "after_created must be an RFC 3339 time")
+		}
+		after = files.Cursor{Created: created, ID: id}
+	}
+	list, err := n.files.Owned(r.Context(), r.PathValue("principal"), after, limit)
 	if err != nil {
 		return err
 	}
@@ -63,19 +77,27 @@ func (n *Network) serveOwned(w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(list)
 }
 
-// Owned gathers the records of an owner's files from every live member,
-// this node included, one per file: the most advanced state any node knows
-// (stored over pending, a node that keeps a copy over one that only keeps
-// the record), merged. A member that does not answer within a few seconds
-// is left out, and its id returned in missing.
-func (n *Network) Owned(ctx context.Context, owner string) (list []files.File, missing []string, err error) {
-	mine, err := n.files.Owned(ctx, owner)
+// maxOwnedPage bounds the records one member answers for a listing.
+const maxOwnedPage = 1000
+
+// Owned gathers up to limit records of an owner's files after the cursor,
+// newest first, from every live member, this node included, one per file:
+// the most advanced state any node knows (stored over pending, a node that
+// keeps a copy over one that only keeps the record), merged. Each member
+// answers its own first limit after the cursor, so the first limit of the
+// merge are the network's. A member that does not answer within a few
+// seconds is left out, and its id returned in missing.
+func (n *Network) Owned(ctx context.Context, owner string, after files.Cursor, limit int) (list []files.File, missing []string, err error) {
+	mine, err := n.files.Owned(ctx, owner, after, limit)
 	if err != nil {
 		return nil, nil, err
 	}
 	byID := map[string]files.File{}
 	add := func(fs []files.File) {
 		for _, f := range fs {
+			if !after.After(f) {
+				continue // an older member answering everything
+			}
 			if cur, ok := byID[f.ID]; ok {
 				state := cur.State
 				if stateRank[f.State] > stateRank[state] {
@@ -88,6 +110,10 @@ func (n *Network) Owned(ctx context.Context, owner string) (list []files.File, m
 		}
 	}
 	add(mine)
+	path := Prefix + "owners/" + url.PathEscape(owner) + "/records?" + url.Values{"limit": {strconv.Itoa(limit)}}.Encode()
+	if after.ID != "" {
+		path += "&" + url.Values{"after_id": {after.ID}, "after_created": {after.Created.Format(time.RFC3339Nano)}}.Encode()
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, m := range n.Alive() {
@@ -100,7 +126,7 @@ func (n *Network) Owned(ctx context.Context, owner string) (list []files.File, m
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			var theirs []files.File
-			err := n.call(ctx, m, http.MethodGet, Prefix+"owners/"+url.PathEscape(owner)+"/records", nil, &theirs)
+			err := n.call(ctx, m, http.MethodGet, path, nil, &theirs)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -114,13 +140,8 @@ func (n *Network) Owned(ctx context.Context, owner string) (list []files.File, m
 	for _, f := range byID {
 		list = append(list, f)
 	}
-	slices.SortFunc(list, func(a, b files.File) int {
-		if c := b.Created.Compare(a.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return list, missing, nil
+	slices.SortFunc(list, files.Compare)
+	return list[:min(len(list), limit)], missing, nil
 }
 
 // stateRank orders a file's states as seen by different nodes: the one

@@ -86,7 +86,7 @@ type Blobs interface {
 // Files are the records of the files this node holds.
 type Files interface {
 	Get(ctx context.Context, id string) (files.File, error)
-	Owned(ctx context.Context, owner string) ([]files.File, error)
+	Owned(ctx context.Context, owner string, after files.Cursor, limit int) ([]files.File, error)
 	Stored(ctx context.Context) ([]files.File, error)
 	HasContent(ctx context.Context, hash string) (bool, error)
 	Update(ctx context.Context, f files.File) (files.File, error)

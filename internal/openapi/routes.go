@@ -337,7 +337,9 @@ func internalRoutes(d *doc) {
 	signed("post", "confirm", "confirm and sign a price").body("the quote", jsonOf(objectSchema)).resp("200", "the signature", jsonOf(objectSchema))
 	signed("post", "records", "merge a file's record; pull its content if missing").body("the record", jsonOf(objectSchema)).resp("200", "the merged record", jsonOf(objectSchema))
 	signed("get", "records/{id}", "a file's record").resp("200", "the record", jsonOf(objectSchema))
-	signed("get", "owners/{principal}/records", "a principal's files held here").resp("200", "the records", jsonOf(objectSchema))
+	signed("get", "owners/{principal}/records", "a page of a principal's files held here, newest first").
+		query("limit", "integer", "records at most (1 to 1000)").query("after_id", "string", "the last file of the previous page").
+		query("after_created", "string", "its creation time (RFC 3339)").resp("200", "the records", jsonOf(objectSchema))
 	signed("get", "blobs/{hash}", "a content by SHA-256").resp("200", "the bytes", map[string]any{"application/octet-stream": bytesSchema})
 	signed("post", "accounts/events", "account events past what the caller has").body("the caller's positions", jsonOf(objectSchema)).resp("200", "the events", jsonOf(objectSchema))
 	signed("post", "audit", "prove a copy: one leaf and its Merkle path").body("the file and leaf", jsonOf(objectSchema)).resp("200", "the proof", jsonOf(objectSchema))

@@ -186,9 +186,16 @@ func (p *Files) RaiseReplicas(ctx context.Context, fileID, paymentID string, n i
 	return err
 }
 
-// Owned lists an owner's records newest first, without payments and holders.
-func (p *Files) Owned(ctx context.Context, owner string) ([]files.File, error) {
-	return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE owner_id=? ORDER BY created_at DESC, id`, owner)
+// Owned lists up to limit of an owner's records after the cursor, newest
+// first, without payments and holders: a range of files_owner_created.
+func (p *Files) Owned(ctx context.Context, owner string, after files.Cursor, limit int) ([]files.File, error) {
+	if after.ID == "" {
+		return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE owner_id=?
+			ORDER BY created_at DESC, id LIMIT ?`, owner, limit)
+	}
+	at := store.Time(after.Created)
+	return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE owner_id=?
+		AND (created_at<? OR (created_at=? AND id>?)) ORDER BY created_at DESC, id LIMIT ?`, owner, at, at, after.ID, limit)
 }
 
 // Stored lists the stored files whose term runs past now, with their

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,10 +43,31 @@ func TestFilesRecords(t *testing.T) {
 			!got.StoredAt.IsZero() || !got.Expires.IsZero() || got.Confirmations != nil || len(got.Payments) != 0 || len(got.Holders) != 0 {
 			t.Fatalf("a: %+v %v", got, err)
 		}
-		// An owner's files, newest first.
-		owned, err := s.Owned(ctx, "u")
-		if err != nil || len(owned) != 2 || owned[0].ID != "b" || owned[1].ID != "a" {
+		// An owner's files, newest first, a page at a time after a cursor;
+		// files created at the same instant by id.
+		for _, id := range []string{"a2", "a1"} {
+			if err := s.AddFile(ctx, record(id, "u", t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		owned, err := s.Owned(ctx, "u", files.Cursor{}, 10)
+		if err != nil || len(owned) != 4 || owned[0].ID != "b" || owned[1].ID != "a" || owned[2].ID != "a1" || owned[3].ID != "a2" {
 			t.Fatalf("owned: %+v %v", owned, err)
+		}
+		var paged []string
+		for after := (files.Cursor{}); ; {
+			page, err := s.Owned(ctx, "u", after, 1)
+			if err != nil || len(page) > 1 {
+				t.Fatalf("page after %v: %+v %v", after, page, err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, page[0].ID)
+			after = files.CursorAt(page[0])
+		}
+		if strings.Join(paged, ",") != "b,a,a1,a2" {
+			t.Fatalf("pages of one: %v", paged)
 		}
 		// Describe.
 		at := t0.Add(time.Hour)
@@ -69,7 +91,7 @@ func TestFilesRecords(t *testing.T) {
 			t.Fatalf("missing file moved: %v %v", ok, err)
 		}
 		counts, err := s.Counts(ctx)
-		if err != nil || counts[files.StateCancelled] != 1 || counts[files.StatePending] != 2 || len(counts) != 2 {
+		if err != nil || counts[files.StateCancelled] != 1 || counts[files.StatePending] != 4 || len(counts) != 2 {
 			t.Fatalf("counts %v %v", counts, err)
 		}
 	})
