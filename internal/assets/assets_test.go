@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/testnet"
 )
 
@@ -330,6 +331,12 @@ func TestErrors(t *testing.T) {
 		upload(t, owner, bigID, big[:quota/2])
 		id2 := register(t, owner, `{"name":"second"}`)
 		wantErr(t, put(owner, id2, make([]byte, quota/2+1)), 507)
+		// Registered and filled in one request: the same, and nothing kept.
+		_, err = owner.CreateAsset(ctx, []byte(`{"name":"third"}`), bytes.NewReader(make([]byte, quota/2+1)))
+		wantErr(t, err, 507)
+		if _, err := owner.AssetMetadata(ctx, assets.AssetID([]byte(`{"name":"third"}`))); err == nil {
+			t.Fatal("a create refused for the quota registered its asset")
+		}
 		// Identical content takes no more room.
 		upload(t, owner, id2, big[:quota/2])
 	})

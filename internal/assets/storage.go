@@ -258,12 +258,17 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 	now := s.clock.Now()
 	registered := false
+	content := Asset{ID: id, BlobHash: staged.Hash, Size: staged.Size, SHA3: sum, UploadedAt: now}
 	err = s.blobs.Commit(ctx, staged, func(ctx context.Context) error {
 		if doc != nil {
 			a.Created = now
+			a.BlobHash, a.Size, a.SHA3, a.UploadedAt = content.BlobHash, content.Size, content.SHA3, content.UploadedAt
 			var err error
 			if registered, err = s.store.Register(ctx, a); err != nil {
 				return err
+			}
+			if registered { // with its content, in one statement
+				return s.overQuota(ctx)
 			}
 		}
 		cur, err := s.owned(ctx, p, id) // it may have been deleted meanwhile
@@ -273,7 +278,6 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if cur.Owner != p.ID { // an admin may delete others' assets, not fill them
 			return apierr.Forbidden("only the principal that registered asset %s may upload its content", id)
 		}
-		content := Asset{ID: id, BlobHash: staged.Hash, Size: staged.Size, SHA3: sum, UploadedAt: now}
 		if err := s.store.SetContent(ctx, content); err != nil {
 			return err
 		}
@@ -282,16 +286,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 				return err
 			}
 		}
-		if s.cfg.Quota > 0 {
-			used, err := s.store.ContentBytes(ctx)
-			if err != nil {
-				return err
-			}
-			if used > s.cfg.Quota {
-				return noSpace(s.cfg.Quota)
-			}
-		}
-		return nil
+		return s.overQuota(ctx)
 	})
 	if err != nil {
 		return err
@@ -302,6 +297,22 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	s.log.Info("asset content stored", "asset", id, "owner", p.Name, "size", staged.Size)
 	w.Header().Set("Location", "/api/v1/assets/"+id)
 	httpjson.Write(w, http.StatusCreated, id)
+	return nil
+}
+
+// overQuota refuses, in the transaction that stores content, a store whose
+// content has grown past the quota.
+func (s *Service) overQuota(ctx context.Context) error {
+	if s.cfg.Quota <= 0 {
+		return nil
+	}
+	used, err := s.store.ContentBytes(ctx)
+	if err != nil {
+		return err
+	}
+	if used > s.cfg.Quota {
+		return noSpace(s.cfg.Quota)
+	}
 	return nil
 }
 

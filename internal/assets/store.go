@@ -29,9 +29,10 @@ type Store interface {
 	// ContentBytes is the size of the distinct contents of all assets.
 	ContentBytes(ctx context.Context) (int64, error)
 
-	// Register adds asset a (its ID, Owner, Metadata, Meta and Created),
-	// last in registration order, unless one is registered as a.ID
-	// already: then it changes nothing and says false.
+	// Register adds asset a (its ID, Owner, Metadata, Meta and Created,
+	// and its content when a.BlobHash is set), last in registration order,
+	// unless one is registered as a.ID already: then it changes nothing and
+	// says false.
 	Register(ctx context.Context, a Asset) (created bool, err error)
 	// Delete removes asset id and its shares.
 	Delete(ctx context.Context, id string) error

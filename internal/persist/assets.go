@@ -105,9 +105,13 @@ func (s *Assets) ContentBytes(ctx context.Context) (int64, error) {
 }
 
 func (s *Assets) Register(ctx context.Context, a assets.Asset) (bool, error) {
-	res, err := s.db.Q(ctx).ExecContext(ctx, `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq)
-		VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM assets)) ON CONFLICT(id) DO NOTHING`,
-		a.ID, a.Owner, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, store.Time(a.Created))
+	var blobHash, size, sha3, uploaded any // NULL: no content yet
+	if a.BlobHash != "" {
+		blobHash, size, sha3, uploaded = a.BlobHash, a.Size, a.SHA3, store.Time(a.UploadedAt)
+	}
+	res, err := s.db.Q(ctx).ExecContext(ctx, `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq,blob_hash,size,sha3,uploaded_at)
+		VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM assets),?,?,?,?) ON CONFLICT(id) DO NOTHING`,
+		a.ID, a.Owner, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, store.Time(a.Created), blobHash, size, sha3, uploaded)
 	if err != nil {
 		return false, err
 	}
