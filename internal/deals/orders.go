@@ -178,9 +178,24 @@ func (s *Service) dealCancel(ctx context.Context, p *params) (answer, error) {
 		return answer{}, err
 	}
 	if s.chain != nil && d.State != StateCreated {
-		if f, err := s.funding(ctx, d); err != nil {
+		refundable := func() (bool, error) {
+			f, err := s.funding(ctx, d)
+			return len(f.spendable)+len(f.lateOuts) > 0 || d.SpendKind != "", err
+		}
+		ok, err := refundable()
+		if err == nil && !ok && d.State == StateExpired {
+			// What the node recorded may lag the chain (a watch pass that
+			// read it before the last blocks): look again before refusing.
+			if err = s.watch(ctx, d.ID); err == nil {
+				if d, err = s.loadDeal(ctx, d.ID); err == nil {
+					ok, err = refundable()
+				}
+			}
+		}
+		if err != nil {
 			return answer{}, err
-		} else if len(f.spendable)+len(f.lateOuts) > 0 || d.SpendKind != "" {
+		}
+		if ok {
 			return s.spend(ctx, d, "refund", p.get("psbt"), "")
 		}
 		if d.State == StateExpired {
