@@ -52,6 +52,7 @@ type Network struct {
 	proc    string                        // this process's suffix to the node id in gossip
 
 	store  Store
+	nonces *recentNonces // of replay-safe requests (sign.go)
 	blobs  Blobs
 	files  Files
 	ledger Ledger

@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
 	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{}, procs: map[string]map[string]process{}, proc: newProcessID(),
-		client: &http.Client{Transport: transport()}, store: deps.Store, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
+		client: &http.Client{Transport: transport()}, nonces: newRecentNonces(2 * cfg.MaxSkew), store: deps.Store, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.loadAudits(ctx); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -130,9 +131,10 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// A signed request taken by one process of a node is refused as a replay by
-// every other process of the node (they share the nonces through the
-// database), as by the one that took it.
+// A signed write taken by one process of a node is refused as a replay by
+// every other process of the node (they share its nonce through the
+// database), as by the one that took it. A read, whose replay does no harm,
+// is refused by the process that answered it only.
 func TestReplayRefusedByEveryProcess(t *testing.T) {
 	ctx := context.Background()
 	nw := testnet.New(t, 2, func(i int, s *testnet.Setup) { s.Shared = true })
@@ -142,22 +144,30 @@ func TestReplayRefusedByEveryProcess(t *testing.T) {
 	if !ok {
 		t.Fatal("the peer does not know node 0")
 	}
-	signed, err := peer.Net.NewSigned(ctx, to, "GET", network.Prefix+"records/x", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, proc := range []*testnet.Node{a, b, a} {
-		r := signed.Clone(ctx)
-		r.URL.Host = proc.Addr()
-		resp, err := http.DefaultClient.Do(r)
+	try := func(method, path string, body []byte, procs []*testnet.Node, want []int) {
+		t.Helper()
+		signed, err := peer.Net.NewSigned(ctx, to, method, path, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if want := []int{404, 409, 409}[i]; resp.StatusCode != want {
-			t.Fatalf("request %d (to process %s): %d, want %d", i, proc.Addr(), resp.StatusCode, want)
+		for i, proc := range procs {
+			r := signed.Clone(ctx)
+			r.URL.Host = proc.Addr()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want[i] {
+				t.Fatalf("%s %s, request %d (to process %s): %d, want %d", method, path, i, proc.Addr(), resp.StatusCode, want[i])
+			}
 		}
 	}
+	// A record push that is not JSON is refused by the handler (400), after
+	// its nonce is taken.
+	try("POST", network.Prefix+"records", []byte("not json"), []*testnet.Node{a, b, a}, []int{400, 409, 409})
+	try("GET", network.Prefix+"records/x", nil, []*testnet.Node{a, a, b}, []int{404, 409, 404})
 }
 
 // A payment taken by a process of a node that does not run replication

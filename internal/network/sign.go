@@ -152,11 +152,16 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	if hex.EncodeToString(sum[:]) != bh {
 		return "", deny("body does not match the signed hash")
 	}
-	// Kept in the database until the request is too old anyway: a replay
-	// is refused by whichever process of this node it reaches.
-	if fresh, err := n.store.UseNonce(r.Context(), from, nonce, t.Add(2*n.cfg.MaxSkew), !replaySafe(r)); err != nil {
+	// A write's nonce is kept in the database until the request is too old
+	// anyway, so that a replay is refused by whichever process of this node
+	// it reaches.
+	fresh := true
+	if replaySafe(r) {
+		fresh = n.nonces.use(from+"/"+nonce, now)
+	} else if fresh, err = n.store.UseNonce(r.Context(), from, nonce, t.Add(2*n.cfg.MaxSkew)); err != nil {
 		return "", err
-	} else if !fresh {
+	}
+	if !fresh {
 		return "", apierr.New(http.StatusConflict, "replayed", "request nonce %s from %s was already used", nonce, from)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -165,11 +170,12 @@ func (n *Network) verify(r *http.Request) (string, error) {
 
 // replaySafe tells whether a replay of r would do no harm: it reads, or asks
 // for what the first request got again (a quote signature is deterministic,
-// an audit proof the same). Their nonces need not be fsynced (an fsync on
-// every confirming peer for every quote): only an operating system crash
-// can forget them, and a request captured before it can then be replayed
-// only until it expires, MaxSkew after it was signed. Writes (a record
-// pushed, a forwarded payment or PATCH) keep fsynced nonces.
+// an audit proof the same). Their nonces are remembered by the process that
+// answered (recentNonces), not written to the database on every confirming
+// peer for every quote: a request replayed to another process of the node,
+// or after a restart, is answered again until it is too old, MaxSkew after
+// it was signed. Writes (a record pushed, a forwarded payment or PATCH) keep
+// their nonces in the database.
 func replaySafe(r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return true

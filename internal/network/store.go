@@ -24,10 +24,8 @@ type Store interface {
 
 	// UseNonce records the nonce of a signed request from node, kept until
 	// expires; it reports false if the nonce was recorded already (a
-	// replay), by this process or another of the node. Unless durable, the
-	// record may be forgotten by an operating system crash (not by a
-	// process killed): for requests whose replay does no harm.
-	UseNonce(ctx context.Context, node, nonce string, expires time.Time, durable bool) (bool, error)
+	// replay), by this process or another of the node.
+	UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error)
 	// SweepNonces forgets the nonces that expired before now.
 	SweepNonces(ctx context.Context, now time.Time) error
 

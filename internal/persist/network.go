@@ -78,15 +78,8 @@ func (p *Network) AuditCounts(ctx context.Context) (map[string]int64, error) {
 	return out, err
 }
 
-// UseNonce commits a nonce that need not be durable without waiting for the
-// disk (store.DB.Relaxed): every process of the node sees it at once, and it
-// survives a process killed.
-func (p *Network) UseNonce(ctx context.Context, node, nonce string, expires time.Time, durable bool) (bool, error) {
-	q := p.db.Q(ctx)
-	if !durable {
-		q = p.db.Relaxed()
-	}
-	res, err := q.ExecContext(ctx, `INSERT INTO request_nonces(node_id,nonce,expires) VALUES(?,?,?)
+func (p *Network) UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error) {
+	res, err := p.db.Q(ctx).ExecContext(ctx, `INSERT INTO request_nonces(node_id,nonce,expires) VALUES(?,?,?)
 		ON CONFLICT(node_id,nonce) DO NOTHING`, node, nonce, expires.UnixNano())
 	if err != nil {
 		return false, err

@@ -98,19 +98,15 @@ func TestNetworkNonces(t *testing.T) {
 		ctx := context.Background()
 		var s network.Store = persist.NewNetwork(db)
 		now := time.Unix(1000, 0)
-		durable := false
 		use := func(node, nonce string, want bool) {
 			t.Helper()
-			if fresh, err := s.UseNonce(ctx, node, nonce, now.Add(time.Minute), durable); err != nil || fresh != want {
-				t.Fatalf("nonce %s/%s (durable %v): fresh=%v, %v; want %v", node, nonce, durable, fresh, err, want)
+			if fresh, err := s.UseNonce(ctx, node, nonce, now.Add(time.Minute)); err != nil || fresh != want {
+				t.Fatalf("nonce %s/%s: fresh=%v, %v; want %v", node, nonce, fresh, err, want)
 			}
 		}
 		use("a", "1", true)
 		use("a", "1", false)
-		durable = true // either kind of commit sees the other's nonces
-		use("a", "1", false)
 		use("a", "2", true)
-		durable = false
 		use("a", "2", false)
 		use("b", "1", true) // the same nonce from another node
 		if err := s.SweepNonces(ctx, now.Add(time.Minute)); err != nil {

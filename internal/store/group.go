@@ -25,7 +25,7 @@ import (
 const maxBatch = 64
 
 // writeQueue is SQLite's write lock in Go, and the transactions waiting for
-// it. Relaxed writes take the lock too.
+// it.
 type writeQueue struct {
 	lock    chan struct{}
 	mu      sync.Mutex

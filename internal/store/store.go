@@ -35,11 +35,9 @@ type DB struct {
 	// race for 15 s running and fail with SQLITE_BUSY (seen by bench/scale).
 	// A pointer: DB is copied.
 	writers *writeQueue
-	// relaxed holds the connections of Relaxed (relaxed.go).
-	relaxed *sql.DB
-	// stmts and relaxedStmts keep SQLite's statements prepared (stmt.go);
-	// nil on PostgreSQL.
-	stmts, relaxedStmts *stmtCache
+	// stmts keeps SQLite's statements prepared (stmt.go); nil on
+	// PostgreSQL.
+	stmts *stmtCache
 }
 
 // IsPostgres tells whether dsn names a PostgreSQL database rather than a
@@ -76,9 +74,9 @@ func Open(dsn string) (*DB, error) {
 	return db, nil
 }
 
-func sqliteParams(synchronous string) url.Values {
+func sqliteParams() url.Values {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + synchronous + ")", "busy_timeout(15000)", "foreign_keys(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(15000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue at BEGIN instead of failing on upgrade
@@ -86,7 +84,7 @@ func sqliteParams(synchronous string) url.Values {
 }
 
 func openSQLite(path string) (*DB, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?"+sqliteParams("FULL").Encode())
+	db, err := sql.Open("sqlite", "file:"+path+"?"+sqliteParams().Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +95,7 @@ func openSQLite(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: %w", path, err)
 	}
-	relaxed, err := openRelaxedSQLite(path)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &DB{DB: db, dialect: SQLite, writers: newWriteQueue(), relaxed: relaxed,
-		stmts: newStmtCache(db), relaxedStmts: newStmtCache(relaxed)}, nil
+	return &DB{DB: db, dialect: SQLite, writers: newWriteQueue(), stmts: newStmtCache(db)}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -124,12 +116,7 @@ func openPostgres(dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("metadata database %s: %s", shown, startHint(err))
 	}
-	relaxed, err := openRelaxedPostgres(dsn)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &DB{DB: db, dialect: Postgres, relaxed: relaxed}, nil
+	return &DB{DB: db, dialect: Postgres}, nil
 }
 
 // startHint says what to fix when PostgreSQL cannot be opened.
