@@ -472,8 +472,10 @@ var queries = []struct{ what, sql string }{
 	{"asset by id (assets.asset)", `SELECT id FROM assets WHERE id=?`},
 	{"readable asset (assets.readable)", `SELECT id FROM assets WHERE id=? AND (owner_id=? OR access='public' OR (access='shared' AND EXISTS
 	(SELECT 1 FROM asset_shares sh WHERE sh.asset_id=assets.id AND sh.principal_id=?)))`},
-	{"DEP-7 listing (assets.listIDs)", `SELECT id, '' FROM assets WHERE (owner_id=? OR access='public' OR (access='shared' AND EXISTS
-	(SELECT 1 FROM asset_shares sh WHERE sh.asset_id=assets.id AND sh.principal_id=?))) ORDER BY rowid`},
+	{"DEP-7 listing (persist.Assets.EachReadable)", `SELECT a.seq, a.id, '' FROM assets a WHERE a.owner_id=?
+	UNION ALL SELECT a.seq, a.id, '' FROM assets a WHERE a.access='public' AND a.owner_id<>?
+	UNION ALL SELECT a.seq, a.id, '' FROM asset_shares sh JOIN assets a ON a.id=sh.asset_id WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>?
+	ORDER BY 1, 2`},
 	{"asset quota (assets.usedIn, with --asset-quota)", `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`},
 	{"GET /files (files.Registry.Owned)", `SELECT id FROM files WHERE owner_id=? ORDER BY created_at DESC, id`},
 	{"stored files (files.Registry.Stored)", `SELECT id FROM files WHERE state=? AND expires_at>?`},
@@ -491,6 +493,21 @@ func (b *bench) plans(ctx context.Context) {
 	}
 	defer db.Close()
 	fmt.Println("\nquery plans on the filled database (EXPLAIN QUERY PLAN):")
+	// A scan of a partial index reads the rows of the answer only (the
+	// public assets of a listing), not the table.
+	var partial []string
+	if rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '% WHERE %'`); err == nil {
+		for rows.Next() {
+			var name string
+			if rows.Scan(&name) == nil {
+				partial = append(partial, name)
+			}
+		}
+		rows.Close()
+	}
+	scansPartial := func(detail string) bool {
+		return slices.ContainsFunc(partial, func(name string) bool { return strings.HasSuffix(detail, "USING INDEX "+name) })
+	}
 	for _, q := range queries {
 		args := make([]any, strings.Count(q.sql, "?"))
 		for i := range args {
@@ -502,15 +519,19 @@ func (b *bench) plans(ctx context.Context) {
 			continue
 		}
 		var steps []string
-		grows := false
+		grows, ranged := false, false
 		for rows.Next() {
 			var id, parent, notused int
 			var detail string
 			if err := rows.Scan(&id, &parent, &notused, &detail); err == nil {
 				steps = append(steps, detail)
-				if strings.HasPrefix(detail, "SCAN") || strings.Contains(detail, "TEMP B-TREE") {
+				switch {
+				case strings.HasPrefix(detail, "SCAN") && scansPartial(detail):
+					ranged = true
+				case strings.HasPrefix(detail, "SCAN"):
 					grows = true
 				}
+				// A TEMP B-TREE sorts the answer: it costs as the answer grows.
 			}
 		}
 		rows.Close()
@@ -518,7 +539,7 @@ func (b *bench) plans(ctx context.Context) {
 		switch {
 		case grows:
 			mark = "GROWS with the table"
-		case strings.ContainsAny(strings.Join(steps, " "), "<>"):
+		case ranged || strings.ContainsAny(strings.Join(steps, " "), "<>"):
 			mark = "indexed range" // reads every row in the range: as many as the answer has
 		}
 		fmt.Printf("  %-48s %-20s %s\n", q.what, mark, strings.Join(steps, "; "))

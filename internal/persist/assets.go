@@ -71,19 +71,27 @@ func (s *Assets) Owner(ctx context.Context, id string) (string, error) {
 // index may be large); like queryAll, it reports a database lost between rows
 // as store.Unavailable.
 func (s *Assets) EachReadable(ctx context.Context, principal string, withMetadata bool, fn func(id string, metadata []byte) error) error {
-	cols := `id, ''`
+	cols := `a.seq, a.id, ''`
 	if withMetadata {
-		cols = `id, metadata`
+		cols = `a.seq, a.id, a.metadata`
 	}
-	rows, err := s.db.Q(ctx).QueryContext(ctx, `SELECT `+cols+` FROM assets WHERE `+assetsReadable+` ORDER BY seq, id`, principal, principal)
+	// Three disjoint parts, each read from an index in registration order
+	// and merged: the principal's own, the public ones of others, and those
+	// of others shared with it.
+	rows, err := s.db.Q(ctx).QueryContext(ctx, `SELECT `+cols+` FROM assets a WHERE a.owner_id=?
+		UNION ALL SELECT `+cols+` FROM assets a WHERE a.access='public' AND a.owner_id<>?
+		UNION ALL SELECT `+cols+` FROM asset_shares sh JOIN assets a ON a.id=sh.asset_id
+			WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>?
+		ORDER BY 1, 2`, principal, principal, principal, principal)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var seq int64
 		var id string
 		var doc []byte
-		if err := rows.Scan(&id, &doc); err != nil {
+		if err := rows.Scan(&seq, &id, &doc); err != nil {
 			return store.Classify(err)
 		}
 		if err := fn(id, doc); err != nil {

@@ -186,12 +186,38 @@ func TestAssetsListingOrder(t *testing.T) {
 		if got := readableIDs(t, s, "alice"); !slices.Equal(got, append(mine, other.ID)) {
 			t.Fatalf("alice lists %v with bob's shared asset", got)
 		}
+		// Her own, others' public and others' shared with her come merged in
+		// registration order, each once (her public asset, and the one she
+		// shares with herself, too).
+		public := newAsset("carol", `{"n":6}`)
+		mustRegister(t, s, public)
+		mustRegister(t, s, newAsset("carol", `{"n":7}`)) // private: not hers
+		own := newAsset("alice", `{"n":8}`)
+		mustRegister(t, s, own)
+		for id, access := range map[string]string{public.ID: assets.Public, mine[1]: assets.Public} {
+			if err := s.SetAccess(ctx, id, access, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SetAccess(ctx, own.ID, assets.Shared, []string{"alice", "bob"}); err != nil {
+			t.Fatal(err)
+		}
+		want := append(slices.Clone(mine), other.ID, public.ID, own.ID)
+		if got := readableIDs(t, s, "alice"); !slices.Equal(got, want) {
+			t.Fatalf("alice lists %v, want %v", got, want)
+		}
+		if got := readableIDs(t, s, "bob"); !slices.Equal(got, []string{mine[1], other.ID, public.ID, own.ID}) {
+			t.Fatalf("bob lists %v", got)
+		}
+		if got := readableIDs(t, s, ""); !slices.Equal(got, []string{mine[1], public.ID}) {
+			t.Fatalf("the anonymous principal lists %v", got)
+		}
 		// With metadata; and fn's error stops the listing.
 		stop := errors.New("stop")
 		n := 0
 		err := s.EachReadable(ctx, "bob", true, func(id string, doc []byte) error {
 			n++
-			if id != other.ID || string(doc) != `{"n":5}` {
+			if id != mine[1] || string(doc) != `{"n":2}` {
 				t.Errorf("bob lists %s %q", id, doc)
 			}
 			return stop

@@ -320,6 +320,13 @@ var Schema = []Component{
 		CREATE INDEX assets_seq ON assets(seq);`,
 			`ALTER TABLE assets ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 		CREATE INDEX assets_seq ON assets(seq);`),
+		// A principal's listing reads its own assets, the public ones and
+		// those shared with it from indexes, in registration order, rather
+		// than every asset of the node.
+		`DROP INDEX assets_owner;
+		CREATE INDEX assets_owner_seq ON assets(owner_id, seq);
+		CREATE INDEX assets_public_seq ON assets(seq) WHERE access = 'public';
+		CREATE INDEX asset_shares_principal ON asset_shares(principal_id);`,
 	}},
 	// ocean
 	{"provider", []string{
