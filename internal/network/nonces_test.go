@@ -23,7 +23,7 @@ func TestRecentNonces(t *testing.T) {
 	use("b", span-time.Second, true) // the last moment of the first generation
 	use("a", span, false)            // rotated: a is in the previous one
 	use("b", 2*span-time.Second, false)
-	use("a", 2*span, true) // used 2 spans ago: forgotten
+	use("a", 2*span, true)             // used 2 spans ago: forgotten
 	use("b", 2*span+time.Second, true) // used more than a span ago: may be, and is, forgotten
 	use("c", 2*span+time.Second, true)
 	use("c", 5*span, true) // long idle: both generations dropped

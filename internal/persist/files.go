@@ -57,33 +57,67 @@ func filesOptTime(t time.Time) string {
 
 // load fills in a file's payments and holders.
 func (p *Files) load(ctx context.Context, f *files.File) error {
+	fs := []files.File{*f}
+	err := p.loadAll(ctx, fs, `?`, f.ID)
+	*f = fs[0]
+	return err
+}
+
+// loadAll fills in the payments and holders of fs, which ids (a subquery
+// with args) selects, in two queries however many files there are.
+func (p *Files) loadAll(ctx context.Context, fs []files.File, ids string, args ...any) error {
 	db := p.db.Q(ctx)
-	pays, err := queryAll(ctx, db, func(r scanner) (files.Payment, error) {
-		var p files.Payment
+	type payment struct {
+		file string
+		files.Payment
+	}
+	pays, err := queryAll(ctx, db, func(r scanner) (payment, error) {
+		var p payment
 		var s, e string
-		if err := r.Scan(&p.ID, &p.QuoteID, &p.Amount, &p.Price, &s, &e, &p.Replicas); err != nil {
+		if err := r.Scan(&p.file, &p.ID, &p.QuoteID, &p.Amount, &p.Price, &s, &e, &p.Replicas); err != nil {
 			return p, err
 		}
 		p.Start, p.End = store.ParseTime(s), store.ParseTime(e)
 		return p, nil
-	}, `SELECT payment_id,quote_id,amount,price,start_at,end_at,replicas FROM file_payments WHERE file_id=? ORDER BY start_at, payment_id`, f.ID)
+	}, `SELECT file_id,payment_id,quote_id,amount,price,start_at,end_at,replicas FROM file_payments
+		WHERE file_id IN (`+ids+`) ORDER BY file_id, start_at, payment_id`, args...)
 	if err != nil {
 		return err
 	}
-	f.Payments, f.Price = pays, 0
-	for _, p := range pays {
-		f.Price += p.Price
+	type holder struct {
+		file string
+		files.Holder
 	}
-	f.Holders, err = queryAll(ctx, db, func(r scanner) (files.Holder, error) {
-		var h files.Holder
+	holders, err := queryAll(ctx, db, func(r scanner) (holder, error) {
+		var h holder
 		var taken, since, upd string
-		if err := r.Scan(&h.Node, &h.Share, &h.State, &taken, &since, &upd); err != nil {
+		if err := r.Scan(&h.file, &h.Node, &h.Share, &h.State, &taken, &since, &upd); err != nil {
 			return h, err
 		}
 		h.Taken, h.Since, h.Updated = filesParseTime(taken), filesParseTime(since), filesParseTime(upd)
 		return h, nil
-	}, `SELECT node_id,share,state,taken_at,since,updated_at FROM file_holders WHERE file_id=? ORDER BY node_id`, f.ID)
-	return err
+	}, `SELECT file_id,node_id,share,state,taken_at,since,updated_at FROM file_holders
+		WHERE file_id IN (`+ids+`) ORDER BY file_id, node_id`, args...)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*files.File, len(fs))
+	for i := range fs {
+		fs[i].Payments, fs[i].Holders, fs[i].Price = nil, nil, 0
+		byID[fs[i].ID] = &fs[i]
+	}
+	for _, p := range pays {
+		if f := byID[p.file]; f != nil {
+			f.Payments = append(f.Payments, p.Payment)
+			f.Price += p.Price
+		}
+	}
+	for _, h := range holders {
+		if f := byID[h.file]; f != nil {
+			f.Holders = append(f.Holders, h.Holder)
+		}
+	}
+	return nil
 }
 
 // File returns a record with its payments and holders, or store.ErrNotFound.
@@ -201,16 +235,15 @@ func (p *Files) Owned(ctx context.Context, owner string, after files.Cursor, lim
 // Stored lists the stored files whose term runs past now, with their
 // payments and holders.
 func (p *Files) Stored(ctx context.Context, now time.Time) ([]files.File, error) {
-	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE state=? AND expires_at>?`, files.StateStored, store.Time(now))
+	// Payments and holders of files stored since the first query are left
+	// out (their files are not in the list), as before when each file was
+	// read on its own.
+	const stored = `SELECT id FROM files WHERE state=? AND expires_at>?`
+	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+stored+`)`, files.StateStored, store.Time(now))
 	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := p.load(ctx, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, p.loadAll(ctx, out, stored, files.StateStored, store.Time(now))
 }
 
 // HasContent tells whether a stored file has the content hash.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -154,13 +155,23 @@ func TestFilesSaveAndTerms(t *testing.T) {
 		r.State, r.Expires = files.StateReleased, end
 		long := record("l", "u", t0)
 		long.State, long.Expires = files.StateStored, end.Add(time.Hour)
+		long.Payments = []files.Payment{{ID: "pl", QuoteID: "ql", Amount: 4, Price: 4, Start: t0, End: long.Expires, Replicas: 2}}
+		long.Holders = []files.Holder{{Node: "n3", State: files.HolderStored, Taken: t0, Since: t0, Updated: t0}}
 		for _, x := range []files.File{r, long} {
 			if err := s.SaveFile(ctx, x); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if st, err := s.Stored(ctx, end.Add(-time.Second)); err != nil || len(st) != 2 || len(st[0].Payments)+len(st[1].Payments) != 2 {
+		// Read together, each stored file has its own payments and holders.
+		st, err := s.Stored(ctx, end.Add(-time.Second))
+		if err != nil || len(st) != 2 {
 			t.Fatalf("stored before the end: %+v %v", st, err)
+		}
+		for _, x := range st {
+			one, err := s.File(ctx, x.ID)
+			if err != nil || !reflect.DeepEqual(x, one) || len(x.Payments) == 0 || len(x.Holders) == 0 {
+				t.Fatalf("stored file %s: %+v, read alone: %+v %v", x.ID, x, one, err)
+			}
 		}
 		if ended, err := s.Ended(ctx, end.Add(-time.Second)); err != nil || len(ended) != 0 {
 			t.Fatalf("ended before the end: %+v %v", ended, err)
