@@ -65,3 +65,23 @@ func Every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f 
 		f(ctx)
 	}
 }
+
+// Paced runs f like Every, but leaves at least share times f's last run
+// between the end of one run and the start of the next that was not woken:
+// a pass whose cost grows with what the node holds keeps to about 1/share of
+// the time, however much that is, rather than running back to back.
+func Paced(ctx context.Context, interval time.Duration, share int, wake <-chan struct{}, f func(ctx context.Context)) {
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake: // Reset below discards the pending tick (Go 1.23 timers)
+		}
+		start := time.Now()
+		f(ctx)
+		t.Reset(max(interval, time.Duration(share)*time.Since(start)))
+	}
+}

@@ -189,7 +189,9 @@ func (n *Network) Run(ctx context.Context) {
 			clock.Every(ctx, wakePoll, nil, n.pollWakes)
 		}()
 	}
-	clock.Every(ctx, n.cfg.ReplicateEvery, n.kicks, func(ctx context.Context) {
+	// A pass reads every stored file: paced to a twentieth of the time, it
+	// stays a bounded background cost as the node holds more of them.
+	clock.Paced(ctx, n.cfg.ReplicateEvery, 20, n.kicks, func(ctx context.Context) {
 		if err := n.Sync(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("replication pass failed", "err", err)
 		}
