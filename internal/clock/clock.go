@@ -66,11 +66,11 @@ func Every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f 
 	}
 }
 
-// Paced runs f like Every, but leaves at least share times f's last run
-// between the end of one run and the start of the next that was not woken:
-// a pass whose cost grows with what the node holds keeps to about 1/share of
-// the time, however much that is, rather than running back to back.
-func Paced(ctx context.Context, interval time.Duration, share int, wake <-chan struct{}, f func(ctx context.Context)) {
+// Paced runs every every interval, or share times its last run if that is
+// longer, so that a pass whose cost grows with what the node holds keeps to
+// about 1/share of the time rather than running back to back; and it runs
+// woken whenever wake delivers, without moving the next periodic run.
+func Paced(ctx context.Context, interval time.Duration, share int, wake <-chan struct{}, every, woken func(ctx context.Context)) {
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
@@ -78,10 +78,11 @@ func Paced(ctx context.Context, interval time.Duration, share int, wake <-chan s
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-wake: // Reset below discards the pending tick (Go 1.23 timers)
+			start := time.Now()
+			every(ctx)
+			t.Reset(max(interval, time.Duration(share)*time.Since(start)))
+		case <-wake:
+			woken(ctx)
 		}
-		start := time.Now()
-		f(ctx)
-		t.Reset(max(interval, time.Duration(share)*time.Since(start)))
 	}
 }

@@ -58,6 +58,10 @@ type Network struct {
 	ledger Ledger
 	kicks  chan struct{}
 
+	dirtyMu  sync.Mutex
+	dirty    map[string]bool // files paid since the last kicked pass
+	dirtyAll bool            // a kicked pass must read every stored file
+
 	replicating atomic.Bool // this process runs the replication loop
 
 	accounts Accounts

@@ -189,13 +189,17 @@ func (n *Network) Run(ctx context.Context) {
 			clock.Every(ctx, wakePoll, nil, n.pollWakes)
 		}()
 	}
-	// A pass reads every stored file: paced to a twentieth of the time, it
-	// stays a bounded background cost as the node holds more of them.
-	clock.Paced(ctx, n.cfg.ReplicateEvery, 20, n.kicks, func(ctx context.Context) {
-		if err := n.Sync(ctx); err != nil && ctx.Err() == nil {
+	// The periodic pass reads every stored file: paced to a twentieth of the
+	// time, it stays a bounded background cost as the node holds more of
+	// them. A payment's kick runs a pass over its file alone, at once.
+	report := func(err error) {
+		if err != nil && ctx.Err() == nil {
 			n.log.Warn("replication pass failed", "err", err)
 		}
-	})
+	}
+	clock.Paced(ctx, n.cfg.ReplicateEvery, 20, n.kicks,
+		func(ctx context.Context) { report(n.Sync(ctx)) },
+		func(ctx context.Context) { report(n.syncKicked(ctx)) })
 }
 
 // Close leaves the network gracefully.

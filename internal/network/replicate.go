@@ -32,8 +32,20 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-// kick asks the background loop for a pass soon (after a payment).
-func (n *Network) kick() {
+// kick asks the background loop for a pass soon: over the file fileID only
+// (after a payment), or over every stored file ("": another process of the
+// node took a payment, of a file this one was not told of).
+func (n *Network) kick(fileID string) {
+	n.dirtyMu.Lock()
+	if fileID == "" {
+		n.dirtyAll = true
+	} else {
+		if n.dirty == nil {
+			n.dirty = map[string]bool{}
+		}
+		n.dirty[fileID] = true
+	}
+	n.dirtyMu.Unlock()
 	select {
 	case n.kicks <- struct{}{}:
 	default:
@@ -55,7 +67,7 @@ func (n *Network) pollWakes(ctx context.Context) {
 		return
 	}
 	if woken {
-		n.kick()
+		n.kick("")
 	}
 }
 
@@ -114,22 +126,55 @@ func (n *Network) Sync(ctx context.Context) error {
 	}
 	var errs []error
 	for _, f := range held {
-		var err error
-		switch k := n.Keeper(f); k {
-		case n.ID():
-			err = n.keepHouse(ctx, f)
-		default:
-			// A change made here (a payment for a quote this node issued)
-			// goes to the housekeeper, which carries it to the others.
-			if m, ok := n.live(k); ok {
-				_, err = n.pushIfBehind(ctx, m, f)
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("file %s: %w", f.ID, err))
-		}
+		errs = append(errs, n.syncFile(ctx, f))
 	}
 	return errors.Join(errs...)
+}
+
+// syncKicked runs the pass asked for by kick: over the files named, or
+// over every stored file.
+func (n *Network) syncKicked(ctx context.Context) error {
+	n.dirtyMu.Lock()
+	ids, all := n.dirty, n.dirtyAll
+	n.dirty, n.dirtyAll = nil, false
+	n.dirtyMu.Unlock()
+	if all {
+		return n.Sync(ctx)
+	}
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
+	var errs []error
+	for id := range ids {
+		f, err := n.files.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (f.State != files.StateStored || !f.Expires.After(n.clock.Now()))) {
+			continue // not stored (any more): the periodic pass has nothing to do for it either
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("file %s: %w", id, err))
+			continue
+		}
+		errs = append(errs, n.syncFile(ctx, f))
+	}
+	return errors.Join(errs...)
+}
+
+// syncFile places, repairs or passes on the copies of one stored file.
+func (n *Network) syncFile(ctx context.Context, f files.File) error {
+	var err error
+	switch k := n.Keeper(f); k {
+	case n.ID():
+		err = n.keepHouse(ctx, f)
+	default:
+		// A change made here (a payment for a quote this node issued)
+		// goes to the housekeeper, which carries it to the others.
+		if m, ok := n.live(k); ok {
+			_, err = n.pushIfBehind(ctx, m, f)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("file %s: %w", f.ID, err)
+	}
+	return nil
 }
 
 // version names a version of a record (this node's state left out).
@@ -473,7 +518,7 @@ func (n *Network) paid(ctx context.Context, q ledger.Quote) error {
 			return err
 		}
 	}
-	n.store.AfterCommit(ctx, n.kick)
+	n.store.AfterCommit(ctx, func() { n.kick(q.FileID) })
 	return nil
 }
 
