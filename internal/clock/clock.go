@@ -49,27 +49,18 @@ func (f *Fake) Set(t time.Time) {
 	f.mu.Unlock()
 }
 
-// Every runs f every interval of real time, and whenever wake delivers (nil:
-// never), until ctx ends. Background loops share it, so each says only what
-// it does, not how it waits.
+// Every runs f every interval of real time (counted from the end of its last
+// run), and whenever wake delivers (nil: never), until ctx ends. Background
+// loops share it, so each says only what it does, not how it waits.
 func Every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f func(ctx context.Context)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-wake:
-		}
-		f(ctx)
-	}
+	Paced(ctx, interval, 0, wake, f, f)
 }
 
-// Paced runs every every interval, or share times its last run if that is
-// longer, so that a pass whose cost grows with what the node holds keeps to
-// about 1/share of the time rather than running back to back; and it runs
-// woken whenever wake delivers, without moving the next periodic run.
+// Paced is Every with two functions: every runs periodically, woken when
+// wake delivers (without moving the next periodic run). The period is
+// interval, or share times every's last run if that is longer, so that a
+// pass whose cost grows with what the node holds keeps to about 1/share of
+// the time rather than running back to back.
 func Paced(ctx context.Context, interval time.Duration, share int, wake <-chan struct{}, every, woken func(ctx context.Context)) {
 	t := time.NewTimer(interval)
 	defer t.Stop()
