@@ -9,6 +9,7 @@
 package files
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,7 +99,7 @@ func (r *Registry) paid(ctx context.Context, q ledger.Quote) error {
 	if _, ok := f.Holder(r.node); !ok {
 		f.SetHolder(Holder{Node: r.node, Share: f.FreeShare(), State: HolderStored, Taken: now, Since: now, Updated: now})
 	}
-	if err := r.store.SaveFile(ctx, f); err != nil {
+	if _, err := r.store.SaveFile(ctx, f); err != nil {
 		return err
 	}
 	r.log.Info("file paid", "file", f.ID, "quote", q.ID, "kind", q.Kind, "expires", end)
@@ -225,7 +226,10 @@ func (r *Registry) Merge(ctx context.Context, in File) (File, error) {
 				return err
 			}
 		}
-		if err := r.store.SaveFile(ctx, f); err != nil {
+		if same(f, cur) {
+			return nil // most merges bring nothing new: no write, no new revision
+		}
+		if f.Rev, err = r.store.SaveFile(ctx, f); err != nil {
 			return err
 		}
 		return r.shares(ctx, f)
@@ -253,7 +257,7 @@ func (r *Registry) Hold(ctx context.Context, id string) (File, error) {
 		h.State, h.Since, h.Updated = HolderStored, now, now
 		f.SetHolder(h)
 		f.State = StateStored
-		if err := r.store.SaveFile(ctx, f); err != nil {
+		if f.Rev, err = r.store.SaveFile(ctx, f); err != nil {
 			return err
 		}
 		return r.shares(ctx, f)
@@ -383,6 +387,28 @@ func (c Cursor) After(f File) bool {
 // their payments and holders, for replication.
 func (r *Registry) Stored(ctx context.Context) ([]File, error) {
 	return r.store.Stored(ctx, r.clock.Now())
+}
+
+// Unsettled is Stored but only the files changed since they were last
+// settled, or settled at or before before.
+func (r *Registry) Unsettled(ctx context.Context, before time.Time) ([]File, error) {
+	return r.store.Unsettled(ctx, r.clock.Now(), before)
+}
+
+// Settle marks a file settled at a time: Unsettled leaves it out until it
+// is written again, unless asked for files settled at or before then. A
+// file written since f was read (its Rev) is not settled: Settle tells
+// whether it did.
+func (r *Registry) Settle(ctx context.Context, f File, at time.Time) (bool, error) {
+	return r.store.Settle(ctx, f.ID, f.Rev, at)
+}
+
+// same tells whether two versions of a record are the same, this node's
+// state included.
+func same(a, b File) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb) && a.Price == b.Price
 }
 
 // HasContent tells whether a stored file has the content hash.

@@ -80,6 +80,7 @@ type File struct {
 	Expires       time.Time       `json:"expires_at"`
 	Payments      []Payment       `json:"payments"`
 	Holders       []Holder        `json:"holders"`
+	Rev           int64           `json:"-"` // this node's revision of the record: every write bumps it
 }
 
 // Holder returns the entry of a node.

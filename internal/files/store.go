@@ -15,8 +15,8 @@ type Store interface {
 	File(ctx context.Context, id string) (File, error) // with its payments and holders
 	AddFile(ctx context.Context, f File) error         // a new record, without payments and holders
 	// SaveFile writes f over the stored record, with its payments and
-	// holders; those it does not name are kept.
-	SaveFile(ctx context.Context, f File) error
+	// holders; those it does not name are kept. It returns the new Rev.
+	SaveFile(ctx context.Context, f File) (rev int64, err error)
 	// SetState moves a file from state from to state to and tells whether
 	// it was in state from.
 	SetState(ctx context.Context, id, from, to string) (bool, error)
@@ -31,6 +31,12 @@ type Store interface {
 	// newest first, without payments and holders.
 	Owned(ctx context.Context, owner string, after Cursor, limit int) ([]File, error)
 	Stored(ctx context.Context, now time.Time) ([]File, error) // stored, term running past now, with payments and holders
+	// Unsettled is Stored but only the records written, or settled at or
+	// before before, since they were last settled.
+	Unsettled(ctx context.Context, now, before time.Time) ([]File, error)
+	// Settle marks a record settled at a time unless its Rev is no longer
+	// rev, and tells whether it did.
+	Settle(ctx context.Context, id string, rev int64, at time.Time) (bool, error)
 	HasContent(ctx context.Context, hash string) (bool, error) // whether a stored file has the content
 	Counts(ctx context.Context) (map[string]int64, error)      // files by state
 }

@@ -214,8 +214,12 @@ func (n *Network) loadAudits(ctx context.Context) error {
 }
 
 // Gauges reports the audits this node made, passed and failed, since it
-// was first started.
+// was first started, and the records this process's replication passes read.
 func (n *Network) Gauges(m *metrics.Metrics) {
+	m.Gauges("dds_replication_records", "Records of stored files read by this process's replication passes since it started, by outcome: settled (nothing left to do until the record or membership changes) or unsettled (read again by the next pass).",
+		"outcome", func(context.Context) (map[string]int64, error) {
+			return map[string]int64{"settled": n.passes.settled.Load(), "unsettled": n.passes.unsettled.Load()}, nil
+		})
 	m.Gauges("dds_audits", "Audits of other holders' copies made by this node, by result.", "result", func(ctx context.Context) (map[string]int64, error) {
 		out := map[string]int64{"passed": 0, "failed": 0}
 		counts, err := n.store.AuditCounts(ctx)
@@ -253,7 +257,7 @@ func (n *Network) Audit(ctx context.Context) error {
 		}
 		if lost(audited) > before {
 			n.syncMu.Lock()
-			err := n.keepHouse(ctx, audited)
+			_, err := n.keepHouse(ctx, audited)
 			n.syncMu.Unlock()
 			if err != nil {
 				errs = append(errs, err)

@@ -49,6 +49,7 @@ type Network struct {
 	members map[string]*Member
 	procs   map[string]map[string]process // node id → its processes, by gossip name
 	everHad bool                          // some other node was known at some point
+	changed time.Time                     // when a member last appeared or changed state (replication's epoch)
 	proc    string                        // this process's suffix to the node id in gossip
 
 	store  Store
@@ -63,6 +64,7 @@ type Network struct {
 	dirtyAll bool            // a kicked pass must read every stored file
 
 	replicating atomic.Bool // this process runs the replication loop
+	passes      struct{ settled, unsettled atomic.Int64 }
 
 	accounts Accounts
 	admins   Admins
@@ -125,6 +127,7 @@ func (n *Network) join(ctx context.Context) error {
 	self := ml.LocalNode()
 	now := n.clock.Now()
 	n.members[n.key.ID()] = &Member{ID: n.key.ID(), URL: cfg.URL, Gossip: self.Address(), State: Alive, Since: now, LastContact: now, Self: true}
+	n.changed = now
 	known := n.loadPeers()
 	if len(known) > 0 {
 		n.everHad = true
@@ -434,6 +437,7 @@ func (n *Network) update(node *memberlist.Node, state string) {
 	}
 	if m.State != nodeState {
 		m.State, m.Since = nodeState, now
+		n.changed = now
 		n.log.Info("member "+nodeState, "member", id, "url", m.URL)
 	}
 	if nodeState == Alive {

@@ -88,6 +88,8 @@ type Files interface {
 	Get(ctx context.Context, id string) (files.File, error)
 	Owned(ctx context.Context, owner string, after files.Cursor, limit int) ([]files.File, error)
 	Stored(ctx context.Context) ([]files.File, error)
+	Unsettled(ctx context.Context, before time.Time) ([]files.File, error)
+	Settle(ctx context.Context, f files.File, at time.Time) (bool, error)
 	HasContent(ctx context.Context, hash string) (bool, error)
 	Update(ctx context.Context, f files.File) (files.File, error)
 	Merge(ctx context.Context, f files.File) (files.File, error)
@@ -181,6 +183,7 @@ func (n *Network) Run(ctx context.Context) {
 	}
 	n.replicating.Store(true)
 	defer n.replicating.Store(false)
+	n.resettle() // settled by another process, or by this one before it replicated
 	if n.cfg.Shared {
 		done := make(chan struct{})
 		defer func() { <-done }()
@@ -189,9 +192,10 @@ func (n *Network) Run(ctx context.Context) {
 			clock.Every(ctx, wakePoll, nil, n.pollWakes)
 		}()
 	}
-	// The periodic pass reads every stored file: paced to a twentieth of the
-	// time, it stays a bounded background cost as the node holds more of
-	// them. A payment's kick runs a pass over its file alone, at once.
+	// The periodic pass reads the files changed or not settled since
+	// membership last changed; paced to a twentieth of the time, it stays a
+	// bounded background cost when membership changes and every file is
+	// read. A payment's kick runs a pass over its file alone, at once.
 	report := func(err error) {
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("replication pass failed", "err", err)

@@ -116,19 +116,45 @@ func (n *Network) Readers(f files.File) []string {
 }
 
 // Sync makes one pass over the files this node holds and keeps house for the
-// ones it ranks first for.
+// ones it ranks first for. A file the pass found nothing more to do for is
+// settled: later passes leave it out until its record is written again or
+// membership changes (epoch), so a pass costs the files that changed, not
+// every file held.
 func (n *Network) Sync(ctx context.Context) error {
 	n.syncMu.Lock()
 	defer n.syncMu.Unlock()
-	held, err := n.files.Stored(ctx)
+	at := n.clock.Now()
+	held, err := n.files.Unsettled(ctx, n.epoch(at))
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, f := range held {
-		errs = append(errs, n.syncFile(ctx, f))
+		errs = append(errs, n.syncFile(ctx, f, at))
 	}
 	return errors.Join(errs...)
+}
+
+// epoch is the last time, up to now, that what a pass decides for a settled
+// file could have changed: a member appeared or changed state, or a gone
+// holder's repair delay ran out. Files settled at or before it are read again.
+func (n *Network) epoch(now time.Time) time.Time {
+	n.mu.Lock()
+	e := n.changed
+	n.mu.Unlock()
+	for _, since := range n.GoneSince() {
+		if due := since.Add(n.cfg.RepairAfter); !due.After(now) && due.After(e) {
+			e = due
+		}
+	}
+	return e
+}
+
+// resettle makes the next pass read every stored file once.
+func (n *Network) resettle() {
+	n.mu.Lock()
+	n.changed = n.clock.Now()
+	n.mu.Unlock()
 }
 
 // syncKicked runs the pass asked for by kick: over the files named, or
@@ -143,6 +169,7 @@ func (n *Network) syncKicked(ctx context.Context) error {
 	}
 	n.syncMu.Lock()
 	defer n.syncMu.Unlock()
+	at := n.clock.Now()
 	var errs []error
 	for id := range ids {
 		f, err := n.files.Get(ctx, id)
@@ -153,28 +180,60 @@ func (n *Network) syncKicked(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("file %s: %w", id, err))
 			continue
 		}
-		errs = append(errs, n.syncFile(ctx, f))
+		errs = append(errs, n.syncFile(ctx, f, at))
 	}
 	return errors.Join(errs...)
 }
 
-// syncFile places, repairs or passes on the copies of one stored file.
-func (n *Network) syncFile(ctx context.Context, f files.File) error {
+// syncFile places, repairs or passes on the copies of one stored file, read
+// at or after at, and settles it when that succeeds: what is left to do
+// then waits for a holder to go or come (epoch) or the record to change.
+func (n *Network) syncFile(ctx context.Context, f files.File, at time.Time) error {
 	var err error
+	var told []string // the members that must have the record as it is left
 	switch k := n.Keeper(f); k {
 	case n.ID():
-		err = n.keepHouse(ctx, f)
+		if f, err = n.keepHouse(ctx, f); err == nil {
+			for _, h := range f.Holders {
+				if m, ok := n.live(h.Node); ok && !m.Self {
+					told = append(told, m.ID)
+				}
+			}
+		}
 	default:
 		// A change made here (a payment for a quote this node issued)
 		// goes to the housekeeper, which carries it to the others.
 		if m, ok := n.live(k); ok {
-			_, err = n.pushIfBehind(ctx, m, f)
+			f, err = n.pushIfBehind(ctx, m, f)
+			told = append(told, m.ID)
 		}
+	}
+	settled := false
+	if err == nil {
+		settled, err = n.settle(ctx, f, told, at)
+	}
+	if !settled {
+		n.passes.unsettled.Add(1)
+	} else {
+		n.passes.settled.Add(1)
 	}
 	if err != nil {
 		return fmt.Errorf("file %s: %w", f.ID, err)
 	}
 	return nil
+}
+
+// settle marks f settled when each member told has its version: a holder
+// that answered a push with news (merged into f) is still behind, and the
+// next pass pushes to it again.
+func (n *Network) settle(ctx context.Context, f files.File, told []string, at time.Time) (bool, error) {
+	d := version(f)
+	for _, id := range told {
+		if acked, err := n.store.Acked(ctx, f.ID, id); err != nil || acked != d {
+			return false, err
+		}
+	}
+	return n.files.Settle(ctx, f, at)
 }
 
 // version names a version of a record (this node's state left out).
@@ -209,7 +268,10 @@ func (n *Network) pushIfBehind(ctx context.Context, m Member, f files.File) (fil
 	return f, err
 }
 
-func (n *Network) keepHouse(ctx context.Context, f files.File) error {
+// keepHouse places and repairs the copies of a file this node keeps house
+// for and pushes the record to every holder behind; it returns the record
+// as it left it.
+func (n *Network) keepHouse(ctx context.Context, f files.File) (files.File, error) {
 	now := n.clock.Now()
 	self := n.ID()
 	changed := false // most passes change nothing: then nothing is written
@@ -261,7 +323,7 @@ func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 	var err error
 	if changed {
 		if f, err = n.files.Update(ctx, f); err != nil {
-			return err
+			return f, err
 		}
 	}
 	var errs []error
@@ -274,7 +336,7 @@ func (n *Network) keepHouse(ctx context.Context, f files.File) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return f, errors.Join(errs...)
 }
 
 // Push is what a housekeeper sends a holder: the record and where to pull

@@ -23,14 +23,14 @@ func (p *Files) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	return p.db.InTx(ctx, fn)
 }
 
-const filesCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,''),confirmations,merkle_root,additional_at,additional_by`
+const filesCols = `id,owner_id,name,size,content_hash,state,term_s,additional,created_at,COALESCE(stored_at,''),COALESCE(expires_at,''),confirmations,merkle_root,additional_at,additional_by,rev`
 
 func filesScan(r scanner) (files.File, error) {
 	var f files.File
 	var term int64
 	var add, created, stored, expires, conf, addAt string
 	if err := r.Scan(&f.ID, &f.Owner, &f.Name, &f.Size, &f.Hash, &f.State, &term, &add, &created, &stored, &expires,
-		&conf, &f.MerkleRoot, &addAt, &f.AdditionalBy); err != nil {
+		&conf, &f.MerkleRoot, &addAt, &f.AdditionalBy, &f.Rev); err != nil {
 		return files.File{}, store.NotFound(err)
 	}
 	f.Term, f.Additional, f.Created = time.Duration(term)*time.Second, json.RawMessage(add), store.ParseTime(created)
@@ -138,21 +138,22 @@ func (p *Files) AddFile(ctx context.Context, f files.File) error {
 }
 
 // SaveFile writes a record over the stored one, with its payments and
-// holders; payments and holders it does not name are kept.
-func (p *Files) SaveFile(ctx context.Context, f files.File) error {
+// holders; payments and holders it does not name are kept. It returns the
+// record's new revision.
+func (p *Files) SaveFile(ctx context.Context, f files.File) (rev int64, err error) {
 	if len(f.Additional) == 0 {
 		f.Additional = json.RawMessage("{}")
 	}
-	return p.db.InTx(ctx, func(ctx context.Context) error {
+	return rev, p.db.InTx(ctx, func(ctx context.Context) error {
 		db := p.db.Q(ctx)
-		if _, err := db.ExecContext(ctx, `INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at,confirmations,merkle_root,additional_at,additional_by)
+		if err := db.QueryRowContext(ctx, `INSERT INTO files(id,owner_id,name,size,content_hash,state,term_s,additional,created_at,stored_at,expires_at,confirmations,merkle_root,additional_at,additional_by)
 		VALUES(?,?,?,?,?,?,?,?,?,NULLIF(?,''),NULLIF(?,''),?,?,?,?)
 		ON CONFLICT(id) DO UPDATE SET owner_id=excluded.owner_id, name=excluded.name, size=excluded.size, content_hash=excluded.content_hash,
 		state=excluded.state, term_s=excluded.term_s, additional=excluded.additional, created_at=excluded.created_at, stored_at=excluded.stored_at,
 		expires_at=excluded.expires_at, confirmations=excluded.confirmations, merkle_root=excluded.merkle_root,
-		additional_at=excluded.additional_at, additional_by=excluded.additional_by`,
+		additional_at=excluded.additional_at, additional_by=excluded.additional_by, `+unsettle+` RETURNING rev`,
 			f.ID, f.Owner, f.Name, f.Size, f.Hash, f.State, int64(f.Term/time.Second), string(f.Additional), store.Time(f.Created),
-			filesOptTime(f.StoredAt), filesOptTime(f.Expires), string(f.Confirmations), f.MerkleRoot, filesOptTime(f.AdditionalAt), f.AdditionalBy); err != nil {
+			filesOptTime(f.StoredAt), filesOptTime(f.Expires), string(f.Confirmations), f.MerkleRoot, filesOptTime(f.AdditionalAt), f.AdditionalBy).Scan(&rev); err != nil {
 			return err
 		}
 		for _, pay := range f.Payments {
@@ -177,7 +178,7 @@ func (p *Files) SaveFile(ctx context.Context, f files.File) error {
 // SetState moves a file from state from to state to, and tells whether it
 // was in state from.
 func (p *Files) SetState(ctx context.Context, id, from, to string) (bool, error) {
-	res, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET state=? WHERE id=? AND state=?`, to, id, from)
+	res, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET state=?, `+unsettle+` WHERE id=? AND state=?`, to, id, from)
 	if err != nil {
 		return false, err
 	}
@@ -187,7 +188,7 @@ func (p *Files) SetState(ctx context.Context, id, from, to string) (bool, error)
 
 // ExpireReleased ends the records kept without a copy whose term ended at now.
 func (p *Files) ExpireReleased(ctx context.Context, now time.Time) error {
-	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET state=? WHERE state=? AND expires_at<=?`, files.StateExpired, files.StateReleased, store.Time(now))
+	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET state=?, `+unsettle+` WHERE state=? AND expires_at<=?`, files.StateExpired, files.StateReleased, store.Time(now))
 	return err
 }
 
@@ -209,15 +210,24 @@ func (p *Files) AdditionalAt(ctx context.Context, id string) (time.Time, error) 
 
 // Describe sets a file's name and additional attributes, as set at by node by.
 func (p *Files) Describe(ctx context.Context, id, name string, additional json.RawMessage, at time.Time, by string) error {
-	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET additional=?, name=?, additional_at=?, additional_by=? WHERE id=?`,
+	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET additional=?, name=?, additional_at=?, additional_by=?, `+unsettle+` WHERE id=?`,
 		string(additional), name, store.Time(at), by, id)
 	return err
 }
 
 // RaiseReplicas raises the shares of a file's payment to n (never lowers them).
 func (p *Files) RaiseReplicas(ctx context.Context, fileID, paymentID string, n int) error {
-	_, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE file_payments SET replicas=CASE WHEN replicas > ? THEN replicas ELSE ? END WHERE file_id=? AND payment_id=?`, n, n, fileID, paymentID)
-	return err
+	return p.db.InTx(ctx, func(ctx context.Context) error {
+		res, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE file_payments SET replicas=? WHERE file_id=? AND payment_id=? AND replicas<?`, n, fileID, paymentID, n)
+		if err != nil {
+			return err
+		}
+		if raised, err := res.RowsAffected(); err != nil || raised == 0 {
+			return err
+		}
+		_, err = p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET `+unsettle+` WHERE id=?`, fileID)
+		return err
+	})
 }
 
 // Owned lists up to limit of an owner's records after the cursor, newest
@@ -244,6 +254,36 @@ func (p *Files) Stored(ctx context.Context, now time.Time) ([]files.File, error)
 		return nil, err
 	}
 	return out, p.loadAll(ctx, out, stored, files.StateStored, store.Time(now))
+}
+
+// unsettle is the part of every write to a record that tells the
+// replication pass to look at it again (Unsettled): a new revision, not
+// settled.
+const unsettle = `rev=files.rev+1, settled_at=''`
+
+// Unsettled lists the stored files whose term runs past now and that were
+// written since they were settled (Settle), or settled at or before before,
+// with their payments and holders: a range of files_unsettled (an empty
+// settled_at sorts first), however many files are settled.
+func (p *Files) Unsettled(ctx context.Context, now, before time.Time) ([]files.File, error) {
+	const unsettled = `SELECT id FROM files WHERE state=? AND settled_at<=? AND expires_at>?`
+	args := []any{files.StateStored, store.Time(before), store.Time(now)}
+	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+unsettled+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return out, p.loadAll(ctx, out, unsettled, args...)
+}
+
+// Settle marks a record settled at a time, unless it changed since revision
+// rev, and tells whether it did.
+func (p *Files) Settle(ctx context.Context, id string, rev int64, at time.Time) (bool, error) {
+	res, err := p.db.Q(ctx).ExecContext(ctx, `UPDATE files SET settled_at=? WHERE id=? AND rev=?`, store.Time(at), id, rev)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // HasContent tells whether a stored file has the content hash.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestFilesSaveAndTerms(t *testing.T) {
 			{ID: "p1", QuoteID: "q1", Amount: 9, Price: 8, Start: t0, End: t0.Add(time.Hour), Replicas: 1}}
 		f.Holders = []files.Holder{{Node: "n2", Share: 1, State: files.HolderPending, Taken: t0, Since: t0, Updated: t0},
 			{Node: "n1", State: files.HolderStored, Taken: t0, Since: t0, Updated: t0}}
-		if err := s.SaveFile(ctx, f); err != nil { // a new record
+		if _, err := s.SaveFile(ctx, f); err != nil { // a new record
 			t.Fatal(err)
 		}
 		got, err := s.File(ctx, "f")
@@ -125,7 +126,7 @@ func TestFilesSaveAndTerms(t *testing.T) {
 		g.Name = "g.bin"
 		g.Payments = []files.Payment{{ID: "p2", QuoteID: "q2", Amount: 5, Price: 5, Start: t0.Add(time.Hour), End: end, Replicas: 1}}
 		g.Holders = []files.Holder{{Node: "n2", Share: 1, State: files.HolderStored, Taken: t0, Since: t0.Add(time.Minute), Updated: t0.Add(time.Minute)}}
-		if err := s.SaveFile(ctx, g); err != nil {
+		if _, err := s.SaveFile(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = s.File(ctx, "f")
@@ -158,7 +159,7 @@ func TestFilesSaveAndTerms(t *testing.T) {
 		long.Payments = []files.Payment{{ID: "pl", QuoteID: "ql", Amount: 4, Price: 4, Start: t0, End: long.Expires, Replicas: 2}}
 		long.Holders = []files.Holder{{Node: "n3", State: files.HolderStored, Taken: t0, Since: t0, Updated: t0}}
 		for _, x := range []files.File{r, long} {
-			if err := s.SaveFile(ctx, x); err != nil {
+			if _, err := s.SaveFile(ctx, x); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -204,7 +205,7 @@ func TestFilesRollback(t *testing.T) {
 		f.Payments = []files.Payment{{ID: "p", Start: t0, End: t0.Add(time.Hour), Replicas: 1}}
 		boom := errors.New("boom")
 		err := s.InTx(ctx, func(ctx context.Context) error {
-			if err := s.SaveFile(ctx, f); err != nil {
+			if _, err := s.SaveFile(ctx, f); err != nil {
 				return err
 			}
 			if got, err := s.File(ctx, "f"); err != nil || len(got.Payments) != 1 { // seen inside
@@ -220,11 +221,103 @@ func TestFilesRollback(t *testing.T) {
 		}
 		// Nor the payment: saving the record alone shows none.
 		f.Payments = nil
-		if err := s.SaveFile(ctx, f); err != nil {
+		if _, err := s.SaveFile(ctx, f); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.File(ctx, "f"); len(got.Payments) != 0 {
 			t.Fatalf("rolled back payment kept: %+v", got.Payments)
+		}
+	})
+}
+
+// Every write to a record gives it a new revision and unsettles it; a
+// settle made for an older revision is refused.
+func TestFilesSettle(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		var s files.Store = persist.NewFiles(db)
+		end := t0.Add(24 * time.Hour)
+		ids := func(fs []files.File, err error) []string {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := []string{}
+			for _, f := range fs {
+				out = append(out, f.ID)
+			}
+			slices.Sort(out)
+			return out
+		}
+		for _, id := range []string{"a", "b"} {
+			f := record(id, "u", t0)
+			f.State, f.Expires = files.StateStored, end
+			f.Holders = []files.Holder{{Node: "n1", State: files.HolderStored, Taken: t0, Since: t0, Updated: t0}}
+			if _, err := s.SaveFile(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := ids(s.Unsettled(ctx, t0, t0)); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("new records unsettled: %v", got)
+		}
+		a, err := s.File(ctx, "a")
+		if err != nil || len(a.Holders) != 1 {
+			t.Fatalf("%+v %v", a, err)
+		}
+		settledAt := t0.Add(time.Minute)
+		if ok, err := s.Settle(ctx, "a", a.Rev, settledAt); err != nil || !ok {
+			t.Fatalf("settle: %v %v", ok, err)
+		}
+		if got := ids(s.Unsettled(ctx, t0, settledAt.Add(-time.Second))); !slices.Equal(got, []string{"b"}) {
+			t.Fatalf("after settling a: %v", got)
+		}
+		// Asked for files settled up to when a was: a again (membership changed).
+		if got := ids(s.Unsettled(ctx, t0, settledAt)); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("epoch at the settle: %v", got)
+		}
+		// Each kind of write unsettles it, and a settle for the old revision fails.
+		writes := map[string]func() error{
+			"save":     func() error { _, err := s.SaveFile(ctx, a); return err },
+			"state":    func() error { _, err := s.SetState(ctx, "a", files.StateStored, files.StateStored); return err },
+			"describe": func() error { return s.Describe(ctx, "a", "n", json.RawMessage(`{}`), t0, "x") },
+		}
+		for name, write := range writes {
+			cur, _ := s.File(ctx, "a")
+			if ok, err := s.Settle(ctx, "a", cur.Rev, settledAt); err != nil || !ok {
+				t.Fatalf("%s: settle: %v %v", name, ok, err)
+			}
+			if err := write(); err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(s.Unsettled(ctx, t0, t0)); !slices.Equal(got, []string{"a", "b"}) {
+				t.Fatalf("%s: unsettled after the write: %v", name, got)
+			}
+			if ok, err := s.Settle(ctx, "a", cur.Rev, settledAt); err != nil || ok {
+				t.Fatalf("%s: settled a revision already replaced: %v %v", name, ok, err)
+			}
+		}
+		// Raising a payment's replicas unsettles; not raising them does not.
+		a.Payments = []files.Payment{{ID: "p", QuoteID: "q", Amount: 1, Price: 1, Start: t0, End: end, Replicas: 1}}
+		if _, err := s.SaveFile(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := s.File(ctx, "a")
+		s.Settle(ctx, "a", cur.Rev, settledAt)
+		if err := s.RaiseReplicas(ctx, "a", "p", 1); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(s.Unsettled(ctx, t0, t0)); !slices.Equal(got, []string{"b"}) {
+			t.Fatalf("replicas not raised, yet unsettled: %v", got)
+		}
+		if err := s.RaiseReplicas(ctx, "a", "p", 2); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(s.Unsettled(ctx, t0, t0)); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("replicas raised, still settled: %v", got)
+		}
+		// Ended files are not listed, settled or not.
+		if got := ids(s.Unsettled(ctx, end, t0)); len(got) != 0 {
+			t.Fatalf("ended files listed: %v", got)
 		}
 	})
 }

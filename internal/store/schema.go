@@ -171,6 +171,12 @@ var Schema = []Component{
 		// An owner's files newest first (GET /files) read in index order, not
 		// sorted in a temporary tree every time.
 		`CREATE INDEX files_owner_created ON files(owner_id, created_at DESC, id)`,
+		// The replication pass reads only the records changed (rev bumped,
+		// settled_at cleared) or not checked since membership last changed,
+		// not every stored file.
+		`ALTER TABLE files ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+		ALTER TABLE files ADD COLUMN settled_at TEXT NOT NULL DEFAULT '';
+		CREATE INDEX files_unsettled ON files(state, settled_at);`,
 	}},
 	// network
 	{"replica", []string{

@@ -5,7 +5,7 @@
 -- auth-events: version 1
 -- blob: version 4
 -- compute: version 2
--- dds: version 3
+-- dds: version 4
 -- deals: version 2
 -- lease: version 1
 -- ledger: version 2
@@ -243,12 +243,15 @@ CREATE TABLE files (
 	merkle_root TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	additional_at TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	additional_by TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
+	rev BIGINT NOT NULL DEFAULT 0,
+	settled_at TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	PRIMARY KEY (id)
 );
 CREATE INDEX files_hash ON files USING btree (content_hash, state);
 CREATE INDEX files_owner ON files USING btree (owner_id);
 CREATE INDEX files_owner_created ON files USING btree (owner_id, created_at DESC, id);
 CREATE INDEX files_state ON files USING btree (state, expires_at);
+CREATE INDEX files_unsettled ON files USING btree (state, settled_at);
 
 CREATE TABLE leases (
 	name TEXT COLLATE "C" NOT NULL,

@@ -5,7 +5,7 @@
 -- auth-events: version 1
 -- blob: version 4
 -- compute: version 2
--- dds: version 3
+-- dds: version 4
 -- deals: version 2
 -- lease: version 1
 -- ledger: version 2
@@ -233,7 +233,7 @@ CREATE TABLE files (
 			created_at TEXT NOT NULL,
 			stored_at TEXT,
 			expires_at TEXT
-		, confirmations TEXT NOT NULL DEFAULT '', merkle_root TEXT NOT NULL DEFAULT '', additional_at TEXT NOT NULL DEFAULT '', additional_by TEXT NOT NULL DEFAULT '');
+		, confirmations TEXT NOT NULL DEFAULT '', merkle_root TEXT NOT NULL DEFAULT '', additional_at TEXT NOT NULL DEFAULT '', additional_by TEXT NOT NULL DEFAULT '', rev INTEGER NOT NULL DEFAULT 0, settled_at TEXT NOT NULL DEFAULT '');
 
 CREATE INDEX files_hash ON files(content_hash, state);
 
@@ -242,6 +242,8 @@ CREATE INDEX files_owner ON files(owner_id);
 CREATE INDEX files_owner_created ON files(owner_id, created_at DESC, id);
 
 CREATE INDEX files_state ON files(state, expires_at);
+
+CREATE INDEX files_unsettled ON files(state, settled_at);
 
 CREATE TABLE leases (
 			name TEXT PRIMARY KEY,
