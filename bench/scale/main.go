@@ -478,7 +478,8 @@ var queries = []struct{ what, sql string }{
 	ORDER BY 1, 2`},
 	{"asset quota (assets.usedIn, with --asset-quota)", `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`},
 	{"GET /files (files.Registry.Owned)", `SELECT id FROM files WHERE owner_id=? ORDER BY created_at DESC, id`},
-	{"stored files (files.Registry.Stored)", `SELECT id FROM files WHERE state=? AND expires_at>?`},
+	{"stored files (files.Registry.Stored: audits)", `SELECT id FROM files WHERE state=? AND expires_at>?`},
+	{"replication pass (persist.Files.Unsettled)", `SELECT id FROM files WHERE state=? AND settled_at<=? AND expires_at>?`},
 	{"statement (ledger.Statement)", `SELECT file_id,start_at,end_at,size,price FROM terms WHERE end_at>? AND start_at<?`},
 	{"blob refs (blob.Store)", `SELECT refs FROM blobs WHERE hash=?`},
 }
