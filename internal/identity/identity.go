@@ -105,6 +105,14 @@ func (k *Key) ECDSA() *ecdsa.PrivateKey { return k.priv.ToECDSA() }
 // PublicKey returns the 33-byte compressed public key.
 func (k *Key) PublicKey() []byte { return k.priv.PubKey().SerializeCompressed() }
 
+// SharedSecret is the ECDH secret of this key and pub: the x coordinate of
+// their product, 32 bytes, the same as pub's private key makes with this
+// key's public one. It is key material: derive keys from it, never use it
+// as one.
+func (k *Key) SharedSecret(pub *btcec.PublicKey) []byte {
+	return btcec.GenerateSharedSecret(k.priv, pub)
+}
+
 // Address is the Ethereum-style address of the key, EIP-55 checksummed.
 func (k *Key) Address() string { return k.addr }
 
@@ -142,24 +150,52 @@ func (k *Key) SignHash(hash []byte) ([]byte, error) {
 // Recover returns the address that signed hash with sig (r||s||v, v in
 // {0,1,27,28}).
 func Recover(hash, sig []byte) (string, error) {
+	pub, err := ecrecover(hash, sig)
+	if err != nil {
+		return "", err
+	}
+	return ChecksumAddress(hex.EncodeToString(Keccak256(pub[1:])[12:])), nil
+}
+
+// RecoverPublic returns the public key that signed hash with sig, as
+// Recover does its address (AddressOf of it is that address).
+func RecoverPublic(hash, sig []byte) (*btcec.PublicKey, error) {
+	pub, err := ecrecover(hash, sig)
+	if err != nil {
+		return nil, err
+	}
+	return btcec.ParsePubKey(pub)
+}
+
+// ecrecover returns the 65-byte uncompressed public key that signed hash.
+func ecrecover(hash, sig []byte) ([]byte, error) {
 	if len(hash) != 32 || len(sig) != 65 {
-		return "", errors.New("signature must be 65 bytes over a 32-byte hash")
+		return nil, errors.New("signature must be 65 bytes over a 32-byte hash")
 	}
 	v := sig[64]
 	if v < 27 {
 		v += 27
 	}
 	if v != 27 && v != 28 {
-		return "", errors.New("signature has an invalid recovery id")
+		return nil, errors.New("signature has an invalid recovery id")
 	}
 	var rsv [65]byte
 	copy(rsv[:], sig[:64])
 	rsv[64] = v - 27
 	pub, err := crypto.Ecrecover(hash, rsv[:])
 	if err != nil {
-		return "", fmt.Errorf("signature does not recover: %w", err)
+		return nil, fmt.Errorf("signature does not recover: %w", err)
 	}
-	return ChecksumAddress(hex.EncodeToString(Keccak256(pub[1:])[12:])), nil
+	return pub, nil
+}
+
+// ParsePublicKey parses a 33-byte compressed public key; the point is
+// checked to be on the curve (secp256k1 has no small subgroups to fall in).
+func ParsePublicKey(b []byte) (*btcec.PublicKey, error) {
+	if len(b) != btcec.PubKeyBytesLenCompressed {
+		return nil, errors.New("identity: a public key is 33 compressed bytes")
+	}
+	return btcec.ParsePubKey(b)
 }
 
 // AddressOf is the EIP-55 address of a public key.

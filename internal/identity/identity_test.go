@@ -90,3 +90,52 @@ func TestLoadOrCreate(t *testing.T) {
 		t.Fatal("reload gave another key")
 	}
 }
+
+func TestRecoverPublic(t *testing.T) {
+	k, _ := FromHex(knownKey)
+	h := Keccak256([]byte("hello"))
+	sig, _ := k.SignHash(h)
+	pub, err := RecoverPublic(h, sig)
+	if err != nil || !bytes.Equal(pub.SerializeCompressed(), k.PublicKey()) || AddressOf(pub) != knownAddr {
+		t.Fatalf("recovered %v, %v", pub, err)
+	}
+	if _, err := RecoverPublic(h, sig[:64]); err == nil {
+		t.Fatal("short signature recovered")
+	}
+}
+
+// Both ends of a pair compute the same ECDH secret, and a third key
+// another.
+func TestSharedSecret(t *testing.T) {
+	a, _ := FromHex(knownKey)
+	b, _ := FromHex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+	c, _ := FromHex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
+	pa, _ := ParsePublicKey(a.PublicKey())
+	pb, err := ParsePublicKey(b.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ab, ba := a.SharedSecret(pb), b.SharedSecret(pa)
+	if len(ab) != 32 || !bytes.Equal(ab, ba) {
+		t.Fatalf("secrets %x and %x", ab, ba)
+	}
+	if bytes.Equal(c.SharedSecret(pb), ab) {
+		t.Fatal("a third key shares the pair's secret")
+	}
+}
+
+func TestParsePublicKey(t *testing.T) {
+	k, _ := FromHex(knownKey)
+	pub, err := ParsePublicKey(k.PublicKey())
+	if err != nil || AddressOf(pub) != knownAddr {
+		t.Fatalf("%v %v", pub, err)
+	}
+	notOnCurve := append([]byte{2}, bytes.Repeat([]byte{0xff}, 32)...) // x ≥ p
+	uncompressed := k.Private().PubKey().SerializeUncompressed()
+	for _, b := range [][]byte{nil, {2}, k.PublicKey()[:32], append(k.PublicKey(), 0), notOnCurve, uncompressed,
+		append([]byte{5}, k.PublicKey()[1:]...)} {
+		if _, err := ParsePublicKey(b); err == nil {
+			t.Fatalf("%x parsed", b)
+		}
+	}
+}

@@ -262,9 +262,10 @@ func (n *Network) serveAs(mux route.Mux, w http.ResponseWriter, r *http.Request)
 var passed = []string{"Range", "If-Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since",
 	"Content-Type", "Accept", "Idempotency-Key"}
 
-// hopByHop are the answer headers that belong to one connection.
+// hopByHop are the answer headers that belong to one connection, or to the
+// node-to-node hop (the answering node's public key).
 var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Content-Length": true,
-	"Proxy-Connection": true, "Trailer": true, "Upgrade": true}
+	"Proxy-Connection": true, "Trailer": true, "Upgrade": true, hPublicKey: true}
 
 func (n *Network) forwardRequest(ctx context.Context, node string, p auth.Principal, r *http.Request, body []byte) (*http.Response, error) {
 	m, ok := n.live(node)
@@ -298,6 +299,7 @@ func (n *Network) forwardRequest(ctx context.Context, node string, p auth.Princi
 		return nil, apierr.New(http.StatusBadGateway, "node_unreachable", "node %s, which answers for this, did not answer: %v", node, err)
 	}
 	n.touch(m.ID)
+	n.learn(m.ID, resp.Header.Get(hPublicKey))
 	resp.Body = cancelOnClose{resp.Body, cancel}
 	return resp, nil
 }

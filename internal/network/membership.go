@@ -54,6 +54,9 @@ type Network struct {
 
 	store  Store
 	nonces *recentNonces // of replay-safe requests (sign.go)
+	pairs  pairKeys      // with members, by id (pairwise.go)
+	pubHex string        // this node's compressed public key, in hex
+	auths  authCounts    // requests accepted, by how they were authenticated
 	blobs  Blobs
 	files  Files
 	ledger Ledger
@@ -183,6 +186,7 @@ func (n *Network) savePeers() {
 // Join joins the network through any of the given node URLs.
 func (n *Network) Join(ctx context.Context, urls []string) error {
 	var addrs []string
+	var hellos []Hello
 	var errs []error
 	for _, u := range urls {
 		h, err := n.hello(ctx, u)
@@ -191,12 +195,18 @@ func (n *Network) Join(ctx context.Context, urls []string) error {
 			continue
 		}
 		addrs = append(addrs, h.Gossip)
+		hellos = append(hellos, h)
 	}
 	if len(addrs) == 0 {
 		return fmt.Errorf("network: cannot reach any peer to join: %w", errors.Join(errs...))
 	}
 	if _, err := n.ml.Join(addrs); err != nil {
 		return fmt.Errorf("network: join %v: %w", addrs, err)
+	}
+	// Members now (the join merged their state): keep the pairwise keys of
+	// those that told their public key, which must be the key of their id.
+	for _, h := range hellos {
+		n.learn(h.ID, h.PublicKey)
 	}
 	n.log.Info("joined the network", "through", urls, "members", n.ml.NumMembers())
 	return nil
@@ -207,6 +217,10 @@ type Hello struct {
 	ID     string `json:"id"`
 	URL    string `json:"url"`
 	Gossip string `json:"gossip"`
+	// PublicKey is the node's compressed public key in hex, whose address
+	// is ID: knowing it, a node MACs its requests to this one instead of
+	// signing them (pairwise.go). Older nodes do not tell it.
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 func (n *Network) hello(ctx context.Context, url string) (Hello, error) {

@@ -1,9 +1,10 @@
 // Package network makes a node one peer of a network: membership through
 // hashicorp/memberlist (SWIM gossip, membership.go), a node-to-node HTTP API
-// under /internal/v1/ whose every request is signed by the sending node's key
-// (sign.go), peers confirming and signing a price before it is quoted
-// (confirm.go), and R copies of every paid file kept on peers chosen by
-// rendezvous hashing (replicate.go).
+// under /internal/v1/ whose every request is authenticated by the sending
+// node's key, signed or MAC'd under a key of the pair (sign.go, pairwise.go),
+// peers confirming and signing a price before it is quoted (confirm.go), and
+// R copies of every paid file kept on peers chosen by rendezvous hashing
+// (replicate.go).
 package network
 
 import (
@@ -17,6 +18,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/clock"
@@ -67,11 +70,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AuditTimeout, "audit-timeout", c.AuditTimeout, "how long a holder has to answer an audit, beyond the time to read its copy at 20 MB/s")
 }
 
-// Key is this node's identity: it names the node and signs its requests and
-// confirmations.
+// Key is this node's identity: it names the node, signs its confirmations
+// and its requests to members whose public key it does not know yet, and
+// derives the pairwise keys that authenticate the others (pairwise.go).
 type Key interface {
 	ID() string
 	SignHash(hash []byte) ([]byte, error)
+	PublicKey() []byte // compressed, 33 bytes
+	SharedSecret(pub *btcec.PublicKey) []byte
 }
 
 // Blobs holds the content of the files and of the copies held for others.
@@ -128,7 +134,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Network, error) {
 	cfg.MaxSkew = cmp.Or(cfg.MaxSkew, DefaultConfig().MaxSkew)
 	cfg.GossipListen = cmp.Or(cfg.GossipListen, "127.0.0.1:0")
 	n := &Network{cfg: cfg, key: deps.Key, clock: deps.Clock, log: deps.Log, members: map[string]*Member{}, procs: map[string]map[string]process{}, proc: newProcessID(),
-		client: &http.Client{Transport: transport()}, nonces: newRecentNonces(2 * cfg.MaxSkew), store: deps.Store, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
+		client: &http.Client{Transport: transport()}, pubHex: hex.EncodeToString(deps.Key.PublicKey()), nonces: newRecentNonces(2 * cfg.MaxSkew), store: deps.Store, blobs: deps.Blobs, files: deps.Files, ledger: deps.Ledger, accounts: deps.Accounts, admins: deps.Admins, kicks: make(chan struct{}, 1)}
 	if err := n.loadAudits(ctx); err != nil {
 		return nil, err
 	}

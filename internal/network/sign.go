@@ -3,6 +3,7 @@ package network
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +12,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/identity"
@@ -26,7 +30,13 @@ const Prefix = "/internal/v1/"
 // small; bulk data is pulled with signed GETs instead.
 const MaxBody = 1 << 20
 
-// Headers of a signed request.
+// Headers of a signed request. A request is authenticated either by a
+// signature (hSignature) or, once the sender knows the receiver's public
+// key, by an HMAC under the pair's key (hMAC). Either way it carries the
+// sender's public key (hPublicKey), from which a receiver that does not
+// keep the pair's key yet derives it; an answer to a signed request carries
+// the receiver's, so that the sender MACs its next requests. Nodes older
+// than MACs tell no public key: they are sent signed requests only.
 const (
 	hNode      = "X-Dds-Node"
 	hTo        = "X-Dds-To"
@@ -34,12 +44,22 @@ const (
 	hNonce     = "X-Dds-Nonce"
 	hBody      = "X-Dds-Body-Sha256"
 	hSignature = "X-Dds-Signature"
+	hMAC       = "X-Dds-Mac"
+	hPublicKey = "X-Dds-Public-Key"
 )
 
-// digest is what the sender signs: everything that makes the request what it
-// is, including the node it is meant for, so it cannot be replayed elsewhere.
-func digest(method, uri, from, to, ts, nonce, bodyHash string) []byte {
-	return identity.Keccak256([]byte(strings.Join([]string{"dds-internal-v1", method, uri, from, to, ts, nonce, bodyHash}, "\n")))
+// Labels of the digests: a signature's and a MAC's differ, so that one can
+// never be taken for the other.
+const (
+	signLabel = "dds-internal-v1"
+	macLabel  = "dds-internal-mac-v1"
+)
+
+// digest is what the sender signs or MACs: everything that makes the
+// request what it is, including the node it is meant for, so it cannot be
+// replayed elsewhere.
+func digest(label, method, uri, from, to, ts, nonce, bodyHash string) []byte {
+	return identity.Keccak256([]byte(strings.Join([]string{label, method, uri, from, to, ts, nonce, bodyHash}, "\n")))
 }
 
 // do sends a signed request to a member. body may be nil.
@@ -51,12 +71,40 @@ func (n *Network) do(ctx context.Context, to Member, method, path string, body [
 	resp, err := n.client.Do(req)
 	if err == nil {
 		n.touch(to.ID)
+		n.learn(to.ID, resp.Header.Get(hPublicKey))
+		if resp.StatusCode == http.StatusUnauthorized && req.Header.Get(hMAC) != "" {
+			// The member does not take MACs (any more: an older version
+			// restarted): sign to it until it tells its key again. This
+			// request is not retried.
+			n.pairs.drop(to.ID)
+		}
 	}
 	return resp, err
 }
 
-// NewSigned builds a signed request to a member.
+// NewSigned builds a request to a member, authenticated by this node: MAC'd
+// under the pair's key if this node keeps it, signed otherwise.
 func (n *Network) NewSigned(ctx context.Context, to Member, method, path string, body []byte) (*http.Request, error) {
+	return newRequest(ctx, n.ID(), to, n.clock.Now(), method, path, body, func(req *http.Request, d func(label string) []byte) error {
+		req.Header.Set(hPublicKey, n.pubHex)
+		if k := n.pairs.get(to.ID); k != nil {
+			req.Header.Set(hMAC, hex.EncodeToString(k.mac(d(macLabel))))
+			return nil
+		}
+		sig, err := n.key.SignHash(d(signLabel))
+		if err != nil {
+			return err
+		}
+		req.Header.Set(hSignature, "0x"+hex.EncodeToString(sig))
+		return nil
+	})
+}
+
+// newRequest builds a request from node from to member to at now, and has
+// authenticate add the headers that authenticate it, given the digest
+// under a label.
+func newRequest(ctx context.Context, from string, to Member, now time.Time, method, path string, body []byte,
+	authenticate func(req *http.Request, digest func(label string) []byte) error) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(to.URL, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -66,18 +114,17 @@ func (n *Network) NewSigned(ctx context.Context, to Member, method, path string,
 		return nil, err
 	}
 	bh := sha256.Sum256(body)
-	ts := n.clock.Now().Format(time.RFC3339Nano)
-	h := hex.EncodeToString(bh[:])
-	sig, err := n.key.SignHash(digest(method, req.URL.RequestURI(), n.ID(), to.ID, ts, hex.EncodeToString(nonce), h))
-	if err != nil {
+	ts := now.Format(time.RFC3339Nano)
+	h, nh := hex.EncodeToString(bh[:]), hex.EncodeToString(nonce)
+	uri := req.URL.RequestURI()
+	if err := authenticate(req, func(label string) []byte { return digest(label, method, uri, from, to.ID, ts, nh, h) }); err != nil {
 		return nil, err
 	}
-	req.Header.Set(hNode, n.ID())
+	req.Header.Set(hNode, from)
 	req.Header.Set(hTo, to.ID)
 	req.Header.Set(hTime, ts)
-	req.Header.Set(hNonce, hex.EncodeToString(nonce))
+	req.Header.Set(hNonce, nh)
 	req.Header.Set(hBody, h)
-	req.Header.Set(hSignature, "0x"+hex.EncodeToString(sig))
 	if len(body) > 0 {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -103,16 +150,26 @@ func (n *Network) handle(mux route.Mux, pattern string, h http.HandlerFunc) {
 			return
 		}
 		n.touch(sender)
+		if r.Header.Get(hMAC) == "" {
+			// The sender signed: it does not know this node's key yet.
+			w.Header().Set(hPublicKey, n.pubHex)
+		}
 		h(w, r.WithContext(context.WithValue(r.Context(), senderKey{}, sender)))
 	})
+}
+
+// authCounts counts the requests accepted, by how they were authenticated.
+type authCounts struct {
+	signed, maced atomic.Int64
 }
 
 func (n *Network) verify(r *http.Request) (string, error) {
 	deny := func(format string, args ...any) error {
 		return apierr.New(http.StatusUnauthorized, "bad_node_signature", format, args...)
 	}
-	from, to, ts, nonce, bh, sigHex := r.Header.Get(hNode), r.Header.Get(hTo), r.Header.Get(hTime), r.Header.Get(hNonce), r.Header.Get(hBody), r.Header.Get(hSignature)
-	if from == "" || sigHex == "" {
+	from, to, ts, nonce, bh := r.Header.Get(hNode), r.Header.Get(hTo), r.Header.Get(hTime), r.Header.Get(hNonce), r.Header.Get(hBody)
+	sigHex, macHex := r.Header.Get(hSignature), r.Header.Get(hMAC)
+	if from == "" || (sigHex == "" && macHex == "") {
 		return "", deny("node-to-node requests must be signed by a member node")
 	}
 	if nonce == "" || len(nonce) > 64 {
@@ -133,13 +190,34 @@ func (n *Network) verify(r *http.Request) (string, error) {
 	if d := now.Sub(t); d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
 		return "", deny("request time %s is too far from this node's %s", ts, now.Format(time.RFC3339))
 	}
-	sig, err := hex.DecodeString(strings.TrimPrefix(sigHex, "0x"))
-	if err != nil {
-		return "", deny("signature is not hex")
-	}
-	signer, err := identity.Recover(digest(r.Method, r.URL.RequestURI(), from, to, ts, nonce, bh), sig)
-	if err != nil || !strings.EqualFold(signer, from) {
-		return "", deny("signature does not match node %s", from)
+	var signer *btcec.PublicKey // of a signed request, to derive the pair's key from
+	if sigHex != "" {
+		// Signed: by a node that does not know this one's key yet, or an
+		// older one that MACs nothing.
+		sig, err := hex.DecodeString(strings.TrimPrefix(sigHex, "0x"))
+		if err != nil {
+			return "", deny("signature is not hex")
+		}
+		signer, err = identity.RecoverPublic(digest(signLabel, r.Method, r.URL.RequestURI(), from, to, ts, nonce, bh), sig)
+		if err != nil || !strings.EqualFold(identity.AddressOf(signer), from) {
+			return "", deny("signature does not match node %s", from)
+		}
+	} else {
+		// MAC'd: under the key of this node and the one whose public key
+		// comes with the request, which must be the key of from. The MAC is
+		// compared in constant time.
+		pub, ok := decodeHex(r.Header.Get(hPublicKey), btcec.PubKeyBytesLenCompressed)
+		if !ok {
+			return "", deny("a MAC'd request needs the sender's compressed public key in %s", hPublicKey)
+		}
+		k, err := n.pairKeyFor(from, pub)
+		if err != nil {
+			return "", deny("%s is not the public key of node %s", hPublicKey, from)
+		}
+		mac, ok := decodeHex(macHex, sha256.Size)
+		if !ok || !hmac.Equal(mac, k.mac(digest(macLabel, r.Method, r.URL.RequestURI(), from, to, ts, nonce, bh))) {
+			return "", deny("MAC does not match node %s", from)
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
@@ -165,6 +243,19 @@ func (n *Network) verify(r *http.Request) (string, error) {
 		return "", apierr.New(http.StatusConflict, "replayed", "request nonce %s from %s was already used", nonce, from)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	if signer != nil {
+		n.auths.signed.Add(1)
+		if n.pairs.get(from) == nil {
+			// The signer's key, recovered anyway: if the signer tells it
+			// too, it takes MACs, and this node MACs its own requests to it
+			// from now on. One ECDH, once.
+			if raw, ok := decodeHex(r.Header.Get(hPublicKey), btcec.PubKeyBytesLenCompressed); ok && bytes.Equal(raw, signer.SerializeCompressed()) {
+				_, _ = n.derive(from, signer)
+			}
+		}
+	} else {
+		n.auths.maced.Add(1)
+	}
 	return from, nil
 }
 
@@ -192,7 +283,7 @@ func (n *Network) serveHello(mux route.Mux) {
 	mux.HandleFunc("GET "+Prefix+"hello", func(w http.ResponseWriter, r *http.Request) {
 		self := n.Self()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Hello{ID: self.ID, URL: self.URL, Gossip: self.Gossip})
+		json.NewEncoder(w).Encode(Hello{ID: self.ID, URL: self.URL, Gossip: self.Gossip, PublicKey: n.pubHex})
 	})
 }
 
