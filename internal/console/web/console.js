@@ -254,9 +254,13 @@ function show() {
   $("view-title").textContent = VIEWS[name].title;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.getAttribute("href") === "#" + name);
   const view = $("view");
-  delete view.dataset.loaded;
-  view.dataset.view = "";
-  $("view-body").replaceChildren();
+  // Another view is cleared at once; the one shown (a click on its own link,
+  // whose hashchange comes later) stays until its next load replaces it.
+  if (view.dataset.view !== name) {
+    delete view.dataset.loaded;
+    view.dataset.view = "";
+    $("view-body").replaceChildren();
+  }
   refresh();
 }
 
