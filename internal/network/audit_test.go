@@ -31,7 +31,8 @@ func flipByte(t *testing.T, nd *testnet.Node, hash string) {
 	nd.SetBlob(t, hash, b)
 }
 
-func auditMetric(t *testing.T, nd *testnet.Node, result string) string {
+// metricLines is a node's /metrics, line by line.
+func metricLines(t *testing.T, nd *testnet.Node) []string {
 	t.Helper()
 	req, _ := nd.Admin().NewRequest(context.Background(), http.MethodGet, "/metrics", nil)
 	resp, err := nd.Admin().HTTP.Do(req)
@@ -40,7 +41,12 @@ func auditMetric(t *testing.T, nd *testnet.Node, result string) string {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	return strings.Split(string(body), "\n")
+}
+
+func auditMetric(t *testing.T, nd *testnet.Node, result string) string {
+	t.Helper()
+	for _, line := range metricLines(t, nd) {
 		if strings.HasPrefix(line, `dds_audits{result="`+result+`"}`) {
 			return strings.Fields(line)[1]
 		}

@@ -3,8 +3,6 @@ package network_test
 import (
 	"context"
 	"crypto/rand"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,15 +14,8 @@ import (
 // recordsRead is how many records a node's replication passes read so far.
 func recordsRead(t *testing.T, nd *testnet.Node) int {
 	t.Helper()
-	req, _ := nd.Admin().NewRequest(context.Background(), http.MethodGet, "/metrics", nil)
-	resp, err := nd.Admin().HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	total, seen := 0, false
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range metricLines(t, nd) {
 		if strings.HasPrefix(line, "dds_replication_records{") {
 			n, _ := strconv.Atoi(strings.Fields(line)[1])
 			total, seen = total+n, true
