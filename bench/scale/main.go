@@ -479,9 +479,11 @@ var queries = []struct{ what, sql string }{
 	{"asset quota (assets.usedIn, with --asset-quota)", `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`},
 	{"GET /files (files.Registry.Owned)", `SELECT id FROM files WHERE owner_id=? ORDER BY created_at DESC, id`},
 	{"stored files (files.Registry.Stored: audits)", `SELECT id FROM files WHERE state=? AND expires_at>?`},
-	{"replication pass (persist.Files.Unsettled)", `SELECT id FROM files WHERE state=? AND settled_at<=? AND expires_at>?`},
+	{"replication pass (persist.Files.Unsettled)", `SELECT id FROM files WHERE state='stored' AND settled_at<=? AND expires_at>?`},
 	{"statement (ledger.Statement)", `SELECT file_id,start_at,end_at,size,price FROM terms WHERE end_at>? AND start_at<?`},
 	{"blob refs (blob.Store)", `SELECT refs FROM blobs WHERE hash=?`},
+	{"objects to collect (persist.Blobs.Unreferenced)", `SELECT hash FROM blobs WHERE refs = 0`},
+	{"object kept at a key (persist.Blobs.LocationUsed)", `SELECT COUNT(*) FROM blobs WHERE location=? AND location<>''`},
 }
 
 // plans prints SQLite's plan of each query on the filled database: SCAN of a

@@ -68,14 +68,16 @@ func (b *Blobs) References(ctx context.Context, hash string) (int, error) {
 	return refs, err
 }
 
+// LocationUsed is asked of keys only (never the empty location of an
+// object at its hash), which are all that blobs_location indexes.
 func (b *Blobs) LocationUsed(ctx context.Context, location string) (bool, error) {
 	var n int
-	err := b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE location=?`, location).Scan(&n)
+	err := b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE location=? AND location<>''`, location).Scan(&n)
 	return n > 0, err
 }
 
 func (b *Blobs) Unreferenced(ctx context.Context) ([]string, error) {
-	return queryAll(ctx, b.db.Q(ctx), blobsScanHash, `SELECT hash FROM blobs WHERE refs=0`)
+	return queryAll(ctx, b.db.Q(ctx), blobsScanHash, `SELECT hash FROM blobs WHERE refs = 0`)
 }
 
 func (b *Blobs) Referenced(ctx context.Context, after string, limit int) ([]string, error) {

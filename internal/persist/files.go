@@ -266,8 +266,10 @@ const unsettle = `rev=files.rev+1, settled_at=''`
 // with their payments and holders: a range of files_unsettled (an empty
 // settled_at sorts first), however many files are settled.
 func (p *Files) Unsettled(ctx context.Context, now, before time.Time) ([]files.File, error) {
-	const unsettled = `SELECT id FROM files WHERE state=? AND settled_at<=? AND expires_at>?`
-	args := []any{files.StateStored, store.Time(before), store.Time(now)}
+	// state is a literal, not a parameter: a planner uses a partial index
+	// only for a condition it can see implies the index's.
+	const unsettled = `SELECT id FROM files WHERE state='` + files.StateStored + `' AND settled_at<=? AND expires_at>?`
+	args := []any{store.Time(before), store.Time(now)}
 	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+unsettled+`)`, args...)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,13 @@ var Schema = []Component{
 		// A small object's content, kept in its row rather than as a file
 		// or bucket object of its own (Config.InlineMax); NULL otherwise.
 		`ALTER TABLE blobs ADD COLUMN content BLOB`,
+		// Only objects kept under a key of their own are looked up by
+		// location, and only unreferenced ones are collected: index just
+		// those rows, so that adding an object (refs 1, at its hash) writes
+		// no index page but its key's, and collection reads no row in use.
+		`DROP INDEX blobs_location;
+		CREATE INDEX blobs_location ON blobs(location) WHERE location <> '';
+		CREATE INDEX blobs_unreferenced ON blobs(hash) WHERE refs = 0;`,
 	}},
 	// auth
 	{"auth", []string{
@@ -177,6 +184,13 @@ var Schema = []Component{
 		`ALTER TABLE files ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
 		ALTER TABLE files ADD COLUMN settled_at TEXT NOT NULL DEFAULT '';
 		CREATE INDEX files_unsettled ON files(state, settled_at);`,
+		// Fewer index pages written per upload (each is a page in the
+		// commit's fsync): files_owner_created serves every owner lookup,
+		// and the replication pass reads only stored files, so pending ones
+		// need no entry in files_unsettled.
+		`DROP INDEX files_owner;
+		DROP INDEX files_unsettled;
+		CREATE INDEX files_unsettled ON files(state, settled_at) WHERE state = 'stored';`,
 	}},
 	// network
 	{"replica", []string{

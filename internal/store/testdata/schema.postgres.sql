@@ -3,9 +3,9 @@
 -- audit: version 3
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 4
+-- blob: version 5
 -- compute: version 2
--- dds: version 4
+-- dds: version 5
 -- deals: version 2
 -- lease: version 1
 -- ledger: version 2
@@ -75,7 +75,8 @@ CREATE TABLE blobs (
 	PRIMARY KEY (hash),
 	CHECK ((refs >= 0))
 );
-CREATE INDEX blobs_location ON blobs USING btree (location);
+CREATE INDEX blobs_location ON blobs USING btree (location) WHERE (location <> ''::text);
+CREATE INDEX blobs_unreferenced ON blobs USING btree (hash) WHERE (refs = 0);
 
 CREATE TABLE compute_jobs (
 	id TEXT COLLATE "C" NOT NULL,
@@ -248,10 +249,9 @@ CREATE TABLE files (
 	PRIMARY KEY (id)
 );
 CREATE INDEX files_hash ON files USING btree (content_hash, state);
-CREATE INDEX files_owner ON files USING btree (owner_id);
 CREATE INDEX files_owner_created ON files USING btree (owner_id, created_at DESC, id);
 CREATE INDEX files_state ON files USING btree (state, expires_at);
-CREATE INDEX files_unsettled ON files USING btree (state, settled_at);
+CREATE INDEX files_unsettled ON files USING btree (state, settled_at) WHERE (state = 'stored'::text);
 
 CREATE TABLE leases (
 	name TEXT COLLATE "C" NOT NULL,

@@ -3,9 +3,9 @@
 -- audit: version 3
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 4
+-- blob: version 5
 -- compute: version 2
--- dds: version 4
+-- dds: version 5
 -- deals: version 2
 -- lease: version 1
 -- ledger: version 2
@@ -73,7 +73,9 @@ CREATE TABLE blobs (
 			refs INTEGER NOT NULL CHECK (refs >= 0)
 		, location TEXT NOT NULL DEFAULT '', content BLOB);
 
-CREATE INDEX blobs_location ON blobs(location);
+CREATE INDEX blobs_location ON blobs(location) WHERE location <> '';
+
+CREATE INDEX blobs_unreferenced ON blobs(hash) WHERE refs = 0;
 
 CREATE TABLE compute_jobs (
 			id TEXT PRIMARY KEY,
@@ -237,13 +239,11 @@ CREATE TABLE files (
 
 CREATE INDEX files_hash ON files(content_hash, state);
 
-CREATE INDEX files_owner ON files(owner_id);
-
 CREATE INDEX files_owner_created ON files(owner_id, created_at DESC, id);
 
 CREATE INDEX files_state ON files(state, expires_at);
 
-CREATE INDEX files_unsettled ON files(state, settled_at);
+CREATE INDEX files_unsettled ON files(state, settled_at) WHERE state = 'stored';
 
 CREATE TABLE leases (
 			name TEXT PRIMARY KEY,
