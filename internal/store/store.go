@@ -76,7 +76,15 @@ func Open(dsn string) (*DB, error) {
 
 func sqliteParams() url.Values {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(15000)", "foreign_keys(ON)"} {
+	// mmap_size: reads map the database rather than copying each page in
+	// with a pread and keeping it in a small per-connection cache. As the
+	// database outgrows that cache, every read would otherwise cost more
+	// system calls, and each connection's cache is memory of its own
+	// (bench/scale at 200,000 objects: reads 17 % faster, the node's own
+	// memory 22 MiB instead of 49). The mapped pages are the kernel's page
+	// cache, shared by the connections and reclaimable; writes still go
+	// through the WAL. 2147418112 is the most this SQLite build maps.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(15000)", "foreign_keys(ON)", "mmap_size(2147418112)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue at BEGIN instead of failing on upgrade

@@ -100,24 +100,37 @@ func (p *Proc) Stop() {
 // Memory is the process's resident memory now and at its peak, in bytes
 // (VmRSS and VmHWM of /proc/PID/status).
 func (p *Proc) Memory() (rss, peak int64) {
+	m := p.memory()
+	return m["VmRSS:"], m["VmHWM:"]
+}
+
+// MemoryParts splits the resident memory now: anon is the process's own
+// (heap, stacks, SQLite's page caches), file is pages of files it maps
+// (SQLite's database, read through mmap), which are the kernel's page cache
+// and reclaimable, the pages a read(2) would have gone through anyway.
+func (p *Proc) MemoryParts() (anon, file int64) {
+	m := p.memory()
+	return m["RssAnon:"], m["RssFile:"]
+}
+
+// memory is /proc/PID/status's sizes in bytes, by field name with its colon.
+func (p *Proc) memory() map[string]int64 {
+	out := map[string]int64{}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue
 		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			peak = kb << 10
+		if len(f) == 3 && f[2] == "kB" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			out[f[0]] = kb << 10
 		}
 	}
-	return rss, peak
+	return out
 }
 
 // DDS is a `dds serve` node with a user, a payment processor and an admin.
