@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus-dds/dds/api"
 	"github.com/prometheus-dds/dds/bench/internal/run"
 	"github.com/prometheus-dds/dds/client"
+	"github.com/prometheus-dds/dds/internal/persist"
 )
 
 type config struct {
@@ -471,26 +472,6 @@ func (b *bench) verdict(wins []window, probes []probe) {
 	}
 }
 
-// The queries behind the measured requests, as the node runs them (copied
-// from the packages named; keep them in step). "?" stands for every value.
-var queries = []struct{ what, sql string }{
-	{"asset by id (assets.asset)", `SELECT id FROM assets WHERE id=?`},
-	{"readable asset (assets.readable)", `SELECT id FROM assets WHERE id=? AND (owner_id=? OR access='public' OR (access='shared' AND EXISTS
-	(SELECT 1 FROM asset_shares sh WHERE sh.asset_id=assets.id AND sh.principal_id=?)))`},
-	{"DEP-7 listing (persist.Assets.EachReadable)", `SELECT a.seq, a.id, '' FROM assets a WHERE a.owner_id=?
-	UNION ALL SELECT a.seq, a.id, '' FROM assets a WHERE a.access='public' AND a.owner_id<>?
-	UNION ALL SELECT a.seq, a.id, '' FROM asset_shares sh JOIN assets a ON a.id=sh.asset_id WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>?
-	ORDER BY 1, 2`},
-	{"asset quota (assets.usedIn, with --asset-quota)", `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash)`},
-	{"GET /files (files.Registry.Owned)", `SELECT id FROM files WHERE owner_id=? ORDER BY created_at DESC, id`},
-	{"stored files (files.Registry.Stored: audits)", `SELECT id FROM files WHERE state=? AND expires_at>?`},
-	{"replication pass (persist.Files.Unsettled)", `SELECT id FROM files WHERE state='stored' AND settled_at<=? AND expires_at>?`},
-	{"statement (ledger.Statement)", `SELECT file_id,start_at,end_at,size,price FROM terms WHERE end_at>? AND start_at<?`},
-	{"blob refs (blob.Store)", `SELECT refs FROM blobs WHERE hash=?`},
-	{"objects to collect (persist.Blobs.Unreferenced)", `SELECT hash FROM blobs WHERE refs = 0`},
-	{"object kept at a key (persist.Blobs.LocationUsed)", `SELECT COUNT(*) FROM blobs WHERE location=? AND location<>''`},
-}
-
 // plans prints SQLite's plan of each query on the filled database: SCAN of a
 // whole table or a TEMP B-TREE to sort grows with the table.
 func (b *bench) plans(ctx context.Context) {
@@ -501,55 +482,19 @@ func (b *bench) plans(ctx context.Context) {
 	}
 	defer db.Close()
 	fmt.Println("\nquery plans on the filled database (EXPLAIN QUERY PLAN):")
-	// A scan of a partial index reads the rows of the answer only (the
-	// public assets of a listing), not the table.
-	var partial []string
-	if rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '% WHERE %'`); err == nil {
-		for rows.Next() {
-			var name string
-			if rows.Scan(&name) == nil {
-				partial = append(partial, name)
-			}
-		}
-		rows.Close()
-	}
-	scansPartial := func(detail string) bool {
-		return slices.ContainsFunc(partial, func(name string) bool { return strings.HasSuffix(detail, " INDEX "+name) })
-	}
-	for _, q := range queries {
-		args := make([]any, strings.Count(q.sql, "?"))
-		for i := range args {
-			args[i] = "x"
-		}
-		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, args...)
+	for _, q := range persist.Watched() {
+		p, err := persist.ExplainSQLite(ctx, db, q)
 		if err != nil {
-			fmt.Printf("  %s: %v\n", q.what, err)
+			fmt.Printf("  %s: %v\n", q.What, err)
 			continue
 		}
-		var steps []string
-		grows, ranged := false, false
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err == nil {
-				steps = append(steps, detail)
-				switch {
-				case strings.HasPrefix(detail, "SCAN") && scansPartial(detail):
-					ranged = true
-				case strings.HasPrefix(detail, "SCAN"):
-					grows = true
-				}
-				// A TEMP B-TREE sorts the answer: it costs as the answer grows.
-			}
-		}
-		rows.Close()
 		mark := "indexed"
 		switch {
-		case grows:
+		case p.Grows:
 			mark = "GROWS with the table"
-		case ranged || strings.ContainsAny(strings.Join(steps, " "), "<>"):
+		case p.Ranged:
 			mark = "indexed range" // reads every row in the range: as many as the answer has
 		}
-		fmt.Printf("  %-48s %-20s %s\n", q.what, mark, strings.Join(steps, "; "))
+		fmt.Printf("  %-48s %-20s %s\n", q.What, mark, strings.Join(p.Steps, "; "))
 	}
 }

@@ -50,8 +50,10 @@ func (s *Assets) InTx(ctx context.Context, fn func(ctx context.Context) error) e
 	return s.db.InTx(ctx, fn)
 }
 
+const assetsByID = `SELECT ` + assetsCols + ` FROM assets WHERE id=?`
+
 func (s *Assets) Asset(ctx context.Context, id string) (assets.Asset, error) {
-	return assetsScan(s.db.Q(ctx).QueryRowContext(ctx, `SELECT `+assetsCols+` FROM assets WHERE id=?`, id))
+	return assetsScan(s.db.Q(ctx).QueryRowContext(ctx, assetsByID, id))
 }
 
 func (s *Assets) Readable(ctx context.Context, principal, id string) (assets.Asset, error) {
@@ -67,22 +69,33 @@ func (s *Assets) Owner(ctx context.Context, id string) (string, error) {
 	return owner, err
 }
 
+// assetsListing selects cols of the assets principal ? (four times) may
+// read, in registration order: three disjoint parts, each read from an
+// index in that order and merged (the principal's own, the public ones of
+// others, and those of others shared with it).
+func assetsListing(cols string) string {
+	return `SELECT ` + cols + ` FROM assets a WHERE a.owner_id=?
+		UNION ALL SELECT ` + cols + ` FROM assets a WHERE a.access='public' AND a.owner_id<>?
+		UNION ALL SELECT ` + cols + ` FROM asset_shares sh JOIN assets a ON a.id=sh.asset_id
+			WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>?
+		ORDER BY 1, 2`
+}
+
+// The listing without and with the metadata documents.
+var (
+	assetsIDs       = assetsListing(`a.seq, a.id, ''`)
+	assetsDocuments = assetsListing(`a.seq, a.id, a.metadata`)
+)
+
 // EachReadable streams the rows rather than collecting them (a registry's
 // index may be large); like queryAll, it reports a database lost between rows
 // as store.Unavailable.
 func (s *Assets) EachReadable(ctx context.Context, principal string, withMetadata bool, fn func(id string, metadata []byte) error) error {
-	cols := `a.seq, a.id, ''`
+	q := assetsIDs
 	if withMetadata {
-		cols = `a.seq, a.id, a.metadata`
+		q = assetsDocuments
 	}
-	// Three disjoint parts, each read from an index in registration order
-	// and merged: the principal's own, the public ones of others, and those
-	// of others shared with it.
-	rows, err := s.db.Q(ctx).QueryContext(ctx, `SELECT `+cols+` FROM assets a WHERE a.owner_id=?
-		UNION ALL SELECT `+cols+` FROM assets a WHERE a.access='public' AND a.owner_id<>?
-		UNION ALL SELECT `+cols+` FROM asset_shares sh JOIN assets a ON a.id=sh.asset_id
-			WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>?
-		ORDER BY 1, 2`, principal, principal, principal, principal)
+	rows, err := s.db.Q(ctx).QueryContext(ctx, q, principal, principal, principal, principal)
 	if err != nil {
 		return err
 	}
@@ -106,9 +119,11 @@ func (s *Assets) Counts(ctx context.Context) (registered, withContent int64, err
 	return registered, withContent, err
 }
 
+const assetsContentBytes = `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`
+
 func (s *Assets) ContentBytes(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.Q(ctx).QueryRowContext(ctx, `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`).Scan(&n)
+	err := s.db.Q(ctx).QueryRowContext(ctx, assetsContentBytes).Scan(&n)
 	return n, err
 }
 

@@ -48,8 +48,10 @@ func (b *Blobs) Move(ctx context.Context, hash, location string, content []byte)
 	return err
 }
 
+const blobsFind = `SELECT location, content FROM blobs WHERE hash=?`
+
 func (b *Blobs) Find(ctx context.Context, hash string) (location string, content []byte, ok bool, err error) {
-	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT location, content FROM blobs WHERE hash=?`, hash).Scan(&location, &content)
+	err = b.db.Q(ctx).QueryRowContext(ctx, blobsFind, hash).Scan(&location, &content)
 	location, ok, err = blobsFound(location, err)
 	return location, content, ok, err
 }
@@ -68,16 +70,20 @@ func (b *Blobs) References(ctx context.Context, hash string) (int, error) {
 	return refs, err
 }
 
+const blobsAtLocation = `SELECT COUNT(*) FROM blobs WHERE location=? AND location<>''`
+
 // LocationUsed is asked of keys only (never the empty location of an
 // object at its hash), which are all that blobs_location indexes.
 func (b *Blobs) LocationUsed(ctx context.Context, location string) (bool, error) {
 	var n int
-	err := b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE location=? AND location<>''`, location).Scan(&n)
+	err := b.db.Q(ctx).QueryRowContext(ctx, blobsAtLocation, location).Scan(&n)
 	return n > 0, err
 }
 
+const blobsUnreferenced = `SELECT hash FROM blobs WHERE refs = 0`
+
 func (b *Blobs) Unreferenced(ctx context.Context) ([]string, error) {
-	return queryAll(ctx, b.db.Q(ctx), blobsScanHash, `SELECT hash FROM blobs WHERE refs = 0`)
+	return queryAll(ctx, b.db.Q(ctx), blobsScanHash, blobsUnreferenced)
 }
 
 func (b *Blobs) Referenced(ctx context.Context, after string, limit int) ([]string, error) {

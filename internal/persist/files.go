@@ -234,13 +234,20 @@ func (p *Files) RaiseReplicas(ctx context.Context, fileID, paymentID string, n i
 // first, without payments and holders: a range of files_owner_created.
 func (p *Files) Owned(ctx context.Context, owner string, after files.Cursor, limit int) ([]files.File, error) {
 	if after.ID == "" {
-		return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE owner_id=?
-			ORDER BY created_at DESC, id LIMIT ?`, owner, limit)
+		return queryAll(ctx, p.db.Q(ctx), filesScan, filesOwned, owner, limit)
 	}
 	at := store.Time(after.Created)
-	return queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE owner_id=?
-		AND (created_at<? OR (created_at=? AND id>?)) ORDER BY created_at DESC, id LIMIT ?`, owner, at, at, after.ID, limit)
+	return queryAll(ctx, p.db.Q(ctx), filesScan, filesOwnedAfter, owner, at, at, after.ID, limit)
 }
+
+// An owner's first page, and a page after a cursor (created_at, id).
+const (
+	filesOwned      = `SELECT ` + filesCols + ` FROM files WHERE owner_id=? ORDER BY created_at DESC, id LIMIT ?`
+	filesOwnedAfter = `SELECT ` + filesCols + ` FROM files WHERE owner_id=?
+		AND (created_at<? OR (created_at=? AND id>?)) ORDER BY created_at DESC, id LIMIT ?`
+)
+
+const filesStored = `SELECT id FROM files WHERE state=? AND expires_at>?`
 
 // Stored lists the stored files whose term runs past now, with their
 // payments and holders.
@@ -248,12 +255,11 @@ func (p *Files) Stored(ctx context.Context, now time.Time) ([]files.File, error)
 	// Payments and holders of files stored since the first query are left
 	// out (their files are not in the list), as before when each file was
 	// read on its own.
-	const stored = `SELECT id FROM files WHERE state=? AND expires_at>?`
-	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+stored+`)`, files.StateStored, store.Time(now))
+	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+filesStored+`)`, files.StateStored, store.Time(now))
 	if err != nil {
 		return nil, err
 	}
-	return out, p.loadAll(ctx, out, stored, files.StateStored, store.Time(now))
+	return out, p.loadAll(ctx, out, filesStored, files.StateStored, store.Time(now))
 }
 
 // unsettle is the part of every write to a record that tells the
@@ -261,20 +267,21 @@ func (p *Files) Stored(ctx context.Context, now time.Time) ([]files.File, error)
 // settled.
 const unsettle = `rev=files.rev+1, settled_at=''`
 
+// filesUnsettled names the state as a literal, not a parameter: a planner
+// uses a partial index only for a condition it can see implies the index's.
+const filesUnsettled = `SELECT id FROM files WHERE state='` + files.StateStored + `' AND settled_at<=? AND expires_at>?`
+
 // Unsettled lists the stored files whose term runs past now and that were
 // written since they were settled (Settle), or settled at or before before,
 // with their payments and holders: a range of files_unsettled (an empty
 // settled_at sorts first), however many files are settled.
 func (p *Files) Unsettled(ctx context.Context, now, before time.Time) ([]files.File, error) {
-	// state is a literal, not a parameter: a planner uses a partial index
-	// only for a condition it can see implies the index's.
-	const unsettled = `SELECT id FROM files WHERE state='` + files.StateStored + `' AND settled_at<=? AND expires_at>?`
 	args := []any{store.Time(before), store.Time(now)}
-	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+unsettled+`)`, args...)
+	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+filesUnsettled+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
-	return out, p.loadAll(ctx, out, unsettled, args...)
+	return out, p.loadAll(ctx, out, filesUnsettled, args...)
 }
 
 // Settle marks a record settled at a time, unless it changed since revision

@@ -216,8 +216,10 @@ func (p *Ledger) Terms(ctx context.Context, from, to time.Time) ([]ledger.Term, 
 		}
 		t.Start, t.End, t.Price = store.ParseTime(s), store.ParseTime(e), money.Amount(price)
 		return t, nil
-	}, `SELECT file_id,quote_id,start_at,end_at,size,price FROM terms WHERE end_at>? AND start_at<?`, store.Time(from), store.Time(to))
+	}, ledgerTermsOverlapping, store.Time(from), store.Time(to))
 }
+
+const ledgerTermsOverlapping = `SELECT file_id,quote_id,start_at,end_at,size,price FROM terms WHERE end_at>? AND start_at<?`
 
 // Counts returns the number of quotes by state and of payments by status.
 func (p *Ledger) Counts(ctx context.Context) (quotes, payments map[string]int64, err error) {

@@ -1,0 +1,36 @@
+package persist_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus-dds/dds/internal/persist"
+	"github.com/prometheus-dds/dds/internal/store"
+)
+
+// Every statement bench/scale watches reads an index, at most a range of
+// it, rather than a whole table, so its cost follows its answer, not the
+// node's size. The asset quota is the known exception (it adds up every
+// asset's content; --asset-quota is off by default).
+func TestWatchedQueriesReadIndexes(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.OpenSchema(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range persist.Watched() {
+		p, err := persist.ExplainSQLite(ctx, db.DB, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q.What, err)
+		}
+		if len(p.Steps) == 0 {
+			t.Fatalf("%s: no plan", q.What)
+		}
+		if grows := strings.HasPrefix(q.What, "asset quota"); p.Grows != grows {
+			t.Errorf("%s: grows with its table = %v, want %v: %s", q.What, p.Grows, grows, strings.Join(p.Steps, "; "))
+		}
+	}
+}
