@@ -126,9 +126,12 @@ type Store struct {
 	grace     time.Duration
 	inlineMax int64
 
-	mu    sync.Mutex
-	pins  map[string]int // objects being committed: never collected meanwhile
-	swept time.Time      // the last sweep's collection
+	mu   sync.Mutex
+	pins map[string]int // objects being committed: never collected meanwhile
+	// skipped holds the pinned objects a collection passed over: the last
+	// to unpin one collects it then.
+	skipped map[string]bool
+	swept   time.Time // the last sweep's collection
 }
 
 // New opens the store: a local directory (created if needed) or an S3 bucket,
@@ -137,7 +140,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Store, error) {
 	if cfg.InlineMax < 0 || cfg.InlineMax > maxInline {
 		return nil, fmt.Errorf("--blob-inline-max %d: give 0 to %d bytes (a row holds an object whole, in memory)", cfg.InlineMax, maxInline)
 	}
-	s := &Store{refs: deps.Refs, log: deps.Log, grace: cfg.Grace, inlineMax: cfg.InlineMax, swept: time.Now(), pins: map[string]int{}}
+	s := &Store{refs: deps.Refs, log: deps.Log, grace: cfg.Grace, inlineMax: cfg.InlineMax, swept: time.Now(), pins: map[string]int{}, skipped: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -299,7 +302,7 @@ func (s *Store) place(ctx context.Context, st *Staged) (string, error) {
 	s.pin(st.Hash)
 	loc, err := s.be.keep(ctx, st)
 	if err != nil {
-		s.unpin(st.Hash)
+		s.release(st.Hash)
 		return "", err
 	}
 	return loc, nil
@@ -365,7 +368,7 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Cont
 		fnErr = fn(ctx)
 		return fnErr
 	})
-	s.unpin(st.Hash)
+	skipped := s.unpin(st.Hash)
 	// An upload kept under its own key is dropped if the content was stored
 	// already (live names the older copy) or nothing refers to it. Not when
 	// the commit itself failed: it may have happened, and the next
@@ -375,10 +378,15 @@ func (s *Store) Commit(ctx context.Context, st *Staged, fn func(ctx context.Cont
 			s.log.Warn("blob: cannot remove a duplicate upload; the next collection will", "location", loc, "err", rerr)
 		}
 	}
-	// Collect even on success: another transaction may have dropped the new
-	// reference while the pin kept its own collection from removing the
-	// object. Unreferenced, it would stay until the next start.
-	s.collect(st.Hash)
+	// A failed commit may leave the placed object unreferenced. A
+	// successful one leaves it referenced, unless another transaction
+	// dropped the new reference meanwhile: its collection, passed over
+	// while the pin held, is this one's to do. (Not a collection after every
+	// commit: a write statement under s.mu each time, which serialised
+	// concurrent creates.)
+	if err != nil || skipped {
+		s.collect(st.Hash)
+	}
 	return err
 }
 
@@ -533,6 +541,7 @@ func (s *Store) collect(h string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pins[h] > 0 {
+		s.skipped[h] = true
 		return false
 	}
 	// The row goes first, in one statement: a commit of the same content
@@ -567,12 +576,25 @@ func (s *Store) pin(h string) {
 	s.mu.Unlock()
 }
 
-func (s *Store) unpin(h string) {
+// unpin takes a pin off h and tells whether the object is unpinned now
+// and a collection passed it over while pinned: the caller collects it.
+func (s *Store) unpin(h string) (skipped bool) {
 	s.mu.Lock()
-	if s.pins[h]--; s.pins[h] <= 0 {
-		delete(s.pins, h)
+	defer s.mu.Unlock()
+	if s.pins[h]--; s.pins[h] > 0 {
+		return false
 	}
-	s.mu.Unlock()
+	delete(s.pins, h)
+	skipped = s.skipped[h]
+	delete(s.skipped, h)
+	return skipped
+}
+
+// release unpins h and does the collection passed over meanwhile.
+func (s *Store) release(h string) {
+	if s.unpin(h) {
+		s.collect(h)
+	}
 }
 
 func (s *Store) pinned(h string) bool {
@@ -598,7 +620,7 @@ func (s *Store) Restore(st *Staged, want string) error {
 		return err
 	}
 	s.pin(want)
-	defer s.unpin(want)
+	defer s.release(want)
 	old, content, err := s.find(want)
 	if err != nil {
 		return err

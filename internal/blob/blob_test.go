@@ -522,3 +522,40 @@ func TestSub(t *testing.T) {
 		}
 	}
 }
+
+// A collection that finds an object pinned (a commit of the same content
+// under way) passes it over; the last to unpin it collects it then, so an
+// object whose last reference went meanwhile does not stay until a sweep.
+func TestCollectionPassedOverWhilePinned(t *testing.T) {
+	forEach(t, func(t *testing.T, cfg Config, list func() []string) {
+		ctx := context.Background()
+		db := openDB(t, t.TempDir())
+		s := open(t, cfg, db)
+		a := put(t, s, "pinned", nil)
+		s.pin(a.Hash)
+		s.pin(a.Hash)
+		if err := db.InTx(ctx, func(ctx context.Context) error { return s.Unref(ctx, a.Hash) }); err != nil {
+			t.Fatal(err)
+		}
+		if !s.Has(a.Hash) {
+			t.Fatal("a pinned object was collected")
+		}
+		s.release(a.Hash)
+		if !s.Has(a.Hash) {
+			t.Fatal("collected while still pinned once")
+		}
+		s.release(a.Hash)
+		if s.Has(a.Hash) {
+			t.Fatal("the collection passed over was never done")
+		}
+		if got := list(); len(got) != 0 {
+			t.Fatalf("left behind: %v", got)
+		}
+		// Nothing passed over: unpinning collects nothing.
+		b := put(t, s, "kept", nil)
+		s.pin(b.Hash)
+		if s.unpin(b.Hash) {
+			t.Fatal("an unpin reports a collection that never happened")
+		}
+	})
+}
