@@ -62,6 +62,7 @@ type Service struct {
 	clock  clock.Clock
 	aead   cipher.AEAD
 	signer Signer
+	tokens tokenCache
 }
 
 // Config is what auth is opened with.
@@ -175,9 +176,17 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if token == "" || len(token) > 256 {
 		return Principal{}, ErrUnauthorized
 	}
-	p, err := s.store.TokenPrincipal(ctx, tokenHash(token))
+	h := tokenHash(token)
+	p, ok, gen := s.tokens.get(h)
+	if ok {
+		return p, nil
+	}
+	p, err := s.store.TokenPrincipal(ctx, h)
 	if errors.Is(err, ErrNoPrincipal) {
 		return Principal{}, ErrUnauthorized
+	}
+	if err == nil {
+		s.tokens.put(h, p, gen)
 	}
 	return p, err
 }
@@ -243,6 +252,7 @@ func (s *Service) revoke(ctx context.Context, by Principal, hash string) error {
 	if err := s.store.RevokeToken(ctx, hash, now); err != nil {
 		return err
 	}
+	store.AfterCommit(ctx, s.tokens.forget)
 	return s.recordFor(ctx, owner, Event{Kind: EventRevoke, Principal: owner, Token: hash, Time: now})
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/clock"
@@ -84,5 +85,49 @@ func TestTokensAndPasswords(t *testing.T) {
 	}
 	if _, err := s.CheckPassword(ctx, "alice", "wrong horse"); err == nil {
 		t.Fatal("wrong password accepted")
+	}
+}
+
+// Authenticate keeps what it looked up for a moment: a revocation holds at
+// once on the process that made it, and within a second on another process
+// sharing the database.
+func TestRevocationReachesCachedTokens(t *testing.T) {
+	ctx := context.Background()
+	s1, db := open(t, 1)
+	key := make([]byte, 32)
+	key[0] = 1
+	s2, err := auth.New(ctx, auth.Config{Secret: key}, auth.Deps{Store: persist.NewAuth(db), Clock: clock.Real{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := s1.CreatePrincipal(ctx, "alice", auth.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s1.IssueToken(ctx, alice.ID, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*auth.Service{s1, s2} {
+		if p, err := s.Authenticate(ctx, tok); err != nil || p.ID != alice.ID {
+			t.Fatalf("authenticate: %+v %v", p, err)
+		}
+	}
+	if err := s1.Revoke(ctx, alice, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.Authenticate(ctx, tok); !errors.Is(err, auth.ErrUnauthorized) {
+		t.Fatalf("the revoking process still accepts the token: %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := s2.Authenticate(ctx, tok)
+		if errors.Is(err, auth.ErrUnauthorized) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another process still accepts a revoked token after 3 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/identity"
+	"github.com/prometheus-dds/dds/internal/store"
 )
 
 // Accounts span the network. Every change to a user or payment principal
@@ -232,6 +233,7 @@ func (s *Service) applyChange(ctx context.Context, e Event) error {
 		}
 		return s.store.AddToken(ctx, StoredToken{Hash: e.Token, Principal: e.Principal, Label: e.Label, Sealed: []byte{}, Created: e.Time})
 	case EventRevoke:
+		store.AfterCommit(ctx, s.tokens.forget)
 		return s.store.RevokeToken(ctx, e.Token, e.Time)
 	case EventPassword:
 		_, err := s.store.SetPasswordHash(ctx, e.Principal, e.Password)
