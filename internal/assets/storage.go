@@ -79,6 +79,10 @@ func (s *Service) ownAsset(r *http.Request, p auth.Principal) (Asset, error) {
 	return a, nil
 }
 
+// earlyRefusalMin is the size of a request body above which an upload to
+// another's asset is refused before the content is read (mayFill).
+const earlyRefusalMin = 256 << 10
+
 // mayFill refuses, before its content is read, an upload to an asset
 // registered by another principal.
 func (s *Service) mayFill(ctx context.Context, p auth.Principal, id string) error {
@@ -229,8 +233,13 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 				return err
 			}
 			a = Asset{ID: AssetID(*doc), Owner: p.ID, Metadata: *doc, Meta: md}
-			if err := s.mayFill(ctx, p, a.ID); err != nil {
-				return err
+			// Refusing before the content is read spares reading a large
+			// body; a small one costs less to read than the lookup (the
+			// transaction checks the owner again either way).
+			if r.ContentLength < 0 || r.ContentLength > earlyRefusalMin {
+				if err := s.mayFill(ctx, p, a.ID); err != nil {
+					return err
+				}
 			}
 		}
 		src, done, err := filter.Transform(ctx, s.filter, p.ID, freq, clientReader{filler{rd}})
@@ -254,6 +263,11 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	id := a.ID
 	sum := hex.EncodeToString(h.Sum(nil))
 	if a.Meta.ContentHash != "" && sum != a.Meta.ContentHash {
+		if doc != nil { // who may not fill the asset learns that first, as from a large upload
+			if err := s.mayFill(ctx, p, a.ID); err != nil {
+				return err
+			}
+		}
 		return apierr.BadRequest("content_hash_mismatch", "the SHA3-256 of the upload is %s; the asset's metadata says contentHash %s", sum, a.Meta.ContentHash)
 	}
 	now := s.clock.Now()
