@@ -240,11 +240,16 @@ func (p *Files) Owned(ctx context.Context, owner string, after files.Cursor, lim
 	return queryAll(ctx, p.db.Q(ctx), filesScan, filesOwnedAfter, owner, at, at, after.ID, limit)
 }
 
-// An owner's first page, and a page after a cursor (created_at, id).
+// An owner's first page, and a page after a cursor (created_at, id). The
+// cursor's condition is a range of created_at with the ties before the
+// cursor left out, rather than "created_at<? OR (created_at=? AND id>?)":
+// with the OR, a planner seeks only the owner and reads every newer file
+// to reach the page, so a page near the end cost as much as the pages
+// before it (bench/scale: 1.3 -> 8 ms at 7,000 files).
 const (
 	filesOwned      = `SELECT ` + filesCols + ` FROM files WHERE owner_id=? ORDER BY created_at DESC, id LIMIT ?`
 	filesOwnedAfter = `SELECT ` + filesCols + ` FROM files WHERE owner_id=?
-		AND (created_at<? OR (created_at=? AND id>?)) ORDER BY created_at DESC, id LIMIT ?`
+		AND created_at<=? AND NOT (created_at=? AND id<=?) ORDER BY created_at DESC, id LIMIT ?`
 )
 
 const filesStored = `SELECT id FROM files WHERE state=? AND expires_at>?`
