@@ -47,7 +47,8 @@ type Plan struct {
 func ExplainSQLite(ctx context.Context, db *sql.DB, q Query) (Plan, error) {
 	// A scan of a partial index reads the rows it keeps only (the public
 	// assets of a listing), not the table.
-	partial, err := column(ctx, db, 0, `SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '% WHERE %'`)
+	partial, err := queryAll(ctx, db, func(sc scanner) (name string, err error) { return name, sc.Scan(&name) },
+		`SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '% WHERE %'`)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -55,7 +56,10 @@ func ExplainSQLite(ctx context.Context, db *sql.DB, q Query) (Plan, error) {
 	for i := range args {
 		args[i] = "x"
 	}
-	steps, err := column(ctx, db, 3, "EXPLAIN QUERY PLAN "+q.SQL, args...) // id, parent, notused, detail
+	steps, err := queryAll(ctx, db, func(sc scanner) (detail string, err error) {
+		var id, parent, notused int
+		return detail, sc.Scan(&id, &parent, &notused, &detail)
+	}, "EXPLAIN QUERY PLAN "+q.SQL, args...)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -71,31 +75,4 @@ func ExplainSQLite(ctx context.Context, db *sql.DB, q Query) (Plan, error) {
 		}
 	}
 	return p, nil
-}
-
-// column returns column i of every row of a query, as text.
-func column(ctx context.Context, db *sql.DB, i int, query string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		var v sql.NullString
-		for j := range vals {
-			vals[j] = new(any)
-		}
-		vals[i] = &v
-		if err := rows.Scan(vals...); err != nil {
-			return nil, err
-		}
-		out = append(out, v.String)
-	}
-	return out, rows.Err()
 }

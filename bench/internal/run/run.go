@@ -121,11 +121,7 @@ func (p *Proc) memory() map[string]int64 {
 		return out
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		if len(f) == 3 && f[2] == "kB" {
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "kB" {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			out[f[0]] = kb << 10
 		}
