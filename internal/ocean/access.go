@@ -211,25 +211,36 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	did, serviceID, consumer, txID := q.DocumentID, q.ServiceID, q.ConsumerAddress, q.TransferTxID
-	finish, err := s.beginAuthorize(r, consumer, did, q.signed)
+	nonce, err := s.beginAuthorize(r, consumer, did, q.signed)
 	if err != nil {
 		return err
 	}
-	// The lookups run while the nonce is written; its verdict comes first.
+	// The lookups run while the nonce is recorded; its verdict comes first.
 	f, local, err := s.downloadable(r, did, serviceID, consumer, txID, idx)
-	if nerr := finish(); nerr != nil || err != nil {
+	if nerr := nonce.Fresh(); nerr != nil || err != nil {
 		if local != nil {
 			local.content.Close()
 		}
 		return cmp.Or(nerr, err)
 	}
 	s.log.Info("download", "did", did, "service", serviceID, "consumer", consumer, "order", txID, "file", idx)
-	if local != nil {
-		defer local.content.Close()
-		serveLocal(w, r, local)
-		return nil
+	if local == nil {
+		// A remote file: nothing goes out before the nonce is durable.
+		if err := nonce.Written(); err != nil {
+			return err
+		}
+		return s.serveFile(w, r, f)
 	}
-	return s.serveFile(w, r, f)
+	defer local.content.Close()
+	// The file streams while the nonce's write is made durable; its last
+	// bytes wait for it.
+	held := &heldTail{ResponseWriter: w, wait: nonce.Written}
+	serveLocal(held, r, local)
+	if err := held.release(); err != nil {
+		s.log.Error("download: recording the nonce failed; the answer is cut short", "consumer", consumer, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }
 
 // downloadable checks that txID pays for file idx of a document's access
@@ -287,6 +298,9 @@ func (s *Service) checkOrder(r *http.Request, txID, did string, svc api.DDOServi
 			return apierr.BadRequest("order_expired", "Order %s expired at %s (the service's timeout is %ds)",
 				txID, pay.Created.Add(time.Duration(svc.Timeout)*time.Second).UTC().Format(time.RFC3339), svc.Timeout)
 		}
+	}
+	if pay.Amount >= price(svc) {
+		return nil // the order alone covers the price
 	}
 	paid, _, err := s.ledger.PaidWhere(r.Context(), map[string]string{
 		"document_id": did, "service_id": svc.ID, "consumer_address": strings.ToLower(consumer)}, since)

@@ -363,3 +363,53 @@ func (s *Service) fileinfo(w http.ResponseWriter, r *http.Request) error {
 	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
+
+// heldTailBytes is how much of a streamed body waits for wait.
+const heldTailBytes = 64 << 10
+
+// heldTail is a ResponseWriter that sends a body but its last
+// heldTailBytes before wait has returned, and nothing written through Write
+// (small bodies): the client cannot have the whole answer before wait's
+// work is done. A failed wait cuts the answer short (see release).
+type heldTail struct {
+	http.ResponseWriter
+	wait     func() error
+	released bool
+	err      error
+}
+
+// release waits once; an error means the answer must not be completed.
+func (h *heldTail) release() error {
+	if !h.released {
+		h.released, h.err = true, h.wait()
+	}
+	return h.err
+}
+
+func (h *heldTail) Write(p []byte) (int, error) {
+	if err := h.release(); err != nil {
+		return 0, err
+	}
+	return h.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps sendfile for the body (http.ServeContent copies a
+// LimitedReader of the file).
+func (h *heldTail) ReadFrom(src io.Reader) (int64, error) {
+	var sent int64
+	if lr, ok := src.(*io.LimitedReader); ok && !h.released && lr.N > heldTailBytes {
+		head := &io.LimitedReader{R: lr.R, N: lr.N - heldTailBytes}
+		n, err := io.Copy(h.ResponseWriter, head)
+		sent, lr.N = n, lr.N-n
+		if err != nil {
+			return sent, err
+		}
+	}
+	if err := h.release(); err != nil {
+		return sent, err
+	}
+	n, err := io.Copy(h.ResponseWriter, src)
+	return sent + n, err
+}
+
+func (h *heldTail) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -74,14 +75,17 @@ func (s *Service) currentNonce(r *http.Request, address string) (string, error) 
 }
 
 // useNonce records nonce as address's latest, refusing one that is not
-// greater than the last (a replay).
-func (s *Service) useNonce(r *http.Request, address, nonce string) error {
+// greater than the last (a replay). Once the nonce is known to be fresh and
+// written in the transaction (later requests of address will see it), it
+// sends nil on fresh, before the commit makes it durable; on a refusal it
+// sends nothing and returns the refusal.
+func (s *Service) useNonce(ctx context.Context, address, nonce string, fresh chan<- error) error {
 	next, err := ParseNonce(nonce)
 	if err != nil {
 		return err
 	}
 	addr := strings.ToLower(address)
-	return s.provStore.InTx(r.Context(), func(ctx context.Context) error {
+	return s.provStore.InTx(ctx, func(ctx context.Context) error {
 		last, ok, err := s.provStore.Nonce(ctx, addr)
 		if err != nil {
 			return err
@@ -92,9 +96,27 @@ func (s *Service) useNonce(r *http.Request, address, nonce string) error {
 				return apierr.BadRequest("invalid_nonce", "Invalid nonce %s: it must be greater than the last nonce used by %s, %s (a replayed request?)", nonce, address, last)
 			}
 		}
-		return s.provStore.SetNonce(ctx, addr, nonce, s.clock.Now())
+		if err := s.provStore.SetNonce(ctx, addr, nonce, s.clock.Now()); err != nil {
+			return err
+		}
+		select { // a retried transaction sends once
+		case fresh <- nil:
+		default:
+		}
+		return nil
 	})
 }
+
+// A nonceUse is a signed request's nonce being recorded in the background.
+// Fresh waits for its verdict: nil once it is recorded (later requests see
+// it) but not yet durable, or why it was refused. Written waits until it is
+// durable. A download starts streaming on the verdict and holds its last
+// bytes back until the write, so a complete answer always follows a
+// durable nonce.
+type nonceUse struct{ Fresh, Written func() error }
+
+// byToken is a request authorized by a token: no nonce to wait for.
+var byToken = nonceUse{Fresh: func() error { return nil }, Written: func() error { return nil }}
 
 // absent tells whether a signature parameter is missing; ocean.js sends
 // "null" when it authenticates with a token instead.
@@ -104,18 +126,17 @@ func absent(sig string) bool { return sig == "" || sig == "null" || sig == "unde
 // original+nonce with a fresh nonce, or, when no signature is given, by an
 // auth token of that address in the AuthToken (or Authorization) header.
 func (s *Service) authorize(r *http.Request, address, original string, sig signed) error {
-	finish, err := s.beginAuthorize(r, address, original, sig)
+	use, err := s.beginAuthorize(r, address, original, sig)
 	if err != nil {
 		return err
 	}
-	return finish()
+	return use.Written()
 }
 
-// beginAuthorize is authorize in two steps: it checks the token or the
-// signature, then records the nonce in the background; finish waits for
-// that durable write. A download overlaps it with its own lookups, and
-// writes nothing before finish has returned nil.
-func (s *Service) beginAuthorize(r *http.Request, address, original string, sig signed) (finish func() error, err error) {
+// beginAuthorize is authorize in steps: it checks the token or the
+// signature, then records the nonce in the background. A download overlaps
+// that with its own lookups and its streaming (see nonceUse).
+func (s *Service) beginAuthorize(r *http.Request, address, original string, sig signed) (nonceUse, error) {
 	nonce, signature := sig.Nonce, sig.Signature
 	if absent(signature) {
 		tok := r.Header.Get("AuthToken")
@@ -123,30 +144,40 @@ func (s *Service) beginAuthorize(r *http.Request, address, original string, sig 
 			tok = strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 		}
 		if tok == "" {
-			return nil, apierr.BadRequest("missing_parameter", "signature is required (or an AuthToken header)")
+			return nonceUse{}, apierr.BadRequest("missing_parameter", "signature is required (or an AuthToken header)")
 		}
 		holder, err := s.checkToken(r, tok)
 		if err != nil {
-			return nil, err
+			return nonceUse{}, err
 		}
 		if !strings.EqualFold(holder, address) {
-			return nil, apierr.Unauthorized("the auth token belongs to %s, not %s", holder, address)
+			return nonceUse{}, apierr.Unauthorized("the auth token belongs to %s, not %s", holder, address)
 		}
-		return func() error { return nil }, nil
+		return byToken, nil
 	}
 	if nonce == "" {
-		return nil, apierr.BadRequest("missing_parameter", "nonce is required")
+		return nonceUse{}, apierr.BadRequest("missing_parameter", "nonce is required")
 	}
 	if _, err := ParseNonce(nonce); err != nil {
-		return nil, err
+		return nonceUse{}, err
 	}
 	// The signature first: an unsigned request must not burn a nonce.
 	if err := VerifySignature(address, original, nonce, signature); err != nil {
-		return nil, err
+		return nonceUse{}, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.useNonce(r, address, nonce) }()
-	return func() error { return <-done }, nil
+	fresh, written := make(chan error, 1), make(chan error, 1)
+	go func() {
+		err := s.useNonce(r.Context(), address, nonce, fresh)
+		select { // refused, or failed before its verdict
+		case fresh <- err:
+		default:
+		}
+		written <- err
+	}()
+	return nonceUse{
+		Fresh:   sync.OnceValue(func() error { return <-fresh }),
+		Written: sync.OnceValue(func() error { return <-written }),
+	}, nil
 }
 
 type nonceRequest struct {
