@@ -246,13 +246,16 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 
 // Asset is a registered asset.
 type Asset struct {
-	ID         string
-	Owner      string
-	Metadata   []byte
-	Meta       Metadata
-	Created    time.Time
-	BlobHash   string // "" until content is uploaded
-	Size       int64
+	ID       string
+	Owner    string
+	Metadata []byte
+	Meta     Metadata
+	Created  time.Time
+	BlobHash string // "" until content is uploaded; hex SHA-256 of the content
+	Size     int64
+	// SHA3 is the content's SHA3-256 when the metadata declares a
+	// contentHash (checked against it), else "": hashing every upload twice
+	// would cost large ones a third of their speed for nothing asked.
 	SHA3       string
 	UploadedAt time.Time
 	Access     string // Private, Shared or Public

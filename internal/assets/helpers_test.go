@@ -3,6 +3,7 @@ package assets_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +21,11 @@ import (
 
 func sha3hex(b []byte) string {
 	s := sha3.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 

@@ -1,10 +1,12 @@
 package assets
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha3"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -196,8 +198,8 @@ func (f filler) Read(p []byte) (n int, err error) {
 }
 
 // upload stages what body passes to its stage function as asset a's content
-// (hashing it with SHA3-256 on the way), checks the hash against the
-// metadata and commits it. With doc not nil, body reads the metadata first
+// (hashing it with SHA3-256 on the way when the metadata declares a
+// contentHash), checks the hash against the metadata and commits it. With doc not nil, body reads the metadata first
 // into *doc, and the asset is registered (unless p registered it already)
 // in the transaction that stores the content. Whatever fails leaves nothing
 // behind. size is the content's length when known (a raw PUT's
@@ -224,7 +226,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 
 	var staged *blob.Staged
 	defer func() { staged.Discard() }()
-	h := sha3.New256()
+	var h hash.Hash // SHA3-256, when the metadata declares a content hash to check
 	err = body(func(rd io.Reader) error {
 		if doc != nil {
 			// The metadata has been read: it names the asset.
@@ -250,7 +252,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if !freq.Explicit() { // stored as sent: its length is known
 			src = blob.Sized(src, size)
 		}
-		st, err := s.blobs.Stage(src, limit, h)
+		var extra []hash.Hash
+		if a.Meta.ContentHash != "" {
+			h = sha3.New256()
+			extra = append(extra, h)
+		}
+		st, err := s.blobs.Stage(src, limit, extra...)
 		if err != nil {
 			return err
 		}
@@ -261,8 +268,11 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 		return s.stageError(err, byQuota)
 	}
 	id := a.ID
-	sum := hex.EncodeToString(h.Sum(nil))
-	if a.Meta.ContentHash != "" && sum != a.Meta.ContentHash {
+	var sum string
+	if h != nil {
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	if sum != a.Meta.ContentHash {
 		if doc != nil { // who may not fill the asset learns that first, as from a large upload
 			if err := s.mayFill(ctx, p, a.ID); err != nil {
 				return err
@@ -386,7 +396,8 @@ func (s *Service) stageError(err error, byQuota bool) error {
 }
 
 // download serves the content with the metadata's Content-Type, a file name,
-// a strong ETag (its SHA3-256) and Range support.
+// a strong ETag (its SHA3-256 when the metadata declares one, else its
+// SHA-256) and Range support.
 func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
@@ -417,7 +428,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if handled, err := filter.Serve(w, r, s.filter, a.Owner, f, s.log, "access_token"); handled || err != nil {
 		return err
 	}
-	h.Set("ETag", `"`+a.SHA3+`"`)
+	h.Set("ETag", `"`+cmp.Or(a.SHA3, a.BlobHash)+`"`)
 	http.ServeContent(w, r, "", a.UploadedAt, f)
 	return nil
 }
