@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"slices"
 
 	"github.com/prometheus-dds/dds/internal/assets"
@@ -69,16 +70,21 @@ func (s *Assets) Owner(ctx context.Context, id string) (string, error) {
 	return owner, err
 }
 
-// assetsListing selects cols of the assets principal ? (four times) may
-// read, in registration order: three disjoint parts, each read from an
-// index in that order and merged (the principal's own, the public ones of
-// others, and those of others shared with it).
+// assetsListing selects cols of the assets principal ? may read, in
+// registration order, after seq ?, up to ? of them: three disjoint parts,
+// each read from an index in that order and merged (the principal's own,
+// the public ones of others, and those of others shared with it). Its
+// arguments are listingArgs.
 func assetsListing(cols string) string {
-	return `SELECT ` + cols + ` FROM assets a WHERE a.owner_id=?
-		UNION ALL SELECT ` + cols + ` FROM assets a WHERE a.access='public' AND a.owner_id<>?
+	return `SELECT ` + cols + ` FROM assets a WHERE a.owner_id=? AND a.seq>?
+		UNION ALL SELECT ` + cols + ` FROM assets a WHERE a.access='public' AND a.owner_id<>? AND a.seq>?
 		UNION ALL SELECT ` + cols + ` FROM asset_shares sh JOIN assets a ON a.id=sh.asset_id
-			WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>?
-		ORDER BY 1, 2`
+			WHERE sh.principal_id=? AND a.access='shared' AND a.owner_id<>? AND a.seq>?
+		ORDER BY 1, 2 LIMIT ?`
+}
+
+func listingArgs(principal string, after int64, limit int) []any {
+	return []any{principal, after, principal, after, principal, principal, after, limit}
 }
 
 // The listing without and with the metadata documents.
@@ -87,31 +93,50 @@ var (
 	assetsDocuments = assetsListing(`a.seq, a.id, a.metadata`)
 )
 
+// listingChunk is how many rows one read of a listing takes. A listing of
+// a large registry is read in such chunks, each its own short read, rather
+// than in one read that lasts as long as the client takes: SQLite cannot
+// checkpoint its log past an open read, so while it lasts the log of every
+// write meanwhile grows, and with it what every query looks through.
+var listingChunk = 4096 // a variable for the tests
+
 // EachReadable streams the rows rather than collecting them (a registry's
 // index may be large); like queryAll, it reports a database lost between rows
-// as store.Unavailable.
+// as store.Unavailable. An asset registered during a long listing may or may
+// not be in it; none is listed twice.
 func (s *Assets) EachReadable(ctx context.Context, principal string, withMetadata bool, fn func(id string, metadata []byte) error) error {
 	q := assetsIDs
 	if withMetadata {
 		q = assetsDocuments
 	}
-	rows, err := s.db.Q(ctx).QueryContext(ctx, q, principal, principal, principal, principal)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var id string
-		var doc []byte
-		if err := rows.Scan(&seq, &id, &doc); err != nil {
-			return store.Classify(err)
-		}
-		if err := fn(id, doc); err != nil {
+	after := int64(math.MinInt64)
+	for {
+		n, err := s.eachInChunk(ctx, q, listingArgs(principal, after, listingChunk), &after, fn)
+		if err != nil || n < listingChunk {
 			return err
 		}
 	}
-	return store.Classify(rows.Err())
+}
+
+func (s *Assets) eachInChunk(ctx context.Context, q string, args []any, last *int64, fn func(id string, metadata []byte) error) (int, error) {
+	rows, err := s.db.Q(ctx).QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id string
+		var doc []byte
+		if err := rows.Scan(last, &id, &doc); err != nil {
+			return n, store.Classify(err)
+		}
+		n++
+		if err := fn(id, doc); err != nil {
+			return n, err
+		}
+	}
+	return n, store.Classify(rows.Err())
 }
 
 func (s *Assets) Counts(ctx context.Context) (registered, withContent int64, err error) {

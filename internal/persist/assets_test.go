@@ -27,16 +27,29 @@ func mustRegister(t *testing.T, s assets.Store, a assets.Asset) {
 	}
 }
 
-// readableIDs lists what principal may read, in order.
+// readableIDs lists what principal may read, in order; the listing read in
+// chunks of 1 and 2 rows must be the same.
 func readableIDs(t *testing.T, s assets.Store, principal string) []string {
 	t.Helper()
-	var ids []string
-	err := s.EachReadable(context.Background(), principal, false, func(id string, _ []byte) error {
-		ids = append(ids, id)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	list := func() []string {
+		var ids []string
+		err := s.EachReadable(context.Background(), principal, false, func(id string, _ []byte) error {
+			ids = append(ids, id)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	ids := list()
+	for _, chunk := range []int{1, 2} {
+		t.Run("", func(t *testing.T) {
+			persist.SetListingChunk(t, chunk)
+			if got := list(); !slices.Equal(got, ids) {
+				t.Fatalf("read %d rows at a time, %s's listing is %v, not %v", chunk, principal, got, ids)
+			}
+		})
 	}
 	return ids
 }
@@ -224,6 +237,21 @@ func TestAssetsListingOrder(t *testing.T) {
 		})
 		if !errors.Is(err, stop) || n != 1 {
 			t.Fatalf("EachReadable after fn failed: %v, %d calls", err, n)
+		}
+		// An asset registered while a listing is read in chunks comes at
+		// most once, and nothing else is listed twice or left out.
+		persist.SetListingChunk(t, 2)
+		late := newAsset("alice", `{"n":9}`)
+		var got []string
+		err = s.EachReadable(ctx, "alice", false, func(id string, _ []byte) error {
+			if len(got) == 0 {
+				mustRegister(t, s, late)
+			}
+			got = append(got, id)
+			return nil
+		})
+		if err != nil || !slices.Equal(got, append(want, late.ID)) {
+			t.Fatalf("listing while registering: %v, %v", got, err)
 		}
 	})
 }
