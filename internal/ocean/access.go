@@ -221,6 +221,9 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 		if local != nil {
 			local.content.Close()
 		}
+		if nerr == nil { // a refused download still uses its nonce
+			nerr = nonce.Written()
+		}
 		return cmp.Or(nerr, err)
 	}
 	s.log.Info("download", "did", did, "service", serviceID, "consumer", consumer, "order", txID, "file", idx)

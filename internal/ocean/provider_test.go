@@ -102,6 +102,9 @@ func TestFlow(t *testing.T) {
 	// Unpaid: no order yet.
 	_, err = e.download(did, "access-1", "no-such-order", e.consumer, "1", 0)
 	wantErr(t, "unknown order", err, 400, "not found")
+	if n := e.nonce(e.consumer.Address()); n != "1" { // refused, but signed: its nonce is used
+		t.Fatalf("nonce after a refused download %q", n)
+	}
 
 	// Underpaid, then paid in full by a second payment.
 	part := e.pay(did, "access-1", e.consumer, "1")
