@@ -75,10 +75,10 @@ func (s *Service) currentNonce(r *http.Request, address string) (string, error) 
 }
 
 // useNonce records nonce as address's latest, refusing one that is not
-// greater than the last (a replay). Once the nonce is known to be fresh and
-// written in the transaction (later requests of address will see it), it
-// sends nil on fresh, before the commit makes it durable; on a refusal it
-// sends nothing and returns the refusal.
+// greater than the last (a replay). Where the store's writes run one at a
+// time, once the nonce is written in the transaction (later requests of
+// address will see it) it sends nil on fresh, before the commit makes it
+// durable; otherwise, and on a refusal, it sends nothing.
 func (s *Service) useNonce(ctx context.Context, address, nonce string, fresh chan<- error) error {
 	next, err := ParseNonce(nonce)
 	if err != nil {
@@ -99,9 +99,11 @@ func (s *Service) useNonce(ctx context.Context, address, nonce string, fresh cha
 		if err := s.provStore.SetNonce(ctx, addr, nonce, s.clock.Now()); err != nil {
 			return err
 		}
-		select { // a retried transaction sends once
-		case fresh <- nil:
-		default:
+		if s.provStore.SerialWrites() {
+			select { // a retried transaction sends once
+			case fresh <- nil:
+			default:
+			}
 		}
 		return nil
 	})
@@ -109,8 +111,8 @@ func (s *Service) useNonce(ctx context.Context, address, nonce string, fresh cha
 
 // A nonceUse is a signed request's nonce being recorded in the background.
 // Fresh waits for its verdict: nil once it is recorded (later requests see
-// it) but not yet durable, or why it was refused. Written waits until it is
-// durable. A download starts streaming on the verdict and holds its last
+// it; with SQLite before it is durable, with PostgreSQL once committed), or
+// why it was refused. Written waits until it is durable. A download starts streaming on the verdict and holds its last
 // bytes back until the write, so a complete answer always follows a
 // durable nonce.
 type nonceUse struct{ Fresh, Written func() error }

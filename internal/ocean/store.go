@@ -15,6 +15,12 @@ type Store interface {
 	// Nonce is the last nonce address used; ok is false for a new address.
 	Nonce(ctx context.Context, address string) (nonce string, ok bool, err error)
 	SetNonce(ctx context.Context, address, nonce string, at time.Time) error
+	// SerialWrites tells whether write transactions run one at a time
+	// (SQLite), so that what one reads and writes is final before its
+	// commit, unless the commit itself fails. Where they run side by side
+	// (PostgreSQL's serializable transactions), a concurrent one may still
+	// undo it until the commit.
+	SerialWrites() bool
 
 	// RevokeToken records the revocation of a token (by hash) until it
 	// expires, forgetting those expired by now; false if it was revoked

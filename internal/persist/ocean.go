@@ -22,6 +22,8 @@ func (p *Ocean) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	return p.db.InTx(ctx, fn)
 }
 
+func (p *Ocean) SerialWrites() bool { return p.db.Dialect() == store.SQLite }
+
 func (p *Ocean) Nonce(ctx context.Context, address string) (string, bool, error) {
 	var n string
 	err := p.db.Q(ctx).QueryRowContext(ctx, `SELECT nonce FROM provider_nonces WHERE address=?`, address).Scan(&n)

@@ -15,6 +15,11 @@ func TestOceanNonces(t *testing.T) {
 	eachBackend(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		var s ocean.Store = persist.NewOcean(db)
+		// Only SQLite runs write transactions one at a time (a download may
+		// stream on a nonce written but not yet committed there).
+		if s.SerialWrites() != (db.Dialect() == store.SQLite) {
+			t.Fatalf("serial writes %v on %v", s.SerialWrites(), db.Dialect())
+		}
 		const addr = "0xabc"
 		if _, ok, err := s.Nonce(ctx, addr); err != nil || ok {
 			t.Fatalf("nonce of a new address: ok %v, %v", ok, err)
