@@ -199,11 +199,11 @@ func (f filler) Read(p []byte) (n int, err error) {
 
 // upload stages what body passes to its stage function as asset a's content
 // (hashing it with SHA3-256 on the way when the metadata declares a
-// contentHash), checks the hash against the metadata and commits it. With doc not nil, body reads the metadata first
-// into *doc, and the asset is registered (unless p registered it already)
-// in the transaction that stores the content. Whatever fails leaves nothing
-// behind. size is the content's length when known (a raw PUT's
-// Content-Length), else -1.
+// contentHash), checks the hash against the metadata and commits it. With
+// doc not nil, body reads the metadata first into *doc, and the asset is
+// registered (unless p registered it already) in the transaction that
+// stores the content. Whatever fails leaves nothing behind. size is the
+// content's length when known (a raw PUT's Content-Length), else -1.
 func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal, a Asset, doc *[]byte, size int64, body func(stage func(io.Reader) error) error) error {
 	ctx := r.Context()
 	limit, byQuota, err := s.room(r, a)
