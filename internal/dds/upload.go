@@ -12,8 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/auth"
 	"github.com/prometheus-dds/dds/internal/b64"
@@ -23,6 +21,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/jsonapi"
 	"github.com/prometheus-dds/dds/internal/ledger"
 	"github.com/prometheus-dds/dds/internal/merkle"
+	"github.com/prometheus-dds/dds/internal/store"
 )
 
 func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -97,7 +96,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	f := files.File{ID: uuid.NewString(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
+	f := files.File{ID: store.NewID(), Owner: p.ID, Name: name, Size: staged.Size, Hash: staged.Hash,
 		State: files.StatePending, Additional: additional, Created: s.clock.Now()}
 	root := tree.Root()
 	f.MerkleRoot = hex.EncodeToString(root[:])

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/prometheus-dds/dds/internal/apierr"
 	"github.com/prometheus-dds/dds/internal/clock"
 	"github.com/prometheus-dds/dds/internal/flagval"
@@ -172,7 +170,7 @@ func (l *Ledger) NewQuote(ctx context.Context, fileID, kind string, size int64, 
 	if len(confirmations) == 0 {
 		confirmations = json.RawMessage("[]")
 	}
-	q := Quote{ID: uuid.NewString(), FileID: fileID, Kind: kind, Duration: d, Size: size, Price: price,
+	q := Quote{ID: store.NewID(), FileID: fileID, Kind: kind, Duration: d, Size: size, Price: price,
 		State: QuoteOpen, Created: now, Expires: expires, Confirmations: confirmations}
 	return q, l.store.AddQuote(ctx, q)
 }
@@ -227,7 +225,7 @@ func (l *Ledger) RecordPayment(ctx context.Context, in PaymentIn) (p Payment, du
 			}
 		}
 		now := l.clock.Now()
-		p = Payment{ID: uuid.NewString(), FileID: in.FileID, Status: in.Status, Amount: in.Amount,
+		p = Payment{ID: store.NewID(), FileID: in.FileID, Status: in.Status, Amount: in.Amount,
 			IdempotencyKey: in.IdempotencyKey, Attrs: in.Attrs, Created: now}
 		if in.Status == "success" && in.FileID != "" {
 			q, err := l.store.PayableQuote(ctx, in.FileID, now)
