@@ -139,12 +139,16 @@ func (s *Assets) eachInChunk(ctx context.Context, q string, args []any, last *in
 	return n, store.Classify(rows.Err())
 }
 
+// Counts and ContentBytes read asset_totals, which every change of an asset
+// or of its content keeps (account) in its own transaction.
 func (s *Assets) Counts(ctx context.Context) (registered, withContent int64, err error) {
-	err = s.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*), COUNT(blob_hash) FROM assets`).Scan(&registered, &withContent)
+	err = s.db.Q(ctx).QueryRowContext(ctx, `SELECT COALESCE(SUM(registered),0), COALESCE(SUM(with_content),0) FROM asset_totals WHERE id=1`).Scan(&registered, &withContent)
 	return registered, withContent, err
 }
 
-const assetsContentBytes = `SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS blobs`
+// asset_totals has one row, or none before the first asset (so that a new
+// database holds no rows, as dds meta copy wants of its destination).
+const assetsContentBytes = `SELECT COALESCE(SUM(content_bytes),0) FROM asset_totals WHERE id=1`
 
 func (s *Assets) ContentBytes(ctx context.Context) (int64, error) {
 	var n int64
@@ -152,40 +156,120 @@ func (s *Assets) ContentBytes(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-func (s *Assets) Register(ctx context.Context, a assets.Asset) (bool, error) {
+func (s *Assets) Register(ctx context.Context, a assets.Asset) (created bool, err error) {
 	var blobHash, size, sha3, uploaded any // NULL: no content yet
 	if a.BlobHash != "" {
 		blobHash, size, sha3, uploaded = a.BlobHash, a.Size, a.SHA3, store.Time(a.UploadedAt)
 	}
-	res, err := s.db.Q(ctx).ExecContext(ctx, `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq,blob_hash,size,sha3,uploaded_at)
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		res, err := s.db.Q(ctx).ExecContext(ctx, `INSERT INTO assets(id,owner_id,metadata,name,content_type,content_hash,created_at,seq,blob_hash,size,sha3,uploaded_at)
 		VALUES(?,?,?,?,?,?,?,(SELECT COALESCE(MAX(seq),0)+1 FROM assets),?,?,?,?) ON CONFLICT(id) DO NOTHING`,
-		a.ID, a.Owner, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, store.Time(a.Created), blobHash, size, sha3, uploaded)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+			a.ID, a.Owner, a.Metadata, a.Meta.Name, a.Meta.ContentType, a.Meta.ContentHash, store.Time(a.Created), blobHash, size, sha3, uploaded)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		created = true
+		return s.account(ctx, 1, content{}, content{a.BlobHash, a.Size})
+	})
+	return created, err
 }
 
 func (s *Assets) Delete(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		q := s.db.Q(ctx)
+		old, found, err := s.contentOf(ctx, id)
+		if err != nil || !found {
+			return err
+		}
 		if _, err := q.ExecContext(ctx, `DELETE FROM assets WHERE id=?`, id); err != nil {
 			return err
 		}
-		_, err := q.ExecContext(ctx, `DELETE FROM asset_shares WHERE asset_id=?`, id)
-		return err
+		if _, err := q.ExecContext(ctx, `DELETE FROM asset_shares WHERE asset_id=?`, id); err != nil {
+			return err
+		}
+		return s.account(ctx, -1, old, content{})
 	})
 }
 
 func (s *Assets) SetContent(ctx context.Context, a assets.Asset) error {
-	_, err := s.db.Q(ctx).ExecContext(ctx, `UPDATE assets SET blob_hash=?, size=?, sha3=?, uploaded_at=? WHERE id=?`,
+	return s.setContent(ctx, a.ID, content{a.BlobHash, a.Size}, `UPDATE assets SET blob_hash=?, size=?, sha3=?, uploaded_at=? WHERE id=?`,
 		a.BlobHash, a.Size, a.SHA3, store.Time(a.UploadedAt), a.ID)
-	return err
 }
 
 func (s *Assets) DropContent(ctx context.Context, id string) error {
-	_, err := s.db.Q(ctx).ExecContext(ctx, `UPDATE assets SET blob_hash=NULL, size=NULL, sha3=NULL, uploaded_at=NULL WHERE id=?`, id)
+	return s.setContent(ctx, id, content{}, `UPDATE assets SET blob_hash=NULL, size=NULL, sha3=NULL, uploaded_at=NULL WHERE id=?`, id)
+}
+
+// setContent runs update, which gives asset id the content next, and
+// accounts for the change.
+func (s *Assets) setContent(ctx context.Context, id string, next content, update string, args ...any) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		old, found, err := s.contentOf(ctx, id)
+		if err != nil || !found {
+			return err
+		}
+		if _, err := s.db.Q(ctx).ExecContext(ctx, update, args...); err != nil {
+			return err
+		}
+		return s.account(ctx, 0, old, next)
+	})
+}
+
+// content is an asset's content as the totals count it: none if hash is "".
+type content struct {
+	hash string
+	size int64
+}
+
+func (s *Assets) contentOf(ctx context.Context, id string) (c content, found bool, err error) {
+	err = s.db.Q(ctx).QueryRowContext(ctx, `SELECT COALESCE(blob_hash,''), COALESCE(size,0) FROM assets WHERE id=?`, id).Scan(&c.hash, &c.size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return content{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+// account keeps asset_contents and asset_totals for a change of registered
+// assets by registered, and of one asset's content from old to next. A
+// content counts in content_bytes once, however many assets have it.
+func (s *Assets) account(ctx context.Context, registered int64, old, next content) error {
+	if old == next && registered == 0 {
+		return nil
+	}
+	q := s.db.Q(ctx)
+	var withContent, bytes int64
+	if next.hash != "" {
+		var n int64
+		if err := q.QueryRowContext(ctx, `INSERT INTO asset_contents(blob_hash,assets,size) VALUES(?,1,?)
+			ON CONFLICT(blob_hash) DO UPDATE SET assets=asset_contents.assets+1 RETURNING assets`, next.hash, next.size).Scan(&n); err != nil {
+			return err
+		}
+		withContent++
+		if n == 1 {
+			bytes += next.size
+		}
+	}
+	if old.hash != "" {
+		var n int64
+		if err := q.QueryRowContext(ctx, `UPDATE asset_contents SET assets=assets-1 WHERE blob_hash=? AND assets>1 RETURNING assets`, old.hash).Scan(&n); errors.Is(err, sql.ErrNoRows) {
+			// The last asset with it: the content no longer counts.
+			var size int64
+			if err := q.QueryRowContext(ctx, `DELETE FROM asset_contents WHERE blob_hash=? RETURNING size`, old.hash).Scan(&size); err != nil {
+				return err
+			}
+			bytes -= size
+		} else if err != nil {
+			return err
+		}
+		withContent--
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO asset_totals(id,registered,with_content,content_bytes) VALUES(1,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET registered=asset_totals.registered+excluded.registered,
+			with_content=asset_totals.with_content+excluded.with_content, content_bytes=asset_totals.content_bytes+excluded.content_bytes`,
+		registered, withContent, bytes)
 	return err
 }
 

@@ -3,13 +3,18 @@ package persist_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 var assetsT0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
@@ -301,4 +306,144 @@ func TestAssetsDeleteAndRollback(t *testing.T) {
 			t.Fatalf("bob reads a registration made after his share was deleted: %v", err)
 		}
 	})
+}
+
+// assetsTotalsFromRows is what Counts and ContentBytes answer, added up from
+// the assets themselves.
+func assetsTotalsFromRows(t *testing.T, db *store.DB) (registered, withContent, bytes int64) {
+	t.Helper()
+	err := db.QueryRow(`SELECT COUNT(*), COUNT(blob_hash),
+		(SELECT COALESCE(SUM(size),0) FROM (SELECT MAX(size) AS size FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash) AS c)
+		FROM assets`).Scan(&registered, &withContent, &bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return registered, withContent, bytes
+}
+
+func checkAssetsTotals(t *testing.T, db *store.DB, s *persist.Assets, after string) {
+	t.Helper()
+	wantAll, wantWith, wantBytes := assetsTotalsFromRows(t, db)
+	all, with, err := s.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytes, err := s.ContentBytes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all != wantAll || with != wantWith || bytes != wantBytes {
+		t.Fatalf("after %s: counts %d, %d and content bytes %d; the assets add up to %d, %d and %d", after, all, with, bytes, wantAll, wantWith, wantBytes)
+	}
+}
+
+// The totals are kept as assets come and go and their content changes, in
+// the same transaction: random changes over a few contents, some shared by
+// several assets, some rolled back, leave them equal to what the assets add
+// up to.
+func TestAssetsTotalsFollowChanges(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := persist.NewAssets(db)
+		rng := rand.New(rand.NewPCG(1, 2))
+		withContent := func(a assets.Asset) assets.Asset {
+			k := rng.IntN(4)
+			a.BlobHash, a.Size, a.SHA3, a.UploadedAt = hashOf(strconv.Itoa(k)), int64(10+k), "s", assetsT0
+			return a
+		}
+		var ids []string
+		for i := range 300 {
+			var op string
+			switch n := rng.IntN(6); {
+			case n == 0 || len(ids) == 0:
+				op = "register"
+				a := newAsset("alice", fmt.Sprintf(`{"i":%d}`, i))
+				if rng.IntN(2) == 0 {
+					op, a = "register with content", withContent(a)
+				}
+				mustRegister(t, s, a)
+				ids = append(ids, a.ID)
+			case n == 1:
+				op = "register again"
+				if _, err := s.Register(ctx, withContent(assets.Asset{ID: ids[0], Owner: "bob", Metadata: []byte("{}"), Created: assetsT0})); err != nil {
+					t.Fatal(err)
+				}
+			case n == 2:
+				op = "drop content"
+				if err := s.DropContent(ctx, ids[rng.IntN(len(ids))]); err != nil {
+					t.Fatal(err)
+				}
+			case n == 3:
+				op = "delete"
+				j := rng.IntN(len(ids))
+				if err := s.Delete(ctx, ids[j]); err != nil {
+					t.Fatal(err)
+				}
+				ids = slices.Delete(ids, j, j+1)
+			case n == 4:
+				op = "set content, rolled back"
+				err := s.InTx(ctx, func(ctx context.Context) error {
+					if err := s.SetContent(ctx, withContent(assets.Asset{ID: ids[rng.IntN(len(ids))]})); err != nil {
+						return err
+					}
+					return errors.New("rolled back")
+				})
+				if err == nil || err.Error() != "rolled back" {
+					t.Fatalf("rolled back: %v", err)
+				}
+			default:
+				op = "set content"
+				if err := s.SetContent(ctx, withContent(assets.Asset{ID: ids[rng.IntN(len(ids))]})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkAssetsTotals(t, db, s, fmt.Sprintf("change %d (%s)", i, op))
+		}
+		// Changes to an asset that is not there change nothing.
+		if err := s.SetContent(ctx, withContent(assets.Asset{ID: "missing"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "missing"); err != nil {
+			t.Fatal(err)
+		}
+		checkAssetsTotals(t, db, s, "changes to a missing asset")
+	})
+}
+
+// A registry made before the totals were kept gets them from its assets
+// when the node migrates it.
+func TestAssetsTotalsMigrated(t *testing.T) {
+	for _, b := range testtool.MetaBackends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(b.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			i := slices.IndexFunc(store.Schema, func(c store.Component) bool { return c.Name == "assets" })
+			steps := store.Schema[i].Steps
+			k := slices.IndexFunc(steps, func(s string) bool { return strings.Contains(s, "CREATE TABLE asset_contents") })
+			if err := db.MigrateAll(ctx, store.Component{Name: "assets", Steps: steps[:k]}); err != nil {
+				t.Fatal(err)
+			}
+			for j, c := range []struct {
+				hash any
+				size any
+			}{{hashOf("a"), 5}, {hashOf("a"), 5}, {hashOf("b"), 7}, {nil, nil}} {
+				if _, err := db.Exec(`INSERT INTO assets(id,owner_id,metadata,created_at,seq,blob_hash,size) VALUES(?,?,?,?,?,?,?)`,
+					fmt.Sprint("id", j), "alice", []byte("{}"), store.Time(assetsT0), j+1, c.hash, c.size); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.MigrateAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s := persist.NewAssets(db)
+			checkAssetsTotals(t, db, s, "the migration")
+			if n, _ := s.ContentBytes(ctx); n != 12 {
+				t.Fatalf("content bytes after the migration = %d, want 12", n)
+			}
+		})
+	}
 }
