@@ -180,3 +180,47 @@ func TestGroupCommitCancelledCaller(t *testing.T) {
 		t.Fatalf("the other transaction's row: %d, %v", n, err)
 	}
 }
+
+// A write made outside a transaction waits in the write queue like a
+// transaction, rather than taking SQLite's lock from under a batch.
+func TestWriteOutsideATransactionIsQueued(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	db.writers.Lock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Exec(`INSERT INTO t(v) VALUES(1)`)
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		db.writers.mu.Lock()
+		n := len(db.writers.waiting)
+		db.writers.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the write committed on its own while the queue was held (%v)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	db.writers.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows %d, %v", n, err)
+	}
+}
