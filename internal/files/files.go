@@ -335,17 +335,18 @@ func (r *Registry) SetReplicas(ctx context.Context, fileID, paymentID string, n 
 // Exists tells whether a file id names a file, in any state (the Billing face
 // asks before recording a payment for it).
 func (r *Registry) Exists(ctx context.Context, id string) (bool, error) {
-	_, err := r.Get(ctx, id)
+	_, err := r.store.Record(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// StoredFile returns a file whose term runs, or store.ErrNotFound (the data
-// provider serves stored files as its native "dds" file type).
+// StoredFile returns the record, without payments and holders, of a file
+// whose term runs, or store.ErrNotFound (the data provider serves stored
+// files as its native "dds" file type).
 func (r *Registry) StoredFile(ctx context.Context, id string) (File, error) {
-	f, err := r.Get(ctx, id)
+	f, err := r.store.Record(ctx, id)
 	if err == nil && (f.State != StateStored || !f.Expires.After(r.clock.Now())) {
 		err = store.ErrNotFound
 	}

@@ -12,8 +12,9 @@ import (
 type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 
-	File(ctx context.Context, id string) (File, error) // with its payments and holders
-	AddFile(ctx context.Context, f File) error         // a new record, without payments and holders
+	File(ctx context.Context, id string) (File, error)   // with its payments and holders
+	Record(ctx context.Context, id string) (File, error) // without them: one row
+	AddFile(ctx context.Context, f File) error           // a new record, without payments and holders
 	// SaveFile writes f over the stored record, with its payments and
 	// holders; those it does not name are kept. It returns the new Rev.
 	SaveFile(ctx context.Context, f File) (rev int64, err error)

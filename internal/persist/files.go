@@ -122,11 +122,17 @@ func (p *Files) loadAll(ctx context.Context, fs []files.File, ids string, args .
 
 // File returns a record with its payments and holders, or store.ErrNotFound.
 func (p *Files) File(ctx context.Context, id string) (files.File, error) {
-	f, err := filesScan(p.db.Q(ctx).QueryRowContext(ctx, `SELECT `+filesCols+` FROM files WHERE id=?`, id))
+	f, err := p.Record(ctx, id)
 	if err == nil {
 		err = p.load(ctx, &f)
 	}
 	return f, err
+}
+
+// Record returns a record without its payments and holders, or
+// store.ErrNotFound.
+func (p *Files) Record(ctx context.Context, id string) (files.File, error) {
+	return filesScan(p.db.Q(ctx).QueryRowContext(ctx, `SELECT `+filesCols+` FROM files WHERE id=?`, id))
 }
 
 // AddFile records a new file (its payments and holders are not written).

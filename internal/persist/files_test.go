@@ -120,6 +120,15 @@ func TestFilesSaveAndTerms(t *testing.T) {
 			string(got.Confirmations) != `[1]` || !got.Expires.Equal(end) || got.Term != f.Term {
 			t.Fatalf("saved: %+v %v", got, err)
 		}
+		// The record alone: one row, no payments or holders.
+		rec, err := s.Record(ctx, "f")
+		if err != nil || rec.Name != got.Name || rec.Hash != got.Hash || rec.State != files.StateStored || !rec.Expires.Equal(end) ||
+			!rec.StoredAt.Equal(t0) || len(rec.Payments) != 0 || len(rec.Holders) != 0 {
+			t.Fatalf("record: %+v %v", rec, err)
+		}
+		if _, err := s.Record(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing record: %v", err)
+		}
 		// Saving again keeps the payments it does not name, and replicas
 		// never shrink.
 		g := got
