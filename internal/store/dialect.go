@@ -44,6 +44,7 @@ var (
 	blobType      = regexp.MustCompile(`(?i)\bBLOB\b`)
 	textType      = regexp.MustCompile(`\bTEXT\b`)
 	jsonExtract   = regexp.MustCompile(`json_extract\(\s*([a-z_][a-z0-9_.]*)\s*,\s*'\$\.([a-zA-Z0-9_]+)'\s*\)`)
+	withoutRowid  = regexp.MustCompile(`(?i)\s+WITHOUT\s+ROWID\b`) // SQLite keeps the rows in the key's tree; PostgreSQL has no such table
 )
 
 // translateDDL is a migration step's text for d.
@@ -55,6 +56,7 @@ func translateDDL(d Dialect, ddl string) string {
 	ddl = integerType.ReplaceAllString(ddl, "BIGINT")
 	ddl = blobType.ReplaceAllString(ddl, "BYTEA")
 	ddl = textType.ReplaceAllString(ddl, `TEXT COLLATE "C"`)
+	ddl = withoutRowid.ReplaceAllString(ddl, "")
 	return jsonExtract.ReplaceAllString(ddl, "(($1)::jsonb->>'$2')")
 }
 

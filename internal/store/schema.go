@@ -356,7 +356,7 @@ var Schema = []Component{
 			blob_hash TEXT PRIMARY KEY,
 			assets BIGINT NOT NULL CHECK (assets > 0), -- assets that have this content
 			size BIGINT NOT NULL
-		);
+		) WITHOUT ROWID;
 		INSERT INTO asset_contents(blob_hash, assets, size)
 			SELECT blob_hash, COUNT(*), MAX(size) FROM assets WHERE blob_hash IS NOT NULL GROUP BY blob_hash;
 		CREATE TABLE asset_totals (

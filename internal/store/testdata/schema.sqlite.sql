@@ -26,7 +26,7 @@ CREATE TABLE asset_contents (
 			blob_hash TEXT PRIMARY KEY,
 			assets BIGINT NOT NULL CHECK (assets > 0), -- assets that have this content
 			size BIGINT NOT NULL
-		);
+		) WITHOUT ROWID;
 
 CREATE TABLE asset_shares (
 			asset_id TEXT NOT NULL,
