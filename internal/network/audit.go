@@ -18,6 +18,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,16 +232,42 @@ func (n *Network) Gauges(m *metrics.Metrics) {
 	})
 }
 
-// Audit makes one pass: it audits the other holders of every file this node
-// keeps house for, replaces the copies that failed, and re-hashes this
-// node's own copies, healing a damaged one from a holder.
+// Audit makes one pass over the files this node holds, in id order from
+// where the last pass stopped, until it has reached Config.AuditBytes of
+// content (at least one file): for each it re-hashes this node's copy,
+// healing a damaged one from a holder, and, if this node keeps house for
+// the file, audits the other holders and replaces the copies that failed.
+// Both read the whole copy (the holders theirs), so a pass over every file
+// would read all the node's content, and its holders', at every pass; the
+// budget spreads that over passes (1 GiB per 10 minutes: 1 TB in a week).
 func (n *Network) Audit(ctx context.Context) error {
+	n.auditMu.Lock()
+	defer n.auditMu.Unlock()
 	held, err := n.files.Stored(ctx)
-	if err != nil {
+	if err != nil || len(held) == 0 {
 		return err
 	}
+	slices.SortFunc(held, func(a, b files.File) int { return strings.Compare(a.ID, b.ID) })
+	// The first pass of a process starts anywhere, so that a node restarted
+	// more often than a round takes still comes to every file.
+	start := rand.IntN(len(held))
+	if n.auditAfter != "" {
+		start, _ = slices.BinarySearchFunc(held, n.auditAfter, func(f files.File, id string) int {
+			if f.ID <= id {
+				return -1
+			}
+			return 1
+		})
+	}
 	var errs []error
-	for _, f := range held {
+	var reached int64
+	for i := range held {
+		f := held[(start+i)%len(held)]
+		if i > 0 && n.cfg.AuditBytes > 0 && reached+f.Size > n.cfg.AuditBytes {
+			break
+		}
+		reached += f.Size
+		n.auditAfter = f.ID
 		if err := n.blobs.Verify(f.Hash); err != nil {
 			n.log.Warn("own copy damaged: healing it from a holder", "file", f.ID, "err", err)
 			if err := n.Heal(ctx, f); err != nil {

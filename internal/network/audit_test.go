@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -178,4 +179,55 @@ func mustOpen(t *testing.T, c *client.Client, id string) io.Reader {
 	}
 	t.Cleanup(func() { body.Close() })
 	return body
+}
+
+// A pass reaches at most --audit-bytes of content (at least one file) and
+// the next goes on from there: with room for one file a pass, every file is
+// audited once in as many passes as there are files.
+func TestAuditPassesTakeTurns(t *testing.T) {
+	ctx := context.Background()
+	nw := testnet.New(t, 3, func(_ int, c *testnet.Setup) { c.Network.AuditBytes = 1 })
+	var ids []string
+	for range 3 {
+		content := make([]byte, 50_000)
+		rand.Read(content)
+		f := upload(t, nw.Nodes[0], content)
+		pay(t, nw.Nodes[0], f)
+		ids = append(ids, f.ID)
+	}
+	nw.Replicate(t)
+	nw.Replicate(t)
+	// The node that keeps house for the most of them audits their two other
+	// holders each.
+	kept := map[*testnet.Node]int{}
+	for _, id := range ids {
+		if n := len(holders(nw, id)); n != 3 {
+			t.Fatalf("file %s has %d copies, want 3", id, n)
+		}
+		rec, err := nw.Nodes[0].Files.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nd := range nw.Nodes {
+			if nd.Key.ID() == nw.Nodes[0].Net.Keeper(rec) {
+				kept[nd]++
+			}
+		}
+	}
+	var keeper *testnet.Node
+	for nd, k := range kept {
+		if keeper == nil || k > kept[keeper] {
+			keeper = nd
+		}
+	}
+	for round := 1; round <= 2; round++ {
+		for range ids {
+			if err := keeper.Net.Audit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := auditMetric(t, keeper, "passed"), fmt.Sprint(2*kept[keeper]*round); got != want {
+			t.Fatalf("after %d rounds of %d passes: %s passed audits, want %s", round, len(ids), got, want)
+		}
+	}
 }

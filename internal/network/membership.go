@@ -73,6 +73,9 @@ type Network struct {
 	admins   Admins
 	audits   lastAudits
 	syncMu   sync.Mutex
+
+	auditMu    sync.Mutex // one audit pass at a time
+	auditAfter string     // the last file the last pass reached; "" before the first
 }
 
 type meta struct {

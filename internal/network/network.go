@@ -41,6 +41,7 @@ type Config struct {
 	AccountsEvery  time.Duration // how often peers' account events are pulled; <=0 disables the background loop
 	AuditEvery     time.Duration // mean time between audit passes (randomized); <=0 disables the background loop
 	AuditTimeout   time.Duration // how long a holder has to answer an audit, plus the time to read its copy slowly
+	AuditBytes     int64         // content one audit pass reaches at most (at least one file); the next goes on from there; <=0: all
 
 	URL       string        // this node's HTTP base URL, as members reach it
 	PeersFile string        // remembers the URLs of the members met, to rejoin after a restart without flags; "" forgets them
@@ -55,7 +56,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Confirmations: 3, Replicas: 3,
 		RepairAfter: 10 * time.Minute, ReplicateEvery: 10 * time.Second, AccountsEvery: time.Second,
-		AuditEvery: 10 * time.Minute, AuditTimeout: 10 * time.Second, MaxSkew: time.Minute}
+		AuditEvery: 10 * time.Minute, AuditTimeout: 10 * time.Second, AuditBytes: 1 << 30, MaxSkew: time.Minute}
 }
 
 // RegisterFlags registers the network's flags, defaulting to c's values.
@@ -68,6 +69,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReplicateEvery, "replicate-every", c.ReplicateEvery, "how often copies are checked and repaired")
 	fs.DurationVar(&c.AuditEvery, "audit-every", c.AuditEvery, "mean time between audits of the copies this node keeps house for, and scrubs of its own copies (each wait is random, from half to one and a half times this)")
 	fs.DurationVar(&c.AuditTimeout, "audit-timeout", c.AuditTimeout, "how long a holder has to answer an audit, beyond the time to read its copy at 20 MB/s")
+	fs.Var(flagval.Bytes(&c.AuditBytes), "audit-bytes", "content one audit pass audits and scrubs at most (at least one file; 1GiB, 500MiB); the next pass goes on from there, so every file comes round (0: every file every pass)")
 }
 
 // Key is this node's identity: it names the node, signs its confirmations
