@@ -224,3 +224,27 @@ func TestWriteOutsideATransactionIsQueued(t *testing.T) {
 		t.Fatalf("rows %d, %v", n, err)
 	}
 }
+
+// A write made from inside a transaction's function with a context that
+// does not carry it cannot take its turn (the function holds the queue): it
+// fails after queuedWriteWait instead of waiting for ever.
+func TestWriteFromInsideATransactionFails(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { queuedWriteWait = d }(queuedWriteWait)
+	queuedWriteWait = 100 * time.Millisecond
+	var inner error
+	err = db.Tx(context.Background(), func(tx *Tx) error {
+		_, inner = db.ExecContext(context.Background(), `INSERT INTO t(v) VALUES(1)`)
+		return nil
+	})
+	if err != nil || !errors.Is(inner, context.DeadlineExceeded) {
+		t.Fatalf("the transaction: %v; the write inside it: %v, want a deadline error", err, inner)
+	}
+}

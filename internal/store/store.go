@@ -157,6 +157,8 @@ func (db *DB) run() runner { return runner{c: db.stmts, db: db.DB} }
 // requests 2.4x slower under 8 clients).
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if db.writers != nil && isWrite(q) {
+		ctx, cancel := context.WithTimeout(ctx, queuedWriteWait)
+		defer cancel()
 		var r sql.Result
 		err := db.Tx(ctx, func(tx *Tx) error {
 			var err error
@@ -168,6 +170,13 @@ func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	r, err := db.run().exec(ctx, bind(db.dialect, q), args)
 	return r, classify(err)
 }
+
+// queuedWriteWait bounds how long a write outside a transaction waits for
+// its turn: as long as SQLite's busy handler waited for its lock
+// (busy_timeout). A write made by mistake from inside a batch's function,
+// with a context that lost the batch's transaction, then fails as it did
+// rather than waiting for itself for ever.
+var queuedWriteWait = 15 * time.Second // a variable for the tests
 
 // isWrite tells whether statement q changes rows.
 func isWrite(q string) bool {
