@@ -184,14 +184,7 @@ func TestGroupCommitCancelledCaller(t *testing.T) {
 // A write made outside a transaction waits in the write queue like a
 // transaction, rather than taking SQLite's lock from under a batch.
 func TestWriteOutsideATransactionIsQueued(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE t (v INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
+	db := sqliteWithTable(t)
 	db.writers.Lock()
 	done := make(chan error, 1)
 	go func() {
@@ -229,22 +222,25 @@ func TestWriteOutsideATransactionIsQueued(t *testing.T) {
 // does not carry it cannot take its turn (the function holds the queue): it
 // fails after queuedWriteWait instead of waiting for ever.
 func TestWriteFromInsideATransactionFails(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE t (v INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
+	db := sqliteWithTable(t)
 	defer func(d time.Duration) { queuedWriteWait = d }(queuedWriteWait)
 	queuedWriteWait = 100 * time.Millisecond
 	var inner error
-	err = db.Tx(context.Background(), func(tx *Tx) error {
+	err := db.Tx(context.Background(), func(tx *Tx) error {
 		_, inner = db.ExecContext(context.Background(), `INSERT INTO t(v) VALUES(1)`)
 		return nil
 	})
 	if err != nil || !errors.Is(inner, context.DeadlineExceeded) {
 		t.Fatalf("the transaction: %v; the write inside it: %v, want a deadline error", err, inner)
 	}
+}
+
+// sqliteWithTable is a new SQLite database with a table t (v INTEGER).
+func sqliteWithTable(t *testing.T) *DB {
+	t.Helper()
+	db := open(t, filepath.Join(t.TempDir(), "meta.db"))
+	if _, err := db.Exec(`CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
