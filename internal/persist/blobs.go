@@ -24,10 +24,8 @@ func (b *Blobs) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 func (b *Blobs) AfterCommit(ctx context.Context, f func()) { store.AfterCommit(ctx, f) }
 
 func (b *Blobs) Ref(ctx context.Context, in blob.Info, location string, content []byte) (live string, err error) {
-	err = b.db.InTx(ctx, func(ctx context.Context) error { // a write: in the write queue
-		return b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location,content) VALUES(?,?,1,?,?)
+	err = b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location,content) VALUES(?,?,1,?,?)
 		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location, content).Scan(&live)
-	})
 	return live, err
 }
 
@@ -41,9 +39,7 @@ func (b *Blobs) Unref(ctx context.Context, hash string) (bool, error) {
 }
 
 func (b *Blobs) Forget(ctx context.Context, hash string) (location string, ok bool, err error) {
-	err = b.db.InTx(ctx, func(ctx context.Context) error { // a write: in the write queue (see store.DB.ExecContext)
-		return b.db.Q(ctx).QueryRowContext(ctx, `DELETE FROM blobs WHERE hash=? AND refs=0 RETURNING location`, hash).Scan(&location)
-	})
+	err = b.db.Q(ctx).QueryRowContext(ctx, `DELETE FROM blobs WHERE hash=? AND refs=0 RETURNING location`, hash).Scan(&location)
 	return blobsFound(location, err)
 }
 

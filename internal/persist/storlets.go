@@ -121,10 +121,8 @@ func storletNameTaken(err error) error {
 // --- storlets ---
 
 func (p *Storlets) CreateStorlet(ctx context.Context, st *storlets.Storlet) error {
-	err := p.db.InTx(ctx, func(ctx context.Context) error { // a write: in the write queue (see store.DB.ExecContext)
-		return p.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO storlets(name,language,interface_version,dependency,object_metadata,main,created_at) VALUES(?,?,?,?,?,?,?) RETURNING id`,
-			st.Name, st.Language, st.InterfaceVersion, st.Dependency, st.ObjectMetadata, st.Main, store.Time(st.Created)).Scan(&st.ID)
-	})
+	err := p.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO storlets(name,language,interface_version,dependency,object_metadata,main,created_at) VALUES(?,?,?,?,?,?,?) RETURNING id`,
+		st.Name, st.Language, st.InterfaceVersion, st.Dependency, st.ObjectMetadata, st.Main, store.Time(st.Created)).Scan(&st.ID)
 	return storletNameTaken(err)
 }
 
@@ -186,10 +184,8 @@ func (p *Storlets) DeployedParams(ctx context.Context, account string, id int64)
 // --- dependencies ---
 
 func (p *Storlets) CreateDependency(ctx context.Context, d *storlets.Dependency) error {
-	err := p.db.InTx(ctx, func(ctx context.Context) error { // a write: in the write queue
-		return p.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO storlet_dependencies(name,version,permissions,created_at) VALUES(?,?,?,?) RETURNING id`,
-			d.Name, d.Version, d.Permissions, store.Time(d.Created)).Scan(&d.ID)
-	})
+	err := p.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO storlet_dependencies(name,version,permissions,created_at) VALUES(?,?,?,?) RETURNING id`,
+		d.Name, d.Version, d.Permissions, store.Time(d.Created)).Scan(&d.ID)
 	return storletNameTaken(err)
 }
 

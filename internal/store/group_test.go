@@ -181,40 +181,54 @@ func TestGroupCommitCancelledCaller(t *testing.T) {
 	}
 }
 
-// A write made outside a transaction waits in the write queue like a
-// transaction, rather than taking SQLite's lock from under a batch.
+// A write made outside a transaction, through Exec or through QueryRow (a
+// RETURNING row), waits in the write queue like a transaction, rather than
+// taking SQLite's lock from under a batch.
 func TestWriteOutsideATransactionIsQueued(t *testing.T) {
-	db := sqliteWithTable(t)
-	db.writers.Lock()
-	done := make(chan error, 1)
-	go func() {
-		_, err := db.Exec(`INSERT INTO t(v) VALUES(1)`)
-		done <- err
-	}()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		db.writers.mu.Lock()
-		n := len(db.writers.waiting)
-		db.writers.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the write committed on its own while the queue was held (%v)", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the write never queued")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	db.writers.Unlock()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("rows %d, %v", n, err)
+	for _, w := range []struct {
+		name  string
+		write func(db *DB) error
+	}{
+		{"exec", func(db *DB) error { _, err := db.Exec(`INSERT INTO t(v) VALUES(1)`); return err }},
+		{"returning", func(db *DB) error {
+			var v int
+			if err := db.QueryRow(`INSERT INTO t(v) VALUES(1) RETURNING v`).Scan(&v); err != nil || v != 1 {
+				return fmt.Errorf("returned %d, %v", v, err)
+			}
+			return nil
+		}},
+	} {
+		t.Run(w.name, func(t *testing.T) {
+			db := sqliteWithTable(t)
+			db.writers.Lock()
+			done := make(chan error, 1)
+			go func() { done <- w.write(db) }()
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				db.writers.mu.Lock()
+				n := len(db.writers.waiting)
+				db.writers.mu.Unlock()
+				if n == 1 {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("the write committed on its own while the queue was held (%v)", err)
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the write never queued")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			db.writers.Unlock()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("rows %d, %v", n, err)
+			}
+		})
 	}
 }
 

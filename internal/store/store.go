@@ -149,18 +149,12 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 func (db *DB) run() runner { return runner{c: db.stmts, db: db.DB} }
 
-// ExecContext runs a statement outside a transaction. On SQLite a write so
-// run takes its turn in the write queue, as a transaction of its own: left
-// to commit by itself, it would contend for SQLite's write lock with the
-// batch that holds it, and SQLite's busy handler sleeps a millisecond and
-// more at a time (a DEP-7 registration so run made creating assets in two
-// requests 2.4x slower under 8 clients).
+// ExecContext runs a statement outside a transaction; a write on SQLite
+// takes its turn in the write queue (queued).
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if db.writers != nil && isWrite(q) {
-		ctx, cancel := context.WithTimeout(ctx, queuedWriteWait)
-		defer cancel()
+	if db.queued(q) {
 		var r sql.Result
-		err := db.Tx(ctx, func(tx *Tx) error {
+		err := db.queuedWrite(ctx, func(tx *Tx) error {
 			var err error
 			r, err = tx.ExecContext(ctx, q, args...)
 			return err
@@ -169,6 +163,23 @@ func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	}
 	r, err := db.run().exec(ctx, bind(db.dialect, q), args)
 	return r, classify(err)
+}
+
+// queued tells whether statement q, run outside a transaction, must take its
+// turn in the write queue, as a transaction of its own: on SQLite, a write.
+// Left to commit by itself, it would contend for SQLite's write lock with
+// the batch that holds it, and SQLite's busy handler sleeps a millisecond
+// and more at a time (a DEP-7 registration so run made creating assets in
+// two requests 2.4x slower under 8 clients). (A write read through
+// QueryContext is not queued: none is made.)
+func (db *DB) queued(q string) bool { return db.writers != nil && isWrite(q) }
+
+// queuedWrite runs fn as a transaction of its own in the write queue,
+// waiting at most queuedWriteWait for its turn.
+func (db *DB) queuedWrite(ctx context.Context, fn func(*Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, queuedWriteWait)
+	defer cancel()
+	return db.Tx(ctx, fn)
 }
 
 // queuedWriteWait bounds how long a write outside a transaction waits for
@@ -197,7 +208,16 @@ func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Row
 func (db *DB) Query(q string, args ...any) (*sql.Rows, error) {
 	return db.QueryContext(context.Background(), q, args...)
 }
+
+// QueryRowContext runs a query outside a transaction. A write that returns
+// a row (RETURNING) is queued like ExecContext's, and runs when the row is
+// scanned.
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
+	if db.queued(q) {
+		return &Row{queued: func(dest ...any) error {
+			return db.queuedWrite(ctx, func(tx *Tx) error { return tx.QueryRowContext(ctx, q, args...).Scan(dest...) })
+		}}
+	}
 	return &Row{row: db.run().queryRow(ctx, bind(db.dialect, q), args)}
 }
 func (db *DB) QueryRow(q string, args ...any) *Row {
@@ -206,18 +226,30 @@ func (db *DB) QueryRow(q string, args ...any) *Row {
 
 // Row is sql.Row whose Scan reports an unreachable database as Unavailable.
 type Row struct {
-	row *sql.Row
-	tx  *Tx // nil outside a transaction
+	row    *sql.Row
+	tx     *Tx                     // nil outside a transaction
+	queued func(dest ...any) error // a queued write, run by Scan (row is nil)
 }
 
 func (r *Row) Scan(dest ...any) error {
+	if r.queued != nil {
+		return r.queued(dest...)
+	}
 	err := r.row.Scan(dest...)
 	if r.tx != nil {
 		return r.tx.note(err)
 	}
 	return classify(err)
 }
-func (r *Row) Err() error { return classify(r.row.Err()) }
+
+// Err is the query's error, but for a queued write, which Scan runs and
+// whose error it returns.
+func (r *Row) Err() error {
+	if r.queued != nil {
+		return nil
+	}
+	return classify(r.row.Err())
+}
 
 // Migrate applies the steps of component that are not applied yet, each in its
 // own transaction. Step i (0-based) is version i+1; steps are never edited once
@@ -298,7 +330,7 @@ func (tx *Tx) Query(q string, args ...any) (*sql.Rows, error) {
 }
 func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *Row {
 	ctx = tx.ctx(ctx)
-	return &Row{tx.run().queryRow(ctx, bind(tx.dialect, q), args), tx}
+	return &Row{row: tx.run().queryRow(ctx, bind(tx.dialect, q), args), tx: tx}
 }
 func (tx *Tx) QueryRow(q string, args ...any) *Row {
 	return tx.QueryRowContext(context.Background(), q, args...)
