@@ -13,9 +13,13 @@ package b64
 
 import (
 	"bufio"
-	"encoding/base64"
 	"fmt"
 	"io"
+
+	// The same API as encoding/base64, with AVX2 on amd64: an upload's
+	// decoding was a quarter of its CPU (105 ms per 64 MiB with the
+	// standard library).
+	"github.com/segmentio/asm/base64"
 )
 
 // Error says where the input stopped being base64.

@@ -77,6 +77,14 @@ func FuzzDecoder(f *testing.F) {
 	for _, s := range []string{"", "QQ==", "QUI=", "QUJD", "QUJDRA", "a-_b", "QU\nJD", "QQ=", "!!", "QU JD", "QQ=\r\n=", "QUJD\r\n"} {
 		f.Add(s)
 	}
+	// Longer than the 45 bytes from which the vectorised decoder starts, with
+	// a line break, a foreign character and padding at varied places.
+	long := strings.Repeat("QUJD", 30)
+	for _, at := range []int{0, 31, 32, 47, 64, 100} {
+		for _, c := range []string{"\n", "-", "=", " "} {
+			f.Add(long[:at] + c + long[at:])
+		}
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		// The rule: exactly what the standard library's strict standard
 		// encoding accepts (padded, line breaks ignored), with its bytes.
