@@ -78,6 +78,12 @@ func NewBuilder() *Builder { return &Builder{leaf: make([]byte, 0, LeafSize)} }
 func (b *Builder) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
+		if len(b.leaf) == 0 && len(p) >= LeafSize {
+			// A whole leaf in p: hashed where it is, not copied first.
+			b.push(LeafHash(p[:LeafSize]))
+			p = p[LeafSize:]
+			continue
+		}
 		k := min(LeafSize-len(b.leaf), len(p))
 		b.leaf = append(b.leaf, p[:k]...)
 		p = p[k:]

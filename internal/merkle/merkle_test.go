@@ -49,9 +49,10 @@ func TestRootMatchesRFC9162(t *testing.T) {
 		data := content(size)
 		want := mthSpec(leavesOf(data))
 		b := NewBuilder()
-		// Odd write sizes, so leaves straddle writes.
-		for rest := data; len(rest) > 0; {
-			k := min(len(rest), 1+len(rest)%7777)
+		// Odd write sizes, small and larger than a leaf, so leaves straddle
+		// writes and whole leaves come both aligned and not.
+		for i, rest := 0, data; len(rest) > 0; i++ {
+			k := min(len(rest), 1+len(rest)%7777+i%2*2*LeafSize)
 			b.Write(rest[:k])
 			rest = rest[k:]
 		}
