@@ -45,9 +45,28 @@ func (d *dir) file(h, location string) string {
 	return d.path(h)
 }
 
-type fileSink struct{ *os.File }
+// fileSink writes a staged file and starts its writeback every writeBehind
+// bytes, so that the disk works while the content still streams in and the
+// fsync at the end waits for the last stretch only (64 MiB: the fsync alone
+// took 105-114 ms, half of a raw PUT).
+type fileSink struct {
+	*os.File
+	written, started int64 // bytes written; bytes whose writeback was started
+}
 
-func (f fileSink) finish() (string, error) {
+const writeBehind = 8 << 20
+
+func (f *fileSink) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.written += int64(n)
+	if f.written-f.started >= writeBehind {
+		startWriteback(f.File, f.started, f.written-f.started)
+		f.started = f.written
+	}
+	return n, err
+}
+
+func (f *fileSink) finish() (string, error) {
 	if err := f.Sync(); err != nil {
 		f.abort()
 		return "", err
@@ -59,7 +78,7 @@ func (f fileSink) finish() (string, error) {
 	return f.Name(), nil
 }
 
-func (f fileSink) abort() {
+func (f *fileSink) abort() {
 	f.Close()
 	os.Remove(f.Name())
 }
@@ -69,7 +88,7 @@ func (d *dir) create(int64) (sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fileSink{f}, nil
+	return &fileSink{File: f}, nil
 }
 
 func (d *dir) drop(tmp string) { os.Remove(tmp) }
