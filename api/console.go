@@ -14,7 +14,10 @@ type ConsoleStorage struct {
 	Blobs     int64         `json:"blobs"`
 	BlobBytes int64         `json:"blob_bytes"`
 	Faces     []ConsoleFace `json:"faces"`
-	At        time.Time     `json:"at"`
+	// Copies counts, for each node, the copies it holds of the files
+	// stored here.
+	Copies map[string]int64 `json:"copies"`
+	At     time.Time        `json:"at"`
 }
 
 // ConsoleFace is what one face keeps here. Bytes is -1 when the face does

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/prometheus-dds/dds/api"
@@ -26,22 +27,34 @@ func (c *Client) ConsoleMoney(ctx context.Context, days int) ([]api.ConsoleDay, 
 	return consoleList[api.ConsoleDay](ctx, c, "/console/api/money?days="+strconv.Itoa(days))
 }
 
-// ConsoleFiles lists the files the node holds, with their copies (admin).
-func (c *Client) ConsoleFiles(ctx context.Context) (map[string]api.ConsoleFile, error) {
+// ConsoleFiles lists up to limit of the files the node holds, in id order
+// after the file after ("" for the first page), with their copies (admin).
+// next is the after of the next page, "" on the last.
+func (c *Client) ConsoleFiles(ctx context.Context, after string, limit int) (page map[string]api.ConsoleFile, next string, err error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
+	}
 	var doc struct {
 		Data []struct {
 			ID         string          `json:"id"`
 			Attributes api.ConsoleFile `json:"attributes"`
 		} `json:"data"`
+		Links struct {
+			Next string `json:"next"`
+		} `json:"links"`
 	}
-	if err := c.call(ctx, http.MethodGet, "/console/api/files", nil, "", &doc, http.StatusOK); err != nil {
-		return nil, err
+	if err := c.call(ctx, http.MethodGet, "/console/api/files?"+q.Encode(), nil, "", &doc, http.StatusOK); err != nil {
+		return nil, "", err
 	}
-	out := make(map[string]api.ConsoleFile, len(doc.Data))
+	page = make(map[string]api.ConsoleFile, len(doc.Data))
 	for _, d := range doc.Data {
-		out[d.ID] = d.Attributes
+		page[d.ID] = d.Attributes
 	}
-	return out, nil
+	if doc.Links.Next != "" && len(doc.Data) > 0 {
+		next = doc.Data[len(doc.Data)-1].ID
+	}
+	return page, next, nil
 }
 
 // ConsoleJobs lists the newest compute jobs, at most limit (admin).

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,9 +65,12 @@ type Ledger interface {
 	Flows(ctx context.Context, from, to time.Time) (quoted, paid money.Amount, err error)
 }
 
-// Files lists the files held here, with their holders.
+// Files lists the files held here, with their holders, a page at a time,
+// and counts them.
 type Files interface {
-	Stored(ctx context.Context) ([]files.File, error)
+	StoredAfter(ctx context.Context, after string, limit int) ([]files.File, error)
+	StoredTotals(ctx context.Context) (n, bytes int64, err error)
+	CopiesPerNode(ctx context.Context) (map[string]int64, error)
 }
 
 // Blobs tells how much content the node keeps.
@@ -89,7 +93,7 @@ type Deals interface {
 	RecentDeals(ctx context.Context, limit int) ([]api.ConsoleDeal, error)
 }
 
-// MaxList bounds the jobs and deals lists.
+// MaxList bounds the jobs, deals and files lists.
 const MaxList = 500
 
 // Deps are the console's dependencies.
@@ -193,15 +197,14 @@ func (s *Service) storage(w http.ResponseWriter, r *http.Request) error {
 	if st.Blobs, st.BlobBytes, err = s.deps.Blobs.Usage(ctx); err != nil {
 		return err
 	}
-	held, err := s.deps.Files.Stored(ctx)
-	if err != nil {
+	dds := api.ConsoleFace{Face: "dds"}
+	if dds.Items, dds.Bytes, err = s.deps.Files.StoredTotals(ctx); err != nil {
 		return err
 	}
-	dds := api.ConsoleFace{Face: "dds", Items: int64(len(held))}
-	for _, f := range held {
-		dds.Bytes += f.Size
-	}
 	st.Faces = append(st.Faces, dds)
+	if st.Copies, err = s.deps.Files.CopiesPerNode(ctx); err != nil {
+		return err
+	}
 	if s.deps.Assets != nil {
 		n, err := s.deps.Assets.Counts(ctx)
 		if err != nil {
@@ -245,8 +248,15 @@ func (s *Service) money(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// files answers a page of the files held here in id order: ?limit=N
+// (default 50) after ?after=ID, with links.next while there may be more.
 func (s *Service) files(w http.ResponseWriter, r *http.Request) error {
-	held, err := s.deps.Files.Stored(r.Context())
+	n, err := limit(r)
+	if err != nil {
+		return err
+	}
+	after := r.URL.Query().Get("after")
+	held, err := s.deps.Files.StoredAfter(r.Context(), after, n)
 	if err != nil {
 		return err
 	}
@@ -259,7 +269,12 @@ func (s *Service) files(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, jsonapi.Out{Type: "file", ID: f.ID, Attributes: cf})
 	}
-	jsonapi.Write(w, http.StatusOK, map[string]any{"data": out})
+	doc := map[string]any{"data": out}
+	if len(held) == n {
+		q := url.Values{"after": {held[n-1].ID}, "limit": {strconv.Itoa(n)}}
+		doc["links"] = map[string]string{"next": "/console/api/files?" + q.Encode()}
+	}
+	jsonapi.Write(w, http.StatusOK, doc)
 	return nil
 }
 

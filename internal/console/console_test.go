@@ -129,9 +129,17 @@ func TestConsole(t *testing.T) {
 func testAPI(t *testing.T, w world) {
 	ctx := t.Context()
 	admin := w.nd.Admin()
-	held, err := admin.ConsoleFiles(ctx)
-	if err != nil {
-		t.Fatal(err)
+	held, next, err := admin.ConsoleFiles(ctx, "", 50)
+	if err != nil || next != "" {
+		t.Fatal(err, next)
+	}
+	// A full page says where the next one starts; the page after the last
+	// file is empty and says nothing.
+	if page, next, err := admin.ConsoleFiles(ctx, "", 1); err != nil || len(page) != 1 || next != w.file.ID {
+		t.Fatalf("a page of 1: %v, next %q, %v", page, next, err)
+	}
+	if page, next, err := admin.ConsoleFiles(ctx, w.file.ID, 1); err != nil || len(page) != 0 || next != "" {
+		t.Fatalf("the page after the last file: %v, next %q, %v", page, next, err)
 	}
 	f, ok := held[w.file.ID]
 	if !ok || f.Name != "console.bin" || len(f.Holders) != len(w.nw.Nodes) {
@@ -144,7 +152,7 @@ func testAPI(t *testing.T, w world) {
 	}
 	st, err := admin.ConsoleStorage(ctx)
 	if err != nil || st.DiskTotal <= 0 || st.DiskFree <= 0 || st.BlobBytes < w.file.Size || len(st.Faces) == 0 ||
-		st.Faces[0].Face != "dds" || st.Faces[0].Items != 1 || st.Faces[0].Bytes != w.file.Size {
+		st.Faces[0].Face != "dds" || st.Faces[0].Items != 1 || st.Faces[0].Bytes != w.file.Size || len(st.Copies) != len(w.nw.Nodes) {
 		t.Fatalf("storage: %+v %v", st, err)
 	}
 	days, err := admin.ConsoleMoney(ctx, 3)

@@ -384,14 +384,26 @@ func (c Cursor) After(f File) bool {
 	return c.ID == "" || Compare(File{Created: c.Created, ID: c.ID}, f) < 0
 }
 
-// Stored lists the paid files held here whose term has not ended, with
-// their payments and holders, for replication.
-func (r *Registry) Stored(ctx context.Context) ([]File, error) {
-	return r.store.Stored(ctx, r.clock.Now())
+// StoredAfter lists up to limit of the paid files held here whose term has
+// not ended, with ids after after, in id order, with their payments and
+// holders: a page of them, however many there are.
+func (r *Registry) StoredAfter(ctx context.Context, after string, limit int) ([]File, error) {
+	return r.store.StoredAfter(ctx, r.clock.Now(), after, limit)
 }
 
-// Unsettled is Stored but only the files changed since they were last
-// settled, or settled at or before before.
+// StoredTotals counts the paid files held here whose term has not ended and
+// adds up their sizes.
+func (r *Registry) StoredTotals(ctx context.Context) (n, bytes int64, err error) {
+	return r.store.StoredTotals(ctx, r.clock.Now())
+}
+
+// CopiesPerNode counts the copies of those files that each node holds.
+func (r *Registry) CopiesPerNode(ctx context.Context) (map[string]int64, error) {
+	return r.store.CopiesPerNode(ctx, r.clock.Now())
+}
+
+// Unsettled lists the stored files changed since they were last settled,
+// or settled at or before before, with their payments and holders.
 func (r *Registry) Unsettled(ctx context.Context, before time.Time) ([]File, error) {
 	return r.store.Unsettled(ctx, r.clock.Now(), before)
 }

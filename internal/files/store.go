@@ -31,9 +31,14 @@ type Store interface {
 	// Owned lists up to limit of an owner's records after the cursor,
 	// newest first, without payments and holders.
 	Owned(ctx context.Context, owner string, after Cursor, limit int) ([]File, error)
-	Stored(ctx context.Context, now time.Time) ([]File, error) // stored, term running past now, with payments and holders
-	// Unsettled is Stored but only the records written, or settled at or
-	// before before, since they were last settled.
+	// StoredAfter lists up to limit stored files whose term runs past now,
+	// with ids after after, in id order, with payments and holders.
+	StoredAfter(ctx context.Context, now time.Time, after string, limit int) ([]File, error)
+	StoredTotals(ctx context.Context, now time.Time) (n, bytes int64, err error) // how many stored files, how large
+	CopiesPerNode(ctx context.Context, now time.Time) (map[string]int64, error)  // copies of stored files each node holds
+	// Unsettled lists the stored files (term running past now) written, or
+	// settled at or before before, since they were last settled, with
+	// payments and holders.
 	Unsettled(ctx context.Context, now, before time.Time) ([]File, error)
 	// Settle marks a record settled at a time unless its Rev is no longer
 	// rev, and tells whether it did.

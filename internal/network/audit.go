@@ -18,8 +18,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -233,66 +231,99 @@ func (n *Network) Gauges(m *metrics.Metrics) {
 }
 
 // Audit makes one pass over the files this node holds, in id order from
-// where the last pass stopped, until it has reached Config.AuditBytes of
-// content (at least one file): for each it re-hashes this node's copy,
-// healing a damaged one from a holder, and, if this node keeps house for
-// the file, audits the other holders and replaces the copies that failed.
-// Both read the whole copy (the holders theirs), so a pass over every file
-// would read all the node's content, and its holders', at every pass; the
-// budget spreads that over passes (1 GiB per 10 minutes: 1 TB in a week).
+// where the last pass stopped (kept in the store), until it has reached
+// Config.AuditBytes of content (at least one file): for each it re-hashes
+// this node's copy, healing a damaged one from a holder, and, if this node
+// keeps house for the file, audits the other holders and replaces the
+// copies that failed. Both read the whole copy (the holders theirs), so a
+// pass over every file would read all the node's content, and its
+// holders', at every pass; the budget spreads that over passes (1 GiB per
+// 10 minutes: 1 TB in a week), and the files are read a page at a time.
 func (n *Network) Audit(ctx context.Context) error {
 	n.auditMu.Lock()
 	defer n.auditMu.Unlock()
-	held, err := n.files.Stored(ctx)
-	if err != nil || len(held) == 0 {
+	start, err := n.store.AuditCursor(ctx)
+	if err != nil {
 		return err
-	}
-	slices.SortFunc(held, func(a, b files.File) int { return strings.Compare(a.ID, b.ID) })
-	// The first pass of a process starts anywhere, so that a node restarted
-	// more often than a round takes still comes to every file.
-	start := rand.IntN(len(held))
-	if n.auditAfter != "" {
-		start, _ = slices.BinarySearchFunc(held, n.auditAfter, func(f files.File, id string) int {
-			if f.ID <= id {
-				return -1
-			}
-			return 1
-		})
 	}
 	var errs []error
 	var reached int64
-	for i := range held {
-		f := held[(start+i)%len(held)]
-		if i > 0 && n.cfg.AuditBytes > 0 && reached+f.Size > n.cfg.AuditBytes {
-			break
+	last, audited := start, 0
+	err = n.eachStoredFrom(ctx, start, func(f files.File) bool {
+		if audited > 0 && n.cfg.AuditBytes > 0 && reached+f.Size > n.cfg.AuditBytes {
+			return false
 		}
 		reached += f.Size
-		n.auditAfter = f.ID
-		if err := n.blobs.Verify(f.Hash); err != nil {
-			n.log.Warn("own copy damaged: healing it from a holder", "file", f.ID, "err", err)
-			if err := n.Heal(ctx, f); err != nil {
-				errs = append(errs, fmt.Errorf("heal %s: %w", f.ID, err))
-			}
-		}
-		if n.Keeper(f) != n.ID() {
-			continue
-		}
-		before := lost(f) // auditFile marks losses in f's holders
-		audited, err := n.auditFile(ctx, f)
-		if err != nil {
+		last, audited = f.ID, audited+1
+		if err := n.auditOne(ctx, f); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		if lost(audited) > before {
-			n.syncMu.Lock()
-			_, err := n.keepHouse(ctx, audited)
-			n.syncMu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-			}
+		return true
+	})
+	if last != start {
+		if err := n.store.SetAuditCursor(ctx, last); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(append(errs, err)...)
+}
+
+// auditOne audits one file: this node's copy, and the others' if this node
+// keeps house for it.
+func (n *Network) auditOne(ctx context.Context, f files.File) error {
+	var errs []error
+	if err := n.blobs.Verify(f.Hash); err != nil {
+		n.log.Warn("own copy damaged: healing it from a holder", "file", f.ID, "err", err)
+		if err := n.Heal(ctx, f); err != nil {
+			errs = append(errs, fmt.Errorf("heal %s: %w", f.ID, err))
+		}
+	}
+	if n.Keeper(f) != n.ID() {
+		return errors.Join(errs...)
+	}
+	before := lost(f) // auditFile marks losses in f's holders
+	audited, err := n.auditFile(ctx, f)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if lost(audited) > before {
+		n.syncMu.Lock()
+		_, err := n.keepHouse(ctx, audited)
+		n.syncMu.Unlock()
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// storedPage is how many files a pass reads at a time.
+const storedPage = 256
+
+// eachStoredFrom calls f with the stored files in id order, from the one
+// after start to the last and then from the first to start, a page at a
+// time, until f returns false.
+func (n *Network) eachStoredFrom(ctx context.Context, start string, f func(files.File) bool) error {
+	after, wrapped := start, start == ""
+	for {
+		page, err := n.files.StoredAfter(ctx, after, storedPage)
+		if err != nil {
+			return err
+		}
+		for _, fl := range page {
+			if wrapped && start != "" && fl.ID > start {
+				return nil
+			}
+			if !f(fl) {
+				return nil
+			}
+			after = fl.ID
+		}
+		if len(page) < storedPage {
+			if wrapped {
+				return nil
+			}
+			after, wrapped = "", true
+		}
+	}
 }
 
 func lost(f files.File) int {

@@ -74,8 +74,7 @@ type Network struct {
 	audits   lastAudits
 	syncMu   sync.Mutex
 
-	auditMu    sync.Mutex // one audit pass at a time
-	auditAfter string     // the last file the last pass reached; "" before the first
+	auditMu sync.Mutex // one audit pass at a time
 }
 
 type meta struct {

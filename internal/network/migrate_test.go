@@ -72,7 +72,7 @@ func TestOldReplicasBecomeRecords(t *testing.T) {
 	if h, _ := mine.Holder("n2"); h.Share != 2 {
 		t.Fatalf("holder n2: %+v", h)
 	}
-	stored, _ := reg.Stored(ctx)
+	stored, _ := reg.StoredAfter(ctx, "", 10)
 	if len(stored) != 2 {
 		t.Fatalf("%d stored records", len(stored))
 	}

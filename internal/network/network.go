@@ -95,7 +95,7 @@ type Blobs interface {
 type Files interface {
 	Get(ctx context.Context, id string) (files.File, error)
 	Owned(ctx context.Context, owner string, after files.Cursor, limit int) ([]files.File, error)
-	Stored(ctx context.Context) ([]files.File, error)
+	StoredAfter(ctx context.Context, after string, limit int) ([]files.File, error)
 	Unsettled(ctx context.Context, before time.Time) ([]files.File, error)
 	Settle(ctx context.Context, f files.File, at time.Time) (bool, error)
 	HasContent(ctx context.Context, hash string) (bool, error)

@@ -554,15 +554,12 @@ func (n *Network) Sweep(ctx context.Context) (int, error) {
 // Held lists the files this node keeps a copy of, with their content hash
 // (for tests and the operator).
 func (n *Network) Held(ctx context.Context) (map[string]string, error) {
-	fs, err := n.files.Stored(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]string{}
-	for _, f := range fs {
+	err := n.eachStoredFrom(ctx, "", func(f files.File) bool {
 		out[f.ID] = f.Hash
-	}
-	return out, nil
+		return true
+	})
+	return out, err
 }
 
 // paid is told of every paid quote inside the payment's transaction: the

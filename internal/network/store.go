@@ -21,6 +21,10 @@ type Store interface {
 	Audits(ctx context.Context) ([]CopyAudit, error)
 	// AuditCounts counts the audits made, by result ("passed", "failed").
 	AuditCounts(ctx context.Context) (map[string]int64, error)
+	// AuditCursor is the last file an audit pass reached ("" before the
+	// first); SetAuditCursor moves it.
+	AuditCursor(ctx context.Context) (string, error)
+	SetAuditCursor(ctx context.Context, fileID string) error
 
 	// UseNonce records the nonce of a signed request from node, kept until
 	// expires; it reports false if the nonce was recorded already (a

@@ -3,6 +3,7 @@ package persist
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/files"
@@ -258,19 +259,50 @@ const (
 		AND created_at<=? AND NOT (created_at=? AND id<=?) ORDER BY created_at DESC, id LIMIT ?`
 )
 
-const filesStored = `SELECT id FROM files WHERE state=? AND expires_at>?`
+// filesStoredAfter is a page of the stored files in id order, read from
+// files_stored whatever the number of files (SQLite, without statistics,
+// would take files_state's range and sort all of it for every page).
+const filesStoredAfter = `SELECT ` + filesCols + ` FROM files INDEXED BY files_stored WHERE state='` + files.StateStored + `' AND id>? AND expires_at>? ORDER BY id LIMIT ?`
 
-// Stored lists the stored files whose term runs past now, with their
-// payments and holders.
-func (p *Files) Stored(ctx context.Context, now time.Time) ([]files.File, error) {
-	// Payments and holders of files stored since the first query are left
-	// out (their files are not in the list), as before when each file was
-	// read on its own.
-	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, `SELECT `+filesCols+` FROM files WHERE id IN (`+filesStored+`)`, files.StateStored, store.Time(now))
-	if err != nil {
-		return nil, err
+// StoredAfter lists up to limit stored files whose term runs past now, with
+// ids after after, in id order, with their payments and holders.
+func (p *Files) StoredAfter(ctx context.Context, now time.Time, after string, limit int) ([]files.File, error) {
+	out, err := queryAll(ctx, p.db.Q(ctx), filesScan, filesStoredAfter, after, store.Time(now), limit)
+	if err != nil || len(out) == 0 {
+		return out, err
 	}
-	return out, p.loadAll(ctx, out, filesStored, files.StateStored, store.Time(now))
+	// The page's own ids: a file stored meanwhile must not shift the set.
+	ids := make([]any, len(out))
+	for i, f := range out {
+		ids[i] = f.ID
+	}
+	return out, p.loadAll(ctx, out, strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), ids...)
+}
+
+// StoredTotals counts the stored files whose term runs past now and adds up
+// their sizes.
+func (p *Files) StoredTotals(ctx context.Context, now time.Time) (n, bytes int64, err error) {
+	err = p.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size),0) FROM files WHERE state=? AND expires_at>?`,
+		files.StateStored, store.Time(now)).Scan(&n, &bytes)
+	return n, bytes, err
+}
+
+// CopiesPerNode counts, for each node, the copies it holds of the stored
+// files whose term runs past now.
+func (p *Files) CopiesPerNode(ctx context.Context, now time.Time) (map[string]int64, error) {
+	type count struct {
+		node string
+		n    int64
+	}
+	all, err := queryAll(ctx, p.db.Q(ctx), func(r scanner) (c count, err error) {
+		return c, r.Scan(&c.node, &c.n)
+	}, `SELECT h.node_id, COUNT(*) FROM file_holders h JOIN files f ON f.id = h.file_id
+		WHERE h.state=? AND f.state=? AND f.expires_at>? GROUP BY h.node_id`, files.HolderStored, files.StateStored, store.Time(now))
+	out := make(map[string]int64, len(all))
+	for _, c := range all {
+		out[c.node] = c.n
+	}
+	return out, err
 }
 
 // unsettle is the part of every write to a record that tells the

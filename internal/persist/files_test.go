@@ -172,9 +172,10 @@ func TestFilesSaveAndTerms(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// Read together, each stored file has its own payments and holders.
-		st, err := s.Stored(ctx, end.Add(-time.Second))
-		if err != nil || len(st) != 2 {
+		// Read together, each stored file has its own payments and holders,
+		// in id order, a page at a time.
+		st, err := s.StoredAfter(ctx, end.Add(-time.Second), "", 10)
+		if err != nil || len(st) != 2 || st[0].ID != "f" || st[1].ID != "l" {
 			t.Fatalf("stored before the end: %+v %v", st, err)
 		}
 		for _, x := range st {
@@ -183,6 +184,27 @@ func TestFilesSaveAndTerms(t *testing.T) {
 				t.Fatalf("stored file %s: %+v, read alone: %+v %v", x.ID, x, one, err)
 			}
 		}
+		for after, want := range map[string]string{"": "f", "f": "l", "e": "f", "l": ""} {
+			page, err := s.StoredAfter(ctx, end.Add(-time.Second), after, 1)
+			if err != nil || (want == "") != (len(page) == 0) || (want != "" && (len(page) != 1 || page[0].ID != want || len(page[0].Holders) == 0)) {
+				t.Fatalf("a page of 1 after %q: %+v %v, want %q", after, page, err, want)
+			}
+		}
+		if n, size, err := s.StoredTotals(ctx, end.Add(-time.Second)); err != nil || n != 2 || size != st[0].Size+st[1].Size {
+			t.Fatalf("stored totals: %d files, %d bytes, %v", n, size, err)
+		}
+		copies, err := s.CopiesPerNode(ctx, end.Add(-time.Second))
+		want := map[string]int64{}
+		for _, x := range st {
+			for _, h := range x.Holders {
+				if h.State == files.HolderStored {
+					want[h.Node]++
+				}
+			}
+		}
+		if err != nil || len(want) == 0 || !reflect.DeepEqual(copies, want) {
+			t.Fatalf("copies per node %v %v, want %v", copies, err, want)
+		}
 		if ended, err := s.Ended(ctx, end.Add(-time.Second)); err != nil || len(ended) != 0 {
 			t.Fatalf("ended before the end: %+v %v", ended, err)
 		}
@@ -190,7 +212,7 @@ func TestFilesSaveAndTerms(t *testing.T) {
 		if err != nil || len(ended) != 1 || ended[0].ID != "f" {
 			t.Fatalf("ended: %+v %v", ended, err)
 		}
-		if st, err := s.Stored(ctx, end); err != nil || len(st) != 1 || st[0].ID != "l" {
+		if st, err := s.StoredAfter(ctx, end, "", 10); err != nil || len(st) != 1 || st[0].ID != "l" {
 			t.Fatalf("stored at the end: %+v %v", st, err)
 		}
 		if err := s.ExpireReleased(ctx, end); err != nil {

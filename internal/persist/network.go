@@ -62,6 +62,21 @@ func (p *Network) Audits(ctx context.Context) ([]network.CopyAudit, error) {
 	}, `SELECT file_id,node_id,at,leaf,passed,detail FROM audits`)
 }
 
+func (p *Network) AuditCursor(ctx context.Context) (string, error) {
+	var after string
+	err := p.db.Q(ctx).QueryRowContext(ctx, `SELECT after_id FROM audit_cursor WHERE id=1`).Scan(&after)
+	if errors.Is(store.NotFound(err), store.ErrNotFound) {
+		return "", nil
+	}
+	return after, err
+}
+
+func (p *Network) SetAuditCursor(ctx context.Context, fileID string) error {
+	_, err := p.db.Q(ctx).ExecContext(ctx, `INSERT INTO audit_cursor(id,after_id) VALUES(1,?)
+		ON CONFLICT(id) DO UPDATE SET after_id=excluded.after_id`, fileID)
+	return err
+}
+
 func (p *Network) AuditCounts(ctx context.Context) (map[string]int64, error) {
 	type count struct {
 		result string

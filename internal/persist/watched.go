@@ -22,7 +22,7 @@ func Watched() []Query {
 		{"asset quota (Assets.ContentBytes, with --asset-quota)", assetsContentBytes},
 		{"GET /files first page (Files.Owned)", filesOwned},
 		{"GET /files next page (Files.Owned)", filesOwnedAfter},
-		{"stored files (Files.Stored: audits)", filesStored},
+		{"stored files, a page (Files.StoredAfter: audits, console)", filesStoredAfter},
 		{"replication pass (Files.Unsettled)", filesUnsettled},
 		{"statement (Ledger.Terms)", ledgerTermsOverlapping},
 		{"object read (Blobs.Find)", blobsFind},

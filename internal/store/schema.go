@@ -191,6 +191,9 @@ var Schema = []Component{
 		`DROP INDEX files_owner;
 		DROP INDEX files_unsettled;
 		CREATE INDEX files_unsettled ON files(state, settled_at) WHERE state = 'stored';`,
+		// The audit passes and the console read the stored files a page at
+		// a time in id order, however many there are.
+		`CREATE INDEX files_stored ON files(id) WHERE state = 'stored'`,
 	}},
 	// network
 	{"replica", []string{
@@ -266,6 +269,13 @@ var Schema = []Component{
 		// not at its next periodic pass.
 		`CREATE TABLE replication_wakes (
 			file_id TEXT PRIMARY KEY
+		);`,
+		// The last file an audit pass reached: the next pass, in this
+		// process or the next, goes on after it, so every file comes round
+		// however often the node restarts.
+		`CREATE TABLE audit_cursor (
+			id INTEGER PRIMARY KEY CHECK (id = 1),
+			after_id TEXT NOT NULL
 		);`,
 	}},
 	// storlets

@@ -178,6 +178,7 @@ func TestRebind(t *testing.T) {
 		`SELECT '?', "?x" FROM t WHERE b=? -- ?`:     `SELECT '?', "?x" FROM t WHERE b=$1 -- ?`,
 		"SELECT 1 -- why?\nWHERE x=?":                "SELECT 1 -- why?\nWHERE x=$1",
 		`SELECT json_extract(attrs, '$.doc') FROM p`: `SELECT ((attrs)::jsonb->>'doc') FROM p`,
+		`SELECT a FROM t INDEXED BY t_b WHERE b>?`:   `SELECT a FROM t WHERE b>$1`,
 	} {
 		if got := bind(Postgres, q); got != want {
 			t.Errorf("bind(%q) = %q, want %q", q, got, want)

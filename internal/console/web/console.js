@@ -107,13 +107,9 @@ function card(label, value, extra) {
 }
 
 async function network() {
-  const [members, held] = await Promise.all([api("/network"), api("/console/api/files")]);
-  const copies = {};
-  for (const f of held.data) {
-    for (const h of f.attributes.holders) {
-      if (h.state === "stored") copies[h.node] = (copies[h.node] || 0) + 1;
-    }
-  }
+  const [members, storage] = await Promise.all([api("/network"), api("/console/api/storage")]);
+  const s = storage.data.attributes, copies = s.copies || {};
+  const dds = s.faces.find((f) => f.face === "dds") || { items: 0 };
   const meta = members.meta || {};
   const rows = (members.data || []).map((m) => {
     const a = m.attributes;
@@ -122,7 +118,7 @@ async function network() {
   });
   return [
     el("div", { class: "cards" }, card("Members", rows.length), card("Copies per file", meta.replicas),
-      card("Confirmations per price", meta.confirmations), card("Files held here", held.data.length)),
+      card("Confirmations per price", meta.confirmations), card("Files held here", dds.items)),
     table(["Node", "URL", "State", "Since", "Last contact", "Files held"], rows, [5]),
   ];
 }
@@ -176,15 +172,28 @@ async function money() {
   ];
 }
 
+// files shows the files held here a page at a time: "More files" appends
+// the next page.
 async function files() {
-  const held = (await api("/console/api/files")).data;
-  const rows = held.map((f) => {
+  const row = (f) => {
     const a = f.attributes;
     return [el("span", { class: "id" }, f.id), a.name, el("span", { class: "id", title: a.owner }, short(a.owner)), bytes(a.size),
       when(a.expires_at), a.holders.map((h) => el("span", { class: "holder" },
         el("span", { class: "id", title: h.node }, short(h.node)), " ", el("span", { class: "state-" + h.state }, h.state)))];
+  };
+  const page = await api("/console/api/files?limit=100");
+  const list = table(["File", "Name", "Owner", "Size", "Expires", "Copies"], page.data.map(row), [3]);
+  const more = el("button", { type: "button" }, "More files");
+  let next = page.links && page.links.next;
+  more.hidden = !next;
+  more.addEventListener("click", async () => {
+    const p = await api(next);
+    const body = list.querySelector("tbody");
+    for (const f of p.data) body.append(el("tr", {}, row(f).map((c, i) => el("td", [3].includes(i) ? { class: "num" } : {}, c))));
+    next = p.links && p.links.next;
+    more.hidden = !next;
   });
-  return [table(["File", "Name", "Owner", "Size", "Expires", "Copies"], rows, [3])];
+  return [list, more];
 }
 
 async function storlets() {
