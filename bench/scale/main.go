@@ -96,6 +96,7 @@ type window struct {
 	cpuPerObject         time.Duration // the node's CPU time for the window's creates and reads, per object
 	writtenPerObject     int64         // bytes the node wrote to storage in the window, per object
 	rss, anon, file      int64
+	goHeld               int64 // heap memory the node's Go runtime holds from the OS (the rest of anon: stacks, SQLite's own)
 	load                 float64
 }
 
@@ -157,8 +158,8 @@ func (b *bench) fill(ctx context.Context) error {
 	var probes []probe
 	var idleFirst float64
 	start := time.Now()
-	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %10s %10s %5s | %9s %9s %10s %10s\n",
-		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "disk/obj", "RSS anon", "RSS file", "load",
+	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %10s %10s %10s %5s | %9s %9s %10s %10s\n",
+		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "disk/obj", "RSS anon", "Go heap", "RSS file", "load",
 		"files p1", "files pN", "statement", "DEP-7 list")
 	filesDone := 0
 	for w := 0; w < nWin; w++ {
@@ -175,8 +176,8 @@ func (b *bench) fill(ctx context.Context) error {
 			idleFirst = b.idleCPU(ctx)
 		}
 		last := w == nWin-1 || (b.budget > 0 && time.Since(start) > b.budget)
-		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %9s %9s %10s %10s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate,
-			rateOrDash(win.fileRate), ms(win.cpuPerObject), kib(win.writtenPerObject), run.MiB(win.anon), run.MiB(win.file), win.load)
+		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %9s %9s %10s %10s %10s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate,
+			rateOrDash(win.fileRate), ms(win.cpuPerObject), kib(win.writtenPerObject), run.MiB(win.anon), run.MiB(win.goHeld), run.MiB(win.file), win.load)
 		if w == 0 || w%printEvery == 0 || last {
 			p, err := b.probe(ctx)
 			if err != nil {
@@ -293,8 +294,12 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	}
 	rss, _ := b.node.Memory()
 	anon, file := b.node.MemoryParts()
+	goHeld, err := b.goHeld(ctx)
+	if err != nil {
+		return window{}, err
+	}
 	return window{objects: len(b.ids), files: *filesDone, createRate: createRate,
-		readRate: float64(b.reads) / time.Since(t2).Seconds(), fileRate: fileRate, rss: rss, anon: anon, file: file, load: run.Load1(),
+		readRate: float64(b.reads) / time.Since(t2).Seconds(), fileRate: fileRate, rss: rss, anon: anon, file: file, goHeld: goHeld, load: run.Load1(),
 		cpuPerObject: (b.node.CPU() - cpu0) / time.Duration(b.window), writtenPerObject: (b.node.Written() - written0) / int64(b.window)}, nil
 }
 
@@ -447,6 +452,10 @@ func (b *bench) verdict(wins []window, probes []probe) {
 	// page cache, which the kernel reclaims under pressure).
 	f, l = ends(func(w window) float64 { return float64(w.anon) / (1 << 20) })
 	check("node RSS anon", f, l, true, "MiB")
+	f, l = ends(func(w window) float64 { return float64(w.goHeld) / (1 << 20) })
+	check("  of which Go's heap", f, l, true, "MiB")
+	f, l = ends(func(w window) float64 { return float64(w.anon-w.goHeld) / (1 << 20) })
+	check("  the rest (SQLite...)", f, l, true, "MiB")
 	f, l = ends(func(w window) float64 { return float64(w.cpuPerObject) / 1e6 })
 	check("node CPU per object", f, l, true, "ms")
 	f, l = ends(func(w window) float64 { return float64(w.writtenPerObject) / 1024 })
@@ -497,4 +506,35 @@ func (b *bench) plans(ctx context.Context) {
 		}
 		fmt.Printf("  %-48s %-20s %s\n", q.What, mark, strings.Join(p.Steps, "; "))
 	}
+}
+
+// goHeld is the heap memory the node's Go runtime holds from the OS now
+// (its /metrics: heap_sys - heap_released), to tell it from the rest of
+// the node's anonymous memory.
+func (b *bench) goHeld(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.node.URL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.node.Admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s %v", resp.Status, err)
+	}
+	var sys, released float64
+	for _, line := range strings.Split(string(body), "\n") {
+		name, v, _ := strings.Cut(line, " ")
+		switch name {
+		case "go_memstats_heap_sys_bytes":
+			fmt.Sscan(v, &sys)
+		case "go_memstats_heap_released_bytes":
+			fmt.Sscan(v, &released)
+		}
+	}
+	return int64(sys - released), nil
 }
