@@ -24,18 +24,44 @@ func (b *Blobs) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 func (b *Blobs) AfterCommit(ctx context.Context, f func()) { store.AfterCommit(ctx, f) }
 
 func (b *Blobs) Ref(ctx context.Context, in blob.Info, location string, content []byte) (live string, err error) {
-	err = b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location,content) VALUES(?,?,1,?,?)
-		ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location`, in.Hash, in.Size, location, content).Scan(&live)
+	err = b.db.InTx(ctx, func(ctx context.Context) error {
+		var refs, size int64
+		if err := b.db.Q(ctx).QueryRowContext(ctx, `INSERT INTO blobs(hash,size,refs,location,content) VALUES(?,?,1,?,?)
+			ON CONFLICT(hash) DO UPDATE SET refs=blobs.refs+1 RETURNING location, refs, size`, in.Hash, in.Size, location, content).Scan(&live, &refs, &size); err != nil {
+			return err
+		}
+		if refs != 1 {
+			return nil
+		}
+		return b.count(ctx, 1, size) // new, or unreferenced until now
+	})
 	return live, err
 }
 
-func (b *Blobs) Unref(ctx context.Context, hash string) (bool, error) {
-	res, err := b.db.Q(ctx).ExecContext(ctx, `UPDATE blobs SET refs=refs-1 WHERE hash=? AND refs>0`, hash)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+func (b *Blobs) Unref(ctx context.Context, hash string) (ok bool, err error) {
+	err = b.db.InTx(ctx, func(ctx context.Context) error {
+		var refs, size int64
+		err := b.db.Q(ctx).QueryRowContext(ctx, `UPDATE blobs SET refs=refs-1 WHERE hash=? AND refs>0 RETURNING refs, size`, hash).Scan(&refs, &size)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		if refs != 0 {
+			return nil
+		}
+		return b.count(ctx, -1, -size)
+	})
+	return ok, err
+}
+
+// count adds to the totals of referenced objects (blob_totals).
+func (b *Blobs) count(ctx context.Context, objects, bytes int64) error {
+	_, err := b.db.Q(ctx).ExecContext(ctx, `INSERT INTO blob_totals(id,objects,bytes) VALUES(1,?,?)
+		ON CONFLICT(id) DO UPDATE SET objects=blob_totals.objects+excluded.objects, bytes=blob_totals.bytes+excluded.bytes`, objects, bytes)
+	return err
 }
 
 func (b *Blobs) Forget(ctx context.Context, hash string) (location string, ok bool, err error) {
@@ -91,7 +117,7 @@ func (b *Blobs) Referenced(ctx context.Context, after string, limit int) ([]stri
 }
 
 func (b *Blobs) Usage(ctx context.Context) (objects, bytes int64, err error) {
-	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs WHERE refs>0`).Scan(&objects, &bytes)
+	err = b.db.Q(ctx).QueryRowContext(ctx, `SELECT COALESCE(SUM(objects),0), COALESCE(SUM(bytes),0) FROM blob_totals WHERE id=1`).Scan(&objects, &bytes)
 	return objects, bytes, err
 }
 

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
+	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // hashOf is a made-up object hash: c repeated.
@@ -229,4 +233,100 @@ func TestBlobsInlineContent(t *testing.T) {
 			t.Fatalf("Inline after Move = %d, %v", n, err)
 		}
 	})
+}
+
+// checkBlobTotals compares Usage, read from the kept totals, with what the
+// rows add up to.
+func checkBlobTotals(t *testing.T, db *store.DB, after string) {
+	t.Helper()
+	var wantObjs, wantBytes int64
+	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs WHERE refs>0`).Scan(&wantObjs, &wantBytes); err != nil {
+		t.Fatal(err)
+	}
+	objs, bytes, err := persist.NewBlobs(db).Usage(context.Background())
+	if err != nil || objs != wantObjs || bytes != wantBytes {
+		t.Fatalf("after %s: usage %d objects, %d bytes (%v); the rows add up to %d and %d", after, objs, bytes, err, wantObjs, wantBytes)
+	}
+}
+
+// The totals follow every count that crosses 0: new objects, more
+// references to one, the last reference dropped, a dropped object
+// referenced again, objects forgotten, and changes rolled back.
+func TestBlobTotalsFollowChanges(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := persist.NewBlobs(db)
+		rng := rand.New(rand.NewPCG(3, 4))
+		errRollback := errors.New("roll back")
+		for i := range 300 {
+			k := rng.IntN(6)
+			in := blob.Info{Hash: hashOf(strconv.Itoa(k)), Size: int64(10 + k)}
+			var op string
+			switch rng.IntN(4) {
+			case 0, 1:
+				op = "ref"
+				if _, err := r.Ref(ctx, in, "", nil); err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				op = "unref"
+				if _, err := r.Unref(ctx, in.Hash); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				op = "forget"
+				if _, _, err := r.Forget(ctx, in.Hash); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rng.IntN(5) == 0 {
+				op += ", then a ref and an unref rolled back"
+				err := db.InTx(ctx, func(ctx context.Context) error {
+					if _, err := r.Ref(ctx, blob.Info{Hash: hashOf("x"), Size: 99}, "", nil); err != nil {
+						return err
+					}
+					if _, err := r.Unref(ctx, in.Hash); err != nil {
+						return err
+					}
+					return errRollback
+				})
+				if !errors.Is(err, errRollback) {
+					t.Fatal(err)
+				}
+			}
+			checkBlobTotals(t, db, fmt.Sprintf("change %d (%s %s)", i, op, in.Hash[:1]))
+		}
+	})
+}
+
+// The migration counts the objects already there.
+func TestBlobTotalsMigrated(t *testing.T) {
+	for _, b := range testtool.MetaBackends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(b.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			i := slices.IndexFunc(store.Schema, func(c store.Component) bool { return c.Name == "blob" })
+			steps := store.Schema[i].Steps
+			k := slices.IndexFunc(steps, func(s string) bool { return strings.Contains(s, "CREATE TABLE blob_totals") })
+			if err := db.MigrateAll(ctx, store.Component{Name: "blob", Steps: steps[:k]}); err != nil {
+				t.Fatal(err)
+			}
+			for j, refs := range []int{1, 3, 0} {
+				if _, err := db.Exec(`INSERT INTO blobs(hash,size,refs) VALUES(?,?,?)`, hashOf(strconv.Itoa(j)), 10+j, refs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.MigrateAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkBlobTotals(t, db, "the migration")
+			if objs, bytes, _ := persist.NewBlobs(db).Usage(ctx); objs != 2 || bytes != 21 {
+				t.Fatalf("usage after the migration: %d objects, %d bytes, want 2 and 21", objs, bytes)
+			}
+		})
+	}
 }

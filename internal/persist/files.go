@@ -3,7 +3,6 @@ package persist
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/files"
@@ -271,12 +270,11 @@ func (p *Files) StoredAfter(ctx context.Context, now time.Time, after string, li
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
-	// The page's own ids: a file stored meanwhile must not shift the set.
-	ids := make([]any, len(out))
-	for i, f := range out {
-		ids[i] = f.ID
-	}
-	return out, p.loadAll(ctx, out, strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), ids...)
+	// The page's id range, not the page's query again (a file stored
+	// meanwhile would shift its set) nor a list of its ids (a statement of
+	// its own for every length, each prepared on every connection). Other
+	// files of the range add rows that loadAll leaves out.
+	return out, p.loadAll(ctx, out, `SELECT id FROM files WHERE id>? AND id<=?`, after, out[len(out)-1].ID)
 }
 
 // StoredTotals counts the stored files whose term runs past now and adds up

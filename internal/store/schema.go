@@ -50,6 +50,18 @@ var Schema = []Component{
 		`DROP INDEX blobs_location;
 		CREATE INDEX blobs_location ON blobs(location) WHERE location <> '';
 		CREATE INDEX blobs_unreferenced ON blobs(hash) WHERE refs = 0;`,
+		// The referenced objects and their bytes, kept by every change of a
+		// count across 0 (Blobs.Ref, Unref), so that /metrics and the
+		// console read one row instead of every object's (with small
+		// objects inline, the whole content). No row while there are none
+		// (dds meta copy wants an empty destination).
+		`CREATE TABLE blob_totals (
+			id INTEGER PRIMARY KEY CHECK (id = 1),
+			objects INTEGER NOT NULL,
+			bytes INTEGER NOT NULL
+		);
+		INSERT INTO blob_totals(id, objects, bytes)
+			SELECT 1, COUNT(*), SUM(size) FROM blobs WHERE refs > 0 HAVING COUNT(*) > 0;`,
 	}},
 	// auth
 	{"auth", []string{

@@ -3,7 +3,7 @@
 -- audit: version 4
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 5
+-- blob: version 6
 -- compute: version 2
 -- dds: version 6
 -- deals: version 2
@@ -87,6 +87,14 @@ CREATE TABLE audits (
 	passed BIGINT NOT NULL,
 	detail TEXT COLLATE "C" NOT NULL DEFAULT ''::text,
 	PRIMARY KEY (file_id, node_id)
+);
+
+CREATE TABLE blob_totals (
+	id BIGINT NOT NULL,
+	objects BIGINT NOT NULL,
+	bytes BIGINT NOT NULL,
+	PRIMARY KEY (id),
+	CHECK ((id = 1))
 );
 
 CREATE TABLE blobs (

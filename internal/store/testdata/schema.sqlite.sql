@@ -3,7 +3,7 @@
 -- audit: version 4
 -- auth: version 2
 -- auth-events: version 1
--- blob: version 5
+-- blob: version 6
 -- compute: version 2
 -- dds: version 6
 -- deals: version 2
@@ -81,6 +81,12 @@ CREATE TABLE audits (
 			passed INTEGER NOT NULL, -- 1 passed, 0 failed
 			detail TEXT NOT NULL DEFAULT '',
 			PRIMARY KEY (file_id, node_id)  -- the last audit of each copy
+		);
+
+CREATE TABLE blob_totals (
+			id INTEGER PRIMARY KEY CHECK (id = 1),
+			objects INTEGER NOT NULL,
+			bytes INTEGER NOT NULL
 		);
 
 CREATE TABLE blobs (
