@@ -96,7 +96,7 @@ type window struct {
 	cpuPerObject         time.Duration // the node's CPU time for the window's creates and reads, per object
 	writtenPerObject     int64         // bytes the node wrote to storage in the window, per object
 	rss, anon, file      int64
-	goHeld               int64 // heap memory the node's Go runtime holds from the OS (the rest of anon: stacks, SQLite's own)
+	goHeld               int64 // memory the node's Go runtime holds from the OS (the rest of anon is SQLite's own)
 	load                 float64
 }
 
@@ -159,7 +159,7 @@ func (b *bench) fill(ctx context.Context) error {
 	var idleFirst float64
 	start := time.Now()
 	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %10s %10s %10s %5s | %9s %9s %10s %10s\n",
-		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "disk/obj", "RSS anon", "Go heap", "RSS file", "load",
+		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "disk/obj", "RSS anon", "of it Go", "RSS file", "load",
 		"files p1", "files pN", "statement", "DEP-7 list")
 	filesDone := 0
 	for w := 0; w < nWin; w++ {
@@ -453,7 +453,7 @@ func (b *bench) verdict(wins []window, probes []probe) {
 	f, l = ends(func(w window) float64 { return float64(w.anon) / (1 << 20) })
 	check("node RSS anon", f, l, true, "MiB")
 	f, l = ends(func(w window) float64 { return float64(w.goHeld) / (1 << 20) })
-	check("  of which Go's heap", f, l, true, "MiB")
+	check("  of which Go's", f, l, true, "MiB")
 	f, l = ends(func(w window) float64 { return float64(w.anon-w.goHeld) / (1 << 20) })
 	check("  the rest (SQLite...)", f, l, true, "MiB")
 	f, l = ends(func(w window) float64 { return float64(w.cpuPerObject) / 1e6 })
@@ -508,9 +508,9 @@ func (b *bench) plans(ctx context.Context) {
 	}
 }
 
-// goHeld is the heap memory the node's Go runtime holds from the OS now
-// (its /metrics: heap_sys - heap_released), to tell it from the rest of
-// the node's anonymous memory.
+// goHeld is the memory the node's Go runtime holds from the OS now (its
+// /metrics: sys - heap_released: the heap, stacks and the runtime's own),
+// to tell it from the rest of the node's anonymous memory.
 func (b *bench) goHeld(ctx context.Context) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.node.URL+"/metrics", nil)
 	if err != nil {
@@ -530,7 +530,7 @@ func (b *bench) goHeld(ctx context.Context) (int64, error) {
 	for _, line := range strings.Split(string(body), "\n") {
 		name, v, _ := strings.Cut(line, " ")
 		switch name {
-		case "go_memstats_heap_sys_bytes":
+		case "go_memstats_sys_bytes":
 			fmt.Sscan(v, &sys)
 		case "go_memstats_heap_released_bytes":
 			fmt.Sscan(v, &released)
