@@ -7,14 +7,12 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus-dds/dds/internal/assets"
 	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
-	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 var assetsT0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
@@ -413,37 +411,24 @@ func TestAssetsTotalsFollowChanges(t *testing.T) {
 // A registry made before the totals were kept gets them from its assets
 // when the node migrates it.
 func TestAssetsTotalsMigrated(t *testing.T) {
-	for _, b := range testtool.MetaBackends {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			db, err := store.Open(b.DSN(t))
-			if err != nil {
+	eachBackendBefore(t, "assets", "CREATE TABLE asset_contents", func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for j, c := range []struct {
+			hash any
+			size any
+		}{{hashOf("a"), 5}, {hashOf("a"), 5}, {hashOf("b"), 7}, {nil, nil}} {
+			if _, err := db.Exec(`INSERT INTO assets(id,owner_id,metadata,created_at,seq,blob_hash,size) VALUES(?,?,?,?,?,?,?)`,
+				fmt.Sprint("id", j), "alice", []byte("{}"), store.Time(assetsT0), j+1, c.hash, c.size); err != nil {
 				t.Fatal(err)
 			}
-			defer db.Close()
-			i := slices.IndexFunc(store.Schema, func(c store.Component) bool { return c.Name == "assets" })
-			steps := store.Schema[i].Steps
-			k := slices.IndexFunc(steps, func(s string) bool { return strings.Contains(s, "CREATE TABLE asset_contents") })
-			if err := db.MigrateAll(ctx, store.Component{Name: "assets", Steps: steps[:k]}); err != nil {
-				t.Fatal(err)
-			}
-			for j, c := range []struct {
-				hash any
-				size any
-			}{{hashOf("a"), 5}, {hashOf("a"), 5}, {hashOf("b"), 7}, {nil, nil}} {
-				if _, err := db.Exec(`INSERT INTO assets(id,owner_id,metadata,created_at,seq,blob_hash,size) VALUES(?,?,?,?,?,?,?)`,
-					fmt.Sprint("id", j), "alice", []byte("{}"), store.Time(assetsT0), j+1, c.hash, c.size); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := db.MigrateAll(ctx); err != nil {
-				t.Fatal(err)
-			}
-			s := persist.NewAssets(db)
-			checkAssetsTotals(t, db, s, "the migration")
-			if n, _ := s.ContentBytes(ctx); n != 12 {
-				t.Fatalf("content bytes after the migration = %d, want 12", n)
-			}
-		})
-	}
+		}
+		if err := db.MigrateAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := persist.NewAssets(db)
+		checkAssetsTotals(t, db, s, "the migration")
+		if n, _ := s.ContentBytes(ctx); n != 12 {
+			t.Fatalf("content bytes after the migration = %d, want 12", n)
+		}
+	})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus-dds/dds/internal/blob"
 	"github.com/prometheus-dds/dds/internal/persist"
 	"github.com/prometheus-dds/dds/internal/store"
-	"github.com/prometheus-dds/dds/internal/testtool"
 )
 
 // hashOf is a made-up object hash: c repeated.
@@ -301,32 +300,19 @@ func TestBlobTotalsFollowChanges(t *testing.T) {
 
 // The migration counts the objects already there.
 func TestBlobTotalsMigrated(t *testing.T) {
-	for _, b := range testtool.MetaBackends {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			db, err := store.Open(b.DSN(t))
-			if err != nil {
+	eachBackendBefore(t, "blob", "CREATE TABLE blob_totals", func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for j, refs := range []int{1, 3, 0} {
+			if _, err := db.Exec(`INSERT INTO blobs(hash,size,refs) VALUES(?,?,?)`, hashOf(strconv.Itoa(j)), 10+j, refs); err != nil {
 				t.Fatal(err)
 			}
-			defer db.Close()
-			i := slices.IndexFunc(store.Schema, func(c store.Component) bool { return c.Name == "blob" })
-			steps := store.Schema[i].Steps
-			k := slices.IndexFunc(steps, func(s string) bool { return strings.Contains(s, "CREATE TABLE blob_totals") })
-			if err := db.MigrateAll(ctx, store.Component{Name: "blob", Steps: steps[:k]}); err != nil {
-				t.Fatal(err)
-			}
-			for j, refs := range []int{1, 3, 0} {
-				if _, err := db.Exec(`INSERT INTO blobs(hash,size,refs) VALUES(?,?,?)`, hashOf(strconv.Itoa(j)), 10+j, refs); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := db.MigrateAll(ctx); err != nil {
-				t.Fatal(err)
-			}
-			checkBlobTotals(t, db, "the migration")
-			if objs, bytes, _ := persist.NewBlobs(db).Usage(ctx); objs != 2 || bytes != 21 {
-				t.Fatalf("usage after the migration: %d objects, %d bytes, want 2 and 21", objs, bytes)
-			}
-		})
-	}
+		}
+		if err := db.MigrateAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkBlobTotals(t, db, "the migration")
+		if objs, bytes, _ := persist.NewBlobs(db).Usage(ctx); objs != 2 || bytes != 21 {
+			t.Fatalf("usage after the migration: %d objects, %d bytes, want 2 and 21", objs, bytes)
+		}
+	})
 }
