@@ -45,7 +45,7 @@ type config struct {
 	objects, files, window, workers, size, reads, rows int
 	page                                               int
 	bin, work                                          string
-	keep, short, restart                               bool
+	keep, short, restart, scrape                       bool
 	budget, idle                                       time.Duration
 	serveFlags                                         string
 }
@@ -64,6 +64,7 @@ func main() {
 	flag.StringVar(&c.work, "work", "", "directory for the node's data (default: a new temporary one)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "more flags for dds serve, space-separated")
 	flag.BoolVar(&c.keep, "keep", false, "keep the node's data directory")
+	flag.BoolVar(&c.scrape, "scrape", true, "read the node's /metrics after each window, as a Prometheus server would (it splits the node's memory into Go's and SQLite's)")
 	flag.BoolVar(&c.restart, "restart", true, "at the end, restart the node and time its start")
 	flag.BoolVar(&c.short, "short", false, "a quick check: 20,000 objects and 200 files")
 	flag.DurationVar(&c.idle, "idle", 20*time.Second, "after the first window and at the end, how long to measure the node's CPU use with no request (0: skip)")
@@ -93,6 +94,7 @@ type window struct {
 	objects, files       int // totals at its end
 	createRate, readRate float64
 	fileRate             float64
+	majorPerRead         float64       // page faults that read from storage, per GET of the read phase
 	cpuPerObject         time.Duration // the node's CPU time for the window's creates and reads, per object
 	writtenPerObject     int64         // bytes the node wrote to storage in the window, per object
 	rss, anon, file      int64
@@ -158,8 +160,8 @@ func (b *bench) fill(ctx context.Context) error {
 	var probes []probe
 	var idleFirst float64
 	start := time.Now()
-	fmt.Printf("\n%9s %7s %10s %10s %9s %9s %10s %10s %10s %10s %5s | %9s %9s %10s %10s\n",
-		"objects", "files", "create/s", "read/s", "files/s", "CPU/obj", "disk/obj", "RSS anon", "of it Go", "RSS file", "load",
+	fmt.Printf("\n%9s %7s %10s %10s %8s %9s %9s %10s %10s %10s %10s %5s | %9s %9s %10s %10s\n",
+		"objects", "files", "create/s", "read/s", "majflt/r", "files/s", "CPU/obj", "disk/obj", "RSS anon", "of it Go", "RSS file", "load",
 		"files p1", "files pN", "statement", "DEP-7 list")
 	filesDone := 0
 	for w := 0; w < nWin; w++ {
@@ -176,7 +178,7 @@ func (b *bench) fill(ctx context.Context) error {
 			idleFirst = b.idleCPU(ctx)
 		}
 		last := w == nWin-1 || (b.budget > 0 && time.Since(start) > b.budget)
-		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %9s %9s %10s %10s %10s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate,
+		line := fmt.Sprintf("%9d %7d %10.0f %10.0f %8.2f %9s %9s %10s %10s %10s %10s %5.2f", win.objects, win.files, win.createRate, win.readRate, win.majorPerRead,
 			rateOrDash(win.fileRate), ms(win.cpuPerObject), kib(win.writtenPerObject), run.MiB(win.anon), run.MiB(win.goHeld), run.MiB(win.file), win.load)
 		if w == 0 || w%printEvery == 0 || last {
 			p, err := b.probe(ctx)
@@ -280,7 +282,7 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 		b.fileIDs = append(b.fileIDs, slices.DeleteFunc(fids, func(id string) bool { return id == "" })...)
 	}
 
-	t2 := time.Now()
+	t2, maj0 := time.Now(), b.node.MajorFaults()
 	err = run.Parallel(ctx, b.workers, b.reads, func(i int) error {
 		id := b.ids[rand.IntN(len(b.ids))]
 		n, err := b.user.DownloadAsset(ctx, id, io.Discard, client.AssetRead{})
@@ -292,14 +294,18 @@ func (b *bench) oneWindow(ctx context.Context, w int, filesDone *int, nWin int) 
 	if err != nil {
 		return window{}, err
 	}
+	readRate := float64(b.reads) / time.Since(t2).Seconds()
+	majorPerRead := float64(b.node.MajorFaults()-maj0) / float64(b.reads)
 	rss, _ := b.node.Memory()
 	anon, file := b.node.MemoryParts()
-	goHeld, err := b.goHeld(ctx)
-	if err != nil {
-		return window{}, err
+	var goHeld int64
+	if b.scrape {
+		if goHeld, err = b.goHeld(ctx); err != nil {
+			return window{}, err
+		}
 	}
 	return window{objects: len(b.ids), files: *filesDone, createRate: createRate,
-		readRate: float64(b.reads) / time.Since(t2).Seconds(), fileRate: fileRate, rss: rss, anon: anon, file: file, goHeld: goHeld, load: run.Load1(),
+		readRate: readRate, majorPerRead: majorPerRead, fileRate: fileRate, rss: rss, anon: anon, file: file, goHeld: goHeld, load: run.Load1(),
 		cpuPerObject: (b.node.CPU() - cpu0) / time.Duration(b.window), writtenPerObject: (b.node.Written() - written0) / int64(b.window)}, nil
 }
 
@@ -452,10 +458,12 @@ func (b *bench) verdict(wins []window, probes []probe) {
 	// page cache, which the kernel reclaims under pressure).
 	f, l = ends(func(w window) float64 { return float64(w.anon) / (1 << 20) })
 	check("node RSS anon", f, l, true, "MiB")
-	f, l = ends(func(w window) float64 { return float64(w.goHeld) / (1 << 20) })
-	check("  of which Go's", f, l, true, "MiB")
-	f, l = ends(func(w window) float64 { return float64(w.anon-w.goHeld) / (1 << 20) })
-	check("  the rest (SQLite...)", f, l, true, "MiB")
+	if b.scrape {
+		f, l = ends(func(w window) float64 { return float64(w.goHeld) / (1 << 20) })
+		check("  of which Go's", f, l, true, "MiB")
+		f, l = ends(func(w window) float64 { return float64(w.anon-w.goHeld) / (1 << 20) })
+		check("  the rest (SQLite...)", f, l, true, "MiB")
+	}
 	f, l = ends(func(w window) float64 { return float64(w.cpuPerObject) / 1e6 })
 	check("node CPU per object", f, l, true, "ms")
 	f, l = ends(func(w window) float64 { return float64(w.writtenPerObject) / 1024 })

@@ -230,19 +230,35 @@ func Transport(workers int) *http.Transport {
 // CPU is the processor time the process has used (user + system), which a
 // busy machine disturbs less than the wall-clock rates.
 func (p *Proc) CPU() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name (which may hold spaces) start at
-	// state, field 3; utime and stime are fields 14 and 15, in clock ticks.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	f := p.stat()
 	if len(f) < 13 {
 		return 0
 	}
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// MajorFaults is how many of the process's page faults so far had to read
+// from storage: the pages of a mapped database that the kernel's page cache
+// no longer held.
+func (p *Proc) MajorFaults() int64 {
+	f := p.stat()
+	if len(f) < 10 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[9], 10, 64) // majflt, field 12
+	return n
+}
+
+// stat is /proc/PID/stat's fields from state (field 3) on: the command name
+// before them may hold spaces.
+func (p *Proc) stat() []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 }
 
 // EnvFlags gives every flag of the command line an environment twin, as the
