@@ -44,8 +44,13 @@ function table(head, rows, numeric) {
   numeric = numeric || [];
   return el("table", {},
     el("thead", {}, el("tr", {}, head.map((h, i) => el("th", numeric.includes(i) ? { class: "num" } : {}, h)))),
-    el("tbody", {}, rows.length ? rows.map((r) => el("tr", {}, r.map((c, i) => el("td", numeric.includes(i) ? { class: "num" } : {}, c))))
+    el("tbody", {}, rows.length ? rows.map((r) => tr(r, numeric))
       : el("tr", {}, el("td", { colspan: head.length, class: "status" }, "none"))));
+}
+
+// tr is a table row of cells, the numeric columns' aligned.
+function tr(cells, numeric) {
+  return el("tr", {}, cells.map((c, i) => el("td", numeric.includes(i) ? { class: "num" } : {}, c)));
 }
 
 function bytes(n) {
@@ -182,14 +187,15 @@ async function files() {
         el("span", { class: "id", title: h.node }, short(h.node)), " ", el("span", { class: "state-" + h.state }, h.state)))];
   };
   const page = await api("/console/api/files?limit=100");
-  const list = table(["File", "Name", "Owner", "Size", "Expires", "Copies"], page.data.map(row), [3]);
+  const numeric = [3];
+  const list = table(["File", "Name", "Owner", "Size", "Expires", "Copies"], page.data.map(row), numeric);
   const more = el("button", { type: "button" }, "More files");
   let next = page.links && page.links.next;
   more.hidden = !next;
   more.addEventListener("click", async () => {
     const p = await api(next);
     const body = list.querySelector("tbody");
-    for (const f of p.data) body.append(el("tr", {}, row(f).map((c, i) => el("td", [3].includes(i) ? { class: "num" } : {}, c))));
+    for (const f of p.data) body.append(tr(row(f), numeric));
     next = p.links && p.links.next;
     more.hidden = !next;
   });
