@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -294,6 +295,35 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 	for range 4 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestSQLiteConnectionSettings checks that every connection of the pool
+// gets the settings sqliteParams gives: SQLite ignores a pragma it does not
+// know, so a misspelt one would silently fall back to the default (for
+// cache_size, memory that grows with the database).
+func TestSQLiteConnectionSettings(t *testing.T) {
+	db := open(t, t.TempDir()+"/meta.db")
+	ctx := context.Background()
+	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
+		"mmap_size": "2147418112", "cache_size": "-256", "cache_spill": "500"}
+	var conns []*sql.Conn // held, so that each check reads another connection
+	for range 3 {
+		c, err := db.DB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+		for name, v := range want {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+				t.Fatal(name, err)
+			}
+			if got != v {
+				t.Errorf("connection %d: PRAGMA %s = %s, want %s", len(conns), name, got, v)
+			}
 		}
 	}
 }
