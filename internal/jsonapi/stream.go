@@ -12,6 +12,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/segmentio/asm/ascii"
+
 	"github.com/prometheus-dds/dds/internal/apierr"
 )
 
@@ -474,14 +476,18 @@ func (sr *stringReader) Consume(n int) {
 
 // plain is the length of buf's prefix that a string holds as is: up to a
 // quote, a backslash or a control character. The quote and the backslash
-// are found with bytes.IndexByte (vectorised); control characters eight
-// bytes at a time.
+// are found with bytes.IndexByte, and a prefix of printable ASCII (base64,
+// hex, most of what a string holds) is recognised whole, both vectorised;
+// otherwise control characters are looked for eight bytes at a time.
 func plain(buf []byte) int {
 	if q := bytes.IndexByte(buf, '"'); q >= 0 {
 		buf = buf[:q]
 	}
 	if b := bytes.IndexByte(buf, '\\'); b >= 0 {
 		buf = buf[:b]
+	}
+	if ascii.ValidPrint(buf) {
+		return len(buf)
 	}
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0

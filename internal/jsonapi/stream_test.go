@@ -133,6 +133,31 @@ func replaceInvalid(b []byte) string {
 	return sb.String()
 }
 
+// TestPlain compares plain with its definition, for every kind of byte that
+// ends a string's plain run or does not, at every position of strings long
+// enough for the vectorised scans.
+func TestPlain(t *testing.T) {
+	naive := func(b []byte) int {
+		for i, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 {
+				return i
+			}
+		}
+		return len(b)
+	}
+	for n := 0; n <= 100; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{0x00, '\t', '\n', 0x1f, '"', '\\', ' ', 0x7e, 0x7f, 0x80, 0xff} {
+				buf := bytes.Repeat([]byte("Q"), n)
+				buf[at] = c
+				if got, want := plain(buf), naive(buf); got != want {
+					t.Fatalf("plain(%q) = %d, want %d", buf, got, want)
+				}
+			}
+		}
+	}
+}
+
 func FuzzStream(f *testing.F) {
 	for _, s := range []string{
 		`{"data":{"type":"file","attributes":{"name":"a","data":"QUJD","duration":1}}}`,
@@ -141,6 +166,10 @@ func FuzzStream(f *testing.F) {
 		`{"data":null}`, `{"jsonapi":{"version":"1.0"},"data":{}}`,
 		// A run of invalid UTF-8: encoding/json replaces each byte.
 		"{\"data\":{\"attributes\":{\"data\":\"00000000\x80\xc0\"}}}", "00000000\x80\xc0",
+		// Control characters past the 32 bytes a vectorised scan takes at once.
+		`{"data":{"attributes":{"data":"` + strings.Repeat("QUJD", 10) + "\x01" + strings.Repeat("QUJD", 10) + `"}}}`,
+		`{"data":{"attributes":{"data":"` + strings.Repeat("QUJD", 17) + "\t" + `QUJD"}}}`,
+		`{"data":{"attributes":{"data":"` + strings.Repeat("QUJD", 17) + "\x7f\xc3\xa9\x1f" + `"}}}`,
 	} {
 		f.Add(s)
 	}
