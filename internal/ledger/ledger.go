@@ -310,26 +310,26 @@ type Statement struct {
 // (byte-seconds × rate, as the term was priced).
 func (l *Ledger) Statement(ctx context.Context, from, to time.Time) (Statement, error) {
 	st := Statement{From: from, To: to}
-	terms, err := l.store.Terms(ctx, from, to)
-	if err != nil {
-		return st, err
-	}
-	files := map[string]int64{}
 	total := new(big.Rat)
-	for _, t := range terms {
+	counted := "" // the file last counted: a file's terms come together
+	err := l.store.EachTerm(ctx, from, to, func(t Term) error {
 		lo, hi := maxTime(t.Start, from), minTime(t.End, to)
 		span := t.End.Sub(t.Start)
 		if span <= 0 || !hi.After(lo) {
-			continue
+			return nil
 		}
 		total.Add(total, new(big.Rat).SetFrac(
 			new(big.Int).Mul(big.NewInt(int64(t.Price)), big.NewInt(int64(hi.Sub(lo)))), big.NewInt(int64(span))))
-		files[t.FileID] = t.Size
+		if t.FileID != counted {
+			counted = t.FileID
+			st.Files++
+			st.Size += t.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return Statement{From: from, To: to}, err
 	}
-	for _, size := range files {
-		st.Size += size
-	}
-	st.Files = len(files)
 	st.Amount = money.Amount(new(big.Int).Quo(total.Num(), total.Denom()).Int64())
 	return st, nil
 }

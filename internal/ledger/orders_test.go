@@ -145,3 +145,36 @@ func TestPaidInPaymentsTransaction(t *testing.T) {
 		t.Fatalf("paid total %s", n)
 	}
 }
+
+// TestStatementCountsEachFileOnce: a file extended within the period has
+// two terms there; the statement counts its size once and prorates each
+// term, whatever order the terms were written in.
+func TestStatementCountsEachFileOnce(t *testing.T) {
+	ctx := t.Context()
+	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: clock.NewFake(day)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tm := range []ledger.Term{
+		{FileID: "b", Start: day, End: day.AddDate(0, 0, 10), Size: 7, Price: 100},                    // inside: 100
+		{FileID: "a", Start: day, End: day.AddDate(0, 0, 10), Size: 5, Price: 40},                     // inside: 40
+		{FileID: "b", Start: day.AddDate(0, 0, 10), End: day.AddDate(0, 0, 30), Size: 7, Price: 60},   // half inside: 30
+		{FileID: "c", Start: day.AddDate(0, 0, 20), End: day.AddDate(0, 0, 30), Size: 100, Price: 99}, // after the period
+		{FileID: "a", Start: day.AddDate(0, 0, 10), End: day.AddDate(0, 0, 20), Size: 5, Price: 8},    // inside: 8
+	} {
+		tm.QuoteID = string(rune('0' + i))
+		if err := l.AddTerm(ctx, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := l.Statement(ctx, day, day.AddDate(0, 0, 20))
+	if err != nil || st.Files != 2 || st.Size != 12 || st.Amount != 178 {
+		t.Fatalf("statement: %+v %v; want 2 files, 12 bytes, 178", st, err)
+	}
+}

@@ -31,9 +31,11 @@ type Store interface {
 	// include every key/value of attrs (names [a-z_]+), oldest first.
 	PaymentsWhere(ctx context.Context, attrs map[string]string) ([]Payment, error)
 
-	AddTerm(ctx context.Context, t Term) error                     // unless the file's term of t.QuoteID is recorded
-	SetTerm(ctx context.Context, t Term) error                     // replacing the file's term of t.QuoteID
-	Terms(ctx context.Context, from, to time.Time) ([]Term, error) // those overlapping [from, to)
+	AddTerm(ctx context.Context, t Term) error // unless the file's term of t.QuoteID is recorded
+	SetTerm(ctx context.Context, t Term) error // replacing the file's term of t.QuoteID
+	// EachTerm calls fn with each term overlapping [from, to), a file's
+	// terms one after another.
+	EachTerm(ctx context.Context, from, to time.Time, fn func(Term) error) error
 
 	// Counts returns the number of quotes by state and of payments by status.
 	Counts(ctx context.Context) (quotes, payments map[string]int64, err error)

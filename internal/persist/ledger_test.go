@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,13 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// terms collects the terms s hands out for [from, to).
+func terms(ctx context.Context, s ledger.Store, from, to time.Time) ([]ledger.Term, error) {
+	var out []ledger.Term
+	err := s.EachTerm(ctx, from, to, func(t ledger.Term) error { out = append(out, t); return nil })
+	return out, err
+}
 
 func quote(id, file string, created, expires time.Time) ledger.Quote {
 	return ledger.Quote{ID: id, FileID: file, Kind: ledger.KindUpload, Duration: ledger.Month, Size: 10, Price: 100,
@@ -187,21 +195,38 @@ func TestLedgerTermsAndFlows(t *testing.T) {
 		if err := s.AddTerm(ctx, changed); err != nil {
 			t.Fatal(err)
 		}
-		if ts, err := s.Terms(ctx, t0, t0.Add(time.Minute)); err != nil || len(ts) != 1 || ts[0] != term {
+		if ts, err := terms(ctx, s, t0, t0.Add(time.Minute)); err != nil || len(ts) != 1 || ts[0] != term {
 			t.Fatalf("terms after AddTerm: %+v %v", ts, err)
 		}
 		if err := s.SetTerm(ctx, changed); err != nil {
 			t.Fatal(err)
 		}
-		if ts, err := s.Terms(ctx, t0, t0.Add(time.Minute)); err != nil || len(ts) != 1 || ts[0].Price != 9 || !ts[0].End.Equal(changed.End) {
+		if ts, err := terms(ctx, s, t0, t0.Add(time.Minute)); err != nil || len(ts) != 1 || ts[0].Price != 9 || !ts[0].End.Equal(changed.End) {
 			t.Fatalf("terms after SetTerm: %+v %v", ts, err)
 		}
 		// Overlapping [from, to) only.
-		if ts, err := s.Terms(ctx, t0.Add(time.Hour), t0.Add(2*time.Hour)); err != nil || len(ts) != 0 {
+		if ts, err := terms(ctx, s, t0.Add(time.Hour), t0.Add(2*time.Hour)); err != nil || len(ts) != 0 {
 			t.Fatalf("terms after its end: %+v %v", ts, err)
 		}
-		if ts, err := s.Terms(ctx, t0.Add(-time.Hour), t0); err != nil || len(ts) != 0 {
+		if ts, err := terms(ctx, s, t0.Add(-time.Hour), t0); err != nil || len(ts) != 0 {
 			t.Fatalf("terms before its start: %+v %v", ts, err)
+		}
+
+		// A file's terms come together, whatever order they were written in
+		// (a statement counts each file once by that).
+		for i, id := range []string{"c", "a", "b", "a", "c", "b"} {
+			tm := ledger.Term{FileID: id, QuoteID: string(rune('0' + i)), Start: t0.AddDate(0, 1, 0), End: t0.AddDate(0, 2, 0), Size: 1, Price: 1}
+			if err := s.AddTerm(ctx, tm); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts, err := terms(ctx, s, t0.AddDate(0, 1, 0), t0.AddDate(0, 1, 1))
+		var order []string
+		for _, tm := range ts {
+			order = append(order, tm.FileID)
+		}
+		if err != nil || strings.Join(order, "") != "aabbcc" {
+			t.Fatalf("terms by file: %v %v", order, err)
 		}
 
 		if err := s.AddQuote(ctx, quote("q1", "f", t0.Add(time.Hour), t0.Add(2*time.Hour))); err != nil {

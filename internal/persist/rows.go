@@ -19,18 +19,27 @@ type rowsQuerier interface {
 // queryAll runs query and scans every row with scan. A database lost between
 // rows is reported as store.Unavailable (a 503), like one lost before them.
 func queryAll[T any](ctx context.Context, q rowsQuerier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := eachRow(ctx, q, scan, func(v T) error { out = append(out, v); return nil }, query, args...)
+	return out, err
+}
+
+// eachRow is queryAll that hands each row to fn as it is read, for answers
+// that grow with the database: a caller that adds them up holds none.
+func eachRow[T any](ctx context.Context, q rowsQuerier, scan func(scanner) (T, error), fn func(T) error, query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, store.Classify(err)
+			return store.Classify(err)
 		}
-		out = append(out, v)
+		if err := fn(v); err != nil {
+			return err
+		}
 	}
-	return out, store.Classify(rows.Err())
+	return store.Classify(rows.Err())
 }

@@ -24,7 +24,7 @@ func Watched() []Query {
 		{"GET /files next page (Files.Owned)", filesOwnedAfter},
 		{"stored files, a page (Files.StoredAfter: audits, console)", filesStoredAfter},
 		{"replication pass (Files.Unsettled)", filesUnsettled},
-		{"statement (Ledger.Terms)", ledgerTermsOverlapping},
+		{"statement (Ledger.EachTerm)", ledgerTermsOverlapping},
 		{"object read (Blobs.Find)", blobsFind},
 		{"objects to collect (Blobs.Unreferenced)", blobsUnreferenced},
 		{"object kept at a key (Blobs.LocationUsed)", blobsAtLocation},
