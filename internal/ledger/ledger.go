@@ -360,11 +360,6 @@ func ParseDay(s string) (time.Time, error) {
 	return t, nil
 }
 
-// Counts returns the number of quotes and payments by state, for metrics.
-func (l *Ledger) Counts(ctx context.Context) (quotes, payments map[string]int64, err error) {
-	return l.store.Counts(ctx)
-}
-
 // Flows adds up the prices of the quotes made and the successful payments
 // received within [from, to), for earnings over time.
 func (l *Ledger) Flows(ctx context.Context, from, to time.Time) (quoted, paid money.Amount, err error) {
@@ -451,12 +446,6 @@ func (c Config) Schedule() Schedule {
 
 // Gauges registers the quotes and payments by state.
 func (l *Ledger) Gauges(m *metrics.Metrics) {
-	m.Gauges("dds_quotes", "Quotes by state.", "state", func(ctx context.Context) (map[string]int64, error) {
-		q, _, err := l.Counts(ctx)
-		return q, err
-	})
-	m.Gauges("dds_payments", "Payments by status.", "status", func(ctx context.Context) (map[string]int64, error) {
-		_, p, err := l.Counts(ctx)
-		return p, err
-	})
+	m.Gauges("dds_quotes", "Quotes by state.", "state", l.store.QuoteCounts)
+	m.Gauges("dds_payments", "Payments by status.", "status", l.store.PaymentCounts)
 }

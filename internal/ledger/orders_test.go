@@ -14,18 +14,27 @@ import (
 	"github.com/prometheus-dds/dds/internal/store"
 )
 
-func TestPaymentsWhere(t *testing.T) {
-	ctx := t.Context()
+// newLedger is a ledger on a new SQLite database, and the database's
+// records.
+func newLedger(t *testing.T, c clock.Clock) (*ledger.Ledger, ledger.Store) {
+	t.Helper()
 	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
+	t.Cleanup(func() { db.Close() })
+	records := persist.NewLedger(db)
+	l, err := ledger.New(t.Context(), ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: records, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, records
+}
+
+func TestPaymentsWhere(t *testing.T) {
+	ctx := t.Context()
+	c := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	l, _ := newLedger(t, c)
 	order := func(doc, consumer, status string, amount money.Amount) {
 		t.Helper()
 		if _, _, err := l.RecordPayment(ctx, ledger.PaymentIn{Status: status, Amount: amount,
@@ -62,24 +71,15 @@ func TestPaymentsWhere(t *testing.T) {
 // when they arrived, within the period only.
 func TestFlows(t *testing.T) {
 	ctx := t.Context()
-	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := clock.NewFake(day.Add(time.Hour))
-	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newLedger(t, c)
 	for _, p := range []ledger.PaymentIn{{Status: "success", Amount: 5}, {Status: "error", Amount: 7}} {
 		if _, _, err := l.RecordPayment(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var q ledger.Quote
-	q, err = l.NewQuote(ctx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
+	q, err := l.NewQuote(ctx, "f1", "store", 1<<30, 30*24*time.Hour, c.Now().Add(time.Hour), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,17 +97,9 @@ func TestFlows(t *testing.T) {
 // OnPaid leaves neither the payment nor the quote paid.
 func TestPaidInPaymentsTransaction(t *testing.T) {
 	ctx := t.Context()
-	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := clock.NewFake(day)
-	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: c})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, records := newLedger(t, c)
 	fail := errors.New("cannot store")
 	var refuse bool
 	l.OnPaid(func(ctx context.Context, q ledger.Quote) error {
@@ -127,7 +119,7 @@ func TestPaidInPaymentsTransaction(t *testing.T) {
 	if _, _, err := l.RecordPayment(ctx, ledger.PaymentIn{FileID: "f", Status: "success", Amount: q.Price}); !errors.Is(err, fail) {
 		t.Fatalf("payment refused by OnPaid: %v", err)
 	}
-	_, payments, _ := l.Counts(ctx)
+	payments, _ := records.PaymentCounts(ctx)
 	st, _ := l.Statement(ctx, day, day.AddDate(0, 2, 0))
 	if got, _ := l.OpenQuote(ctx, "f"); got.ID != q.ID || got.Paid != 0 || len(payments) != 0 || st.Files != 0 {
 		t.Fatalf("after a refused payment: quote %+v, payments %v, statement %+v", got, payments, st)
@@ -151,16 +143,8 @@ func TestPaidInPaymentsTransaction(t *testing.T) {
 // term, whatever order the terms were written in.
 func TestStatementCountsEachFileOnce(t *testing.T) {
 	ctx := t.Context()
-	db, err := store.OpenSchema(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	l, err := ledger.New(ctx, ledger.Config{PricePerGiBMonth: money.Unit, QuoteTTL: time.Hour}, ledger.Deps{Store: persist.NewLedger(db), Clock: clock.NewFake(day)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newLedger(t, clock.NewFake(day))
 	for i, tm := range []ledger.Term{
 		{FileID: "b", Start: day, End: day.AddDate(0, 0, 10), Size: 7, Price: 100},                    // inside: 100
 		{FileID: "a", Start: day, End: day.AddDate(0, 0, 10), Size: 5, Price: 40},                     // inside: 40

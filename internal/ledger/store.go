@@ -37,6 +37,6 @@ type Store interface {
 	// terms one after another.
 	EachTerm(ctx context.Context, from, to time.Time, fn func(Term) error) error
 
-	// Counts returns the number of quotes by state and of payments by status.
-	Counts(ctx context.Context) (quotes, payments map[string]int64, err error)
+	QuoteCounts(ctx context.Context) (map[string]int64, error)   // quotes by state, for a gauge
+	PaymentCounts(ctx context.Context) (map[string]int64, error) // payments by status, for a gauge
 }

@@ -309,23 +309,7 @@ func (p *Deals) RecentDeals(ctx context.Context, limit int) ([]deals.Deal, error
 
 // CountByState counts the deals of each state.
 func (p *Deals) CountByState(ctx context.Context) (map[string]int64, error) {
-	type count struct {
-		state string
-		n     int64
-	}
-	counts, err := queryAll(ctx, p.db.Q(ctx), func(r scanner) (count, error) {
-		var c count
-		err := r.Scan(&c.state, &c.n)
-		return c, err
-	}, `SELECT state, COUNT(*) FROM deals GROUP BY state`)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int64, len(counts))
-	for _, c := range counts {
-		out[c.state] = c.n
-	}
-	return out, nil
+	return countsBy(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM deals GROUP BY state`)
 }
 
 // SeePayments records what pays a deal's escrow now.

@@ -349,15 +349,5 @@ func (p *Files) HasContent(ctx context.Context, hash string) (bool, error) {
 
 // Counts returns the number of files per state (the states with files).
 func (p *Files) Counts(ctx context.Context) (map[string]int64, error) {
-	type count struct {
-		state string
-		n     int64
-	}
-	cs, err := queryAll(ctx, p.db.Q(ctx), func(r scanner) (c count, err error) { return c, r.Scan(&c.state, &c.n) },
-		`SELECT state, COUNT(*) FROM files GROUP BY state`)
-	out := map[string]int64{}
-	for _, c := range cs {
-		out[c.state] = c.n
-	}
-	return out, err
+	return countsBy(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM files GROUP BY state`)
 }

@@ -225,24 +225,12 @@ func (p *Ledger) EachTerm(ctx context.Context, from, to time.Time, fn func(ledge
 // rather than sort the period's range.
 const ledgerTermsOverlapping = `SELECT file_id,quote_id,start_at,end_at,size,price FROM terms INDEXED BY terms_span WHERE end_at>? AND start_at<? ORDER BY file_id`
 
-// Counts returns the number of quotes by state and of payments by status.
-func (p *Ledger) Counts(ctx context.Context) (quotes, payments map[string]int64, err error) {
-	type count struct {
-		k string
-		n int64
-	}
-	scan := func(r scanner) (c count, err error) { return c, r.Scan(&c.k, &c.n) }
-	out := [2]map[string]int64{{}, {}}
-	for i, q := range []string{`SELECT state, COUNT(*) FROM quotes GROUP BY state`, `SELECT status, COUNT(*) FROM payments GROUP BY status`} {
-		cs, err := queryAll(ctx, p.db.Q(ctx), scan, q)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, c := range cs {
-			out[i][c.k] = c.n
-		}
-	}
-	return out[0], out[1], nil
+func (p *Ledger) QuoteCounts(ctx context.Context) (map[string]int64, error) {
+	return countsBy(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM quotes GROUP BY state`)
+}
+
+func (p *Ledger) PaymentCounts(ctx context.Context) (map[string]int64, error) {
+	return countsBy(ctx, p.db.Q(ctx), `SELECT status, COUNT(*) FROM payments GROUP BY status`)
 }
 
 // Flows adds up the prices of the quotes made and the successful payments

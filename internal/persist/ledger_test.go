@@ -97,7 +97,7 @@ func TestLedgerQuotes(t *testing.T) {
 		if got, _ := s.Quote(ctx, "q2"); got.State != ledger.QuotePaid {
 			t.Fatalf("q2 is %s", got.State)
 		}
-		quotes, _, err := s.Counts(ctx)
+		quotes, err := s.QuoteCounts(ctx)
 		if err != nil || quotes[ledger.QuotePaid] != 1 || quotes[ledger.QuoteExpired] != 2 || quotes[ledger.QuoteSuperseded] != 1 || len(quotes) != 3 {
 			t.Fatalf("counts %v %v", quotes, err)
 		}
@@ -151,7 +151,7 @@ func TestLedgerPayments(t *testing.T) {
 		if _, err := s.PaymentsWhere(ctx, map[string]string{"x') OR 1=1 --": "y"}); err == nil {
 			t.Fatal("a malformed attribute name was accepted")
 		}
-		_, payments, err := s.Counts(ctx)
+		payments, err := s.PaymentCounts(ctx)
 		if err != nil || payments["success"] != 4 || payments["error"] != 1 {
 			t.Fatalf("counts %v %v", payments, err)
 		}

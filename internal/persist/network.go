@@ -78,19 +78,7 @@ func (p *Network) SetAuditCursor(ctx context.Context, fileID string) error {
 }
 
 func (p *Network) AuditCounts(ctx context.Context) (map[string]int64, error) {
-	type count struct {
-		result string
-		n      int64
-	}
-	all, err := queryAll(ctx, p.db.Q(ctx), func(r scanner) (c count, err error) {
-		err = r.Scan(&c.result, &c.n)
-		return c, err
-	}, `SELECT result,count FROM audit_counts`)
-	out := map[string]int64{}
-	for _, c := range all {
-		out[c.result] = c.n
-	}
-	return out, err
+	return countsBy(ctx, p.db.Q(ctx), `SELECT result,count FROM audit_counts`)
 }
 
 func (p *Network) UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error) {

@@ -24,6 +24,19 @@ func queryAll[T any](ctx context.Context, q rowsQuerier, scan func(scanner) (T, 
 	return out, err
 }
 
+// countsBy runs a query of (label, count) rows, a GROUP BY for a gauge, and
+// returns the counts by label.
+func countsBy(ctx context.Context, q rowsQuerier, query string, args ...any) (map[string]int64, error) {
+	type count struct {
+		label string
+		n     int64
+	}
+	out := map[string]int64{}
+	err := eachRow(ctx, q, func(r scanner) (c count, err error) { return c, r.Scan(&c.label, &c.n) },
+		func(c count) error { out[c.label] = c.n; return nil }, query, args...)
+	return out, err
+}
+
 // eachRow is queryAll that hands each row to fn as it is read, for answers
 // that grow with the database: a caller that adds them up holds none.
 func eachRow[T any](ctx context.Context, q rowsQuerier, scan func(scanner) (T, error), fn func(T) error, query string, args ...any) error {
