@@ -161,23 +161,7 @@ func (a *Auth) EventHead(ctx context.Context, origin string) (int64, error) {
 }
 
 func (a *Auth) Heads(ctx context.Context) (map[string]int64, error) {
-	type head struct {
-		origin string
-		seq    int64
-	}
-	list, err := queryAll(ctx, a.db.Q(ctx), func(r scanner) (head, error) {
-		var h head
-		err := r.Scan(&h.origin, &h.seq)
-		return h, err
-	}, `SELECT origin, MAX(seq) FROM account_events GROUP BY origin`)
-	if err != nil {
-		return nil, err
-	}
-	heads := make(map[string]int64, len(list))
-	for _, h := range list {
-		heads[h.origin] = h.seq
-	}
-	return heads, nil
+	return byLabel(ctx, a.db.Q(ctx), `SELECT origin, MAX(seq) FROM account_events GROUP BY origin`)
 }
 
 // AddEvent keeps the event as JSON, signature included: relayed verbatim.

@@ -309,7 +309,7 @@ func (p *Deals) RecentDeals(ctx context.Context, limit int) ([]deals.Deal, error
 
 // CountByState counts the deals of each state.
 func (p *Deals) CountByState(ctx context.Context) (map[string]int64, error) {
-	return countsBy(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM deals GROUP BY state`)
+	return byLabel(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM deals GROUP BY state`)
 }
 
 // SeePayments records what pays a deal's escrow now.

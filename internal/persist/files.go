@@ -292,19 +292,8 @@ func (p *Files) StoredTotals(ctx context.Context, now time.Time) (n, bytes int64
 // CopiesPerNode counts, for each node, the copies it holds of the stored
 // files whose term runs past now.
 func (p *Files) CopiesPerNode(ctx context.Context, now time.Time) (map[string]int64, error) {
-	type count struct {
-		node string
-		n    int64
-	}
-	all, err := queryAll(ctx, p.db.Q(ctx), func(r scanner) (c count, err error) {
-		return c, r.Scan(&c.node, &c.n)
-	}, `SELECT node_id, COUNT(*) FROM file_holders WHERE state=? AND file_id IN (SELECT id FROM files WHERE `+filesRunning+`)
-		GROUP BY node_id`, files.HolderStored, store.Time(now))
-	out := make(map[string]int64, len(all))
-	for _, c := range all {
-		out[c.node] = c.n
-	}
-	return out, err
+	return byLabel(ctx, p.db.Q(ctx), `SELECT node_id, COUNT(*) FROM file_holders
+		WHERE state=? AND file_id IN (SELECT id FROM files WHERE `+filesRunning+`) GROUP BY node_id`, files.HolderStored, store.Time(now))
 }
 
 // unsettle is the part of every write to a record that tells the
@@ -349,5 +338,5 @@ func (p *Files) HasContent(ctx context.Context, hash string) (bool, error) {
 
 // Counts returns the number of files per state (the states with files).
 func (p *Files) Counts(ctx context.Context) (map[string]int64, error) {
-	return countsBy(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM files GROUP BY state`)
+	return byLabel(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM files GROUP BY state`)
 }

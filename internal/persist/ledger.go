@@ -205,7 +205,7 @@ func (p *Ledger) SetTerm(ctx context.Context, t ledger.Term) error {
 	return err
 }
 
-// Terms returns the terms that overlap [from, to).
+// EachTerm hands out the terms that overlap [from, to), sorted by file.
 func (p *Ledger) EachTerm(ctx context.Context, from, to time.Time, fn func(ledger.Term) error) error {
 	return eachRow(ctx, p.db.Q(ctx), func(r scanner) (ledger.Term, error) {
 		var t ledger.Term
@@ -226,11 +226,11 @@ func (p *Ledger) EachTerm(ctx context.Context, from, to time.Time, fn func(ledge
 const ledgerTermsOverlapping = `SELECT file_id,quote_id,start_at,end_at,size,price FROM terms INDEXED BY terms_span WHERE end_at>? AND start_at<? ORDER BY file_id`
 
 func (p *Ledger) QuoteCounts(ctx context.Context) (map[string]int64, error) {
-	return countsBy(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM quotes GROUP BY state`)
+	return byLabel(ctx, p.db.Q(ctx), `SELECT state, COUNT(*) FROM quotes GROUP BY state`)
 }
 
 func (p *Ledger) PaymentCounts(ctx context.Context) (map[string]int64, error) {
-	return countsBy(ctx, p.db.Q(ctx), `SELECT status, COUNT(*) FROM payments GROUP BY status`)
+	return byLabel(ctx, p.db.Q(ctx), `SELECT status, COUNT(*) FROM payments GROUP BY status`)
 }
 
 // Flows adds up the prices of the quotes made and the successful payments

@@ -78,7 +78,7 @@ func (p *Network) SetAuditCursor(ctx context.Context, fileID string) error {
 }
 
 func (p *Network) AuditCounts(ctx context.Context) (map[string]int64, error) {
-	return countsBy(ctx, p.db.Q(ctx), `SELECT result,count FROM audit_counts`)
+	return byLabel(ctx, p.db.Q(ctx), `SELECT result,count FROM audit_counts`)
 }
 
 func (p *Network) UseNonce(ctx context.Context, node, nonce string, expires time.Time) (bool, error) {

@@ -24,9 +24,9 @@ func queryAll[T any](ctx context.Context, q rowsQuerier, scan func(scanner) (T, 
 	return out, err
 }
 
-// countsBy runs a query of (label, count) rows, a GROUP BY for a gauge, and
-// returns the counts by label.
-func countsBy(ctx context.Context, q rowsQuerier, query string, args ...any) (map[string]int64, error) {
+// byLabel runs a GROUP BY of (label, number) rows, the counts behind a gauge
+// say, and returns the numbers by label.
+func byLabel(ctx context.Context, q rowsQuerier, query string, args ...any) (map[string]int64, error) {
 	type count struct {
 		label string
 		n     int64
